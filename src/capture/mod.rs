@@ -1,0 +1,26 @@
+//! Capture: the source of frames. Reads pcap and pcapng files (gzip-compressed or not,
+//! format detected from the bytes), one packet at a time, and merges several files in
+//! timestamp order. Frames borrow the reader's buffer: nothing is copied here.
+
+pub mod error;
+pub mod file;
+pub mod linktype;
+pub mod merge;
+
+pub use error::CaptureError;
+pub use file::{CaptureFile, CaptureFormat};
+pub use linktype::LinkType;
+pub use merge::MergedCaptures;
+
+use crate::model::{SourceId, Timestamp};
+
+/// One captured frame, borrowed from the reader's buffer until the reader advances.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    pub ts: Timestamp,
+    pub link: LinkType,
+    pub source: SourceId,
+    /// Length of the frame on the wire; `data.len()` is less when snaplen cut it.
+    pub orig_len: u32,
+    pub data: &'a [u8],
+}

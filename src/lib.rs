@@ -1,0 +1,17 @@
+//! linkrank: measure the HTTP traffic between services from packet captures and rank the
+//! service-to-service links by what migrating them off HTTP/1.1 + JSON would gain.
+//!
+//! Data flows one way through the stages, each a module:
+//! `capture` (files -> frames) -> `decode` (frames -> TCP segments) -> `flow` (segments ->
+//! ordered byte streams) -> `http` (streams -> exchanges and connection records) ->
+//! `tables` (records -> polars DataFrames and Parquet) -> `report`.
+
+pub mod app;
+pub mod capture;
+pub mod cli;
+pub mod decode;
+pub mod flow;
+pub mod http;
+pub mod model;
+pub mod report;
+pub mod tables;

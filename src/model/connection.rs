@@ -1,0 +1,131 @@
+//! One TCP connection: a row of the `connections` table.
+//!
+//! The flow stage fills [`TcpSummary`] (transport facts); the protocol stage adds what
+//! the bytes turned out to be and how many exchanges they carried.
+
+use super::{ConnId, Endpoint, Timestamp};
+
+/// How a connection's record was closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// FIN seen from both sides (or FIN from one and the flow then went quiet).
+    Fin,
+    Rst,
+    /// No packet for longer than the idle timeout.
+    IdleEvicted,
+    /// Dropped to keep the flow table within its connection cap.
+    CapacityEvicted,
+    /// Still open when the input ended.
+    EndOfCapture,
+}
+
+impl CloseReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Fin => "fin",
+            CloseReason::Rst => "rst",
+            CloseReason::IdleEvicted => "idle_eviction",
+            CloseReason::CapacityEvicted => "capacity_eviction",
+            CloseReason::EndOfCapture => "end_of_capture",
+        }
+    }
+}
+
+/// What a connection's byte stream carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum L7Protocol {
+    Http10,
+    Http11,
+    Tls,
+    Http2,
+    /// Bytes that are none of the above.
+    Other,
+    /// No payload at all was seen.
+    Empty,
+}
+
+impl L7Protocol {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            L7Protocol::Http10 => "http/1.0",
+            L7Protocol::Http11 => "http/1.1",
+            L7Protocol::Tls => "tls",
+            L7Protocol::Http2 => "http2",
+            L7Protocol::Other => "other",
+            L7Protocol::Empty => "empty",
+        }
+    }
+}
+
+/// Transport counters for one direction of a connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirStats {
+    pub packets: u64,
+    /// Payload bytes delivered in order to the protocol stage (retransmissions excluded).
+    pub bytes: u64,
+    /// Payload bytes that repeated bytes already delivered.
+    pub retransmitted_bytes: u64,
+    pub retransmitted_segments: u64,
+    /// Segments that arrived ahead of a hole and had to be buffered.
+    pub out_of_order_segments: u64,
+    /// Holes the capture never filled.
+    pub gaps: u64,
+    /// Bytes of the stream that the capture missed.
+    pub gap_bytes: u64,
+    /// Packets of this direction seen on another interface or input file (capture copies).
+    pub capture_duplicates: u64,
+    pub fin: bool,
+    pub rst: bool,
+}
+
+/// What the flow stage knows about a connection when it closes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TcpSummary {
+    pub conn: ConnId,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub first_packet: Timestamp,
+    pub last_packet: Timestamp,
+    pub syn: Option<Timestamp>,
+    pub syn_ack: Option<Timestamp>,
+    /// The client's ACK completing the handshake.
+    pub handshake_ack: Option<Timestamp>,
+    /// SYN, SYN-ACK and ACK all seen.
+    pub handshake_seen: bool,
+    /// Roles were inferred from the payload (or ports) because no SYN was seen.
+    pub roles_inferred: bool,
+    pub client_to_server: DirStats,
+    pub server_to_client: DirStats,
+    pub close: CloseReason,
+}
+
+impl TcpSummary {
+    /// SYN -> SYN-ACK: the round trip between the capture point and the server.
+    pub fn server_rtt_ns(&self) -> Option<i64> {
+        Some(self.syn_ack?.since(self.syn?))
+    }
+    /// SYN-ACK -> ACK: the round trip between the capture point and the client.
+    pub fn client_rtt_ns(&self) -> Option<i64> {
+        Some(self.handshake_ack?.since(self.syn_ack?))
+    }
+    /// SYN -> ACK: the full handshake round trip as seen from the capture point.
+    pub fn handshake_rtt_ns(&self) -> Option<i64> {
+        Some(self.handshake_ack?.since(self.syn?))
+    }
+    /// Only one direction's packets were seen (asymmetric routing or a one-way capture).
+    pub fn one_sided(&self) -> bool {
+        self.client_to_server.packets == 0 || self.server_to_client.packets == 0
+    }
+}
+
+/// A row of the connections table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
+    pub tcp: TcpSummary,
+    pub protocol: L7Protocol,
+    /// Protocol the connection left HTTP/1 for (`websocket`, `h2c`, `tunnel`).
+    pub upgraded_to: Option<String>,
+    pub exchanges: u32,
+    /// HTTP messages that could not be parsed (followed by a resynchronisation).
+    pub malformed_messages: u32,
+}

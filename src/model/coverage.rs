@@ -1,0 +1,52 @@
+//! Capture-quality counters: everything read, decoded, dropped, evicted or lost.
+//!
+//! Malformed input never aborts a stage; it increments a counter here, and every run
+//! prints these counters so the reader knows how much of the traffic the figures cover.
+
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    // capture
+    pub files: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Frames shorter on disk than on the wire (snaplen).
+    pub truncated_snaplen: u64,
+    /// Frames whose link type linkrank does not decode.
+    pub unsupported_link: u64,
+    // decode
+    pub non_ip: u64,
+    pub non_tcp: u64,
+    pub decode_errors: u64,
+    pub tunnels_unwrapped: u64,
+    pub ip_fragments: u64,
+    pub ip_fragments_reassembled: u64,
+    /// Fragments dropped: incomplete when they expired, or over the reassembly bound.
+    pub ip_fragments_dropped: u64,
+    pub tcp_segments: u64,
+    /// TCP segments whose checksum or header lengths were inconsistent with the frame.
+    pub tcp_malformed: u64,
+    // flow
+    pub connections: u64,
+    pub connections_without_handshake: u64,
+    pub one_sided_connections: u64,
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub retransmitted_bytes: u64,
+    pub capture_duplicates: u64,
+    pub out_of_order_overflows: u64,
+    pub evicted_idle: u64,
+    pub evicted_capacity: u64,
+    pub flushed_at_end: u64,
+    /// Segments seen after a connection was closed and forgotten (late retransmissions).
+    pub stray_segments: u64,
+    // protocol
+    pub connections_by_protocol: BTreeMap<&'static str, u64>,
+    pub exchanges: u64,
+    pub incomplete_exchanges: u64,
+    pub malformed_http: u64,
+    pub http_resyncs: u64,
+    /// Warnings about the inputs themselves (truncated file, corrupt record), one line each.
+    pub input_warnings: Vec<String>,
+}

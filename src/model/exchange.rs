@@ -1,0 +1,132 @@
+//! One HTTP request/response pair: a row of the `exchanges` table.
+//!
+//! Privacy: only an allowlist of header *values* is kept (Host, Content-Type,
+//! Content-Encoding, the trace ids of `traceparent`); every other header is kept by name only.
+//! The route has its query removed and its identifiers templated.
+
+use super::{ConnId, Endpoint, Timestamp};
+
+/// How much of the exchange the capture showed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Completeness {
+    /// Request and response both seen whole.
+    Complete,
+    /// A capture gap fell inside the request or response; sizes include the lost bytes
+    /// where the framing told us how many there were.
+    Gap,
+    /// The connection closed or was reset before a response came.
+    NoResponse,
+    /// The capture (or the connection's state, on eviction) ended mid-exchange.
+    Truncated,
+    /// Only the response was seen (the capture started after its request).
+    ResponseOnly,
+}
+
+impl Completeness {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Completeness::Complete => "complete",
+            Completeness::Gap => "gap",
+            Completeness::NoResponse => "no_response",
+            Completeness::Truncated => "truncated",
+            Completeness::ResponseOnly => "response_only",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exchange {
+    pub conn: ConnId,
+    /// 0-based position of this exchange on its connection.
+    pub index: u32,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// "HTTP/1.0" or "HTTP/1.1" (the request's version; the response's if no request).
+    pub version: &'static str,
+    pub method: Option<String>,
+    /// Path with the query removed and ids templated (`/orders/{id}`).
+    pub route: Option<String>,
+    pub status: Option<u16>,
+    pub req_first: Option<Timestamp>,
+    pub req_last: Option<Timestamp>,
+    pub resp_first: Option<Timestamp>,
+    pub resp_last: Option<Timestamp>,
+    /// Bytes of the request line and headers including the final CRLF CRLF.
+    pub req_header_bytes: u64,
+    /// Bytes after the header block as on the wire (chunk framing and trailers included).
+    pub req_body_bytes: u64,
+    pub resp_header_bytes: u64,
+    pub resp_body_bytes: u64,
+    /// Body length after removing chunked framing (the entity as sent).
+    pub req_body_len: u64,
+    pub resp_body_len: u64,
+    /// Body length after gzip/deflate decoding; None when not content-encoded or undecodable.
+    pub req_body_decoded_len: Option<u64>,
+    pub resp_body_decoded_len: Option<u64>,
+    pub req_content_type: Option<String>,
+    pub resp_content_type: Option<String>,
+    pub req_content_encoding: Option<String>,
+    pub resp_content_encoding: Option<String>,
+    pub host: Option<String>,
+    /// From a W3C `traceparent` header: 32 hex digits.
+    pub trace_id: Option<String>,
+    /// From a W3C `traceparent` header: 16 hex digits.
+    pub parent_span_id: Option<String>,
+    /// Header names in wire order, lower-cased, comma-separated (never values).
+    pub req_header_names: String,
+    pub resp_header_names: String,
+    /// 1xx responses before the final one (e.g. `100 Continue`).
+    pub interim_responses: u8,
+    pub expect_continue: bool,
+    pub chunked_request: bool,
+    pub chunked_response: bool,
+    /// The response ended the connection (close-delimited body).
+    pub close_delimited: bool,
+    /// Protocol the connection switched to after this exchange (`websocket`, `h2c`, `tunnel`).
+    pub upgrade: Option<String>,
+    pub completeness: Completeness,
+}
+
+impl Exchange {
+    /// An empty exchange on a connection, to be filled in by the protocol parser.
+    pub fn new(conn: ConnId, index: u32, client: Endpoint, server: Endpoint) -> Self {
+        Exchange {
+            conn,
+            index,
+            client,
+            server,
+            version: "HTTP/1.1",
+            method: None,
+            route: None,
+            status: None,
+            req_first: None,
+            req_last: None,
+            resp_first: None,
+            resp_last: None,
+            req_header_bytes: 0,
+            req_body_bytes: 0,
+            resp_header_bytes: 0,
+            resp_body_bytes: 0,
+            req_body_len: 0,
+            resp_body_len: 0,
+            req_body_decoded_len: None,
+            resp_body_decoded_len: None,
+            req_content_type: None,
+            resp_content_type: None,
+            req_content_encoding: None,
+            resp_content_encoding: None,
+            host: None,
+            trace_id: None,
+            parent_span_id: None,
+            req_header_names: String::new(),
+            resp_header_names: String::new(),
+            interim_responses: 0,
+            expect_continue: false,
+            chunked_request: false,
+            chunked_response: false,
+            close_delimited: false,
+            upgrade: None,
+            completeness: Completeness::Complete,
+        }
+    }
+}

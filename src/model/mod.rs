@@ -1,0 +1,13 @@
+//! Plain owned data passed between pipeline stages. No logic beyond small helpers.
+
+pub mod connection;
+pub mod coverage;
+pub mod exchange;
+pub mod ids;
+pub mod time;
+
+pub use connection::{CloseReason, Connection, DirStats, L7Protocol, TcpSummary};
+pub use coverage::Coverage;
+pub use exchange::{Completeness, Exchange};
+pub use ids::{ConnId, Direction, Endpoint, SourceId};
+pub use time::Timestamp;

@@ -1,0 +1,1 @@
+//! Report: what a run prints and writes for people.

@@ -1,0 +1,2 @@
+//! Tables: owned records -> the `exchanges` and `connections` polars DataFrames, written
+//! to and read back from Parquet.
