@@ -1,1 +1,118 @@
-//! Command-line arguments.
+//! Command-line arguments (clap derive) and their validation into a run configuration.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::decode::DecodeConfig;
+use crate::flow::FlowConfig;
+use crate::http::HttpConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "linkrank", version, about = "Rank service-to-service HTTP links by what migrating them off HTTP/1.1 + JSON would gain, measured from packet captures")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse captures (pcap, pcapng, gzip-compressed or not) and tables written by
+    /// earlier runs (exchanges.parquet, connections.parquet).
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Capture files or Parquet tables of earlier runs; captures are merged in time order.
+    #[arg(required = true, value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Output folder [default: reports/<stem of the first input>/]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Live TCP connections tracked at once; beyond it the least recently active is evicted.
+    #[arg(long, default_value_t = FlowConfig::default().max_connections, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Seconds (capture time) without a packet after which a connection is closed.
+    #[arg(long, default_value_t = FlowConfig::default().idle_timeout_ns as f64 / 1e9, value_name = "SECS")]
+    pub idle_timeout: f64,
+
+    /// Out-of-order bytes buffered per connection direction before a hole becomes a gap.
+    #[arg(long, default_value_t = FlowConfig::default().max_ooo_bytes_per_direction, value_name = "BYTES")]
+    pub max_ooo_bytes: usize,
+
+    /// Out-of-order bytes buffered across all connections.
+    #[arg(long, default_value_t = FlowConfig::default().max_ooo_bytes_total, value_name = "BYTES")]
+    pub max_ooo_total_bytes: usize,
+
+    /// Print nothing but errors and warnings.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Validated settings of one `analyze` run.
+#[derive(Clone, Debug)]
+pub struct AnalyzeConfig {
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub decode: DecodeConfig,
+    pub flow: FlowConfig,
+    pub http: HttpConfig,
+    pub quiet: bool,
+}
+
+impl AnalyzeArgs {
+    pub fn into_config(self) -> Result<AnalyzeConfig, String> {
+        if !(self.idle_timeout.is_finite() && self.idle_timeout > 0.0) {
+            return Err(format!("--idle-timeout must be a positive number of seconds, not {}", self.idle_timeout));
+        }
+        if self.max_connections == 0 {
+            return Err("--max-connections must be at least 1".into());
+        }
+        let out = self.out.unwrap_or_else(|| default_out_dir(&self.inputs[0]));
+        let flow = FlowConfig {
+            max_connections: self.max_connections,
+            idle_timeout_ns: (self.idle_timeout * 1e9) as i64,
+            max_ooo_bytes_per_direction: self.max_ooo_bytes,
+            max_ooo_bytes_total: self.max_ooo_total_bytes.max(self.max_ooo_bytes),
+            ..FlowConfig::default()
+        };
+        Ok(AnalyzeConfig {
+            inputs: self.inputs,
+            out,
+            decode: DecodeConfig::default(),
+            flow,
+            http: HttpConfig::default(),
+            quiet: self.quiet,
+        })
+    }
+}
+
+/// `reports/<stem>/`, where the stem drops every extension (`prod.pcap.gz` -> `prod`).
+pub fn default_out_dir(first_input: &std::path::Path) -> PathBuf {
+    let name = first_input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = name.split('.').next().filter(|s| !s.is_empty()).unwrap_or("run");
+    PathBuf::from("reports").join(stem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn default_out_dir_drops_every_extension() {
+        assert_eq!(default_out_dir(Path::new("captures/prod.pcap.gz")), PathBuf::from("reports/prod"));
+        assert_eq!(default_out_dir(Path::new("/x/node-a.pcapng")), PathBuf::from("reports/node-a"));
+    }
+
+    #[test]
+    fn rejects_a_zero_idle_timeout() {
+        let cli = Cli::try_parse_from(["linkrank", "analyze", "--idle-timeout", "0", "a.pcap"]).unwrap();
+        let Command::Analyze(args) = cli.command;
+        assert!(args.into_config().unwrap_err().contains("--idle-timeout"));
+    }
+}

@@ -1,1 +1,46 @@
-fn main() {}
+//! The `linkrank` binary: parse arguments, run, turn errors into exit codes.
+//!
+//! Exit codes: 0 success (input faults such as a capture cut short are warnings on
+//! stderr), 1 an input is missing, unreadable or not a capture, 2 bad arguments,
+//! 3 the outputs could not be written.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use linkrank::app::{self, RunError};
+use linkrank::cli::{Cli, Command};
+use linkrank::report::summary;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Analyze(args) => {
+            let config = match args.into_config() {
+                Ok(c) => c,
+                Err(msg) => {
+                    eprintln!("error: {msg}");
+                    return ExitCode::from(2);
+                }
+            };
+            match app::analyze(&config) {
+                Ok(outcome) => {
+                    for w in &outcome.coverage.input_warnings {
+                        eprintln!("warning: {w}; the packets before it were analysed, the rest of that file was not");
+                    }
+                    if !config.quiet {
+                        print!("{}", summary::render(&outcome.inputs, &outcome.coverage, &outcome.tables, &outcome.out_dir));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(RunError::Input(e)) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+                Err(RunError::Output(e)) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(3)
+                }
+            }
+        }
+    }
+}

@@ -1,1 +1,3 @@
 //! Report: what a run prints and writes for people.
+
+pub mod summary;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what linkrank's tests need on a fresh Debian machine, then runs every test.
+# The tests compare linkrank's figures with tshark's on real captures, so tshark is needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+if ! command -v tshark >/dev/null; then
+    echo "installing tshark (needed by the tests that cross-check against it)" >&2
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    # wireshark-common asks whether non-root users may capture; answer no without a prompt.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null
+fi
+
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets

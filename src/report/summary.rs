@@ -1,0 +1,132 @@
+//! The capture-quality summary: what was read, decoded, lost and evicted, printed on the
+//! terminal after every run and written as `quality.json` beside the tables.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::model::Coverage;
+use crate::tables::Tables;
+
+/// One input of a run, as the summary names it.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputSummary {
+    pub path: PathBuf,
+    pub format: &'static str,
+    pub gzipped: bool,
+    pub packets: u64,
+    /// Bytes read (decompressed for gzip inputs).
+    pub bytes: u64,
+}
+
+/// Figures read off the tables themselves (so they also cover Parquet inputs).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct TableFigures {
+    pub connections: usize,
+    pub exchanges: usize,
+    pub connections_by_protocol: Vec<(String, u32)>,
+    pub exchanges_by_completeness: Vec<(String, u32)>,
+}
+
+impl TableFigures {
+    pub fn of(tables: &Tables) -> PolarsResult<TableFigures> {
+        Ok(TableFigures {
+            connections: tables.connections.height(),
+            exchanges: tables.exchanges.height(),
+            connections_by_protocol: counts(&tables.connections, "protocol")?,
+            exchanges_by_completeness: counts(&tables.exchanges, "completeness")?,
+        })
+    }
+}
+
+/// Value counts of a string column, largest first, ties by name.
+fn counts(df: &DataFrame, column: &str) -> PolarsResult<Vec<(String, u32)>> {
+    let mut map = std::collections::BTreeMap::<String, u32>::new();
+    for v in df.column(column)?.str()?.iter().flatten() {
+        *map.entry(v.to_owned()).or_default() += 1;
+    }
+    let mut v: Vec<_> = map.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(v)
+}
+
+#[derive(Serialize)]
+struct QualityFile<'a> {
+    schema: &'static str,
+    inputs: &'a [InputSummary],
+    capture: &'a Coverage,
+    tables: TableFigures,
+}
+
+pub fn write_quality_json(dir: &Path, inputs: &[InputSummary], cov: &Coverage, tables: &Tables) -> anyhow::Result<()> {
+    let file = QualityFile {
+        schema: "linkrank.quality/v1",
+        inputs,
+        capture: cov,
+        tables: TableFigures::of(tables)?,
+    };
+    let path = dir.join("quality.json");
+    let json = serde_json::to_string_pretty(&file)?;
+    std::fs::write(&path, json + "\n").with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// The terminal summary.
+pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir: &Path) -> String {
+    let mut s = String::new();
+    let figures = TableFigures::of(tables).unwrap_or_default();
+    let _ = writeln!(s, "inputs");
+    for i in inputs {
+        let gz = if i.gzipped { "+gzip" } else { "" };
+        let _ = writeln!(s, "  {} ({}{gz}): {} packets, {} bytes", i.path.display(), i.format, i.packets, i.bytes);
+    }
+    let _ = writeln!(s, "capture");
+    line(&mut s, "packets read", cov.packets);
+    line(&mut s, "TCP segments decoded", cov.tcp_segments);
+    line(&mut s, "non-IP frames", cov.non_ip);
+    line(&mut s, "non-TCP packets", cov.non_tcp);
+    line(&mut s, "unsupported link types", cov.unsupported_link);
+    line(&mut s, "malformed (decode)", cov.decode_errors + cov.tcp_malformed);
+    line(&mut s, "truncated by snaplen", cov.truncated_snaplen);
+    line(&mut s, "tunnels unwrapped", cov.tunnels_unwrapped);
+    line(&mut s, "IPv4 fragments (reassembled/dropped)", cov.ip_fragments);
+    if cov.ip_fragments > 0 {
+        let _ = writeln!(s, "    reassembled {}, dropped {}", cov.ip_fragments_reassembled, cov.ip_fragments_dropped);
+    }
+    let _ = writeln!(s, "connections");
+    line(&mut s, "TCP connections", cov.connections);
+    for (proto, n) in &figures.connections_by_protocol {
+        let _ = writeln!(s, "    {proto:<12} {n}");
+    }
+    line(&mut s, "without handshake (started mid-connection)", cov.connections_without_handshake);
+    line(&mut s, "one-sided", cov.one_sided_connections);
+    line(&mut s, "gaps (bytes lost)", cov.gaps);
+    if cov.gaps > 0 {
+        let _ = writeln!(s, "    {} bytes lost", cov.gap_bytes);
+    }
+    line(&mut s, "retransmitted bytes", cov.retransmitted_bytes);
+    line(&mut s, "capture duplicates ignored", cov.capture_duplicates);
+    line(&mut s, "evicted idle", cov.evicted_idle);
+    line(&mut s, "evicted for capacity", cov.evicted_capacity);
+    line(&mut s, "out-of-order buffer overflows", cov.out_of_order_overflows);
+    line(&mut s, "still open at end of capture", cov.flushed_at_end);
+    line(&mut s, "stray segments after close", cov.stray_segments);
+    let _ = writeln!(s, "http");
+    line(&mut s, "exchanges", figures.exchanges as u64);
+    for (kind, n) in &figures.exchanges_by_completeness {
+        let _ = writeln!(s, "    {kind:<14} {n}");
+    }
+    line(&mut s, "malformed HTTP messages", cov.malformed_http);
+    line(&mut s, "resynchronisations after gaps", cov.http_resyncs);
+    for w in &cov.input_warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    let _ = writeln!(s, "wrote {}/{{exchanges,connections}}.parquet and quality.json", out_dir.display());
+    s
+}
+
+fn line(s: &mut String, label: &str, n: u64) {
+    let _ = writeln!(s, "  {label:<44} {n}");
+}

@@ -1,0 +1,176 @@
+//! The `connections` table: one row per TCP connection.
+
+use polars::prelude::*;
+
+use super::intern::Interner;
+use crate::model::Connection;
+
+/// Column name, polars type, meaning (checked against `docs/tables.md` by a test).
+pub const COLUMNS: &[(&str, &str, &str)] = &[
+    ("conn_id", "u64", "connection id, unique within one run"),
+    ("client_ip", "str", "client IP address (the SYN sender; else the side that sent a request)"),
+    ("client_port", "u32", "client TCP port"),
+    ("server_ip", "str", "server IP address"),
+    ("server_port", "u32", "server TCP port"),
+    ("first_ns", "i64", "capture time of the first packet, ns since the Unix epoch"),
+    ("last_ns", "i64", "capture time of the last packet"),
+    ("syn_ns", "i64?", "capture time of the client's SYN"),
+    ("syn_ack_ns", "i64?", "capture time of the server's SYN-ACK"),
+    ("ack_ns", "i64?", "capture time of the client's ACK completing the handshake"),
+    ("handshake_seen", "bool", "SYN, SYN-ACK and ACK were all captured"),
+    ("roles_inferred", "bool", "no SYN was seen: client and server were inferred from the payload or ports"),
+    ("handshake_rtt_ns", "i64?", "SYN -> ACK: the handshake round trip seen from the capture point"),
+    ("server_rtt_ns", "i64?", "SYN -> SYN-ACK: capture point to server and back"),
+    ("client_rtt_ns", "i64?", "SYN-ACK -> ACK: capture point to client and back"),
+    ("protocol", "str", "`http/1.0`, `http/1.1`, `tls`, `http2`, `other` or `empty` (no payload)"),
+    ("upgraded_to", "str?", "protocol the connection left HTTP/1 for (`websocket`, `h2c`, `tunnel`, ...)"),
+    ("exchanges", "u32", "HTTP exchanges carried"),
+    ("malformed_messages", "u32", "HTTP messages that could not be parsed"),
+    ("c2s_packets", "u64", "packets client -> server"),
+    ("s2c_packets", "u64", "packets server -> client"),
+    ("c2s_bytes", "u64", "TCP payload bytes client -> server, each byte counted once"),
+    ("s2c_bytes", "u64", "TCP payload bytes server -> client, each byte counted once"),
+    ("c2s_retransmitted_bytes", "u64", "payload bytes client -> server sent again"),
+    ("s2c_retransmitted_bytes", "u64", "payload bytes server -> client sent again"),
+    ("c2s_out_of_order_segments", "u64", "segments client -> server that arrived ahead of a hole"),
+    ("s2c_out_of_order_segments", "u64", "segments server -> client that arrived ahead of a hole"),
+    ("c2s_gaps", "u64", "holes in the client -> server stream the capture never filled"),
+    ("s2c_gaps", "u64", "holes in the server -> client stream"),
+    ("c2s_gap_bytes", "u64", "bytes client -> server the capture missed"),
+    ("s2c_gap_bytes", "u64", "bytes server -> client the capture missed"),
+    ("capture_duplicates", "u64", "copies of this connection's packets seen on another interface or file"),
+    ("one_sided", "bool", "only one direction's packets were captured"),
+    ("close", "str", "`fin`, `rst`, `idle_eviction`, `capacity_eviction` or `end_of_capture`"),
+];
+
+#[derive(Default)]
+pub struct ConnectionColumns {
+    conn_id: Vec<u64>,
+    client_ip: Vec<u32>,
+    client_port: Vec<u32>,
+    server_ip: Vec<u32>,
+    server_port: Vec<u32>,
+    first_ns: Vec<i64>,
+    last_ns: Vec<i64>,
+    syn_ns: Vec<Option<i64>>,
+    syn_ack_ns: Vec<Option<i64>>,
+    ack_ns: Vec<Option<i64>>,
+    handshake_seen: Vec<bool>,
+    roles_inferred: Vec<bool>,
+    handshake_rtt_ns: Vec<Option<i64>>,
+    server_rtt_ns: Vec<Option<i64>>,
+    client_rtt_ns: Vec<Option<i64>>,
+    protocol: Vec<u32>,
+    upgraded_to: Vec<Option<u32>>,
+    exchanges: Vec<u32>,
+    malformed_messages: Vec<u32>,
+    c2s_packets: Vec<u64>,
+    s2c_packets: Vec<u64>,
+    c2s_bytes: Vec<u64>,
+    s2c_bytes: Vec<u64>,
+    c2s_retransmitted_bytes: Vec<u64>,
+    s2c_retransmitted_bytes: Vec<u64>,
+    c2s_out_of_order_segments: Vec<u64>,
+    s2c_out_of_order_segments: Vec<u64>,
+    c2s_gaps: Vec<u64>,
+    s2c_gaps: Vec<u64>,
+    c2s_gap_bytes: Vec<u64>,
+    s2c_gap_bytes: Vec<u64>,
+    capture_duplicates: Vec<u64>,
+    one_sided: Vec<bool>,
+    close: Vec<u32>,
+}
+
+impl ConnectionColumns {
+    pub fn len(&self) -> usize {
+        self.conn_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conn_id.is_empty()
+    }
+
+    pub fn push(&mut self, c: &Connection, strings: &mut Interner) {
+        let t = &c.tcp;
+        let (up, down) = (&t.client_to_server, &t.server_to_client);
+        self.conn_id.push(t.conn.0);
+        self.client_ip.push(strings.intern(&t.client.ip.to_string()));
+        self.client_port.push(u32::from(t.client.port));
+        self.server_ip.push(strings.intern(&t.server.ip.to_string()));
+        self.server_port.push(u32::from(t.server.port));
+        self.first_ns.push(t.first_packet.nanos());
+        self.last_ns.push(t.last_packet.nanos());
+        self.syn_ns.push(t.syn.map(|x| x.nanos()));
+        self.syn_ack_ns.push(t.syn_ack.map(|x| x.nanos()));
+        self.ack_ns.push(t.handshake_ack.map(|x| x.nanos()));
+        self.handshake_seen.push(t.handshake_seen);
+        self.roles_inferred.push(t.roles_inferred);
+        self.handshake_rtt_ns.push(t.handshake_rtt_ns());
+        self.server_rtt_ns.push(t.server_rtt_ns());
+        self.client_rtt_ns.push(t.client_rtt_ns());
+        self.protocol.push(strings.intern(c.protocol.as_str()));
+        self.upgraded_to.push(strings.intern_opt(c.upgraded_to.as_deref()));
+        self.exchanges.push(c.exchanges);
+        self.malformed_messages.push(c.malformed_messages);
+        self.c2s_packets.push(up.packets);
+        self.s2c_packets.push(down.packets);
+        self.c2s_bytes.push(up.bytes);
+        self.s2c_bytes.push(down.bytes);
+        self.c2s_retransmitted_bytes.push(up.retransmitted_bytes);
+        self.s2c_retransmitted_bytes.push(down.retransmitted_bytes);
+        self.c2s_out_of_order_segments.push(up.out_of_order_segments);
+        self.s2c_out_of_order_segments.push(down.out_of_order_segments);
+        self.c2s_gaps.push(up.gaps);
+        self.s2c_gaps.push(down.gaps);
+        self.c2s_gap_bytes.push(up.gap_bytes);
+        self.s2c_gap_bytes.push(down.gap_bytes);
+        self.capture_duplicates.push(up.capture_duplicates + down.capture_duplicates);
+        self.one_sided.push(t.one_sided());
+        self.close.push(strings.intern(t.close.as_str()));
+    }
+
+    pub fn into_frame(self, strings: &Interner) -> PolarsResult<DataFrame> {
+        let s = |v: Vec<u32>| -> Vec<&str> { v.into_iter().map(|id| strings.get(id)).collect() };
+        let so = |v: Vec<Option<u32>>| -> Vec<Option<&str>> {
+            v.into_iter().map(|id| id.map(|id| strings.get(id))).collect()
+        };
+        let height = self.conn_id.len();
+        let columns = vec![
+            Column::new("conn_id".into(), self.conn_id),
+            Column::new("client_ip".into(), s(self.client_ip)),
+            Column::new("client_port".into(), self.client_port),
+            Column::new("server_ip".into(), s(self.server_ip)),
+            Column::new("server_port".into(), self.server_port),
+            Column::new("first_ns".into(), self.first_ns),
+            Column::new("last_ns".into(), self.last_ns),
+            Column::new("syn_ns".into(), self.syn_ns),
+            Column::new("syn_ack_ns".into(), self.syn_ack_ns),
+            Column::new("ack_ns".into(), self.ack_ns),
+            Column::new("handshake_seen".into(), self.handshake_seen),
+            Column::new("roles_inferred".into(), self.roles_inferred),
+            Column::new("handshake_rtt_ns".into(), self.handshake_rtt_ns),
+            Column::new("server_rtt_ns".into(), self.server_rtt_ns),
+            Column::new("client_rtt_ns".into(), self.client_rtt_ns),
+            Column::new("protocol".into(), s(self.protocol)),
+            Column::new("upgraded_to".into(), so(self.upgraded_to)),
+            Column::new("exchanges".into(), self.exchanges),
+            Column::new("malformed_messages".into(), self.malformed_messages),
+            Column::new("c2s_packets".into(), self.c2s_packets),
+            Column::new("s2c_packets".into(), self.s2c_packets),
+            Column::new("c2s_bytes".into(), self.c2s_bytes),
+            Column::new("s2c_bytes".into(), self.s2c_bytes),
+            Column::new("c2s_retransmitted_bytes".into(), self.c2s_retransmitted_bytes),
+            Column::new("s2c_retransmitted_bytes".into(), self.s2c_retransmitted_bytes),
+            Column::new("c2s_out_of_order_segments".into(), self.c2s_out_of_order_segments),
+            Column::new("s2c_out_of_order_segments".into(), self.s2c_out_of_order_segments),
+            Column::new("c2s_gaps".into(), self.c2s_gaps),
+            Column::new("s2c_gaps".into(), self.s2c_gaps),
+            Column::new("c2s_gap_bytes".into(), self.c2s_gap_bytes),
+            Column::new("s2c_gap_bytes".into(), self.s2c_gap_bytes),
+            Column::new("capture_duplicates".into(), self.capture_duplicates),
+            Column::new("one_sided".into(), self.one_sided),
+            Column::new("close".into(), s(self.close)),
+        ];
+        DataFrame::new(height, columns)
+    }
+}

@@ -1,0 +1,110 @@
+//! Parquet files of the two tables: written at the end of a run, read back as inputs.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use super::{connections, exchanges, Tables};
+
+pub const EXCHANGES_FILE: &str = "exchanges.parquet";
+pub const CONNECTIONS_FILE: &str = "connections.parquet";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Polars {
+        path: PathBuf,
+        #[source]
+        source: PolarsError,
+    },
+    #[error("{path}: a Parquet file, but neither linkrank's exchanges nor connections table (columns: {columns})")]
+    UnknownTable { path: PathBuf, columns: String },
+}
+
+/// Which table a Parquet file holds, told by its columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableKind {
+    Exchanges,
+    Connections,
+}
+
+/// Parquet files start with `PAR1`.
+pub fn is_parquet(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"PAR1"
+}
+
+pub fn write_tables(tables: &Tables, dir: &Path) -> Result<(), TableError> {
+    std::fs::create_dir_all(dir).map_err(|source| TableError::Io { path: dir.into(), source })?;
+    for (name, df) in [(EXCHANGES_FILE, &tables.exchanges), (CONNECTIONS_FILE, &tables.connections)] {
+        let path = dir.join(name);
+        let file = File::create(&path).map_err(|source| TableError::Io { path: path.clone(), source })?;
+        let mut df = df.clone();
+        ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(&mut df)
+            .map_err(|source| TableError::Polars { path: path.clone(), source })?;
+    }
+    Ok(())
+}
+
+fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
+    let file = File::open(path).map_err(|source| TableError::Io { path: path.into(), source })?;
+    let df = ParquetReader::new(file)
+        .finish()
+        .map_err(|source| TableError::Polars { path: path.into(), source })?;
+    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
+    let matches = |cols: &[(&str, &str, &str)]| cols.iter().all(|(c, _, _)| names.contains(c));
+    let kind = if matches(exchanges::COLUMNS) {
+        TableKind::Exchanges
+    } else if matches(connections::COLUMNS) {
+        TableKind::Connections
+    } else {
+        return Err(TableError::UnknownTable { path: path.into(), columns: names.join(",") });
+    };
+    // Keep exactly our columns, in our order, so frames of different runs stack.
+    let cols = match kind {
+        TableKind::Exchanges => exchanges::COLUMNS,
+        TableKind::Connections => connections::COLUMNS,
+    };
+    let df = df
+        .select(cols.iter().map(|(c, _, _)| *c))
+        .map_err(|source| TableError::Polars { path: path.into(), source })?;
+    Ok((kind, df))
+}
+
+/// Reads tables written by earlier runs. Files in the same folder belong to one run and
+/// share connection ids; each folder's ids are renumbered after the previous ones.
+pub fn read_tables(paths: &[PathBuf]) -> Result<Tables, TableError> {
+    let mut by_dir: Vec<(PathBuf, Tables)> = Vec::new();
+    for path in paths {
+        let (kind, df) = read_one(path)?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let slot = match by_dir.iter().position(|(d, _)| *d == dir) {
+            Some(i) => i,
+            None => {
+                let empty = Tables::empty().map_err(|source| TableError::Polars { path: path.clone(), source })?;
+                by_dir.push((dir, empty));
+                by_dir.len() - 1
+            }
+        };
+        let run = &mut by_dir[slot].1;
+        match kind {
+            TableKind::Exchanges => run.exchanges = df,
+            TableKind::Connections => run.connections = df,
+        }
+    }
+    let mut all = Tables::empty().map_err(|source| TableError::Polars { path: PathBuf::new(), source })?;
+    for (dir, run) in by_dir {
+        all.append(run).map_err(|source| TableError::Polars { path: dir, source })?;
+    }
+    Ok(all)
+}
