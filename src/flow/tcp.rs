@@ -1,2 +1,546 @@
 //! One direction of a TCP connection: in-order delivery, a bounded out-of-order buffer,
 //! retransmission and overlap trimming, sequence wrap-around, gap detection.
+//!
+//! Hand-written rather than taken from a crate: the reassemblers on crates.io (smoltcp's
+//! `Assembler`, ...) track ranges for a live stack and neither keep per-segment capture
+//! times nor report the holes a passive capture never fills, which is the point here.
+
+use std::collections::VecDeque;
+
+use crate::model::{Coverage, DirStats, Timestamp};
+
+/// `a - b` in sequence space: positive when `a` is after `b` (RFC 793 modulo-2^32 compare).
+#[inline]
+pub fn seq_diff(a: u32, b: u32) -> i32 {
+    a.wrapping_sub(b) as i32
+}
+
+/// Segments buffered per direction at most, whatever their size (bounds bookkeeping of
+/// ignored connections, whose bytes are not copied).
+pub const MAX_OOO_SEGMENTS: usize = 4096;
+
+/// ACKs further than this beyond the expected sequence are nonsense (or another
+/// connection's) and never declare a gap.
+const MAX_ACK_JUMP: i32 = 1 << 30;
+
+/// Receives what one direction's reassembly produces.
+pub trait HalfSink {
+    fn data(&mut self, ts: Timestamp, bytes: &[u8]);
+    fn gap(&mut self, ts: Timestamp, len: u64);
+    fn end(&mut self, ts: Timestamp);
+    /// True once the consumer does not want the bytes: nothing is copied any more.
+    fn ignoring(&self) -> bool;
+}
+
+/// Out-of-order buffer limits, shared by every direction of a flow table.
+#[derive(Clone, Debug)]
+pub struct OooBudget {
+    pub per_direction: usize,
+    pub total: usize,
+    /// Bytes buffered now, all directions together.
+    pub used: usize,
+}
+
+impl OooBudget {
+    pub fn new(per_direction: usize, total: usize) -> Self {
+        OooBudget {
+            per_direction,
+            total,
+            used: 0,
+        }
+    }
+}
+
+/// A segment that arrived ahead of a hole.
+#[derive(Debug)]
+struct OooSeg {
+    seq: u32,
+    /// Sequence space it covers (payload length on the wire).
+    wire: u32,
+    /// Bytes the capture holds of it (`<= wire`; the rest is a snaplen gap).
+    captured: u32,
+    ts: Timestamp,
+    /// The captured bytes, or empty when the connection is ignored (not copied).
+    data: Vec<u8>,
+}
+
+/// Reassembly state of one direction.
+#[derive(Debug, Default)]
+pub struct HalfStream {
+    started: bool,
+    next: u32,
+    isn: Option<u32>,
+    fin: Option<u32>,
+    fin_acked: bool,
+    /// Highest ACK the peer sent for this direction.
+    peer_ack: Option<u32>,
+    ended: bool,
+    ooo: VecDeque<OooSeg>,
+    ooo_bytes: usize,
+    pub stats: DirStats,
+}
+
+impl HalfStream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn started(&self) -> bool {
+        self.started
+    }
+    /// Next expected sequence number (meaningful once started).
+    pub fn next_seq(&self) -> u32 {
+        self.next
+    }
+    pub fn isn(&self) -> Option<u32> {
+        self.isn
+    }
+    /// FIN reached in order (or the direction was aborted).
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+    /// The FIN was reached and the peer acknowledged it.
+    pub fn fin_acked(&self) -> bool {
+        self.ended && self.fin_acked
+    }
+    pub fn buffered_bytes(&self) -> usize {
+        self.ooo_bytes
+    }
+
+    /// A SYN: the stream starts after `isn`. Returns false for a retransmitted SYN.
+    pub fn on_syn(&mut self, isn: u32) -> bool {
+        if self.isn == Some(isn) {
+            return false;
+        }
+        self.isn = Some(isn);
+        if !self.started || self.stats.bytes == 0 {
+            self.started = true;
+            self.next = isn.wrapping_add(1);
+        }
+        true
+    }
+
+    /// Without a handshake the first segment seen sets the start of the stream.
+    #[inline]
+    pub fn ensure_started(&mut self, seq: u32) {
+        if !self.started {
+            self.started = true;
+            self.next = seq;
+        }
+    }
+
+    /// Payload of one segment: `payload` is what was captured of `wire` bytes at `seq`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_segment(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        wire: u32,
+        ts: Timestamp,
+        budget: &mut OooBudget,
+        cov: &mut Coverage,
+        sink: &mut impl HalfSink,
+    ) {
+        self.ensure_started(seq);
+        let mut wire = wire.max(u32::try_from(payload.len()).unwrap_or(u32::MAX));
+        let mut payload = payload;
+        if let Some(f) = self.fin {
+            // Nothing exists past the FIN; clamp what claims to.
+            let room = seq_diff(f, seq);
+            if room <= 0 {
+                wire = 0;
+            } else if wire > room as u32 {
+                wire = room as u32;
+            }
+            payload = payload.get(..wire as usize).unwrap_or(payload);
+        }
+        if wire == 0 {
+            return;
+        }
+        let captured = payload.len() as u32;
+        if self.ended || seq_diff(seq, self.next) <= 0 {
+            if self.ended && seq_diff(seq.wrapping_add(wire), self.next) > 0 {
+                return; // bytes after the end of the stream: junk
+            }
+            self.accept(seq, wire, captured, payload, ts, sink);
+            self.drain(ts, budget, sink);
+        } else {
+            self.buffer(seq, wire, payload, ts, budget, cov, sink);
+        }
+    }
+
+    /// The FIN of this direction sits at `fin_seq`.
+    pub fn on_fin(
+        &mut self,
+        fin_seq: u32,
+        ts: Timestamp,
+        budget: &mut OooBudget,
+        sink: &mut impl HalfSink,
+    ) {
+        self.ensure_started(fin_seq);
+        self.stats.fin = true;
+        if self.fin.is_none() && !self.ended {
+            self.fin = Some(fin_seq);
+        }
+        self.update_fin_acked();
+        self.check_fin(ts, budget, sink);
+    }
+
+    /// The peer acknowledged everything before `ack`: bytes we never saw there are a gap.
+    pub fn on_peer_ack(
+        &mut self,
+        ack: u32,
+        ts: Timestamp,
+        budget: &mut OooBudget,
+        sink: &mut impl HalfSink,
+    ) {
+        if !self.started {
+            return;
+        }
+        match self.peer_ack {
+            Some(p) if seq_diff(ack, p) <= 0 => return,
+            _ => self.peer_ack = Some(ack),
+        }
+        self.update_fin_acked();
+        let jump = seq_diff(ack, self.next);
+        if self.ended || jump <= 0 || jump > MAX_ACK_JUMP {
+            return;
+        }
+        while !self.ended && seq_diff(ack, self.next) > 0 {
+            let mut upto = ack;
+            if let Some(front) = self.ooo.front() {
+                if seq_diff(front.seq, upto) < 0 {
+                    upto = front.seq;
+                }
+            }
+            if let Some(f) = self.fin {
+                if seq_diff(f, upto) < 0 {
+                    upto = f;
+                }
+            }
+            self.skip_to(upto, ts, sink);
+            self.drain(ts, budget, sink);
+        }
+    }
+
+    /// Whether the peer's ACK is the one completing a handshake this direction's SYN began.
+    pub fn acks_syn(&self, ack: u32) -> bool {
+        self.isn.is_some_and(|isn| ack == isn.wrapping_add(1))
+    }
+
+    /// The connection closes: holes before buffered bytes and before a seen FIN become gaps,
+    /// everything buffered is delivered, and the FIN (if any) is reached.
+    pub fn close(&mut self, ts: Timestamp, budget: &mut OooBudget, sink: &mut impl HalfSink) {
+        if !self.started {
+            return;
+        }
+        self.drain(ts, budget, sink);
+        while !self.ended {
+            let Some(upto) = self.ooo.front().map(|s| s.seq).or(self.fin) else {
+                break;
+            };
+            self.skip_to(upto, ts, sink);
+            self.drain(ts, budget, sink);
+        }
+        self.release(budget);
+    }
+
+    /// RST: flush like `close`, and the direction ends whether or not its FIN came.
+    pub fn abort(&mut self, ts: Timestamp, budget: &mut OooBudget, sink: &mut impl HalfSink) {
+        self.close(ts, budget, sink);
+        if !self.ended {
+            self.ended = true;
+            sink.end(ts);
+        }
+    }
+
+    /// Gives the buffer's bytes back to the shared budget.
+    pub fn release(&mut self, budget: &mut OooBudget) {
+        budget.used = budget.used.saturating_sub(self.ooo_bytes);
+        self.ooo_bytes = 0;
+        self.ooo.clear();
+    }
+
+    fn update_fin_acked(&mut self) {
+        if let (Some(f), Some(a)) = (self.fin, self.peer_ack) {
+            if seq_diff(a, f.wrapping_add(1)) >= 0 {
+                self.fin_acked = true;
+            }
+        }
+    }
+
+    /// Bytes at `seq` that start at or before `next`: trims what was already delivered.
+    fn accept(
+        &mut self,
+        seq: u32,
+        wire: u32,
+        captured: u32,
+        bytes: &[u8],
+        ts: Timestamp,
+        sink: &mut impl HalfSink,
+    ) {
+        let end = seq.wrapping_add(wire);
+        if self.ended || seq_diff(end, self.next) <= 0 {
+            self.stats.retransmitted_segments += 1;
+            self.stats.retransmitted_bytes += u64::from(wire);
+            return;
+        }
+        let k = self.next.wrapping_sub(seq); // already delivered, < wire
+        if k > 0 {
+            self.stats.retransmitted_segments += 1;
+            self.stats.retransmitted_bytes += u64::from(k);
+        }
+        if captured > k {
+            self.stats.bytes += u64::from(captured - k);
+            if !sink.ignoring() {
+                if let Some(b) = bytes.get(k as usize..) {
+                    if !b.is_empty() {
+                        sink.data(ts, b);
+                    }
+                }
+            }
+        }
+        let have = captured.max(k);
+        self.next = end;
+        if wire > have {
+            // Snaplen cut the frame: the rest of it is a gap.
+            self.count_gap(u64::from(wire - have), ts, sink);
+        }
+    }
+
+    /// Delivers buffered segments now in order, then checks for the FIN.
+    fn drain(&mut self, ts: Timestamp, budget: &mut OooBudget, sink: &mut impl HalfSink) {
+        while let Some(front) = self.ooo.front() {
+            if seq_diff(front.seq, self.next) > 0 {
+                break;
+            }
+            let Some(seg) = self.ooo.pop_front() else {
+                break;
+            };
+            self.ooo_bytes -= seg.data.len();
+            budget.used = budget.used.saturating_sub(seg.data.len());
+            self.accept(seg.seq, seg.wire, seg.captured, &seg.data, seg.ts, sink);
+        }
+        self.check_fin(ts, budget, sink);
+    }
+
+    fn check_fin(&mut self, ts: Timestamp, budget: &mut OooBudget, sink: &mut impl HalfSink) {
+        if let Some(f) = self.fin {
+            if !self.ended && seq_diff(self.next, f) >= 0 {
+                self.ended = true;
+                self.next = f.wrapping_add(1);
+                self.release(budget);
+                sink.end(ts);
+            }
+        }
+    }
+
+    /// Declares `[next, upto)` a gap and resumes the stream at `upto`.
+    fn skip_to(&mut self, upto: u32, ts: Timestamp, sink: &mut impl HalfSink) {
+        let len = seq_diff(upto, self.next);
+        if len > 0 {
+            self.next = upto;
+            self.count_gap(len as u64, ts, sink);
+        }
+    }
+
+    fn count_gap(&mut self, len: u64, ts: Timestamp, sink: &mut impl HalfSink) {
+        self.stats.gaps += 1;
+        self.stats.gap_bytes += len;
+        sink.gap(ts, len);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn buffer(
+        &mut self,
+        seq: u32,
+        wire: u32,
+        payload: &[u8],
+        ts: Timestamp,
+        budget: &mut OooBudget,
+        cov: &mut Coverage,
+        sink: &mut impl HalfSink,
+    ) {
+        let copy = !sink.ignoring();
+        let cost = if copy { payload.len() } else { 0 };
+        // Sorted by distance from `next`; everything buffered is strictly ahead of it.
+        let rel = seq.wrapping_sub(self.next);
+        let pos = self
+            .ooo
+            .partition_point(|s| s.seq.wrapping_sub(self.next) < rel);
+        if let Some(same) = self.ooo.get(pos) {
+            if same.seq == seq && same.wire >= wire {
+                self.stats.retransmitted_segments += 1;
+                self.stats.retransmitted_bytes += u64::from(wire);
+                return;
+            }
+        }
+        if self.over(cost, budget) {
+            cov.out_of_order_overflows += 1;
+            // Give up on the holes, oldest first, until the segment fits or is in order.
+            loop {
+                let Some(upto) = self.ooo.front().map(|s| s.seq) else {
+                    self.skip_to(seq, ts, sink);
+                    self.accept(seq, wire, payload.len() as u32, payload, ts, sink);
+                    self.drain(ts, budget, sink);
+                    return;
+                };
+                self.skip_to(upto, ts, sink);
+                self.drain(ts, budget, sink);
+                if self.ended {
+                    return;
+                }
+                if seq_diff(seq, self.next) <= 0 {
+                    self.accept(seq, wire, payload.len() as u32, payload, ts, sink);
+                    self.drain(ts, budget, sink);
+                    return;
+                }
+                if !self.over(cost, budget) {
+                    break;
+                }
+            }
+        }
+        let rel = seq.wrapping_sub(self.next);
+        let pos = self
+            .ooo
+            .partition_point(|s| s.seq.wrapping_sub(self.next) < rel);
+        self.ooo.insert(
+            pos,
+            OooSeg {
+                seq,
+                wire,
+                captured: payload.len() as u32,
+                ts,
+                data: if copy { payload.to_vec() } else { Vec::new() },
+            },
+        );
+        self.ooo_bytes += cost;
+        budget.used += cost;
+        self.stats.out_of_order_segments += 1;
+    }
+
+    fn over(&self, cost: usize, budget: &OooBudget) -> bool {
+        self.ooo.len() >= MAX_OOO_SEGMENTS
+            || self.ooo_bytes + cost > budget.per_direction
+            || budget.used + cost > budget.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    enum Ev {
+        Data(i64, Vec<u8>),
+        Gap(u64),
+        End,
+    }
+
+    #[derive(Default)]
+    struct Rec {
+        evs: Vec<Ev>,
+        ignore: bool,
+    }
+
+    impl HalfSink for Rec {
+        fn data(&mut self, ts: Timestamp, bytes: &[u8]) {
+            self.evs.push(Ev::Data(ts.0, bytes.to_vec()));
+        }
+        fn gap(&mut self, _ts: Timestamp, len: u64) {
+            self.evs.push(Ev::Gap(len));
+        }
+        fn end(&mut self, _ts: Timestamp) {
+            self.evs.push(Ev::End);
+        }
+        fn ignoring(&self) -> bool {
+            self.ignore
+        }
+    }
+
+    fn setup() -> (HalfStream, OooBudget, Coverage, Rec) {
+        (
+            HalfStream::new(),
+            OooBudget::new(1 << 16, 1 << 20),
+            Coverage::default(),
+            Rec::default(),
+        )
+    }
+
+    #[test]
+    fn seq_diff_wraps() {
+        assert_eq!(seq_diff(5, u32::MAX - 4), 10);
+        assert_eq!(seq_diff(u32::MAX - 4, 5), -10);
+        assert_eq!(seq_diff(7, 7), 0);
+    }
+
+    #[test]
+    fn out_of_order_buffered_keeps_each_segments_time() {
+        let (mut h, mut b, mut c, mut r) = setup();
+        h.ensure_started(100);
+        h.on_segment(105, b"world", 5, Timestamp(2), &mut b, &mut c, &mut r);
+        assert!(r.evs.is_empty());
+        assert_eq!(h.buffered_bytes(), 5);
+        assert_eq!(b.used, 5);
+        h.on_segment(100, b"hello", 5, Timestamp(3), &mut b, &mut c, &mut r);
+        assert_eq!(
+            r.evs,
+            vec![
+                Ev::Data(3, b"hello".to_vec()),
+                Ev::Data(2, b"world".to_vec())
+            ]
+        );
+        assert_eq!(h.stats.out_of_order_segments, 1);
+        assert_eq!(h.stats.bytes, 10);
+        assert_eq!(b.used, 0);
+    }
+
+    #[test]
+    fn duplicate_of_buffered_segment_is_a_retransmission() {
+        let (mut h, mut b, mut c, mut r) = setup();
+        h.ensure_started(0);
+        h.on_segment(10, b"abc", 3, Timestamp(1), &mut b, &mut c, &mut r);
+        h.on_segment(10, b"abc", 3, Timestamp(1), &mut b, &mut c, &mut r);
+        assert_eq!(h.stats.retransmitted_segments, 1);
+        assert_eq!(h.buffered_bytes(), 3);
+    }
+
+    #[test]
+    fn ignored_stream_copies_nothing_but_tracks_holes() {
+        let (mut h, mut b, mut c, mut r) = setup();
+        r.ignore = true;
+        h.ensure_started(0);
+        h.on_segment(10, b"0123456789", 10, Timestamp(1), &mut b, &mut c, &mut r);
+        assert_eq!(b.used, 0);
+        h.on_peer_ack(20, Timestamp(2), &mut b, &mut r);
+        assert_eq!(r.evs, vec![Ev::Gap(10)]);
+        assert_eq!(h.stats.bytes, 10);
+        assert_eq!(h.next_seq(), 20);
+    }
+
+    #[test]
+    fn overflow_declares_the_first_hole() {
+        let (mut h, _, mut c, mut r) = setup();
+        let mut b = OooBudget::new(8, 1 << 20);
+        h.ensure_started(0);
+        h.on_segment(10, b"aaaaa", 5, Timestamp(1), &mut b, &mut c, &mut r);
+        h.on_segment(20, b"bbbbb", 5, Timestamp(2), &mut b, &mut c, &mut r);
+        assert_eq!(c.out_of_order_overflows, 1);
+        // The hole before the first buffered segment is given up; the new one then fits.
+        assert_eq!(r.evs, vec![Ev::Gap(10), Ev::Data(1, b"aaaaa".to_vec())]);
+        assert_eq!(h.next_seq(), 15);
+        assert_eq!(b.used, 5);
+        h.on_segment(40, b"cccccccccc", 10, Timestamp(3), &mut b, &mut c, &mut r);
+        // Too big for the cap even alone: every hole goes, it is delivered directly.
+        assert_eq!(c.out_of_order_overflows, 2);
+        assert_eq!(
+            &r.evs[2..],
+            &[
+                Ev::Gap(5),
+                Ev::Data(2, b"bbbbb".to_vec()),
+                Ev::Gap(15),
+                Ev::Data(3, b"cccccccccc".to_vec())
+            ]
+        );
+        assert_eq!(b.used, 0);
+    }
+}
