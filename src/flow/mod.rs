@@ -5,6 +5,8 @@
 
 pub mod table;
 pub mod tcp;
+#[cfg(test)]
+mod tests;
 
 pub use table::FlowTable;
 

@@ -483,9 +483,19 @@ impl FlowTable {
         if seg.ts > self.now {
             self.now = seg.ts;
         }
+        self.apply(seg, cov, out);
+        // After the segment, so that a final ACK arriving late is still absorbed.
         if self.now.0 >= self.next_sweep {
             self.sweep(cov, out);
         }
+    }
+
+    fn apply(
+        &mut self,
+        seg: &Segment<'_>,
+        cov: &mut Coverage,
+        out: &mut impl FnMut(StreamEvent<'_>) -> Interest,
+    ) {
         let (key, side) = FlowKey::of(seg.src, seg.dst);
         let pure_syn = seg.flags.syn() && !seg.flags.ack();
         let slot = match self.map.get(&key) {
