@@ -528,7 +528,8 @@ fn duplicate_from_another_source_ignored() {
         input: 1,
         interface: 0,
     };
-    let pkts: [(Endpoint, Endpoint, u32, u32, u8, &[u8]); 4] = [
+    type P<'a> = (Endpoint, Endpoint, u32, u32, u8, &'a [u8]);
+    let pkts: [P<'_>; 4] = [
         (c, s, 1000, 0, SYN, b""),
         (s, c, 5000, 1001, SYN | ACK, b""),
         (c, s, 1001, 5001, ACK, REQ),
