@@ -4,8 +4,12 @@
 
 pub mod error;
 pub mod file;
+pub mod input;
 pub mod linktype;
 pub mod merge;
+pub mod record;
+pub mod sniff;
+pub mod tsresol;
 
 pub use error::CaptureError;
 pub use file::{CaptureFile, CaptureFormat};
