@@ -1,12 +1,24 @@
 //! Protocol: byte streams -> HTTP/1.x exchanges and connection records. Recognises TLS and
 //! HTTP/2 by their first bytes (counted, not parsed here) and everything else as other TCP.
 
+pub(crate) mod body;
+pub(crate) mod coding;
 pub mod detect;
 pub mod h1;
+pub(crate) mod head;
 pub mod route;
 
-use crate::flow::{Interest, StreamEvent};
-use crate::model::{Connection, Coverage, Exchange};
+#[cfg(test)]
+mod tests;
+
+use rustc_hash::FxHashMap;
+
+use crate::flow::{EventKind, Interest, StreamEvent};
+use crate::model::{
+    ConnId, Connection, Coverage, Direction, Endpoint, Exchange, L7Protocol, TcpSummary, Timestamp,
+};
+use detect::{Sniff, SNIFF_LEN};
+use h1::{H1Conn, Sink};
 
 /// Owned output of the protocol stage.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,13 +47,42 @@ impl Default for HttpConfig {
     }
 }
 
+/// The first bytes of each side, kept until they say what the connection carries.
+struct SniffBuf {
+    buf: [[u8; SNIFF_LEN]; 2],
+    len: [usize; 2],
+    first_ts: [Timestamp; 2],
+}
+
+enum Phase {
+    Sniff(Box<SniffBuf>),
+    Http(Box<H1Conn>),
+    /// Not parsed any further (TLS, HTTP/2, other), or nothing at all seen.
+    Ignored(L7Protocol),
+}
+
+struct ConnState {
+    client: Endpoint,
+    server: Endpoint,
+    phase: Phase,
+}
+
 pub struct HttpStage {
     config: HttpConfig,
+    conns: FxHashMap<ConnId, ConnState>,
 }
 
 impl HttpStage {
     pub fn new(config: HttpConfig) -> Self {
-        HttpStage { config }
+        HttpStage {
+            config,
+            conns: FxHashMap::default(),
+        }
+    }
+
+    /// Connections currently tracked.
+    pub fn live_connections(&self) -> usize {
+        self.conns.len()
     }
 
     /// Consumes one stream event; emits exchanges as they complete and the connection
@@ -52,7 +93,184 @@ impl HttpStage {
         cov: &mut Coverage,
         out: &mut impl FnMut(Record),
     ) -> Interest {
-        let _ = (ev, cov, out, &self.config);
-        todo!()
+        let mut sink = Sink { cov, out };
+        let cfg = self.config;
+        match ev.kind {
+            EventKind::Opened { client, server } => {
+                let sniff = SniffBuf {
+                    buf: [[0; SNIFF_LEN]; 2],
+                    len: [0; 2],
+                    first_ts: [ev.ts; 2],
+                };
+                let st = ConnState {
+                    client,
+                    server,
+                    phase: Phase::Sniff(Box::new(sniff)),
+                };
+                self.conns.insert(ev.conn, st);
+                Interest::Keep
+            }
+            EventKind::Data { dir, bytes } => match self.conns.get_mut(&ev.conn) {
+                Some(st) => st.data(ev.conn, dir, ev.ts, bytes, cfg, &mut sink),
+                None => Interest::Keep,
+            },
+            EventKind::Gap { dir, len } => {
+                if let Some(st) = self.conns.get_mut(&ev.conn) {
+                    if let Phase::Sniff(_) = st.phase {
+                        // The first bytes are lost: assume HTTP/1 and resynchronise.
+                        st.to_http(ev.conn, cfg, &mut sink);
+                    }
+                    if let Phase::Http(h) = &mut st.phase {
+                        h.gap(dir, len, ev.ts, &mut sink);
+                    }
+                }
+                Interest::Keep
+            }
+            EventKind::End { dir } => match self.conns.get_mut(&ev.conn) {
+                Some(st) => match &mut st.phase {
+                    Phase::Http(h) => {
+                        h.end(dir, ev.ts, &mut sink);
+                        Interest::Keep
+                    }
+                    Phase::Sniff(_) => Interest::Keep,
+                    Phase::Ignored(_) => Interest::Ignore,
+                },
+                None => Interest::Keep,
+            },
+            EventKind::Closed(summary) => {
+                let record = match self.conns.remove(&ev.conn) {
+                    Some(st) => st.close(summary, &mut sink),
+                    None => unknown_connection(summary),
+                };
+                *sink
+                    .cov
+                    .connections_by_protocol
+                    .entry(record.protocol.as_str())
+                    .or_insert(0) += 1;
+                (sink.out)(Record::Connection(record));
+                Interest::Ignore
+            }
+        }
+    }
+}
+
+/// A connection closed without `Opened` (should not happen): still reported.
+fn unknown_connection(summary: &TcpSummary) -> Connection {
+    let bytes = summary.client_to_server.bytes + summary.server_to_client.bytes;
+    Connection {
+        tcp: summary.clone(),
+        protocol: if bytes == 0 {
+            L7Protocol::Empty
+        } else {
+            L7Protocol::Other
+        },
+        upgraded_to: None,
+        exchanges: 0,
+        malformed_messages: 0,
+    }
+}
+
+fn verdict(sb: &SniffBuf) -> Sniff {
+    let client = detect::classify_client(&sb.buf[0][..sb.len[0]]);
+    match client {
+        Sniff::NeedMore if sb.len[1] > 0 => detect::classify_server(&sb.buf[1][..sb.len[1]]),
+        v => v,
+    }
+}
+
+impl ConnState {
+    fn data(
+        &mut self,
+        conn: ConnId,
+        dir: Direction,
+        ts: Timestamp,
+        bytes: &[u8],
+        cfg: HttpConfig,
+        sink: &mut Sink<'_>,
+    ) -> Interest {
+        let sb = match &mut self.phase {
+            Phase::Http(h) => return h.data(dir, ts, bytes, sink),
+            Phase::Ignored(_) => return Interest::Ignore,
+            Phase::Sniff(sb) => sb,
+        };
+        if bytes.is_empty() {
+            return Interest::Keep;
+        }
+        let d = dir.index();
+        let prev = sb.len[d];
+        if prev == 0 {
+            sb.first_ts[d] = ts;
+        }
+        let k = (SNIFF_LEN - prev).min(bytes.len());
+        sb.buf[d][prev..prev + k].copy_from_slice(&bytes[..k]);
+        sb.len[d] += k;
+        match verdict(sb) {
+            Sniff::NeedMore => Interest::Keep,
+            Sniff::Http1 => {
+                // Replay this side's earlier bytes, then deliver the current event whole.
+                sb.len[d] = prev;
+                self.to_http(conn, cfg, sink);
+                match &mut self.phase {
+                    Phase::Http(h) => h.data(dir, ts, bytes, sink),
+                    _ => Interest::Ignore,
+                }
+            }
+            Sniff::Http2 => self.ignore(L7Protocol::Http2),
+            Sniff::Tls => self.ignore(L7Protocol::Tls),
+            Sniff::Other => self.ignore(L7Protocol::Other),
+        }
+    }
+
+    fn ignore(&mut self, p: L7Protocol) -> Interest {
+        self.phase = Phase::Ignored(p);
+        Interest::Ignore
+    }
+
+    /// Switches to HTTP/1 parsing, replaying the bytes held while sniffing in time order.
+    fn to_http(&mut self, conn: ConnId, cfg: HttpConfig, sink: &mut Sink<'_>) {
+        let mut h = Box::new(H1Conn::new(conn, self.client, self.server, cfg));
+        if let Phase::Sniff(sb) = &self.phase {
+            let mut order = [Direction::ClientToServer, Direction::ServerToClient];
+            if sb.first_ts[1] < sb.first_ts[0] {
+                order.reverse();
+            }
+            for dir in order {
+                let d = dir.index();
+                if sb.len[d] > 0 {
+                    h.data(dir, sb.first_ts[d], &sb.buf[d][..sb.len[d]], sink);
+                }
+            }
+        }
+        self.phase = Phase::Http(h);
+    }
+
+    fn close(self, summary: &TcpSummary, sink: &mut Sink<'_>) -> Connection {
+        let (protocol, upgraded_to, exchanges, malformed_messages) = match self.phase {
+            Phase::Sniff(sb) => {
+                let p = if sb.len == [0, 0] {
+                    L7Protocol::Empty
+                } else {
+                    L7Protocol::Other
+                };
+                (p, None, 0, 0)
+            }
+            Phase::Ignored(p) => (p, None, 0, 0),
+            Phase::Http(mut h) => {
+                h.close(summary.close, sink);
+                let p = match h.version {
+                    Some("HTTP/1.0") => L7Protocol::Http10,
+                    Some(_) => L7Protocol::Http11,
+                    None => L7Protocol::Other,
+                };
+                (p, h.upgraded_to.take(), h.emitted, h.malformed)
+            }
+        };
+        Connection {
+            tcp: summary.clone(),
+            protocol,
+            upgraded_to,
+            exchanges,
+            malformed_messages,
+        }
     }
 }

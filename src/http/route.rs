@@ -1,7 +1,145 @@
 //! Route templating: query removed, identifiers replaced by `{id}`.
+//!
+//! Hand-written (no crate does this): a route must group requests to the same handler while
+//! never carrying an identifier, token or e-mail address into a record.
 
 /// `/orders/123?x=1` -> `/orders/{id}`.
 pub fn template(target: &str) -> String {
-    let _ = target;
-    todo!()
+    // The query and fragment may hold secrets: drop them first.
+    let end = target.find(['?', '#']).unwrap_or(target.len());
+    let mut path = &target[..end];
+    if path == "*" {
+        return "*".to_owned();
+    }
+    if let Some(rest) = strip_scheme(path) {
+        // Absolute form: skip the authority (which may hold `user:pass@`).
+        path = rest.find('/').map_or("/", |i| &rest[i..]);
+    }
+    if path.is_empty() {
+        return "/".to_owned();
+    }
+    let mut out = String::with_capacity(path.len());
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        // Matrix parameters (`;jsessionid=...`) are dropped like the query.
+        let seg = seg.split(';').next().unwrap_or("");
+        if is_identifier(seg) {
+            out.push_str("{id}");
+        } else {
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+fn strip_scheme(path: &str) -> Option<&str> {
+    let colon = path.find("://")?;
+    let scheme = &path[..colon];
+    let ok = !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c));
+    ok.then(|| &path[colon + 3..])
+}
+
+fn is_identifier(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    if seg.contains('@') || b.iter().all(u8::is_ascii_digit) || is_uuid(b) {
+        return true;
+    }
+    let has_digit = b.iter().any(u8::is_ascii_digit);
+    if b.len() >= 8 && has_digit && b.iter().all(u8::is_ascii_hexdigit) {
+        return true;
+    }
+    b.len() >= 16
+        && has_digit
+        && b.iter().any(u8::is_ascii_alphabetic)
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || b"-_+=~.%".contains(&c))
+}
+
+fn is_uuid(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::template;
+
+    #[test]
+    fn brief_example() {
+        assert_eq!(
+            template("/orders/123/items/550e8400-e29b-41d4-a716-446655440000?token=x"),
+            "/orders/{id}/items/{id}"
+        );
+    }
+
+    #[test]
+    fn query_and_fragment_removed() {
+        assert_eq!(template("/search?q=secret#frag"), "/search");
+        assert_eq!(template("/a#b?c"), "/a");
+        assert_eq!(template("?only=query"), "/");
+        assert_eq!(template(""), "/");
+        assert_eq!(template("/"), "/");
+    }
+
+    #[test]
+    fn absolute_form_keeps_path_only() {
+        assert_eq!(
+            template("http://example.com:8080/users/42?x=1"),
+            "/users/{id}"
+        );
+        assert_eq!(template("https://user:pw@example.com/a"), "/a");
+        assert_eq!(template("http://example.com"), "/");
+        assert_eq!(template("HTTP://example.com/x"), "/x");
+    }
+
+    #[test]
+    fn asterisk_and_authority_form() {
+        assert_eq!(template("*"), "*");
+        assert_eq!(template("example.com:443"), "example.com:443");
+    }
+
+    #[test]
+    fn identifier_kinds() {
+        // hex run of >= 8 with a digit
+        assert_eq!(template("/blobs/deadbeef01"), "/blobs/{id}");
+        // pure-letter hex word stays (no digit): it is a word, not an id
+        assert_eq!(template("/cafebabe/deadbeef"), "/cafebabe/deadbeef");
+        // short hex with digit stays (< 8)
+        assert_eq!(template("/v1/ab12"), "/v1/ab12");
+        // long mixed token (base64url-ish)
+        assert_eq!(template("/t/aGVsbG8gd29ybGQ1MjM0"), "/t/{id}");
+        // long word without digits stays
+        assert_eq!(template("/internationalization"), "/internationalization");
+        // e-mail like
+        assert_eq!(
+            template("/users/bob@example.com/inbox"),
+            "/users/{id}/inbox"
+        );
+        assert_eq!(template("/api/v2/items/0"), "/api/v2/items/{id}");
+        // upper-case UUID
+        assert_eq!(
+            template("/x/550E8400-E29B-41D4-A716-446655440000"),
+            "/x/{id}"
+        );
+        // not quite a UUID, but still a long mixed token
+        assert_eq!(template("/x/550e8400e29b41d4a716446655440000"), "/x/{id}");
+    }
+
+    #[test]
+    fn matrix_params_and_trailing_slash() {
+        assert_eq!(template("/cart;jsessionid=ABC123/items/"), "/cart/items/");
+        assert_eq!(template("/a//b"), "/a//b");
+        assert_eq!(template("/orders/77;v=2"), "/orders/{id}");
+    }
 }
