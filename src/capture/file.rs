@@ -86,6 +86,9 @@ pub struct CaptureFile {
     awaiting_pcap_header: bool,
     pcap_link: LinkType,
     interfaces: Vec<Interface>,
+    /// Interfaces of earlier sections: frames number interfaces across the whole file, so
+    /// that two sections (two captures `cat`-ed together) never share a `SourceId`.
+    iface_base: u32,
     cur: Current,
     has_current: bool,
     /// Length of the current record, consumed on the next `advance`.
@@ -175,6 +178,7 @@ impl CaptureFile {
             awaiting_pcap_header: matches!(format, CaptureFormat::Pcap { .. }),
             pcap_link: LinkType::Other(u32::MAX),
             interfaces: Vec::new(),
+            iface_base: 0,
             cur: Current::default(),
             has_current: false,
             pending: 0,
@@ -253,6 +257,7 @@ impl CaptureFile {
                 }
                 Step::Section { big_endian } => {
                     self.big_endian = big_endian;
+                    self.iface_base = self.iface_base.saturating_add(self.interfaces.len() as u32);
                     self.interfaces.clear();
                 }
                 Step::Interface(iface) => {
@@ -289,7 +294,7 @@ impl CaptureFile {
             link: self.cur.link.unwrap_or(self.pcap_link),
             source: SourceId {
                 input: self.input,
-                interface: self.cur.interface,
+                interface: self.iface_base.saturating_add(self.cur.interface),
             },
             orig_len: self.cur.orig_len,
             data,

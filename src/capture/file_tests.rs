@@ -197,6 +197,187 @@ fn corrupt_record_after_27_packets() {
     assert_eq!(caplen, 8_323_328);
 }
 
+#[test]
+fn whole_corpus_matches_tshark() {
+    // (file, packets, captured bytes, frames with cap_len < len, sum of timestamps in ns),
+    // each computed from `tshark -r F -T fields -e frame.time_epoch -e frame.cap_len
+    // -e frame.len` (epoch strings summed exactly as integers, not floats).
+    let table: [(&str, usize, u64, u64, i128); 29] = [
+        ("arkime_bigendian.pcap", 2, 196, 0, 2671916630681831000),
+        ("arkime_empty.pcap", 0, 0, 0, 0),
+        ("arkime_twovlan_qinq.pcap", 6, 4917, 0, 8736257530267308000),
+        (
+            "deepflow_grpc-service-name.pcap",
+            39,
+            3264,
+            0,
+            67029068163483506000,
+        ),
+        (
+            "deepflow_sw8_skywalking.pcap",
+            20,
+            5679,
+            0,
+            32588882673359456000,
+        ),
+        ("itls13_capture.pcap", 22, 3480, 0, 36273030559302930000),
+        ("pfe_corrupted.pcap", 27, 1663, 1, 37005993785346871000),
+        (
+            "pfe_linux_new_test_nsec.pcap",
+            50,
+            5276,
+            0,
+            88129992491548526002,
+        ),
+        (
+            "pfe_sample_multi_iface.pcap",
+            50,
+            4405,
+            0,
+            88110226718031686000,
+        ),
+        (
+            "sv_decode-sll2-02.pcap",
+            159,
+            2610421,
+            0,
+            276084655896493028000,
+        ),
+        ("sv_http-brotli-ce.pcap", 16, 6464, 0, 26697829745199049000),
+        (
+            "sv_http-multiple100.pcap",
+            48,
+            38199,
+            0,
+            80440284328386904000,
+        ),
+        (
+            "sv_http2-range_h2c-upgrade.pcap",
+            116,
+            8895,
+            0,
+            189156560004277258000,
+        ),
+        ("sv_ipv4-truncated.pcap", 1, 1530, 0, 1734374386302630000),
+        (
+            "sv_response_gzip_multi_encoding.pcap",
+            11,
+            1367,
+            0,
+            16804690573660273000,
+        ),
+        (
+            "wireshark_http.cap.pcap",
+            43,
+            25091,
+            0,
+            46631067592496248000,
+        ),
+        (
+            "zeek_http_100-continue.pcap",
+            66,
+            66942,
+            0,
+            81671046351250040000,
+        ),
+        (
+            "zeek_http_body-match.pcap",
+            207,
+            18287,
+            0,
+            255555553344033593000,
+        ),
+        (
+            "zeek_http_docker-http-upgrade.pcap",
+            200,
+            17997,
+            0,
+            346529383089991453000,
+        ),
+        (
+            "zeek_http_get_nosyn.pcap",
+            11,
+            5869,
+            0,
+            14989617797180197000,
+        ),
+        (
+            "zeek_http_methods.pcap",
+            655,
+            228325,
+            0,
+            887085428563696366000,
+        ),
+        (
+            "zeek_http_pipelined-requests.pcap",
+            49,
+            45144,
+            0,
+            61670316459076957000,
+        ),
+        (
+            "zeek_vxlan-encapsulated-http.pcap",
+            12,
+            10707,
+            0,
+            19561985688723876000,
+        ),
+        (
+            "cryptohack_tls13_h2.pcapng",
+            33,
+            8510,
+            0,
+            55108430598342573000,
+        ),
+        ("ndpi_http-proxy.pcapng", 11, 1652, 0, 17945439078661564000),
+        (
+            "ndpi_http2_5g_sbi.pcapng",
+            10,
+            1271,
+            0,
+            15918634603457085473,
+        ),
+        (
+            "ndpi_http_keepalive_37req.pcapng",
+            115,
+            76310,
+            0,
+            173266470369785207000,
+        ),
+        (
+            "packt_grpc_unary.pcapng",
+            4318,
+            298909,
+            0,
+            7219887907417541593000,
+        ),
+        (
+            "zeek_pcapng-multi-interface.pcapng",
+            6,
+            798,
+            0,
+            10605979927522224433,
+        ),
+    ];
+    for (name, packets, bytes, cut, ts_sum) in table {
+        let (pkts, fault, cov) = read_all(&corpus(name));
+        assert_eq!(pkts.len(), packets, "{name}");
+        assert_eq!(cov.bytes, bytes, "{name}");
+        assert_eq!(cov.truncated_snaplen, cut, "{name}");
+        assert_eq!(
+            pkts.iter().map(|p| i128::from(p.ts)).sum::<i128>(),
+            ts_sum,
+            "{name}"
+        );
+        // Only the corrupt sample has a fault.
+        assert_eq!(
+            fault.is_some(),
+            name == "pfe_corrupted.pcap",
+            "{name}: {fault:?}"
+        );
+    }
+}
+
 // ---- gzip, truncation ------------------------------------------------------------------
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -400,7 +581,9 @@ fn epb(be: bool, if_id: u32, ts: u64, data: &[u8], orig: u32) -> Vec<u8> {
 /// Every packet block kind, big- and little-endian sections, clocks per interface, and
 /// blocks to skip. Expected values follow from the pcapng spec (draft-ietf-opsawg-pcapng):
 /// if_tsresol 0x83 = 2^-3 s units, if_tsoffset in seconds, SPB on interface 0 cut to its
-/// snaplen. (The built file also reads in tshark: 5 frames, same timestamps.)
+/// snaplen. Checked with tshark on the written file: 4 frames, epoch times 11.000000000,
+/// (none: SPB), 2.500000000, 0.000000007; interfaces 0, 0, 1 and the second section's first;
+/// encaps raw IP, raw IP, Ethernet, Linux SLL; lengths 3/3, 6/4, 60/2, 5/5.
 fn built_pcapng() -> Vec<u8> {
     let mut f = shb(true);
     // interface 0: raw IP, snaplen 4, 1/8 s units, +10 s offset
@@ -415,8 +598,8 @@ fn built_pcapng() -> Vec<u8> {
     f.extend(epb(true, 0, 8, &[0x45, 1, 2], 3)); // 8/8 s + 10 s = 11 s
     f.extend(block(true, 0x0000_0004, &[0u8; 8])); // name resolution: skipped
     let mut spb = u32b(6, true).to_vec();
-    spb.extend([0x45, 9, 9, 9, 9, 9]);
-    f.extend(block(true, 3, &spb)); // SPB: orig 6, cut to snaplen 4
+    spb.extend([0x45, 9, 9, 9]);
+    f.extend(block(true, 3, &spb)); // SPB: orig 6, snaplen 4: 4 bytes kept
     let mut pb = 1u16.to_be_bytes().to_vec(); // obsolete Packet Block on interface 1
     pb.extend([0, 0]);
     pb.extend(u32b(0, true));
@@ -450,7 +633,8 @@ fn pcapng_block_kinds_sections_and_clocks() {
             // SPB: no timestamp of its own, keeps the previous one
             (11_000_000_000, LinkType::RawIp, 0, 6, vec![0x45, 9, 9, 9]),
             (2_500_000_000, LinkType::Ethernet, 1, 60, vec![0xaa, 0xbb]),
-            (7, LinkType::LinuxSll, 0, 5, vec![1, 2, 3, 4, 5]),
+            // interface 0 of the second section, numbered after the first section's two
+            (7, LinkType::LinuxSll, 2, 5, vec![1, 2, 3, 4, 5]),
         ]
     );
     assert_eq!(cov.truncated_snaplen, 2);
@@ -536,4 +720,66 @@ fn offsets_sum_consumed_bytes() {
         f.current().data.is_empty(),
         "no current frame after the end"
     );
+}
+
+// ---- robustness ------------------------------------------------------------------------
+
+mod damaged {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Reads a damaged file to the end: no panic, no hang, at most one fault, and the offset
+    /// never passes the (decompressed) size.
+    fn survives(bytes: &[u8]) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = tmp_file(&dir, "d.pcap", bytes);
+        let Ok(mut f) = CaptureFile::open(&p, 0) else {
+            return;
+        };
+        let mut cov = Coverage::default();
+        let mut faults = 0;
+        for _ in 0..100_000 {
+            match f.advance(&mut cov) {
+                Ok(true) => assert!(f.current().data.len() <= MAX_CAPLEN as usize),
+                Ok(false) => break,
+                Err(_) => faults += 1,
+            }
+        }
+        assert!(matches!(f.advance(&mut cov), Ok(false)), "ended");
+        assert!(faults <= 1);
+        assert!(f.offset() <= bytes.len() as u64);
+    }
+
+    fn base(name: &str) -> Vec<u8> {
+        std::fs::read(corpus(name)).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn flipped_bytes_in_pcap(flips in prop::collection::vec((0usize..2500, any::<u8>()), 1..8)) {
+            let mut b = base("wireshark_http.cap.pcap");
+            for (at, v) in flips { b[at] = v; }
+            survives(&b);
+        }
+
+        #[test]
+        fn flipped_bytes_in_pcapng(flips in prop::collection::vec((0usize..1348, any::<u8>()), 1..8),
+                                   cut in 0usize..1348) {
+            let mut b = base("zeek_pcapng-multi-interface.pcapng");
+            for (at, v) in flips { b[at] = v; }
+            survives(&b[..cut.max(12)]);
+            survives(&b);
+        }
+
+        #[test]
+        fn built_pcapng_damaged(at in 0usize..400, v in any::<u8>()) {
+            let mut b = built_pcapng();
+            let at = at % b.len();
+            b[at] = v;
+            survives(&b);
+        }
+    }
 }

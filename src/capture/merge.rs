@@ -70,3 +70,79 @@ impl MergedCaptures {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn corpus(name: &str) -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/")).join(name)
+    }
+
+    /// Merges the named files; returns (input, ts) per frame and the coverage.
+    fn merge(names: &[&str]) -> (Vec<(u16, i64)>, Coverage) {
+        let files = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| CaptureFile::open(&corpus(n), i as u16).unwrap())
+            .collect();
+        let mut m = MergedCaptures::new(files);
+        let mut cov = Coverage::default();
+        let mut out = Vec::new();
+        while let Some(f) = m.next_frame(&mut cov) {
+            out.push((f.source.input, f.ts.nanos()));
+        }
+        assert!(m.next_frame(&mut cov).is_none(), "stays ended");
+        (out, cov)
+    }
+
+    fn non_decreasing(v: &[(u16, i64)]) -> bool {
+        v.windows(2).all(|w| w[0].1 <= w[1].1)
+    }
+
+    #[test]
+    fn two_files_in_time_order() {
+        // tshark | wc -l: zeek_http_get_nosyn.pcap 11 (2013), wireshark_http.cap.pcap 43 (2004)
+        let (out, cov) = merge(&["zeek_http_get_nosyn.pcap", "wireshark_http.cap.pcap"]);
+        assert_eq!(out.len(), 11 + 43);
+        assert!(non_decreasing(&out));
+        assert_eq!(out.iter().filter(|(i, _)| *i == 0).count(), 11);
+        // The 2004 capture comes first although it is the second input.
+        assert!(out[..43].iter().all(|(i, _)| *i == 1));
+        assert_eq!((cov.files, cov.packets), (2, 54));
+        assert!(cov.input_warnings.is_empty());
+    }
+
+    #[test]
+    fn same_capture_twice_interleaves_with_ties_in_input_order() {
+        let (out, _) = merge(&["arkime_bigendian.pcap", "arkime_bigendian.pcap"]);
+        // tshark: 1335958313.152630000 and 1335958317.529201000
+        let (a, b) = (1_335_958_313_152_630_000, 1_335_958_317_529_201_000);
+        assert_eq!(out, vec![(0, a), (1, a), (0, b), (1, b)]);
+    }
+
+    #[test]
+    fn a_faulty_file_ends_alone_with_a_warning() {
+        // pfe_corrupted.pcap: 27 packets then a corrupt record (capinfos); the other file goes on.
+        let (out, cov) = merge(&["pfe_corrupted.pcap", "zeek_pcapng-multi-interface.pcapng"]);
+        assert_eq!(out.len(), 27 + 6);
+        // All of the 2025 capture precedes the 2026 one. (Its packet 22 has timestamp 0,
+        // per tshark; a file's own order is kept, so the whole stream is not monotonic.)
+        assert!(out[..27].iter().all(|(i, _)| *i == 0));
+        assert!(non_decreasing(&out[27..]));
+        assert_eq!(cov.input_warnings.len(), 1);
+        let w = &cov.input_warnings[0];
+        assert!(
+            w.contains("pfe_corrupted.pcap") && w.contains("corrupt"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn no_files() {
+        let mut m = MergedCaptures::new(Vec::new());
+        assert!(m.next_frame(&mut Coverage::default()).is_none());
+    }
+}
