@@ -160,8 +160,6 @@ struct Side {
     buf: Vec<u8>,
     /// Timestamp of the first byte of the message in progress.
     first: Timestamp,
-    /// The next Data event begins at a line start (previous byte was LF, or a gap).
-    line_start: bool,
     last_ts: Option<Timestamp>,
     /// Server: last data seen before sync was lost (pairing rule).
     lost_from: Option<Timestamp>,
@@ -177,7 +175,6 @@ impl Side {
             st: St::Idle,
             buf: Vec::new(),
             first: Timestamp::default(),
-            line_start: true,
             last_ts: None,
             lost_from: None,
             resynced: false,
@@ -254,9 +251,7 @@ impl H1Conn {
                 St::Off => bytes.len(),
             };
         }
-        let s = &mut self.sides[d];
-        s.last_ts = Some(ts);
-        s.line_start = bytes.last() == Some(&b'\n');
+        self.sides[d].last_ts = Some(ts);
         self.interest()
     }
 
@@ -338,6 +333,7 @@ impl H1Conn {
             Parsed::Complete(h) => {
                 let extra = s.buf.len() - h.len.min(s.buf.len());
                 s.buf.clear();
+                s.st = St::Idle;
                 if extra > take {
                     self.malformed(d, ts, sink);
                     return pos + take;
@@ -399,14 +395,13 @@ impl H1Conn {
         }
     }
 
-    /// Scans for the next message start at a line start; bytes before it are skipped.
+    /// Scans for the next message start at a line start; bytes before it are skipped. Bytes
+    /// are never joined across events (nor across the gap).
     fn resync(&mut self, d: usize, bytes: &[u8], pos: usize) -> usize {
         let mut p = pos;
-        let mut at_line_start = if p == 0 {
-            self.sides[d].line_start
-        } else {
-            bytes[p - 1] == b'\n'
-        };
+        // A Data event's first byte counts as a line start: segment boundaries often are
+        // message boundaries, and a gap leaves us at one.
+        let mut at_line_start = p == 0 || bytes[p - 1] == b'\n';
         while p < bytes.len() {
             if at_line_start && looks_like_start(d, &bytes[p..]) {
                 let s = &mut self.sides[d];
@@ -829,16 +824,13 @@ impl H1Conn {
                 self.sides[d].st = St::Body(b);
                 self.finish_body(d, ts, Some(Completeness::Gap), sink);
                 self.enter_resync(d, lost_from, sink.cov);
-                self.sides[d].line_start = true;
             }
             St::Headers => {
                 self.partial_head(d, ts, Completeness::Gap, sink);
                 self.enter_resync(d, lost_from, sink.cov);
-                self.sides[d].line_start = true;
             }
             St::Idle | St::Wait | St::Resync => {
                 self.enter_resync(d, lost_from, sink.cov);
-                self.sides[d].line_start = true;
             }
         }
     }
@@ -856,6 +848,9 @@ impl H1Conn {
         let first = self.sides[d].first;
         if d == CLIENT {
             let h = head::partial_request_line(&buf);
+            if h.method.is_some() {
+                self.version.get_or_insert(h.version());
+            }
             let mut ex = self.new_exchange();
             ex.version = h.version();
             ex.method = h.method;
@@ -927,7 +922,8 @@ impl H1Conn {
             self.sides[d].st = St::Off;
         }
         while let Some(mut slot) = self.slots.pop_front() {
-            if !(slot.req_done && slot.resp_done) {
+            let cut = slot.ex.completeness == Completeness::Truncated;
+            if !(slot.req_done && slot.resp_done) && !cut {
                 slot.ex.completeness = if slot.resp_started || !slot.req_done || !clean {
                     Completeness::Truncated
                 } else {
