@@ -923,7 +923,7 @@ impl H1Conn {
         }
         while let Some(mut slot) = self.slots.pop_front() {
             let cut = slot.ex.completeness == Completeness::Truncated;
-            if !(slot.req_done && slot.resp_done) && !cut {
+            if !(cut || slot.req_done && slot.resp_done) {
                 slot.ex.completeness = if slot.resp_started || !slot.req_done || !clean {
                     Completeness::Truncated
                 } else {

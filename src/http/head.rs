@@ -44,6 +44,8 @@ impl Head {
     }
 }
 
+// Returned once per message and consumed at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Parsed {
     Complete(Head),
     Partial,

@@ -21,6 +21,8 @@ use detect::{Sniff, SNIFF_LEN};
 use h1::{H1Conn, Sink};
 
 /// Owned output of the protocol stage.
+// Moved once into the tables stage; boxing exchanges would add an allocation per record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
     Exchange(Exchange),
@@ -118,7 +120,7 @@ impl HttpStage {
                 if let Some(st) = self.conns.get_mut(&ev.conn) {
                     if let Phase::Sniff(_) = st.phase {
                         // The first bytes are lost: assume HTTP/1 and resynchronise.
-                        st.to_http(ev.conn, cfg, &mut sink);
+                        st.start_http(ev.conn, cfg, &mut sink);
                     }
                     if let Phase::Http(h) = &mut st.phase {
                         h.gap(dir, len, ev.ts, &mut sink);
@@ -209,7 +211,7 @@ impl ConnState {
             Sniff::Http1 => {
                 // Replay this side's earlier bytes, then deliver the current event whole.
                 sb.len[d] = prev;
-                self.to_http(conn, cfg, sink);
+                self.start_http(conn, cfg, sink);
                 match &mut self.phase {
                     Phase::Http(h) => h.data(dir, ts, bytes, sink),
                     _ => Interest::Ignore,
@@ -227,7 +229,7 @@ impl ConnState {
     }
 
     /// Switches to HTTP/1 parsing, replaying the bytes held while sniffing in time order.
-    fn to_http(&mut self, conn: ConnId, cfg: HttpConfig, sink: &mut Sink<'_>) {
+    fn start_http(&mut self, conn: ConnId, cfg: HttpConfig, sink: &mut Sink<'_>) {
         let mut h = Box::new(H1Conn::new(conn, self.client, self.server, cfg));
         if let Phase::Sniff(sb) = &self.phase {
             let mut order = [Direction::ClientToServer, Direction::ServerToClient];

@@ -803,10 +803,9 @@ fn privacy_no_secret_values_in_records() {
         "ali@ce",
         "rsp-c00kie",
     ];
-    let req = format!(
-        "GET /users/ali@ce/profile?api_key=qv4lue&x=1 HTTP/1.1\r\nHost: api\r\nCookie: sid=s3ss10nC00kie\r\n\
-Authorization: Bearer eyJhbGciOiJIUzI1NiJ9\r\nX-Password: p4ssw0rd\r\n\r\n"
-    );
+    let req = "GET /users/ali@ce/profile?api_key=qv4lue&x=1 HTTP/1.1\r\nHost: api\r\n\
+Cookie: sid=s3ss10nC00kie\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9\r\n\
+X-Password: p4ssw0rd\r\n\r\n";
     let mut h = Harness::new();
     h.c(req.as_bytes());
     h.s(b"HTTP/1.1 200 OK\r\nSet-Cookie: t=rsp-c00kie\r\nContent-Length: 0\r\n\r\n");
