@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# bench/make_capture.sh [OUT] [MIN_MB]
+#
+# Builds a benchmark capture (default bench/out/bench.pcap, >= 200 MB, not
+# committed) of real HTTP/1.1 JSON traffic: nginx serving JSON documents of a
+# few sizes (fixtures/scripts/gen_docroot.py) in a server network namespace,
+# and two wrk load generators in a client namespace, one keep-alive and one
+# sending "Connection: close" (a new connection per request), joined by a veth
+# pair with MTU 1500 and offloads off so segments are wire-sized. If network
+# namespaces are unavailable it falls back to the host loopback.
+# Bounded: stops when OUT reaches MIN_MB or after MAX_SECS (120) seconds.
+# Runs as root; installs wrk/nginx/tcpdump with apt-get when missing.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$HERE")
+OUT=${1:-$HERE/out/bench.pcap}
+MIN_MB=${2:-200}
+MAX_SECS=${MAX_SECS:-120}
+PORT=8080
+NSS=lrbns
+NSC=lrbnc
+
+[ "$(id -u)" = 0 ] || { echo "make_capture.sh must run as root" >&2; exit 1; }
+pkgs=()
+for pair in wrk:wrk nginx:nginx-light tcpdump:tcpdump ip:iproute2 ethtool:ethtool \
+            capinfos:wireshark-common python3:python3; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || pkgs+=("${pair#*:}")
+done
+if [ ${#pkgs[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+fi
+
+mkdir -p "$(dirname "$OUT")"
+OUT=$(cd "$(dirname "$OUT")" && pwd)/$(basename "$OUT")
+WORK=$(mktemp -d /tmp/linkrank-bench.XXXXXX)
+chmod 755 "$WORK"   # nginx workers (nobody) read the docroot
+PIDS=()
+cleanup() {
+    set +e
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.3
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    ip netns del "$NSS" 2>/dev/null
+    ip netns del "$NSC" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+python3 "$REPO/fixtures/scripts/gen_docroot.py" "$WORK/root"
+
+# Network: veth between two namespaces, else loopback.
+if ip netns add "$NSS" 2>/dev/null && ip netns add "$NSC" 2>/dev/null \
+   && ip link add lrb0 netns "$NSC" mtu 1500 type veth peer name lrb1 netns "$NSS" mtu 1500; then
+    ip -n "$NSS" link set lo up; ip -n "$NSC" link set lo up
+    ip -n "$NSS" addr add 10.78.0.2/24 dev lrb1; ip -n "$NSC" addr add 10.78.0.1/24 dev lrb0
+    ip -n "$NSS" link set lrb1 up; ip -n "$NSC" link set lrb0 up
+    ip netns exec "$NSS" ethtool -K lrb1 tx off tso off gso off gro off >/dev/null 2>&1 || true
+    ip netns exec "$NSC" ethtool -K lrb0 tx off tso off gso off gro off >/dev/null 2>&1 || true
+    SRV=(ip netns exec "$NSS"); CLI=(ip netns exec "$NSC")
+    IFACE=lrb0; ADDR=10.78.0.2; MODE="veth/netns, MTU 1500, offloads off"
+else
+    echo "network namespaces unavailable: using loopback" >&2
+    ip netns del "$NSS" 2>/dev/null || true
+    SRV=(); CLI=(); IFACE=lo; ADDR=127.0.0.1; PORT=18089; MODE="loopback"
+fi
+
+sed -e "s#__PREFIX__#$WORK#g" -e "s#__ROOT__#$WORK/root#g" \
+    -e "s#__LISTEN__#listen $ADDR:$PORT;#" "$REPO/fixtures/scripts/nginx.conf" > "$WORK/nginx.conf"
+"${SRV[@]}" nginx -p "$WORK" -c "$WORK/nginx.conf" &
+PIDS+=($!)
+for i in $(seq 50); do
+    "${SRV[@]}" bash -c "exec 3<>/dev/tcp/$ADDR/$PORT" 2>/dev/null && break; sleep 0.1
+done
+
+rm -f "$OUT"
+# Large kernel buffer: the capture must keep up with the load.
+"${CLI[@]}" tcpdump -i "$IFACE" -s 0 -B 262144 -w "$OUT" "tcp port $PORT" 2>"$WORK/cap.err" &
+CAP=$!; PIDS+=("$CAP")
+for i in $(seq 50); do grep -q "listening on" "$WORK/cap.err" && break; sleep 0.1; done
+
+URL="http://$ADDR:$PORT"
+"${CLI[@]}" wrk -t1 -c2 -d"${MAX_SECS}s" -s "$HERE/mix.lua" "$URL" >"$WORK/wrk_ka.txt" 2>&1 &
+PIDS+=($!); W1=$!
+"${CLI[@]}" wrk -t1 -c16 -d"${MAX_SECS}s" -s "$HERE/mix.lua" -H "Connection: close" "$URL" \
+    >"$WORK/wrk_close.txt" 2>&1 &
+PIDS+=($!); W2=$!
+
+start=$(date +%s)
+limit=$((MIN_MB * 1024 * 1024))
+while :; do
+    sz=$(stat -c %s "$OUT" 2>/dev/null || echo 0)
+    [ "$sz" -ge "$limit" ] && break
+    [ $(( $(date +%s) - start )) -ge "$MAX_SECS" ] && { echo "time limit reached" >&2; break; }
+    kill -0 "$W1" 2>/dev/null || kill -0 "$W2" 2>/dev/null || break
+    sleep 0.2
+done
+kill -INT "$W1" "$W2" 2>/dev/null || true
+wait "$W1" "$W2" 2>/dev/null || true
+sleep 1
+kill -INT "$CAP" 2>/dev/null || true
+wait "$CAP" 2>/dev/null || true
+
+echo "mode: $MODE; interface $IFACE; server nginx at $ADDR:$PORT"
+echo "elapsed: $(( $(date +%s) - start )) s"
+grep -h "requests in" "$WORK"/wrk_*.txt 2>/dev/null || true
+grep -E "captured|dropped" "$WORK/cap.err" || true
+echo "file: $OUT"
+echo "size: $(stat -c %s "$OUT") bytes ($(( $(stat -c %s "$OUT") / 1048576 )) MiB)"
+echo "packets: $(capinfos -M -c "$OUT" 2>/dev/null | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}')"
