@@ -43,7 +43,10 @@ pub struct PipelineConfig {
 
 /// Streams every frame of `captures` through the stages. Faults in the inputs are
 /// recorded in the returned coverage; nothing here fails.
-pub fn run_pipeline(captures: &mut MergedCaptures, config: PipelineConfig) -> (TableBuilder, Coverage) {
+pub fn run_pipeline(
+    captures: &mut MergedCaptures,
+    config: PipelineConfig,
+) -> (TableBuilder, Coverage) {
     let mut cov = Coverage::default();
     let mut decoder = Decoder::new(config.decode);
     let mut flows = FlowTable::new(config.flow, detect::role_hint);
@@ -53,10 +56,16 @@ pub fn run_pipeline(captures: &mut MergedCaptures, config: PipelineConfig) -> (T
     // into its own coverage, merged once at the end.
     let mut http_cov = Coverage::default();
     while let Some(frame) = captures.next_frame(&mut cov) {
-        let Some(segment) = decoder.decode(&frame, &mut cov) else { continue };
-        flows.push(&segment, &mut cov, &mut |ev| http.push(ev, &mut http_cov, &mut |r| tables.push(&r)));
+        let Some(segment) = decoder.decode(&frame, &mut cov) else {
+            continue;
+        };
+        flows.push(&segment, &mut cov, &mut |ev| {
+            http.push(ev, &mut http_cov, &mut |r| tables.push(&r))
+        });
     }
-    flows.finish(&mut cov, &mut |ev| http.push(ev, &mut http_cov, &mut |r| tables.push(&r)));
+    flows.finish(&mut cov, &mut |ev| {
+        http.push(ev, &mut http_cov, &mut |r| tables.push(&r))
+    });
     merge_http_counters(&mut cov, &http_cov);
     (tables, cov)
 }
@@ -85,7 +94,12 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     }
     let mut files = Vec::new();
     for (i, path) in capture_paths.iter().enumerate() {
-        let input = u16::try_from(i).map_err(|_| RunError::Input(anyhow::anyhow!("too many capture files (at most {})", u16::MAX)))?;
+        let input = u16::try_from(i).map_err(|_| {
+            RunError::Input(anyhow::anyhow!(
+                "too many capture files (at most {})",
+                u16::MAX
+            ))
+        })?;
         files.push(CaptureFile::open(path, input).map_err(|e| RunError::Input(e.into()))?);
     }
     let earlier = if table_paths.is_empty() {
@@ -97,7 +111,11 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     let mut captures = MergedCaptures::new(files);
     let (builder, coverage) = run_pipeline(
         &mut captures,
-        PipelineConfig { decode: config.decode, flow: config.flow, http: config.http },
+        PipelineConfig {
+            decode: config.decode,
+            flow: config.flow,
+            http: config.http,
+        },
     );
     let inputs: Vec<InputSummary> = captures
         .files()
@@ -123,11 +141,20 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         .context("building the tables")
         .map_err(RunError::Output)?;
     if let Some(earlier) = earlier {
-        tables.append(earlier).context("merging earlier tables").map_err(RunError::Output)?;
+        tables
+            .append(earlier)
+            .context("merging earlier tables")
+            .map_err(RunError::Output)?;
     }
     tables::write_tables(&tables, &config.out).map_err(|e| RunError::Output(e.into()))?;
-    summary::write_quality_json(&config.out, &inputs, &coverage, &tables).map_err(RunError::Output)?;
-    Ok(RunOutcome { tables, coverage, inputs, out_dir: config.out.clone() })
+    summary::write_quality_json(&config.out, &inputs, &coverage, &tables)
+        .map_err(RunError::Output)?;
+    Ok(RunOutcome {
+        tables,
+        coverage,
+        inputs,
+        out_dir: config.out.clone(),
+    })
 }
 
 /// Re-exported for callers that print input faults as they happen.

@@ -9,7 +9,11 @@ use crate::flow::FlowConfig;
 use crate::http::HttpConfig;
 
 #[derive(Debug, Parser)]
-#[command(name = "linkrank", version, about = "Rank service-to-service HTTP links by what migrating them off HTTP/1.1 + JSON would gain, measured from packet captures")]
+#[command(
+    name = "linkrank",
+    version,
+    about = "Rank service-to-service HTTP links by what migrating them off HTTP/1.1 + JSON would gain, measured from packet captures"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -67,7 +71,10 @@ pub struct AnalyzeConfig {
 impl AnalyzeArgs {
     pub fn into_config(self) -> Result<AnalyzeConfig, String> {
         if !(self.idle_timeout.is_finite() && self.idle_timeout > 0.0) {
-            return Err(format!("--idle-timeout must be a positive number of seconds, not {}", self.idle_timeout));
+            return Err(format!(
+                "--idle-timeout must be a positive number of seconds, not {}",
+                self.idle_timeout
+            ));
         }
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
@@ -93,8 +100,15 @@ impl AnalyzeArgs {
 
 /// `reports/<stem>/`, where the stem drops every extension (`prod.pcap.gz` -> `prod`).
 pub fn default_out_dir(first_input: &std::path::Path) -> PathBuf {
-    let name = first_input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let stem = name.split('.').next().filter(|s| !s.is_empty()).unwrap_or("run");
+    let name = first_input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name
+        .split('.')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("run");
     PathBuf::from("reports").join(stem)
 }
 
@@ -105,13 +119,20 @@ mod tests {
 
     #[test]
     fn default_out_dir_drops_every_extension() {
-        assert_eq!(default_out_dir(Path::new("captures/prod.pcap.gz")), PathBuf::from("reports/prod"));
-        assert_eq!(default_out_dir(Path::new("/x/node-a.pcapng")), PathBuf::from("reports/node-a"));
+        assert_eq!(
+            default_out_dir(Path::new("captures/prod.pcap.gz")),
+            PathBuf::from("reports/prod")
+        );
+        assert_eq!(
+            default_out_dir(Path::new("/x/node-a.pcapng")),
+            PathBuf::from("reports/node-a")
+        );
     }
 
     #[test]
     fn rejects_a_zero_idle_timeout() {
-        let cli = Cli::try_parse_from(["linkrank", "analyze", "--idle-timeout", "0", "a.pcap"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["linkrank", "analyze", "--idle-timeout", "0", "a.pcap"]).unwrap();
         let Command::Analyze(args) = cli.command;
         assert!(args.into_config().unwrap_err().contains("--idle-timeout"));
     }

@@ -28,7 +28,15 @@ fn main() -> ExitCode {
                         eprintln!("warning: {w}; the packets before it were analysed, the rest of that file was not");
                     }
                     if !config.quiet {
-                        print!("{}", summary::render(&outcome.inputs, &outcome.coverage, &outcome.tables, &outcome.out_dir));
+                        print!(
+                            "{}",
+                            summary::render(
+                                &outcome.inputs,
+                                &outcome.coverage,
+                                &outcome.tables,
+                                &outcome.out_dir
+                            )
+                        );
                     }
                     ExitCode::SUCCESS
                 }

@@ -61,7 +61,12 @@ struct QualityFile<'a> {
     tables: TableFigures,
 }
 
-pub fn write_quality_json(dir: &Path, inputs: &[InputSummary], cov: &Coverage, tables: &Tables) -> anyhow::Result<()> {
+pub fn write_quality_json(
+    dir: &Path,
+    inputs: &[InputSummary],
+    cov: &Coverage,
+    tables: &Tables,
+) -> anyhow::Result<()> {
     let file = QualityFile {
         schema: "linkrank.quality/v1",
         inputs,
@@ -80,7 +85,14 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
     let _ = writeln!(s, "inputs");
     for i in inputs {
         let gz = if i.gzipped { "+gzip" } else { "" };
-        let _ = writeln!(s, "  {} ({}{gz}): {} packets, {} bytes", i.path.display(), i.format, i.packets, i.bytes);
+        let _ = writeln!(
+            s,
+            "  {} ({}{gz}): {} packets, {} bytes",
+            i.path.display(),
+            i.format,
+            i.packets,
+            i.bytes
+        );
     }
     let _ = writeln!(s, "capture");
     line(&mut s, "packets read", cov.packets);
@@ -88,19 +100,35 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
     line(&mut s, "non-IP frames", cov.non_ip);
     line(&mut s, "non-TCP packets", cov.non_tcp);
     line(&mut s, "unsupported link types", cov.unsupported_link);
-    line(&mut s, "malformed (decode)", cov.decode_errors + cov.tcp_malformed);
+    line(
+        &mut s,
+        "malformed (decode)",
+        cov.decode_errors + cov.tcp_malformed,
+    );
     line(&mut s, "truncated by snaplen", cov.truncated_snaplen);
     line(&mut s, "tunnels unwrapped", cov.tunnels_unwrapped);
-    line(&mut s, "IPv4 fragments (reassembled/dropped)", cov.ip_fragments);
+    line(
+        &mut s,
+        "IPv4 fragments (reassembled/dropped)",
+        cov.ip_fragments,
+    );
     if cov.ip_fragments > 0 {
-        let _ = writeln!(s, "    reassembled {}, dropped {}", cov.ip_fragments_reassembled, cov.ip_fragments_dropped);
+        let _ = writeln!(
+            s,
+            "    reassembled {}, dropped {}",
+            cov.ip_fragments_reassembled, cov.ip_fragments_dropped
+        );
     }
     let _ = writeln!(s, "connections");
     line(&mut s, "TCP connections", cov.connections);
     for (proto, n) in &figures.connections_by_protocol {
         let _ = writeln!(s, "    {proto:<12} {n}");
     }
-    line(&mut s, "without handshake (started mid-connection)", cov.connections_without_handshake);
+    line(
+        &mut s,
+        "without handshake (started mid-connection)",
+        cov.connections_without_handshake,
+    );
     line(&mut s, "one-sided", cov.one_sided_connections);
     line(&mut s, "gaps (bytes lost)", cov.gaps);
     if cov.gaps > 0 {
@@ -110,7 +138,11 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
     line(&mut s, "capture duplicates ignored", cov.capture_duplicates);
     line(&mut s, "evicted idle", cov.evicted_idle);
     line(&mut s, "evicted for capacity", cov.evicted_capacity);
-    line(&mut s, "out-of-order buffer overflows", cov.out_of_order_overflows);
+    line(
+        &mut s,
+        "out-of-order buffer overflows",
+        cov.out_of_order_overflows,
+    );
     line(&mut s, "still open at end of capture", cov.flushed_at_end);
     line(&mut s, "stray segments after close", cov.stray_segments);
     let _ = writeln!(s, "http");
@@ -123,7 +155,11 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
     for w in &cov.input_warnings {
         let _ = writeln!(s, "warning: {w}");
     }
-    let _ = writeln!(s, "wrote {}/{{exchanges,connections}}.parquet and quality.json", out_dir.display());
+    let _ = writeln!(
+        s,
+        "wrote {}/{{exchanges,connections}}.parquet and quality.json",
+        out_dir.display()
+    );
     s
 }
 

@@ -8,39 +8,131 @@ use crate::model::Connection;
 /// Column name, polars type, meaning (checked against `docs/tables.md` by a test).
 pub const COLUMNS: &[(&str, &str, &str)] = &[
     ("conn_id", "u64", "connection id, unique within one run"),
-    ("client_ip", "str", "client IP address (the SYN sender; else the side that sent a request)"),
+    (
+        "client_ip",
+        "str",
+        "client IP address (the SYN sender; else the side that sent a request)",
+    ),
     ("client_port", "u32", "client TCP port"),
     ("server_ip", "str", "server IP address"),
     ("server_port", "u32", "server TCP port"),
-    ("first_ns", "i64", "capture time of the first packet, ns since the Unix epoch"),
+    (
+        "first_ns",
+        "i64",
+        "capture time of the first packet, ns since the Unix epoch",
+    ),
     ("last_ns", "i64", "capture time of the last packet"),
     ("syn_ns", "i64?", "capture time of the client's SYN"),
     ("syn_ack_ns", "i64?", "capture time of the server's SYN-ACK"),
-    ("ack_ns", "i64?", "capture time of the client's ACK completing the handshake"),
-    ("handshake_seen", "bool", "SYN, SYN-ACK and ACK were all captured"),
-    ("roles_inferred", "bool", "no SYN was seen: client and server were inferred from the payload or ports"),
-    ("handshake_rtt_ns", "i64?", "SYN -> ACK: the handshake round trip seen from the capture point"),
-    ("server_rtt_ns", "i64?", "SYN -> SYN-ACK: capture point to server and back"),
-    ("client_rtt_ns", "i64?", "SYN-ACK -> ACK: capture point to client and back"),
-    ("protocol", "str", "`http/1.0`, `http/1.1`, `tls`, `http2`, `other` or `empty` (no payload)"),
-    ("upgraded_to", "str?", "protocol the connection left HTTP/1 for (`websocket`, `h2c`, `tunnel`, ...)"),
+    (
+        "ack_ns",
+        "i64?",
+        "capture time of the client's ACK completing the handshake",
+    ),
+    (
+        "handshake_seen",
+        "bool",
+        "SYN, SYN-ACK and ACK were all captured",
+    ),
+    (
+        "roles_inferred",
+        "bool",
+        "no SYN was seen: client and server were inferred from the payload or ports",
+    ),
+    (
+        "handshake_rtt_ns",
+        "i64?",
+        "SYN -> ACK: the handshake round trip seen from the capture point",
+    ),
+    (
+        "server_rtt_ns",
+        "i64?",
+        "SYN -> SYN-ACK: capture point to server and back",
+    ),
+    (
+        "client_rtt_ns",
+        "i64?",
+        "SYN-ACK -> ACK: capture point to client and back",
+    ),
+    (
+        "protocol",
+        "str",
+        "`http/1.0`, `http/1.1`, `tls`, `http2`, `other` or `empty` (no payload)",
+    ),
+    (
+        "upgraded_to",
+        "str?",
+        "protocol the connection left HTTP/1 for (`websocket`, `h2c`, `tunnel`, ...)",
+    ),
     ("exchanges", "u32", "HTTP exchanges carried"),
-    ("malformed_messages", "u32", "HTTP messages that could not be parsed"),
+    (
+        "malformed_messages",
+        "u32",
+        "HTTP messages that could not be parsed",
+    ),
     ("c2s_packets", "u64", "packets client -> server"),
     ("s2c_packets", "u64", "packets server -> client"),
-    ("c2s_bytes", "u64", "TCP payload bytes client -> server, each byte counted once"),
-    ("s2c_bytes", "u64", "TCP payload bytes server -> client, each byte counted once"),
-    ("c2s_retransmitted_bytes", "u64", "payload bytes client -> server sent again"),
-    ("s2c_retransmitted_bytes", "u64", "payload bytes server -> client sent again"),
-    ("c2s_out_of_order_segments", "u64", "segments client -> server that arrived ahead of a hole"),
-    ("s2c_out_of_order_segments", "u64", "segments server -> client that arrived ahead of a hole"),
-    ("c2s_gaps", "u64", "holes in the client -> server stream the capture never filled"),
+    (
+        "c2s_bytes",
+        "u64",
+        "TCP payload bytes client -> server, each byte counted once",
+    ),
+    (
+        "s2c_bytes",
+        "u64",
+        "TCP payload bytes server -> client, each byte counted once",
+    ),
+    (
+        "c2s_retransmitted_bytes",
+        "u64",
+        "payload bytes client -> server sent again",
+    ),
+    (
+        "s2c_retransmitted_bytes",
+        "u64",
+        "payload bytes server -> client sent again",
+    ),
+    (
+        "c2s_out_of_order_segments",
+        "u64",
+        "segments client -> server that arrived ahead of a hole",
+    ),
+    (
+        "s2c_out_of_order_segments",
+        "u64",
+        "segments server -> client that arrived ahead of a hole",
+    ),
+    (
+        "c2s_gaps",
+        "u64",
+        "holes in the client -> server stream the capture never filled",
+    ),
     ("s2c_gaps", "u64", "holes in the server -> client stream"),
-    ("c2s_gap_bytes", "u64", "bytes client -> server the capture missed"),
-    ("s2c_gap_bytes", "u64", "bytes server -> client the capture missed"),
-    ("capture_duplicates", "u64", "copies of this connection's packets seen on another interface or file"),
-    ("one_sided", "bool", "only one direction's packets were captured"),
-    ("close", "str", "`fin`, `rst`, `idle_eviction`, `capacity_eviction` or `end_of_capture`"),
+    (
+        "c2s_gap_bytes",
+        "u64",
+        "bytes client -> server the capture missed",
+    ),
+    (
+        "s2c_gap_bytes",
+        "u64",
+        "bytes server -> client the capture missed",
+    ),
+    (
+        "capture_duplicates",
+        "u64",
+        "copies of this connection's packets seen on another interface or file",
+    ),
+    (
+        "one_sided",
+        "bool",
+        "only one direction's packets were captured",
+    ),
+    (
+        "close",
+        "str",
+        "`fin`, `rst`, `idle_eviction`, `capacity_eviction` or `end_of_capture`",
+    ),
 ];
 
 #[derive(Default)]
@@ -94,9 +186,11 @@ impl ConnectionColumns {
         let t = &c.tcp;
         let (up, down) = (&t.client_to_server, &t.server_to_client);
         self.conn_id.push(t.conn.0);
-        self.client_ip.push(strings.intern(&t.client.ip.to_string()));
+        self.client_ip
+            .push(strings.intern(&t.client.ip.to_string()));
         self.client_port.push(u32::from(t.client.port));
-        self.server_ip.push(strings.intern(&t.server.ip.to_string()));
+        self.server_ip
+            .push(strings.intern(&t.server.ip.to_string()));
         self.server_port.push(u32::from(t.server.port));
         self.first_ns.push(t.first_packet.nanos());
         self.last_ns.push(t.last_packet.nanos());
@@ -109,7 +203,8 @@ impl ConnectionColumns {
         self.server_rtt_ns.push(t.server_rtt_ns());
         self.client_rtt_ns.push(t.client_rtt_ns());
         self.protocol.push(strings.intern(c.protocol.as_str()));
-        self.upgraded_to.push(strings.intern_opt(c.upgraded_to.as_deref()));
+        self.upgraded_to
+            .push(strings.intern_opt(c.upgraded_to.as_deref()));
         self.exchanges.push(c.exchanges);
         self.malformed_messages.push(c.malformed_messages);
         self.c2s_packets.push(up.packets);
@@ -118,13 +213,16 @@ impl ConnectionColumns {
         self.s2c_bytes.push(down.bytes);
         self.c2s_retransmitted_bytes.push(up.retransmitted_bytes);
         self.s2c_retransmitted_bytes.push(down.retransmitted_bytes);
-        self.c2s_out_of_order_segments.push(up.out_of_order_segments);
-        self.s2c_out_of_order_segments.push(down.out_of_order_segments);
+        self.c2s_out_of_order_segments
+            .push(up.out_of_order_segments);
+        self.s2c_out_of_order_segments
+            .push(down.out_of_order_segments);
         self.c2s_gaps.push(up.gaps);
         self.s2c_gaps.push(down.gaps);
         self.c2s_gap_bytes.push(up.gap_bytes);
         self.s2c_gap_bytes.push(down.gap_bytes);
-        self.capture_duplicates.push(up.capture_duplicates + down.capture_duplicates);
+        self.capture_duplicates
+            .push(up.capture_duplicates + down.capture_duplicates);
         self.one_sided.push(t.one_sided());
         self.close.push(strings.intern(t.close.as_str()));
     }
@@ -132,7 +230,9 @@ impl ConnectionColumns {
     pub fn into_frame(self, strings: &Interner) -> PolarsResult<DataFrame> {
         let s = |v: Vec<u32>| -> Vec<&str> { v.into_iter().map(|id| strings.get(id)).collect() };
         let so = |v: Vec<Option<u32>>| -> Vec<Option<&str>> {
-            v.into_iter().map(|id| id.map(|id| strings.get(id))).collect()
+            v.into_iter()
+                .map(|id| id.map(|id| strings.get(id)))
+                .collect()
         };
         let height = self.conn_id.len();
         let columns = vec![
@@ -159,10 +259,22 @@ impl ConnectionColumns {
             Column::new("s2c_packets".into(), self.s2c_packets),
             Column::new("c2s_bytes".into(), self.c2s_bytes),
             Column::new("s2c_bytes".into(), self.s2c_bytes),
-            Column::new("c2s_retransmitted_bytes".into(), self.c2s_retransmitted_bytes),
-            Column::new("s2c_retransmitted_bytes".into(), self.s2c_retransmitted_bytes),
-            Column::new("c2s_out_of_order_segments".into(), self.c2s_out_of_order_segments),
-            Column::new("s2c_out_of_order_segments".into(), self.s2c_out_of_order_segments),
+            Column::new(
+                "c2s_retransmitted_bytes".into(),
+                self.c2s_retransmitted_bytes,
+            ),
+            Column::new(
+                "s2c_retransmitted_bytes".into(),
+                self.s2c_retransmitted_bytes,
+            ),
+            Column::new(
+                "c2s_out_of_order_segments".into(),
+                self.c2s_out_of_order_segments,
+            ),
+            Column::new(
+                "s2c_out_of_order_segments".into(),
+                self.s2c_out_of_order_segments,
+            ),
             Column::new("c2s_gaps".into(), self.c2s_gaps),
             Column::new("s2c_gaps".into(), self.s2c_gaps),
             Column::new("c2s_gap_bytes".into(), self.c2s_gap_bytes),

@@ -102,9 +102,11 @@ impl ExchangeColumns {
     pub fn push(&mut self, x: &Exchange, strings: &mut Interner) {
         self.conn_id.push(x.conn.0);
         self.index.push(x.index);
-        self.client_ip.push(strings.intern(&x.client.ip.to_string()));
+        self.client_ip
+            .push(strings.intern(&x.client.ip.to_string()));
         self.client_port.push(u32::from(x.client.port));
-        self.server_ip.push(strings.intern(&x.server.ip.to_string()));
+        self.server_ip
+            .push(strings.intern(&x.server.ip.to_string()));
         self.server_port.push(u32::from(x.server.port));
         self.version.push(strings.intern(x.version));
         self.method.push(strings.intern_opt(x.method.as_deref()));
@@ -122,29 +124,38 @@ impl ExchangeColumns {
         self.resp_body_len.push(x.resp_body_len);
         self.req_body_decoded_len.push(x.req_body_decoded_len);
         self.resp_body_decoded_len.push(x.resp_body_decoded_len);
-        self.req_content_type.push(strings.intern_opt(x.req_content_type.as_deref()));
-        self.resp_content_type.push(strings.intern_opt(x.resp_content_type.as_deref()));
-        self.req_content_encoding.push(strings.intern_opt(x.req_content_encoding.as_deref()));
-        self.resp_content_encoding.push(strings.intern_opt(x.resp_content_encoding.as_deref()));
+        self.req_content_type
+            .push(strings.intern_opt(x.req_content_type.as_deref()));
+        self.resp_content_type
+            .push(strings.intern_opt(x.resp_content_type.as_deref()));
+        self.req_content_encoding
+            .push(strings.intern_opt(x.req_content_encoding.as_deref()));
+        self.resp_content_encoding
+            .push(strings.intern_opt(x.resp_content_encoding.as_deref()));
         self.host.push(strings.intern_opt(x.host.as_deref()));
         self.trace_id.push(x.trace_id.clone());
         self.parent_span_id.push(x.parent_span_id.clone());
-        self.req_header_names.push(strings.intern(&x.req_header_names));
-        self.resp_header_names.push(strings.intern(&x.resp_header_names));
+        self.req_header_names
+            .push(strings.intern(&x.req_header_names));
+        self.resp_header_names
+            .push(strings.intern(&x.resp_header_names));
         self.interim_responses.push(u32::from(x.interim_responses));
         self.expect_continue.push(x.expect_continue);
         self.chunked_request.push(x.chunked_request);
         self.chunked_response.push(x.chunked_response);
         self.close_delimited.push(x.close_delimited);
         self.upgrade.push(strings.intern_opt(x.upgrade.as_deref()));
-        self.completeness.push(strings.intern(x.completeness.as_str()));
+        self.completeness
+            .push(strings.intern(x.completeness.as_str()));
     }
 
     /// Builds the DataFrame, consuming the columns.
     pub fn into_frame(self, strings: &Interner) -> PolarsResult<DataFrame> {
         let s = |v: Vec<u32>| -> Vec<&str> { v.into_iter().map(|id| strings.get(id)).collect() };
         let so = |v: Vec<Option<u32>>| -> Vec<Option<&str>> {
-            v.into_iter().map(|id| id.map(|id| strings.get(id))).collect()
+            v.into_iter()
+                .map(|id| id.map(|id| strings.get(id)))
+                .collect()
         };
         let height = self.conn_id.len();
         let columns = vec![
@@ -173,7 +184,10 @@ impl ExchangeColumns {
             Column::new("req_content_type".into(), so(self.req_content_type)),
             Column::new("resp_content_type".into(), so(self.resp_content_type)),
             Column::new("req_content_encoding".into(), so(self.req_content_encoding)),
-            Column::new("resp_content_encoding".into(), so(self.resp_content_encoding)),
+            Column::new(
+                "resp_content_encoding".into(),
+                so(self.resp_content_encoding),
+            ),
             Column::new("host".into(), so(self.host)),
             Column::new("trace_id".into(), self.trace_id),
             Column::new("parent_span_id".into(), self.parent_span_id),

@@ -38,7 +38,8 @@ impl Tables {
             Ok(df)
         };
         self.exchanges.vstack_mut_owned(shift(other.exchanges)?)?;
-        self.connections.vstack_mut_owned(shift(other.connections)?)?;
+        self.connections
+            .vstack_mut_owned(shift(other.connections)?)?;
         Ok(())
     }
 
@@ -47,7 +48,10 @@ impl Tables {
         let max = |df: &DataFrame| -> PolarsResult<Option<u64>> {
             Ok(df.column("conn_id")?.u64()?.max())
         };
-        let m = max(&self.exchanges)?.into_iter().chain(max(&self.connections)?).max();
+        let m = max(&self.exchanges)?
+            .into_iter()
+            .chain(max(&self.connections)?)
+            .max();
         Ok(m.map_or(0, |m| m + 1))
     }
 }
@@ -79,6 +83,205 @@ impl TableBuilder {
     pub fn finish(self) -> PolarsResult<Tables> {
         let exchanges = self.exchanges.into_frame(&self.strings)?;
         let connections = self.connections.into_frame(&self.strings)?;
-        Ok(Tables { exchanges, connections })
+        Ok(Tables {
+            exchanges,
+            connections,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/tables.md documents every column with its type and meaning, exactly as the code
+    /// defines them.
+    #[test]
+    fn docs_list_every_column_as_defined() {
+        let doc = include_str!("../../docs/tables.md");
+        for (name, ty, meaning) in exchanges::COLUMNS.iter().chain(connections::COLUMNS) {
+            let row = format!("| `{name}` | {ty} | {meaning} |");
+            assert!(doc.contains(&row), "docs/tables.md lacks the row {row}");
+        }
+    }
+
+    /// Empty tables have exactly the documented columns, in order.
+    #[test]
+    fn empty_tables_have_the_documented_columns() {
+        let t = Tables::empty().unwrap();
+        let names = |df: &DataFrame| {
+            df.get_column_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+        };
+        let want =
+            |cols: &[(&str, &str, &str)]| cols.iter().map(|c| c.0.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&t.exchanges), want(exchanges::COLUMNS));
+        assert_eq!(names(&t.connections), want(connections::COLUMNS));
+        for (df, cols) in [
+            (&t.exchanges, exchanges::COLUMNS),
+            (&t.connections, connections::COLUMNS),
+        ] {
+            for (name, ty, _) in cols {
+                let want = match ty.trim_end_matches('?') {
+                    "u32" => DataType::UInt32,
+                    "u64" => DataType::UInt64,
+                    "i64" => DataType::Int64,
+                    "bool" => DataType::Boolean,
+                    "str" => DataType::String,
+                    other => panic!("undocumented type {other}"),
+                };
+                assert_eq!(df.column(name).unwrap().dtype(), &want, "column {name}");
+            }
+        }
+    }
+
+    fn sample_records(conns: u64) -> Vec<Record> {
+        use crate::model::*;
+        use std::net::{IpAddr, Ipv4Addr};
+        let client = Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
+        let server = Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 8080);
+        let mut out = Vec::new();
+        for c in 0..conns {
+            let mut x = Exchange::new(ConnId(c), 0, client, server);
+            x.method = Some("GET".into());
+            x.route = Some("/orders/{id}".into());
+            x.status = Some(200);
+            x.req_first = Some(Timestamp(1_000 + c as i64));
+            x.resp_body_bytes = 120 + c;
+            x.req_header_names = "host,accept".into();
+            out.push(Record::Exchange(x));
+            let tcp = TcpSummary {
+                conn: ConnId(c),
+                client,
+                server,
+                first_packet: Timestamp(1_000),
+                last_packet: Timestamp(9_000),
+                syn: Some(Timestamp(1_000)),
+                syn_ack: Some(Timestamp(1_400)),
+                handshake_ack: Some(Timestamp(1_500)),
+                handshake_seen: true,
+                roles_inferred: false,
+                client_to_server: DirStats {
+                    packets: 4,
+                    bytes: 100,
+                    ..Default::default()
+                },
+                server_to_client: DirStats {
+                    packets: 3,
+                    bytes: 220,
+                    ..Default::default()
+                },
+                close: CloseReason::Fin,
+            };
+            out.push(Record::Connection(Connection {
+                tcp,
+                protocol: L7Protocol::Http11,
+                upgraded_to: None,
+                exchanges: 1,
+                malformed_messages: 0,
+            }));
+        }
+        out
+    }
+
+    fn build(records: &[Record]) -> Tables {
+        let mut b = TableBuilder::default();
+        for r in records {
+            b.push(r);
+        }
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn rows_carry_the_record_values() {
+        let t = build(&sample_records(2));
+        assert_eq!(t.exchanges.height(), 2);
+        let row = t
+            .connections
+            .column("handshake_rtt_ns")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .get(1);
+        assert_eq!(row, Some(500), "SYN at 1000 ns, ACK at 1500 ns");
+        let ip = t
+            .exchanges
+            .column("server_ip")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0);
+        assert_eq!(ip, Some("10.0.0.2"));
+        let body = t
+            .exchanges
+            .column("resp_body_bytes")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .get(1);
+        assert_eq!(body, Some(121));
+    }
+
+    #[test]
+    fn parquet_round_trip_and_merge_renumbers_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        write_tables(&build(&sample_records(3)), &a).unwrap();
+        write_tables(&build(&sample_records(2)), &b).unwrap();
+        let one =
+            read_tables(&[a.join("exchanges.parquet"), a.join("connections.parquet")]).unwrap();
+        assert!(one
+            .exchanges
+            .equals_missing(&build(&sample_records(3)).exchanges));
+        let both = read_tables(&[
+            a.join("exchanges.parquet"),
+            a.join("connections.parquet"),
+            b.join("connections.parquet"),
+            b.join("exchanges.parquet"),
+        ])
+        .unwrap();
+        assert_eq!(both.exchanges.height(), 5);
+        assert_eq!(both.connections.height(), 5);
+        let ids: Vec<u64> = both
+            .connections
+            .column("conn_id")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(
+            ids,
+            vec![0, 1, 2, 3, 4],
+            "run b's connections 0,1 become 3,4"
+        );
+        let xids: Vec<u64> = both
+            .exchanges
+            .column("conn_id")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(xids, ids, "exchanges follow their connections");
+    }
+
+    #[test]
+    fn a_foreign_parquet_file_is_refused_with_its_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.parquet");
+        let mut df = DataFrame::new(1, vec![Column::new("x".into(), vec![1u32])]).unwrap();
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        let err = read_tables(&[path]).unwrap_err().to_string();
+        assert!(
+            err.contains("other.parquet") && err.contains("columns: x"),
+            "{err}"
+        );
     }
 }

@@ -39,28 +39,49 @@ pub enum TableKind {
 /// Parquet files start with `PAR1`.
 pub fn is_parquet(path: &Path) -> bool {
     let mut magic = [0u8; 4];
-    File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"PAR1"
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == b"PAR1"
 }
 
 pub fn write_tables(tables: &Tables, dir: &Path) -> Result<(), TableError> {
-    std::fs::create_dir_all(dir).map_err(|source| TableError::Io { path: dir.into(), source })?;
-    for (name, df) in [(EXCHANGES_FILE, &tables.exchanges), (CONNECTIONS_FILE, &tables.connections)] {
+    std::fs::create_dir_all(dir).map_err(|source| TableError::Io {
+        path: dir.into(),
+        source,
+    })?;
+    for (name, df) in [
+        (EXCHANGES_FILE, &tables.exchanges),
+        (CONNECTIONS_FILE, &tables.connections),
+    ] {
         let path = dir.join(name);
-        let file = File::create(&path).map_err(|source| TableError::Io { path: path.clone(), source })?;
+        let file = File::create(&path).map_err(|source| TableError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let mut df = df.clone();
         ParquetWriter::new(file)
             .with_compression(ParquetCompression::Zstd(None))
             .finish(&mut df)
-            .map_err(|source| TableError::Polars { path: path.clone(), source })?;
+            .map_err(|source| TableError::Polars {
+                path: path.clone(),
+                source,
+            })?;
     }
     Ok(())
 }
 
 fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
-    let file = File::open(path).map_err(|source| TableError::Io { path: path.into(), source })?;
+    let file = File::open(path).map_err(|source| TableError::Io {
+        path: path.into(),
+        source,
+    })?;
     let df = ParquetReader::new(file)
         .finish()
-        .map_err(|source| TableError::Polars { path: path.into(), source })?;
+        .map_err(|source| TableError::Polars {
+            path: path.into(),
+            source,
+        })?;
     let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
     let matches = |cols: &[(&str, &str, &str)]| cols.iter().all(|(c, _, _)| names.contains(c));
     let kind = if matches(exchanges::COLUMNS) {
@@ -68,7 +89,10 @@ fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
     } else if matches(connections::COLUMNS) {
         TableKind::Connections
     } else {
-        return Err(TableError::UnknownTable { path: path.into(), columns: names.join(",") });
+        return Err(TableError::UnknownTable {
+            path: path.into(),
+            columns: names.join(","),
+        });
     };
     // Keep exactly our columns, in our order, so frames of different runs stack.
     let cols = match kind {
@@ -77,7 +101,10 @@ fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
     };
     let df = df
         .select(cols.iter().map(|(c, _, _)| *c))
-        .map_err(|source| TableError::Polars { path: path.into(), source })?;
+        .map_err(|source| TableError::Polars {
+            path: path.into(),
+            source,
+        })?;
     Ok((kind, df))
 }
 
@@ -91,7 +118,10 @@ pub fn read_tables(paths: &[PathBuf]) -> Result<Tables, TableError> {
         let slot = match by_dir.iter().position(|(d, _)| *d == dir) {
             Some(i) => i,
             None => {
-                let empty = Tables::empty().map_err(|source| TableError::Polars { path: path.clone(), source })?;
+                let empty = Tables::empty().map_err(|source| TableError::Polars {
+                    path: path.clone(),
+                    source,
+                })?;
                 by_dir.push((dir, empty));
                 by_dir.len() - 1
             }
@@ -102,9 +132,13 @@ pub fn read_tables(paths: &[PathBuf]) -> Result<Tables, TableError> {
             TableKind::Connections => run.connections = df,
         }
     }
-    let mut all = Tables::empty().map_err(|source| TableError::Polars { path: PathBuf::new(), source })?;
+    let mut all = Tables::empty().map_err(|source| TableError::Polars {
+        path: PathBuf::new(),
+        source,
+    })?;
     for (dir, run) in by_dir {
-        all.append(run).map_err(|source| TableError::Polars { path: dir, source })?;
+        all.append(run)
+            .map_err(|source| TableError::Polars { path: dir, source })?;
     }
     Ok(all)
 }
