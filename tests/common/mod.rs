@@ -1,0 +1,74 @@
+//! Helpers shared by the integration tests: run the pipeline on a capture, read columns.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use linkrank::app::{run_pipeline, PipelineConfig};
+use linkrank::capture::{CaptureFile, MergedCaptures};
+use linkrank::model::Coverage;
+use linkrank::tables::Tables;
+use polars::prelude::*;
+
+pub fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The third-party captures beside the repository (CI lays shared/ next to the clone).
+pub fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(name)
+}
+
+pub fn analyse(paths: &[PathBuf]) -> (Tables, Coverage) {
+    let files = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| CaptureFile::open(p, i as u16).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let mut merged = MergedCaptures::new(files);
+    let (builder, cov) = run_pipeline(&mut merged, PipelineConfig::default());
+    (builder.finish().unwrap(), cov)
+}
+
+pub fn u64s(df: &DataFrame, col: &str) -> Vec<Option<u64>> {
+    let c = df.column(col).unwrap().cast(&DataType::UInt64).unwrap();
+    c.u64().unwrap().iter().collect()
+}
+
+pub fn i64s(df: &DataFrame, col: &str) -> Vec<Option<i64>> {
+    df.column(col).unwrap().i64().unwrap().iter().collect()
+}
+
+pub fn strs(df: &DataFrame, col: &str) -> Vec<Option<String>> {
+    df.column(col)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.map(str::to_owned))
+        .collect()
+}
+
+pub fn bools(df: &DataFrame, col: &str) -> Vec<bool> {
+    df.column(col)
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .map(|b| b.unwrap_or(false))
+        .collect()
+}
+
+pub fn sum(df: &DataFrame, col: &str) -> u64 {
+    u64s(df, col).into_iter().flatten().sum()
+}
+
+/// Runs tshark; the tests that compare with it need it (scripts/test.sh installs it).
+pub fn tshark(args: &[&str]) -> String {
+    let out = std::process::Command::new("tshark")
+        .args(args)
+        .output()
+        .expect("tshark is needed by this test: run `bash scripts/test.sh`, which installs it");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
