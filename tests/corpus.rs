@@ -1,0 +1,94 @@
+//! linkrank against the third-party captures in ../shared/corpus (listed in its
+//! MANIFEST.tsv): the HTTP/1 request count of every capture equals tshark's, run live on
+//! the same file, except where named below with the reason.
+
+mod common;
+
+use common::*;
+
+/// Captures listed in the corpus manifest (kind `pcap`).
+fn manifest_captures() -> Vec<String> {
+    let manifest = std::fs::read_to_string(corpus("MANIFEST.tsv")).expect("../shared/corpus/MANIFEST.tsv");
+    manifest
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            (cols.get(7) == Some(&"pcap")).then(|| cols[0].to_owned())
+        })
+        .collect()
+}
+
+/// HTTP requests tshark finds: one per `http.request.method` occurrence (a frame holding
+/// several pipelined requests lists each).
+fn tshark_requests(file: &std::path::Path) -> Vec<String> {
+    let out = tshark(&["-r", file.to_str().unwrap(), "-Y", "http.request", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|", "-e", "http.request.method"]);
+    out.lines().flat_map(|l| l.split('|')).filter(|m| !m.is_empty()).map(str::to_owned).collect()
+}
+
+#[test]
+fn request_counts_equal_tsharks_on_every_corpus_capture() {
+    let files = manifest_captures();
+    assert!(files.len() >= 25, "manifest lists {} captures", files.len());
+    let mut report = Vec::new();
+    for name in &files {
+        let path = corpus(name);
+        let (t, _cov) = analyse(&[path.clone()]);
+        let mut ours: Vec<String> = strs(&t.exchanges, "method").into_iter().flatten().collect();
+        let mut theirs = tshark_requests(&path);
+        ours.sort();
+        theirs.sort();
+        if ours != theirs {
+            report.push(format!("{name}: linkrank {ours:?}\n    tshark {theirs:?}"));
+        }
+    }
+    assert!(report.is_empty(), "differences from tshark:\n  {}", report.join("\n  "));
+}
+
+#[test]
+fn every_corpus_capture_is_read_to_its_end_or_its_fault() {
+    for name in manifest_captures() {
+        let path = corpus(&name);
+        let (_t, cov) = analyse(&[path.clone()]);
+        let frames = tshark(&["-r", path.to_str().unwrap(), "-T", "fields", "-e", "frame.number"]).lines().count() as u64;
+        if name == "pfe_corrupted.pcap" {
+            // tshark stops at the corrupt record after packet 27 too, and says so.
+            assert_eq!(cov.packets, 27, "{name}");
+            assert_eq!(cov.input_warnings.len(), 1, "{name}");
+            assert!(cov.input_warnings[0].contains("byte 2119"), "{:?}", cov.input_warnings);
+        } else {
+            assert!(cov.input_warnings.is_empty(), "{name}: {:?}", cov.input_warnings);
+        }
+        assert_eq!(cov.packets, frames, "{name}: packets");
+    }
+}
+
+#[test]
+fn vxlan_inner_endpoints_are_measured() {
+    let (t, cov) = analyse(&[corpus("zeek_vxlan-encapsulated-http.pcap")]);
+    assert!(cov.tunnels_unwrapped > 0);
+    let out = tshark(&["-r", corpus("zeek_vxlan-encapsulated-http.pcap").to_str().unwrap(), "-Y", "http.request", "-T", "fields", "-e", "ip.dst", "-e", "tcp.dstport"]);
+    // With VXLAN, tshark lists outer then inner ip.dst; the last one is the pod's.
+    let line = out.lines().next().unwrap();
+    let (ips, port) = line.split_once('\t').unwrap();
+    let inner_ip = ips.split(',').next_back().unwrap();
+    let x = &t.exchanges;
+    assert_eq!(strs(x, "server_ip")[0].as_deref(), Some(inner_ip));
+    assert_eq!(u64s(x, "server_port")[0], Some(port.trim().parse().unwrap()));
+}
+
+#[test]
+fn tls_and_http2_connections_are_recognised_not_garbage() {
+    for (file, proto) in [
+        ("itls13_capture.pcap", "tls"),
+        ("cryptohack_tls13_h2.pcapng", "tls"),
+        ("ndpi_http2_5g_sbi.pcapng", "http2"),
+        ("deepflow_grpc-service-name.pcap", "http2"),
+    ] {
+        let (t, cov) = analyse(&[corpus(file)]);
+        let protos = strs(&t.connections, "protocol");
+        assert!(protos.iter().any(|p| p.as_deref() == Some(proto)), "{file}: {protos:?}");
+        assert_eq!(cov.malformed_http, 0, "{file}");
+        assert_eq!(t.exchanges.height(), 0, "{file}");
+    }
+}
