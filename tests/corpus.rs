@@ -8,7 +8,8 @@ use common::*;
 
 /// Captures listed in the corpus manifest (kind `pcap`).
 fn manifest_captures() -> Vec<String> {
-    let manifest = std::fs::read_to_string(corpus("MANIFEST.tsv")).expect("../shared/corpus/MANIFEST.tsv");
+    let manifest =
+        std::fs::read_to_string(corpus("MANIFEST.tsv")).expect("../shared/corpus/MANIFEST.tsv");
     manifest
         .lines()
         .skip(1)
@@ -22,8 +23,25 @@ fn manifest_captures() -> Vec<String> {
 /// HTTP requests tshark finds: one per `http.request.method` occurrence (a frame holding
 /// several pipelined requests lists each).
 fn tshark_requests(file: &std::path::Path) -> Vec<String> {
-    let out = tshark(&["-r", file.to_str().unwrap(), "-Y", "http.request", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|", "-e", "http.request.method"]);
-    out.lines().flat_map(|l| l.split('|')).filter(|m| !m.is_empty()).map(str::to_owned).collect()
+    let out = tshark(&[
+        "-r",
+        file.to_str().unwrap(),
+        "-Y",
+        "http.request",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=|",
+        "-e",
+        "http.request.method",
+    ]);
+    out.lines()
+        .flat_map(|l| l.split('|'))
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -42,7 +60,11 @@ fn request_counts_equal_tsharks_on_every_corpus_capture() {
             report.push(format!("{name}: linkrank {ours:?}\n    tshark {theirs:?}"));
         }
     }
-    assert!(report.is_empty(), "differences from tshark:\n  {}", report.join("\n  "));
+    assert!(
+        report.is_empty(),
+        "differences from tshark:\n  {}",
+        report.join("\n  ")
+    );
 }
 
 #[test]
@@ -50,14 +72,31 @@ fn every_corpus_capture_is_read_to_its_end_or_its_fault() {
     for name in manifest_captures() {
         let path = corpus(&name);
         let (_t, cov) = analyse(&[path.clone()]);
-        let frames = tshark(&["-r", path.to_str().unwrap(), "-T", "fields", "-e", "frame.number"]).lines().count() as u64;
+        let frames = tshark(&[
+            "-r",
+            path.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ])
+        .lines()
+        .count() as u64;
         if name == "pfe_corrupted.pcap" {
             // tshark stops at the corrupt record after packet 27 too, and says so.
             assert_eq!(cov.packets, 27, "{name}");
             assert_eq!(cov.input_warnings.len(), 1, "{name}");
-            assert!(cov.input_warnings[0].contains("byte 2119"), "{:?}", cov.input_warnings);
+            assert!(
+                cov.input_warnings[0].contains("byte 2119"),
+                "{:?}",
+                cov.input_warnings
+            );
         } else {
-            assert!(cov.input_warnings.is_empty(), "{name}: {:?}", cov.input_warnings);
+            assert!(
+                cov.input_warnings.is_empty(),
+                "{name}: {:?}",
+                cov.input_warnings
+            );
         }
         assert_eq!(cov.packets, frames, "{name}: packets");
     }
@@ -67,14 +106,30 @@ fn every_corpus_capture_is_read_to_its_end_or_its_fault() {
 fn vxlan_inner_endpoints_are_measured() {
     let (t, cov) = analyse(&[corpus("zeek_vxlan-encapsulated-http.pcap")]);
     assert!(cov.tunnels_unwrapped > 0);
-    let out = tshark(&["-r", corpus("zeek_vxlan-encapsulated-http.pcap").to_str().unwrap(), "-Y", "http.request", "-T", "fields", "-e", "ip.dst", "-e", "tcp.dstport"]);
+    let out = tshark(&[
+        "-r",
+        corpus("zeek_vxlan-encapsulated-http.pcap")
+            .to_str()
+            .unwrap(),
+        "-Y",
+        "http.request",
+        "-T",
+        "fields",
+        "-e",
+        "ip.dst",
+        "-e",
+        "tcp.dstport",
+    ]);
     // With VXLAN, tshark lists outer then inner ip.dst; the last one is the pod's.
     let line = out.lines().next().unwrap();
     let (ips, port) = line.split_once('\t').unwrap();
     let inner_ip = ips.split(',').next_back().unwrap();
     let x = &t.exchanges;
     assert_eq!(strs(x, "server_ip")[0].as_deref(), Some(inner_ip));
-    assert_eq!(u64s(x, "server_port")[0], Some(port.trim().parse().unwrap()));
+    assert_eq!(
+        u64s(x, "server_port")[0],
+        Some(port.trim().parse().unwrap())
+    );
 }
 
 #[test]
@@ -87,7 +142,10 @@ fn tls_and_http2_connections_are_recognised_not_garbage() {
     ] {
         let (t, cov) = analyse(&[corpus(file)]);
         let protos = strs(&t.connections, "protocol");
-        assert!(protos.iter().any(|p| p.as_deref() == Some(proto)), "{file}: {protos:?}");
+        assert!(
+            protos.iter().any(|p| p.as_deref() == Some(proto)),
+            "{file}: {protos:?}"
+        );
         assert_eq!(cov.malformed_http, 0, "{file}");
         assert_eq!(t.exchanges.height(), 0, "{file}");
     }
