@@ -130,8 +130,9 @@ impl BodyState {
 
     /// Lost bytes make the decoded length unknowable.
     fn lose(&mut self, len: u64) {
-        self.wire += len;
-        self.len += len;
+        // Saturating: a gap length comes from sequence arithmetic we do not control.
+        self.wire = self.wire.saturating_add(len);
+        self.len = self.len.saturating_add(len);
         self.gap = true;
         self.dec = None;
         self.dec_failed = true;
@@ -221,7 +222,7 @@ impl H1Conn {
         }
     }
 
-    fn interest(&self) -> Interest {
+    pub(crate) fn interest(&self) -> Interest {
         if self.upgraded_to.is_some() {
             Interest::Ignore
         } else {

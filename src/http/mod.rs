@@ -122,11 +122,17 @@ impl HttpStage {
                         // The first bytes are lost: assume HTTP/1 and resynchronise.
                         st.start_http(ev.conn, cfg, &mut sink);
                     }
-                    if let Phase::Http(h) = &mut st.phase {
-                        h.gap(dir, len, ev.ts, &mut sink);
+                    match &mut st.phase {
+                        Phase::Http(h) => {
+                            h.gap(dir, len, ev.ts, &mut sink);
+                            h.interest()
+                        }
+                        Phase::Ignored(_) => Interest::Ignore,
+                        Phase::Sniff(_) => Interest::Keep,
                     }
+                } else {
+                    Interest::Keep
                 }
-                Interest::Keep
             }
             EventKind::End { dir } => match self.conns.get_mut(&ev.conn) {
                 Some(st) => match &mut st.phase {

@@ -874,3 +874,98 @@ Transfer-Encoding: chunked\r\n\r\n{:x};x=y\r\n", gz.len()).into_bytes();
         prop_assert_eq!(split, whole);
     }
 }
+
+/// Throughput on a keep-alive connection: `cargo test --release --lib
+/// http::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let req = b"GET /api/v1/orders/12345/items?page=2 HTTP/1.1\r\nHost: orders.svc.cluster.local\r\n\
+User-Agent: bench/1.0\r\nAccept: application/json\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n";
+    let mut resp =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 16384\r\n\r\n"
+            .to_vec();
+    resp.extend(std::iter::repeat_n(b'x', 16384));
+    let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..4 {
+        chunked.extend_from_slice(b"1000\r\n");
+        chunked.extend(std::iter::repeat_n(b'y', 4096));
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let mut h = Harness::new();
+    let rounds = 20_000;
+    let mut bytes = 0u64;
+    let t0 = std::time::Instant::now();
+    for i in 0..rounds {
+        h.c(req);
+        let r = if i % 2 == 0 { &resp } else { &chunked };
+        for seg in r.chunks(1448) {
+            h.s(seg);
+        }
+        bytes += (req.len() + r.len()) as u64;
+        h.recs.clear();
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let (_, conn) = h.close(CloseReason::Fin);
+    assert_eq!(conn.exchanges, rounds);
+    eprintln!(
+        "{:.0} MB/s over {} MB",
+        bytes as f64 / secs / 1e6,
+        bytes / 1_000_000
+    );
+}
+
+#[derive(Clone, Debug)]
+enum Ev {
+    Data(bool, Vec<u8>),
+    Gap(bool, u64),
+    End(bool),
+}
+
+fn ev_strategy() -> impl Strategy<Value = Ev> {
+    let pieces = prop_oneof![
+        Just(b"GET / HTTP/1.1\r\n".to_vec()),
+        Just(b"HTTP/1.1 200 OK\r\n".to_vec()),
+        Just(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()),
+        Just(b"HTTP/1.1 101 Switching\r\n\r\n".to_vec()),
+        Just(b"Content-Length: 5\r\n".to_vec()),
+        Just(b"Transfer-Encoding: chunked\r\n".to_vec()),
+        Just(b"Content-Encoding: gzip\r\n".to_vec()),
+        Just(b"Expect: 100-continue\r\n".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"5\r\nhello\r\n0\r\n\r\n".to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..40),
+    ];
+    prop_oneof![
+        (any::<bool>(), proptest::collection::vec(pieces, 1..6))
+            .prop_map(|(c, p)| Ev::Data(c, p.concat())),
+        (any::<bool>(), 0u64..u64::MAX).prop_map(|(c, l)| Ev::Gap(c, l)),
+        any::<bool>().prop_map(Ev::End),
+    ]
+}
+
+proptest! {
+    /// Arbitrary event sequences never panic, and every exchange is reported exactly once.
+    #[test]
+    fn arbitrary_events_never_panic(evs in proptest::collection::vec(ev_strategy(), 0..30)) {
+        let cfg = HttpConfig { max_header_bytes: 128, max_pending_requests: 3, ..HttpConfig::default() };
+        let mut h = Harness::with(cfg);
+        h.c(b"GET /start HTTP/1.1\r\n");
+        for e in &evs {
+            let dir = |c: bool| if c { C2S } else { S2C };
+            match e {
+                Ev::Data(c, b) => { h.push(EventKind::Data { dir: dir(*c), bytes: b }); }
+                Ev::Gap(c, l) => h.gap(dir(*c), *l),
+                Ev::End(c) => h.end(dir(*c)),
+            }
+        }
+        let (exs, conn) = h.close(CloseReason::EndOfCapture);
+        prop_assert_eq!(exs.len() as u32, conn.exchanges);
+        prop_assert_eq!(h.cov.exchanges, u64::from(conn.exchanges));
+        let mut idx: Vec<u32> = exs.iter().map(|e| e.index).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        prop_assert_eq!(idx.len(), exs.len(), "indices unique");
+    }
+}
