@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Records linkrank's demo capture, captures/prod.pcap: a small shop made of an
+# nginx edge proxy and five Python microservices talking HTTP/1.1 + JSON.
+#
+#   sudo captures/make_prod.sh            # ~1 minute, needs root
+#
+# Every service runs in its own network namespace with its own address on
+# 10.77.0.0/24; each namespace has one veth whose peer is a port of the bridge
+# br0 in a separate namespace (lrp-br). tcpdump on br0 sees every frame
+# between any two services exactly once (the bridge passes forwarded frames up
+# to its own device while it is promiscuous). MTU 1500, offloads off: the
+# capture shows wire-size segments. IPv6 is disabled so only ARP and TCP appear.
+# Nothing touches the host's network. Bounded: the load generator stops after
+# DURATION seconds or MAX_REQUESTS requests, every wait loop has a count limit,
+# and a watchdog ends the run after WATCHDOG seconds. Re-running replaces
+# prod.pcap and prod.services.yaml (timestamps, ports and ids change).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+DEMO="$HERE/demo"
+OUT="$HERE/prod.pcap"
+YAML="$HERE/prod.services.yaml"
+WATCHDOG=${WATCHDOG:-300}
+DURATION=${DURATION:-30}
+MAX_REQUESTS=${MAX_REQUESTS:-1200}
+MIN_BYTES=$((2 * 1000 * 1000))
+MAX_BYTES=$((15 * 1000 * 1000))
+P=lrp                  # namespace prefix
+BRNS=$P-br             # namespace holding the bridge
+SUBNET=10.77.0
+PORT=8080              # every Python service (a default HTTP port for tshark)
+GWPORT=80              # the gateway
+
+# name  last-octet  (order = namespace creation order)
+SERVICES=(client:2 gateway:10 orders:11 inventory:12 payments:13 users:14 notifications:15)
+ip_of() { local s; for s in "${SERVICES[@]}"; do [ "${s%%:*}" = "$1" ] && echo "$SUBNET.${s#*:}"; done; }
+
+[ "$(id -u)" = 0 ] || { echo "make_prod.sh must run as root (namespaces, capture)" >&2; exit 1; }
+
+# --- tools -----------------------------------------------------------------
+need_pkgs=()
+for pair in tshark:tshark tcpdump:tcpdump capinfos:wireshark-common nginx:nginx-light \
+            ip:iproute2 ethtool:ethtool python3:python3; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    echo "installing: ${need_pkgs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+# the real interpreter, not a version-manager shim, so a pid is the process itself
+PY=$(python3 -c 'import sys; print(sys.executable)')
+
+WORK=$(mktemp -d /tmp/linkrank-prod.XXXXXX)
+chmod 755 "$WORK"  # nginx workers run as nobody
+PIDS=()
+NSLIST=("$BRNS")
+for s in "${SERVICES[@]}"; do NSLIST+=("$P-${s%%:*}"); done
+del_namespaces() { local ns; for ns in "${NSLIST[@]}"; do ip netns del "$ns" 2>/dev/null || true; done; }
+cleanup() {
+    set +e
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.3
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    del_namespaces
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+# The watchdog kills its own sleep when told to stop, so no stray process
+# keeps the caller's stdout open.
+( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$WATCHDOG" & sp=$!; wait $sp
+  echo "make_prod.sh: watchdog expired" >&2; kill -TERM $$ ) >/dev/null &
+PIDS+=($!)
+
+# --- topology ----------------------------------------------------------------
+del_namespaces
+ip netns add "$BRNS"
+ip netns exec "$BRNS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec "$BRNS" ip link set lo up
+ip netns exec "$BRNS" ip link add br0 type bridge stp_state 0 forward_delay 0
+ip netns exec "$BRNS" ip link set br0 mtu 1500 up
+for s in "${SERVICES[@]}"; do
+    name=${s%%:*}; octet=${s#*:}; ns=$P-$name
+    ip netns add "$ns"
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    # bridge-side port p-<name> (<= 15 chars), service side eth0; fixed MACs
+    ip link add eth0 netns "$ns" mtu 1500 address "02:00:0a:4d:00:$(printf %02x "$octet")" \
+        type veth peer name "p-$name" netns "$BRNS" mtu 1500
+    ip netns exec "$BRNS" ip link set "p-$name" master br0 up
+    ip netns exec "$ns" ip link set lo up
+    ip netns exec "$ns" ip addr add "$SUBNET.$octet/24" dev eth0
+    ip netns exec "$ns" ip link set eth0 up
+    ip netns exec "$ns" ethtool -K eth0 tx off tso off gso off gro off >/dev/null 2>&1 || true
+    ip netns exec "$BRNS" ethtool -K "p-$name" tx off tso off gso off gro off >/dev/null 2>&1 || true
+done
+ip netns exec "$BRNS" ethtool -K br0 tx off tso off gso off gro off >/dev/null 2>&1 || true
+# wait (bounded) until the bridge forwards: client can reach the gateway's address
+for i in $(seq 50); do
+    ip netns exec "$P-client" ping -c1 -W1 "$(ip_of gateway)" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+
+# --- services ----------------------------------------------------------------
+PEERS=(INVENTORY="$(ip_of inventory):$PORT" PAYMENTS="$(ip_of payments):$PORT"
+       USERS="$(ip_of users):$PORT" NOTIFICATIONS="$(ip_of notifications):$PORT")
+for name in inventory users payments notifications orders; do
+    ip netns exec "$P-$name" env "${PEERS[@]}" "$PY" "$DEMO/services.py" "$name" "$(ip_of "$name")" "$PORT" &
+    PIDS+=($!)
+done
+sed -e "s#__PREFIX__#$WORK#g" -e "s#__LISTEN__#listen $(ip_of gateway):$GWPORT;#" \
+    -e "s#__ORDERS__#$(ip_of orders):$PORT#" -e "s#__USERS__#$(ip_of users):$PORT#" \
+    -e "s#__INVENTORY__#$(ip_of inventory):$PORT#" "$DEMO/nginx.conf" > "$WORK/nginx.conf"
+ip netns exec "$P-gateway" nginx -p "$WORK" -c "$WORK/nginx.conf" &
+NGX_PID=$!
+PIDS+=("$NGX_PID")
+# readiness: each listener accepts a TCP connection (checked inside its own
+# namespace, so the probes do not appear in the capture on br0)
+for name in gateway inventory users payments notifications orders; do
+    port=$PORT; [ "$name" = gateway ] && port=$GWPORT
+    ok=0
+    for i in $(seq 50); do
+        if ip netns exec "$P-$name" bash -c "exec 3<>/dev/tcp/$(ip_of "$name")/$port" 2>/dev/null; then ok=1; break; fi
+        sleep 0.1
+    done
+    [ $ok = 1 ] || { echo "$name did not start" >&2; cat "$WORK/error.log" >&2 2>/dev/null; exit 1; }
+done
+
+# --- capture -------------------------------------------------------------------
+: > "$WORK/cap.err"
+# --immediate-mode + -B 65536 (KiB): as in fixtures/scripts/make_all.sh, so a
+# SIGINT loses nothing and bursts do not overflow the ring.
+ip netns exec "$BRNS" tcpdump --immediate-mode -B 65536 -U -s 0 -i br0 -w "$WORK/prod.pcap" 2>"$WORK/cap.err" &
+CAP_PID=$!
+PIDS+=("$CAP_PID")
+for i in $(seq 50); do grep -q "listening on" "$WORK/cap.err" && break; sleep 0.1; done
+sleep 0.5
+
+echo "== load: ${DURATION}s or $MAX_REQUESTS requests"
+ip netns exec "$P-client" timeout $((DURATION + 60)) "$PY" "$DEMO/loadgen.py" \
+    "$(ip_of gateway)" "$GWPORT" "$DURATION" "$MAX_REQUESTS"
+sleep 1
+# orderly shutdown while still capturing: nginx closes its idle upstream
+# connections (FIN), then the services exit and the kernel closes theirs
+kill -QUIT "$NGX_PID" 2>/dev/null || true
+for i in $(seq 50); do kill -0 "$NGX_PID" 2>/dev/null || break; sleep 0.1; done
+for p in "${PIDS[@]}"; do
+    [ "$p" = "$CAP_PID" ] || [ "$p" = "$NGX_PID" ] || [ "$p" = "${PIDS[0]}" ] || kill "$p" 2>/dev/null || true
+done
+sleep 1.5
+kill -INT "$CAP_PID" 2>/dev/null || true
+wait "$CAP_PID" 2>/dev/null || true
+grep -E "captured|dropped" "$WORK/cap.err" | tr '\n' ' '; echo
+if grep -qE "^[1-9][0-9]* packets dropped by kernel" "$WORK/cap.err"; then
+    echo "capture dropped packets; aborting" >&2; exit 1
+fi
+size=$(stat -c %s "$WORK/prod.pcap")
+if [ "$size" -lt "$MIN_BYTES" ] || [ "$size" -gt "$MAX_BYTES" ]; then
+    echo "capture is $size bytes, outside 2..15 MB; adjust DURATION/MAX_REQUESTS" >&2; exit 1
+fi
+mv "$WORK/prod.pcap" "$OUT"
+chmod 644 "$OUT"
+chown --reference="$HERE" "$OUT"  # tcpdump writes as its own user
+
+{
+    echo "# IP -> service name for captures/prod.pcap (written by make_prod.sh)"
+    echo "services:"
+    for s in "${SERVICES[@]}"; do echo "  ${s%%:*}: [\"$SUBNET.${s#*:}\"]"; done
+} > "$YAML"
+chown --reference="$HERE" "$YAML"
+
+echo "== figures"
+"$HERE/figures.sh" "$OUT"
