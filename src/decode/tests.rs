@@ -746,4 +746,115 @@ mod corpus {
             assert_eq!(t.captured_bytes, t.wire_bytes, "{name}");
         }
     }
+
+    /// Every capture of the corpus that pcap-parser reads to the end (pfe_corrupted.pcap is
+    /// a capture-level fault, the capture module's business). Figures checked with tshark:
+    /// (frames, `tshark -r F -Y tcp | wc -l`, sum of `tshark -r F -Y tcp -T fields -e tcp.len`).
+    /// The non-TCP frames are UDP (DNS, NBNS, mDNS, QUIC...) per tshark.
+    #[test]
+    fn whole_corpus_matches_tshark() {
+        let expected: &[(&str, u64, u64, u64)] = &[
+            ("arkime_bigendian.pcap", 2, 0, 0),
+            ("arkime_empty.pcap", 0, 0, 0),
+            ("arkime_twovlan_qinq.pcap", 6, 6, 4457),
+            ("cryptohack_tls13_h2.pcapng", 33, 29, 6365),
+            ("deepflow_grpc-service-name.pcap", 39, 39, 674),
+            ("deepflow_sw8_skywalking.pcap", 20, 20, 4343),
+            ("itls13_capture.pcap", 22, 22, 2224),
+            ("ndpi_http-proxy.pcapng", 11, 11, 1010),
+            ("ndpi_http2_5g_sbi.pcapng", 10, 10, 591),
+            ("ndpi_http_keepalive_37req.pcapng", 115, 115, 68704),
+            ("packt_grpc_unary.pcapng", 4318, 4306, 52447),
+            ("pfe_linux_new_test_nsec.pcap", 50, 50, 1896),
+            ("pfe_sample_multi_iface.pcap", 50, 50, 1509),
+            ("sv_decode-sll2-02.pcap", 159, 159, 2598957),
+            ("sv_http-brotli-ce.pcap", 16, 16, 5392),
+            ("sv_http-multiple100.pcap", 48, 48, 34967),
+            ("sv_http2-range_h2c-upgrade.pcap", 116, 116, 2279),
+            ("sv_ipv4-truncated.pcap", 1, 0, 0),
+            ("sv_response_gzip_multi_encoding.pcap", 11, 11, 731),
+            ("wireshark_http.cap.pcap", 43, 41, 22584),
+            ("zeek_http_100-continue.pcap", 66, 66, 63324),
+            ("zeek_http_body-match.pcap", 207, 207, 4761),
+            ("zeek_http_docker-http-upgrade.pcap", 200, 200, 4749),
+            ("zeek_http_get_nosyn.pcap", 11, 11, 5143),
+            ("zeek_http_methods.pcap", 655, 655, 184311),
+            ("zeek_http_pipelined-requests.pcap", 49, 49, 42362),
+            ("zeek_pcapng-multi-interface.pcapng", 6, 0, 0),
+            ("zeek_vxlan-encapsulated-http.pcap", 12, 12, 9299),
+        ];
+        for &(name, frames, segments, bytes) in expected {
+            let t = decode_file(name);
+            assert_eq!(
+                (t.frames, t.segments, t.wire_bytes),
+                (frames, segments, bytes),
+                "{name}"
+            );
+            let c = &t.cov;
+            // Every frame is accounted for exactly once.
+            let counted = c.tcp_segments + c.non_ip + c.non_tcp + c.decode_errors + c.tcp_malformed;
+            assert_eq!(counted, frames, "{name}");
+        }
+    }
+
+    /// Decode speed over frames held in memory (run with --release --ignored --nocapture).
+    #[test]
+    #[ignore]
+    fn decode_speed() {
+        let frames = load("zeek_http_methods.pcap");
+        let mut frames2 = load("packt_grpc_unary.pcapng");
+        frames2.extend(frames);
+        let mut d = Decoder::new(DecodeConfig::default());
+        let mut cov = Coverage::default();
+        let rounds = 200;
+        let start = std::time::Instant::now();
+        let mut bytes = 0u64;
+        for _ in 0..rounds {
+            for (link, data) in &frames2 {
+                if let Some(s) = d.decode(&frame(*link, data), &mut cov) {
+                    bytes += s.payload.len() as u64;
+                }
+            }
+        }
+        let n = (frames2.len() * rounds) as f64;
+        let el = start.elapsed().as_secs_f64();
+        println!(
+            "decode: {:.1} ns/frame, {:.2} Mframes/s ({bytes} payload bytes)",
+            el * 1e9 / n,
+            n / el / 1e6
+        );
+        assert_eq!(cov.tcp_segments, (4306 + 655) * rounds as u64);
+    }
+
+    fn load(name: &str) -> Vec<(LinkType, Vec<u8>)> {
+        let file = std::fs::File::open(path(name)).expect("corpus file");
+        let mut reader = create_reader(1 << 16, file).expect("a capture");
+        let mut links = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            match reader.next() {
+                Ok((offset, block)) => {
+                    match block {
+                        PcapBlockOwned::LegacyHeader(h) => {
+                            links.push(LinkType::from_linktype(h.network.0 as u32))
+                        }
+                        PcapBlockOwned::Legacy(p) => out.push((links[0], p.data.to_vec())),
+                        PcapBlockOwned::NG(pcap_parser::Block::InterfaceDescription(idb)) => {
+                            links.push(LinkType::from_linktype(idb.linktype.0 as u32))
+                        }
+                        PcapBlockOwned::NG(pcap_parser::Block::EnhancedPacket(epb)) => {
+                            let caplen = (epb.caplen as usize).min(epb.data.len());
+                            out.push((links[epb.if_id as usize], epb.data[..caplen].to_vec()));
+                        }
+                        _ => {}
+                    }
+                    reader.consume(offset);
+                }
+                Err(PcapError::Eof) => break,
+                Err(PcapError::Incomplete(_)) => reader.refill().expect("refill"),
+                Err(e) => panic!("{name}: {e:?}"),
+            }
+        }
+        out
+    }
 }
