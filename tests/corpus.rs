@@ -51,7 +51,7 @@ fn request_counts_equal_tsharks_on_every_corpus_capture() {
     let mut report = Vec::new();
     for name in &files {
         let path = corpus(name);
-        let (t, _cov) = analyse(&[path.clone()]);
+        let (t, _cov) = analyse(std::slice::from_ref(&path));
         let mut ours: Vec<String> = strs(&t.exchanges, "method").into_iter().flatten().collect();
         let mut theirs = tshark_requests(&path);
         ours.sort();
@@ -71,7 +71,7 @@ fn request_counts_equal_tsharks_on_every_corpus_capture() {
 fn every_corpus_capture_is_read_to_its_end_or_its_fault() {
     for name in manifest_captures() {
         let path = corpus(&name);
-        let (_t, cov) = analyse(&[path.clone()]);
+        let (_t, cov) = analyse(std::slice::from_ref(&path));
         let frames = tshark(&[
             "-r",
             path.to_str().unwrap(),
