@@ -63,6 +63,7 @@ pub fn run_pipeline(
             http.push(ev, &mut http_cov, &mut |r| tables.push(&r))
         });
     }
+    decoder.finish(&mut cov);
     flows.finish(&mut cov, &mut |ev| {
         http.push(ev, &mut http_cov, &mut |r| tables.push(&r))
     });
