@@ -47,6 +47,18 @@ pub fn run_pipeline(
     captures: &mut MergedCaptures,
     config: PipelineConfig,
 ) -> (TableBuilder, Coverage) {
+    run_pipeline_with_progress(captures, config, None)
+}
+
+/// Packets between two progress updates: rare enough to cost nothing in the hot loop.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// [`run_pipeline`], ticking `progress` (a spinner on a terminal) as packets are read.
+pub fn run_pipeline_with_progress(
+    captures: &mut MergedCaptures,
+    config: PipelineConfig,
+    progress: Option<&indicatif::ProgressBar>,
+) -> (TableBuilder, Coverage) {
     let mut cov = Coverage::default();
     let mut decoder = Decoder::new(config.decode);
     let mut flows = FlowTable::new(config.flow, detect::role_hint);
@@ -56,6 +68,12 @@ pub fn run_pipeline(
     // into its own coverage, merged once at the end.
     let mut http_cov = Coverage::default();
     while let Some(frame) = captures.next_frame(&mut cov) {
+        if cov.packets % PROGRESS_EVERY == 0 {
+            if let Some(bar) = progress {
+                bar.set_message(format!("{} packets, {} MB", cov.packets, cov.bytes >> 20));
+                bar.tick();
+            }
+        }
         let Some(segment) = decoder.decode(&frame, &mut cov) else {
             continue;
         };
@@ -110,14 +128,28 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     };
 
     let mut captures = MergedCaptures::new(files);
-    let (builder, coverage) = run_pipeline(
+    // A spinner on stderr, only when a person is watching it.
+    let progress =
+        (!config.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+    let (builder, coverage) = run_pipeline_with_progress(
         &mut captures,
         PipelineConfig {
             decode: config.decode,
             flow: config.flow,
             http: config.http,
         },
+        progress.as_ref(),
     );
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
     let inputs: Vec<InputSummary> = captures
         .files()
         .iter()
