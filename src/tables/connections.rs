@@ -228,18 +228,12 @@ impl ConnectionColumns {
     }
 
     pub fn into_frame(self, strings: &Interner) -> PolarsResult<DataFrame> {
-        let s = |v: Vec<u32>| -> Vec<&str> { v.into_iter().map(|id| strings.get(id)).collect() };
-        let so = |v: Vec<Option<u32>>| -> Vec<Option<&str>> {
-            v.into_iter()
-                .map(|id| id.map(|id| strings.get(id)))
-                .collect()
-        };
         let height = self.conn_id.len();
         let columns = vec![
             Column::new("conn_id".into(), self.conn_id),
-            Column::new("client_ip".into(), s(self.client_ip)),
+            Column::new("client_ip".into(), strings.resolve(self.client_ip)),
             Column::new("client_port".into(), self.client_port),
-            Column::new("server_ip".into(), s(self.server_ip)),
+            Column::new("server_ip".into(), strings.resolve(self.server_ip)),
             Column::new("server_port".into(), self.server_port),
             Column::new("first_ns".into(), self.first_ns),
             Column::new("last_ns".into(), self.last_ns),
@@ -251,8 +245,8 @@ impl ConnectionColumns {
             Column::new("handshake_rtt_ns".into(), self.handshake_rtt_ns),
             Column::new("server_rtt_ns".into(), self.server_rtt_ns),
             Column::new("client_rtt_ns".into(), self.client_rtt_ns),
-            Column::new("protocol".into(), s(self.protocol)),
-            Column::new("upgraded_to".into(), so(self.upgraded_to)),
+            Column::new("protocol".into(), strings.resolve(self.protocol)),
+            Column::new("upgraded_to".into(), strings.resolve_opt(self.upgraded_to)),
             Column::new("exchanges".into(), self.exchanges),
             Column::new("malformed_messages".into(), self.malformed_messages),
             Column::new("c2s_packets".into(), self.c2s_packets),
@@ -281,7 +275,7 @@ impl ConnectionColumns {
             Column::new("s2c_gap_bytes".into(), self.s2c_gap_bytes),
             Column::new("capture_duplicates".into(), self.capture_duplicates),
             Column::new("one_sided".into(), self.one_sided),
-            Column::new("close".into(), s(self.close)),
+            Column::new("close".into(), strings.resolve(self.close)),
         ];
         DataFrame::new(height, columns)
     }

@@ -151,23 +151,17 @@ impl ExchangeColumns {
 
     /// Builds the DataFrame, consuming the columns.
     pub fn into_frame(self, strings: &Interner) -> PolarsResult<DataFrame> {
-        let s = |v: Vec<u32>| -> Vec<&str> { v.into_iter().map(|id| strings.get(id)).collect() };
-        let so = |v: Vec<Option<u32>>| -> Vec<Option<&str>> {
-            v.into_iter()
-                .map(|id| id.map(|id| strings.get(id)))
-                .collect()
-        };
         let height = self.conn_id.len();
         let columns = vec![
             Column::new("conn_id".into(), self.conn_id),
             Column::new("index".into(), self.index),
-            Column::new("client_ip".into(), s(self.client_ip)),
+            Column::new("client_ip".into(), strings.resolve(self.client_ip)),
             Column::new("client_port".into(), self.client_port),
-            Column::new("server_ip".into(), s(self.server_ip)),
+            Column::new("server_ip".into(), strings.resolve(self.server_ip)),
             Column::new("server_port".into(), self.server_port),
-            Column::new("version".into(), s(self.version)),
-            Column::new("method".into(), so(self.method)),
-            Column::new("route".into(), so(self.route)),
+            Column::new("version".into(), strings.resolve(self.version)),
+            Column::new("method".into(), strings.resolve_opt(self.method)),
+            Column::new("route".into(), strings.resolve_opt(self.route)),
             Column::new("status".into(), self.status),
             Column::new("req_first_ns".into(), self.req_first_ns),
             Column::new("req_last_ns".into(), self.req_last_ns),
@@ -181,25 +175,40 @@ impl ExchangeColumns {
             Column::new("resp_body_len".into(), self.resp_body_len),
             Column::new("req_body_decoded_len".into(), self.req_body_decoded_len),
             Column::new("resp_body_decoded_len".into(), self.resp_body_decoded_len),
-            Column::new("req_content_type".into(), so(self.req_content_type)),
-            Column::new("resp_content_type".into(), so(self.resp_content_type)),
-            Column::new("req_content_encoding".into(), so(self.req_content_encoding)),
+            Column::new(
+                "req_content_type".into(),
+                strings.resolve_opt(self.req_content_type),
+            ),
+            Column::new(
+                "resp_content_type".into(),
+                strings.resolve_opt(self.resp_content_type),
+            ),
+            Column::new(
+                "req_content_encoding".into(),
+                strings.resolve_opt(self.req_content_encoding),
+            ),
             Column::new(
                 "resp_content_encoding".into(),
-                so(self.resp_content_encoding),
+                strings.resolve_opt(self.resp_content_encoding),
             ),
-            Column::new("host".into(), so(self.host)),
+            Column::new("host".into(), strings.resolve_opt(self.host)),
             Column::new("trace_id".into(), self.trace_id),
             Column::new("parent_span_id".into(), self.parent_span_id),
-            Column::new("req_header_names".into(), s(self.req_header_names)),
-            Column::new("resp_header_names".into(), s(self.resp_header_names)),
+            Column::new(
+                "req_header_names".into(),
+                strings.resolve(self.req_header_names),
+            ),
+            Column::new(
+                "resp_header_names".into(),
+                strings.resolve(self.resp_header_names),
+            ),
             Column::new("interim_responses".into(), self.interim_responses),
             Column::new("expect_continue".into(), self.expect_continue),
             Column::new("chunked_request".into(), self.chunked_request),
             Column::new("chunked_response".into(), self.chunked_response),
             Column::new("close_delimited".into(), self.close_delimited),
-            Column::new("upgrade".into(), so(self.upgrade)),
-            Column::new("completeness".into(), s(self.completeness)),
+            Column::new("upgrade".into(), strings.resolve_opt(self.upgrade)),
+            Column::new("completeness".into(), strings.resolve(self.completeness)),
         ];
         DataFrame::new(height, columns)
     }

@@ -29,6 +29,17 @@ impl Interner {
         &self.values[id as usize]
     }
 
+    /// The strings behind a column of ids, for building a DataFrame column.
+    pub fn resolve(&self, ids: Vec<u32>) -> Vec<&str> {
+        ids.into_iter().map(|id| self.get(id)).collect()
+    }
+
+    pub fn resolve_opt(&self, ids: Vec<Option<u32>>) -> Vec<Option<&str>> {
+        ids.into_iter()
+            .map(|id| id.map(|id| self.get(id)))
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.values.len()
     }
