@@ -109,7 +109,7 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
     line(&mut s, "tunnels unwrapped", cov.tunnels_unwrapped);
     line(
         &mut s,
-        "IPv4 fragments (reassembled/dropped)",
+        "IPv4 fragments",
         cov.ip_fragments,
     );
     if cov.ip_fragments > 0 {
