@@ -117,6 +117,9 @@ fn recut(segs: &[Seg], cuts: &[u8]) -> Vec<Seg> {
     out
 }
 
+/// What one sender has shown so far: (sender, contiguous end, ranges shown).
+type Shown = (Endpoint, u32, Vec<(u32, u32)>);
+
 /// Moves each segment up to `window` places later, then repairs causality: a segment that
 /// acknowledges bytes of the other side not yet shown waits until they have been, as at a
 /// real capture point (which sees data before its acknowledgement).
@@ -135,7 +138,7 @@ fn shuffle(segs: Vec<Seg>, moves: &[u8], dups: &[bool], window: usize) -> Vec<Se
     }
     keyed.sort_by_key(|(k, _)| *k);
     // Causal repair, per direction: the highest contiguous sequence number shown so far.
-    let mut next: Vec<(Endpoint, u32, Vec<(u32, u32)>)> = Vec::new(); // (sender, contiguous end, ranges)
+    let mut next: Vec<Shown> = Vec::new();
     let mut pending: Vec<Seg> = keyed.into_iter().map(|(_, s)| s).collect();
     let mut out = Vec::new();
     while !pending.is_empty() {

@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use linkrank::report::summary::{self, InputSummary};
-use polars::prelude::*;
 
 /// The exchanges table as text, capture times left out (they are absolute).
 fn exchanges_text(file: &str) -> String {
