@@ -107,11 +107,7 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
     );
     line(&mut s, "truncated by snaplen", cov.truncated_snaplen);
     line(&mut s, "tunnels unwrapped", cov.tunnels_unwrapped);
-    line(
-        &mut s,
-        "IPv4 fragments",
-        cov.ip_fragments,
-    );
+    line(&mut s, "IPv4 fragments", cov.ip_fragments);
     if cov.ip_fragments > 0 {
         let _ = writeln!(
             s,
