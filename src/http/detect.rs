@@ -47,9 +47,43 @@ pub(crate) fn classify_client(b: &[u8]) -> Sniff {
     let tok = b.iter().take_while(|&&c| is_tchar(c)).count();
     match b.get(tok) {
         Some(b' ') if tok > 0 => Sniff::Http1,
+        // A bare method line (`OPTIONS\r\n`) is a malformed request servers still answer;
+        // only well-known methods, so that other line protocols (`PING\r\n`) stay other.
+        Some(b'\r' | b'\n') if is_known_method(&b[..tok]) => Sniff::Http1,
         None if b.len() < SNIFF_LEN => Sniff::NeedMore,
         _ => Sniff::Other,
     }
+}
+
+/// Methods of RFC 9110, RFC 5789 (PATCH) and WebDAV (RFC 4918, RFC 3253).
+const KNOWN_METHODS: &[&[u8]] = &[
+    b"GET",
+    b"HEAD",
+    b"POST",
+    b"PUT",
+    b"DELETE",
+    b"CONNECT",
+    b"OPTIONS",
+    b"TRACE",
+    b"PATCH",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"SEARCH",
+    b"REPORT",
+    b"CHECKIN",
+    b"CHECKOUT",
+    b"MERGE",
+    b"LABEL",
+];
+
+/// A method of [`KNOWN_METHODS`].
+pub(crate) fn is_known_method(m: &[u8]) -> bool {
+    KNOWN_METHODS.contains(&m)
 }
 
 /// Classifies a connection by the server's first bytes, used only while the client has sent
@@ -122,6 +156,18 @@ mod tests {
         assert_eq!(classify_client(&[0x16, 4, 1]), Sniff::Other);
         assert_eq!(classify_client(b"\x00\x00\x00\x01abc"), Sniff::Other);
         assert_eq!(classify_client(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"), Sniff::Other);
+        // A bare known method line is HTTP; other bare words, or a method glued to the
+        // target or version (zeek's methods.pcap: tshark counts none of those), are not.
+        assert_eq!(classify_client(b"OPTIONS\nHost: www.googl"), Sniff::Http1);
+        assert_eq!(classify_client(b"GET\r\n"), Sniff::Http1);
+        assert_eq!(classify_client(b"PING\r\n"), Sniff::Other);
+        assert_eq!(classify_client(b"OPTIONSHTTP/1.1\nHost: w"), Sniff::Other);
+        assert_eq!(classify_client(b"GET/ HTTP/1.1\nHost: www."), Sniff::Other);
+        assert_eq!(classify_client(b"GET/HTTP/1.1\nHost: www.g"), Sniff::Other);
+        assert_eq!(
+            classify_client(b"\xc3\x83\xc3\x82\xc3\x83 / HTTP/1.\nHost:"),
+            Sniff::Other
+        );
         assert_eq!(classify_server(b"HTTP/1.1 200 OK"), Sniff::Http1);
         assert_eq!(classify_server(b"HTT"), Sniff::NeedMore);
         assert_eq!(classify_server(b"220 smtp ready"), Sniff::Other);

@@ -98,30 +98,31 @@ impl BodyState {
         }
     }
 
+    // Saturating: after a gap (`lose`) the counts may already be near `u64::MAX`.
     fn feed(&mut self, b: &[u8]) -> Result<(usize, bool), super::body::ChunkError> {
         match &mut self.framing {
             Framing::Length(rem) => {
                 let k = usize::try_from(*rem).unwrap_or(usize::MAX).min(b.len());
-                self.wire += k as u64;
-                self.len += k as u64;
+                self.wire = self.wire.saturating_add(k as u64);
+                self.len = self.len.saturating_add(k as u64);
                 decode(&mut self.dec, &mut self.dec_failed, &b[..k]);
                 *rem -= k as u64;
                 Ok((k, *rem == 0))
             }
             Framing::Close => {
-                self.wire += b.len() as u64;
-                self.len += b.len() as u64;
+                self.wire = self.wire.saturating_add(b.len() as u64);
+                self.len = self.len.saturating_add(b.len() as u64);
                 decode(&mut self.dec, &mut self.dec_failed, b);
                 Ok((b.len(), false))
             }
             Framing::Chunked(c) => {
                 let (dec, failed, len) = (&mut self.dec, &mut self.dec_failed, &mut self.len);
                 let r = c.feed(b, &mut |d: &[u8]| {
-                    *len += d.len() as u64;
+                    *len = len.saturating_add(d.len() as u64);
                     decode(dec, failed, d);
                 });
                 if let Ok((n, _)) = r {
-                    self.wire += n as u64;
+                    self.wire = self.wire.saturating_add(n as u64);
                 }
                 r
             }
@@ -168,6 +169,8 @@ struct Side {
     resynced: bool,
     /// Client: bytes arrived while waiting for an upgrade answer.
     wait_dropped: bool,
+    /// The first line of the header block in `buf` is complete.
+    line_seen: bool,
 }
 
 impl Side {
@@ -180,6 +183,7 @@ impl Side {
             lost_from: None,
             resynced: false,
             wait_dropped: false,
+            line_seen: false,
         }
     }
 }
@@ -292,6 +296,7 @@ impl H1Conn {
                 s.buf.extend_from_slice(rest);
                 s.first = ts;
                 s.st = St::Headers;
+                s.line_seen = memchr(b'\n', rest).is_some();
                 bytes.len()
             }
             Parsed::Partial | Parsed::Malformed => {
@@ -323,7 +328,13 @@ impl H1Conn {
         }
         s.buf.extend_from_slice(&rest[..take]);
         if end.is_none() {
-            return bytes.len();
+            // A request line httparse rejects may be a whole request (HTTP/0.9 style, no
+            // header block): look once, when that line completes.
+            let line_done = !s.line_seen && memchr(b'\n', &rest[..take]).is_some();
+            s.line_seen |= line_done;
+            if !(line_done && d == CLIENT) {
+                return bytes.len();
+            }
         }
         let parsed = if d == CLIENT {
             head::parse_request(&s.buf)
@@ -437,7 +448,7 @@ impl H1Conn {
 
     fn malformed(&mut self, d: usize, ts: Timestamp, sink: &mut Sink<'_>) {
         sink.cov.malformed_http += 1;
-        self.malformed += 1;
+        self.malformed = self.malformed.saturating_add(1);
         if d == SERVER {
             // A response was there, even if unreadable: it answers the front request.
             if let Some(slot) = self.slots.front_mut().filter(|s| !s.resp_done) {
@@ -449,6 +460,13 @@ impl H1Conn {
             }
         }
         self.enter_resync(d, Some(ts), sink.cov);
+    }
+
+    /// A request line httparse rejected but the lenient reader took: kept as an exchange
+    /// (the server answered it, the link paid for it), yet counted as malformed.
+    fn odd_request(&mut self, cov: &mut Coverage) {
+        cov.malformed_http += 1;
+        self.malformed = self.malformed.saturating_add(1);
     }
 
     fn on_head(&mut self, d: usize, h: Head, ts: Timestamp, sink: &mut Sink<'_>) {
@@ -476,6 +494,9 @@ impl H1Conn {
         } else {
             h.content_length.filter(|&n| n > 0).map(Framing::Length)
         };
+        if h.odd_line {
+            self.odd_request(sink.cov);
+        }
         self.version.get_or_insert(h.version());
         // Pipelining cap: the oldest request still unanswered is given up on.
         let pending = self.slots.iter().filter(|s| !s.resp_done).count();
@@ -849,6 +870,9 @@ impl H1Conn {
         let first = self.sides[d].first;
         if d == CLIENT {
             let h = head::partial_request_line(&buf);
+            if h.odd_line {
+                self.odd_request(sink.cov);
+            }
             if h.method.is_some() {
                 self.version.get_or_insert(h.version());
             }

@@ -3,7 +3,7 @@
 //! Privacy: only allowlisted values leave this module (Host, the Content-Type media type,
 //! Content-Encoding, the Upgrade token, traceparent ids); every other header by name only.
 
-use super::route;
+use super::{detect, route};
 
 /// Headers accepted in one block; more is treated as malformed.
 const MAX_HEADERS: usize = 128;
@@ -32,6 +32,8 @@ pub(crate) struct Head {
     pub upgrade: Option<String>,
     pub expect_continue: bool,
     pub trace: Option<(String, String)>,
+    /// httparse rejected the request line; [`lenient_request`] read it (counted malformed).
+    pub odd_line: bool,
 }
 
 impl Head {
@@ -81,9 +83,183 @@ pub(crate) fn parse_request(buf: &[u8]) -> Parsed {
             }
             Parsed::Complete(h)
         }
+        // httparse stops at the first byte it rejects: what it has seen so far is acceptable.
         Ok(httparse::Status::Partial) => Parsed::Partial,
+        Err(_) => match first_line(buf) {
+            // The line is fine, a header is not.
+            Some(line) if !line_rejected(line) => Parsed::Malformed,
+            _ => lenient_request(buf),
+        },
+    }
+}
+
+/// The first line of `buf` without its line end, once it is complete.
+fn first_line(buf: &[u8]) -> Option<&[u8]> {
+    let nl = memchr::memchr(b'\n', buf)?;
+    let line = &buf[..nl];
+    Some(line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+/// Whether httparse rejects `line` as a request line on its own (an empty header block after
+/// it), as opposed to rejecting a header further on.
+fn line_rejected(line: &[u8]) -> bool {
+    // Copied to add the block end; only on the malformed path, bounded by the header cap.
+    let mut b = Vec::with_capacity(line.len() + 4);
+    b.extend_from_slice(line);
+    b.extend_from_slice(b"\r\n\r\n");
+    let mut req = httparse::Request::new(&mut []);
+    config().parse_request(&mut req, &b).is_err()
+}
+
+/// Longest method token the lenient reader accepts (tshark's longest is 16 bytes).
+const MAX_METHOD: usize = 32;
+
+/// Method tokens as tshark recognises them: an upper-case letter, then upper-case letters,
+/// digits, `-` and `_` (`CCM_POST`, `VERSION-CONTROL`, `M-SEARCH`).
+fn is_odd_method(m: &[u8]) -> bool {
+    m.first().is_some_and(u8::is_ascii_uppercase)
+        && m.len() <= MAX_METHOD
+        && m.iter()
+            .all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+}
+
+/// Visible bytes (and non-ASCII ones, as httparse allows in a target).
+fn is_target_byte(c: u8) -> bool {
+    c > b' ' && c != 0x7f
+}
+
+/// A request line httparse rejects but a server still answered, as seen in the wild
+/// (zeek's methods.pcap): `METHOD SP target? (SP version)?`, where a missing space before
+/// the version (`GET /HTTP/1.1`) and a missing target (`OPTIONS HTTP/1.1`, `OPTIONS`) are
+/// accepted too. Without a version and with no header line after it, the request ends at its
+/// line (HTTP/0.9 style); otherwise its header block runs to the blank line.
+///
+/// Hand-written: httparse has no lenient request-line mode, and no crate reads these forms.
+pub(crate) fn lenient_request(buf: &[u8]) -> Parsed {
+    let Some(line) = first_line(buf) else {
+        // httparse rejects a line's CR before its LF has come (`GET /\r`); any other byte it
+        // rejects in an unfinished line the lenient grammar rejects as well.
+        return match buf.strip_suffix(b"\r") {
+            Some(line) if lenient_line(line).is_some() => Parsed::Partial,
+            _ => Parsed::Malformed,
+        };
+    };
+    let Some((mut h, versioned)) = odd_head(line, buf) else {
+        return Parsed::Malformed;
+    };
+    let rest = buf.get(h.len..).unwrap_or_default();
+    if !versioned {
+        if rest.is_empty() {
+            return Parsed::Complete(h);
+        }
+        // An empty header block belongs to this request.
+        for end in [&b"\r\n"[..], b"\n"] {
+            if rest.starts_with(end) {
+                h.len += end.len();
+                return Parsed::Complete(h);
+            }
+        }
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    match httparse::parse_headers(rest, &mut headers) {
+        Ok(httparse::Status::Complete((n, hs))) => {
+            h.len += n;
+            if fill(&mut h, hs).is_err() {
+                return Parsed::Malformed;
+            }
+            Parsed::Complete(h)
+        }
+        Ok(httparse::Status::Partial) => Parsed::Partial,
+        // No header block follows a version-less line: the request was the line alone.
+        Err(_) if !versioned => Parsed::Complete(h),
         Err(_) => Parsed::Malformed,
     }
+}
+
+/// The head of a lenient request `line` (the first line of `buf`) up to its line end, and
+/// whether a version was written (then a header block follows).
+fn odd_head(line: &[u8], buf: &[u8]) -> Option<(Head, bool)> {
+    let rl = lenient_line(line)?;
+    // `first_line` found the '\n' right after the line or after its '\r'.
+    let len = line.len() + 1 + usize::from(buf.get(line.len()) == Some(&b'\r'));
+    let h = Head {
+        len,
+        minor: rl.minor,
+        method: Some(String::from_utf8_lossy(rl.method).into_owned()),
+        route: rl
+            .target
+            .map(|t| route::template(&String::from_utf8_lossy(t))),
+        odd_line: true,
+        ..Head::default()
+    };
+    Some((h, rl.versioned))
+}
+
+/// What a lenient request line holds.
+struct OddLine<'a> {
+    method: &'a [u8],
+    target: Option<&'a [u8]>,
+    /// A version was written (however oddly); a header block follows.
+    versioned: bool,
+    minor: u8,
+}
+
+fn lenient_line(line: &[u8]) -> Option<OddLine<'_>> {
+    let mut parts = line.split(|&c| c == b' ').filter(|p| !p.is_empty());
+    let method = parts.next()?;
+    // The method starts the line, and nothing but spaces separates the parts.
+    if !line.starts_with(method) || !is_odd_method(method) {
+        return None;
+    }
+    let rest: Vec<&[u8]> = parts.take(8).collect();
+    if !rest.iter().all(|p| p.iter().all(|&c| is_target_byte(c))) {
+        return None;
+    }
+    let is_version = |p: &[u8]| p.starts_with(b"HTTP/");
+    // Other line protocols also start with an upper-case word (`STAT 2071 4547\n`): a target
+    // must look like one, and a bare word must be a well-known method.
+    let (target, version) = match rest.as_slice() {
+        [] if detect::is_known_method(method) => (None, None),
+        [] => return None,
+        [v] if is_version(v) => (None, Some(*v)),
+        // `GET /HTTP/1.1`: the space before the version is missing.
+        [t] => match glued_version(t) {
+            Some(i) => (Some(&t[..i]), Some(&t[i..])),
+            None => (Some(*t), None),
+        },
+        [t, .., v] if is_version(v) => (Some(*t), Some(*v)),
+        _ => return None,
+    };
+    if target.is_some_and(|t| !is_routable(t)) {
+        return None;
+    }
+    Some(OddLine {
+        method,
+        target,
+        versioned: version.is_some(),
+        // No version or an unreadable one: 1.0 is the nearest one a record can hold.
+        minor: u8::from(version == Some(b"HTTP/1.1")),
+    })
+}
+
+/// Where a version glued to the end of a target starts (`/HTTP/1.1` -> 1).
+fn glued_version(t: &[u8]) -> Option<usize> {
+    [&b"HTTP/1.1"[..], b"HTTP/1.0"].iter().find_map(|v| {
+        let i = t.len().checked_sub(v.len())?;
+        (i > 0 && t.ends_with(v) && t[i - 1] == b'/').then_some(i)
+    })
+}
+
+/// Origin form, `*`, or absolute form: a target a route can be made of.
+fn is_routable(t: &[u8]) -> bool {
+    t.starts_with(b"/")
+        || t == b"*"
+        || t.windows(3).position(|w| w == b"://").is_some_and(|i| {
+            i > 0
+                && t[..i]
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(c))
+        })
 }
 
 pub(crate) fn parse_response(buf: &[u8]) -> Parsed {
@@ -112,7 +288,14 @@ pub(crate) fn parse_response(buf: &[u8]) -> Parsed {
 pub(crate) fn partial_request_line(buf: &[u8]) -> Head {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let _ = config().parse_request(&mut req, buf);
+    if config().parse_request(&mut req, buf).is_err() {
+        if let Some((h, _)) = first_line(buf).and_then(|l| odd_head(l, buf)) {
+            return Head {
+                len: buf.len(),
+                ..h
+            };
+        }
+    }
     Head {
         len: buf.len(),
         minor: req.version.unwrap_or(1),
@@ -303,5 +486,130 @@ Content-Encoding: gzip\r\nCookie: id=abc\r\ntraceparent: 00-4bf92f3577b34da6a3ce
         assert_eq!(p.method.as_deref(), Some("DELETE"));
         assert_eq!(p.route.as_deref(), Some("/x/{id}"));
         assert_eq!(p.minor, 0);
+    }
+
+    /// The request of `b` read by the lenient fallback: (method, route, minor, len).
+    fn odd(b: &[u8]) -> (String, Option<String>, u8, usize) {
+        match parse_request(b) {
+            Parsed::Complete(h) => {
+                assert!(
+                    h.odd_line,
+                    "{:?} went through httparse",
+                    String::from_utf8_lossy(b)
+                );
+                (h.method.unwrap_or_default(), h.route, h.minor, h.len)
+            }
+            _ => panic!("{:?} not complete", String::from_utf8_lossy(b)),
+        }
+    }
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    // The request lines of zeek's testing/btest/Traces/http/methods.pcap that tshark counts
+    // and httparse rejects (LF line ends, as sent there), plus CRLF and HTTP/0.9 forms.
+    #[test]
+    fn lenient_request_line_forms() {
+        let b = b"OPTIONS HTTP/1.1\nHost: www.google.com\n\n";
+        assert_eq!(odd(b), ("OPTIONS".into(), None, 1, b.len()));
+        let b = b"OPTIONS\nHost: www.google.com\n\n";
+        assert_eq!(odd(b), ("OPTIONS".into(), None, 0, b.len()));
+        let b = b"GET / HTTP/1.\nHost: www.google.com\n\n";
+        assert_eq!(odd(b), ("GET".into(), some("/"), 0, b.len()));
+        let b = b"CCM_POST /HTTP/1.1\nHost: www.google.com\n\n";
+        assert_eq!(odd(b), ("CCM_POST".into(), some("/"), 1, b.len()));
+        let b = b"DELETE /a/HTTP/1.0\r\nHost: x\r\n\r\n";
+        assert_eq!(odd(b), ("DELETE".into(), some("/a/"), 0, b.len()));
+        // HTTP/0.9: no version, the request is its line; what follows is the next message.
+        assert_eq!(odd(b"GET /\r\n"), ("GET".into(), some("/"), 0, 7));
+        assert_eq!(
+            odd(b"GET /x/42\nGET / HTTP/1.1\r\n"),
+            ("GET".into(), some("/x/{id}"), 0, 10)
+        );
+        // ... an empty header block after it belongs to it.
+        assert_eq!(odd(b"OPTIONS\r\n\r\n"), ("OPTIONS".into(), None, 0, 11));
+        // Absolute form and `*` keep a route; the query and the authority never do.
+        let b = b"GET http://u:pw@h/orders/7?k=secret HTTP/9.9\r\n\r\n";
+        assert_eq!(odd(b), ("GET".into(), some("/orders/{id}"), 0, b.len()));
+        let b = b"OPTIONS * HTTP/2\r\n\r\n";
+        assert_eq!(odd(b), ("OPTIONS".into(), some("*"), 0, b.len()));
+    }
+
+    #[test]
+    fn lenient_request_keeps_allowlisted_headers_only() {
+        let b = b"PUT /HTTP/1.1\r\nHost: svc\r\nContent-Length: 4\r\nCookie: s3cr3t\r\n\r\nbody";
+        let Parsed::Complete(h) = parse_request(b) else {
+            panic!()
+        };
+        assert!(h.odd_line);
+        assert_eq!(h.len, b.len() - 4);
+        assert_eq!(h.host.as_deref(), Some("svc"));
+        assert_eq!(h.content_length, Some(4));
+        assert_eq!(h.names, "host,content-length,cookie");
+        assert!(!format!("{h:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn lenient_request_waits_for_its_header_block() {
+        // A version (or a header line) after the line: the block must end first.
+        assert!(matches!(
+            parse_request(b"GET /HTTP/1.1\r\n"),
+            Parsed::Partial
+        ));
+        assert!(matches!(
+            parse_request(b"OPTIONS\r\nHost: a\r\n"),
+            Parsed::Partial
+        ));
+        // An unfinished line is httparse's Partial as long as it accepts it.
+        assert!(matches!(parse_request(b"GET /"), Parsed::Partial));
+        assert!(matches!(parse_request(b"GET /\r"), Parsed::Partial));
+        assert!(matches!(parse_request(b"GET/\r"), Parsed::Malformed));
+        // A version-less line followed by what is no header: the line alone.
+        assert_eq!(
+            odd(b"GET /\r\n\x01\x02\r\n"),
+            ("GET".into(), some("/"), 0, 7)
+        );
+    }
+
+    #[test]
+    fn lenient_reader_rejects_what_tshark_does_not_count() {
+        for b in [
+            // zeek's methods.pcap: a method glued to the target or version, or not ASCII.
+            &b"OPTIONSHTTP/1.1\nHost: www.google.com\n\n"[..],
+            b"GET/ HTTP/1.1\nHost: www.google.com\n\n",
+            b"GET/HTTP/1.1\nHost: www.google.com\n\n",
+            b"\xc3\x83\xc3\x82\xc3\x83 / HTTP/1.\nHost: www.google.com\n\n",
+            b"\xc3\x83\xc3\x82\xc3\x83/HTTP/1.1\nHost: www.google.com\n\n",
+            // Other line protocols and junk.
+            b"STAT 20712282 4547426\n",
+            b"PING\r\n",
+            b"get\r\n",
+            b" GET / HTTP/1.1\r\n\r\n",
+            b"GET /a\x01 HTTP/1.1\r\n\r\n",
+            b"GET /a b c\r\n\r\n",
+            b"GET / HTTP/1.1 \x01\r\n\r\n",
+        ] {
+            assert!(
+                matches!(parse_request(b), Parsed::Malformed),
+                "{:?}",
+                String::from_utf8_lossy(b)
+            );
+        }
+        // A sound request line with a bad header is not read leniently.
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n"),
+            Parsed::Malformed
+        ));
+    }
+
+    #[test]
+    fn partial_odd_line_keeps_method_and_route() {
+        let p = partial_request_line(b"PATCH /v/77/HTTP/1.1\nHost: a\n");
+        assert_eq!(p.method.as_deref(), Some("PATCH"));
+        assert_eq!(p.route.as_deref(), Some("/v/{id}/"));
+        assert!(p.odd_line);
+        let p = partial_request_line(b"OPTIONS\nHo");
+        assert_eq!((p.method.as_deref(), p.route), (Some("OPTIONS"), None));
     }
 }

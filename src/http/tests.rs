@@ -497,7 +497,8 @@ fn malformed_request_then_resync() {
     let mut h = Harness::new();
     h.c(b"GET /ok1 HTTP/1.1\r\n\r\n");
     h.s(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-    h.c(b"GET /bad HTTP/9.9\r\nHost: a\r\n\r\n");
+    // A control byte in the target: neither httparse nor the lenient reader takes it.
+    h.c(b"GET /b\x01d HTTP/1.1\r\nHost: a\r\n\r\n");
     h.s(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
     h.c(b"GET /ok2 HTTP/1.1\r\n\r\n");
     h.s(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
@@ -517,6 +518,212 @@ fn malformed_request_then_resync() {
             (Some("/ok2"), Some(200), Completeness::Complete),
         ]
     );
+}
+
+/// Request lines httparse rejects but servers answered (zeek's methods.pcap, LF line ends as
+/// sent there; tshark counts each as a request), and HTTP/0.9: (request, method, route,
+/// version the record carries).
+const ODD_REQUESTS: [(&[u8], &str, Option<&str>, &str); 6] = [
+    (
+        b"OPTIONS HTTP/1.1\nHost: www.google.com\n\n",
+        "OPTIONS",
+        None,
+        "HTTP/1.1",
+    ),
+    (
+        b"OPTIONS\nHost: www.google.com\n\n",
+        "OPTIONS",
+        None,
+        "HTTP/1.0",
+    ),
+    (
+        b"GET / HTTP/1.\nHost: www.google.com\n\n",
+        "GET",
+        Some("/"),
+        "HTTP/1.0",
+    ),
+    (
+        b"GET /HTTP/1.1\nHost: www.google.com\n\n",
+        "GET",
+        Some("/"),
+        "HTTP/1.1",
+    ),
+    (b"GET /\r\n", "GET", Some("/"), "HTTP/1.0"),
+    (b"CCM_POST /42\n", "CCM_POST", Some("/{id}"), "HTTP/1.0"),
+];
+
+const BAD_REQUEST: &[u8] =
+    b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\nerror";
+
+/// Checks the two exchanges of an odd request, its 400 and a sound request answered 204.
+fn check_odd_then_sound(h: &Harness, exs: &[Exchange], odd: (&[u8], &str, Option<&str>, &str)) {
+    let (req, method, route, version) = odd;
+    let name = String::from_utf8_lossy(req);
+    assert_eq!(exs.len(), 2, "{name:?}");
+    let e = &exs[0];
+    assert_eq!(e.index, 0);
+    assert_eq!(e.method.as_deref(), Some(method), "{name:?}");
+    assert_eq!(e.route.as_deref(), route, "{name:?}");
+    assert_eq!(e.version, version, "{name:?}");
+    assert_eq!(e.status, Some(400), "{name:?}");
+    assert_eq!(e.req_header_bytes, req.len() as u64, "{name:?}");
+    assert_eq!((e.req_body_bytes, e.req_body_len), (0, 0));
+    // The 400's head is all but its 5-byte body.
+    assert_eq!(e.resp_header_bytes, BAD_REQUEST.len() as u64 - 5);
+    assert_eq!((e.resp_body_bytes, e.resp_body_len), (5, 5));
+    assert_eq!(e.resp_content_type.as_deref(), Some("text/html"));
+    assert_eq!(e.completeness, Completeness::Complete, "{name:?}");
+    let e = &exs[1];
+    assert_eq!(e.index, 1);
+    assert_eq!(
+        (e.method.as_deref(), e.route.as_deref(), e.status),
+        (Some("GET"), Some("/next"), Some(204))
+    );
+    assert_eq!(e.completeness, Completeness::Complete);
+    assert_eq!(h.cov.malformed_http, 1, "{name:?}");
+    assert_eq!(h.cov.http_resyncs, 0, "{name:?}");
+}
+
+#[test]
+fn odd_request_lines_are_exchanges_paired_in_order() {
+    for odd in ODD_REQUESTS {
+        let mut h = Harness::new();
+        h.c(odd.0);
+        h.s(BAD_REQUEST);
+        h.c(b"GET /next HTTP/1.1\r\n\r\n");
+        h.s(b"HTTP/1.1 204 No Content\r\n\r\n");
+        let (exs, conn) = h.close(CloseReason::Fin);
+        check_odd_then_sound(&h, &exs, odd);
+        // events: open 2000, odd request 3000, its answer 4000
+        assert_eq!(exs[0].req_first, Some(Timestamp(3_000)));
+        assert_eq!(exs[0].resp_first, Some(Timestamp(4_000)));
+        assert_eq!((conn.exchanges, conn.malformed_messages), (2, 1));
+        let proto = if odd.3 == "HTTP/1.1" {
+            L7Protocol::Http11
+        } else {
+            L7Protocol::Http10
+        };
+        assert_eq!(conn.protocol, proto, "version from the first request");
+    }
+}
+
+#[test]
+fn odd_request_lines_split_at_every_position() {
+    for odd in ODD_REQUESTS {
+        for i in 1..odd.0.len() {
+            if odd.0[..i] == b"OPTIONS\n"[..] {
+                // A version-less line that fills a segment is taken for HTTP/0.9; here its
+                // header block came in the next one (see `odd_request_line_then_late_headers`).
+                continue;
+            }
+            let mut h = Harness::new();
+            h.c(&odd.0[..i]);
+            h.c(&odd.0[i..]);
+            h.s(BAD_REQUEST);
+            h.c(b"GET /next HTTP/1.1\r\n\r\n");
+            h.s(b"HTTP/1.1 204 No Content\r\n\r\n");
+            let (exs, _) = h.close(CloseReason::Fin);
+            check_odd_then_sound(&h, &exs, odd);
+        }
+    }
+}
+
+#[test]
+fn odd_request_line_then_late_headers() {
+    // Known limit: a version-less line that ends its segment is a whole HTTP/0.9 request, so
+    // headers in the next segment are malformed; the answer still pairs with the request.
+    let mut h = Harness::new();
+    h.c(b"OPTIONS\n");
+    h.c(b"Host: www.google.com\n\n");
+    h.s(BAD_REQUEST);
+    let (exs, conn) = h.close(CloseReason::Fin);
+    assert_eq!(exs.len(), 1);
+    assert_eq!(exs[0].method.as_deref(), Some("OPTIONS"));
+    assert_eq!(exs[0].req_header_bytes, 8);
+    assert_eq!(exs[0].status, Some(400));
+    assert_eq!(exs[0].completeness, Completeness::Complete);
+    assert_eq!((conn.malformed_messages, h.cov.malformed_http), (2, 2));
+}
+
+#[test]
+fn odd_head_and_connect_keep_their_meaning() {
+    let mut h = Harness::new();
+    // HEAD: the answer's Content-Length announces no body.
+    h.c(b"HEAD /HTTP/1.1\nHost: a\n\n");
+    h.s(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+    // CONNECT refused: no tunnel, HTTP goes on.
+    h.c(b"CONNECT /HTTP/1.1\nHost: a\n\n");
+    h.s(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
+    h.c(b"GET /next HTTP/1.1\r\n\r\n");
+    h.s(b"HTTP/1.1 204 No Content\r\n\r\n");
+    let (exs, conn) = h.close(CloseReason::Fin);
+    let got: Vec<_> = exs
+        .iter()
+        .map(|e| {
+            (
+                e.method.as_deref(),
+                e.status,
+                e.resp_body_bytes,
+                e.completeness,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("HEAD"), Some(200), 0, Completeness::Complete),
+            (Some("CONNECT"), Some(405), 0, Completeness::Complete),
+            (Some("GET"), Some(204), 0, Completeness::Complete),
+        ]
+    );
+    assert_eq!(conn.upgraded_to, None);
+    assert_eq!((conn.malformed_messages, h.cov.malformed_http), (2, 2));
+}
+
+#[test]
+fn odd_request_line_with_body_and_secrets() {
+    let mut h = Harness::new();
+    let head =
+        b"POST /users/12345?token=s3cr3t HTTP/1.\r\nCookie: sid=zq9x\r\nContent-Length: 4\r\n\r\n";
+    h.c(head);
+    h.c(b"k=v1");
+    h.s(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    let (exs, conn) = h.close(CloseReason::Fin);
+    assert_eq!(exs.len(), 1);
+    let e = &exs[0];
+    assert_eq!(e.route.as_deref(), Some("/users/{id}"));
+    assert_eq!(e.req_header_bytes, head.len() as u64);
+    assert_eq!((e.req_body_bytes, e.status), (4, Some(201)));
+    assert_eq!(e.req_header_names, "cookie,content-length");
+    let all = format!("{exs:?}{conn:?}");
+    for secret in ["s3cr3t", "zq9x", "12345", "k=v1"] {
+        assert!(!all.contains(secret), "{secret} leaked");
+    }
+}
+
+#[test]
+fn other_line_protocol_gives_no_exchange() {
+    let mut h = Harness::new();
+    // "STAT " looks like a method and a space, so the connection is parsed as HTTP/1.
+    h.c(b"STAT 20712282 4547426\n");
+    h.c(b"STAT 20714673 4551444\n");
+    let (exs, conn) = h.close(CloseReason::Fin);
+    assert!(exs.is_empty(), "{exs:?}");
+    assert!(conn.malformed_messages >= 1);
+    assert_eq!(conn.exchanges, 0);
+}
+
+#[test]
+fn huge_gaps_in_a_close_delimited_body_saturate() {
+    // Found by `arbitrary_events_never_panic`: a gap near u64::MAX, then data.
+    let mut h = Harness::new();
+    h.c(b"GET / HTTP/1.1\r\n\r\n");
+    h.s(b"HTTP/1.1 200 OK\r\n\r\n");
+    h.gap(S2C, u64::MAX - 1);
+    h.s(b"more");
+    let (exs, _) = h.close(CloseReason::Fin);
+    assert_eq!(exs[0].resp_body_bytes, u64::MAX);
+    assert_eq!(exs[0].completeness, Completeness::Gap);
 }
 
 #[test]
