@@ -98,6 +98,7 @@ fn merge_http_counters(cov: &mut Coverage, http: &Coverage) {
     cov.incomplete_exchanges += http.incomplete_exchanges;
     cov.malformed_http += http.malformed_http;
     cov.http_resyncs += http.http_resyncs;
+    cov.header_budget_overflows += http.header_budget_overflows;
 }
 
 /// `linkrank analyze`: read inputs, run the pipeline, write the tables, print the summary.

@@ -226,6 +226,23 @@ impl H1Conn {
         }
     }
 
+    /// Bytes this connection holds in header buffers (capacity, what memory it costs).
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.sides.iter().map(|s| s.buf.capacity()).sum()
+    }
+
+    /// Drops header blocks in progress because the stage's budget for them is spent: each
+    /// becomes a malformed message and its side resynchronises at the next message start.
+    pub(crate) fn shed(&mut self, ts: Timestamp, sink: &mut Sink<'_>) {
+        for d in [CLIENT, SERVER] {
+            if !self.sides[d].buf.is_empty() {
+                sink.cov.header_budget_overflows += 1;
+                self.malformed(d, ts, sink);
+            }
+            release(&mut self.sides[d].buf);
+        }
+    }
+
     pub(crate) fn interest(&self) -> Interest {
         if self.upgraded_to.is_some() {
             Interest::Ignore
@@ -292,7 +309,7 @@ impl H1Conn {
             }
             Parsed::Partial if rest.len() <= self.cfg.max_header_bytes => {
                 let s = &mut self.sides[d];
-                s.buf.clear();
+                release(&mut s.buf);
                 s.buf.extend_from_slice(rest);
                 s.first = ts;
                 s.st = St::Headers;
@@ -322,7 +339,7 @@ impl H1Conn {
         let end = header_end(&s.buf, rest);
         let take = end.unwrap_or(rest.len());
         if s.buf.len() + take > self.cfg.max_header_bytes {
-            s.buf.clear();
+            release(&mut s.buf);
             self.malformed(d, ts, sink);
             return pos + take;
         }
@@ -344,7 +361,7 @@ impl H1Conn {
         match parsed {
             Parsed::Complete(h) => {
                 let extra = s.buf.len() - h.len.min(s.buf.len());
-                s.buf.clear();
+                release(&mut s.buf);
                 s.st = St::Idle;
                 if extra > take {
                     self.malformed(d, ts, sink);
@@ -356,7 +373,7 @@ impl H1Conn {
             // httparse wants more although a blank line was seen (obs-fold): keep reading.
             Parsed::Partial => pos + take,
             Parsed::Malformed => {
-                s.buf.clear();
+                release(&mut s.buf);
                 self.malformed(d, ts, sink);
                 pos + take
             }
@@ -439,7 +456,7 @@ impl H1Conn {
             return;
         }
         s.st = St::Resync;
-        s.buf.clear();
+        release(&mut s.buf);
         if !s.resynced {
             s.lost_from = lost_from;
         }
@@ -913,7 +930,7 @@ impl H1Conn {
         }
         // Give the allocation back for the next spill.
         self.sides[d].buf = buf;
-        self.sides[d].buf.clear();
+        release(&mut self.sides[d].buf);
     }
 
     pub(crate) fn end(&mut self, dir: Direction, ts: Timestamp, sink: &mut Sink<'_>) {
@@ -975,6 +992,13 @@ fn unreachable_orphan(orphan: &mut Option<Box<Exchange>>) -> &mut Exchange {
             Endpoint::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0),
         ))
     })
+}
+
+/// Empties a header buffer and gives its memory back: a connection holds header memory
+/// only while a header block that spans segments is in progress (the common case, a
+/// block inside one segment, never allocates), so idle connections cost nothing here.
+fn release(buf: &mut Vec<u8>) {
+    *buf = Vec::new();
 }
 
 /// Index just past the blank line ending a header block whose start is in `prev`.

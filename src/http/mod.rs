@@ -37,6 +37,9 @@ pub struct HttpConfig {
     pub max_pending_requests: usize,
     /// Decoded body bytes counted per body before decoding stops (bomb guard).
     pub max_decoded_body_bytes: u64,
+    /// Header-block bytes buffered across all connections; past it the connection that
+    /// grew the total drops its partial header blocks (counted) so memory stays bounded.
+    pub max_header_bytes_total: usize,
 }
 
 impl Default for HttpConfig {
@@ -45,6 +48,7 @@ impl Default for HttpConfig {
             max_header_bytes: 64 << 10,
             max_pending_requests: 64,
             max_decoded_body_bytes: 256 << 20,
+            max_header_bytes_total: 32 << 20,
         }
     }
 }
@@ -72,6 +76,8 @@ struct ConnState {
 pub struct HttpStage {
     config: HttpConfig,
     conns: FxHashMap<ConnId, ConnState>,
+    /// Bytes held in header buffers across all connections.
+    held: usize,
 }
 
 impl HttpStage {
@@ -79,12 +85,18 @@ impl HttpStage {
         HttpStage {
             config,
             conns: FxHashMap::default(),
+            held: 0,
         }
     }
 
     /// Connections currently tracked.
     pub fn live_connections(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Bytes held in header buffers across all connections.
+    pub fn held_header_bytes(&self) -> usize {
+        self.held
     }
 
     /// Consumes one stream event; emits exchanges as they complete and the connection
@@ -96,6 +108,23 @@ impl HttpStage {
         out: &mut impl FnMut(Record),
     ) -> Interest {
         let mut sink = Sink { cov, out };
+        let held = |conns: &FxHashMap<ConnId, ConnState>| {
+            conns.get(&ev.conn).map_or(0, ConnState::held_bytes)
+        };
+        let before = held(&self.conns);
+        let interest = self.dispatch(ev, &mut sink);
+        let mut after = held(&self.conns);
+        if self.held - before + after > self.config.max_header_bytes_total {
+            if let Some(Phase::Http(h)) = self.conns.get_mut(&ev.conn).map(|st| &mut st.phase) {
+                h.shed(ev.ts, &mut sink);
+            }
+            after = held(&self.conns);
+        }
+        self.held = self.held - before + after;
+        interest
+    }
+
+    fn dispatch(&mut self, ev: StreamEvent<'_>, sink: &mut Sink<'_>) -> Interest {
         let cfg = self.config;
         match ev.kind {
             EventKind::Opened { client, server } => {
@@ -113,18 +142,18 @@ impl HttpStage {
                 Interest::Keep
             }
             EventKind::Data { dir, bytes } => match self.conns.get_mut(&ev.conn) {
-                Some(st) => st.data(ev.conn, dir, ev.ts, bytes, cfg, &mut sink),
+                Some(st) => st.data(ev.conn, dir, ev.ts, bytes, cfg, sink),
                 None => Interest::Keep,
             },
             EventKind::Gap { dir, len } => {
                 if let Some(st) = self.conns.get_mut(&ev.conn) {
                     if let Phase::Sniff(_) = st.phase {
                         // The first bytes are lost: assume HTTP/1 and resynchronise.
-                        st.start_http(ev.conn, cfg, &mut sink);
+                        st.start_http(ev.conn, cfg, sink);
                     }
                     match &mut st.phase {
                         Phase::Http(h) => {
-                            h.gap(dir, len, ev.ts, &mut sink);
+                            h.gap(dir, len, ev.ts, sink);
                             h.interest()
                         }
                         Phase::Ignored(_) => Interest::Ignore,
@@ -137,7 +166,7 @@ impl HttpStage {
             EventKind::End { dir } => match self.conns.get_mut(&ev.conn) {
                 Some(st) => match &mut st.phase {
                     Phase::Http(h) => {
-                        h.end(dir, ev.ts, &mut sink);
+                        h.end(dir, ev.ts, sink);
                         Interest::Keep
                     }
                     Phase::Sniff(_) => Interest::Keep,
@@ -147,7 +176,7 @@ impl HttpStage {
             },
             EventKind::Closed(summary) => {
                 let record = match self.conns.remove(&ev.conn) {
-                    Some(st) => st.close(summary, &mut sink),
+                    Some(st) => st.close(summary, sink),
                     None => unknown_connection(summary),
                 };
                 *sink
@@ -187,6 +216,13 @@ fn verdict(sb: &SniffBuf) -> Sniff {
 }
 
 impl ConnState {
+    fn held_bytes(&self) -> usize {
+        match &self.phase {
+            Phase::Http(h) => h.held_bytes(),
+            _ => 0,
+        }
+    }
+
     fn data(
         &mut self,
         conn: ConnId,

@@ -88,8 +88,13 @@ impl Harness {
             server_to_client: DirStats::default(),
             close: reason,
         };
+        let live = self.stage.live_connections();
         self.push(EventKind::Closed(&summary));
-        assert_eq!(self.stage.live_connections(), 0, "state removed on Closed");
+        assert_eq!(
+            self.stage.live_connections() + 1,
+            live,
+            "state removed on Closed"
+        );
         let mut exs = Vec::new();
         let mut conn = None;
         for r in self.recs.drain(..) {
@@ -1175,4 +1180,53 @@ proptest! {
         idx.dedup();
         prop_assert_eq!(idx.len(), exs.len(), "indices unique");
     }
+}
+
+/// All connections' partial header blocks together stay within `max_header_bytes_total`:
+/// the connection that would pass it drops its partial block (counted, malformed) and
+/// resynchronises; the memory it held is given back.
+#[test]
+fn header_buffers_across_connections_stay_within_their_bound() {
+    let cfg = HttpConfig {
+        max_header_bytes_total: 6000,
+        ..HttpConfig::default()
+    };
+    let mut h = Harness::with(cfg);
+    // A header block cut after 3000 bytes stays buffered (first sniffed as HTTP/1).
+    let pad = |n: usize| format!("GET /a HTTP/1.1\r\nHost: x\r\nX-Pad: {}", "p".repeat(n));
+    h.c(pad(3000).as_bytes());
+    assert!(h.stage.held_header_bytes() >= 3000);
+    // A second connection buffers another 3500: over the 6000-byte bound.
+    h.conn = ConnId(8);
+    h.push(EventKind::Opened {
+        client: ep(3, 40001),
+        server: ep(2, 80),
+    });
+    h.c(pad(3500).as_bytes());
+    assert_eq!(h.cov.header_budget_overflows, 1);
+    assert!(
+        h.stage.held_header_bytes() <= 6000,
+        "{}",
+        h.stage.held_header_bytes()
+    );
+    // The shed connection finds the next request intact.
+    h.c(b"\r\n\r\nGET /orders/7 HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.s(b"HTTP/1.1 204 No Content\r\n\r\n");
+    let (xs, conn) = h.close(CloseReason::Fin);
+    assert_eq!(conn.malformed_messages, 1);
+    let routes: Vec<_> = xs.iter().filter_map(|x| x.route.clone()).collect();
+    assert_eq!(routes, vec!["/orders/{id}".to_string()]);
+    // The first connection still completes its request.
+    h.conn = ConnId(7);
+    h.c(b"\r\n\r\n");
+    h.s(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let (xs, _) = h.close(CloseReason::Fin);
+    assert_eq!(xs.len(), 1);
+    assert_eq!(xs[0].status, Some(200));
+    assert_eq!(xs[0].req_header_bytes as usize, pad(3000).len() + 4);
+    assert_eq!(
+        h.stage.held_header_bytes(),
+        0,
+        "closed connections hold nothing"
+    );
 }

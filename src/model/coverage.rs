@@ -47,6 +47,9 @@ pub struct Coverage {
     pub incomplete_exchanges: u64,
     pub malformed_http: u64,
     pub http_resyncs: u64,
+    /// Partial header blocks dropped because all connections' header buffers together
+    /// reached their bound.
+    pub header_budget_overflows: u64,
     /// Warnings about the inputs themselves (truncated file, corrupt record), one line each.
     pub input_warnings: Vec<String>,
 }

@@ -148,6 +148,11 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
     }
     line(&mut s, "malformed HTTP messages", cov.malformed_http);
     line(&mut s, "resynchronisations after gaps", cov.http_resyncs);
+    line(
+        &mut s,
+        "header blocks dropped (buffer bound)",
+        cov.header_budget_overflows,
+    );
     for w in &cov.input_warnings {
         let _ = writeln!(s, "warning: {w}");
     }
