@@ -295,11 +295,7 @@ impl H1Conn {
         let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) else {
             return bytes.len();
         };
-        let parsed = if d == CLIENT {
-            head::parse_request(rest)
-        } else {
-            head::parse_response(rest)
-        };
+        let parsed = parse_head(d, rest);
         match parsed {
             Parsed::Complete(h) => {
                 self.sides[d].first = ts;
@@ -353,11 +349,7 @@ impl H1Conn {
                 return bytes.len();
             }
         }
-        let parsed = if d == CLIENT {
-            head::parse_request(&s.buf)
-        } else {
-            head::parse_response(&s.buf)
-        };
+        let parsed = parse_head(d, &s.buf);
         match parsed {
             Parsed::Complete(h) => {
                 let extra = s.buf.len() - h.len.min(s.buf.len());
@@ -992,6 +984,15 @@ fn unreachable_orphan(orphan: &mut Option<Box<Exchange>>) -> &mut Exchange {
             Endpoint::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0),
         ))
     })
+}
+
+/// A request head from the client side, a response head from the server side.
+fn parse_head(d: usize, buf: &[u8]) -> Parsed {
+    if d == CLIENT {
+        head::parse_request(buf)
+    } else {
+        head::parse_response(buf)
+    }
 }
 
 /// Empties a header buffer and gives its memory back: a connection holds header memory
