@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::capture::{CaptureError, CaptureFile, MergedCaptures};
+use crate::capture::{CaptureFile, MergedCaptures};
 use crate::cli::AnalyzeConfig;
 use crate::decode::{DecodeConfig, Decoder};
 use crate::flow::{FlowConfig, FlowTable};
@@ -190,6 +190,3 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         out_dir: config.out.clone(),
     })
 }
-
-/// Re-exported for callers that print input faults as they happen.
-pub type InputFault = CaptureError;
