@@ -21,58 +21,34 @@ PORT=8080
 NSS=lrbns
 NSC=lrbnc
 
-[ "$(id -u)" = 0 ] || { echo "make_capture.sh must run as root" >&2; exit 1; }
-pkgs=()
-for pair in wrk:wrk nginx:nginx-light tcpdump:tcpdump ip:iproute2 ethtool:ethtool \
-            capinfos:wireshark-common python3:python3; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || pkgs+=("${pair#*:}")
-done
-if [ ${#pkgs[@]} -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
-fi
+. "$REPO/fixtures/scripts/lib.sh"   # need_*, netns_*, wait_tcp, cleanup_all
+need_root
+need_tools wrk:wrk nginx:nginx-light tcpdump:tcpdump ip:iproute2 ethtool:ethtool \
+           capinfos:wireshark-common python3:python3
 
 mkdir -p "$(dirname "$OUT")"
 OUT=$(cd "$(dirname "$OUT")" && pwd)/$(basename "$OUT")
 WORK=$(mktemp -d /tmp/linkrank-bench.XXXXXX)
 chmod 755 "$WORK"   # nginx workers (nobody) read the docroot
-PIDS=()
-cleanup() {
-    set +e
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    ip netns del "$NSS" 2>/dev/null
-    ip netns del "$NSC" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'cleanup_all "$NSS" "$NSC"' EXIT
 
 python3 "$REPO/fixtures/scripts/gen_docroot.py" "$WORK/root"
 
 # Network: veth between two namespaces, else loopback.
-if ip netns add "$NSS" 2>/dev/null && ip netns add "$NSC" 2>/dev/null \
-   && ip link add lrb0 netns "$NSC" mtu 1500 type veth peer name lrb1 netns "$NSS" mtu 1500; then
-    ip -n "$NSS" link set lo up; ip -n "$NSC" link set lo up
-    ip -n "$NSS" addr add 10.78.0.2/24 dev lrb1; ip -n "$NSC" addr add 10.78.0.1/24 dev lrb0
-    ip -n "$NSS" link set lrb1 up; ip -n "$NSC" link set lrb0 up
-    ip netns exec "$NSS" ethtool -K lrb1 tx off tso off gso off gro off >/dev/null 2>&1 || true
-    ip netns exec "$NSC" ethtool -K lrb0 tx off tso off gso off gro off >/dev/null 2>&1 || true
-    SRV=(ip netns exec "$NSS"); CLI=(ip netns exec "$NSC")
+if netns_pair "$NSC" lrb0 10.78.0.1 "$NSS" lrb1 10.78.0.2; then
+    SNS=$NSS; SRV=(ip netns exec "$NSS"); CLI=(ip netns exec "$NSC")
     IFACE=lrb0; ADDR=10.78.0.2; MODE="veth/netns, MTU 1500, offloads off"
 else
     echo "network namespaces unavailable: using loopback" >&2
-    ip netns del "$NSS" 2>/dev/null || true
-    SRV=(); CLI=(); IFACE=lo; ADDR=127.0.0.1; PORT=18089; MODE="loopback"
+    netns_del "$NSS" "$NSC"
+    SNS=; SRV=(); CLI=(); IFACE=lo; ADDR=127.0.0.1; PORT=18089; MODE="loopback"
 fi
 
 sed -e "s#__PREFIX__#$WORK#g" -e "s#__ROOT__#$WORK/root#g" \
     -e "s#__LISTEN__#listen $ADDR:$PORT;#" "$REPO/fixtures/scripts/nginx.conf" > "$WORK/nginx.conf"
 "${SRV[@]}" nginx -p "$WORK" -c "$WORK/nginx.conf" &
 PIDS+=($!)
-for i in $(seq 50); do
-    "${SRV[@]}" bash -c "exec 3<>/dev/tcp/$ADDR/$PORT" 2>/dev/null && break; sleep 0.1
-done
+wait_tcp "$SNS" "$ADDR" "$PORT" || true
 
 rm -f "$OUT"
 # Large kernel buffer: the capture must keep up with the load.

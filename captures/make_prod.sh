@@ -17,6 +17,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$HERE")
 DEMO="$HERE/demo"
 OUT="$HERE/prod.pcap"
 YAML="$HERE/prod.services.yaml"
@@ -35,45 +36,22 @@ GWPORT=80              # the gateway
 SERVICES=(client:2 gateway:10 orders:11 inventory:12 payments:13 users:14 notifications:15)
 ip_of() { local s; for s in "${SERVICES[@]}"; do [ "${s%%:*}" = "$1" ] && echo "$SUBNET.${s#*:}"; done; }
 
-[ "$(id -u)" = 0 ] || { echo "make_prod.sh must run as root (namespaces, capture)" >&2; exit 1; }
-
-# --- tools -----------------------------------------------------------------
-need_pkgs=()
-for pair in tshark:tshark tcpdump:tcpdump capinfos:wireshark-common nginx:nginx-light \
-            ip:iproute2 ethtool:ethtool python3:python3; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
-done
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-    echo "installing: ${need_pkgs[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
-fi
+. "$REPO/fixtures/scripts/lib.sh"   # need_*, netns_*, wait_tcp, watchdog_start, cleanup_all, cap_*
+need_root
+need_tools tshark:tshark tcpdump:tcpdump capinfos:wireshark-common nginx:nginx-light \
+           ip:iproute2 ethtool:ethtool python3:python3
 # the real interpreter, not a version-manager shim, so a pid is the process itself
 PY=$(python3 -c 'import sys; print(sys.executable)')
 
 WORK=$(mktemp -d /tmp/linkrank-prod.XXXXXX)
 chmod 755 "$WORK"  # nginx workers run as nobody
-PIDS=()
 NSLIST=("$BRNS")
 for s in "${SERVICES[@]}"; do NSLIST+=("$P-${s%%:*}"); done
-del_namespaces() { local ns; for ns in "${NSLIST[@]}"; do ip netns del "$ns" 2>/dev/null || true; done; }
-cleanup() {
-    set +e
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    del_namespaces
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-# The watchdog kills its own sleep when told to stop, so no stray process
-# keeps the caller's stdout open.
-( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$WATCHDOG" & sp=$!; wait $sp
-  echo "make_prod.sh: watchdog expired" >&2; kill -TERM $$ ) >/dev/null &
-PIDS+=($!)
+trap 'cleanup_all "${NSLIST[@]}"' EXIT
+watchdog_start "$WATCHDOG"   # first in PIDS: the shutdown below leaves PIDS[0] alone
 
 # --- topology ----------------------------------------------------------------
-del_namespaces
+netns_del "${NSLIST[@]}"
 ip netns add "$BRNS"
 ip netns exec "$BRNS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip netns exec "$BRNS" ip link set lo up
@@ -90,10 +68,10 @@ for s in "${SERVICES[@]}"; do
     ip netns exec "$ns" ip link set lo up
     ip netns exec "$ns" ip addr add "$SUBNET.$octet/24" dev eth0
     ip netns exec "$ns" ip link set eth0 up
-    ip netns exec "$ns" ethtool -K eth0 tx off tso off gso off gro off >/dev/null 2>&1 || true
-    ip netns exec "$BRNS" ethtool -K "p-$name" tx off tso off gso off gro off >/dev/null 2>&1 || true
+    offloads_off "$ns" eth0
+    offloads_off "$BRNS" "p-$name"
 done
-ip netns exec "$BRNS" ethtool -K br0 tx off tso off gso off gro off >/dev/null 2>&1 || true
+offloads_off "$BRNS" br0
 # wait (bounded) until the bridge forwards: client can reach the gateway's address
 for i in $(seq 50); do
     ip netns exec "$P-client" ping -c1 -W1 "$(ip_of gateway)" >/dev/null 2>&1 && break
@@ -117,23 +95,15 @@ PIDS+=("$NGX_PID")
 # namespace, so the probes do not appear in the capture on br0)
 for name in gateway inventory users payments notifications orders; do
     port=$PORT; [ "$name" = gateway ] && port=$GWPORT
-    ok=0
-    for i in $(seq 50); do
-        if ip netns exec "$P-$name" bash -c "exec 3<>/dev/tcp/$(ip_of "$name")/$port" 2>/dev/null; then ok=1; break; fi
-        sleep 0.1
-    done
-    [ $ok = 1 ] || { echo "$name did not start" >&2; cat "$WORK/error.log" >&2 2>/dev/null; exit 1; }
+    wait_tcp "$P-$name" "$(ip_of "$name")" "$port" \
+        || { echo "$name did not start" >&2; cat "$WORK/error.log" >&2 2>/dev/null; exit 1; }
 done
 
 # --- capture -------------------------------------------------------------------
-: > "$WORK/cap.err"
-# --immediate-mode + -B 65536 (KiB): as in fixtures/scripts/make_all.sh, so a
-# SIGINT loses nothing and bursts do not overflow the ring.
-ip netns exec "$BRNS" tcpdump --immediate-mode -B 65536 -U -s 0 -i br0 -w "$WORK/prod.pcap" 2>"$WORK/cap.err" &
-CAP_PID=$!
-PIDS+=("$CAP_PID")
-for i in $(seq 50); do grep -q "listening on" "$WORK/cap.err" && break; sleep 0.1; done
-sleep 0.5
+# cap_start: tcpdump --immediate-mode -B 65536 -U, so a SIGINT loses nothing and
+# bursts do not overflow the ring (see lib.sh)
+cap_start "$BRNS" "$WORK/prod.pcap" -i br0
+sleep 0.3   # 0.5 s in all before the load starts
 
 echo "== load: ${DURATION}s or $MAX_REQUESTS requests"
 ip netns exec "$P-client" timeout $((DURATION + 60)) "$PY" "$DEMO/loadgen.py" \
@@ -146,13 +116,8 @@ for i in $(seq 50); do kill -0 "$NGX_PID" 2>/dev/null || break; sleep 0.1; done
 for p in "${PIDS[@]}"; do
     [ "$p" = "$CAP_PID" ] || [ "$p" = "$NGX_PID" ] || [ "$p" = "${PIDS[0]}" ] || kill "$p" 2>/dev/null || true
 done
-sleep 1.5
-kill -INT "$CAP_PID" 2>/dev/null || true
-wait "$CAP_PID" 2>/dev/null || true
-grep -E "captured|dropped" "$WORK/cap.err" | tr '\n' ' '; echo
-if grep -qE "^[1-9][0-9]* packets dropped by kernel" "$WORK/cap.err"; then
-    echo "capture dropped packets; aborting" >&2; exit 1
-fi
+sleep 0.5   # with cap_stop's 1 s: 1.5 s for the last FINs to reach the capture
+cap_stop
 size=$(stat -c %s "$WORK/prod.pcap")
 if [ "$size" -lt "$MIN_BYTES" ] || [ "$size" -gt "$MAX_BYTES" ]; then
     echo "capture is $size bytes, outside 2..15 MB; adjust DURATION/MAX_REQUESTS" >&2; exit 1
