@@ -17,6 +17,13 @@ fn ep(last: u8, port: u16) -> Endpoint {
     Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), port)
 }
 
+/// Route, status and completeness of each exchange: what the pairing tests compare.
+fn outcomes(exs: &[Exchange]) -> Vec<(Option<&str>, Option<u16>, Completeness)> {
+    exs.iter()
+        .map(|e| (e.route.as_deref(), e.status, e.completeness))
+        .collect()
+}
+
 struct Harness {
     stage: HttpStage,
     cov: Coverage,
@@ -511,10 +518,7 @@ fn malformed_request_then_resync() {
     assert_eq!(h.cov.malformed_http, 1);
     assert_eq!(h.cov.http_resyncs, 1);
     assert_eq!(conn.malformed_messages, 1);
-    let got: Vec<_> = exs
-        .iter()
-        .map(|e| (e.route.as_deref(), e.status, e.completeness))
-        .collect();
+    let got = outcomes(&exs);
     assert_eq!(
         got,
         [
@@ -821,10 +825,7 @@ fn gap_in_request_headers_keeps_pairing() {
     h.s(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     h.s(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
     let (exs, _) = h.close(CloseReason::Fin);
-    let got: Vec<_> = exs
-        .iter()
-        .map(|e| (e.route.as_deref(), e.status, e.completeness))
-        .collect();
+    let got = outcomes(&exs);
     assert_eq!(
         got,
         [
@@ -845,10 +846,7 @@ fn lost_response_does_not_shift_pairing() {
     h.c(b"GET /three HTTP/1.1\r\n\r\n");
     h.s(b"HTTP/1.1 203 Non-Authoritative\r\nContent-Length: 0\r\n\r\n");
     let (exs, _) = h.close(CloseReason::Fin);
-    let got: Vec<_> = exs
-        .iter()
-        .map(|e| (e.route.as_deref(), e.status, e.completeness))
-        .collect();
+    let got = outcomes(&exs);
     assert_eq!(
         got,
         [
@@ -869,10 +867,7 @@ fn lost_request_makes_response_unpaired() {
     h.c(b"GET /three HTTP/1.1\r\n\r\n");
     h.s(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
     let (exs, _) = h.close(CloseReason::Fin);
-    let got: Vec<_> = exs
-        .iter()
-        .map(|e| (e.route.as_deref(), e.status, e.completeness))
-        .collect();
+    let got = outcomes(&exs);
     assert_eq!(
         got,
         [
