@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Records linkrank's demo capture, captures/prod.pcap: a small shop made of an
-# nginx edge proxy and five Python microservices talking HTTP/1.1 + JSON.
+# nginx edge proxy and six Python microservices talking HTTP/1.1 + JSON, one of
+# them (fraud) over TLS.
 #
 #   sudo captures/make_prod.sh            # ~1 minute, needs root
 #
@@ -14,6 +15,9 @@
 # DURATION seconds or MAX_REQUESTS requests, every wait loop has a count limit,
 # and a watchdog ends the run after WATCHDOG seconds. Re-running replaces
 # prod.pcap and prod.services.yaml (timestamps, ports and ids change).
+# The fraud service's CA and server certificate (SAN fraud.internal) are made
+# with openssl in the scratch dir at run time and deleted with it: no key is
+# ever written into the repository.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -31,15 +35,17 @@ BRNS=$P-br             # namespace holding the bridge
 SUBNET=10.77.0
 PORT=8080              # every Python service (a default HTTP port for tshark)
 GWPORT=80              # the gateway
+TLSPORT=8443           # fraud (HTTPS)
+FRAUD_NAME=fraud.internal  # SNI, certificate SAN and the name in prod.services.yaml
 
 # name  last-octet  (order = namespace creation order)
-SERVICES=(client:2 gateway:10 orders:11 inventory:12 payments:13 users:14 notifications:15)
+SERVICES=(client:2 gateway:10 orders:11 inventory:12 payments:13 users:14 notifications:15 fraud:16)
 ip_of() { local s; for s in "${SERVICES[@]}"; do [ "${s%%:*}" = "$1" ] && echo "$SUBNET.${s#*:}"; done; }
 
 . "$REPO/fixtures/scripts/lib.sh"   # need_*, netns_*, wait_tcp, watchdog_start, cleanup_all, cap_*
 need_root
 need_tools tshark:tshark tcpdump:tcpdump capinfos:wireshark-common nginx:nginx-light \
-           ip:iproute2 ethtool:ethtool python3:python3
+           ip:iproute2 ethtool:ethtool python3:python3 openssl:openssl
 # the real interpreter, not a version-manager shim, so a pid is the process itself
 PY=$(python3 -c 'import sys; print(sys.executable)')
 
@@ -78,9 +84,30 @@ for i in $(seq 50); do
     sleep 0.2
 done
 
+# --- TLS material (scratch dir only) ------------------------------------------
+# a self-signed CA and a server certificate for fraud.internal, both P-256
+TLS=$WORK/tls
+mkdir -m 700 "$TLS"
+openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 2 \
+    -subj "/O=linkrank demo/CN=linkrank demo CA" -keyout "$TLS/ca.key" -out "$TLS/ca.pem" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    2>/dev/null
+openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+    -subj "/O=linkrank demo/CN=$FRAUD_NAME" -keyout "$TLS/fraud.key" -out "$TLS/fraud.csr" 2>/dev/null
+printf '%s\n' "subjectAltName=DNS:$FRAUD_NAME" "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
+    "authorityKeyIdentifier=keyid" "subjectKeyIdentifier=hash" > "$TLS/fraud.ext"
+openssl x509 -req -in "$TLS/fraud.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -CAcreateserial \
+    -days 2 -extfile "$TLS/fraud.ext" -out "$TLS/fraud.pem" 2>/dev/null
+openssl verify -CAfile "$TLS/ca.pem" "$TLS/fraud.pem" >/dev/null
+
 # --- services ----------------------------------------------------------------
 PEERS=(INVENTORY="$(ip_of inventory):$PORT" PAYMENTS="$(ip_of payments):$PORT"
-       USERS="$(ip_of users):$PORT" NOTIFICATIONS="$(ip_of notifications):$PORT")
+       USERS="$(ip_of users):$PORT" NOTIFICATIONS="$(ip_of notifications):$PORT"
+       FRAUD="$(ip_of fraud):$TLSPORT" FRAUD_NAME="$FRAUD_NAME" FRAUD_CA="$TLS/ca.pem")
+ip netns exec "$P-fraud" env FRAUD_CERT="$TLS/fraud.pem" FRAUD_KEY="$TLS/fraud.key" \
+    "$PY" "$DEMO/services.py" fraud "$(ip_of fraud)" "$TLSPORT" &
+PIDS+=($!)
 for name in inventory users payments notifications orders; do
     ip netns exec "$P-$name" env "${PEERS[@]}" "$PY" "$DEMO/services.py" "$name" "$(ip_of "$name")" "$PORT" &
     PIDS+=($!)
@@ -93,8 +120,8 @@ NGX_PID=$!
 PIDS+=("$NGX_PID")
 # readiness: each listener accepts a TCP connection (checked inside its own
 # namespace, so the probes do not appear in the capture on br0)
-for name in gateway inventory users payments notifications orders; do
-    port=$PORT; [ "$name" = gateway ] && port=$GWPORT
+for name in gateway inventory users payments notifications orders fraud; do
+    port=$PORT; [ "$name" = gateway ] && port=$GWPORT; [ "$name" = fraud ] && port=$TLSPORT
     wait_tcp "$P-$name" "$(ip_of "$name")" "$port" \
         || { echo "$name did not start" >&2; cat "$WORK/error.log" >&2 2>/dev/null; exit 1; }
 done
@@ -122,14 +149,26 @@ size=$(stat -c %s "$WORK/prod.pcap")
 if [ "$size" -lt "$MIN_BYTES" ] || [ "$size" -gt "$MAX_BYTES" ]; then
     echo "capture is $size bytes, outside 2..15 MB; adjust DURATION/MAX_REQUESTS" >&2; exit 1
 fi
+# the TLS link: one ClientHello with SNI fraud.internal per connection to fraud
+T() { tshark -r "$WORK/prod.pcap" -d "tcp.port==$TLSPORT,tls" "$@" 2>/dev/null; }
+tls_syn=$(T -Y "tcp.flags.syn==1 && tcp.flags.ack==0 && tcp.dstport==$TLSPORT" | wc -l)
+tls_ch=$(T -Y "tls.handshake.type==1 && tls.handshake.extensions_server_name==\"$FRAUD_NAME\"" | wc -l)
+echo "TLS link: $tls_syn connections, $tls_ch ClientHellos with SNI $FRAUD_NAME"
+if [ "$tls_syn" -eq 0 ] || [ "$tls_syn" != "$tls_ch" ]; then
+    echo "TLS link: connections and ClientHellos differ; aborting" >&2; exit 1
+fi
 mv "$WORK/prod.pcap" "$OUT"
 chmod 644 "$OUT"
 chown --reference="$HERE" "$OUT"  # tcpdump writes as its own user
 
 {
     echo "# IP -> service name for captures/prod.pcap (written by make_prod.sh)"
+    echo "# fraud is named by its hostname only (matched to TLS SNI, HTTP Host or DNS)"
     echo "services:"
-    for s in "${SERVICES[@]}"; do echo "  ${s%%:*}: [\"$SUBNET.${s#*:}\"]"; done
+    for s in "${SERVICES[@]}"; do
+        if [ "${s%%:*}" = fraud ]; then echo "  fraud: [\"$FRAUD_NAME\"]"
+        else echo "  ${s%%:*}: [\"$SUBNET.${s#*:}\"]"; fi
+    done
 } > "$YAML"
 chown --reference="$HERE" "$YAML"
 

@@ -3,8 +3,9 @@
 
     services.py ROLE LISTEN_IP PORT
 
-ROLE is one of orders, inventory, payments, users, notifications. Every
-service is a ThreadingHTTPServer speaking HTTP/1.1 + JSON. Peers are reached
+ROLE is one of orders, inventory, payments, users, notifications, fraud. Every
+service is a ThreadingHTTPServer speaking HTTP/1.1 + JSON; fraud speaks it over
+TLS (its certificate and key come from FRAUD_CERT / FRAUD_KEY). Peers are reached
 by IP (set by make_prod.sh through the environment, e.g. INVENTORY=10.77.0.12:8080)
 with an explicit Host header, as a service mesh's DNS names would give.
 
@@ -14,6 +15,8 @@ Outgoing call styles differ per link on purpose (see captures/README.md):
   orders -> payments       urllib, new connection per request, retried once on 503/429
   orders -> notifications  new connection per request, fire-and-forget (202, body ignored)
   payments -> users        urllib, new connection per request, no traceparent
+  payments -> fraud        urllib over HTTPS, new connection (full TLS handshake) per
+                           request, SNI and certificate check for fraud.internal
 Payments answers 503 on every 17th charge and 429 on every 23rd (deterministic).
 All data is synthetic; nothing secret is logged.
 """
@@ -21,6 +24,7 @@ import http.client
 import json
 import os
 import random
+import ssl
 import sys
 import threading
 import time
@@ -126,6 +130,54 @@ def urllib_call(name, method, path, body=None, headers=None):
         payload = e.read()
         e.close()
         return e.code, payload, e.headers
+
+
+class SNIHTTPSConnection(http.client.HTTPSConnection):
+    """Connects to an IP but sends SNI and checks the certificate for a hostname."""
+
+    server_name = None  # set on a subclass per peer
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)  # the TCP connection only
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.server_name)
+
+
+class SNIHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context, server_name):
+        super().__init__(context=context)
+        self.conn_class = type("SNI_" + server_name, (SNIHTTPSConnection,), {"server_name": server_name})
+
+    def https_open(self, req):
+        return self.do_open(self.conn_class, req, context=self._context)
+
+
+_fraud_opener = None
+
+
+def fraud_call(path, body, headers=None):
+    """POST to fraud over HTTPS: a new connection and TLS handshake per call
+    (urllib sends Connection: close; no session is resumed)."""
+    global _fraud_opener
+    host, port = os.environ["FRAUD"].rsplit(":", 1)
+    name = os.environ.get("FRAUD_NAME", "fraud.internal")
+    if _fraud_opener is None:
+        ctx = ssl.create_default_context(cafile=os.environ["FRAUD_CA"])  # TLS 1.3 when both sides can
+        _fraud_opener = urllib.request.build_opener(SNIHTTPSHandler(ctx, name))
+    data = json.dumps(body, separators=(",", ":")).encode()
+    req = urllib.request.Request("https://%s:%s%s" % (host, port, path), data=data, method="POST")
+    req.add_header("Host", "%s:%s" % (name, port))
+    req.add_header("Accept", "application/json")
+    req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        if v is not None:
+            req.add_header(k, v)
+    try:
+        with _fraud_opener.open(req, timeout=TIMEOUT) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        payload = e.read()
+        e.close()
+        return e.code, payload
 
 
 def make_order(oid):
@@ -284,6 +336,15 @@ class Payments(Base):
         with Payments.lock:
             Payments.counter += 1
             n = Payments.counter
+        # fraud scoring on every charge attempt, before the acquirer is asked
+        fraud = {"amount_cents": body.get("amount_cents"), "currency": body.get("currency", "EUR"),
+                 "customer_id": body.get("customer_id"), "card_bin": "424242",
+                 "idempotency_key": self.headers.get("Idempotency-Key")}
+        try:
+            fstatus, fbody = fraud_call("/scores", fraud, {"traceparent": self.tp()})
+            decision = json.loads(fbody).get("decision", "allow") if fstatus == 200 else "unavailable"
+        except (OSError, ValueError):
+            decision = "unavailable"  # fail open, as a scoring outage must not stop sales
         if n % 17 == 0:
             time.sleep(0.05)
             return self.send_json(503, {"error": "acquirer_unavailable", "retryable": True})
@@ -295,7 +356,41 @@ class Payments(Base):
         time.sleep(0.02 + (n % 5) * 0.006)  # the acquirer round trip
         self.send_json(201, {"id": str(uuid.uuid4()), "status": "authorized", "amount_cents": body.get("amount_cents"),
                              "currency": body.get("currency", "EUR"), "risk_score": score,
-                             "three_ds": score > 80})
+                             "fraud_decision": decision, "three_ds": score > 80 or decision == "review"})
+
+
+class Fraud(Base):
+    """Scores a charge; served over HTTPS only (see main)."""
+
+    def do_POST(self):
+        parts, _ = self.split()
+        body = self.read_json()
+        if parts != ["scores"]:
+            return self.send_json(404, {"error": "not_found"})
+        time.sleep(0.002)
+        rng = random.Random("%s/%s" % (body.get("customer_id"), body.get("amount_cents")))
+        score = round(rng.random() ** 3, 2)  # mostly low
+        decision = "allow" if score < 0.6 else ("review" if score < 0.9 else "deny_advised")
+        self.send_json(200, {"score": score, "decision": decision, "model": "gbm-2024-05",
+                             "reasons": (["amount_velocity"] if score >= 0.6 else []),
+                             "evaluated_rules": 14, "request_id": str(uuid.uuid4())})
+
+
+class TLSServer(ThreadingHTTPServer):
+    """HTTPS: the TLS handshake runs in the request's thread (finish_request),
+    not in the accept loop, so one slow client cannot stall the others."""
+
+    ssl_context = None
+
+    def finish_request(self, request, client_address):
+        tls = self.ssl_context.wrap_socket(request, server_side=True)
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            tls.close()
+
+    def handle_error(self, request, client_address):
+        pass  # readiness probes close without a handshake; nothing to log
 
 
 class Notifications(Base):
@@ -422,12 +517,18 @@ class Orders(Base):
 def main():
     host, port = sys.argv[2], int(sys.argv[3])
     handler = {"orders": Orders, "inventory": Inventory, "payments": Payments,
-               "users": Users, "notifications": Notifications}[ROLE]
+               "users": Users, "notifications": Notifications, "fraud": Fraud}[ROLE]
     if handler is Orders:
         Orders.inventory = Pool("inventory")
         Orders.users = Pool("users")
     ThreadingHTTPServer.request_queue_size = 128
     ThreadingHTTPServer.daemon_threads = True
+    if handler is Fraud:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.environ["FRAUD_CERT"], os.environ["FRAUD_KEY"])
+        TLSServer.ssl_context = ctx
+        srv = TLSServer((host, port), handler)
+        return srv.serve_forever()
     srv = ThreadingHTTPServer((host, port), handler)
     srv.serve_forever()
 
