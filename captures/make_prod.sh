@@ -79,7 +79,7 @@ for s in "${SERVICES[@]}"; do
 done
 offloads_off "$BRNS" br0
 # wait (bounded) until the bridge forwards: client can reach the gateway's address
-for i in $(seq 50); do
+for _ in $(seq 50); do
     ip netns exec "$P-client" ping -c1 -W1 "$(ip_of gateway)" >/dev/null 2>&1 && break
     sleep 0.2
 done
@@ -139,7 +139,7 @@ sleep 1
 # orderly shutdown while still capturing: nginx closes its idle upstream
 # connections (FIN), then the services exit and the kernel closes theirs
 kill -QUIT "$NGX_PID" 2>/dev/null || true
-for i in $(seq 50); do kill -0 "$NGX_PID" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 50); do kill -0 "$NGX_PID" 2>/dev/null || break; sleep 0.1; done
 for p in "${PIDS[@]}"; do
     [ "$p" = "$CAP_PID" ] || [ "$p" = "$NGX_PID" ] || [ "$p" = "${PIDS[0]}" ] || kill "$p" 2>/dev/null || true
 done
