@@ -10,8 +10,12 @@ use crate::cli::AnalyzeConfig;
 use crate::decode::{DecodeConfig, Decoder};
 use crate::flow::{FlowConfig, FlowTable};
 use crate::http::{detect, HttpConfig, HttpStage};
+use crate::identity::{self, K8sInventory, NameSources, Naming, Observed, ServicesFile};
+use crate::links::{self, LinkSet};
 use crate::model::Coverage;
-use crate::report::summary::{self, InputSummary};
+use crate::rank::{self, FirstScoreConstants, Ranked};
+use crate::report::summary::{self, InputSummary, TableFigures};
+use crate::report::{links_csv, links_json, markdown, LinkReport};
 use crate::tables::{self, TableBuilder, Tables};
 
 /// Why `analyze` failed; `main` maps each to an exit code (see README).
@@ -31,6 +35,10 @@ pub struct RunOutcome {
     pub coverage: Coverage,
     pub inputs: Vec<InputSummary>,
     pub out_dir: PathBuf,
+    pub naming: Naming,
+    pub links: LinkSet,
+    /// The links, best first.
+    pub ranked: Vec<Ranked>,
 }
 
 /// The stage settings of one pipeline run.
@@ -112,6 +120,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             capture_paths.push(path.clone());
         }
     }
+    let name_sources = load_name_sources(config).map_err(RunError::Input)?;
     let mut files = Vec::new();
     for (i, path) in capture_paths.iter().enumerate() {
         let input = u16::try_from(i).map_err(|_| {
@@ -183,10 +192,56 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     tables::write_tables(&tables, &config.out).map_err(|e| RunError::Output(e.into()))?;
     summary::write_quality_json(&config.out, &inputs, &coverage, &tables)
         .map_err(RunError::Output)?;
+
+    let observed = Observed::from_tables(&tables.exchanges, &tables.connections, None)
+        .context("reading names from the tables")
+        .map_err(RunError::Output)?;
+    let naming = identity::resolve(&name_sources, &observed);
+    let link_set = links::measure(&tables, &naming, config.routes)
+        .context("measuring the links")
+        .map_err(RunError::Output)?;
+    let constants = FirstScoreConstants::default();
+    let ranked = rank::rank(&link_set, &constants);
+    let report = LinkReport {
+        inputs: &inputs,
+        coverage: &coverage,
+        figures: TableFigures::of(&tables)
+            .context("counting the tables")
+            .map_err(RunError::Output)?,
+        naming: &naming,
+        name_files: config
+            .services
+            .iter()
+            .chain(&config.k8s)
+            .map(|p| p.display().to_string())
+            .collect(),
+        links: &ranked,
+        capture_seconds: link_set.capture_seconds,
+        payloadless_connections_unlinked: link_set.payloadless_connections_unlinked,
+        constants: &constants,
+    };
+    links_json::write(&config.out, &report).map_err(RunError::Output)?;
+    links_csv::write(&config.out, &ranked).map_err(RunError::Output)?;
+    markdown::write(&config.out, &report).map_err(RunError::Output)?;
     Ok(RunOutcome {
         tables,
         coverage,
         inputs,
         out_dir: config.out.clone(),
+        naming,
+        links: link_set,
+        ranked,
     })
+}
+
+/// Reads the services files and Kubernetes inventories named in `config`.
+fn load_name_sources(config: &AnalyzeConfig) -> anyhow::Result<NameSources> {
+    let mut sources = NameSources::default();
+    for path in &config.services {
+        sources.services.push(ServicesFile::load(path)?);
+    }
+    for path in &config.k8s {
+        sources.k8s.push(K8sInventory::load(path)?);
+    }
+    Ok(sources)
 }

@@ -52,6 +52,28 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = FlowConfig::default().max_ooo_bytes_total, value_name = "BYTES")]
     pub max_ooo_total_bytes: usize,
 
+    /// Services file (YAML: service -> IPs, CIDRs, IP:port listeners, hostnames); may be
+    /// repeated. `<capture stem>.services.yaml` beside a capture is read too.
+    #[arg(long, value_name = "FILE")]
+    pub services: Vec<PathBuf>,
+
+    /// Do not read `<capture stem>.services.yaml` files beside the captures.
+    #[arg(long)]
+    pub no_auto_services: bool,
+
+    /// Kubernetes inventory: the output of `kubectl get pods,services,endpoints -A -o json`;
+    /// may be repeated.
+    #[arg(long, value_name = "FILE")]
+    pub k8s: Vec<PathBuf>,
+
+    /// Links shown in the terminal table (all are in the reports).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+
+    /// Routes listed per link in the reports.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub routes: usize,
+
     /// Print nothing but errors and warnings.
     #[arg(long, short)]
     pub quiet: bool,
@@ -65,6 +87,11 @@ pub struct AnalyzeConfig {
     pub decode: DecodeConfig,
     pub flow: FlowConfig,
     pub http: HttpConfig,
+    /// Services files: those given, then those found beside the captures.
+    pub services: Vec<PathBuf>,
+    pub k8s: Vec<PathBuf>,
+    pub top: usize,
+    pub routes: usize,
     pub quiet: bool,
 }
 
@@ -87,15 +114,35 @@ impl AnalyzeArgs {
             max_ooo_bytes_total: self.max_ooo_total_bytes.max(self.max_ooo_bytes),
             ..FlowConfig::default()
         };
+        let mut services = self.services;
+        if !self.no_auto_services {
+            for found in self.inputs.iter().filter_map(|i| services_beside(i)) {
+                if !services.contains(&found) {
+                    services.push(found);
+                }
+            }
+        }
         Ok(AnalyzeConfig {
             inputs: self.inputs,
             out,
             decode: DecodeConfig::default(),
             flow,
             http: HttpConfig::default(),
+            services,
+            k8s: self.k8s,
+            top: self.top,
+            routes: self.routes,
             quiet: self.quiet,
         })
     }
+}
+
+/// `<dir>/<stem>.services.yaml` beside a capture, when that file exists.
+pub fn services_beside(input: &std::path::Path) -> Option<PathBuf> {
+    let name = input.file_name()?.to_string_lossy().into_owned();
+    let stem = name.split('.').next().filter(|s| !s.is_empty())?;
+    let candidate = input.with_file_name(format!("{stem}.services.yaml"));
+    candidate.is_file().then_some(candidate)
 }
 
 /// `reports/<stem>/`, where the stem drops every extension (`prod.pcap.gz` -> `prod`).

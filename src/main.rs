@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use linkrank::app::{self, RunError};
 use linkrank::cli::{Cli, Command};
-use linkrank::report::summary;
+use linkrank::report::{summary, terminal};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -36,6 +36,10 @@ fn main() -> ExitCode {
                                 &outcome.tables,
                                 &outcome.out_dir
                             )
+                        );
+                        print!(
+                            "{}",
+                            terminal::render(&outcome.ranked, config.top, &outcome.out_dir)
                         );
                     }
                     ExitCode::SUCCESS

@@ -198,6 +198,10 @@ fn no_secret_reaches_any_output() {
         "fx-query-secret-55",
         "pl-secret-1",
         "pl-cookie-2",
+        "demo-sess-8c1f02",
+        "demo-csrf-47aa",
+        "demo-query-secret-19",
+        "ZGVtby11c2Vy",
         "Bearer",
         "session=",
         "token=",
@@ -221,19 +225,22 @@ fn no_secret_reaches_any_output() {
     ] {
         assert!(raw.contains(s), "fixture lost its secret {s}");
     }
+    // The demo's clients send a Bearer token, a cookie and `?token=` too.
+    let demo =
+        String::from_utf8_lossy(&std::fs::read(repo("captures/prod.pcap")).unwrap()).into_owned();
+    for s in ["Bearer", "session=", "token="] {
+        assert!(demo.contains(s), "the demo lost its secret {s}");
+    }
     for f in [
-        "keepalive.pcap",
-        "pipelined.pcap",
-        "gzip.pcap",
-        "chunked.pcap",
+        "fixtures/keepalive.pcap",
+        "fixtures/pipelined.pcap",
+        "fixtures/gzip.pcap",
+        "fixtures/chunked.pcap",
+        "captures/prod.pcap",
     ] {
         let out = tempfile::tempdir().unwrap();
         let run = linkrank()
-            .args([
-                "analyze",
-                repo(&format!("fixtures/{f}")).to_str().unwrap(),
-                "--out",
-            ])
+            .args(["analyze", repo(f).to_str().unwrap(), "--out"])
             .arg(out.path())
             .assert()
             .success();
@@ -242,7 +249,10 @@ fn no_secret_reaches_any_output() {
             String::from_utf8_lossy(&run.get_output().stdout),
             String::from_utf8_lossy(&run.get_output().stderr)
         );
-        let quality = std::fs::read_to_string(out.path().join("quality.json")).unwrap();
+        let mut quality = String::new();
+        for report in ["quality.json", "links.json", "links.csv", "report.md"] {
+            quality += &std::fs::read_to_string(out.path().join(report)).unwrap();
+        }
         let t = linkrank::tables::read_tables(&[
             out.path().join("exchanges.parquet"),
             out.path().join("connections.parquet"),
@@ -261,9 +271,19 @@ fn no_secret_reaches_any_output() {
         }
         for s in secrets {
             assert!(!printed.contains(s), "{f}: terminal shows {s}");
-            assert!(!quality.contains(s), "{f}: quality.json holds {s}");
+            assert!(!quality.contains(s), "{f}: a report file holds {s}");
             assert!(!cells.contains(s), "{f}: a table holds {s}");
         }
         assert!(!cells.contains('?'), "{f}: a query string survived");
+        // Routes in the reports are templated and carry no query either.
+        let links: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.path().join("links.json")).unwrap())
+                .unwrap();
+        for link in links["links"].as_array().unwrap() {
+            for r in link["routes"].as_array().unwrap() {
+                let route = r["route"].as_str().unwrap_or("");
+                assert!(!route.contains('?'), "{f}: route {route} keeps a query");
+            }
+        }
     }
 }

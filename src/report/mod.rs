@@ -1,3 +1,46 @@
-//! Report: what a run prints and writes for people.
+//! Report: what a run prints and writes for people and for scripts.
+//!
+//! `summary` is the capture-quality account (terminal and `quality.json`); the link
+//! reports are `links.json` (the stable contract), `links.csv`, `report.md` and the
+//! ranked table on the terminal, all rendered from one [`LinkReport`].
 
+pub mod links_csv;
+pub mod links_json;
+pub mod markdown;
 pub mod summary;
+pub mod terminal;
+
+use crate::identity::Naming;
+use crate::model::Coverage;
+use crate::rank::{FirstScoreConstants, Ranked};
+use summary::{InputSummary, TableFigures};
+
+/// Everything the link reports show.
+pub struct LinkReport<'a> {
+    pub inputs: &'a [InputSummary],
+    pub coverage: &'a Coverage,
+    pub figures: TableFigures,
+    pub naming: &'a Naming,
+    /// Files the names came from (services files, k8s inventories).
+    pub name_files: Vec<String>,
+    pub links: &'a [Ranked],
+    pub capture_seconds: Option<f64>,
+    pub payloadless_connections_unlinked: u64,
+    pub constants: &'a FirstScoreConstants,
+}
+
+/// `12.3`, or `-` for a value that could not be measured.
+pub(crate) fn fmt_opt(v: Option<f64>, decimals: usize) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.decimals$}"),
+        _ => "-".into(),
+    }
+}
+
+/// A share as a percentage, `-` when unknown.
+pub(crate) fn fmt_pct(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{:.0}%", v * 100.0),
+        _ => "-".into(),
+    }
+}

@@ -1,0 +1,202 @@
+//! Links: one row per (client service, server service), measured from the exchanges and
+//! connections tables with polars group-bys.
+//!
+//! `measure` names both tables' endpoints (see `identity`), aggregates them per link and
+//! per route, and returns owned [`Link`] records that the ranking and the reports use.
+
+mod frame;
+mod measure;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::identity::NameSource;
+
+pub use measure::{measure, LinkSet};
+
+/// p50 / p95 / p99 of a duration, in milliseconds; `None` where nothing was measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// p50 / p95 of the TCP handshake round trip, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct RttPercentiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+}
+
+/// Requests per second: over the whole capture, and in the busiest 1 s bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Rate {
+    pub mean: Option<f64>,
+    pub peak: Option<f64>,
+}
+
+/// Header and body bytes on the wire. `None` when the HTTP was not visible (TLS).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Bytes {
+    pub request_headers: Option<u64>,
+    pub request_bodies: Option<u64>,
+    pub response_headers: Option<u64>,
+    pub response_bodies: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct BytesPerRequest {
+    pub request_headers: Option<f64>,
+    pub request_bodies: Option<f64>,
+    pub response_headers: Option<f64>,
+    pub response_bodies: Option<f64>,
+}
+
+/// Final status codes by class, with the codes that signal overload called out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StatusMix {
+    #[serde(rename = "1xx")]
+    pub s1xx: u64,
+    #[serde(rename = "2xx")]
+    pub s2xx: u64,
+    #[serde(rename = "3xx")]
+    pub s3xx: u64,
+    #[serde(rename = "4xx")]
+    pub s4xx: u64,
+    #[serde(rename = "5xx")]
+    pub s5xx: u64,
+    #[serde(rename = "429")]
+    pub s429: u64,
+    #[serde(rename = "503")]
+    pub s503: u64,
+    /// Requests whose response the capture never showed.
+    pub no_response: u64,
+}
+
+/// A value and how many requests carried it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Count {
+    pub value: String,
+    pub requests: u64,
+}
+
+/// What the HTTP exchanges of a link (or of one route on it) show.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HttpMeasures {
+    pub requests: u64,
+    pub requests_per_s: Rate,
+    /// Request last byte -> response first byte: the wait the caller sees.
+    pub latency_ms: Percentiles,
+    /// Request first byte -> response last byte: the whole exchange.
+    pub latency_total_ms: Percentiles,
+    pub bytes: Bytes,
+    pub bytes_per_request: BytesPerRequest,
+    /// Header bytes / all HTTP bytes (headers and bodies, both directions).
+    pub header_share: Option<f64>,
+    /// Requests whose request or response body is JSON (`application/json`, `+json`).
+    pub json_share: Option<f64>,
+    pub request_content_types: Vec<Count>,
+    pub response_content_types: Vec<Count>,
+    pub status: StatusMix,
+    /// Share of requests that were the first on a connection whose handshake was seen:
+    /// they paid a new TCP handshake.
+    pub new_connection_share: Option<f64>,
+    pub http_versions: Vec<Count>,
+    /// Exchanges not seen whole (gap, no response, truncated, response only).
+    pub incomplete: u64,
+}
+
+/// How requests spread over connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct PerConnection {
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub max: Option<u64>,
+    /// Connections that carried exactly one request.
+    pub single_request_connections: u64,
+}
+
+/// Capture quality of the link's connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LinkQuality {
+    pub connections_with_gaps: u64,
+    pub gap_bytes: u64,
+    pub one_sided_connections: u64,
+    pub no_handshake_seen: u64,
+    pub incomplete_exchanges: u64,
+}
+
+/// One route of a link.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Route {
+    pub method: Option<String>,
+    pub route: Option<String>,
+    #[serde(flatten)]
+    pub http: HttpMeasures,
+}
+
+/// One service pair.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Link {
+    pub client: String,
+    pub client_source: NameSource,
+    pub server: String,
+    pub server_source: NameSource,
+    /// Server `ip:port` listeners behind the name.
+    pub server_endpoints: Vec<String>,
+    /// Client addresses behind the name.
+    pub client_addresses: Vec<String>,
+    /// The HTTP version most requests used (`http/1.1`); else what the connections
+    /// carried (`tls`, `http2`, `other`).
+    pub protocol: String,
+    pub connections: u64,
+    /// Connections whose SYN was captured.
+    pub tcp_handshakes: u64,
+    /// Connections that carried TLS.
+    pub tls_handshakes: u64,
+    /// Mean requests per connection that carried HTTP.
+    pub requests_per_connection: Option<f64>,
+    pub requests_per_connection_dist: PerConnection,
+    pub handshake_rtt_ms: RttPercentiles,
+    /// Connections closed by a reset.
+    pub resets: u64,
+    pub retransmitted_bytes: u64,
+    pub quality: LinkQuality,
+    /// `None` for a link whose HTTP is not visible; `links.json` writes its fields at the
+    /// link's top level, as nulls when absent.
+    pub http: Option<HttpMeasures>,
+    /// The busiest routes, most requests first.
+    pub routes: Vec<Route>,
+    /// Routes beyond those listed.
+    pub routes_not_listed: u64,
+}
+
+impl Link {
+    pub fn requests(&self) -> u64 {
+        self.http.as_ref().map_or(0, |h| h.requests)
+    }
+}
+
+/// Key of a link: (client service, server service).
+pub type LinkKey = (String, String);
+
+/// Sorted counts, largest first, ties by value.
+pub(crate) fn sorted_counts(map: BTreeMap<String, u64>, keep: usize) -> Vec<Count> {
+    let mut v: Vec<Count> = map
+        .into_iter()
+        .map(|(value, requests)| Count { value, requests })
+        .collect();
+    v.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then_with(|| a.value.cmp(&b.value))
+    });
+    v.truncate(keep);
+    v
+}

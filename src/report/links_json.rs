@@ -1,0 +1,101 @@
+//! `links.json`, schema `linkrank.links/v1`: a stable contract. Fields may be added;
+//! renaming or dropping one needs a new schema version.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::summary::{InputSummary, TableFigures};
+use super::LinkReport;
+use crate::identity::{Conflict, NameSource};
+use crate::links::HttpMeasures;
+use crate::model::Coverage;
+use crate::rank::FirstScoreConstants;
+
+pub const SCHEMA: &str = "linkrank.links/v1";
+
+#[derive(Serialize)]
+struct Identity<'a> {
+    files: &'a [String],
+    /// Endpoints named by each source.
+    sources: std::collections::BTreeMap<NameSource, u64>,
+    conflicts: &'a [Conflict],
+}
+
+#[derive(Serialize)]
+struct Scoring<'a> {
+    name: &'static str,
+    constants: &'a FirstScoreConstants,
+}
+
+#[derive(Serialize)]
+struct File<'a> {
+    schema: &'static str,
+    generator: String,
+    inputs: &'a [InputSummary],
+    capture_quality: &'a Coverage,
+    tables: &'a TableFigures,
+    capture_seconds: Option<f64>,
+    payloadless_connections_unlinked: u64,
+    identity: Identity<'a>,
+    scoring: Scoring<'a>,
+    links: Vec<Value>,
+}
+
+/// The document, as a JSON value.
+pub fn document(report: &LinkReport<'_>) -> anyhow::Result<Value> {
+    // The HTTP measures sit at the link's top level; a link without visible HTTP (TLS)
+    // has every one of them as null, so readers always find the same keys.
+    let http_keys: Vec<String> = match serde_json::to_value(HttpMeasures::default())? {
+        Value::Object(m) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    let mut links = Vec::with_capacity(report.links.len());
+    for ranked in report.links {
+        let Value::Object(mut obj) = serde_json::to_value(ranked)? else {
+            anyhow::bail!("a link did not serialise to an object");
+        };
+        let http = obj.remove("http").unwrap_or(Value::Null);
+        let mut ordered = Map::new();
+        for (k, v) in obj {
+            ordered.insert(k, v);
+        }
+        match http {
+            Value::Object(m) => ordered.extend(m),
+            _ => {
+                for k in &http_keys {
+                    ordered.insert(k.clone(), Value::Null);
+                }
+            }
+        }
+        links.push(Value::Object(ordered));
+    }
+    let file = File {
+        schema: SCHEMA,
+        generator: format!("linkrank {}", env!("CARGO_PKG_VERSION")),
+        inputs: report.inputs,
+        capture_quality: report.coverage,
+        tables: &report.figures,
+        capture_seconds: report.capture_seconds,
+        payloadless_connections_unlinked: report.payloadless_connections_unlinked,
+        identity: Identity {
+            files: &report.name_files,
+            sources: report.naming.source_counts(),
+            conflicts: &report.naming.conflicts,
+        },
+        scoring: Scoring {
+            name: "first-score/v1",
+            constants: report.constants,
+        },
+        links,
+    };
+    Ok(serde_json::to_value(file)?)
+}
+
+pub fn write(dir: &Path, report: &LinkReport<'_>) -> anyhow::Result<()> {
+    let path = dir.join("links.json");
+    let text = serde_json::to_string_pretty(&document(report)?)? + "\n";
+    std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))
+}

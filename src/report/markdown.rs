@@ -1,0 +1,441 @@
+//! `report.md`: what was analysed, how good the capture was, the ranked links, one
+//! section per link with its measures and routes, and the identity conflicts.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::{fmt_opt, fmt_pct, LinkReport};
+use crate::links::{HttpMeasures, Link};
+use crate::rank::Ranked;
+
+pub fn render(r: &LinkReport<'_>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# linkrank report\n");
+    analysed(&mut s, r);
+    quality(&mut s, r);
+    ranking(&mut s, r);
+    scoring(&mut s, r);
+    for ranked in r.links {
+        link_section(&mut s, ranked);
+    }
+    identity(&mut s, r);
+    s
+}
+
+pub fn write(dir: &Path, r: &LinkReport<'_>) -> anyhow::Result<()> {
+    let path = dir.join("report.md");
+    std::fs::write(&path, render(r)).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+fn analysed(s: &mut String, r: &LinkReport<'_>) {
+    let _ = writeln!(s, "## What was analysed\n");
+    let _ = writeln!(s, "| input | format | packets | bytes |");
+    let _ = writeln!(s, "|---|---|---:|---:|");
+    for i in r.inputs {
+        let gz = if i.gzipped { " (gzip)" } else { "" };
+        let _ = writeln!(
+            s,
+            "| `{}` | {}{gz} | {} | {} |",
+            i.path.display(),
+            i.format,
+            i.packets,
+            i.bytes
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n{} TCP connections and {} HTTP exchanges over {} s; {} service-to-service links.\n",
+        r.figures.connections,
+        r.figures.exchanges,
+        fmt_opt(r.capture_seconds, 2),
+        r.links.len()
+    );
+}
+
+fn quality(s: &mut String, r: &LinkReport<'_>) {
+    let c = r.coverage;
+    let _ = writeln!(s, "## Capture quality\n");
+    let rows: [(&str, u64); 14] = [
+        ("packets read", c.packets),
+        ("TCP segments decoded", c.tcp_segments),
+        ("malformed frames", c.decode_errors + c.tcp_malformed),
+        ("frames cut by snaplen", c.truncated_snaplen),
+        ("IPv4 fragments dropped", c.ip_fragments_dropped),
+        (
+            "connections without a captured handshake",
+            c.connections_without_handshake,
+        ),
+        ("one-sided connections", c.one_sided_connections),
+        ("gaps (holes never filled)", c.gaps),
+        ("bytes lost in gaps", c.gap_bytes),
+        ("retransmitted bytes", c.retransmitted_bytes),
+        (
+            "connections evicted (idle or capacity)",
+            c.evicted_idle + c.evicted_capacity,
+        ),
+        ("malformed HTTP messages", c.malformed_http),
+        ("incomplete exchanges", c.incomplete_exchanges),
+        (
+            "header blocks dropped (memory bound)",
+            c.header_budget_overflows,
+        ),
+    ];
+    let _ = writeln!(s, "| measure | count |\n|---|---:|");
+    for (label, n) in rows {
+        let _ = writeln!(s, "| {label} | {n} |");
+    }
+    if r.payloadless_connections_unlinked > 0 {
+        let _ = writeln!(
+            s,
+            "\n{} connections carried no payload at all and are not counted in any link.",
+            r.payloadless_connections_unlinked
+        );
+    }
+    for w in &c.input_warnings {
+        let _ = writeln!(
+            s,
+            "\n**Warning:** {w}; the packets before it were analysed, the rest of that file was not."
+        );
+    }
+    let _ = writeln!(s);
+}
+
+fn ranking(s: &mut String, r: &LinkReport<'_>) {
+    let _ = writeln!(s, "## Ranked links\n");
+    let _ = writeln!(
+        s,
+        "| rank | client -> server | protocol | requests | req/s mean / peak | connections | new-connection share | latency p50 / p95 ms | header share | JSON share | 4xx / 5xx | score |"
+    );
+    let _ = writeln!(
+        s,
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for x in r.links {
+        let l = &x.link;
+        let h = l.http.as_ref();
+        let _ = writeln!(
+            s,
+            "| {} | [{} -> {}](#{}) | {} | {} | {} / {} | {} | {} | {} / {} | {} | {} | {} | {:.4} |",
+            x.rank,
+            l.client,
+            l.server,
+            anchor(x),
+            l.protocol,
+            h.map_or("-".into(), |h| h.requests.to_string()),
+            fmt_opt(h.and_then(|h| h.requests_per_s.mean), 1),
+            fmt_opt(h.and_then(|h| h.requests_per_s.peak), 0),
+            l.connections,
+            fmt_pct(h.and_then(|h| h.new_connection_share)),
+            fmt_opt(h.and_then(|h| h.latency_ms.p50), 1),
+            fmt_opt(h.and_then(|h| h.latency_ms.p95), 1),
+            fmt_pct(h.and_then(|h| h.header_share)),
+            fmt_pct(h.and_then(|h| h.json_share)),
+            h.map_or("-".into(), |h| format!("{} / {}", h.status.s4xx, h.status.s5xx)),
+            x.score
+        );
+    }
+    let _ = writeln!(s);
+}
+
+fn scoring(s: &mut String, r: &LinkReport<'_>) {
+    let k = r.constants;
+    let _ = writeln!(s, "## How the links are ranked\n");
+    let _ = writeln!(
+        s,
+        "The first score (see `docs/ranking.md`) follows the cost model's savings formulas with \
+         each constant at its pessimistic end: handshake time a pooled channel would save \
+         (new connections/s x (1 + {} for TLS) x handshake RTT p50), header bytes HTTP/2 + gRPC \
+         would save (headers x (1 - {}) - {} B framing per request), JSON bytes protobuf would \
+         save (x (1 - {})), and the CPU of TLS handshakes ({} + {} ms each) and JSON \
+         ({} + {} ns/B, protobuf {}x faster). Each saving is divided by its total over all \
+         links, the three shares are averaged, and the result is divided by 1 + effort \
+         (routes + callers of the server + {} if the caller is outside the captured system). \
+         The raw savings stand beside each link below.\n",
+        k.tls_extra_rtts,
+        k.hpack_ratio,
+        k.grpc_framing_bytes,
+        k.protobuf_ratio,
+        k.tls_server_ms,
+        k.tls_client_ms,
+        k.json_ser_ns_per_byte,
+        k.json_de_ns_per_byte,
+        k.protobuf_speedup,
+        k.external_effort
+    );
+}
+
+fn anchor(x: &Ranked) -> String {
+    let raw = format!("{}-{}-{}", x.rank, x.link.client, x.link.server);
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn link_section(s: &mut String, x: &Ranked) {
+    let l = &x.link;
+    let _ = writeln!(s, "<a id=\"{}\"></a>", anchor(x));
+    let _ = writeln!(
+        s,
+        "## {}. {} -> {} ({})\n",
+        x.rank, l.client, l.server, l.protocol
+    );
+    let _ = writeln!(
+        s,
+        "Client `{}` (named by {}: {}); server `{}` (named by {}: {}).\n",
+        l.client,
+        l.client_source.as_str(),
+        l.client_addresses.join(", "),
+        l.server,
+        l.server_source.as_str(),
+        l.server_endpoints.join(", ")
+    );
+    let i = &x.score_inputs;
+    let _ = writeln!(
+        s,
+        "Score {:.4}: saves {:.2} latency-ms/s, {:.0} B/s and {:.6} cores; effort {}{}.\n",
+        x.score,
+        i.time_saved_ms_per_s,
+        i.bytes_saved_per_s,
+        i.cpu_saved_cores,
+        i.effort,
+        if i.external { " (external caller)" } else { "" }
+    );
+    let _ = writeln!(s, "| measure | value |\n|---|---:|");
+    connection_rows(s, l);
+    match &l.http {
+        Some(h) => http_rows(s, h),
+        None => {
+            let _ = writeln!(s, "| HTTP | not visible (encrypted or not HTTP/1) |");
+        }
+    }
+    let _ = writeln!(s);
+    if let Some(h) = &l.http {
+        let types = |v: &[crate::links::Count]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.iter()
+                    .map(|c| format!("{} ({})", c.value, c.requests))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let _ = writeln!(
+            s,
+            "Content types: requests {}; responses {}. HTTP versions: {}.\n",
+            types(&h.request_content_types),
+            types(&h.response_content_types),
+            types(&h.http_versions)
+        );
+    }
+    if !l.routes.is_empty() {
+        let _ = writeln!(
+            s,
+            "| method | route | requests | req/s peak | latency p50 / p95 / p99 ms | req / resp bytes per request (headers + body) | 2xx | 4xx | 5xx | new-connection share |"
+        );
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for r in &l.routes {
+            let h = &r.http;
+            let b = &h.bytes_per_request;
+            let _ = writeln!(
+                s,
+                "| {} | `{}` | {} | {} | {} / {} / {} | {} + {} / {} + {} | {} | {} | {} | {} |",
+                r.method.as_deref().unwrap_or("-"),
+                r.route.as_deref().unwrap_or("-"),
+                h.requests,
+                fmt_opt(h.requests_per_s.peak, 0),
+                fmt_opt(h.latency_ms.p50, 1),
+                fmt_opt(h.latency_ms.p95, 1),
+                fmt_opt(h.latency_ms.p99, 1),
+                fmt_opt(b.request_headers, 0),
+                fmt_opt(b.request_bodies, 0),
+                fmt_opt(b.response_headers, 0),
+                fmt_opt(b.response_bodies, 0),
+                h.status.s2xx,
+                h.status.s4xx,
+                h.status.s5xx,
+                fmt_pct(h.new_connection_share)
+            );
+        }
+        if l.routes_not_listed > 0 {
+            let _ = writeln!(s, "\n{} more routes not listed.", l.routes_not_listed);
+        }
+        let _ = writeln!(s);
+    }
+}
+
+fn connection_rows(s: &mut String, l: &Link) {
+    let q = &l.quality;
+    let d = &l.requests_per_connection_dist;
+    let rows = [
+        ("connections", l.connections.to_string()),
+        ("TCP handshakes seen", l.tcp_handshakes.to_string()),
+        ("TLS connections", l.tls_handshakes.to_string()),
+        (
+            "requests per connection (mean / p50 / p95 / max)",
+            format!(
+                "{} / {} / {} / {}",
+                fmt_opt(d.mean, 1),
+                fmt_opt(d.p50, 0),
+                fmt_opt(d.p95, 0),
+                d.max.map_or("-".into(), |m| m.to_string())
+            ),
+        ),
+        (
+            "connections with one request",
+            d.single_request_connections.to_string(),
+        ),
+        (
+            "handshake RTT p50 / p95 ms",
+            format!(
+                "{} / {}",
+                fmt_opt(l.handshake_rtt_ms.p50, 3),
+                fmt_opt(l.handshake_rtt_ms.p95, 3)
+            ),
+        ),
+        ("connections reset", l.resets.to_string()),
+        ("retransmitted bytes", l.retransmitted_bytes.to_string()),
+        (
+            "quality: gaps / one-sided / no handshake / incomplete exchanges",
+            format!(
+                "{} / {} / {} / {}",
+                q.connections_with_gaps,
+                q.one_sided_connections,
+                q.no_handshake_seen,
+                q.incomplete_exchanges
+            ),
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+}
+
+fn http_rows(s: &mut String, h: &HttpMeasures) {
+    let b = &h.bytes;
+    let p = &h.bytes_per_request;
+    let st = &h.status;
+    let rows = [
+        ("requests", h.requests.to_string()),
+        (
+            "requests/s mean / peak (1 s)",
+            format!(
+                "{} / {}",
+                fmt_opt(h.requests_per_s.mean, 2),
+                fmt_opt(h.requests_per_s.peak, 0)
+            ),
+        ),
+        (
+            "requests that paid a new TCP handshake",
+            fmt_pct(h.new_connection_share),
+        ),
+        (
+            "latency p50 / p95 / p99 ms (request end -> response start)",
+            format!(
+                "{} / {} / {}",
+                fmt_opt(h.latency_ms.p50, 2),
+                fmt_opt(h.latency_ms.p95, 2),
+                fmt_opt(h.latency_ms.p99, 2)
+            ),
+        ),
+        (
+            "latency p50 / p95 / p99 ms (request start -> response end)",
+            format!(
+                "{} / {} / {}",
+                fmt_opt(h.latency_total_ms.p50, 2),
+                fmt_opt(h.latency_total_ms.p95, 2),
+                fmt_opt(h.latency_total_ms.p99, 2)
+            ),
+        ),
+        (
+            "request headers / bodies, bytes (per request)",
+            format!(
+                "{} / {} ({} / {})",
+                b.request_headers.unwrap_or(0),
+                b.request_bodies.unwrap_or(0),
+                fmt_opt(p.request_headers, 0),
+                fmt_opt(p.request_bodies, 0)
+            ),
+        ),
+        (
+            "response headers / bodies, bytes (per request)",
+            format!(
+                "{} / {} ({} / {})",
+                b.response_headers.unwrap_or(0),
+                b.response_bodies.unwrap_or(0),
+                fmt_opt(p.response_headers, 0),
+                fmt_opt(p.response_bodies, 0)
+            ),
+        ),
+        ("header share of HTTP bytes", fmt_pct(h.header_share)),
+        ("requests with JSON bodies", fmt_pct(h.json_share)),
+        (
+            "status 1xx / 2xx / 3xx / 4xx / 5xx",
+            format!(
+                "{} / {} / {} / {} / {}",
+                st.s1xx, st.s2xx, st.s3xx, st.s4xx, st.s5xx
+            ),
+        ),
+        (
+            "429 / 503 / no response",
+            format!("{} / {} / {}", st.s429, st.s503, st.no_response),
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+}
+
+fn identity(s: &mut String, r: &LinkReport<'_>) {
+    let _ = writeln!(s, "## Service identity\n");
+    if r.name_files.is_empty() {
+        let _ = writeln!(s, "No services file or Kubernetes inventory was given.");
+    } else {
+        let _ = writeln!(
+            s,
+            "Name files: {}.",
+            r.name_files
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let counts = r
+        .naming
+        .source_counts()
+        .iter()
+        .map(|(k, v)| format!("{} {v}", k.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(s, "Endpoints named by source: {counts}.\n");
+    let _ = writeln!(s, "### Identity conflicts\n");
+    if r.naming.conflicts.is_empty() {
+        let _ = writeln!(s, "None: no endpoint was named differently by two sources.");
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "| endpoint | role | chosen (source) | also named (source) |\n|---|---|---|---|"
+    );
+    for c in &r.naming.conflicts {
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} ({}) | {} ({}) |",
+            c.endpoint,
+            c.role,
+            c.chosen.name,
+            c.chosen.source.as_str(),
+            c.other.name,
+            c.other.source.as_str()
+        );
+    }
+}

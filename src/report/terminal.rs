@@ -1,0 +1,61 @@
+//! The ranked table printed after a run.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::{fmt_opt, fmt_pct};
+use crate::rank::Ranked;
+
+/// The `top` best links, one line each, and where the reports are.
+pub fn render(links: &[Ranked], top: usize, out_dir: &Path) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\n{:>4}  {:<36} {:<9} {:>8} {:>7} {:>6} {:>8} {:>9} {:>7} {:>8}",
+        "rank",
+        "client -> server",
+        "protocol",
+        "requests",
+        "req/s",
+        "conns",
+        "new-conn",
+        "p95 ms",
+        "5xx",
+        "score"
+    );
+    for x in links.iter().take(top) {
+        let l = &x.link;
+        let h = l.http.as_ref();
+        let mut pair = format!("{} -> {}", l.client, l.server);
+        if pair.chars().count() > 36 {
+            pair = pair.chars().take(35).collect::<String>() + "~";
+        }
+        let _ = writeln!(
+            s,
+            "{:>4}  {:<36} {:<9} {:>8} {:>7} {:>6} {:>8} {:>9} {:>7} {:>8.4}",
+            x.rank,
+            pair,
+            l.protocol,
+            h.map_or("-".into(), |h| h.requests.to_string()),
+            fmt_opt(h.and_then(|h| h.requests_per_s.mean), 1),
+            l.connections,
+            fmt_pct(h.and_then(|h| h.new_connection_share)),
+            fmt_opt(h.and_then(|h| h.latency_ms.p95), 1),
+            h.map_or("-".into(), |h| h.status.s5xx.to_string()),
+            x.score
+        );
+    }
+    if links.len() > top {
+        let _ = writeln!(
+            s,
+            "      ... {} more links in the report",
+            links.len() - top
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nreports: {0}/report.md, {0}/links.json, {0}/links.csv",
+        out_dir.display()
+    );
+    s
+}
