@@ -7,7 +7,8 @@ use anyhow::Context;
 
 use crate::capture::{CaptureFile, MergedCaptures};
 use crate::cli::AnalyzeConfig;
-use crate::decode::{DecodeConfig, Decoder};
+use crate::decode::{DecodeConfig, Decoder, Packet};
+use crate::dns::{DnsConfig, DnsStage};
 use crate::flow::{FlowConfig, FlowTable};
 use crate::http::{detect, HttpConfig, HttpStage};
 use crate::identity::{self, K8sInventory, NameSources, Naming, Observed, ServicesFile};
@@ -71,6 +72,8 @@ pub fn run_pipeline_with_progress(
     let mut decoder = Decoder::new(config.decode);
     let mut flows = FlowTable::new(config.flow, detect::role_hint);
     let mut http = HttpStage::new(config.http);
+    // Its one bound (rows kept) is not a command-line setting: the default applies.
+    let mut dns = DnsStage::new(DnsConfig::default());
     let mut tables = TableBuilder::default();
     // The flow stage holds `cov` while it calls the HTTP stage, so the HTTP stage counts
     // into its own coverage, merged once at the end.
@@ -82,12 +85,15 @@ pub fn run_pipeline_with_progress(
                 bar.tick();
             }
         }
-        let Some(segment) = decoder.decode(&frame, &mut cov) else {
-            continue;
-        };
-        flows.push(&segment, &mut cov, &mut |ev| {
-            http.push(ev, &mut http_cov, &mut |r| tables.push(&r))
-        });
+        match decoder.decode_packet(&frame, &mut cov) {
+            Some(Packet::Tcp(segment)) => flows.push(&segment, &mut cov, &mut |ev| {
+                http.push(ev, &mut http_cov, &mut |r| tables.push(&r))
+            }),
+            Some(Packet::Udp(d)) if DnsStage::wants(&d) => {
+                dns.push(&d, &mut cov, &mut |a| tables.push_dns(&a))
+            }
+            Some(Packet::Udp(_)) | None => {}
+        }
     }
     decoder.finish(&mut cov);
     flows.finish(&mut cov, &mut |ev| {
@@ -107,6 +113,8 @@ fn merge_http_counters(cov: &mut Coverage, http: &Coverage) {
     cov.malformed_http += http.malformed_http;
     cov.http_resyncs += http.http_resyncs;
     cov.header_budget_overflows += http.header_budget_overflows;
+    cov.tls_client_hellos += http.tls_client_hellos;
+    cov.tls_client_hello_unparsed += http.tls_client_hello_unparsed;
 }
 
 /// `linkrank analyze`: read inputs, run the pipeline, write the tables, print the summary.

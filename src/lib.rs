@@ -4,12 +4,14 @@
 //! Data flows one way through the stages, each a module:
 //! `capture` (files -> frames) -> `decode` (frames -> TCP segments) -> `flow` (segments ->
 //! ordered byte streams) -> `http` (streams -> exchanges and connection records) ->
-//! `tables` (records -> polars DataFrames and Parquet) -> `report`.
+//! `tables` (records -> polars DataFrames and Parquet) -> `report`. Beside them, `dns`
+//! reads the answers of UDP DNS responses and `tls` the names of ClientHellos.
 
 pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod dns;
 pub mod flow;
 pub mod http;
 pub mod identity;
@@ -18,3 +20,4 @@ pub mod model;
 pub mod rank;
 pub mod report;
 pub mod tables;
+pub mod tls;

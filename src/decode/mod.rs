@@ -1,4 +1,4 @@
-//! Decode: frame -> TCP segment. Link layers (Ethernet, SLL, SLL2, raw IP, BSD null),
+//! Decode: frame -> TCP segment (or UDP datagram, for DNS). Link layers (Ethernet, SLL, SLL2, raw IP, BSD null),
 //! VLAN/QinQ, MPLS, IPv4/IPv6 with extension headers, IPv4 fragment reassembly within a
 //! bound, and the overlay tunnels of Kubernetes (VXLAN, Geneve, IP-in-IP, GRE) unwrapped
 //! so that the innermost TCP endpoints are measured. Uses etherparse; no allocation on the
@@ -60,6 +60,27 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
     /// Payload length on the wire, from the IP length fields.
     pub wire_len: u32,
+}
+
+/// One UDP datagram with its innermost endpoints (tunnels already unwrapped). Borrowed
+/// like [`Segment`]; handed on only so that DNS answers can be read.
+#[derive(Clone, Copy, Debug)]
+pub struct Datagram<'a> {
+    pub ts: Timestamp,
+    pub source: SourceId,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    /// Captured UDP payload bytes.
+    pub payload: &'a [u8],
+    /// The snaplen cut the datagram: `payload` is shorter than on the wire.
+    pub truncated: bool,
+}
+
+/// What a frame carried, at its innermost transport layer.
+#[derive(Clone, Copy, Debug)]
+pub enum Packet<'a> {
+    Tcp(Segment<'a>),
+    Udp(Datagram<'a>),
 }
 
 /// Bounds of the decoder's own state.
@@ -144,6 +165,20 @@ impl Decoder {
     /// The TCP segment in `frame`, or None (counted in `cov`: non-IP, non-TCP, malformed,
     /// a fragment still waiting for its siblings...).
     pub fn decode<'a>(&'a mut self, frame: &Frame<'a>, cov: &mut Coverage) -> Option<Segment<'a>> {
+        match self.decode_packet(frame, cov)? {
+            Packet::Tcp(segment) => Some(segment),
+            Packet::Udp(_) => None,
+        }
+    }
+
+    /// The TCP segment or UDP datagram (not a tunnel's) in `frame`, or None (counted as
+    /// for [`Decoder::decode`]). A UDP datagram still counts as `non_tcp`, so the packet
+    /// counters mean the same whichever method is called.
+    pub fn decode_packet<'a>(
+        &'a mut self,
+        frame: &Frame<'a>,
+        cov: &mut Coverage,
+    ) -> Option<Packet<'a>> {
         self.defrag.expire(frame.ts.nanos(), cov);
         let data = frame.data;
         let start = match frame.link {
@@ -167,9 +202,12 @@ impl Decoder {
             tunnels: 0,
         };
         match start.and_then(|next| walk.run(next)) {
-            Ok(segment) => {
-                cov.tcp_segments += 1;
-                Some(segment)
+            Ok(packet) => {
+                match packet {
+                    Packet::Tcp(_) => cov.tcp_segments += 1,
+                    Packet::Udp(_) => cov.non_tcp += 1,
+                }
+                Some(packet)
             }
             Err(stop) => {
                 match stop {
@@ -196,7 +234,7 @@ struct Walk<'a, 'f, 'c> {
 }
 
 impl<'a> Walk<'a, '_, '_> {
-    fn run(&mut self, mut next: Next<'a>) -> Result<Segment<'a>, Stop> {
+    fn run(&mut self, mut next: Next<'a>) -> Result<Packet<'a>, Stop> {
         let mut vlan_tags = 0;
         loop {
             next = match next {
@@ -212,7 +250,7 @@ impl<'a> Walk<'a, '_, '_> {
                 }
                 Next::Ether(..) => return Err(Stop::NonIp),
                 Next::Ip(bytes) => match self.ip(bytes)? {
-                    Inner::Segment(segment) => return Ok(segment),
+                    Inner::Packet(packet) => return Ok(packet),
                     Inner::Tunnel(inner) => {
                         self.tunnels += 1;
                         if self.tunnels > MAX_TUNNEL_DEPTH {
@@ -226,7 +264,7 @@ impl<'a> Walk<'a, '_, '_> {
         }
     }
 
-    /// One IP layer: TCP ends the walk, tunnels continue it.
+    /// One IP layer: TCP or plain UDP ends the walk, tunnels continue it.
     fn ip(&mut self, bytes: &'a [u8]) -> Result<Inner<'a>, Stop> {
         let (ip, ext_err) = LaxIpSlice::from_slice(bytes).map_err(|_| Stop::Error)?;
         if ext_err.is_some() {
@@ -281,18 +319,28 @@ impl<'a> Walk<'a, '_, '_> {
             (p.payload, p.payload.len())
         };
         match proto {
-            IP_TCP => self.tcp(src, dst, payload, wire_len).map(Inner::Segment),
+            IP_TCP => self
+                .tcp(src, dst, payload, wire_len)
+                .map(|s| Inner::Packet(Packet::Tcp(s))),
             IP_IPIP | IP_IPV6 => Ok(Inner::Tunnel(Next::Ip(payload))),
             IP_GRE => tunnel::gre(payload).map(Inner::Tunnel),
             IP_UDP => {
                 let udp = UdpSlice::from_slice_lax(payload).map_err(|_| Stop::NonTcp)?;
                 let inner = udp.payload();
                 match udp.destination_port() {
-                    tunnel::VXLAN_PORT | tunnel::VXLAN_LINUX_PORT => tunnel::vxlan(inner),
-                    tunnel::GENEVE_PORT => tunnel::geneve(inner),
-                    _ => Err(Stop::NonTcp),
+                    tunnel::VXLAN_PORT | tunnel::VXLAN_LINUX_PORT => {
+                        tunnel::vxlan(inner).map(Inner::Tunnel)
+                    }
+                    tunnel::GENEVE_PORT => tunnel::geneve(inner).map(Inner::Tunnel),
+                    dst_port => Ok(Inner::Packet(Packet::Udp(Datagram {
+                        ts: self.frame.ts,
+                        source: self.frame.source,
+                        src: Endpoint::new(src, udp.source_port()),
+                        dst: Endpoint::new(dst, dst_port),
+                        payload: inner,
+                        truncated: wire_len > payload.len(),
+                    }))),
                 }
-                .map(Inner::Tunnel)
             }
             _ => Err(Stop::NonTcp),
         }
@@ -328,6 +376,6 @@ impl<'a> Walk<'a, '_, '_> {
 }
 
 enum Inner<'a> {
-    Segment(Segment<'a>),
+    Packet(Packet<'a>),
     Tunnel(Next<'a>),
 }

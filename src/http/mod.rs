@@ -1,5 +1,6 @@
 //! Protocol: byte streams -> HTTP/1.x exchanges and connection records. Recognises TLS and
-//! HTTP/2 by their first bytes (counted, not parsed here) and everything else as other TCP.
+//! HTTP/2 by their first bytes and everything else as other TCP; of TLS only the
+//! ClientHello is read (by `crate::tls`), for its SNI and ALPN.
 
 pub(crate) mod body;
 pub(crate) mod coding;
@@ -17,6 +18,7 @@ use crate::flow::{EventKind, Interest, StreamEvent};
 use crate::model::{
     ConnId, Connection, Coverage, Direction, Endpoint, Exchange, L7Protocol, TcpSummary, Timestamp,
 };
+use crate::tls::{Hello, HelloBuffer, HelloNames};
 use detect::{Sniff, SNIFF_LEN};
 use h1::{H1Conn, Sink};
 
@@ -63,6 +65,8 @@ struct SniffBuf {
 enum Phase {
     Sniff(Box<SniffBuf>),
     Http(Box<H1Conn>),
+    /// TLS: the client's first bytes, until they hold a whole ClientHello.
+    Tls(Box<HelloBuffer>),
     /// Not parsed any further (TLS, HTTP/2, other), or nothing at all seen.
     Ignored(L7Protocol),
 }
@@ -71,6 +75,8 @@ struct ConnState {
     client: Endpoint,
     server: Endpoint,
     phase: Phase,
+    /// What the ClientHello named (TLS connections only).
+    tls: Option<Box<HelloNames>>,
 }
 
 pub struct HttpStage {
@@ -112,11 +118,15 @@ impl HttpStage {
             conns.get(&ev.conn).map_or(0, ConnState::held_bytes)
         };
         let before = held(&self.conns);
-        let interest = self.dispatch(ev, &mut sink);
+        let mut interest = self.dispatch(ev, &mut sink);
         let mut after = held(&self.conns);
         if self.held - before + after > self.config.max_header_bytes_total {
-            if let Some(Phase::Http(h)) = self.conns.get_mut(&ev.conn).map(|st| &mut st.phase) {
-                h.shed(ev.ts, &mut sink);
+            if let Some(st) = self.conns.get_mut(&ev.conn) {
+                match &mut st.phase {
+                    Phase::Http(h) => h.shed(ev.ts, &mut sink),
+                    Phase::Tls(_) => interest = st.hello_failed(sink.cov),
+                    _ => {}
+                }
             }
             after = held(&self.conns);
         }
@@ -137,6 +147,7 @@ impl HttpStage {
                     client,
                     server,
                     phase: Phase::Sniff(Box::new(sniff)),
+                    tls: None,
                 };
                 self.conns.insert(ev.conn, st);
                 Interest::Keep
@@ -156,8 +167,12 @@ impl HttpStage {
                             h.gap(dir, len, ev.ts, sink);
                             h.interest()
                         }
+                        // The rest of the ClientHello is lost.
+                        Phase::Tls(_) if dir == Direction::ClientToServer => {
+                            st.hello_failed(sink.cov)
+                        }
+                        Phase::Tls(_) | Phase::Sniff(_) => Interest::Keep,
                         Phase::Ignored(_) => Interest::Ignore,
-                        Phase::Sniff(_) => Interest::Keep,
                     }
                 } else {
                     Interest::Keep
@@ -169,7 +184,8 @@ impl HttpStage {
                         h.end(dir, ev.ts, sink);
                         Interest::Keep
                     }
-                    Phase::Sniff(_) => Interest::Keep,
+                    Phase::Tls(_) if dir == Direction::ClientToServer => st.hello_failed(sink.cov),
+                    Phase::Tls(_) | Phase::Sniff(_) => Interest::Keep,
                     Phase::Ignored(_) => Interest::Ignore,
                 },
                 None => Interest::Keep,
@@ -204,6 +220,8 @@ fn unknown_connection(summary: &TcpSummary) -> Connection {
         upgraded_to: None,
         exchanges: 0,
         malformed_messages: 0,
+        tls_sni: None,
+        tls_alpn: None,
     }
 }
 
@@ -219,6 +237,7 @@ impl ConnState {
     fn held_bytes(&self) -> usize {
         match &self.phase {
             Phase::Http(h) => h.held_bytes(),
+            Phase::Tls(b) => b.len(),
             _ => 0,
         }
     }
@@ -234,6 +253,11 @@ impl ConnState {
     ) -> Interest {
         let sb = match &mut self.phase {
             Phase::Http(h) => return h.data(dir, ts, bytes, sink),
+            Phase::Tls(b) if dir == Direction::ClientToServer => {
+                let got = b.push(bytes);
+                return self.hello(got, sink.cov);
+            }
+            Phase::Tls(_) => return Interest::Keep,
             Phase::Ignored(_) => return Interest::Ignore,
             Phase::Sniff(sb) => sb,
         };
@@ -260,9 +284,41 @@ impl ConnState {
                 }
             }
             Sniff::Http2 => self.ignore(L7Protocol::Http2),
+            // The client's first bytes are a handshake record: read its ClientHello from
+            // them (the sniffed prefix, then this event's bytes when they are the client's).
+            Sniff::Tls if sb.len[0] > 0 => {
+                let client_prefix = if d == 0 { prev } else { sb.len[0] };
+                let mut b = Box::new(HelloBuffer::new());
+                let mut got = b.push(&sb.buf[0][..client_prefix]);
+                if d == 0 && got == Hello::NeedMore {
+                    got = b.push(bytes);
+                }
+                self.phase = Phase::Tls(b);
+                self.hello(got, sink.cov)
+            }
+            // Known only by the server's bytes: the ClientHello was not captured.
             Sniff::Tls => self.ignore(L7Protocol::Tls),
             Sniff::Other => self.ignore(L7Protocol::Other),
         }
+    }
+
+    /// Acts on what the ClientHello buffer said.
+    fn hello(&mut self, got: Hello, cov: &mut Coverage) -> Interest {
+        match got {
+            Hello::NeedMore => Interest::Keep,
+            Hello::Parsed(names) => {
+                cov.tls_client_hellos += 1;
+                self.tls = Some(Box::new(names));
+                self.ignore(L7Protocol::Tls)
+            }
+            Hello::Failed(_) => self.hello_failed(cov),
+        }
+    }
+
+    /// The ClientHello cannot be read: counted, and the connection is not read further.
+    fn hello_failed(&mut self, cov: &mut Coverage) -> Interest {
+        cov.tls_client_hello_unparsed += 1;
+        self.ignore(L7Protocol::Tls)
     }
 
     fn ignore(&mut self, p: L7Protocol) -> Interest {
@@ -289,6 +345,7 @@ impl ConnState {
     }
 
     fn close(self, summary: &TcpSummary, sink: &mut Sink<'_>) -> Connection {
+        let names = self.tls.map(|b| *b).unwrap_or_default();
         let (protocol, upgraded_to, exchanges, malformed_messages) = match self.phase {
             Phase::Sniff(sb) => {
                 let p = if sb.len == [0, 0] {
@@ -299,6 +356,11 @@ impl ConnState {
                 (p, None, 0, 0)
             }
             Phase::Ignored(p) => (p, None, 0, 0),
+            Phase::Tls(_) => {
+                // Closed before the ClientHello was whole.
+                sink.cov.tls_client_hello_unparsed += 1;
+                (L7Protocol::Tls, None, 0, 0)
+            }
             Phase::Http(mut h) => {
                 h.close(summary.close, sink);
                 let p = match h.version {
@@ -315,6 +377,8 @@ impl ConnState {
             upgraded_to,
             exchanges,
             malformed_messages,
+            tls_sni: names.sni,
+            tls_alpn: names.alpn,
         }
     }
 }

@@ -963,13 +963,60 @@ fn protocol_classification() {
     let (p, i, cov) = classify(detect::H2_PREFACE);
     assert_eq!((p, i), (L7Protocol::Http2, Interest::Ignore));
     assert_eq!(cov.connections_by_protocol.get("http2"), Some(&1));
-    let (p, i, _) = classify(&[0x16, 3, 1, 0, 0xc8, 1, 0, 0, 0xc4, 3, 3]);
-    assert_eq!((p, i), (L7Protocol::Tls, Interest::Ignore));
+    // The start of a ClientHello: TLS, its bytes still wanted until the hello is whole.
+    let (p, i, cov) = classify(&[0x16, 3, 1, 0, 0xc8, 1, 0, 0, 0xc4, 3, 3]);
+    assert_eq!((p, i), (L7Protocol::Tls, Interest::Keep));
+    assert_eq!(
+        cov.tls_client_hello_unparsed, 1,
+        "closed before the hello was whole"
+    );
     let (p, i, _) = classify(b"\x00\x00\x00\x2c\x0a\x0b binary");
     assert_eq!((p, i), (L7Protocol::Other, Interest::Ignore));
     let (p, _, cov) = classify(b"");
     assert_eq!(p, L7Protocol::Empty);
     assert_eq!(cov.connections_by_protocol.get("empty"), Some(&1));
+}
+
+/// A ClientHello cut into two segments (after the first 3 bytes: the sniff has decided TLS
+/// before the record header is whole) yields the connection's SNI and ALPN.
+#[test]
+fn client_hello_split_over_two_segments_names_the_connection() {
+    let hello = crate::tls::tests::hello();
+    for cut in [3, 200] {
+        let mut h = Harness::new();
+        assert_eq!(h.c(&hello[..cut]), Interest::Keep);
+        assert_eq!(h.s(&[0x16, 3, 3, 0, 0x5a, 2]), Interest::Keep);
+        assert_eq!(h.c(&hello[cut..]), Interest::Ignore);
+        let (_, conn) = h.close(CloseReason::Fin);
+        assert_eq!(conn.protocol, L7Protocol::Tls);
+        assert_eq!(conn.tls_sni.as_deref(), Some("tls3.cryptohack.org"));
+        assert_eq!(conn.tls_alpn.as_deref(), Some("h2,http/1.1"));
+        assert_eq!(
+            (h.cov.tls_client_hellos, h.cov.tls_client_hello_unparsed),
+            (1, 0)
+        );
+        assert_eq!(h.stage.held_header_bytes(), 0);
+    }
+}
+
+/// A gap inside the ClientHello, or a hello over the bound, is counted and not parsed.
+#[test]
+fn client_hello_lost_or_too_large_is_counted() {
+    let hello = crate::tls::tests::hello();
+    let mut h = Harness::new();
+    h.c(&hello[..100]);
+    h.gap(C2S, 50);
+    let (_, conn) = h.close(CloseReason::Fin);
+    assert_eq!((conn.protocol, conn.tls_sni), (L7Protocol::Tls, None));
+    assert_eq!(h.cov.tls_client_hello_unparsed, 1);
+    // All connections' held bytes are bounded together with the header buffers.
+    let mut h = Harness::with(HttpConfig {
+        max_header_bytes_total: 64,
+        ..HttpConfig::default()
+    });
+    assert_eq!(h.c(&hello[..100]), Interest::Ignore);
+    assert_eq!(h.cov.tls_client_hello_unparsed, 1);
+    assert_eq!(h.stage.held_header_bytes(), 0);
 }
 
 #[test]

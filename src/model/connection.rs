@@ -128,4 +128,9 @@ pub struct Connection {
     pub exchanges: u32,
     /// HTTP messages that could not be parsed (followed by a resynchronisation).
     pub malformed_messages: u32,
+    /// The server name (SNI) of the client's TLS ClientHello, lower-cased.
+    pub tls_sni: Option<String>,
+    /// The ALPN protocols the ClientHello offered, comma-separated in offered order
+    /// (`h2,http/1.1`).
+    pub tls_alpn: Option<String>,
 }

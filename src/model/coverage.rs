@@ -50,6 +50,20 @@ pub struct Coverage {
     /// Partial header blocks dropped because all connections' header buffers together
     /// reached their bound.
     pub header_budget_overflows: u64,
+    /// TLS connections whose ClientHello was read (SNI and ALPN taken from it).
+    pub tls_client_hellos: u64,
+    /// TLS connections whose client began with a handshake record but whose ClientHello
+    /// could not be read: malformed, over the size bound, cut by a gap or by the end.
+    pub tls_client_hello_unparsed: u64,
+    // dns
+    /// DNS responses read (UDP port 53), whatever their rcode.
+    pub dns_responses: u64,
+    /// A, AAAA and CNAME answer records kept as rows of the `dns` table.
+    pub dns_answers: u64,
+    /// Answer records dropped because the `dns` table reached its row bound.
+    pub dns_answers_dropped: u64,
+    /// DNS responses that could not be parsed (malformed or cut by the snaplen).
+    pub dns_malformed: u64,
     /// Warnings about the inputs themselves (truncated file, corrupt record), one line each.
     pub input_warnings: Vec<String>,
 }

@@ -153,6 +153,32 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
         "header blocks dropped (buffer bound)",
         cov.header_budget_overflows,
     );
+    // Name sources, shown only when the capture had any (keeps HTTP-only summaries short).
+    if cov.tls_client_hellos + cov.tls_client_hello_unparsed + cov.dns_responses + cov.dns_malformed
+        > 0
+    {
+        let _ = writeln!(s, "names");
+        line(
+            &mut s,
+            "TLS ClientHellos read (SNI, ALPN)",
+            cov.tls_client_hellos,
+        );
+        line(
+            &mut s,
+            "TLS ClientHellos unreadable",
+            cov.tls_client_hello_unparsed,
+        );
+        line(&mut s, "DNS responses", cov.dns_responses);
+        line(&mut s, "DNS answers kept", cov.dns_answers);
+        line(&mut s, "malformed DNS responses", cov.dns_malformed);
+        if cov.dns_answers_dropped > 0 {
+            line(
+                &mut s,
+                "DNS answers dropped (row bound)",
+                cov.dns_answers_dropped,
+            );
+        }
+    }
     for w in &cov.input_warnings {
         let _ = writeln!(s, "warning: {w}");
     }

@@ -133,6 +133,16 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
         "str",
         "`fin`, `rst`, `idle_eviction`, `capacity_eviction` or `end_of_capture`",
     ),
+    (
+        "tls_sni",
+        "str?",
+        "server name (SNI) of the client's TLS ClientHello, lower-case",
+    ),
+    (
+        "tls_alpn",
+        "str?",
+        "ALPN protocols the ClientHello offered, comma-separated in offered order (`h2,http/1.1`)",
+    ),
 ];
 
 #[derive(Default)]
@@ -171,6 +181,8 @@ pub struct ConnectionColumns {
     capture_duplicates: Vec<u64>,
     one_sided: Vec<bool>,
     close: Vec<u32>,
+    tls_sni: Vec<Option<u32>>,
+    tls_alpn: Vec<Option<u32>>,
 }
 
 impl ConnectionColumns {
@@ -225,6 +237,9 @@ impl ConnectionColumns {
             .push(up.capture_duplicates + down.capture_duplicates);
         self.one_sided.push(t.one_sided());
         self.close.push(strings.intern(t.close.as_str()));
+        self.tls_sni.push(strings.intern_opt(c.tls_sni.as_deref()));
+        self.tls_alpn
+            .push(strings.intern_opt(c.tls_alpn.as_deref()));
     }
 
     pub fn into_frame(self, strings: &Interner) -> PolarsResult<DataFrame> {
@@ -276,6 +291,8 @@ impl ConnectionColumns {
             Column::new("capture_duplicates".into(), self.capture_duplicates),
             Column::new("one_sided".into(), self.one_sided),
             Column::new("close".into(), strings.resolve(self.close)),
+            Column::new("tls_sni".into(), strings.resolve_opt(self.tls_sni)),
+            Column::new("tls_alpn".into(), strings.resolve_opt(self.tls_alpn)),
         ];
         DataFrame::new(height, columns)
     }

@@ -1,25 +1,31 @@
-//! Tables: owned records -> the `exchanges` and `connections` polars DataFrames, written
-//! to and read back from Parquet (so captures processed on many nodes can be merged later).
+//! Tables: owned records -> the `exchanges`, `connections` and `dns` polars DataFrames,
+//! written to and read back from Parquet (so captures processed on many nodes can be
+//! merged later).
 
 pub mod connections;
+pub mod dns;
 pub mod exchanges;
 pub mod intern;
 pub mod parquet;
 
 use polars::prelude::*;
 
+use crate::dns::DnsAnswer;
 use crate::http::Record;
 use connections::ConnectionColumns;
+use dns::DnsColumns;
 use exchanges::ExchangeColumns;
 use intern::Interner;
 
 pub use parquet::{read_tables, write_tables, TableError, TableKind};
 
-/// The two tables of a run.
+/// The tables of a run.
 #[derive(Clone, Debug)]
 pub struct Tables {
     pub exchanges: DataFrame,
     pub connections: DataFrame,
+    /// DNS answers seen (no connection ids: rows are matched by address and time).
+    pub dns: DataFrame,
 }
 
 impl Tables {
@@ -40,6 +46,7 @@ impl Tables {
         self.exchanges.vstack_mut_owned(shift(other.exchanges)?)?;
         self.connections
             .vstack_mut_owned(shift(other.connections)?)?;
+        self.dns.vstack_mut_owned(other.dns)?;
         Ok(())
     }
 
@@ -62,6 +69,7 @@ pub struct TableBuilder {
     strings: Interner,
     exchanges: ExchangeColumns,
     connections: ConnectionColumns,
+    dns: DnsColumns,
 }
 
 impl TableBuilder {
@@ -72,6 +80,10 @@ impl TableBuilder {
         }
     }
 
+    pub fn push_dns(&mut self, answer: &DnsAnswer) {
+        self.dns.push(answer, &mut self.strings);
+    }
+
     pub fn exchanges(&self) -> usize {
         self.exchanges.len()
     }
@@ -80,12 +92,18 @@ impl TableBuilder {
         self.connections.len()
     }
 
+    pub fn dns_answers(&self) -> usize {
+        self.dns.len()
+    }
+
     pub fn finish(self) -> PolarsResult<Tables> {
         let exchanges = self.exchanges.into_frame(&self.strings)?;
         let connections = self.connections.into_frame(&self.strings)?;
+        let dns = self.dns.into_frame(&self.strings)?;
         Ok(Tables {
             exchanges,
             connections,
+            dns,
         })
     }
 }
@@ -99,7 +117,11 @@ mod tests {
     #[test]
     fn docs_list_every_column_as_defined() {
         let doc = include_str!("../../docs/tables.md");
-        for (name, ty, meaning) in exchanges::COLUMNS.iter().chain(connections::COLUMNS) {
+        for (name, ty, meaning) in exchanges::COLUMNS
+            .iter()
+            .chain(connections::COLUMNS)
+            .chain(dns::COLUMNS)
+        {
             let row = format!("| `{name}` | {ty} | {meaning} |");
             assert!(doc.contains(&row), "docs/tables.md lacks the row {row}");
         }
@@ -119,9 +141,11 @@ mod tests {
             |cols: &[(&str, &str, &str)]| cols.iter().map(|c| c.0.to_string()).collect::<Vec<_>>();
         assert_eq!(names(&t.exchanges), want(exchanges::COLUMNS));
         assert_eq!(names(&t.connections), want(connections::COLUMNS));
+        assert_eq!(names(&t.dns), want(dns::COLUMNS));
         for (df, cols) in [
             (&t.exchanges, exchanges::COLUMNS),
             (&t.connections, connections::COLUMNS),
+            (&t.dns, dns::COLUMNS),
         ] {
             for (name, ty, _) in cols {
                 let want = match ty.trim_end_matches('?') {
@@ -181,6 +205,8 @@ mod tests {
                 upgraded_to: None,
                 exchanges: 1,
                 malformed_messages: 0,
+                tls_sni: (c % 2 == 1).then(|| format!("api{c}.example")),
+                tls_alpn: (c % 2 == 1).then(|| "h2,http/1.1".to_string()),
             }));
         }
         out

@@ -1,4 +1,4 @@
-//! Parquet files of the two tables: written at the end of a run, read back as inputs.
+//! Parquet files of the tables: written at the end of a run, read back as inputs.
 
 use std::fs::File;
 use std::io::Read;
@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::{connections, exchanges, Tables};
+use super::{connections, dns, exchanges, Tables};
 
 pub const EXCHANGES_FILE: &str = "exchanges.parquet";
 pub const CONNECTIONS_FILE: &str = "connections.parquet";
+pub const DNS_FILE: &str = "dns.parquet";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -25,7 +26,7 @@ pub enum TableError {
         #[source]
         source: PolarsError,
     },
-    #[error("{path}: a Parquet file, but neither linkrank's exchanges nor connections table (columns: {columns})")]
+    #[error("{path}: a Parquet file, but none of linkrank's exchanges, connections or dns tables (columns: {columns})")]
     UnknownTable { path: PathBuf, columns: String },
 }
 
@@ -34,6 +35,7 @@ pub enum TableError {
 pub enum TableKind {
     Exchanges,
     Connections,
+    Dns,
 }
 
 /// Parquet files start with `PAR1`.
@@ -53,6 +55,7 @@ pub fn write_tables(tables: &Tables, dir: &Path) -> Result<(), TableError> {
     for (name, df) in [
         (EXCHANGES_FILE, &tables.exchanges),
         (CONNECTIONS_FILE, &tables.connections),
+        (DNS_FILE, &tables.dns),
     ] {
         let path = dir.join(name);
         let file = File::create(&path).map_err(|source| TableError::Io {
@@ -88,6 +91,8 @@ fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
         TableKind::Exchanges
     } else if matches(connections::COLUMNS) {
         TableKind::Connections
+    } else if matches(dns::COLUMNS) {
+        TableKind::Dns
     } else {
         return Err(TableError::UnknownTable {
             path: path.into(),
@@ -98,6 +103,7 @@ fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
     let cols = match kind {
         TableKind::Exchanges => exchanges::COLUMNS,
         TableKind::Connections => connections::COLUMNS,
+        TableKind::Dns => dns::COLUMNS,
     };
     let df = df
         .select(cols.iter().map(|(c, _, _)| *c))
@@ -130,6 +136,7 @@ pub fn read_tables(paths: &[PathBuf]) -> Result<Tables, TableError> {
         match kind {
             TableKind::Exchanges => run.exchanges = df,
             TableKind::Connections => run.connections = df,
+            TableKind::Dns => run.dns = df,
         }
     }
     let mut all = Tables::empty().map_err(|source| TableError::Polars {
