@@ -201,7 +201,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     summary::write_quality_json(&config.out, &inputs, &coverage, &tables)
         .map_err(RunError::Output)?;
 
-    let observed = Observed::from_tables(&tables.exchanges, &tables.connections, None)
+    let observed = Observed::from_tables(&tables.exchanges, &tables.connections, Some(&tables.dns))
         .context("reading names from the tables")
         .map_err(RunError::Output)?;
     let naming = identity::resolve(&name_sources, &observed);

@@ -66,3 +66,41 @@ fn midstream_summary() {
 fn truncated_summary() {
     insta::assert_snapshot!(summary_text("fixtures/truncated.pcap"));
 }
+
+/// `links.json` and `report.md` of `linkrank analyze <args>` run from the repository root
+/// (so input paths are the same relative paths on every machine).
+fn link_reports(args: &[&str]) -> (String, String) {
+    let out = tempfile::tempdir().unwrap();
+    assert_cmd::Command::cargo_bin("linkrank")
+        .unwrap()
+        .current_dir(repo(""))
+        .arg("analyze")
+        .args(args)
+        .arg("--out")
+        .arg(out.path())
+        .arg("--quiet")
+        .assert()
+        .success();
+    let read = |f: &str| std::fs::read_to_string(out.path().join(f)).unwrap();
+    (read("links.json"), read("report.md"))
+}
+
+#[test]
+fn demo_links_json_and_report() {
+    let (json, md) = link_reports(&["captures/prod.pcap"]);
+    insta::assert_snapshot!("demo_links_json", json);
+    insta::assert_snapshot!("demo_report_md", md);
+}
+
+#[test]
+fn keepalive_links_json_and_report() {
+    let (json, md) = link_reports(&["fixtures/keepalive.pcap"]);
+    insta::assert_snapshot!("keepalive_links_json", json);
+    insta::assert_snapshot!("keepalive_report_md", md);
+}
+
+#[test]
+fn tls_sni_links_json() {
+    let (json, _) = link_reports(&["fixtures/tls_sni.pcap"]);
+    insta::assert_snapshot!("tls_sni_links_json", json);
+}

@@ -192,7 +192,10 @@ fn demo_requests_syns_and_errors_per_link_equal_tsharks() {
         let l = run.link(pair.0, pair.1);
         assert_eq!(l["client_source"], "services-file");
         assert_eq!(l["server_source"], "services-file");
-        assert_eq!(l["protocol"].as_str().unwrap().starts_with("http/1."), true);
+        assert!(
+            l["protocol"].as_str().unwrap().starts_with("http/1."),
+            "{l}"
+        );
     }
     // Ranks are 1..=n in score order.
     let scores: Vec<f64> = links.iter().map(|l| l["score"].as_f64().unwrap()).collect();
@@ -361,4 +364,253 @@ fn an_explicit_services_file_overrides_and_a_broken_one_exits_1() {
         !dir.path().join("out").exists(),
         "nothing is analysed with a broken names file"
     );
+}
+
+#[test]
+fn a_kubernetes_inventory_names_pods_by_workload() {
+    let run = analyze(&[
+        "captures/prod.pcap",
+        "--no-auto-services",
+        "--k8s",
+        "fixtures/k8s/cluster.json",
+    ]);
+    // ReplicaSet pods name their Deployment, inventory-0 its StatefulSet, the
+    // notifications pod its DaemonSet.
+    for (client, server) in [
+        ("gateway", "orders"),
+        ("gateway", "inventory"),
+        ("orders", "notifications"),
+        ("payments", "users"),
+    ] {
+        let l = run.link(client, server);
+        assert_eq!(l["client_source"], "k8s");
+        assert_eq!(l["server_source"], "k8s");
+    }
+    // The load generator is outside the cluster and serves nothing: its address names it.
+    assert_eq!(
+        run.link("10.77.0.2", "gateway")["client_source"],
+        "fallback"
+    );
+    assert_eq!(
+        run.links["identity"]["files"][0],
+        "fixtures/k8s/cluster.json"
+    );
+    assert!(run
+        .file("report.md")
+        .contains("Name files: `fixtures/k8s/cluster.json`"));
+}
+
+fn expected(name: &str) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(repo(&format!("fixtures/expected/{name}.json"))).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Kubernetes Service DNS names name the Service (docs/links.md).
+fn service_of(hostname: &str) -> String {
+    match hostname.split('.').collect::<Vec<_>>().as_slice() {
+        [svc, _ns, "svc", ..] => svc.to_string(),
+        _ => hostname.to_owned(),
+    }
+}
+
+#[test]
+fn dns_answers_name_the_servers_they_resolved_to() {
+    let run = analyze(&["fixtures/dns_names.pcap"]);
+    // From tshark's answers (fixtures/expected): per address, the query name most asked.
+    let mut asked: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for r in expected("dns_names")["names"]["responses"]
+        .as_array()
+        .unwrap()
+    {
+        for a in r["answers"].as_array().unwrap() {
+            if a["type"] == "A" || a["type"] == "AAAA" {
+                *asked
+                    .entry(a["value"].as_str().unwrap().to_owned())
+                    .or_default()
+                    .entry(r["query"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+        }
+    }
+    assert!(asked.len() >= 3, "{asked:?}");
+    let file = repo("fixtures/dns_names.pcap");
+    let requests = per_link(
+        &run,
+        &rows(
+            file.to_str().unwrap(),
+            "http.request",
+            &["ip.src", "ip.dst", "tcp.dstport"],
+        )
+        .into_iter()
+        .chain(rows(
+            file.to_str().unwrap(),
+            "http.request && ipv6",
+            &["ipv6.src", "ipv6.dst", "tcp.dstport"],
+        ))
+        .filter(|r| !r[0].is_empty())
+        .map(|mut r| {
+            if r[1].contains(':') {
+                r[1] = format!("[{}]", r[1]);
+            }
+            r
+        })
+        .collect::<Vec<_>>(),
+    );
+    let links = run.links["links"].as_array().unwrap();
+    let mut named_by_dns = 0;
+    for (i, l) in links.iter().enumerate() {
+        for endpoint in l["server_endpoints"].as_array().unwrap() {
+            let ip = endpoint
+                .as_str()
+                .unwrap()
+                .rsplit_once(':')
+                .unwrap()
+                .0
+                .trim_matches(['[', ']']);
+            let top = asked[ip]
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                .unwrap()
+                .0;
+            assert_eq!(l["server"], service_of(top).as_str(), "{endpoint}");
+            assert_eq!(l["server_source"], "dns");
+            named_by_dns += 1;
+        }
+        assert_eq!(
+            l["requests"].as_u64().unwrap(),
+            requests[&i],
+            "{}",
+            l["server"]
+        );
+    }
+    assert_eq!(
+        named_by_dns, 3,
+        "three listeners: 10.79.0.11, 10.79.0.12 and its IPv6"
+    );
+
+    // A services file's hostname matches anywhere on the CNAME chain.
+    let dir = tempfile::tempdir().unwrap();
+    let svc = dir.path().join("s.yaml");
+    std::fs::write(
+        &svc,
+        "services:\n  orders: [\"orders.shop.svc.cluster.local\"]\n",
+    )
+    .unwrap();
+    let run = analyze(&[
+        "fixtures/dns_names.pcap",
+        "--services",
+        svc.to_str().unwrap(),
+    ]);
+    let orders = run.links["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["server"] == "orders")
+        .expect("orders named through api.shop.test -> edge.shop.test -> orders...");
+    assert_eq!(orders["server_source"], "services-file");
+    assert_eq!(orders["server_endpoints"][0], "10.79.0.11:8080");
+    let conflicts = run.links["identity"]["conflicts"].as_array().unwrap();
+    assert!(conflicts
+        .iter()
+        .any(|c| c["other"]["name"] == "api.shop.test" && c["other"]["source"] == "dns"));
+}
+
+#[test]
+fn sni_names_tls_servers_and_a_tls_link_has_null_http_measures() {
+    let run = analyze(&["fixtures/tls_sni.pcap"]);
+    let names = &expected("tls_sni")["names"];
+    let conns = names["connections"].as_array().unwrap();
+    let mut snis: BTreeMap<&str, u64> = BTreeMap::new();
+    for c in conns {
+        *snis.entry(c["sni"].as_str().unwrap()).or_default() += 1;
+    }
+    let top = snis.iter().max_by_key(|(_, n)| **n).unwrap().0;
+    let links = run.links["links"].as_array().unwrap();
+    assert_eq!(links.len(), 1, "{}", run.pairs().join(", "));
+    let l = &links[0];
+    assert_eq!(l["server"], *top);
+    assert_eq!(l["server_source"], "sni");
+    assert_eq!(l["protocol"], "tls");
+    assert_eq!(
+        l["tls_handshakes"].as_u64().unwrap(),
+        names["client_hellos"].as_u64().unwrap()
+    );
+    assert_eq!(l["connections"].as_u64().unwrap(), conns.len() as u64);
+    for measure in [
+        "requests",
+        "latency_ms",
+        "bytes",
+        "status",
+        "json_share",
+        "requests_per_s",
+    ] {
+        assert!(
+            l[measure].is_null(),
+            "{measure} should be unknown: {}",
+            l[measure]
+        );
+    }
+    assert!(l["requests_per_connection"].is_null());
+    // SNI and ALPN offers per connection, as tshark decoded them.
+    let mut alpn: BTreeMap<String, u64> = BTreeMap::new();
+    for c in conns {
+        let offered: Vec<&str> = c["alpn_offered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        *alpn.entry(offered.join(",")).or_default() += 1;
+    }
+    let counts = |v: &Value| -> BTreeMap<String, u64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["value"].as_str().unwrap().to_owned(),
+                    c["count"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(counts(&l["tls_alpn_offered"]), alpn);
+    assert_eq!(
+        counts(&l["tls_server_names"]),
+        snis.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    );
+    // The other SNI is a conflict for that listener, not silently dropped.
+    let conflicts = run.links["identity"]["conflicts"].as_array().unwrap();
+    assert!(
+        conflicts
+            .iter()
+            .any(|c| c["other"]["name"] == "ledger.internal"),
+        "{conflicts:?}"
+    );
+}
+
+#[test]
+fn demo_tls_link_is_named_by_its_sni_through_the_services_file() {
+    let run = analyze(&["captures/prod.pcap"]);
+    let l = run.link("payments", "fraud");
+    assert_eq!(l["server_source"], "services-file");
+    assert_eq!(l["protocol"], "tls");
+    assert!(l["requests"].is_null());
+    // tshark only finds TLS on 8443 when told (captures/README.md).
+    let file = repo("captures/prod.pcap");
+    let hellos = tshark(&[
+        "-r",
+        file.to_str().unwrap(),
+        "-d",
+        "tcp.port==8443,tls",
+        "-Y",
+        "tls.handshake.type==1 && tls.handshake.extensions_server_name==\"fraud.internal\"",
+    ])
+    .lines()
+    .count() as u64;
+    assert!(hellos > 100);
+    assert_eq!(l["tls_handshakes"].as_u64().unwrap(), hellos);
+    assert_eq!(l["tcp_handshakes"].as_u64().unwrap(), hellos);
 }

@@ -52,6 +52,11 @@ fn is_identifier(seg: &str) -> bool {
     if seg.contains('@') || b.iter().all(u8::is_ascii_digit) || is_uuid(b) {
         return true;
     }
+    // A code with a long number in it (`SKU-12116`, `ord_20240117`) names one thing;
+    // short numbers (`v1`, `oauth2`, `h264`) name an API or a format.
+    if longest_digit_run(b) >= 4 {
+        return true;
+    }
     let has_digit = b.iter().any(u8::is_ascii_digit);
     if b.len() >= 8 && has_digit && b.iter().all(u8::is_ascii_hexdigit) {
         return true;
@@ -61,6 +66,13 @@ fn is_identifier(seg: &str) -> bool {
         && b.iter().any(u8::is_ascii_alphabetic)
         && b.iter()
             .all(|&c| c.is_ascii_alphanumeric() || b"-_+=~.%".contains(&c))
+}
+
+fn longest_digit_run(b: &[u8]) -> usize {
+    b.split(|c| !c.is_ascii_digit())
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0)
 }
 
 fn is_uuid(b: &[u8]) -> bool {
@@ -74,6 +86,14 @@ fn is_uuid(b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::template;
+
+    #[test]
+    fn codes_with_long_numbers_are_identifiers() {
+        assert_eq!(template("/items/SKU-12116"), "/items/{id}");
+        assert_eq!(template("/o/ord_20240117/x"), "/o/{id}/x");
+        assert_eq!(template("/api/v1/oauth2/h264"), "/api/v1/oauth2/h264");
+        assert_eq!(template("/y/2024"), "/y/{id}");
+    }
 
     #[test]
     fn brief_example() {

@@ -7,9 +7,9 @@
 //! 1. the services file (`--services`, or `<capture stem>.services.yaml`): a listener, a
 //!    host, the longest network, then a hostname matched to DNS answers, Host and SNI;
 //! 2. the Kubernetes inventory (`--k8s`): pod workload, Service ClusterIP, Endpoints;
-//! 3. DNS answers in the capture (the name the clients asked for);
-//! 4. the HTTP Host header the server was addressed by;
-//! 5. the TLS SNI;
+//! 3. DNS answers in the capture (the name the clients asked for most often);
+//! 4. the HTTP Host header the server was addressed by (the most frequent);
+//! 5. the TLS SNI (the most frequent);
 //! 6. for a client only: the name of its own listeners, when they all agree;
 //! 7. the address: `ip:port` for a server, `ip` for a client.
 //!
@@ -125,6 +125,9 @@ fn fallback_server(ip: IpAddr, port: u16) -> Named {
     }
 }
 
+/// Names one source may offer for one endpoint (the rest are not listed as conflicts).
+const NAMES_PER_SOURCE: usize = 5;
+
 /// Names every endpoint `observed` saw.
 pub fn resolve(sources: &NameSources, observed: &Observed) -> Naming {
     let mut naming = Naming::default();
@@ -135,9 +138,15 @@ pub fn resolve(sources: &NameSources, observed: &Observed) -> Naming {
             (observed.host_names.get(&listener), NameSource::Host),
             (observed.sni_names.get(&listener), NameSource::Sni),
         ] {
-            if let Some(top) = tally.and_then(|t| t.top()) {
+            // Most frequent first: it names the listener; the others are listed as
+            // conflicts (a listener known under several names).
+            for name in tally
+                .into_iter()
+                .flat_map(|t| t.names())
+                .take(NAMES_PER_SOURCE)
+            {
                 candidates.push(Named {
-                    name: service_of_hostname(top),
+                    name: service_of_hostname(name),
                     source,
                 });
             }
@@ -223,9 +232,14 @@ fn address_candidates(
             });
         }
     }
-    if let Some(top) = observed.dns_query_names.get(&ip).and_then(|t| t.top()) {
+    let asked = observed.dns_query_names.get(&ip);
+    for name in asked
+        .into_iter()
+        .flat_map(|t| t.names())
+        .take(NAMES_PER_SOURCE)
+    {
         out.push(Named {
-            name: service_of_hostname(top),
+            name: service_of_hostname(name),
             source: NameSource::Dns,
         });
     }

@@ -207,6 +207,11 @@ fn k8s_beats_dns_and_dns_beats_host_and_sni() {
                 "checkout.example".to_string(),
                 ("10.1.0.9:443".to_string(), "payments.example".to_string())
             ),
+            // The less asked DNS name of the same address.
+            (
+                "pay.example".to_string(),
+                ("10.1.0.9:443".to_string(), "payments.example".to_string())
+            ),
         ])
     );
 }

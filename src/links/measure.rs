@@ -120,6 +120,8 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             connections: c.connections,
             tcp_handshakes: c.tcp_handshakes,
             tls_handshakes: c.tls,
+            tls_server_names: c.sni.clone(),
+            tls_alpn_offered: c.alpn.clone(),
             requests_per_connection: c.per_connection.mean,
             requests_per_connection_dist: c.per_connection,
             handshake_rtt_ms: c.handshake_rtt_ms,
@@ -356,6 +358,8 @@ struct ConnectionMeasures {
     per_connection: PerConnection,
     quality: LinkQuality,
     protocols: BTreeMap<String, u64>,
+    sni: Vec<Count>,
+    alpn: Vec<Count>,
 }
 
 fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, ConnectionMeasures>> {
@@ -402,6 +406,18 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
         ])
         .collect()?;
     let protocols = value_counts(cn, &["client", "server"], "protocol")?;
+    // Tables written before the TLS columns existed simply have no TLS names.
+    let has = |c: &str| cn.get_column_names().iter().any(|n| n.as_str() == c);
+    let sni = if has("tls_sni") {
+        value_counts(cn, &["client", "server"], "tls_sni")?
+    } else {
+        BTreeMap::new()
+    };
+    let alpn = if has("tls_alpn") {
+        value_counts(cn, &["client", "server"], "tls_alpn")?
+    } else {
+        BTreeMap::new()
+    };
     let keys = read_keys(&agg, &["client", "server"])?;
     let n = |c: &str| u64s(&agg, c);
     let f = |c: &str| f64s(&agg, c);
@@ -454,6 +470,8 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
                     incomplete_exchanges: 0,
                 },
                 protocols: protocols.get(&key).cloned().unwrap_or_default(),
+                sni: counts_for(&sni, &key),
+                alpn: counts_for(&alpn, &key),
             },
         );
     }

@@ -78,11 +78,11 @@ pub struct StatusMix {
     pub no_response: u64,
 }
 
-/// A value and how many requests carried it.
+/// A value and how many requests (or, for TLS names, connections) carried it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Count {
     pub value: String,
-    pub requests: u64,
+    pub count: u64,
 }
 
 /// What the HTTP exchanges of a link (or of one route on it) show.
@@ -164,6 +164,10 @@ pub struct Link {
     pub requests_per_connection: Option<f64>,
     pub requests_per_connection_dist: PerConnection,
     pub handshake_rtt_ms: RttPercentiles,
+    /// TLS server names (SNI) the link's connections asked for, most first.
+    pub tls_server_names: Vec<Count>,
+    /// ALPN lists the clients offered (`h2,http/1.1`), most first.
+    pub tls_alpn_offered: Vec<Count>,
     /// Connections closed by a reset.
     pub resets: u64,
     pub retransmitted_bytes: u64,
@@ -190,13 +194,9 @@ pub type LinkKey = (String, String);
 pub(crate) fn sorted_counts(map: BTreeMap<String, u64>, keep: usize) -> Vec<Count> {
     let mut v: Vec<Count> = map
         .into_iter()
-        .map(|(value, requests)| Count { value, requests })
+        .map(|(value, count)| Count { value, count })
         .collect();
-    v.sort_by(|a, b| {
-        b.requests
-            .cmp(&a.requests)
-            .then_with(|| a.value.cmp(&b.value))
-    });
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
     v.truncate(keep);
     v
 }

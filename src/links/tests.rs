@@ -21,6 +21,6 @@ fn counts_sort_by_requests_then_value_and_keep_the_top() {
         ("d".to_string(), 1),
     ]);
     let v = sorted_counts(m, 3);
-    let got: Vec<(&str, u64)> = v.iter().map(|c| (c.value.as_str(), c.requests)).collect();
+    let got: Vec<(&str, u64)> = v.iter().map(|c| (c.value.as_str(), c.count)).collect();
     assert_eq!(got, [("c", 9), ("a", 3), ("b", 3)]);
 }

@@ -218,16 +218,7 @@ fn link_section(s: &mut String, x: &Ranked) {
     }
     let _ = writeln!(s);
     if let Some(h) = &l.http {
-        let types = |v: &[crate::links::Count]| {
-            if v.is_empty() {
-                "-".to_string()
-            } else {
-                v.iter()
-                    .map(|c| format!("{} ({})", c.value, c.requests))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        };
+        let types = counts_text;
         let _ = writeln!(
             s,
             "Content types: requests {}; responses {}. HTTP versions: {}.\n",
@@ -272,6 +263,17 @@ fn link_section(s: &mut String, x: &Ranked) {
     }
 }
 
+/// `a (3), b (1)`, or `-` when empty.
+fn counts_text(v: &[crate::links::Count]) -> String {
+    if v.is_empty() {
+        return "-".to_string();
+    }
+    v.iter()
+        .map(|c| format!("{} ({})", c.value, c.count))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn connection_rows(s: &mut String, l: &Link) {
     let q = &l.quality;
     let d = &l.requests_per_connection_dist;
@@ -301,6 +303,8 @@ fn connection_rows(s: &mut String, l: &Link) {
                 fmt_opt(l.handshake_rtt_ms.p95, 3)
             ),
         ),
+        ("TLS server names (SNI)", counts_text(&l.tls_server_names)),
+        ("ALPN offered", counts_text(&l.tls_alpn_offered)),
         ("connections reset", l.resets.to_string()),
         ("retransmitted bytes", l.retransmitted_bytes.to_string()),
         (
