@@ -150,3 +150,41 @@ fn tls_and_http2_connections_are_recognised_not_garbage() {
         assert_eq!(t.exchanges.height(), 0, "{file}");
     }
 }
+
+/// Every corpus capture gets its reports, and the requests of its links add up to
+/// tshark's request count; a capture with a fault says so in report.md.
+#[test]
+fn every_corpus_capture_gets_link_reports_whose_requests_equal_tsharks() {
+    let mut report = Vec::new();
+    for name in manifest_captures() {
+        let path = corpus(&name);
+        let out = tempfile::tempdir().unwrap();
+        assert_cmd::Command::cargo_bin("linkrank")
+            .unwrap()
+            .arg("analyze")
+            .arg(&path)
+            .arg("--out")
+            .arg(out.path())
+            .arg("--quiet")
+            .assert()
+            .success();
+        let links: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.path().join("links.json")).unwrap())
+                .unwrap();
+        let ours: u64 = links["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["requests"].as_u64().unwrap_or(0))
+            .sum();
+        let theirs = tshark_requests(&path).len() as u64;
+        if ours != theirs {
+            report.push(format!("{name}: links {ours}, tshark {theirs}"));
+        }
+        let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+        if name == "pfe_corrupted.pcap" {
+            assert!(md.contains("corrupt capture at byte 2119"), "{md}");
+        }
+    }
+    assert!(report.is_empty(), "{}", report.join("\n"));
+}
