@@ -858,3 +858,70 @@ mod corpus {
         out
     }
 }
+
+/// UDP that is not a tunnel is handed on as a datagram (for DNS), counted as non-TCP like
+/// before; a fragmented one is reassembled; a snaplen-cut one says so.
+#[test]
+fn udp_datagrams_for_dns() {
+    let dns = [0x12u8, 0x34, 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut out = Vec::new();
+    PacketBuilder::ipv4(A4, B4, 64)
+        .udp(53, 3333)
+        .write(&mut out, &dns)
+        .unwrap();
+    let mut d = Decoder::new(DecodeConfig::default());
+    let mut cov = Coverage::default();
+    let framed = eth(0x0800, &out);
+    match d.decode_packet(&frame(LinkType::Ethernet, &framed), &mut cov) {
+        Some(Packet::Udp(u)) => {
+            assert_eq!((u.src, u.dst), (ep(A4, 53), ep(B4, 3333)));
+            assert_eq!(u.payload, dns);
+            assert!(!u.truncated);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!((cov.non_tcp, cov.tcp_segments), (1, 0));
+    // `decode` (TCP only) still returns nothing for it and counts it the same.
+    let mut cov2 = Coverage::default();
+    assert!(d
+        .decode(&frame(LinkType::Ethernet, &framed), &mut cov2)
+        .is_none());
+    assert_eq!(cov2, cov);
+
+    // Cut by the snaplen.
+    let mut cov = Coverage::default();
+    match d.decode_packet(&frame(LinkType::RawIp, &out[..out.len() - 4]), &mut cov) {
+        Some(Packet::Udp(u)) => assert!(u.truncated && u.payload.len() == dns.len() - 4),
+        other => panic!("{other:?}"),
+    }
+
+    // A 1000-byte response in two IPv4 fragments: one datagram after reassembly.
+    let big: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+    let mut whole = Vec::new();
+    PacketBuilder::ipv4(A4, B4, 64)
+        .udp(53, 3333)
+        .write(&mut whole, &big)
+        .unwrap();
+    let n = whole.len() - 20;
+    let parts = fragments(&whole, 9, &[(0, 504), (504, n)]);
+    let mut cov = Coverage::default();
+    assert!(d
+        .decode_packet(&frame(LinkType::RawIp, &parts[0]), &mut cov)
+        .is_none());
+    match d.decode_packet(&frame(LinkType::RawIp, &parts[1]), &mut cov) {
+        Some(Packet::Udp(u)) => assert_eq!(u.payload, &big[..]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(cov.ip_fragments_reassembled, 2);
+
+    // VXLAN is still a tunnel, unwrapped to its TCP segment, not a datagram.
+    let inner = eth(0x0800, &ip4_tcp(PAYLOAD));
+    let vx = cat(&[&[0x08, 0, 0, 0, 0, 0, 42, 0], &inner]);
+    let mut cov = Coverage::default();
+    let tunneled = udp4(4789, &vx);
+    assert!(matches!(
+        d.decode_packet(&frame(LinkType::RawIp, &tunneled), &mut cov),
+        Some(Packet::Tcp(_))
+    ));
+    assert_eq!(cov.tunnels_unwrapped, 1);
+}
