@@ -296,6 +296,26 @@ mod tests {
         assert_eq!(xids, ids, "exchanges follow their connections");
     }
 
+    /// A connections table written before `tls_sni`/`tls_alpn` existed is read with them null.
+    #[test]
+    fn connections_without_tls_columns_are_read_with_nulls() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = build(&sample_records(2));
+        let mut old = t.connections.drop_many(["tls_sni", "tls_alpn"]);
+        let path = dir.path().join("connections.parquet");
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut old)
+            .unwrap();
+        let back = read_tables(&[path]).unwrap();
+        assert_eq!(back.connections.height(), 2);
+        let sni = back.connections.column("tls_sni").unwrap();
+        assert_eq!((sni.dtype(), sni.null_count()), (&DataType::String, 2));
+        assert!(back
+            .connections
+            .drop_many(["tls_sni", "tls_alpn"])
+            .equals_missing(&old));
+    }
+
     #[test]
     fn a_foreign_parquet_file_is_refused_with_its_columns() {
         let dir = tempfile::tempdir().unwrap();

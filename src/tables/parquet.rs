@@ -12,6 +12,10 @@ pub const EXCHANGES_FILE: &str = "exchanges.parquet";
 pub const CONNECTIONS_FILE: &str = "connections.parquet";
 pub const DNS_FILE: &str = "dns.parquet";
 
+/// Nullable string columns newer than the first tables: a file without them (written by
+/// an earlier linkrank) is still read, with the columns null.
+const ADDED_LATER: &[&str] = &["tls_sni", "tls_alpn"];
+
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
     #[error("{path}: {source}")]
@@ -86,7 +90,10 @@ fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
             source,
         })?;
     let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    let matches = |cols: &[(&str, &str, &str)]| cols.iter().all(|(c, _, _)| names.contains(c));
+    let matches = |cols: &[(&str, &str, &str)]| {
+        cols.iter()
+            .all(|(c, _, _)| names.contains(c) || ADDED_LATER.contains(c))
+    };
     let kind = if matches(exchanges::COLUMNS) {
         TableKind::Exchanges
     } else if matches(connections::COLUMNS) {
@@ -105,6 +112,17 @@ fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
         TableKind::Connections => connections::COLUMNS,
         TableKind::Dns => dns::COLUMNS,
     };
+    let mut df = df;
+    let height = df.height();
+    for (c, _, _) in cols {
+        if ADDED_LATER.contains(c) && df.column(c).is_err() {
+            let nulls = Column::full_null((*c).into(), height, &DataType::String);
+            df.with_column(nulls).map_err(|source| TableError::Polars {
+                path: path.into(),
+                source,
+            })?;
+        }
+    }
     let df = df
         .select(cols.iter().map(|(c, _, _)| *c))
         .map_err(|source| TableError::Polars {
