@@ -184,7 +184,7 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
     }
     let _ = writeln!(
         s,
-        "wrote {}/{{exchanges,connections}}.parquet and quality.json",
+        "wrote {}/{{exchanges,connections,dns}}.parquet and quality.json",
         out_dir.display()
     );
     s
