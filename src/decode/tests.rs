@@ -796,67 +796,6 @@ mod corpus {
             assert_eq!(counted, frames, "{name}");
         }
     }
-
-    /// Decode speed over frames held in memory (run with --release --ignored --nocapture).
-    #[test]
-    #[ignore]
-    fn decode_speed() {
-        let frames = load("zeek_http_methods.pcap");
-        let mut frames2 = load("packt_grpc_unary.pcapng");
-        frames2.extend(frames);
-        let mut d = Decoder::new(DecodeConfig::default());
-        let mut cov = Coverage::default();
-        let rounds = 200;
-        let start = std::time::Instant::now();
-        let mut bytes = 0u64;
-        for _ in 0..rounds {
-            for (link, data) in &frames2 {
-                if let Some(s) = d.decode(&frame(*link, data), &mut cov) {
-                    bytes += s.payload.len() as u64;
-                }
-            }
-        }
-        let n = (frames2.len() * rounds) as f64;
-        let el = start.elapsed().as_secs_f64();
-        println!(
-            "decode: {:.1} ns/frame, {:.2} Mframes/s ({bytes} payload bytes)",
-            el * 1e9 / n,
-            n / el / 1e6
-        );
-        assert_eq!(cov.tcp_segments, (4306 + 655) * rounds as u64);
-    }
-
-    fn load(name: &str) -> Vec<(LinkType, Vec<u8>)> {
-        let file = std::fs::File::open(path(name)).expect("corpus file");
-        let mut reader = create_reader(1 << 16, file).expect("a capture");
-        let mut links = Vec::new();
-        let mut out = Vec::new();
-        loop {
-            match reader.next() {
-                Ok((offset, block)) => {
-                    match block {
-                        PcapBlockOwned::LegacyHeader(h) => {
-                            links.push(LinkType::from_linktype(h.network.0 as u32))
-                        }
-                        PcapBlockOwned::Legacy(p) => out.push((links[0], p.data.to_vec())),
-                        PcapBlockOwned::NG(pcap_parser::Block::InterfaceDescription(idb)) => {
-                            links.push(LinkType::from_linktype(idb.linktype.0 as u32))
-                        }
-                        PcapBlockOwned::NG(pcap_parser::Block::EnhancedPacket(epb)) => {
-                            let caplen = (epb.caplen as usize).min(epb.data.len());
-                            out.push((links[epb.if_id as usize], epb.data[..caplen].to_vec()));
-                        }
-                        _ => {}
-                    }
-                    reader.consume(offset);
-                }
-                Err(PcapError::Eof) => break,
-                Err(PcapError::Incomplete(_)) => reader.refill().expect("refill"),
-                Err(e) => panic!("{name}: {e:?}"),
-            }
-        }
-        out
-    }
 }
 
 /// UDP that is not a tunnel is handed on as a datagram (for DNS), counted as non-TCP like

@@ -1129,47 +1129,6 @@ Transfer-Encoding: chunked\r\n\r\n{:x};x=y\r\n", gz.len()).into_bytes();
     }
 }
 
-/// Throughput on a keep-alive connection: `cargo test --release --lib
-/// http::tests::throughput -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn throughput() {
-    let req = b"GET /api/v1/orders/12345/items?page=2 HTTP/1.1\r\nHost: orders.svc.cluster.local\r\n\
-User-Agent: bench/1.0\r\nAccept: application/json\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n";
-    let mut resp =
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 16384\r\n\r\n"
-            .to_vec();
-    resp.extend(std::iter::repeat_n(b'x', 16384));
-    let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-    for _ in 0..4 {
-        chunked.extend_from_slice(b"1000\r\n");
-        chunked.extend(std::iter::repeat_n(b'y', 4096));
-        chunked.extend_from_slice(b"\r\n");
-    }
-    chunked.extend_from_slice(b"0\r\n\r\n");
-    let mut h = Harness::new();
-    let rounds = 20_000;
-    let mut bytes = 0u64;
-    let t0 = std::time::Instant::now();
-    for i in 0..rounds {
-        h.c(req);
-        let r = if i % 2 == 0 { &resp } else { &chunked };
-        for seg in r.chunks(1448) {
-            h.s(seg);
-        }
-        bytes += (req.len() + r.len()) as u64;
-        h.recs.clear();
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    let (_, conn) = h.close(CloseReason::Fin);
-    assert_eq!(conn.exchanges, rounds);
-    eprintln!(
-        "{:.0} MB/s over {} MB",
-        bytes as f64 / secs / 1e6,
-        bytes / 1_000_000
-    );
-}
-
 #[derive(Clone, Debug)]
 enum Ev {
     Data(bool, Vec<u8>),
