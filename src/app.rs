@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::capture::{CaptureFile, MergedCaptures};
 use crate::cli::AnalyzeConfig;
+use crate::cost::{self, CostConstants};
 use crate::decode::{DecodeConfig, Decoder, Packet};
 use crate::dns::{DnsConfig, DnsStage};
 use crate::flow::{FlowConfig, FlowTable};
@@ -14,7 +15,7 @@ use crate::http::{detect, HttpConfig, HttpStage};
 use crate::identity::{self, K8sInventory, NameSources, Naming, Observed, ServicesFile};
 use crate::links::{self, LinkSet};
 use crate::model::Coverage;
-use crate::rank::{self, FirstScoreConstants, Ranked};
+use crate::rank::{self, Ranked};
 use crate::report::summary::{self, InputSummary, TableFigures};
 use crate::report::{links_csv, links_json, markdown, LinkReport};
 use crate::tables::{self, TableBuilder, Tables};
@@ -205,10 +206,22 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         .context("reading names from the tables")
         .map_err(RunError::Output)?;
     let naming = identity::resolve(&name_sources, &observed);
-    let link_set = links::measure(&tables, &naming, config.routes)
+    let mut link_set = links::measure(&tables, &naming, config.routes)
         .context("measuring the links")
         .map_err(RunError::Output)?;
-    let constants = FirstScoreConstants::default();
+    let constants: CostConstants = config.cost;
+    let payloads = payload_samples(&tables, &naming)
+        .context("reading the payload samples")
+        .map_err(RunError::Output)?;
+    for link in &mut link_set.links {
+        let key = (link.client.clone(), link.server.clone());
+        link.savings = cost::link_savings(
+            link,
+            link_set.capture_seconds,
+            payloads.get(&key),
+            &constants,
+        );
+    }
     let ranked = rank::rank(&link_set, &constants);
     let report = LinkReport {
         inputs: &inputs,
@@ -240,6 +253,15 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         links: link_set,
         ranked,
     })
+}
+
+/// The JSON samples per link, when the tables carry them.
+fn payload_samples(
+    _tables: &Tables,
+    _naming: &Naming,
+) -> polars::prelude::PolarsResult<std::collections::BTreeMap<links::LinkKey, cost::PayloadSamples>>
+{
+    Ok(Default::default())
 }
 
 /// Reads the services files and Kubernetes inventories named in `config`.

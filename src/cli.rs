@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::cost::CostConstants;
 use crate::decode::DecodeConfig;
 use crate::flow::FlowConfig;
 use crate::http::HttpConfig;
@@ -66,6 +67,14 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub k8s: Vec<PathBuf>,
 
+    /// Cost-model constants file (YAML: `constants: {name: value}`); see docs/cost-model.md.
+    #[arg(long, value_name = "FILE")]
+    pub cost_config: Option<PathBuf>,
+
+    /// Override one cost-model constant (after --cost-config); may be repeated.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+
     /// Links shown in the terminal table (all are in the reports).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
@@ -92,6 +101,8 @@ pub struct AnalyzeConfig {
     pub k8s: Vec<PathBuf>,
     pub top: usize,
     pub routes: usize,
+    /// Cost-model constants in force (defaults, then the file, then `--set`).
+    pub cost: CostConstants,
     pub quiet: bool,
 }
 
@@ -114,6 +125,14 @@ impl AnalyzeArgs {
             max_ooo_bytes_total: self.max_ooo_total_bytes.max(self.max_ooo_bytes),
             ..FlowConfig::default()
         };
+        let mut cost = CostConstants::default();
+        if let Some(file) = &self.cost_config {
+            cost.apply_file(file).map_err(|e| e.to_string())?;
+        }
+        for assignment in &self.set {
+            cost.apply_assignment(assignment)
+                .map_err(|e| e.to_string())?;
+        }
         let mut services = self.services;
         if !self.no_auto_services {
             for found in self.inputs.iter().filter_map(|i| services_beside(i)) {
@@ -132,6 +151,7 @@ impl AnalyzeArgs {
             k8s: self.k8s,
             top: self.top,
             routes: self.routes,
+            cost,
             quiet: self.quiet,
         })
     }

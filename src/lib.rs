@@ -10,6 +10,7 @@
 pub mod app;
 pub mod capture;
 pub mod cli;
+pub mod cost;
 pub mod decode;
 pub mod dns;
 pub mod flow;

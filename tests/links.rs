@@ -614,3 +614,85 @@ fn demo_tls_link_is_named_by_its_sni_through_the_services_file() {
     assert_eq!(l["tls_handshakes"].as_u64().unwrap(), hellos);
     assert_eq!(l["tcp_handshakes"].as_u64().unwrap(), hellos);
 }
+
+#[test]
+fn cost_constants_can_be_overridden_and_bad_ones_exit_2() {
+    let base = analyze(&["captures/prod.pcap"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cost.yaml");
+    std::fs::write(&cfg, "constants:\n  tls_client_crypto_ms: 0.35\n").unwrap();
+    let tuned = analyze(&[
+        "captures/prod.pcap",
+        "--cost-config",
+        cfg.to_str().unwrap(),
+        "--set",
+        "tls_server_crypto_ms=1.06",
+    ]);
+    let crypto = |r: &Run| {
+        r.link("payments", "fraud")["savings"]["crypto_cpu_ms_per_s_saved"]
+            .as_f64()
+            .unwrap()
+    };
+    // No fraud connection resumed a session: the crypto per handshake is server + client.
+    let want = crypto(&base) * (1.06 + 0.35) / (0.14 + 0.15);
+    assert!(
+        (crypto(&tuned) - want).abs() < 1e-9 * want.max(1.0),
+        "{} vs {want}",
+        crypto(&tuned)
+    );
+    assert_eq!(
+        tuned.links["scoring"]["constants"]["tls_server_crypto_ms"],
+        1.06
+    );
+    assert_eq!(
+        tuned.links["scoring"]["constants"]["tls_client_crypto_ms"],
+        0.35
+    );
+
+    for bad in [
+        ["--set", "no_such_constant=1"],
+        ["--set", "hpack_cold_ratio=-2"],
+    ] {
+        let out = Command::cargo_bin("linkrank")
+            .unwrap()
+            .current_dir(repo(""))
+            .args(["analyze", "captures/prod.pcap"])
+            .args(bad)
+            .arg("--out")
+            .arg(dir.path().join("x"))
+            .assert()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr);
+        assert!(err.contains(bad[1].split('=').next().unwrap()), "{err}");
+    }
+}
+
+#[test]
+fn savings_follow_the_cost_model_arithmetic() {
+    let run = analyze(&["captures/prod.pcap"]);
+    let secs = run.links["capture_seconds"].as_f64().unwrap();
+    for l in run.links["links"].as_array().unwrap() {
+        let s = &l["savings"];
+        let pairs = (l["client_addresses"].as_array().unwrap().len()
+            * l["server_endpoints"].as_array().unwrap().len()) as f64;
+        let saved = (l["tcp_handshakes"].as_f64().unwrap() - pairs).max(0.0);
+        let hs = s["handshakes_per_s_saved"].as_f64().unwrap();
+        assert!((hs - saved / secs).abs() < 1e-9, "{l}");
+        if l["requests"].is_null() {
+            assert!(s["header_bytes_per_request"]["now"].is_null());
+            continue;
+        }
+        let r = l["requests"].as_f64().unwrap();
+        let b = &l["bytes"];
+        let now =
+            (b["request_headers"].as_f64().unwrap() + b["response_headers"].as_f64().unwrap()) / r;
+        let h = &s["header_bytes_per_request"];
+        assert!((h["now"].as_f64().unwrap() - now).abs() < 1e-9);
+        // HTTP/2 never needs more header bytes than HTTP/1.1 on these links.
+        assert!(h["http2"].as_f64().unwrap() <= now, "{l}");
+        let bodies =
+            (b["request_bodies"].as_f64().unwrap() + b["response_bodies"].as_f64().unwrap()) / r;
+        assert!((s["body_bytes_per_request"]["now"].as_f64().unwrap() - bodies).abs() < 1e-9);
+        assert!(s["body_bytes_per_request"]["protobuf"].as_f64().unwrap() <= bodies);
+    }
+}

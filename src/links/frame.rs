@@ -109,6 +109,60 @@ pub(crate) fn exchanges_frame(
         .map(|(a, b)| is_json(a) || is_json(b))
         .collect();
     let incomplete: Vec<bool> = completeness.iter().map(|c| c != Some("complete")).collect();
+    // Body bytes that are JSON, per direction: what protobuf would replace.
+    let req_body = exchanges.column("req_body_bytes")?.u64()?;
+    let resp_body = exchanges.column("resp_body_bytes")?.u64()?;
+    let json_body_bytes: Vec<u64> = req_ct
+        .iter()
+        .zip(resp_ct.iter())
+        .zip(req_body.iter().zip(resp_body.iter()))
+        .map(|((qt, st), (qb, sb))| {
+            let q = if is_json(qt) { qb.unwrap_or(0) } else { 0 };
+            let s = if is_json(st) { sb.unwrap_or(0) } else { 0 };
+            q + s
+        })
+        .collect();
+    // The HTTP/2 and gRPC header replay (when the tables carry it): both directions,
+    // null unless both header blocks were replayed.
+    let has = |c: &str| exchanges.get_column_names().iter().any(|n| n.as_str() == c);
+    let pair_sum = |a: &str, b: &str| -> PolarsResult<Vec<Option<u64>>> {
+        if !(has(a) && has(b)) {
+            return Ok(vec![None; exchanges.height()]);
+        }
+        let a = exchanges.column(a)?.cast(&DataType::UInt64)?;
+        let b = exchanges.column(b)?.cast(&DataType::UInt64)?;
+        Ok(a.u64()?
+            .iter()
+            .zip(b.u64()?.iter())
+            .map(|(a, b)| Some(a? + b?))
+            .collect())
+    };
+    let h2 = pair_sum("req_header_bytes_h2", "resp_header_bytes_h2")?;
+    let grpc = pair_sum("req_header_bytes_grpc", "resp_header_bytes_grpc")?;
+    let h1_replayed: Vec<Option<u64>> = h2
+        .iter()
+        .zip(grpc.iter())
+        .zip(
+            exchanges
+                .column("req_header_bytes")?
+                .u64()?
+                .iter()
+                .zip(exchanges.column("resp_header_bytes")?.u64()?.iter()),
+        )
+        .map(|((h2, g), (q, s))| {
+            (h2.is_some() && g.is_some()).then(|| q.unwrap_or(0) + s.unwrap_or(0))
+        })
+        .collect();
+    let h2: Vec<Option<u64>> = h2
+        .iter()
+        .zip(grpc.iter())
+        .map(|(a, b)| if b.is_some() { *a } else { None })
+        .collect();
+    let grpc: Vec<Option<u64>> = grpc
+        .iter()
+        .zip(h1_replayed.iter())
+        .map(|(g, h)| if h.is_some() { *g } else { None })
+        .collect();
     // Bucketed here: polars' integer floor division needs a feature this build leaves out.
     let second: Vec<Option<i64>> = exchanges
         .column("req_first_ns")?
@@ -122,6 +176,10 @@ pub(crate) fn exchanges_frame(
     df.with_column(Column::new("json".into(), json))?;
     df.with_column(Column::new("new_conn".into(), new_conn))?;
     df.with_column(Column::new("incomplete".into(), incomplete))?;
+    df.with_column(Column::new("json_body_bytes".into(), json_body_bytes))?;
+    df.with_column(Column::new("replay_h1_header_bytes".into(), h1_replayed))?;
+    df.with_column(Column::new("replay_h2_header_bytes".into(), h2))?;
+    df.with_column(Column::new("replay_grpc_header_bytes".into(), grpc))?;
     df.with_column(Column::new("second".into(), second))?;
     let ms = |a: &str, b: &str| (col(a) - col(b)).cast(DataType::Float64) / lit(1e6);
     df.lazy()

@@ -120,6 +120,8 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             connections: c.connections,
             tcp_handshakes: c.tcp_handshakes,
             tls_handshakes: c.tls,
+            tls_versions: c.versions.clone(),
+            tls_resumed: c.resumed,
             tls_server_names: c.sni.clone(),
             tls_alpn_offered: c.alpn.clone(),
             requests_per_connection: c.per_connection.mean,
@@ -134,6 +136,7 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             http: h.filter(|h| h.requests > 0),
             routes_not_listed: (routes_total - link_routes.len()) as u64,
             routes: link_routes,
+            savings: Default::default(),
         });
         routes.retain(|k, _| !(k[0].as_deref() == Some(&key.0) && k[1].as_deref() == Some(&key.1)));
     }
@@ -198,6 +201,11 @@ fn aggregate_http(
             count_where(col("json"), "json"),
             count_where(col("new_conn"), "new_conn"),
             count_where(col("incomplete"), "incomplete"),
+            col("json_body_bytes").sum().alias("json_body_bytes"),
+            count_where(col("replay_grpc_header_bytes").is_not_null(), "replayed"),
+            col("replay_h1_header_bytes").sum().alias("replay_h1"),
+            col("replay_h2_header_bytes").sum().alias("replay_h2"),
+            col("replay_grpc_header_bytes").sum().alias("replay_grpc"),
         ])
         .collect()?;
     let peaks = {
@@ -245,6 +253,13 @@ fn aggregate_http(
         n("resp_bodies")?,
     ];
     let (json, new_conn, incomplete) = (n("json")?, n("new_conn")?, n("incomplete")?);
+    let json_body_bytes = n("json_body_bytes")?;
+    let replay = [
+        n("replayed")?,
+        n("replay_h1")?,
+        n("replay_h2")?,
+        n("replay_grpc")?,
+    ];
 
     let mut out = BTreeMap::new();
     for (i, key) in group_keys.into_iter().enumerate() {
@@ -297,6 +312,13 @@ fn aggregate_http(
             new_connection_share: per(new_conn[i]),
             http_versions: counts_for(&versions, &key),
             incomplete: incomplete[i],
+            json_body_bytes: json_body_bytes[i],
+            header_replay: HeaderReplay {
+                exchanges: replay[0][i],
+                http1_bytes: replay[1][i],
+                http2_bytes: replay[2][i],
+                grpc_bytes: replay[3][i],
+            },
         };
         out.insert(key, m);
     }
@@ -360,6 +382,8 @@ struct ConnectionMeasures {
     protocols: BTreeMap<String, u64>,
     sni: Vec<Count>,
     alpn: Vec<Count>,
+    versions: Vec<Count>,
+    resumed: u64,
 }
 
 fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, ConnectionMeasures>> {
@@ -410,6 +434,28 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
     let has = |c: &str| cn.get_column_names().iter().any(|n| n.as_str() == c);
     let sni = if has("tls_sni") {
         value_counts(cn, &["client", "server"], "tls_sni")?
+    } else {
+        BTreeMap::new()
+    };
+    let versions = if has("tls_version") {
+        value_counts(cn, &["client", "server"], "tls_version")?
+    } else {
+        BTreeMap::new()
+    };
+    let resumed_counts = if has("tls_resumed") {
+        let df = cn
+            .clone()
+            .lazy()
+            .group_by([col("client"), col("server")])
+            .agg([count_where(
+                col("tls_resumed").fill_null(lit(false)),
+                "resumed",
+            )])
+            .collect()?;
+        read_keys(&df, &["client", "server"])?
+            .into_iter()
+            .zip(u64s(&df, "resumed")?)
+            .collect::<BTreeMap<Key, u64>>()
     } else {
         BTreeMap::new()
     };
@@ -471,6 +517,8 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
                 },
                 protocols: protocols.get(&key).cloned().unwrap_or_default(),
                 sni: counts_for(&sni, &key),
+                versions: counts_for(&versions, &key),
+                resumed: resumed_counts.get(&key).copied().unwrap_or(0),
                 alpn: counts_for(&alpn, &key),
             },
         );

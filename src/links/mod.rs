@@ -109,6 +109,21 @@ pub struct HttpMeasures {
     pub http_versions: Vec<Count>,
     /// Exchanges not seen whole (gap, no response, truncated, response only).
     pub incomplete: u64,
+    /// Body bytes (both directions) whose media type is JSON.
+    pub json_body_bytes: u64,
+    /// The HTTP/2 and gRPC header replay over the exchanges whose header blocks were both
+    /// seen whole.
+    pub header_replay: HeaderReplay,
+}
+
+/// Header bytes of the replayed exchanges: as sent (HTTP/1.x), as HTTP/2 (HPACK with a
+/// 4096-byte table per connection direction) and as gRPC (HPACK plus gRPC framing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HeaderReplay {
+    pub exchanges: u64,
+    pub http1_bytes: u64,
+    pub http2_bytes: u64,
+    pub grpc_bytes: u64,
 }
 
 /// How requests spread over connections.
@@ -164,6 +179,10 @@ pub struct Link {
     pub requests_per_connection: Option<f64>,
     pub requests_per_connection_dist: PerConnection,
     pub handshake_rtt_ms: RttPercentiles,
+    /// Negotiated TLS versions (`TLS 1.3`, ...), in connections, most first.
+    pub tls_versions: Vec<Count>,
+    /// TLS connections that resumed a session.
+    pub tls_resumed: u64,
     /// TLS server names (SNI) the link's connections asked for, most first.
     pub tls_server_names: Vec<Count>,
     /// ALPN lists the clients offered (`h2,http/1.1`), most first.
@@ -179,6 +198,8 @@ pub struct Link {
     pub routes: Vec<Route>,
     /// Routes beyond those listed.
     pub routes_not_listed: u64,
+    /// What pooled gRPC would save (see `crate::cost`); filled after measuring.
+    pub savings: crate::cost::Savings,
 }
 
 impl Link {

@@ -9,10 +9,10 @@ use serde_json::{Map, Value};
 
 use super::summary::{InputSummary, TableFigures};
 use super::LinkReport;
+use crate::cost::CostConstants;
 use crate::identity::{Conflict, NameSource};
 use crate::links::HttpMeasures;
 use crate::model::Coverage;
-use crate::rank::FirstScoreConstants;
 
 pub const SCHEMA: &str = "linkrank.links/v1";
 
@@ -27,7 +27,7 @@ struct Identity<'a> {
 #[derive(Serialize)]
 struct Scoring<'a> {
     name: &'static str,
-    constants: &'a FirstScoreConstants,
+    constants: &'a CostConstants,
 }
 
 #[derive(Serialize)]
@@ -86,7 +86,7 @@ pub fn document(report: &LinkReport<'_>) -> anyhow::Result<Value> {
             conflicts: &report.naming.conflicts,
         },
         scoring: Scoring {
-            name: "first-score/v1",
+            name: "savings-share/v1",
             constants: report.constants,
         },
         links,

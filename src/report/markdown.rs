@@ -140,29 +140,104 @@ fn ranking(s: &mut String, r: &LinkReport<'_>) {
 }
 
 fn scoring(s: &mut String, r: &LinkReport<'_>) {
-    let k = r.constants;
     let _ = writeln!(s, "## How the links are ranked\n");
     let _ = writeln!(
         s,
-        "The first score (see `docs/ranking.md`) follows the cost model's savings formulas with \
-         each constant at its pessimistic end: handshake time a pooled channel would save \
-         (new connections/s x (1 + {} for TLS) x handshake RTT p50), header bytes HTTP/2 + gRPC \
-         would save (headers x (1 - {}) - {} B framing per request), JSON bytes protobuf would \
-         save (x (1 - {})), and the CPU of TLS handshakes ({} + {} ms each) and JSON \
-         ({} + {} ns/B, protobuf {}x faster). Each saving is divided by its total over all \
-         links, the three shares are averaged, and the result is divided by 1 + effort \
-         (routes + callers of the server + {} if the caller is outside the captured system). \
-         The raw savings stand beside each link below.\n",
-        k.tls_extra_rtts,
-        k.hpack_ratio,
-        k.grpc_framing_bytes,
-        k.protobuf_ratio,
-        k.tls_server_ms,
-        k.tls_client_ms,
-        k.json_ser_ns_per_byte,
-        k.json_de_ns_per_byte,
-        k.protobuf_speedup,
-        k.external_effort
+        "Each link's savings as pooled gRPC (one HTTP/2 channel per client and listener, HPACK \
+         headers, protobuf bodies) are computed from the capture: waiting removed (handshakes \
+         and serialization, latency-ms per second), bytes per second and CPU. Each is divided \
+         by its total over all links, the three shares are averaged, and the result is divided \
+         by 1 + effort (routes + callers of the server + {} if the caller is outside the \
+         captured system). The model and every constant: `docs/cost-model.md`; the score: \
+         `docs/ranking.md`.\n",
+        r.constants.external_effort
+    );
+}
+
+/// The savings of one link in sentences a platform engineer can check.
+fn savings_text(s: &mut String, l: &Link) {
+    let v = &l.savings;
+    let n = &v.samples;
+    let _ = writeln!(s, "**What pooled gRPC would save.**\n");
+    let pairs = l.client_addresses.len() * l.server_endpoints.len();
+    let tls = if l.tls_handshakes > 0 {
+        format!(
+            ", {} of them TLS ({:.2} extra round trips each on average)",
+            l.tls_handshakes,
+            if l.tls_handshakes > 0 {
+                v.tls_extra_rtts * l.connections as f64 / l.tls_handshakes as f64
+            } else {
+                0.0
+            }
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        s,
+        "- Handshakes: {} TCP handshakes captured{tls}, {} per request. One pooled channel per \
+         client address and listener ({pairs}) would save {} handshakes/s and {} ms of waiting \
+         per request (handshake RTT p50 {} ms), and {} ms of handshake CPU per second.",
+        l.tcp_handshakes,
+        fmt_opt(v.handshakes_per_request, 3),
+        fmt_opt(v.handshakes_per_s_saved, 2),
+        fmt_opt(v.handshake_ms_per_request_saved, 4),
+        fmt_opt(l.handshake_rtt_ms.p50, 3),
+        fmt_opt(v.crypto_cpu_ms_per_s_saved, 4),
+    );
+    if l.http.is_none() {
+        let _ = writeln!(
+            s,
+            "- Headers and bodies: not visible (encrypted), so not estimated.\n"
+        );
+        return;
+    }
+    let h = &v.header_bytes_per_request;
+    let how = if n.headers_from_constant {
+        "estimated with the cold-HPACK ratio: no header block was replayed".to_string()
+    } else {
+        format!(
+            "{} exchanges replayed through HPACK with a 4096-byte table per connection direction",
+            n.header_replays
+        )
+    };
+    let _ = writeln!(
+        s,
+        "- Headers: {} B per request today; as HTTP/2 {} B and as gRPC {} B with its framing and trailers ({how}).",
+        fmt_opt(h.now, 0),
+        fmt_opt(h.http2, 0),
+        fmt_opt(h.grpc, 0),
+    );
+    let b = &v.body_bytes_per_request;
+    let how = if n.bodies_from_constant {
+        "the protobuf/JSON ratio is the no-sample constant".to_string()
+    } else {
+        format!(
+            "ratio measured by encoding {} sampled JSON documents as protobuf",
+            n.json_documents
+        )
+    };
+    let _ = writeln!(
+        s,
+        "- Bodies: {} B per request today, {} B with JSON bodies as protobuf (ratio {}; {how}).",
+        fmt_opt(b.now, 0),
+        fmt_opt(b.protobuf, 0),
+        fmt_opt(v.protobuf_ratio, 2),
+    );
+    let z = &v.serialization_us_per_request;
+    let _ = writeln!(
+        s,
+        "- Serialization: {} us per request to serialize and parse the JSON today, {} us as protobuf.",
+        fmt_opt(z.now, 2),
+        fmt_opt(z.protobuf, 2),
+    );
+    let _ = writeln!(
+        s,
+        "- Altogether: {} B/s, {} ms of CPU per second and {} ms per request ({} latency-ms/s).\n",
+        fmt_opt(v.bytes_per_s_saved, 0),
+        fmt_opt(v.cpu_ms_per_s_saved, 4),
+        fmt_opt(v.latency_ms_per_request_saved, 4),
+        fmt_opt(v.latency_ms_per_s_saved, 3),
     );
 }
 
@@ -208,6 +283,7 @@ fn link_section(s: &mut String, x: &Ranked) {
         i.effort,
         if i.external { " (external caller)" } else { "" }
     );
+    savings_text(s, l);
     let _ = writeln!(s, "| measure | value |\n|---|---:|");
     connection_rows(s, l);
     match &l.http {
@@ -302,6 +378,10 @@ fn connection_rows(s: &mut String, l: &Link) {
                 fmt_opt(l.handshake_rtt_ms.p50, 3),
                 fmt_opt(l.handshake_rtt_ms.p95, 3)
             ),
+        ),
+        (
+            "TLS versions (resumed)",
+            format!("{} ({})", counts_text(&l.tls_versions), l.tls_resumed),
         ),
         ("TLS server names (SNI)", counts_text(&l.tls_server_names)),
         ("ALPN offered", counts_text(&l.tls_alpn_offered)),

@@ -10,9 +10,10 @@ pub mod markdown;
 pub mod summary;
 pub mod terminal;
 
+use crate::cost::CostConstants;
 use crate::identity::Naming;
 use crate::model::Coverage;
-use crate::rank::{FirstScoreConstants, Ranked};
+use crate::rank::Ranked;
 use summary::{InputSummary, TableFigures};
 
 /// Everything the link reports show.
@@ -26,7 +27,7 @@ pub struct LinkReport<'a> {
     pub links: &'a [Ranked],
     pub capture_seconds: Option<f64>,
     pub payloadless_connections_unlinked: u64,
-    pub constants: &'a FirstScoreConstants,
+    pub constants: &'a CostConstants,
 }
 
 /// `12.3`, or `-` for a value that could not be measured.
