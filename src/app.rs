@@ -114,6 +114,7 @@ fn merge_http_counters(cov: &mut Coverage, http: &Coverage) {
     cov.malformed_http += http.malformed_http;
     cov.http_resyncs += http.http_resyncs;
     cov.header_budget_overflows += http.header_budget_overflows;
+    cov.h2_replay_dropped += http.h2_replay_dropped;
     cov.tls_client_hellos += http.tls_client_hellos;
     cov.tls_client_hello_unparsed += http.tls_client_hello_unparsed;
 }

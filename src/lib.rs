@@ -14,6 +14,7 @@ pub mod cost;
 pub mod decode;
 pub mod dns;
 pub mod flow;
+pub mod h2cost;
 pub mod http;
 pub mod identity;
 pub mod links;

@@ -23,6 +23,7 @@ use super::coding::Decoder;
 use super::head::{self, Head, Parsed};
 use super::{HttpConfig, Record};
 use crate::flow::Interest;
+use crate::h2cost::{self, Replay};
 use crate::model::{
     CloseReason, Completeness, ConnId, Coverage, Direction, Endpoint, Exchange, Timestamp,
 };
@@ -205,6 +206,8 @@ pub(crate) struct H1Conn {
     /// Version of the first request parsed (of the first response if no request was).
     pub(crate) version: Option<&'static str>,
     client_gap_seen: bool,
+    /// HPACK state for the HTTP/2 and gRPC sizes; None once shed for memory.
+    replay: Option<Box<Replay>>,
 }
 
 impl H1Conn {
@@ -223,17 +226,22 @@ impl H1Conn {
             upgraded_to: None,
             version: None,
             client_gap_seen: false,
+            replay: Some(Box::default()),
         }
     }
 
     /// Bytes this connection holds in header buffers (capacity, what memory it costs).
     pub(crate) fn held_bytes(&self) -> usize {
-        self.sides.iter().map(|s| s.buf.capacity()).sum()
+        let replay = self.replay.as_ref().map_or(0, |r| r.held_bytes());
+        self.sides.iter().map(|s| s.buf.capacity()).sum::<usize>() + replay
     }
 
     /// Drops header blocks in progress because the stage's budget for them is spent: each
     /// becomes a malformed message and its side resynchronises at the next message start.
     pub(crate) fn shed(&mut self, ts: Timestamp, sink: &mut Sink<'_>) {
+        if self.replay.take().is_some() {
+            sink.cov.h2_replay_dropped += 1;
+        }
         for d in [CLIENT, SERVER] {
             if !self.sides[d].buf.is_empty() {
                 sink.cov.header_budget_overflows += 1;
@@ -295,7 +303,7 @@ impl H1Conn {
         let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) else {
             return bytes.len();
         };
-        let parsed = parse_head(d, rest);
+        let parsed = parse_head(d, rest, self.replay.as_deref_mut());
         match parsed {
             Parsed::Complete(h) => {
                 self.sides[d].first = ts;
@@ -349,7 +357,7 @@ impl H1Conn {
                 return bytes.len();
             }
         }
-        let parsed = parse_head(d, &s.buf);
+        let parsed = parse_head(d, &s.buf, self.replay.as_deref_mut());
         match parsed {
             Parsed::Complete(h) => {
                 let extra = s.buf.len() - h.len.min(s.buf.len());
@@ -463,6 +471,7 @@ impl H1Conn {
             if let Some(slot) = self.slots.front_mut().filter(|s| !s.resp_done) {
                 slot.resp_done = true;
                 slot.ex.completeness = Completeness::Gap;
+                h2cost::add_response(&mut slot.ex, None);
                 slot.ex.resp_first.get_or_insert(self.sides[SERVER].first);
                 slot.ex.resp_last = Some(ts);
                 self.emit_ready(sink);
@@ -526,6 +535,7 @@ impl H1Conn {
         ex.req_first = Some(self.sides[CLIENT].first);
         ex.req_last = Some(ts);
         ex.req_header_bytes = h.len as u64;
+        h2cost::set_request(&mut ex, h.cost);
         ex.req_header_names = h.names;
         ex.req_content_type = h.content_type;
         ex.host = h.host;
@@ -670,6 +680,7 @@ impl H1Conn {
         let status = h.status;
         let ex = self.exchange_mut(target);
         ex.resp_header_bytes += h.len as u64;
+        h2cost::add_response(ex, h.cost);
         ex.resp_first.get_or_insert(start);
         ex.resp_last = Some(ts);
         if (100..200).contains(&status) && status != 101 {
@@ -810,7 +821,8 @@ impl H1Conn {
         }
     }
 
-    fn emit(&mut self, ex: Exchange, sink: &mut Sink<'_>) {
+    fn emit(&mut self, mut ex: Exchange, sink: &mut Sink<'_>) {
+        h2cost::finish(&mut ex);
         sink.cov.exchanges += 1;
         if ex.completeness != Completeness::Complete {
             sink.cov.incomplete_exchanges += 1;
@@ -917,6 +929,7 @@ impl H1Conn {
             }
             let ex = self.exchange_mut(target);
             ex.resp_header_bytes += buf.len() as u64;
+            h2cost::add_response(ex, None);
             ex.resp_first.get_or_insert(first);
             self.finish_response(ts, target, None, Some(outcome), sink);
         }
@@ -987,11 +1000,11 @@ fn unreachable_orphan(orphan: &mut Option<Box<Exchange>>) -> &mut Exchange {
 }
 
 /// A request head from the client side, a response head from the server side.
-fn parse_head(d: usize, buf: &[u8]) -> Parsed {
+fn parse_head(d: usize, buf: &[u8], replay: Option<&mut Replay>) -> Parsed {
     if d == CLIENT {
-        head::parse_request(buf)
+        head::parse_request_costed(buf, replay)
     } else {
-        head::parse_response(buf)
+        head::parse_response_costed(buf, replay)
     }
 }
 

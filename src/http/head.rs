@@ -4,6 +4,7 @@
 //! Content-Encoding, the Upgrade token, traceparent ids); every other header by name only.
 
 use super::{detect, route};
+use crate::h2cost::{self, HeadCost, Replay};
 
 /// Headers accepted in one block; more is treated as malformed.
 const MAX_HEADERS: usize = 128;
@@ -34,6 +35,9 @@ pub(crate) struct Head {
     pub trace: Option<(String, String)>,
     /// httparse rejected the request line; [`lenient_request`] read it (counted malformed).
     pub odd_line: bool,
+    /// Sizes of this block as HTTP/2 and gRPC, from the connection's HPACK replay while
+    /// the values were in hand; None without a replay or for a lenient request line.
+    pub cost: Option<HeadCost>,
 }
 
 impl Head {
@@ -66,7 +70,13 @@ fn config() -> httparse::ParserConfig {
     c
 }
 
+#[cfg(test)]
 pub(crate) fn parse_request(buf: &[u8]) -> Parsed {
+    parse_request_costed(buf, None)
+}
+
+/// A request head; a complete one is also replayed through `replay` (see `h2cost`).
+pub(crate) fn parse_request_costed(buf: &[u8], replay: Option<&mut Replay>) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match config().parse_request(&mut req, buf) {
@@ -80,6 +90,14 @@ pub(crate) fn parse_request(buf: &[u8]) -> Parsed {
             };
             if fill(&mut h, req.headers).is_err() {
                 return Parsed::Malformed;
+            }
+            if let (Some(r), Some(method), Some(target)) = (replay, req.method, req.path) {
+                h.cost = r.request(&h2cost::Request {
+                    method,
+                    target,
+                    route: h.route.as_deref(),
+                    headers: req.headers,
+                });
             }
             Parsed::Complete(h)
         }
@@ -262,7 +280,13 @@ fn is_routable(t: &[u8]) -> bool {
         })
 }
 
+#[cfg(test)]
 pub(crate) fn parse_response(buf: &[u8]) -> Parsed {
+    parse_response_costed(buf, None)
+}
+
+/// A response head; a complete one is also replayed through `replay` (see `h2cost`).
+pub(crate) fn parse_response_costed(buf: &[u8], replay: Option<&mut Replay>) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     match config().parse_response(&mut resp, buf) {
@@ -275,6 +299,13 @@ pub(crate) fn parse_response(buf: &[u8]) -> Parsed {
             };
             if fill(&mut h, resp.headers).is_err() {
                 return Parsed::Malformed;
+            }
+            if let Some(r) = replay {
+                h.cost = r.response(&h2cost::Response {
+                    status: h.status,
+                    reason: resp.reason.unwrap_or(""),
+                    headers: resp.headers,
+                });
             }
             Parsed::Complete(h)
         }

@@ -50,6 +50,9 @@ pub struct Coverage {
     /// Partial header blocks dropped because all connections' header buffers together
     /// reached their bound.
     pub header_budget_overflows: u64,
+    /// Connections whose HPACK replay (h2cost) was stopped to keep header memory within
+    /// that bound; their later exchanges have no HTTP/2 or gRPC header figures.
+    pub h2_replay_dropped: u64,
     /// TLS connections whose ClientHello was read (SNI and ALPN taken from it).
     pub tls_client_hellos: u64,
     /// TLS connections whose client began with a handshake record but whose ClientHello

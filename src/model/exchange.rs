@@ -85,6 +85,18 @@ pub struct Exchange {
     /// Protocol the connection switched to after this exchange (`websocket`, `h2c`, `tunnel`).
     pub upgrade: Option<String>,
     pub completeness: Completeness,
+    /// The request's header block as HTTP/2 HEADERS frames (HPACK replayed over the
+    /// connection, see `crate::h2cost`); None when the block was not seen whole.
+    pub req_header_bytes_h2: Option<u64>,
+    /// Status lines and headers (1xx included) as HTTP/2 HEADERS frames.
+    pub resp_header_bytes_h2: Option<u64>,
+    /// All gRPC framing of the request as a unary call: HEADERS, DATA frame header, prefix.
+    pub req_header_bytes_grpc: Option<u64>,
+    /// All gRPC framing of the response: HEADERS, DATA frame header, prefix, trailers.
+    pub resp_header_bytes_grpc: Option<u64>,
+    /// DATA frame headers HTTP/2 would add to the request body (9 per 16384 octets).
+    pub req_data_frame_bytes_h2: Option<u64>,
+    pub resp_data_frame_bytes_h2: Option<u64>,
 }
 
 impl Exchange {
@@ -127,6 +139,12 @@ impl Exchange {
             close_delimited: false,
             upgrade: None,
             completeness: Completeness::Complete,
+            req_header_bytes_h2: None,
+            resp_header_bytes_h2: None,
+            req_header_bytes_grpc: None,
+            resp_header_bytes_grpc: None,
+            req_data_frame_bytes_h2: None,
+            resp_data_frame_bytes_h2: None,
         }
     }
 }

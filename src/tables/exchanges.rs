@@ -46,6 +46,12 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     ("close_delimited", "bool", "the response body ended with the connection"),
     ("upgrade", "str?", "protocol the connection switched to after this exchange (`websocket`, `h2c`, `tunnel`, ...)"),
     ("completeness", "str", "`complete`, `gap`, `no_response`, `truncated` or `response_only`"),
+    ("req_header_bytes_h2", "u64?", "the request's headers as HTTP/2 HEADERS frames (HPACK replayed over the connection); null when the header block was not seen whole"),
+    ("resp_header_bytes_h2", "u64?", "the response's headers (1xx included) as HTTP/2 HEADERS frames; null when a header block was not seen whole"),
+    ("req_header_bytes_grpc", "u64?", "all gRPC framing of the request as a unary call: HEADERS frame, DATA frame header, 5-byte message prefix"),
+    ("resp_header_bytes_grpc", "u64?", "all gRPC framing of the response: HEADERS, DATA frame header, message prefix, trailers HEADERS"),
+    ("req_data_frame_bytes_h2", "u64?", "DATA frame headers HTTP/2 adds to the request body (9 per 16384 bytes, 0 without a body)"),
+    ("resp_data_frame_bytes_h2", "u64?", "DATA frame headers HTTP/2 adds to the response body"),
 ];
 
 #[derive(Default)]
@@ -88,6 +94,12 @@ pub struct ExchangeColumns {
     close_delimited: Vec<bool>,
     upgrade: Vec<Option<u32>>,
     completeness: Vec<u32>,
+    req_header_bytes_h2: Vec<Option<u64>>,
+    resp_header_bytes_h2: Vec<Option<u64>>,
+    req_header_bytes_grpc: Vec<Option<u64>>,
+    resp_header_bytes_grpc: Vec<Option<u64>>,
+    req_data_frame_bytes_h2: Vec<Option<u64>>,
+    resp_data_frame_bytes_h2: Vec<Option<u64>>,
 }
 
 impl ExchangeColumns {
@@ -147,6 +159,13 @@ impl ExchangeColumns {
         self.upgrade.push(strings.intern_opt(x.upgrade.as_deref()));
         self.completeness
             .push(strings.intern(x.completeness.as_str()));
+        self.req_header_bytes_h2.push(x.req_header_bytes_h2);
+        self.resp_header_bytes_h2.push(x.resp_header_bytes_h2);
+        self.req_header_bytes_grpc.push(x.req_header_bytes_grpc);
+        self.resp_header_bytes_grpc.push(x.resp_header_bytes_grpc);
+        self.req_data_frame_bytes_h2.push(x.req_data_frame_bytes_h2);
+        self.resp_data_frame_bytes_h2
+            .push(x.resp_data_frame_bytes_h2);
     }
 
     /// Builds the DataFrame, consuming the columns.
@@ -209,6 +228,18 @@ impl ExchangeColumns {
             Column::new("close_delimited".into(), self.close_delimited),
             Column::new("upgrade".into(), strings.resolve_opt(self.upgrade)),
             Column::new("completeness".into(), strings.resolve(self.completeness)),
+            Column::new("req_header_bytes_h2".into(), self.req_header_bytes_h2),
+            Column::new("resp_header_bytes_h2".into(), self.resp_header_bytes_h2),
+            Column::new("req_header_bytes_grpc".into(), self.req_header_bytes_grpc),
+            Column::new("resp_header_bytes_grpc".into(), self.resp_header_bytes_grpc),
+            Column::new(
+                "req_data_frame_bytes_h2".into(),
+                self.req_data_frame_bytes_h2,
+            ),
+            Column::new(
+                "resp_data_frame_bytes_h2".into(),
+                self.resp_data_frame_bytes_h2,
+            ),
         ];
         DataFrame::new(height, columns)
     }

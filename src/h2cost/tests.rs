@@ -1,0 +1,306 @@
+//! Expected octets come from RFC 7541 Appendix C and from hand arithmetic with the
+//! Huffman code lengths of RFC 7541 Appendix B, never from this code's own output.
+
+use super::hpack::{policy, Hpack};
+use super::*;
+
+fn encode(enc: &mut Hpack, fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (n, v) in fields {
+        enc.field(
+            n.as_bytes(),
+            v.as_bytes(),
+            policy(n.as_bytes(), false),
+            &mut out,
+        )
+        .unwrap();
+    }
+    out
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+const C_REQ1: &[(&str, &str)] = &[
+    (":method", "GET"),
+    (":scheme", "http"),
+    (":path", "/"),
+    (":authority", "www.example.com"),
+];
+const C_REQ2: &[(&str, &str)] = &[
+    (":method", "GET"),
+    (":scheme", "http"),
+    (":path", "/"),
+    (":authority", "www.example.com"),
+    ("cache-control", "no-cache"),
+];
+const C_REQ3: &[(&str, &str)] = &[
+    (":method", "GET"),
+    (":scheme", "https"),
+    (":path", "/index.html"),
+    (":authority", "www.example.com"),
+    ("custom-key", "custom-value"),
+];
+
+/// RFC 7541 C.3: the same three requests without Huffman coding, octet for octet.
+#[test]
+fn rfc7541_c3_requests_without_huffman() {
+    let mut enc = Hpack::new(false);
+    let want = [
+        "8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d",
+        "8286 84be 5808 6e6f 2d63 6163 6865",
+        "8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65",
+    ];
+    for (fields, want) in [C_REQ1, C_REQ2, C_REQ3].iter().zip(want) {
+        assert_eq!(encode(&mut enc, fields), hex(want));
+    }
+}
+
+/// RFC 7541 C.4: with Huffman coding (17, 12 and 24 octets).
+#[test]
+fn rfc7541_c4_requests_with_huffman() {
+    let mut enc = Hpack::new(true);
+    let want = [
+        "8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff",
+        "8286 84be 5886 a8eb 1064 9cbf",
+        "8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf",
+    ];
+    for (fields, want) in [C_REQ1, C_REQ2, C_REQ3].iter().zip(want) {
+        assert_eq!(encode(&mut enc, fields), hex(want));
+    }
+    // Three entries indexed: 57 + 53 + 54 octets (RFC 7541 C.4.3 table size 164).
+    assert_eq!(enc.held_bytes(), 164);
+}
+
+/// What the encoder writes, a decoder with its own table reads back, request after request.
+#[test]
+fn blocks_decode_back_to_the_same_lists() {
+    let mut enc = Hpack::new(true);
+    let mut dec = httlib_hpack::Decoder::default();
+    let lists: [&[(&str, &str)]; 3] = [
+        C_REQ1,
+        &[
+            (":method", "POST"),
+            ("authorization", "Bearer abc.def"),
+            ("cookie", "a=1"),
+            ("x-request-id", "r-1"),
+        ],
+        &[
+            (":method", "POST"),
+            ("x-request-id", "r-1"),
+            ("x-bytes", "\u{7f}é"),
+        ],
+    ];
+    for fields in lists {
+        let mut block = encode(&mut enc, fields);
+        let mut got = Vec::new();
+        dec.decode(&mut block, &mut got).unwrap();
+        let got: Vec<(Vec<u8>, Vec<u8>)> = got.into_iter().map(|(n, v, _)| (n, v)).collect();
+        let want: Vec<(Vec<u8>, Vec<u8>)> = fields
+            .iter()
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(got, want);
+    }
+}
+
+/// Secrets and per-message values are never put in the table (RFC 7541 §6.2.2, §6.2.3).
+#[test]
+fn secrets_are_not_indexed() {
+    let mut enc = Hpack::new(true);
+    let a = encode(
+        &mut enc,
+        &[("authorization", "Bearer xyz"), ("cookie", "s=1")],
+    );
+    // authorization: never indexed with static name 23 (0001 1111 then 8); cookie: without
+    // indexing with static name 32 (0000 1111 then 17).
+    assert_eq!(&a[..2], &[0x1f, 0x08]);
+    assert_eq!(enc.held_bytes(), 0);
+    let b = encode(
+        &mut enc,
+        &[("authorization", "Bearer xyz"), ("cookie", "s=1")],
+    );
+    assert_eq!(a, b, "not indexed, so a repeat costs the same");
+}
+
+fn parse_req(raw: &[u8]) -> (String, String, Vec<(String, Vec<u8>)>) {
+    let mut h = [httparse::EMPTY_HEADER; 32];
+    let mut r = httparse::Request::new(&mut h);
+    r.parse(raw).unwrap();
+    let hs = r
+        .headers
+        .iter()
+        .map(|h| (h.name.to_owned(), h.value.to_vec()))
+        .collect();
+    (r.method.unwrap().to_owned(), r.path.unwrap().to_owned(), hs)
+}
+
+fn request(replay: &mut Replay, raw: &[u8], route: Option<&str>) -> HeadCost {
+    let (method, target, hs) = parse_req(raw);
+    let headers: Vec<httparse::Header<'_>> = hs
+        .iter()
+        .map(|(n, v)| httparse::Header { name: n, value: v })
+        .collect();
+    replay
+        .request(&Request {
+            method: &method,
+            target: &target,
+            route,
+            headers: &headers,
+        })
+        .unwrap()
+}
+
+fn response(replay: &mut Replay, status: u16, reason: &str, hs: &[(&str, &str)]) -> HeadCost {
+    let headers: Vec<httparse::Header<'_>> = hs
+        .iter()
+        .map(|(n, v)| httparse::Header {
+            name: n,
+            value: v.as_bytes(),
+        })
+        .collect();
+    replay
+        .response(&Response {
+            status,
+            reason,
+            headers: &headers,
+        })
+        .unwrap()
+}
+
+/// The HTTP/1 request of RFC 7541 C.4.1 becomes exactly its header list: 17 octets of
+/// HPACK plus a 9-octet frame header; Host and Connection are not sent.
+#[test]
+fn http1_request_becomes_the_rfc_list() {
+    let mut r = Replay::new();
+    let c = request(
+        &mut r,
+        b"GET / HTTP/1.1\r\nHost: www.example.com\r\nConnection: keep-alive\r\n\r\n",
+        Some("/"),
+    );
+    assert_eq!(c.h2, 17 + 9);
+}
+
+/// gRPC response of a fresh connection, by hand: `:status 200` (static 8, 1 octet),
+/// `content-type: application/grpc` (0x5f, Huffman 88 bits = 11 octets + length: 13),
+/// HEADERS 9; DATA 9 + prefix 5; trailers `grpc-status: 0` (0x40, Huffman name 60 bits =
+/// 8 + 1, plain value 1 + 1: 12) + HEADERS 9.
+#[test]
+fn grpc_response_framing_by_hand() {
+    let mut r = Replay::new();
+    let c = response(&mut r, 200, "OK", &[("Content-Type", "application/json")]);
+    assert_eq!(c.grpc, (1 + 13 + 9) + (9 + 5) + (12 + 9));
+    // HTTP/2: `:status 200` indexed (1), content-type name 31 with value
+    // `application/json` (Huffman 88 bits: 11 + 1 + 1 for the representation) + 9.
+    assert_eq!(c.h2, 1 + 13 + 9);
+    // The same response again: every field indexed, one octet each.
+    let c = response(&mut r, 200, "OK", &[("Content-Type", "application/json")]);
+    assert_eq!(c.h2, 2 + 9);
+    assert_eq!(c.grpc, (2 + 9) + (9 + 5) + (1 + 9));
+}
+
+/// An error status adds `grpc-message`; an interim response costs nothing in gRPC.
+#[test]
+fn grpc_error_and_interim() {
+    let mut r = Replay::new();
+    let ok = response(&mut r, 200, "OK", &[]);
+    let mut r = Replay::new();
+    let nf = response(&mut r, 404, "Not Found", &[]);
+    assert!(nf.grpc > ok.grpc + "Not Found".len() as u64 / 2);
+    let cont = response(&mut r, 100, "Continue", &[]);
+    assert_eq!(cont.grpc, 0);
+    // `:status 100` is not in the static table: 0x48 (indexed name 8, incremental
+    // indexing), then `100` Huffman-coded in 15 bits (2 octets) after its length octet.
+    assert_eq!(cont.h2, 1 + 1 + 2 + 9);
+}
+
+/// A warm connection sends much smaller blocks (the dynamic table works), in both replays.
+#[test]
+fn second_request_is_much_smaller() {
+    let raw = b"POST /api/orders?x=1 HTTP/1.1\r\nHost: orders.internal:8080\r\n\
+        User-Agent: python-requests/2.31\r\nAccept: application/json\r\n\
+        Content-Type: application/json\r\nContent-Length: 42\r\n\
+        traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+    let mut r = Replay::new();
+    let first = request(&mut r, raw, Some("/api/orders"));
+    let second = request(&mut r, raw, Some("/api/orders"));
+    assert!(first.h2 < raw.len() as u64);
+    assert!(second.h2 * 3 < first.h2, "{second:?} vs {first:?}");
+    assert!(second.grpc * 2 < first.grpc, "{second:?} vs {first:?}");
+}
+
+#[test]
+fn connection_specific_fields_cost_nothing() {
+    let mut a = Replay::new();
+    let mut b = Replay::new();
+    let plain = request(&mut a, b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n", None);
+    let extra = request(
+        &mut b,
+        b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\
+          HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\nKeep-Alive: 5\r\nTE: gzip\r\n\r\n",
+        None,
+    );
+    assert_eq!(plain, extra);
+}
+
+/// Absolute-form targets give `:authority` and `:path`; CONNECT has neither :path nor
+/// :scheme (RFC 9113 §8.5).
+#[test]
+fn target_forms() {
+    assert_eq!(
+        split_target("http://a.b:8/x?q=1"),
+        (Some("a.b:8"), "/x?q=1")
+    );
+    assert_eq!(split_target("http://a.b?q"), (Some("a.b"), "/"));
+    assert_eq!(split_target("/p?u=http://x"), (None, "/p?u=http://x"));
+    assert_eq!(split_target("*"), (None, "*"));
+    let mut r = Replay::new();
+    let c = request(&mut r, b"CONNECT db:5432 HTTP/1.1\r\n\r\n", None);
+    // :method CONNECT: name 2 literal (0x42), 7 octets Huffman-coded shorter? C,O,N,E,T
+    // are 7-bit codes: 49 bits = 7 octets, not shorter, so plain 1 + 7; :authority
+    // `db:5432` (0x41, Huffman d6 b6 :7 5,4,3,2 5/6/6/5 = 46 bits = 6 octets + 1).
+    assert_eq!(c.h2, (1 + 8) + (1 + 7) + 9);
+}
+
+#[test]
+fn frame_arithmetic() {
+    assert_eq!(data_frames(0), 0);
+    assert_eq!(data_frames(1), 9);
+    assert_eq!(data_frames(16384), 9);
+    assert_eq!(data_frames(16385), 18);
+    assert_eq!(headers_frames(0), 9);
+    assert_eq!(headers_frames(16384), 16384 + 9);
+    assert_eq!(headers_frames(16385), 16385 + 18);
+}
+
+#[test]
+fn grpc_names() {
+    assert_eq!(
+        grpc_path(
+            Some("orders-api.internal:8080"),
+            "GET",
+            Some("/orders/{id}")
+        ),
+        "/linkrank.OrdersApi/GetOrdersId"
+    );
+    assert_eq!(
+        grpc_path(Some("10.0.0.7:80"), "POST", None),
+        "/linkrank.Service/Post"
+    );
+    assert_eq!(
+        grpc_path(None, "DELETE", Some("/")),
+        "/linkrank.Service/Delete"
+    );
+    let long = grpc_path(Some("a"), "GET", Some(&"/segment".repeat(40)));
+    assert_eq!(long.len(), "/linkrank.A/".len() + 48);
+    assert_eq!(
+        [200, 204, 400, 401, 403, 404, 409, 429, 499, 500, 501, 503, 504, 302, 418]
+            .map(grpc_status),
+        [0, 0, 3, 16, 7, 5, 6, 8, 1, 13, 12, 14, 4, 2, 2]
+    );
+}
