@@ -117,6 +117,9 @@ fn merge_http_counters(cov: &mut Coverage, http: &Coverage) {
     cov.h2_replay_dropped += http.h2_replay_dropped;
     cov.tls_client_hellos += http.tls_client_hellos;
     cov.tls_client_hello_unparsed += http.tls_client_hello_unparsed;
+    cov.tls_server_hellos += http.tls_server_hellos;
+    cov.tls_handshakes_resumed += http.tls_handshakes_resumed;
+    cov.tls_handshake_unparsed += http.tls_handshake_unparsed;
 }
 
 /// `linkrank analyze`: read inputs, run the pipeline, write the tables, print the summary.

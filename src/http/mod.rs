@@ -1,6 +1,6 @@
 //! Protocol: byte streams -> HTTP/1.x exchanges and connection records. Recognises TLS and
 //! HTTP/2 by their first bytes and everything else as other TCP; of TLS only the
-//! ClientHello is read (by `crate::tls`), for its SNI and ALPN.
+//! cleartext handshake is read (by `crate::tls`): SNI, ALPN, version, cipher, timing.
 
 pub(crate) mod body;
 pub(crate) mod coding;
@@ -15,10 +15,11 @@ mod tests;
 use rustc_hash::FxHashMap;
 
 use crate::flow::{EventKind, Interest, StreamEvent};
+use crate::model::connection::TlsHandshake;
 use crate::model::{
     ConnId, Connection, Coverage, Direction, Endpoint, Exchange, L7Protocol, TcpSummary, Timestamp,
 };
-use crate::tls::{Hello, HelloBuffer, HelloNames};
+use crate::tls::{Handshake, HelloNames, Progress};
 use detect::{Sniff, SNIFF_LEN};
 use h1::{H1Conn, Sink};
 
@@ -65,8 +66,8 @@ struct SniffBuf {
 enum Phase {
     Sniff(Box<SniffBuf>),
     Http(Box<H1Conn>),
-    /// TLS: the client's first bytes, until they hold a whole ClientHello.
-    Tls(Box<HelloBuffer>),
+    /// TLS: the cleartext handshake of both sides, until it ends.
+    Tls(Box<Handshake>),
     /// Not parsed any further (TLS, HTTP/2, other), or nothing at all seen.
     Ignored(L7Protocol),
 }
@@ -75,8 +76,8 @@ struct ConnState {
     client: Endpoint,
     server: Endpoint,
     phase: Phase,
-    /// What the ClientHello named (TLS connections only).
-    tls: Option<Box<HelloNames>>,
+    /// What the TLS handshake showed, once read (TLS connections only).
+    tls: Option<Box<(HelloNames, TlsHandshake)>>,
 }
 
 pub struct HttpStage {
@@ -124,7 +125,7 @@ impl HttpStage {
             if let Some(st) = self.conns.get_mut(&ev.conn) {
                 match &mut st.phase {
                     Phase::Http(h) => h.shed(ev.ts, &mut sink),
-                    Phase::Tls(_) => interest = st.hello_failed(sink.cov),
+                    Phase::Tls(_) => interest = st.tls_abandon(sink.cov),
                     _ => {}
                 }
             }
@@ -167,11 +168,9 @@ impl HttpStage {
                             h.gap(dir, len, ev.ts, sink);
                             h.interest()
                         }
-                        // The rest of the ClientHello is lost.
-                        Phase::Tls(_) if dir == Direction::ClientToServer => {
-                            st.hello_failed(sink.cov)
-                        }
-                        Phase::Tls(_) | Phase::Sniff(_) => Interest::Keep,
+                        // The rest of the handshake cannot be followed.
+                        Phase::Tls(_) => st.tls_abandon(sink.cov),
+                        Phase::Sniff(_) => Interest::Keep,
                         Phase::Ignored(_) => Interest::Ignore,
                     }
                 } else {
@@ -184,7 +183,6 @@ impl HttpStage {
                         h.end(dir, ev.ts, sink);
                         Interest::Keep
                     }
-                    Phase::Tls(_) if dir == Direction::ClientToServer => st.hello_failed(sink.cov),
                     Phase::Tls(_) | Phase::Sniff(_) => Interest::Keep,
                     Phase::Ignored(_) => Interest::Ignore,
                 },
@@ -222,6 +220,7 @@ fn unknown_connection(summary: &TcpSummary) -> Connection {
         malformed_messages: 0,
         tls_sni: None,
         tls_alpn: None,
+        tls_handshake: TlsHandshake::default(),
     }
 }
 
@@ -237,7 +236,7 @@ impl ConnState {
     fn held_bytes(&self) -> usize {
         match &self.phase {
             Phase::Http(h) => h.held_bytes(),
-            Phase::Tls(b) => b.len(),
+            Phase::Tls(h) => h.held_bytes(),
             _ => 0,
         }
     }
@@ -253,11 +252,10 @@ impl ConnState {
     ) -> Interest {
         let sb = match &mut self.phase {
             Phase::Http(h) => return h.data(dir, ts, bytes, sink),
-            Phase::Tls(b) if dir == Direction::ClientToServer => {
-                let got = b.push(bytes);
-                return self.hello(got, sink.cov);
+            Phase::Tls(h) => {
+                let p = h.data(dir, ts, bytes);
+                return self.tls_progress(p, sink.cov);
             }
-            Phase::Tls(_) => return Interest::Keep,
             Phase::Ignored(_) => return Interest::Ignore,
             Phase::Sniff(sb) => sb,
         };
@@ -284,17 +282,25 @@ impl ConnState {
                 }
             }
             Sniff::Http2 => self.ignore(L7Protocol::Http2),
-            // The client's first bytes are a handshake record: read its ClientHello from
-            // them (the sniffed prefix, then this event's bytes when they are the client's).
+            // The client's first bytes are a handshake record: read the handshake from
+            // them (the sniffed prefixes, then this event's bytes).
             Sniff::Tls if sb.len[0] > 0 => {
-                let client_prefix = if d == 0 { prev } else { sb.len[0] };
-                let mut b = Box::new(HelloBuffer::new());
-                let mut got = b.push(&sb.buf[0][..client_prefix]);
-                if d == 0 && got == Hello::NeedMore {
-                    got = b.push(bytes);
-                }
-                self.phase = Phase::Tls(b);
-                self.hello(got, sink.cov)
+                let h = crate::tls::handshake::start(
+                    &sb.buf,
+                    sb.len,
+                    sb.first_ts,
+                    dir,
+                    prev,
+                    ts,
+                    bytes,
+                );
+                let p = if h.done() {
+                    Progress::Done
+                } else {
+                    Progress::More
+                };
+                self.phase = Phase::Tls(h);
+                self.tls_progress(p, sink.cov)
             }
             // Known only by the server's bytes: the ClientHello was not captured.
             Sniff::Tls => self.ignore(L7Protocol::Tls),
@@ -302,23 +308,27 @@ impl ConnState {
         }
     }
 
-    /// Acts on what the ClientHello buffer said.
-    fn hello(&mut self, got: Hello, cov: &mut Coverage) -> Interest {
-        match got {
-            Hello::NeedMore => Interest::Keep,
-            Hello::Parsed(names) => {
-                cov.tls_client_hellos += 1;
-                self.tls = Some(Box::new(names));
-                self.ignore(L7Protocol::Tls)
-            }
-            Hello::Failed(_) => self.hello_failed(cov),
+    /// Once the handshake reader is done, keeps what it found and reads no further.
+    fn tls_progress(&mut self, p: Progress, cov: &mut Coverage) -> Interest {
+        match p {
+            Progress::More => Interest::Keep,
+            Progress::Done => self.tls_finish(cov),
         }
     }
 
-    /// The ClientHello cannot be read: counted, and the connection is not read further.
-    fn hello_failed(&mut self, cov: &mut Coverage) -> Interest {
-        cov.tls_client_hello_unparsed += 1;
-        self.ignore(L7Protocol::Tls)
+    /// The handshake cannot be followed further (gap, memory bound): counted by the reader.
+    fn tls_abandon(&mut self, cov: &mut Coverage) -> Interest {
+        if let Phase::Tls(h) = &mut self.phase {
+            h.abandon();
+        }
+        self.tls_finish(cov)
+    }
+
+    fn tls_finish(&mut self, cov: &mut Coverage) -> Interest {
+        if let Phase::Tls(h) = std::mem::replace(&mut self.phase, Phase::Ignored(L7Protocol::Tls)) {
+            self.tls = Some(Box::new(h.finish(cov)));
+        }
+        Interest::Ignore
     }
 
     fn ignore(&mut self, p: L7Protocol) -> Interest {
@@ -345,7 +355,7 @@ impl ConnState {
     }
 
     fn close(self, summary: &TcpSummary, sink: &mut Sink<'_>) -> Connection {
-        let names = self.tls.map(|b| *b).unwrap_or_default();
+        let mut tls = self.tls.map(|b| *b);
         let (protocol, upgraded_to, exchanges, malformed_messages) = match self.phase {
             Phase::Sniff(sb) => {
                 let p = if sb.len == [0, 0] {
@@ -356,9 +366,9 @@ impl ConnState {
                 (p, None, 0, 0)
             }
             Phase::Ignored(p) => (p, None, 0, 0),
-            Phase::Tls(_) => {
-                // Closed before the ClientHello was whole.
-                sink.cov.tls_client_hello_unparsed += 1;
+            Phase::Tls(h) => {
+                // Closed while the handshake was still being read.
+                tls = Some(h.finish(sink.cov));
                 (L7Protocol::Tls, None, 0, 0)
             }
             Phase::Http(mut h) => {
@@ -371,6 +381,7 @@ impl ConnState {
                 (p, h.upgraded_to.take(), h.emitted, h.malformed)
             }
         };
+        let (names, tls_handshake) = tls.unwrap_or_default();
         Connection {
             tcp: summary.clone(),
             protocol,
@@ -379,6 +390,7 @@ impl ConnState {
             malformed_messages,
             tls_sni: names.sni,
             tls_alpn: names.alpn,
+            tls_handshake,
         }
     }
 }

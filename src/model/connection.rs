@@ -133,4 +133,28 @@ pub struct Connection {
     /// The ALPN protocols the ClientHello offered, comma-separated in offered order
     /// (`h2,http/1.1`).
     pub tls_alpn: Option<String>,
+    /// What the rest of the cleartext TLS handshake showed (all null on non-TLS rows).
+    pub tls_handshake: TlsHandshake,
+}
+
+/// Facts of a TLS handshake read in clear from both directions; each is `None` where the
+/// capture did not show it (encrypted in TLS 1.3, not captured, or not TLS at all).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsHandshake {
+    /// `TLS 1.3` (ServerHello supported_versions), else the ServerHello's version.
+    pub version: Option<String>,
+    /// IANA name of the chosen cipher suite, or `0x1302` when tls-parser does not know it.
+    pub cipher: Option<String>,
+    /// ALPN protocol the ServerHello selected (TLS 1.2 only; encrypted in 1.3).
+    pub alpn_selected: Option<String>,
+    /// Session resumed (TLS 1.2: same session id or abbreviated handshake; 1.3: PSK).
+    pub resumed: Option<bool>,
+    /// The ClientHello offered a session ticket or a pre-shared key.
+    pub ticket_offered: Option<bool>,
+    /// Bytes of Certificate handshake messages seen in clear (TLS 1.2).
+    pub cert_bytes: Option<u64>,
+    /// ClientHello's first byte -> handshake end (see docs/engine.md).
+    pub handshake_ns: Option<i64>,
+    /// TLS record bytes of both directions from the ClientHello to the handshake end.
+    pub handshake_bytes: Option<u64>,
 }

@@ -58,6 +58,15 @@ pub struct Coverage {
     /// TLS connections whose client began with a handshake record but whose ClientHello
     /// could not be read: malformed, over the size bound, cut by a gap or by the end.
     pub tls_client_hello_unparsed: u64,
+    /// TLS connections whose ServerHello was read (version, cipher suite; not counting
+    /// HelloRetryRequests).
+    pub tls_server_hellos: u64,
+    /// TLS handshakes that resumed a session (TLS 1.2 session id or abbreviated
+    /// handshake, TLS 1.3 pre-shared key).
+    pub tls_handshakes_resumed: u64,
+    /// TLS connections whose ClientHello was read but whose further handshake could not
+    /// be: a malformed record or ServerHello, a gap, the memory bound.
+    pub tls_handshake_unparsed: u64,
     // dns
     /// DNS responses read (UDP port 53), whatever their rcode.
     pub dns_responses: u64,

@@ -143,6 +143,46 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
         "str?",
         "ALPN protocols the ClientHello offered, comma-separated in offered order (`h2,http/1.1`)",
     ),
+    (
+        "tls_version",
+        "str?",
+        "TLS version the ServerHello chose (`TLS 1.3` from supported_versions, else `TLS 1.2`, ...)",
+    ),
+    (
+        "tls_cipher",
+        "str?",
+        "cipher suite the ServerHello chose, IANA name (`TLS_AES_256_GCM_SHA384`) or hex (`0x1302`)",
+    ),
+    (
+        "tls_alpn_selected",
+        "str?",
+        "ALPN protocol the ServerHello selected (TLS 1.2; encrypted in 1.3, so null)",
+    ),
+    (
+        "tls_resumed",
+        "bool?",
+        "session resumed: TLS 1.2 echoed session id or abbreviated handshake, TLS 1.3 pre_shared_key",
+    ),
+    (
+        "tls_ticket_offered",
+        "bool?",
+        "the ClientHello offered a session ticket (non-empty) or a pre_shared_key",
+    ),
+    (
+        "tls_cert_bytes",
+        "u64?",
+        "bytes of Certificate handshake messages in clear (TLS 1.2; null in 1.3, encrypted)",
+    ),
+    (
+        "tls_handshake_ns",
+        "i64?",
+        "ClientHello's first byte -> handshake end (1.2: server Finished; 1.3: client's first application data)",
+    ),
+    (
+        "tls_handshake_bytes",
+        "u64?",
+        "TLS record bytes of both directions from the ClientHello to the handshake end",
+    ),
 ];
 
 #[derive(Default)]
@@ -183,6 +223,14 @@ pub struct ConnectionColumns {
     close: Vec<u32>,
     tls_sni: Vec<Option<u32>>,
     tls_alpn: Vec<Option<u32>>,
+    tls_version: Vec<Option<u32>>,
+    tls_cipher: Vec<Option<u32>>,
+    tls_alpn_selected: Vec<Option<u32>>,
+    tls_resumed: Vec<Option<bool>>,
+    tls_ticket_offered: Vec<Option<bool>>,
+    tls_cert_bytes: Vec<Option<u64>>,
+    tls_handshake_ns: Vec<Option<i64>>,
+    tls_handshake_bytes: Vec<Option<u64>>,
 }
 
 impl ConnectionColumns {
@@ -240,6 +288,18 @@ impl ConnectionColumns {
         self.tls_sni.push(strings.intern_opt(c.tls_sni.as_deref()));
         self.tls_alpn
             .push(strings.intern_opt(c.tls_alpn.as_deref()));
+        let h = &c.tls_handshake;
+        self.tls_version
+            .push(strings.intern_opt(h.version.as_deref()));
+        self.tls_cipher
+            .push(strings.intern_opt(h.cipher.as_deref()));
+        self.tls_alpn_selected
+            .push(strings.intern_opt(h.alpn_selected.as_deref()));
+        self.tls_resumed.push(h.resumed);
+        self.tls_ticket_offered.push(h.ticket_offered);
+        self.tls_cert_bytes.push(h.cert_bytes);
+        self.tls_handshake_ns.push(h.handshake_ns);
+        self.tls_handshake_bytes.push(h.handshake_bytes);
     }
 
     pub fn into_frame(self, strings: &Interner) -> PolarsResult<DataFrame> {
@@ -293,6 +353,17 @@ impl ConnectionColumns {
             Column::new("close".into(), strings.resolve(self.close)),
             Column::new("tls_sni".into(), strings.resolve_opt(self.tls_sni)),
             Column::new("tls_alpn".into(), strings.resolve_opt(self.tls_alpn)),
+            Column::new("tls_version".into(), strings.resolve_opt(self.tls_version)),
+            Column::new("tls_cipher".into(), strings.resolve_opt(self.tls_cipher)),
+            Column::new(
+                "tls_alpn_selected".into(),
+                strings.resolve_opt(self.tls_alpn_selected),
+            ),
+            Column::new("tls_resumed".into(), self.tls_resumed),
+            Column::new("tls_ticket_offered".into(), self.tls_ticket_offered),
+            Column::new("tls_cert_bytes".into(), self.tls_cert_bytes),
+            Column::new("tls_handshake_ns".into(), self.tls_handshake_ns),
+            Column::new("tls_handshake_bytes".into(), self.tls_handshake_bytes),
         ];
         DataFrame::new(height, columns)
     }

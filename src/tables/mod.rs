@@ -154,6 +154,7 @@ mod tests {
                     "i64" => DataType::Int64,
                     "bool" => DataType::Boolean,
                     "str" => DataType::String,
+                    "f64" => DataType::Float64,
                     other => panic!("undocumented type {other}"),
                 };
                 assert_eq!(df.column(name).unwrap().dtype(), &want, "column {name}");
@@ -207,6 +208,7 @@ mod tests {
                 malformed_messages: 0,
                 tls_sni: (c % 2 == 1).then(|| format!("api{c}.example")),
                 tls_alpn: (c % 2 == 1).then(|| "h2,http/1.1".to_string()),
+                tls_handshake: Default::default(),
             }));
         }
         out

@@ -1,12 +1,18 @@
 //! TLS: the names a client's ClientHello announces in clear (SNI and the offered ALPN
-//! protocols), a name source for telling which service a TLS connection talks to.
+//! protocols), a name source for telling which service a TLS connection talks to, and
+//! (in [`handshake`]) what the rest of the cleartext handshake shows of both directions.
 //!
 //! The ClientHello may be cut into several TCP segments and, rarely, several TLS records;
 //! [`HelloBuffer`] keeps the client's first bytes (at most [`MAX_HELLO_BYTES`]) until the
 //! whole handshake message is there. Records and the message are parsed with tls-parser.
 
+pub mod handshake;
+#[cfg(test)]
+mod handshake_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+
+pub use handshake::{Handshake, Progress};
 
 use std::borrow::Cow;
 
@@ -113,14 +119,35 @@ fn handshake_message(stream: &[u8]) -> Result<Option<Cow<'_, [u8]>>, HelloError>
 }
 
 fn names(msg: &[u8]) -> Hello {
+    match client_hello(msg) {
+        Ok((names, _)) => Hello::Parsed(names),
+        Err(e) => Hello::Failed(e),
+    }
+}
+
+/// What else a ClientHello tells the handshake reader.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HelloExtra {
+    /// The legacy session id (TLS 1.2 resumption by id echoes it).
+    pub session_id: Vec<u8>,
+    /// A non-empty session_ticket extension or a pre_shared_key extension.
+    pub ticket_offered: bool,
+}
+
+/// Parses a whole ClientHello message (handshake header included).
+pub(crate) fn client_hello(msg: &[u8]) -> Result<(HelloNames, HelloExtra), HelloError> {
     let hello = match parse_tls_message_handshake(msg) {
         Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ClientHello(h)))) => h,
-        Ok(_) => return Hello::Failed(HelloError::NotClientHello),
-        Err(_) => return Hello::Failed(HelloError::Malformed),
+        Ok(_) => return Err(HelloError::NotClientHello),
+        Err(_) => return Err(HelloError::Malformed),
     };
     let mut out = HelloNames::default();
+    let mut extra = HelloExtra {
+        session_id: hello.session_id.unwrap_or_default().to_vec(),
+        ticket_offered: false,
+    };
     let Some(ext) = hello.ext else {
-        return Hello::Parsed(out);
+        return Ok((out, extra));
     };
     // Extensions after one that does not parse are lost; those before it are kept.
     let exts = parse_tls_client_hello_extensions(ext).map_or_else(|_| Vec::new(), |(_, v)| v);
@@ -137,10 +164,12 @@ fn names(msg: &[u8]) -> Hello {
                     protos.iter().map(|p| String::from_utf8_lossy(p)).collect();
                 out.alpn = Some(list.join(","));
             }
+            TlsExtension::SessionTicket(t) if !t.is_empty() => extra.ticket_offered = true,
+            TlsExtension::PreSharedKey(_) => extra.ticket_offered = true,
             _ => {}
         }
     }
-    Hello::Parsed(out)
+    Ok((out, extra))
 }
 
 fn lower(name: &[u8]) -> String {
