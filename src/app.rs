@@ -101,6 +101,7 @@ pub fn run_pipeline_with_progress(
         http.push(ev, &mut http_cov, &mut |r| tables.push(&r))
     });
     merge_http_counters(&mut cov, &http_cov);
+    tables.push_payloads(http.finish_payloads(&mut cov));
     (tables, cov)
 }
 

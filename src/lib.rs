@@ -21,5 +21,6 @@ pub mod links;
 pub mod model;
 pub mod rank;
 pub mod report;
+pub mod serialization;
 pub mod tables;
 pub mod tls;

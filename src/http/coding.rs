@@ -1,17 +1,23 @@
 //! Content-Encoding: stream a body through gzip/deflate decoders into a counting sink.
 //!
 //! Only the decoded *length* is kept; the decoded bytes are discarded as they are produced,
-//! so memory stays at the decoders' fixed windows whatever the body size.
+//! so memory stays at the decoders' fixed windows whatever the body size. The one exception
+//! is a JSON body sampled for `crate::serialization`, whose decoded bytes are kept up to a
+//! fixed cap.
 
 use std::io::{self, Write};
 
 use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
+
+use crate::serialization::Capture;
 
 /// Counts decoded bytes; fails once `cap` is exceeded (decompression-bomb guard).
 #[derive(Debug)]
 pub(crate) struct Counter {
     n: u64,
     cap: u64,
+    /// A JSON body's decoded bytes, kept (bounded) for the serialization sampler.
+    kept: Option<Box<Capture>>,
 }
 
 impl Write for Counter {
@@ -19,6 +25,9 @@ impl Write for Counter {
         self.n += buf.len() as u64;
         if self.n > self.cap {
             return Err(io::Error::other("decoded body over cap"));
+        }
+        if let Some(k) = &mut self.kept {
+            k.push(buf);
         }
         Ok(buf.len())
     }
@@ -47,7 +56,11 @@ impl Decoder {
         codings: impl Iterator<Item = &'a str>,
         cap: u64,
     ) -> Option<Decoder> {
-        let mut dec = Decoder::Count(Counter { n: 0, cap });
+        let mut dec = Decoder::Count(Counter {
+            n: 0,
+            cap,
+            kept: None,
+        });
         let mut any = false;
         // Codings are listed in the order applied: the last one must be undone first, so
         // it wraps the others.
@@ -100,6 +113,32 @@ impl Decoder {
                 Err(io::Error::other("empty deflate body"))
             }
         }
+    }
+}
+
+impl Decoder {
+    /// The innermost sink, which sees the decoded bytes.
+    fn counter(&mut self) -> Option<&mut Counter> {
+        match self {
+            Decoder::Count(c) => Some(c),
+            Decoder::Gzip(d) => d.get_mut().counter(),
+            Decoder::Zlib(d) => d.get_mut().counter(),
+            Decoder::RawDeflate(d) => d.get_mut().counter(),
+            Decoder::DeflateUndecided(d) => d.counter(),
+            Decoder::Poisoned => None,
+        }
+    }
+
+    /// Keeps the decoded bytes in `c` (for the serialization sampler).
+    pub(crate) fn keep(&mut self, c: Box<Capture>) {
+        if let Some(k) = self.counter() {
+            k.kept = Some(c);
+        }
+    }
+
+    /// The decoded bytes kept, after [`Decoder::finish`].
+    pub(crate) fn take_kept(&mut self) -> Option<Box<Capture>> {
+        self.counter()?.kept.take()
     }
 }
 

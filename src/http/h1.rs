@@ -22,6 +22,7 @@ use super::body::Chunked;
 use super::coding::Decoder;
 use super::head::{self, Head, Parsed};
 use super::{HttpConfig, Record};
+use crate::serialization::{self, BodyKind, Capture, Offer, SampleKey, Sampler};
 use crate::flow::Interest;
 use crate::h2cost::{self, Replay};
 use crate::model::{
@@ -35,6 +36,8 @@ const SERVER: usize = 1;
 pub(crate) struct Sink<'a> {
     pub cov: &'a mut Coverage,
     pub out: &'a mut dyn FnMut(Record),
+    /// Where finished bodies go to be sampled (`None`: bodies are not sampled).
+    pub sampler: Option<&'a mut Sampler>,
 }
 
 struct Slot {
@@ -84,6 +87,10 @@ struct BodyState {
     dec: Option<Decoder>,
     dec_failed: bool,
     gap: bool,
+    /// A JSON body is being kept for the serialization sampler (in `sample`, or in the
+    /// decoder when the body is content-encoded).
+    json: bool,
+    sample: Option<Box<Capture>>,
 }
 
 impl BodyState {
@@ -96,6 +103,34 @@ impl BodyState {
             dec,
             dec_failed: false,
             gap: false,
+            json: false,
+            sample: None,
+        }
+    }
+
+    /// Keeps this body's decoded bytes when it is JSON in a coding we can undo (`json`
+    /// from [`wants_sample`]) and a sampler is listening.
+    fn sampled(mut self, json: bool, sink: &Sink<'_>) -> Self {
+        let Some(sampler) = sink.sampler.as_deref().filter(|_| json) else {
+            return self;
+        };
+        self.json = true;
+        match &mut self.dec {
+            Some(d) => d.keep(sampler.capture(true)),
+            None => self.sample = Some(sampler.capture(false)),
+        }
+        self
+    }
+
+    /// What the sampler is told about this finished body (after [`BodyState::decoded`]).
+    fn offer(&mut self, cut: bool) -> Offer {
+        let kept = match &mut self.dec {
+            Some(d) => d.take_kept(),
+            None => self.sample.take(),
+        };
+        match kept {
+            Some(c) if !(cut || self.gap || self.dec_failed) => Offer::Json(c),
+            _ => Offer::JsonLost,
         }
     }
 
@@ -106,21 +141,22 @@ impl BodyState {
                 let k = usize::try_from(*rem).unwrap_or(usize::MAX).min(b.len());
                 self.wire = self.wire.saturating_add(k as u64);
                 self.len = self.len.saturating_add(k as u64);
-                decode(&mut self.dec, &mut self.dec_failed, &b[..k]);
+                decode(&mut self.dec, &mut self.dec_failed, &mut self.sample, &b[..k]);
                 *rem -= k as u64;
                 Ok((k, *rem == 0))
             }
             Framing::Close => {
                 self.wire = self.wire.saturating_add(b.len() as u64);
                 self.len = self.len.saturating_add(b.len() as u64);
-                decode(&mut self.dec, &mut self.dec_failed, b);
+                decode(&mut self.dec, &mut self.dec_failed, &mut self.sample, b);
                 Ok((b.len(), false))
             }
             Framing::Chunked(c) => {
                 let (dec, failed, len) = (&mut self.dec, &mut self.dec_failed, &mut self.len);
+                let sample = &mut self.sample;
                 let r = c.feed(b, &mut |d: &[u8]| {
                     *len = len.saturating_add(d.len() as u64);
-                    decode(dec, failed, d);
+                    decode(dec, failed, sample, d);
                 });
                 if let Ok((n, _)) = r {
                     self.wire = self.wire.saturating_add(n as u64);
@@ -138,6 +174,7 @@ impl BodyState {
         self.gap = true;
         self.dec = None;
         self.dec_failed = true;
+        self.sample = None;
     }
 
     fn decoded(&mut self) -> Option<u64> {
@@ -148,13 +185,70 @@ impl BodyState {
     }
 }
 
-fn decode(dec: &mut Option<Decoder>, failed: &mut bool, d: &[u8]) {
+fn decode(
+    dec: &mut Option<Decoder>,
+    failed: &mut bool,
+    sample: &mut Option<Box<Capture>>,
+    d: &[u8],
+) {
+    if let Some(s) = sample {
+        s.push(d);
+    }
     if let Some(x) = dec {
         if x.feed(d).is_err() {
             *dec = None;
             *failed = true;
         }
     }
+}
+
+/// Whether the body of `ex` in direction `d` should be kept for sampling: JSON, and either
+/// not content-encoded or in a coding `dec` undoes.
+fn wants_sample(ex: &Exchange, d: usize, dec: Option<&Decoder>) -> bool {
+    let (ct, ce) = if d == CLIENT {
+        (&ex.req_content_type, &ex.req_content_encoding)
+    } else {
+        (&ex.resp_content_type, &ex.resp_content_encoding)
+    };
+    let identity = |ce: &String| {
+        ce.split(',')
+            .all(|c| c.trim().is_empty() || c.trim().eq_ignore_ascii_case("identity"))
+    };
+    serialization::is_json(ct.as_deref()) && (dec.is_some() || ce.as_ref().is_none_or(identity))
+}
+
+/// Hands a finished message's body (or its absence) to the sampler: JSON bodies as kept,
+/// other bodies counted by kind; a message without body nor Content-Type is no payload.
+fn offer_body(
+    sink: &mut Sink<'_>,
+    ex: &Exchange,
+    d: usize,
+    body: Option<&mut BodyState>,
+    outcome: Option<Completeness>,
+) {
+    let Some(sampler) = sink.sampler.as_deref_mut() else {
+        return;
+    };
+    let (ct, dir) = if d == CLIENT {
+        (&ex.req_content_type, Direction::ClientToServer)
+    } else {
+        (&ex.resp_content_type, Direction::ServerToClient)
+    };
+    let len = body.as_ref().map_or(0, |b| b.len);
+    let Some(kind) = BodyKind::of(ct.as_deref(), len) else {
+        return;
+    };
+    let cut = matches!(
+        outcome,
+        Some(Completeness::Gap | Completeness::Truncated)
+    );
+    let offer = match body {
+        Some(b) if b.json => b.offer(cut),
+        // JSON in a coding we do not undo (br): not measurable.
+        Some(_) if kind == BodyKind::Json => Offer::JsonLost,
+        _ => Offer::Other(kind),
+    };
+    sampler.offer(SampleKey::of(ex, dir), offer);
 }
 
 struct Side {
@@ -565,8 +659,15 @@ impl H1Conn {
             wants_switch: connect || h.upgrade.is_some(),
             upgrade_req: h.upgrade,
         });
+        let json = self
+            .slots
+            .back()
+            .is_some_and(|s| wants_sample(&s.ex, CLIENT, dec.as_ref()));
         match framing {
-            Some(f) => self.sides[CLIENT].st = St::Body(BodyState::new(f, Target::Front, dec)),
+            Some(f) => {
+                let b = BodyState::new(f, Target::Front, dec).sampled(json, sink);
+                self.sides[CLIENT].st = St::Body(b);
+            }
             None => self.finish_request(ts, None, None, sink),
         }
     }
@@ -574,14 +675,14 @@ impl H1Conn {
     fn finish_request(
         &mut self,
         ts: Timestamp,
-        body: Option<BodyState>,
+        mut body: Option<BodyState>,
         outcome: Option<Completeness>,
         sink: &mut Sink<'_>,
     ) {
         let Some(slot) = self.slots.back_mut() else {
             return;
         };
-        if let Some(mut b) = body {
+        if let Some(b) = body.as_mut() {
             slot.ex.req_body_bytes = b.wire;
             slot.ex.req_body_len = b.len;
             slot.ex.req_body_decoded_len = b.decoded();
@@ -592,6 +693,7 @@ impl H1Conn {
         if let Some(c) = outcome {
             slot.ex.completeness = c;
         }
+        offer_body(sink, &slot.ex, CLIENT, body.as_mut(), outcome);
         slot.ex.req_last = Some(ts);
         slot.req_done = true;
         if matches!(self.sides[CLIENT].st, St::Idle) && slot.wants_switch && !slot.resp_done {
@@ -742,8 +844,12 @@ impl H1Conn {
             Decoder::for_codings(ce.split(','), cap)
         });
         ex.resp_content_encoding = h.content_encoding;
+        let json = wants_sample(self.exchange_mut(target), SERVER, dec.as_ref());
         match framing {
-            Some(f) => self.sides[SERVER].st = St::Body(BodyState::new(f, target, dec)),
+            Some(f) => {
+                let b = BodyState::new(f, target, dec).sampled(json, sink);
+                self.sides[SERVER].st = St::Body(b);
+            }
             None => self.finish_response(ts, target, None, None, sink),
         }
     }
@@ -752,12 +858,12 @@ impl H1Conn {
         &mut self,
         ts: Timestamp,
         target: Target,
-        body: Option<BodyState>,
+        mut body: Option<BodyState>,
         outcome: Option<Completeness>,
         sink: &mut Sink<'_>,
     ) {
         let ex = self.exchange_mut(target);
-        if let Some(mut b) = body {
+        if let Some(b) = body.as_mut() {
             ex.resp_body_bytes = b.wire;
             ex.resp_body_len = b.len;
             ex.resp_body_decoded_len = b.decoded();
@@ -768,6 +874,7 @@ impl H1Conn {
         if let Some(c) = outcome {
             ex.completeness = c;
         }
+        offer_body(sink, ex, SERVER, body.as_mut(), outcome);
         ex.resp_last = Some(ts);
         if matches!(self.sides[SERVER].st, St::Body(_) | St::Headers) {
             self.sides[SERVER].st = St::Idle;

@@ -15,6 +15,7 @@ mod tests;
 use rustc_hash::FxHashMap;
 
 use crate::flow::{EventKind, Interest, StreamEvent};
+use crate::serialization::{PayloadRow, Sampler};
 use crate::model::connection::TlsHandshake;
 use crate::model::{
     ConnId, Connection, Coverage, Direction, Endpoint, Exchange, L7Protocol, TcpSummary, Timestamp,
@@ -85,6 +86,8 @@ pub struct HttpStage {
     conns: FxHashMap<ConnId, ConnState>,
     /// Bytes held in header buffers across all connections.
     held: usize,
+    /// JSON bodies kept for the serialization measures (`crate::serialization`).
+    sampler: Option<Box<Sampler>>,
 }
 
 impl HttpStage {
@@ -93,7 +96,14 @@ impl HttpStage {
             config,
             conns: FxHashMap::default(),
             held: 0,
+            sampler: Some(Box::default()),
         }
+    }
+
+    /// Measures the sampled JSON bodies (one row per key) and adds the sampler's counters
+    /// to `cov`; call once, at the end of the run.
+    pub fn finish_payloads(&mut self, cov: &mut Coverage) -> Vec<PayloadRow> {
+        self.sampler.take().map_or_else(Vec::new, |s| s.finish(cov))
     }
 
     /// Connections currently tracked.
@@ -114,7 +124,13 @@ impl HttpStage {
         cov: &mut Coverage,
         out: &mut impl FnMut(Record),
     ) -> Interest {
-        let mut sink = Sink { cov, out };
+        // Taken out while the event is handled, so that `dispatch` may borrow `self`.
+        let mut sampler = self.sampler.take();
+        let mut sink = Sink {
+            cov,
+            out,
+            sampler: sampler.as_deref_mut(),
+        };
         let held = |conns: &FxHashMap<ConnId, ConnState>| {
             conns.get(&ev.conn).map_or(0, ConnState::held_bytes)
         };
@@ -132,6 +148,7 @@ impl HttpStage {
             after = held(&self.conns);
         }
         self.held = self.held - before + after;
+        self.sampler = sampler;
         interest
     }
 

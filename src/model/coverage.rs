@@ -76,6 +76,16 @@ pub struct Coverage {
     pub dns_answers_dropped: u64,
     /// DNS responses that could not be parsed (malformed or cut by the snaplen).
     pub dns_malformed: u64,
+    // serialization sampler (JSON bodies, see docs/engine.md)
+    /// JSON bodies kept and measured in the `payloads` table.
+    pub json_bodies_sampled: u64,
+    /// JSON bodies not kept: over the per-key reservoir, oversized, cut, undecodable,
+    /// not valid JSON, or past the memory or key bound.
+    pub json_bodies_dropped: u64,
+    /// JSON bodies larger than the per-body bound (256 KiB decoded).
+    pub json_bodies_oversized: u64,
+    /// Bodies not kept because the sampler's total memory bound or key bound was reached.
+    pub json_sample_memory_cap_hits: u64,
     /// Warnings about the inputs themselves (truncated file, corrupt record), one line each.
     pub input_warnings: Vec<String>,
 }

@@ -7,6 +7,7 @@ pub mod dns;
 pub mod exchanges;
 pub mod intern;
 pub mod parquet;
+pub mod payloads;
 
 use polars::prelude::*;
 
@@ -15,6 +16,7 @@ use crate::http::Record;
 use connections::ConnectionColumns;
 use dns::DnsColumns;
 use exchanges::ExchangeColumns;
+use payloads::PayloadColumns;
 use intern::Interner;
 
 pub use parquet::{read_tables, write_tables, TableError, TableKind};
@@ -26,6 +28,8 @@ pub struct Tables {
     pub connections: DataFrame,
     /// DNS answers seen (no connection ids: rows are matched by address and time).
     pub dns: DataFrame,
+    /// JSON bodies and their protobuf size, one row per (client, server, route, direction).
+    pub payloads: DataFrame,
 }
 
 impl Tables {
@@ -47,6 +51,7 @@ impl Tables {
         self.connections
             .vstack_mut_owned(shift(other.connections)?)?;
         self.dns.vstack_mut_owned(other.dns)?;
+        self.payloads.vstack_mut_owned(other.payloads)?;
         Ok(())
     }
 
@@ -70,6 +75,7 @@ pub struct TableBuilder {
     exchanges: ExchangeColumns,
     connections: ConnectionColumns,
     dns: DnsColumns,
+    payloads: PayloadColumns,
 }
 
 impl TableBuilder {
@@ -82,6 +88,12 @@ impl TableBuilder {
 
     pub fn push_dns(&mut self, answer: &DnsAnswer) {
         self.dns.push(answer, &mut self.strings);
+    }
+
+    pub fn push_payloads(&mut self, rows: Vec<crate::serialization::PayloadRow>) {
+        for r in rows {
+            self.payloads.push(r);
+        }
     }
 
     pub fn exchanges(&self) -> usize {
@@ -100,10 +112,12 @@ impl TableBuilder {
         let exchanges = self.exchanges.into_frame(&self.strings)?;
         let connections = self.connections.into_frame(&self.strings)?;
         let dns = self.dns.into_frame(&self.strings)?;
+        let payloads = self.payloads.into_frame(&self.strings)?;
         Ok(Tables {
             exchanges,
             connections,
             dns,
+            payloads,
         })
     }
 }
@@ -121,6 +135,7 @@ mod tests {
             .iter()
             .chain(connections::COLUMNS)
             .chain(dns::COLUMNS)
+            .chain(payloads::COLUMNS)
         {
             let row = format!("| `{name}` | {ty} | {meaning} |");
             assert!(doc.contains(&row), "docs/tables.md lacks the row {row}");
@@ -142,10 +157,12 @@ mod tests {
         assert_eq!(names(&t.exchanges), want(exchanges::COLUMNS));
         assert_eq!(names(&t.connections), want(connections::COLUMNS));
         assert_eq!(names(&t.dns), want(dns::COLUMNS));
+        assert_eq!(names(&t.payloads), want(payloads::COLUMNS));
         for (df, cols) in [
             (&t.exchanges, exchanges::COLUMNS),
             (&t.connections, connections::COLUMNS),
             (&t.dns, dns::COLUMNS),
+            (&t.payloads, payloads::COLUMNS),
         ] {
             for (name, ty, _) in cols {
                 let want = match ty.trim_end_matches('?') {

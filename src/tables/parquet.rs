@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::{connections, dns, exchanges, Tables};
+use super::{connections, dns, exchanges, payloads, Tables};
 
 pub const EXCHANGES_FILE: &str = "exchanges.parquet";
 pub const CONNECTIONS_FILE: &str = "connections.parquet";
 pub const DNS_FILE: &str = "dns.parquet";
+pub const PAYLOADS_FILE: &str = "payloads.parquet";
 
 /// Nullable string columns newer than the first tables: a file without them (written by
 /// an earlier linkrank) is still read, with the columns null.
@@ -30,7 +31,7 @@ pub enum TableError {
         #[source]
         source: PolarsError,
     },
-    #[error("{path}: a Parquet file, but none of linkrank's exchanges, connections or dns tables (columns: {columns})")]
+    #[error("{path}: a Parquet file, but none of linkrank's exchanges, connections, dns or payloads tables (columns: {columns})")]
     UnknownTable { path: PathBuf, columns: String },
 }
 
@@ -40,6 +41,7 @@ pub enum TableKind {
     Exchanges,
     Connections,
     Dns,
+    Payloads,
 }
 
 /// Parquet files start with `PAR1`.
@@ -60,6 +62,7 @@ pub fn write_tables(tables: &Tables, dir: &Path) -> Result<(), TableError> {
         (EXCHANGES_FILE, &tables.exchanges),
         (CONNECTIONS_FILE, &tables.connections),
         (DNS_FILE, &tables.dns),
+        (PAYLOADS_FILE, &tables.payloads),
     ] {
         let path = dir.join(name);
         let file = File::create(&path).map_err(|source| TableError::Io {
@@ -100,6 +103,8 @@ fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
         TableKind::Connections
     } else if matches(dns::COLUMNS) {
         TableKind::Dns
+    } else if matches(payloads::COLUMNS) {
+        TableKind::Payloads
     } else {
         return Err(TableError::UnknownTable {
             path: path.into(),
@@ -111,6 +116,7 @@ fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
         TableKind::Exchanges => exchanges::COLUMNS,
         TableKind::Connections => connections::COLUMNS,
         TableKind::Dns => dns::COLUMNS,
+        TableKind::Payloads => payloads::COLUMNS,
     };
     let mut df = df;
     let height = df.height();
@@ -155,6 +161,7 @@ pub fn read_tables(paths: &[PathBuf]) -> Result<Tables, TableError> {
             TableKind::Exchanges => run.exchanges = df,
             TableKind::Connections => run.connections = df,
             TableKind::Dns => run.dns = df,
+            TableKind::Payloads => run.payloads = df,
         }
     }
     let mut all = Tables::empty().map_err(|source| TableError::Polars {

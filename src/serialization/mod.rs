@@ -1,0 +1,497 @@
+//! Serialization cost: what the JSON bodies of each (client, server, route, direction) cost
+//! and what the same documents would cost as protobuf.
+//!
+//! The HTTP stage hands every finished body to a [`Sampler`]: JSON bodies (decoded from
+//! gzip/deflate first) are kept in memory, bounded, and every other body is counted by kind.
+//! At the end of the run [`Sampler::finish`] infers a protobuf schema per key
+//! ([`schema`]), encodes the kept documents with it, times JSON parsing and protobuf
+//! decoding, and returns one [`PayloadRow`] per key: sizes and counts only. No body value
+//! ever leaves memory: neither the documents nor the inferred schema (whose names are
+//! synthetic) reach a record, a log line or an error.
+
+pub mod json;
+pub mod schema;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::io::Write;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use json::Json;
+use prost_reflect::DynamicMessage;
+
+use crate::model::{Coverage, Direction, Exchange};
+use schema::Schema;
+
+/// Bounds of the sampler (see docs/engine.md).
+#[derive(Clone, Copy, Debug)]
+pub struct SamplerConfig {
+    /// Largest decoded JSON body kept; larger ones are counted as `oversized`.
+    pub max_body_bytes: usize,
+    /// Documents kept per key (a reservoir sample of the key's JSON bodies).
+    pub max_docs_per_key: usize,
+    /// Document bytes kept across all keys.
+    pub max_total_bytes: usize,
+    /// Keys tracked; bodies of further keys are counted in `Coverage` only.
+    pub max_keys: usize,
+    /// CPU time spent timing parse and decode, for the whole run.
+    pub cpu_budget: Duration,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        SamplerConfig {
+            max_body_bytes: 256 << 10,
+            max_docs_per_key: 32,
+            max_total_bytes: 64 << 20,
+            max_keys: 4096,
+            cpu_budget: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Timing per key: repeat until this much time was spent, or `MAX_ROUNDS` rounds.
+const MIN_TIMING: Duration = Duration::from_millis(2);
+const MAX_ROUNDS: u32 = 50;
+
+/// What a body's media type says it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    Json,
+    Form,
+    Xml,
+    Multipart,
+    Text,
+    Other,
+    Empty,
+}
+
+impl BodyKind {
+    /// The kind of a body from its Content-Type and length; None for a message without
+    /// body and without Content-Type (a GET, a 204: no payload at all).
+    pub fn of(content_type: Option<&str>, len: u64) -> Option<BodyKind> {
+        let Some(ct) = content_type else {
+            return (len > 0).then_some(BodyKind::Other);
+        };
+        if len == 0 {
+            return Some(BodyKind::Empty);
+        }
+        let mt = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        Some(if is_json_media_type(&mt) {
+            BodyKind::Json
+        } else if mt == "application/x-www-form-urlencoded" {
+            BodyKind::Form
+        } else if mt.ends_with("/xml") || mt.ends_with("+xml") {
+            BodyKind::Xml
+        } else if mt.starts_with("multipart/") {
+            BodyKind::Multipart
+        } else if mt.starts_with("text/") {
+            BodyKind::Text
+        } else {
+            BodyKind::Other
+        })
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BodyKind::Json => "json",
+            BodyKind::Form => "form",
+            BodyKind::Xml => "xml",
+            BodyKind::Multipart => "multipart",
+            BodyKind::Text => "text",
+            BodyKind::Other => "other",
+            BodyKind::Empty => "empty",
+        }
+    }
+}
+
+fn is_json_media_type(mt: &str) -> bool {
+    mt == "application/json" || mt == "text/json" || mt.ends_with("+json")
+}
+
+/// Whether a Content-Type value names JSON (`application/json`, `text/json`, `*/*+json`).
+pub fn is_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        let mt = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        is_json_media_type(&mt)
+    })
+}
+
+/// The bytes of one JSON body as they stream in (decoded), up to the per-body cap.
+#[derive(Debug)]
+pub struct Capture {
+    buf: Vec<u8>,
+    cap: usize,
+    oversized: bool,
+    /// The body was sent with a Content-Encoding (gzip/deflate).
+    pub compressed: bool,
+}
+
+impl Capture {
+    pub fn new(cap: usize, compressed: bool) -> Capture {
+        Capture {
+            buf: Vec::new(),
+            cap,
+            oversized: false,
+            compressed,
+        }
+    }
+
+    pub fn push(&mut self, b: &[u8]) {
+        if self.oversized {
+            return;
+        }
+        if self.buf.len() + b.len() > self.cap {
+            self.oversized = true;
+            self.buf = Vec::new();
+            return;
+        }
+        self.buf.extend_from_slice(b);
+    }
+}
+
+/// Which messages' bodies are pooled together.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SampleKey {
+    pub client_ip: IpAddr,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+    pub method: String,
+    pub route: String,
+    /// `request` or `response`.
+    pub direction: &'static str,
+}
+
+impl SampleKey {
+    pub fn of(ex: &Exchange, dir: Direction) -> SampleKey {
+        SampleKey {
+            client_ip: ex.client.ip,
+            server_ip: ex.server.ip,
+            server_port: ex.server.port,
+            method: ex.method.clone().unwrap_or_default(),
+            route: ex.route.clone().unwrap_or_default(),
+            direction: match dir {
+                Direction::ClientToServer => "request",
+                Direction::ServerToClient => "response",
+            },
+        }
+    }
+}
+
+/// What the HTTP stage says about one finished body.
+pub enum Offer {
+    /// A whole JSON body (decoded).
+    Json(Box<Capture>),
+    /// A JSON body that could not be kept: cut by a gap or the end, or undecodable.
+    JsonLost,
+    /// Any other body, by kind.
+    Other(BodyKind),
+}
+
+#[derive(Default)]
+struct Doc {
+    bytes: Vec<u8>,
+    compressed: bool,
+}
+
+#[derive(Default)]
+struct KeyState {
+    docs: Vec<Doc>,
+    bodies: u64,
+    dropped: u64,
+    oversized: u64,
+    other: BTreeMap<&'static str, u64>,
+}
+
+/// The sampler's counters, merged into [`Coverage`] at the end of the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SamplerCounts {
+    pub kept: u64,
+    pub dropped: u64,
+    pub oversized: u64,
+    pub memory_cap_hits: u64,
+    pub keys_over_cap: u64,
+}
+
+/// Keeps a bounded sample of JSON bodies per key; see the module docs.
+///
+/// Sampling is a reservoir (Algorithm R) per key with a fixed-seed generator, so a run is
+/// reproducible and late bodies stand the same chance as early ones. Past the total memory
+/// bound a body is only kept by replacing one of its key's documents, never by growing.
+pub struct Sampler {
+    cfg: SamplerConfig,
+    keys: BTreeMap<SampleKey, KeyState>,
+    held: usize,
+    rng: u64,
+    counts: SamplerCounts,
+}
+
+impl Default for Sampler {
+    fn default() -> Self {
+        Sampler::new(SamplerConfig::default())
+    }
+}
+
+impl Sampler {
+    pub fn new(cfg: SamplerConfig) -> Sampler {
+        Sampler {
+            cfg,
+            keys: BTreeMap::new(),
+            held: 0,
+            rng: 0x9E37_79B9_7F4A_7C15,
+            counts: SamplerCounts::default(),
+        }
+    }
+
+    /// A capture for a JSON body about to stream in.
+    pub fn capture(&self, compressed: bool) -> Box<Capture> {
+        Box::new(Capture::new(self.cfg.max_body_bytes, compressed))
+    }
+
+    /// Bytes of documents held.
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    pub fn counts(&self) -> SamplerCounts {
+        let mut c = self.counts;
+        c.kept = self.keys.values().map(|k| k.docs.len() as u64).sum();
+        c
+    }
+
+    /// Takes one finished body.
+    pub fn offer(&mut self, key: SampleKey, offer: Offer) {
+        if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
+            self.counts.keys_over_cap += 1;
+            if !matches!(offer, Offer::Other(_)) {
+                self.counts.dropped += 1;
+            }
+            return;
+        }
+        let st = self.keys.entry(key).or_default();
+        let cap = match offer {
+            Offer::Other(kind) => {
+                *st.other.entry(kind.as_str()).or_default() += 1;
+                return;
+            }
+            Offer::JsonLost => {
+                st.bodies += 1;
+                st.dropped += 1;
+                self.counts.dropped += 1;
+                return;
+            }
+            Offer::Json(c) => c,
+        };
+        st.bodies += 1;
+        if cap.oversized {
+            st.oversized += 1;
+            st.dropped += 1;
+            self.counts.oversized += 1;
+            self.counts.dropped += 1;
+            return;
+        }
+        let doc = Doc {
+            bytes: cap.buf,
+            compressed: cap.compressed,
+        };
+        // Algorithm R: the n-th JSON body replaces a kept one with probability max/n.
+        let slot = if st.docs.len() < self.cfg.max_docs_per_key {
+            None
+        } else {
+            self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let j = (splitmix(self.rng) % st.bodies) as usize;
+            if j >= self.cfg.max_docs_per_key {
+                st.dropped += 1;
+                self.counts.dropped += 1;
+                return;
+            }
+            Some(j)
+        };
+        let freed = slot
+            .and_then(|j| st.docs.get(j))
+            .map_or(0, |d| d.bytes.len());
+        if self.held - freed + doc.bytes.len() > self.cfg.max_total_bytes {
+            st.dropped += 1;
+            self.counts.dropped += 1;
+            self.counts.memory_cap_hits += 1;
+            return;
+        }
+        self.held = self.held - freed + doc.bytes.len();
+        match slot.and_then(|j| st.docs.get_mut(j)) {
+            Some(old) => {
+                *old = doc;
+                // The replaced document was kept before and is now dropped.
+                st.dropped += 1;
+                self.counts.dropped += 1;
+            }
+            None => st.docs.push(doc),
+        }
+    }
+
+    /// Infers, encodes and times every key's documents; one row per key, in key order.
+    /// Adds the sampler's counters to `cov`.
+    pub fn finish(self, cov: &mut Coverage) -> Vec<PayloadRow> {
+        let mut counts = self.counts();
+        let mut budget = self.cfg.cpu_budget;
+        let mut rows = Vec::with_capacity(self.keys.len());
+        for (key, st) in self.keys {
+            let (row, invalid) = key_row(key, st, &mut budget);
+            counts.kept -= invalid;
+            counts.dropped += invalid;
+            rows.push(row);
+        }
+        cov.json_bodies_sampled += counts.kept;
+        cov.json_bodies_dropped += counts.dropped;
+        cov.json_bodies_oversized += counts.oversized;
+        cov.json_sample_memory_cap_hits += counts.memory_cap_hits + counts.keys_over_cap;
+        rows
+    }
+}
+
+/// One row of the `payloads` table: what one key's bodies cost (sizes and counts only).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PayloadRow {
+    pub key: SampleKey,
+    /// JSON bodies seen (kept or not).
+    pub bodies: u64,
+    /// Documents kept and measured.
+    pub samples: u64,
+    pub sampled_json_bytes: u64,
+    pub sampled_protobuf_bytes: u64,
+    /// Over the samples that were sent compressed; None when none was.
+    pub sampled_json_gzip_bytes: Option<u64>,
+    pub sampled_protobuf_gzip_bytes: Option<u64>,
+    pub json_parse_ns_per_byte: Option<f64>,
+    pub protobuf_decode_ns_per_byte: Option<f64>,
+    pub schema_fields: u32,
+    pub non_json_bodies: u64,
+    /// `kind:count` pairs, comma-separated, by kind name.
+    pub non_json_kinds: String,
+    pub oversized: u64,
+    pub dropped: u64,
+}
+
+/// The row of one key, and how many kept documents turned out not to be JSON.
+fn key_row(key: SampleKey, st: KeyState, budget: &mut Duration) -> (PayloadRow, u64) {
+    let mut raw = Vec::with_capacity(st.docs.len());
+    let mut docs = Vec::with_capacity(st.docs.len());
+    let mut invalid = 0;
+    for d in st.docs {
+        match Json::parse(&d.bytes) {
+            Ok(v) => {
+                docs.push(v);
+                raw.push(d);
+            }
+            Err(_) => invalid += 1,
+        }
+    }
+    let non_json_bodies = st.other.values().sum();
+    let non_json_kinds = st
+        .other
+        .iter()
+        .map(|(k, n)| format!("{k}:{n}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut row = PayloadRow {
+        key,
+        bodies: st.bodies,
+        samples: docs.len() as u64,
+        sampled_json_bytes: raw.iter().map(|d| d.bytes.len() as u64).sum(),
+        sampled_protobuf_bytes: 0,
+        sampled_json_gzip_bytes: None,
+        sampled_protobuf_gzip_bytes: None,
+        json_parse_ns_per_byte: None,
+        protobuf_decode_ns_per_byte: None,
+        schema_fields: 0,
+        non_json_bodies,
+        non_json_kinds,
+        oversized: st.oversized,
+        dropped: st.dropped + invalid,
+    };
+    if docs.is_empty() {
+        return (row, invalid);
+    }
+    let schema = Schema::infer(&docs);
+    row.schema_fields = u32::try_from(schema.field_count()).unwrap_or(u32::MAX);
+    let Ok(desc) = schema.root_descriptor() else {
+        return (row, invalid);
+    };
+    let encoded: Vec<Vec<u8>> = docs
+        .iter()
+        .map(|d| prost::Message::encode_to_vec(&schema.message(&desc, d)))
+        .collect();
+    row.sampled_protobuf_bytes = encoded.iter().map(|e| e.len() as u64).sum();
+    let compressed: Vec<usize> = (0..raw.len()).filter(|&i| raw[i].compressed).collect();
+    if !compressed.is_empty() {
+        row.sampled_json_gzip_bytes =
+            Some(compressed.iter().map(|&i| gzip_len(&raw[i].bytes)).sum());
+        row.sampled_protobuf_gzip_bytes =
+            Some(compressed.iter().map(|&i| gzip_len(&encoded[i])).sum());
+    }
+    let json_bytes: Vec<&[u8]> = raw.iter().map(|d| d.bytes.as_slice()).collect();
+    row.json_parse_ns_per_byte = time_per_byte(budget, &json_bytes, |b| {
+        black_box(serde_json::from_slice::<serde_json::Value>(b).is_ok());
+    });
+    let pb: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+    row.protobuf_decode_ns_per_byte = time_per_byte(budget, &pb, |b| {
+        black_box(DynamicMessage::decode(desc.clone(), b).is_ok());
+    });
+    (row, invalid)
+}
+
+/// Gzip size at level 6 (what servers commonly use).
+pub fn gzip_len(b: &[u8]) -> u64 {
+    let mut e = GzEncoder::new(Vec::new(), Compression::new(6));
+    if e.write_all(b).is_err() {
+        return 0;
+    }
+    e.finish().map_or(0, |v| v.len() as u64)
+}
+
+/// Runs `f` over every buffer, round after round, until `MIN_TIMING` was spent or
+/// `MAX_ROUNDS` rounds ran; ns per byte, or None once the run's budget is spent.
+fn time_per_byte(budget: &mut Duration, bufs: &[&[u8]], f: impl Fn(&[u8])) -> Option<f64> {
+    let bytes: usize = bufs.iter().map(|b| b.len()).sum();
+    if budget.is_zero() || bytes == 0 {
+        return None;
+    }
+    let start = Instant::now();
+    let mut rounds = 0u32;
+    loop {
+        for b in bufs {
+            f(b);
+        }
+        rounds += 1;
+        let spent = start.elapsed();
+        if spent >= MIN_TIMING || rounds >= MAX_ROUNDS || spent >= *budget {
+            break;
+        }
+    }
+    let spent = start.elapsed();
+    *budget = budget.saturating_sub(spent);
+    Some(spent.as_nanos() as f64 / (f64::from(rounds) * bytes as f64))
+}
+
+/// splitmix64: a small fixed-seed generator for the reservoir (no crate needed for this).
+fn splitmix(x: u64) -> u64 {
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
