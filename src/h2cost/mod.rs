@@ -22,6 +22,8 @@ pub const FRAME_HEADER: u64 = 9;
 pub const MAX_FRAME_PAYLOAD: u64 = 16384;
 /// gRPC length-prefixed message: compressed flag and 4-octet length.
 pub const GRPC_PREFIX: u64 = 5;
+/// What gRPC stacks (grpc-core, grpc-go with gzip) advertise in every call's headers.
+const ACCEPT_ENCODING: &[u8] = b"identity, deflate, gzip";
 
 /// One header block's cost in both protocols, in octets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -198,7 +200,13 @@ impl Replay {
                 enc.field(b":authority", a, hpack::Index::Yes, out)?;
             }
             enc.field(b"te", b"trailers", hpack::Index::Yes, out)?;
-            enc.field(b"content-type", b"application/grpc", hpack::Index::Yes, out)
+            enc.field(b"content-type", b"application/grpc", hpack::Index::Yes, out)?;
+            enc.field(
+                b"grpc-accept-encoding",
+                ACCEPT_ENCODING,
+                hpack::Index::Yes,
+                out,
+            )
         };
         pseudo(enc, out).ok()?;
         fields(enc, out, &mut self.name, req.headers, http_only).ok()?;
@@ -229,9 +237,18 @@ impl Replay {
         enc.field(b":status", b"200", hpack::Index::Yes, out).ok()?;
         enc.field(b"content-type", b"application/grpc", hpack::Index::Yes, out)
             .ok()?;
+        enc.field(
+            b"grpc-accept-encoding",
+            ACCEPT_ENCODING,
+            hpack::Index::Yes,
+            out,
+        )
+        .ok()?;
         fields(enc, out, &mut self.name, resp.headers, http_only).ok()?;
         let headers = headers_frames(out.len() as u64);
-        // Trailers: grpc-status, and for an error grpc-message (the reason phrase).
+        // Trailers: grpc-status and grpc-message, which grpc-go and grpc-core send on
+        // success too (empty); grpc-core sends the message without indexing, as seen in
+        // fixtures/grpc_vs_json.pcap. An error's message is its reason phrase.
         out.clear();
         let code = grpc_status(resp.status);
         enc.field(
@@ -241,11 +258,9 @@ impl Replay {
             out,
         )
         .ok()?;
-        if code != 0 {
-            let msg = resp.reason.trim().as_bytes();
-            enc.field(b"grpc-message", msg, hpack::Index::Yes, out)
-                .ok()?;
-        }
+        let msg = if code == 0 { "" } else { resp.reason.trim() };
+        enc.field(b"grpc-message", msg.as_bytes(), hpack::Index::No, out)
+            .ok()?;
         let trailers = headers_frames(out.len() as u64);
         self.block.clear();
         Some(HeadCost {

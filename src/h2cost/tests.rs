@@ -186,22 +186,27 @@ fn http1_request_becomes_the_rfc_list() {
     assert_eq!(c.h2, 17 + 9);
 }
 
-/// gRPC response of a fresh connection, by hand: `:status 200` (static 8, 1 octet),
-/// `content-type: application/grpc` (0x5f, Huffman 88 bits = 11 octets + length: 13),
-/// HEADERS 9; DATA 9 + prefix 5; trailers `grpc-status: 0` (0x40, Huffman name 60 bits =
-/// 8 + 1, plain value 1 + 1: 12) + HEADERS 9.
+/// gRPC response of a fresh connection, by hand (RFC 7541 Appendix B code lengths):
+/// HEADERS: `:status 200` (static 8, 1 octet), `content-type: application/grpc` (0x5f,
+/// Huffman 88 bits = 11 octets + length: 13), `grpc-accept-encoding: identity, deflate,
+/// gzip` (0x40, name 110 bits = 14 + 1, value 134 bits = 17 + 1: 34), + 9; DATA 9 +
+/// prefix 5; trailers `grpc-status: 0` (0x40, name 60 bits = 8 + 1, plain value 1 + 1: 12)
+/// and `grpc-message` empty without indexing (0x00, name 66 bits = 9 + 1, length 0: 12),
+/// + 9.
 #[test]
 fn grpc_response_framing_by_hand() {
     let mut r = Replay::new();
     let c = response(&mut r, 200, "OK", &[("Content-Type", "application/json")]);
-    assert_eq!(c.grpc, (1 + 13 + 9) + (9 + 5) + (12 + 9));
+    assert_eq!(c.grpc, (1 + 13 + 34 + 9) + (9 + 5) + (12 + 12 + 9));
     // HTTP/2: `:status 200` indexed (1), content-type name 31 with value
     // `application/json` (Huffman 88 bits: 11 + 1 + 1 for the representation) + 9.
     assert_eq!(c.h2, 1 + 13 + 9);
-    // The same response again: every field indexed, one octet each.
+    // The same response again: every indexed field is one octet; grpc-message is not
+    // indexed, so it costs its 12 octets again (grpc-core does the same: 25-octet trailers
+    // on every call of fixtures/grpc_vs_json.pcap).
     let c = response(&mut r, 200, "OK", &[("Content-Type", "application/json")]);
     assert_eq!(c.h2, 2 + 9);
-    assert_eq!(c.grpc, (2 + 9) + (9 + 5) + (1 + 9));
+    assert_eq!(c.grpc, (3 + 9) + (9 + 5) + (1 + 12 + 9));
 }
 
 /// An error status adds `grpc-message`; an interim response costs nothing in gRPC.
