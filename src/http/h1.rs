@@ -22,12 +22,12 @@ use super::body::Chunked;
 use super::coding::Decoder;
 use super::head::{self, Head, Parsed};
 use super::{HttpConfig, Record};
-use crate::serialization::{self, BodyKind, Capture, Offer, SampleKey, Sampler};
 use crate::flow::Interest;
 use crate::h2cost::{self, Replay};
 use crate::model::{
     CloseReason, Completeness, ConnId, Coverage, Direction, Endpoint, Exchange, Timestamp,
 };
+use crate::serialization::{self, BodyKind, Capture, Offer, SampleKey, Sampler};
 
 const CLIENT: usize = 0;
 const SERVER: usize = 1;
@@ -141,7 +141,12 @@ impl BodyState {
                 let k = usize::try_from(*rem).unwrap_or(usize::MAX).min(b.len());
                 self.wire = self.wire.saturating_add(k as u64);
                 self.len = self.len.saturating_add(k as u64);
-                decode(&mut self.dec, &mut self.dec_failed, &mut self.sample, &b[..k]);
+                decode(
+                    &mut self.dec,
+                    &mut self.dec_failed,
+                    &mut self.sample,
+                    &b[..k],
+                );
                 *rem -= k as u64;
                 Ok((k, *rem == 0))
             }
@@ -238,10 +243,7 @@ fn offer_body(
     let Some(kind) = BodyKind::of(ct.as_deref(), len) else {
         return;
     };
-    let cut = matches!(
-        outcome,
-        Some(Completeness::Gap | Completeness::Truncated)
-    );
+    let cut = matches!(outcome, Some(Completeness::Gap | Completeness::Truncated));
     let offer = match body {
         Some(b) if b.json => b.offer(cut),
         // JSON in a coding we do not undo (br): not measurable.

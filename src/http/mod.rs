@@ -15,11 +15,11 @@ mod tests;
 use rustc_hash::FxHashMap;
 
 use crate::flow::{EventKind, Interest, StreamEvent};
-use crate::serialization::{PayloadRow, Sampler};
 use crate::model::connection::TlsHandshake;
 use crate::model::{
     ConnId, Connection, Coverage, Direction, Endpoint, Exchange, L7Protocol, TcpSummary, Timestamp,
 };
+use crate::serialization::{PayloadRow, Sampler};
 use crate::tls::{Handshake, HelloNames, Progress};
 use detect::{Sniff, SNIFF_LEN};
 use h1::{H1Conn, Sink};

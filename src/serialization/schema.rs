@@ -143,7 +143,7 @@ impl Schema {
             }
         }
         // Stable sort: ties keep first-seen order.
-        keys.sort_by(|a, b| b.1.cmp(&a.1));
+        keys.sort_by_key(|k| std::cmp::Reverse(k.1));
         let mut msg = MessageSchema::default();
         let mut number = 0u32;
         for (key, _, vals) in keys {
@@ -241,7 +241,7 @@ impl Schema {
                 return Ty::String;
             }
         }
-        seen.sort_by(|a, b| b.1.cmp(&a.1));
+        seen.sort_by_key(|s| std::cmp::Reverse(s.1));
         self.enums
             .push(seen.into_iter().map(|(s, _)| s.to_owned()).collect());
         Ty::Enum(self.enums.len() - 1)

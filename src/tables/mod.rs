@@ -16,8 +16,8 @@ use crate::http::Record;
 use connections::ConnectionColumns;
 use dns::DnsColumns;
 use exchanges::ExchangeColumns;
-use payloads::PayloadColumns;
 use intern::Interner;
+use payloads::PayloadColumns;
 
 pub use parquet::{read_tables, write_tables, TableError, TableKind};
 
