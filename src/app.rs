@@ -215,9 +215,16 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         .context("measuring the links")
         .map_err(RunError::Output)?;
     let constants: CostConstants = config.cost;
-    let payloads = payload_samples(&tables, &naming)
+    let mut payloads = payload_samples(&tables, &naming)
         .context("reading the payload samples")
         .map_err(RunError::Output)?;
+    if config.reproducible {
+        // Timings differ from run to run; without them the constants stand in.
+        for p in payloads.values_mut() {
+            p.timed_json_bytes = 0;
+            p.timed_protobuf_bytes = 0;
+        }
+    }
     for link in &mut link_set.links {
         let key = (link.client.clone(), link.server.clone());
         link.savings = cost::link_savings(
@@ -260,13 +267,16 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     })
 }
 
-/// The JSON samples per link, when the tables carry them.
+/// The JSON samples per link, from the `payloads` table.
 fn payload_samples(
-    _tables: &Tables,
-    _naming: &Naming,
+    tables: &Tables,
+    naming: &Naming,
 ) -> polars::prelude::PolarsResult<std::collections::BTreeMap<links::LinkKey, cost::PayloadSamples>>
 {
-    Ok(Default::default())
+    if tables.payloads.height() == 0 {
+        return Ok(Default::default());
+    }
+    cost::savings::payloads_by_link(&tables.payloads, naming)
 }
 
 /// Reads the services files and Kubernetes inventories named in `config`.

@@ -75,6 +75,11 @@ pub struct AnalyzeArgs {
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
 
+    /// Take CPU costs from the cost-model constants instead of timing the sampled bodies,
+    /// so that two runs on the same input write identical reports.
+    #[arg(long)]
+    pub reproducible: bool,
+
     /// Links shown in the terminal table (all are in the reports).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
@@ -103,6 +108,7 @@ pub struct AnalyzeConfig {
     pub routes: usize,
     /// Cost-model constants in force (defaults, then the file, then `--set`).
     pub cost: CostConstants,
+    pub reproducible: bool,
     pub quiet: bool,
 }
 
@@ -152,6 +158,7 @@ impl AnalyzeArgs {
             top: self.top,
             routes: self.routes,
             cost,
+            reproducible: self.reproducible,
             quiet: self.quiet,
         })
     }

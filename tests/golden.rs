@@ -79,6 +79,7 @@ fn link_reports(args: &[&str]) -> (String, String) {
         .arg("--out")
         .arg(out.path())
         .arg("--quiet")
+        .arg("--reproducible")
         .assert()
         .success();
     let read = |f: &str| std::fs::read_to_string(out.path().join(f)).unwrap();

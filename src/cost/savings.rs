@@ -74,6 +74,7 @@ pub struct Savings {
     /// also for links whose requests are not visible (from their handshakes).
     pub latency_ms_per_s_saved: Option<f64>,
     pub samples: Samples,
+    pub sampled_bodies: SampledBodies,
 }
 
 /// Sampled JSON documents of one link (from the `payloads` table).
@@ -88,6 +89,31 @@ pub struct PayloadSamples {
     /// JSON bytes that had a measured parse cost (and protobuf bytes a decode cost).
     pub timed_json_bytes: u64,
     pub timed_protobuf_bytes: u64,
+    /// gzip sizes of the sampled documents that were sent compressed, as JSON and as
+    /// protobuf (0 when none was).
+    pub json_gzip_bytes: u64,
+    pub protobuf_gzip_bytes: u64,
+    /// JSON bodies seen, and bodies of other kinds (not estimated).
+    pub json_bodies: u64,
+    pub non_json_bodies: u64,
+}
+
+/// The sampled documents behind a link's body and serialization figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct SampledBodies {
+    pub documents: u64,
+    pub json_bytes: u64,
+    pub protobuf_bytes: u64,
+    /// Where bodies were sent gzip-compressed: the compressed sizes of those samples.
+    pub json_gzip_bytes: Option<u64>,
+    pub protobuf_gzip_bytes: Option<u64>,
+    /// Measured in process on the samples.
+    pub json_parse_ns_per_byte: Option<f64>,
+    pub protobuf_decode_ns_per_byte: Option<f64>,
+    /// Bodies that are not JSON (form, XML, multipart, text, binary): not estimated.
+    pub non_json_bodies: u64,
+    /// Their share of all bodies seen.
+    pub non_json_share: Option<f64>,
 }
 
 /// Sums the `payloads` table per link (rows whose endpoints name the link).
@@ -113,6 +139,10 @@ pub fn payloads_by_link(
     let pb = num("sampled_protobuf_bytes")?;
     let parse = num("json_parse_ns_per_byte")?;
     let decode = num("protobuf_decode_ns_per_byte")?;
+    let json_gz = num("sampled_json_gzip_bytes")?;
+    let pb_gz = num("sampled_protobuf_gzip_bytes")?;
+    let bodies = num("bodies")?;
+    let non_json = num("non_json_bodies")?;
     for i in 0..payloads.height() {
         let (Some(c), Some(s), Some(p)) = (cip.get(i), sip.get(i), sport.get(i)) else {
             continue;
@@ -126,6 +156,10 @@ pub fn payloads_by_link(
         e.documents += samples[i].unwrap_or(0.0) as u64;
         e.json_bytes += j as u64;
         e.protobuf_bytes += b as u64;
+        e.json_gzip_bytes += json_gz[i].unwrap_or(0.0) as u64;
+        e.protobuf_gzip_bytes += pb_gz[i].unwrap_or(0.0) as u64;
+        e.json_bodies += bodies[i].unwrap_or(0.0) as u64;
+        e.non_json_bodies += non_json[i].unwrap_or(0.0) as u64;
         if let Some(ns) = parse[i] {
             e.json_parse_ns += ns * j;
             e.timed_json_bytes += j as u64;
@@ -225,6 +259,22 @@ pub fn link_savings(
         }
     };
     s.samples.json_documents = sampled.map_or(0, |p| p.documents);
+    if let Some(p) = payload {
+        let all = p.json_bodies + p.non_json_bodies;
+        s.sampled_bodies = SampledBodies {
+            documents: p.documents,
+            json_bytes: p.json_bytes,
+            protobuf_bytes: p.protobuf_bytes,
+            json_gzip_bytes: (p.json_gzip_bytes > 0).then_some(p.json_gzip_bytes),
+            protobuf_gzip_bytes: (p.json_gzip_bytes > 0).then_some(p.protobuf_gzip_bytes),
+            json_parse_ns_per_byte: (p.timed_json_bytes > 0)
+                .then(|| p.json_parse_ns / p.timed_json_bytes as f64),
+            protobuf_decode_ns_per_byte: (p.timed_protobuf_bytes > 0)
+                .then(|| p.protobuf_decode_ns / p.timed_protobuf_bytes as f64),
+            non_json_bodies: p.non_json_bodies,
+            non_json_share: (all > 0).then(|| p.non_json_bodies as f64 / all as f64),
+        };
+    }
     s.protobuf_ratio = Some(ratio);
     s.body_bytes_per_request = BodyBytes {
         now: Some(bodies / r),

@@ -122,6 +122,7 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             tls_handshakes: c.tls,
             tls_versions: c.versions.clone(),
             tls_resumed: c.resumed,
+            tls_handshake_ms: c.tls_ms,
             tls_server_names: c.sni.clone(),
             tls_alpn_offered: c.alpn.clone(),
             requests_per_connection: c.per_connection.mean,
@@ -384,6 +385,7 @@ struct ConnectionMeasures {
     alpn: Vec<Count>,
     versions: Vec<Count>,
     resumed: u64,
+    tls_ms: RttPercentiles,
 }
 
 fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, ConnectionMeasures>> {
@@ -459,6 +461,35 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
     } else {
         BTreeMap::new()
     };
+    let tls_ms = if has("tls_handshake_ns") {
+        let ms = || col("tls_handshake_ns").cast(DataType::Float64) / lit(1e6);
+        let df = cn
+            .clone()
+            .lazy()
+            .group_by([col("client"), col("server")])
+            .agg([
+                ms().quantile(lit(0.5), QuantileMethod::Linear).alias("p50"),
+                ms().quantile(lit(0.95), QuantileMethod::Linear)
+                    .alias("p95"),
+            ])
+            .collect()?;
+        let (p50, p95) = (f64s(&df, "p50")?, f64s(&df, "p95")?);
+        read_keys(&df, &["client", "server"])?
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| {
+                (
+                    k,
+                    RttPercentiles {
+                        p50: p50[i],
+                        p95: p95[i],
+                    },
+                )
+            })
+            .collect::<BTreeMap<Key, RttPercentiles>>()
+    } else {
+        BTreeMap::new()
+    };
     let alpn = if has("tls_alpn") {
         value_counts(cn, &["client", "server"], "tls_alpn")?
     } else {
@@ -519,6 +550,7 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
                 sni: counts_for(&sni, &key),
                 versions: counts_for(&versions, &key),
                 resumed: resumed_counts.get(&key).copied().unwrap_or(0),
+                tls_ms: tls_ms.get(&key).copied().unwrap_or_default(),
                 alpn: counts_for(&alpn, &key),
             },
         );

@@ -183,6 +183,9 @@ pub struct Link {
     pub tls_versions: Vec<Count>,
     /// TLS connections that resumed a session.
     pub tls_resumed: u64,
+    /// TLS handshake time (ClientHello -> first client data for 1.3, -> server Finished
+    /// for 1.2), where the handshake was seen.
+    pub tls_handshake_ms: RttPercentiles,
     /// TLS server names (SNI) the link's connections asked for, most first.
     pub tls_server_names: Vec<Count>,
     /// ALPN lists the clients offered (`h2,http/1.1`), most first.

@@ -224,12 +224,33 @@ fn savings_text(s: &mut String, l: &Link) {
         fmt_opt(b.protobuf, 0),
         fmt_opt(v.protobuf_ratio, 2),
     );
+    let sb = &v.sampled_bodies;
+    if let (Some(j), Some(p)) = (sb.json_gzip_bytes, sb.protobuf_gzip_bytes) {
+        let _ = writeln!(
+            s,
+            "- Compressed: the sampled bodies that were sent gzip-compressed take {j} B as gzip'd JSON and {p} B as gzip'd protobuf."
+        );
+    }
+    if sb.non_json_bodies > 0 {
+        let _ = writeln!(
+            s,
+            "- Not estimated: {} bodies that are not JSON ({} of all bodies).",
+            sb.non_json_bodies,
+            fmt_pct(sb.non_json_share)
+        );
+    }
     let z = &v.serialization_us_per_request;
     let _ = writeln!(
         s,
-        "- Serialization: {} us per request to serialize and parse the JSON today, {} us as protobuf.",
+        "- Serialization: {} us per request to serialize and parse the JSON today, {} us as protobuf ({}).",
         fmt_opt(z.now, 2),
         fmt_opt(z.protobuf, 2),
+        match (sb.json_parse_ns_per_byte, sb.protobuf_decode_ns_per_byte) {
+            (Some(j), Some(p)) => format!(
+                "parse {j:.2} ns/B and protobuf decode {p:.2} ns/B measured on the samples"
+            ),
+            _ => "parse and decode costs from the constants: no samples".to_string(),
+        }
     );
     let _ = writeln!(
         s,
@@ -382,6 +403,14 @@ fn connection_rows(s: &mut String, l: &Link) {
         (
             "TLS versions (resumed)",
             format!("{} ({})", counts_text(&l.tls_versions), l.tls_resumed),
+        ),
+        (
+            "TLS handshake p50 / p95 ms",
+            format!(
+                "{} / {}",
+                fmt_opt(l.tls_handshake_ms.p50, 3),
+                fmt_opt(l.tls_handshake_ms.p95, 3)
+            ),
         ),
         ("TLS server names (SNI)", counts_text(&l.tls_server_names)),
         ("ALPN offered", counts_text(&l.tls_alpn_offered)),
