@@ -126,7 +126,7 @@ impl K8sInventory {
             path: path.to_path_buf(),
             line: e.line(),
             column: e.column(),
-            message: strip_location(&e.to_string()),
+            message: super::strip_location(&e.to_string()),
         })?;
         if list.kind != "List" {
             return Err(K8sError::NotAList {
@@ -292,13 +292,6 @@ fn cluster_ips(spec: &serde_json::Value) -> Vec<IpAddr> {
         }
     }
     ips
-}
-
-fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
 }
 
 #[cfg(test)]

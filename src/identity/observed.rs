@@ -21,14 +21,8 @@ impl Tally {
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Tally(v)
     }
-    pub fn top(&self) -> Option<&str> {
-        self.0.first().map(|(n, _)| n.as_str())
-    }
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(n, _)| n.as_str())
-    }
-    pub fn entries(&self) -> &[(String, u64)] {
-        &self.0
     }
     /// Adds `count` sightings of `name`, keeping the order.
     pub fn with(mut self, name: &str, count: u64) -> Tally {

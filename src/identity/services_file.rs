@@ -122,7 +122,7 @@ impl ServicesFile {
                 })
                 .unwrap_or_default(),
             // The YAML error names the offending construct, never a value of a header.
-            message: strip_location(&e.to_string()),
+            message: super::strip_location(&e.to_string()),
         })?;
         let mut services = Vec::with_capacity(raw.services.len());
         for (key, value) in raw.services {
@@ -207,14 +207,6 @@ fn scalar_text(v: &serde_norway::Value) -> String {
         serde_norway::Value::Bool(b) => b.to_string(),
         serde_norway::Value::Null => String::new(),
         _ => "(a list or mapping)".into(),
-    }
-}
-
-/// serde_norway appends " at line L column C"; the location is reported separately.
-fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
     }
 }
 

@@ -205,12 +205,6 @@ pub struct Link {
     pub savings: crate::cost::Savings,
 }
 
-impl Link {
-    pub fn requests(&self) -> u64 {
-        self.http.as_ref().map_or(0, |h| h.requests)
-    }
-}
-
 /// Key of a link: (client service, server service).
 pub type LinkKey = (String, String);
 

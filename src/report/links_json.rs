@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::summary::{InputSummary, TableFigures};
 use super::LinkReport;
@@ -57,20 +57,15 @@ pub fn document(report: &LinkReport<'_>) -> anyhow::Result<Value> {
         let Value::Object(mut obj) = serde_json::to_value(ranked)? else {
             anyhow::bail!("a link did not serialise to an object");
         };
-        let http = obj.remove("http").unwrap_or(Value::Null);
-        let mut ordered = Map::new();
-        for (k, v) in obj {
-            ordered.insert(k, v);
-        }
-        match http {
-            Value::Object(m) => ordered.extend(m),
+        match obj.remove("http") {
+            Some(Value::Object(m)) => obj.extend(m),
             _ => {
                 for k in &http_keys {
-                    ordered.insert(k.clone(), Value::Null);
+                    obj.insert(k.clone(), Value::Null);
                 }
             }
         }
-        links.push(Value::Object(ordered));
+        links.push(Value::Object(obj));
     }
     let file = File {
         schema: SCHEMA,
