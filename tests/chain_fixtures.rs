@@ -1,0 +1,188 @@
+//! The call-chain fixtures (fixtures/chains/, made by make_chains.sh): linkrank's exchanges
+//! table must name exactly the exchanges of each truth file, which the services and the
+//! driver logged themselves as they made and served the calls (and which the script
+//! checked against tshark): the same ids (`client_ip:client_port>server_ip:server_port#
+//! index`), methods, routes and statuses, and in the `_tp` captures the traceparent ids.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use common::*;
+use serde_json::Value;
+
+/// What one exchange must look like: method, route, status, trace id, traceparent span.
+type Row = (
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+    Option<String>,
+    Option<String>,
+);
+
+fn truth(name: &str) -> Value {
+    let path = repo(&format!("fixtures/chains/{name}.truth.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn s(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+fn truth_rows(t: &Value) -> BTreeMap<String, Row> {
+    t["exchanges"]
+        .as_array()
+        .expect("exchanges")
+        .iter()
+        .map(|e| {
+            let row = (
+                s(&e["method"]),
+                s(&e["route"]),
+                e["status"].as_u64(),
+                s(&e["trace_id"]),
+                s(&e["span_id"]),
+            );
+            (e["id"].as_str().expect("id").to_owned(), row)
+        })
+        .collect()
+}
+
+/// linkrank's exchanges by id, and how many there were (a duplicated id would shrink the map).
+fn linkrank_rows(paths: &[PathBuf]) -> (BTreeMap<String, Row>, usize, linkrank::model::Coverage) {
+    let (t, cov) = analyse(paths);
+    let x = &t.exchanges;
+    let ids = strs(x, "client_ip")
+        .into_iter()
+        .zip(u64s(x, "client_port"))
+        .zip(strs(x, "server_ip").into_iter().zip(u64s(x, "server_port")))
+        .zip(u64s(x, "index"))
+        .map(|(((ci, cp), (si, sp)), i)| {
+            format!(
+                "{}:{}>{}:{}#{}",
+                ci.unwrap(),
+                cp.unwrap(),
+                si.unwrap(),
+                sp.unwrap(),
+                i.unwrap()
+            )
+        });
+    let rows: Vec<(String, Row)> = ids
+        .zip(
+            strs(x, "method")
+                .into_iter()
+                .zip(strs(x, "route"))
+                .zip(u64s(x, "status"))
+                .zip(
+                    strs(x, "trace_id")
+                        .into_iter()
+                        .zip(strs(x, "parent_span_id")),
+                ),
+        )
+        .map(|(id, (((m, r), st), (tr, sp)))| (id, (m, r, st, tr, sp)))
+        .collect();
+    let n = rows.len();
+    let incomplete = strs(x, "completeness")
+        .into_iter()
+        .filter(|c| c.as_deref() != Some("complete"))
+        .count();
+    assert_eq!(incomplete, 0, "every exchange of a fixture is complete");
+    (rows.into_iter().collect(), n, cov)
+}
+
+fn check(name: &str, files: &[&str]) -> linkrank::model::Coverage {
+    let t = truth(name);
+    let want = truth_rows(&t);
+    let paths: Vec<PathBuf> = files
+        .iter()
+        .map(|f| repo(&format!("fixtures/chains/{f}")))
+        .collect();
+    let (got, n, cov) = linkrank_rows(&paths);
+    assert_eq!(n, want.len(), "{name}: number of exchanges");
+    let only_truth: Vec<_> = want
+        .keys()
+        .filter(|k| !got.contains_key(*k))
+        .take(5)
+        .collect();
+    let only_ours: Vec<_> = got
+        .keys()
+        .filter(|k| !want.contains_key(*k))
+        .take(5)
+        .collect();
+    assert!(
+        only_truth.is_empty() && only_ours.is_empty(),
+        "{name}: ids only in the truth file {only_truth:?}, only in linkrank's {only_ours:?}"
+    );
+    for (id, w) in &want {
+        assert_eq!(got.get(id), Some(w), "{name}: exchange {id}");
+    }
+    // traceparent ids exactly in the _tp captures, none elsewhere
+    let tp = t["traceparent"].as_bool().unwrap();
+    let with_ids = got.values().filter(|r| r.3.is_some()).count();
+    assert_eq!(
+        with_ids,
+        if tp { n } else { 0 },
+        "{name}: exchanges with a trace id"
+    );
+    cov
+}
+
+#[test]
+fn chain4_exchanges_equal_the_truth() {
+    check("chain4", &["chain4.pcap"]);
+    check("chain4_tp", &["chain4_tp.pcap"]);
+}
+
+#[test]
+fn fanout_exchanges_equal_the_truth() {
+    check("fanout", &["fanout.pcap"]);
+    check("fanout_tp", &["fanout_tp.pcap"]);
+}
+
+#[test]
+fn nplus1_exchanges_equal_the_truth() {
+    check("nplus1", &["nplus1.pcap"]);
+    check("nplus1_tp", &["nplus1_tp.pcap"]);
+}
+
+#[test]
+fn fire_and_forget_exchanges_equal_the_truth() {
+    check("fire_and_forget", &["fire_and_forget.pcap"]);
+    check("fire_and_forget_tp", &["fire_and_forget_tp.pcap"]);
+}
+
+#[test]
+fn concurrent_exchanges_equal_the_truth() {
+    check("concurrent", &["concurrent.pcap"]);
+    check("concurrent_tp", &["concurrent_tp.pcap"]);
+}
+
+/// The two captures of multinode share the a <-> b connections; node B's copy is 37 ms
+/// late (editcap), so every direction keeps node A's copy and each of node B's a <-> b
+/// segments is counted once as a capture duplicate, never as a new exchange.
+#[test]
+fn multinode_exchanges_equal_the_truth_and_b_only_adds_duplicates() {
+    let cov = check("multinode", &["multinode_a.pcap", "multinode_b.pcap"]);
+    let b = repo("fixtures/chains/multinode_b.pcap");
+    let shared = tshark(&[
+        "-n",
+        "-r",
+        b.to_str().unwrap(),
+        "-Y",
+        "ip.addr==10.81.0.11 && ip.addr==10.81.0.12 && tcp",
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+    ])
+    .lines()
+    .count() as u64;
+    assert!(
+        shared > 100,
+        "node B saw the a <-> b traffic ({shared} segments)"
+    );
+    assert_eq!(
+        cov.capture_duplicates, shared,
+        "duplicates = B's a <-> b segments"
+    );
+}
