@@ -8,6 +8,7 @@ use crate::cost::CostConstants;
 use crate::decode::DecodeConfig;
 use crate::flow::FlowConfig;
 use crate::http::HttpConfig;
+use crate::serialization::SamplerConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,6 +80,16 @@ pub struct AnalyzeArgs {
     /// so that two runs on the same input write identical reports.
     #[arg(long)]
     pub reproducible: bool,
+
+    /// JSON bodies kept per route and direction to infer a protobuf schema and measure
+    /// the protobuf size and CPU (a reservoir sample; more is slower and more exact).
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub samples_per_route: usize,
+
+    /// Infer no protobuf enums: low-cardinality strings stay `string`, as in a .proto
+    /// that does not use enums.
+    #[arg(long)]
+    pub no_enums: bool,
 
     /// Links shown in the terminal table (all are in the reports).
     #[arg(long, default_value_t = 10, value_name = "N")]
@@ -152,7 +163,14 @@ impl AnalyzeArgs {
             out,
             decode: DecodeConfig::default(),
             flow,
-            http: HttpConfig::default(),
+            http: HttpConfig {
+                sampler: SamplerConfig {
+                    max_docs_per_key: self.samples_per_route,
+                    infer_enums: !self.no_enums,
+                    ..SamplerConfig::default()
+                },
+                ..HttpConfig::default()
+            },
             services,
             k8s: self.k8s,
             top: self.top,

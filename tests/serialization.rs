@@ -81,3 +81,134 @@ fn demo_payloads_are_bounded_smaller_as_protobuf_and_hold_no_body_value() {
         }
     }
 }
+
+/// fixtures/grpc_vs_json.pcap carries the same 150 documents over an HTTP/1.1 JSON API and
+/// over real gRPC, whose .proto (fixtures/grpc/orders.proto) numbers fields by the inference
+/// rule but uses `string` where the enum rule would pick `enum`. With enums off and every
+/// document sampled, linkrank's protobuf sizes equal the real encoding byte for byte: the
+/// expected sums are grpcio's `SerializeToString()` lengths (fixtures/grpc/docs.py), which
+/// equal the gRPC message lengths tshark measured on the wire.
+#[test]
+fn protobuf_sizes_equal_the_real_grpc_encoding() {
+    let out = tempfile::tempdir().unwrap();
+    Command::cargo_bin("linkrank")
+        .unwrap()
+        .arg("analyze")
+        .arg(repo("fixtures/grpc_vs_json.pcap"))
+        .args([
+            "--no-enums",
+            "--samples-per-route",
+            "64",
+            "--quiet",
+            "--out",
+        ])
+        .arg(out.path())
+        .assert()
+        .success();
+    let t = linkrank::tables::read_tables(&[out.path().join("payloads.parquet")]).unwrap();
+    let p = &t.payloads;
+    let text = std::fs::read_to_string(repo("fixtures/expected/grpc_vs_json.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let g = &v["grpc_vs_json"];
+    let sum = |method: &str, field: &str| -> u64 {
+        g["documents"][method]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d[field].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let wire = |method: &str, field: &str| -> u64 {
+        g["grpc"]["methods"][method]["summary"][field]["sum"]
+            .as_u64()
+            .unwrap()
+    };
+    let col = |c: &str| -> Vec<String> {
+        p.column(c)
+            .unwrap()
+            .cast(&polars::prelude::DataType::String)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|s| s.unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (port, method, route, dir) = (
+        col("server_port"),
+        col("method"),
+        col("route"),
+        col("direction"),
+    );
+    let u = |c: &str| -> Vec<u64> {
+        p.column(c)
+            .unwrap()
+            .u64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    };
+    let (bodies, samples, json, pb) = (
+        u("bodies"),
+        u("samples"),
+        u("sampled_json_bytes"),
+        u("sampled_protobuf_bytes"),
+    );
+    let row = |m: &str, r: &str, d: &str| -> usize {
+        (0..p.height())
+            .find(|&i| port[i] == "8080" && method[i] == m && route[i] == r && dir[i] == d)
+            .unwrap_or_else(|| panic!("no payload row for {m} {r} {d}"))
+    };
+    // (method, route, direction, gRPC method, docs.py protobuf field, tshark wire field,
+    // docs.py JSON field)
+    let cases = [
+        (
+            "GET",
+            "/orders/{id}",
+            "response",
+            "GetOrder",
+            "response_protobuf_bytes",
+            "response_message_length",
+            "response_json_bytes",
+        ),
+        (
+            "POST",
+            "/orders",
+            "request",
+            "CreateOrder",
+            "request_protobuf_bytes",
+            "request_message_length",
+            "request_json_bytes",
+        ),
+        (
+            "POST",
+            "/orders",
+            "response",
+            "CreateOrder",
+            "response_protobuf_bytes",
+            "response_message_length",
+            "response_json_bytes",
+        ),
+        (
+            "GET",
+            "/orders",
+            "response",
+            "ListOrders",
+            "response_protobuf_bytes",
+            "response_message_length",
+            "response_json_bytes",
+        ),
+    ];
+    for (m, r, d, grpc, doc_field, wire_field, json_field) in cases {
+        let i = row(m, r, d);
+        assert_eq!(
+            (bodies[i], samples[i]),
+            (50, 50),
+            "{m} {r} {d}: all sampled"
+        );
+        assert_eq!(json[i], sum(grpc, json_field), "{m} {r} {d}: JSON bytes");
+        let expected = sum(grpc, doc_field);
+        assert_eq!(expected, wire(grpc, wire_field), "{grpc}: docs.py vs wire");
+        assert_eq!(pb[i], expected, "{m} {r} {d}: protobuf bytes vs {grpc}");
+    }
+}

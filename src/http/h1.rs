@@ -90,6 +90,8 @@ struct BodyState {
     /// A JSON body is being kept for the serialization sampler (in `sample`, or in the
     /// decoder when the body is content-encoded).
     json: bool,
+    /// The sampler admitted this JSON body (it counted it when it started).
+    admitted: bool,
     sample: Option<Box<Capture>>,
 }
 
@@ -104,25 +106,33 @@ impl BodyState {
             dec_failed: false,
             gap: false,
             json: false,
+            admitted: false,
             sample: None,
         }
     }
 
-    /// Keeps this body's decoded bytes when it is JSON in a coding we can undo (`json`
-    /// from [`wants_sample`]) and a sampler is listening.
-    fn sampled(mut self, json: bool, sink: &Sink<'_>) -> Self {
-        let Some(sampler) = sink.sampler.as_deref().filter(|_| json) else {
+    /// Keeps this body's decoded bytes when it is JSON in a coding we can undo (see
+    /// [`wants_sample`]), a sampler is listening and its reservoir admits the body.
+    /// `key` is the body's sample key, given (built) only when the body is such JSON.
+    fn sampled(mut self, key: Option<SampleKey>, sink: &mut Sink<'_>) -> Self {
+        let (Some(sampler), Some(key)) = (sink.sampler.as_deref_mut(), key) else {
             return self;
         };
         self.json = true;
+        let Some(capture) = sampler.admit(key, self.dec.is_some()) else {
+            // Counted; the reservoir does not keep it, so its bytes are not copied.
+            return self;
+        };
+        self.admitted = true;
         match &mut self.dec {
-            Some(d) => d.keep(sampler.capture(true)),
-            None => self.sample = Some(sampler.capture(false)),
+            Some(d) => d.keep(capture),
+            None => self.sample = Some(capture),
         }
         self
     }
 
-    /// What the sampler is told about this finished body (after [`BodyState::decoded`]).
+    /// What the sampler is told about this finished admitted body (after
+    /// [`BodyState::decoded`]).
     fn offer(&mut self, cut: bool) -> Offer {
         let kept = match &mut self.dec {
             Some(d) => d.take_kept(),
@@ -130,7 +140,7 @@ impl BodyState {
         };
         match kept {
             Some(c) if !(cut || self.gap || self.dec_failed) => Offer::Json(c),
-            _ => Offer::JsonLost,
+            _ => Offer::AdmittedLost,
         }
     }
 
@@ -245,7 +255,11 @@ fn offer_body(
     };
     let cut = matches!(outcome, Some(Completeness::Gap | Completeness::Truncated));
     let offer = match body {
-        Some(b) if b.json => b.offer(cut),
+        // Counted as JSON when it started (admitted or not), but empty after all.
+        Some(b) if b.json && kind != BodyKind::Json => Offer::AdmittedNotJson(kind),
+        Some(b) if b.admitted => b.offer(cut),
+        // JSON the reservoir counted at its start and chose not to keep.
+        Some(b) if b.json && kind == BodyKind::Json => return,
         // JSON in a coding we do not undo (br): not measurable.
         Some(_) if kind == BodyKind::Json => Offer::JsonLost,
         _ => Offer::Other(kind),
@@ -667,7 +681,12 @@ impl H1Conn {
             .is_some_and(|s| wants_sample(&s.ex, CLIENT, dec.as_ref()));
         match framing {
             Some(f) => {
-                let b = BodyState::new(f, Target::Front, dec).sampled(json, sink);
+                let key = self
+                    .slots
+                    .back()
+                    .filter(|_| json)
+                    .map(|s| SampleKey::of(&s.ex, Direction::ClientToServer));
+                let b = BodyState::new(f, Target::Front, dec).sampled(key, sink);
                 self.sides[CLIENT].st = St::Body(b);
             }
             None => self.finish_request(ts, None, None, sink),
@@ -849,7 +868,9 @@ impl H1Conn {
         let json = wants_sample(self.exchange_mut(target), SERVER, dec.as_ref());
         match framing {
             Some(f) => {
-                let b = BodyState::new(f, target, dec).sampled(json, sink);
+                let key = json
+                    .then(|| SampleKey::of(self.exchange_mut(target), Direction::ServerToClient));
+                let b = BodyState::new(f, target, dec).sampled(key, sink);
                 self.sides[SERVER].st = St::Body(b);
             }
             None => self.finish_response(ts, target, None, None, sink),

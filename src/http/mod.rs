@@ -44,6 +44,8 @@ pub struct HttpConfig {
     /// Header-block bytes buffered across all connections; past it the connection that
     /// grew the total drops its partial header blocks (counted) so memory stays bounded.
     pub max_header_bytes_total: usize,
+    /// Bounds and rules of the JSON body sampler (serialization cost).
+    pub sampler: crate::serialization::SamplerConfig,
 }
 
 impl Default for HttpConfig {
@@ -53,6 +55,7 @@ impl Default for HttpConfig {
             max_pending_requests: 64,
             max_decoded_body_bytes: 256 << 20,
             max_header_bytes_total: 32 << 20,
+            sampler: crate::serialization::SamplerConfig::default(),
         }
     }
 }
@@ -96,7 +99,7 @@ impl HttpStage {
             config,
             conns: FxHashMap::default(),
             held: 0,
-            sampler: Some(Box::default()),
+            sampler: Some(Box::new(Sampler::new(config.sampler))),
         }
     }
 

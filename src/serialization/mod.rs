@@ -42,6 +42,9 @@ pub struct SamplerConfig {
     pub max_keys: usize,
     /// CPU time spent timing parse and decode, for the whole run.
     pub cpu_budget: Duration,
+    /// Infer enums for low-cardinality strings (see [`schema`]); off, such strings stay
+    /// `string`, as in a .proto that does not use enums.
+    pub infer_enums: bool,
 }
 
 impl Default for SamplerConfig {
@@ -52,6 +55,7 @@ impl Default for SamplerConfig {
             max_total_bytes: 64 << 20,
             max_keys: 4096,
             cpu_budget: Duration::from_secs(2),
+            infer_enums: true,
         }
     }
 }
@@ -133,9 +137,13 @@ pub fn is_json(content_type: Option<&str>) -> bool {
     })
 }
 
-/// The bytes of one JSON body as they stream in (decoded), up to the per-body cap.
+/// The bytes of one JSON body the sampler admitted, as they stream in (decoded), up to the
+/// per-body cap. Only admitted bodies are copied: see [`Sampler::admit`].
 #[derive(Debug)]
 pub struct Capture {
+    key: SampleKey,
+    /// The reservoir slot this body replaces when it arrives whole; `None`: appended.
+    slot: Option<usize>,
     buf: Vec<u8>,
     cap: usize,
     oversized: bool,
@@ -144,15 +152,6 @@ pub struct Capture {
 }
 
 impl Capture {
-    pub fn new(cap: usize, compressed: bool) -> Capture {
-        Capture {
-            buf: Vec::new(),
-            cap,
-            oversized: false,
-            compressed,
-        }
-    }
-
     pub fn push(&mut self, b: &[u8]) {
         if self.oversized {
             return;
@@ -196,9 +195,15 @@ impl SampleKey {
 
 /// What the HTTP stage says about one finished body.
 pub enum Offer {
-    /// A whole JSON body (decoded).
+    /// An admitted JSON body, whole (decoded).
     Json(Box<Capture>),
-    /// A JSON body that could not be kept: cut by a gap or the end, or undecodable.
+    /// An admitted JSON body that could not be kept: cut by a gap or the end, or
+    /// undecodable.
+    AdmittedLost,
+    /// An admitted body that turned out empty: counted as that kind, not as JSON.
+    AdmittedNotJson(BodyKind),
+    /// A JSON body that was never admitted because it cannot be measured (a coding we do
+    /// not undo, such as br).
     JsonLost,
     /// Any other body, by kind.
     Other(BodyKind),
@@ -259,9 +264,40 @@ impl Sampler {
         }
     }
 
-    /// A capture for a JSON body about to stream in.
-    pub fn capture(&self, compressed: bool) -> Box<Capture> {
-        Box::new(Capture::new(self.cfg.max_body_bytes, compressed))
+    /// Counts a JSON body about to stream in and decides, now, whether the reservoir keeps
+    /// it; only then does the body get a [`Capture`] that copies its bytes. Deciding at the
+    /// start (Algorithm R only needs the body's rank within its key) means the bodies the
+    /// sample will not keep, most of them on a busy link, are never copied.
+    pub fn admit(&mut self, key: SampleKey, compressed: bool) -> Option<Box<Capture>> {
+        if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
+            self.counts.keys_over_cap += 1;
+            self.counts.dropped += 1;
+            return None;
+        }
+        let max = self.cfg.max_docs_per_key;
+        let st = self.keys.entry(key.clone()).or_default();
+        st.bodies += 1;
+        // Algorithm R: the n-th JSON body takes a slot with probability max/n.
+        let slot = if st.bodies <= max as u64 {
+            None
+        } else {
+            self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let j = (splitmix(self.rng) % st.bodies) as usize;
+            if j >= max {
+                st.dropped += 1;
+                self.counts.dropped += 1;
+                return None;
+            }
+            Some(j)
+        };
+        Some(Box::new(Capture {
+            key,
+            slot,
+            buf: Vec::new(),
+            cap: self.cfg.max_body_bytes,
+            oversized: false,
+            compressed,
+        }))
     }
 
     /// Bytes of documents held.
@@ -275,31 +311,57 @@ impl Sampler {
         c
     }
 
-    /// Takes one finished body.
+    /// Takes one finished body: an admitted one (see [`Sampler::admit`]) or one counted
+    /// only.
     pub fn offer(&mut self, key: SampleKey, offer: Offer) {
-        if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
-            self.counts.keys_over_cap += 1;
-            if !matches!(offer, Offer::Other(_)) {
-                self.counts.dropped += 1;
-            }
-            return;
-        }
-        let st = self.keys.entry(key).or_default();
         let cap = match offer {
-            Offer::Other(kind) => {
-                *st.other.entry(kind.as_str()).or_default() += 1;
-                return;
-            }
-            Offer::JsonLost => {
-                st.bodies += 1;
-                st.dropped += 1;
+            Offer::Json(c) => c,
+            Offer::AdmittedLost => {
+                if let Some(st) = self.keys.get_mut(&key) {
+                    st.dropped += 1;
+                }
                 self.counts.dropped += 1;
                 return;
             }
-            Offer::Json(c) => c,
+            Offer::AdmittedNotJson(kind) => {
+                if let Some(st) = self.keys.get_mut(&key) {
+                    st.bodies = st.bodies.saturating_sub(1);
+                    *st.other.entry(kind.as_str()).or_default() += 1;
+                }
+                return;
+            }
+            Offer::JsonLost | Offer::Other(_) => {
+                if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
+                    self.counts.keys_over_cap += 1;
+                    if matches!(offer, Offer::JsonLost) {
+                        self.counts.dropped += 1;
+                    }
+                    return;
+                }
+                let st = self.keys.entry(key).or_default();
+                if let Offer::Other(kind) = offer {
+                    *st.other.entry(kind.as_str()).or_default() += 1;
+                } else {
+                    st.bodies += 1;
+                    st.dropped += 1;
+                    self.counts.dropped += 1;
+                }
+                return;
+            }
         };
-        st.bodies += 1;
-        if cap.oversized {
+        let Capture {
+            key,
+            slot,
+            buf,
+            oversized,
+            compressed,
+            ..
+        } = *cap;
+        let max = self.cfg.max_docs_per_key;
+        let Some(st) = self.keys.get_mut(&key) else {
+            return;
+        };
+        if oversized {
             st.oversized += 1;
             st.dropped += 1;
             self.counts.oversized += 1;
@@ -307,21 +369,18 @@ impl Sampler {
             return;
         }
         let doc = Doc {
-            bytes: cap.buf,
-            compressed: cap.compressed,
+            bytes: buf,
+            compressed,
         };
-        // Algorithm R: the n-th JSON body replaces a kept one with probability max/n.
-        let slot = if st.docs.len() < self.cfg.max_docs_per_key {
-            None
-        } else {
-            self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let j = (splitmix(self.rng) % st.bodies) as usize;
-            if j >= self.cfg.max_docs_per_key {
-                st.dropped += 1;
-                self.counts.dropped += 1;
-                return;
+        // Bodies finish out of order across connections: a slot may not exist yet (append
+        // instead), and an appended body may find the sample already full (replace one).
+        let slot = match slot {
+            Some(j) if j < st.docs.len() => Some(j),
+            _ if st.docs.len() < max => None,
+            _ => {
+                self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                Some((splitmix(self.rng) % max.max(1) as u64) as usize)
             }
-            Some(j)
         };
         let freed = slot
             .and_then(|j| st.docs.get(j))
@@ -351,7 +410,7 @@ impl Sampler {
         let mut budget = self.cfg.cpu_budget;
         let mut rows = Vec::with_capacity(self.keys.len());
         for (key, st) in self.keys {
-            let (row, invalid) = key_row(key, st, &mut budget);
+            let (row, invalid) = key_row(key, st, self.cfg.infer_enums, &mut budget);
             counts.kept -= invalid;
             counts.dropped += invalid;
             rows.push(row);
@@ -388,7 +447,12 @@ pub struct PayloadRow {
 }
 
 /// The row of one key, and how many kept documents turned out not to be JSON.
-fn key_row(key: SampleKey, st: KeyState, budget: &mut Duration) -> (PayloadRow, u64) {
+fn key_row(
+    key: SampleKey,
+    st: KeyState,
+    infer_enums: bool,
+    budget: &mut Duration,
+) -> (PayloadRow, u64) {
     let mut raw = Vec::with_capacity(st.docs.len());
     let mut docs = Vec::with_capacity(st.docs.len());
     let mut invalid = 0;
@@ -427,7 +491,7 @@ fn key_row(key: SampleKey, st: KeyState, budget: &mut Duration) -> (PayloadRow, 
     if docs.is_empty() {
         return (row, invalid);
     }
-    let schema = Schema::infer(&docs);
+    let schema = Schema::infer_with(&docs, infer_enums);
     row.schema_fields = u32::try_from(schema.field_count()).unwrap_or(u32::MAX);
     let Ok(desc) = schema.root_descriptor() else {
         return (row, invalid);

@@ -92,15 +92,23 @@ pub struct Schema {
     pub enums: Vec<Vec<String>>,
     /// The documents are not all objects: message 0 wraps each in field 1.
     pub wrapped: bool,
+    /// The enum rule applies (else every string is a `string`).
+    infer_enums: bool,
 }
 
 impl Schema {
     /// Infers the schema of `docs` (parsed JSON documents).
     pub fn infer(docs: &[Json]) -> Schema {
+        Schema::infer_with(docs, true)
+    }
+
+    /// [`Schema::infer`], with the enum rule on or off.
+    pub fn infer_with(docs: &[Json], infer_enums: bool) -> Schema {
         let mut s = Schema {
             messages: vec![MessageSchema::default()],
             enums: Vec::new(),
             wrapped: false,
+            infer_enums,
         };
         let all: Vec<&Json> = docs.iter().collect();
         if !all.is_empty() && all.iter().all(|d| d.is_object()) {
@@ -222,7 +230,7 @@ impl Schema {
     }
 
     fn string_type(&mut self, vals: &[&Json]) -> Ty {
-        if vals.len() < ENUM_MIN_VALUES {
+        if !self.infer_enums || vals.len() < ENUM_MIN_VALUES {
             return Ty::String;
         }
         let mut seen: Vec<(&str, usize)> = Vec::new();
