@@ -315,24 +315,54 @@ mod tests {
         assert_eq!(xids, ids, "exchanges follow their connections");
     }
 
-    /// A connections table written before `tls_sni`/`tls_alpn` existed is read with them null.
+    /// Tables written before the TLS and HTTP/2 replay columns existed are read with those
+    /// columns null, each typed as `COLUMNS` says, and the rest unchanged.
     #[test]
-    fn connections_without_tls_columns_are_read_with_nulls() {
+    fn tables_without_later_columns_are_read_with_typed_nulls() {
         let dir = tempfile::tempdir().unwrap();
         let t = build(&sample_records(2));
-        let mut old = t.connections.drop_many(["tls_sni", "tls_alpn"]);
-        let path = dir.path().join("connections.parquet");
-        ParquetWriter::new(std::fs::File::create(&path).unwrap())
-            .finish(&mut old)
-            .unwrap();
-        let back = read_tables(&[path]).unwrap();
-        assert_eq!(back.connections.height(), 2);
-        let sni = back.connections.column("tls_sni").unwrap();
-        assert_eq!((sni.dtype(), sni.null_count()), (&DataType::String, 2));
-        assert!(back
-            .connections
-            .drop_many(["tls_sni", "tls_alpn"])
-            .equals_missing(&old));
+        for (file, df, cols) in [
+            ("connections.parquet", &t.connections, connections::COLUMNS),
+            ("exchanges.parquet", &t.exchanges, exchanges::COLUMNS),
+        ] {
+            let later: Vec<&str> = cols
+                .iter()
+                .map(|c| c.0)
+                .filter(|c| parquet::ADDED_LATER.contains(c))
+                .collect();
+            assert!(later.len() >= 6, "{file}: {later:?}");
+            let mut old = df.drop_many(later.iter().copied());
+            let path = dir.path().join(file);
+            ParquetWriter::new(std::fs::File::create(&path).unwrap())
+                .finish(&mut old)
+                .unwrap();
+            let back = read_tables(&[path]).unwrap();
+            let back = if file.starts_with("conn") {
+                back.connections
+            } else {
+                back.exchanges
+            };
+            assert_eq!(back.height(), 2);
+            for c in &later {
+                let col = back.column(c).unwrap();
+                assert_eq!(col.null_count(), 2, "{c}");
+                assert_eq!(col.dtype(), df.column(c).unwrap().dtype(), "{c}");
+            }
+            assert!(back.drop_many(later.iter().copied()).equals_missing(&old));
+        }
+    }
+
+    /// Every column that may be missing from an older file is a nullable column of a table.
+    #[test]
+    fn added_later_columns_are_nullable_table_columns() {
+        for c in parquet::ADDED_LATER {
+            let ty = exchanges::COLUMNS
+                .iter()
+                .chain(connections::COLUMNS)
+                .find(|x| x.0 == *c)
+                .map(|x| x.1);
+            assert!(ty.is_some_and(|t| t.ends_with('?')), "{c}: {ty:?}");
+        }
     }
 
     #[test]

@@ -13,9 +13,41 @@ pub const CONNECTIONS_FILE: &str = "connections.parquet";
 pub const DNS_FILE: &str = "dns.parquet";
 pub const PAYLOADS_FILE: &str = "payloads.parquet";
 
-/// Nullable string columns newer than the first tables: a file without them (written by
-/// an earlier linkrank) is still read, with the columns null.
-const ADDED_LATER: &[&str] = &["tls_sni", "tls_alpn"];
+/// Nullable columns newer than the first tables: a file without them (written by an
+/// earlier linkrank) is still read, with the columns null, typed as `COLUMNS` says.
+pub(crate) const ADDED_LATER: &[&str] = &[
+    // connections: TLS names (links issue), then the TLS handshake (overheads issue)
+    "tls_sni",
+    "tls_alpn",
+    "tls_version",
+    "tls_cipher",
+    "tls_alpn_selected",
+    "tls_resumed",
+    "tls_ticket_offered",
+    "tls_cert_bytes",
+    "tls_handshake_ns",
+    "tls_handshake_bytes",
+    // exchanges: the HTTP/2 and gRPC header replay (overheads issue)
+    "req_header_bytes_h2",
+    "resp_header_bytes_h2",
+    "req_header_bytes_grpc",
+    "resp_header_bytes_grpc",
+    "req_data_frame_bytes_h2",
+    "resp_data_frame_bytes_h2",
+];
+
+/// The polars type of a nullable column type of `COLUMNS` (`u64?`, `str?`, ...).
+fn nullable_dtype(ty: &str) -> Option<DataType> {
+    Some(match ty.strip_suffix('?')? {
+        "str" => DataType::String,
+        "u32" => DataType::UInt32,
+        "u64" => DataType::UInt64,
+        "i64" => DataType::Int64,
+        "f64" => DataType::Float64,
+        "bool" => DataType::Boolean,
+        _ => return None,
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -93,9 +125,10 @@ fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
             source,
         })?;
     let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
+    let optional = |c: &str, ty: &str| ADDED_LATER.contains(&c) && nullable_dtype(ty).is_some();
     let matches = |cols: &[(&str, &str, &str)]| {
         cols.iter()
-            .all(|(c, _, _)| names.contains(c) || ADDED_LATER.contains(c))
+            .all(|(c, ty, _)| names.contains(c) || optional(c, ty))
     };
     let kind = if matches(exchanges::COLUMNS) {
         TableKind::Exchanges
@@ -120,9 +153,12 @@ fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
     };
     let mut df = df;
     let height = df.height();
-    for (c, _, _) in cols {
-        if ADDED_LATER.contains(c) && df.column(c).is_err() {
-            let nulls = Column::full_null((*c).into(), height, &DataType::String);
+    for (c, ty, _) in cols {
+        if df.column(c).is_err() {
+            let Some(dtype) = nullable_dtype(ty) else {
+                continue;
+            };
+            let nulls = Column::full_null((*c).into(), height, &dtype);
             df.with_column(nulls).map_err(|source| TableError::Polars {
                 path: path.into(),
                 source,

@@ -30,7 +30,7 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     (
         "samples",
         "u64",
-        "JSON documents kept and measured (at most 32, a reservoir sample)",
+        "JSON documents kept and measured (at most `--samples-per-route`, 32 by default, a reservoir sample)",
     ),
     (
         "sampled_json_bytes",
