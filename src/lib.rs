@@ -24,3 +24,4 @@ pub mod report;
 pub mod serialization;
 pub mod tables;
 pub mod tls;
+pub mod traces;

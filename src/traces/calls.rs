@@ -1,0 +1,367 @@
+//! One assembled trace to calls: the span tree (parents resolved, Zipkin shared spans
+//! split, cycles broken), its statistics, and the calls between services.
+//!
+//! Pairing follows the Collector's servicegraph connector: a SERVER span whose parent is
+//! a CLIENT span makes one call from the client's service to the server's. A CLIENT span
+//! no SERVER span answers calls a virtual peer named by its attributes; a SERVER span
+//! without a parent is called by `user`. PRODUCER -> CONSUMER (parent or span link) is an
+//! asynchronous call through a broker.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::span::{Span, SpanId, SpanKind, SpanStatus, TraceId};
+use super::TraceSet;
+
+/// Caller of a root SERVER span.
+pub const USER: &str = "user";
+/// Caller of a SERVER span whose parent never arrived (or was cut out of a cycle).
+pub const UNKNOWN_CALLER: &str = "unknown-caller";
+/// Callee of a CLIENT span with no SERVER child and no peer attribute.
+pub const UNKNOWN_PEER: &str = "unknown-peer";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum CallKind {
+    /// Request/response (HTTP, gRPC, database...): the caller waits.
+    Sync,
+    /// PRODUCER -> CONSUMER through a broker: the caller does not wait.
+    Async,
+}
+
+/// One call on a link `caller -> callee`, seen from the client span, the server span,
+/// or both.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Call {
+    pub trace_id: TraceId,
+    /// CLIENT (or PRODUCER) span; `None` when the caller is `user`, unknown, or did not
+    /// record a client span.
+    pub client_span_id: Option<SpanId>,
+    /// SERVER (or CONSUMER) span; `None` for a virtual callee.
+    pub server_span_id: Option<SpanId>,
+    pub caller: Arc<str>,
+    pub callee: Arc<str>,
+    pub kind: CallKind,
+    /// The callee is named by the client span's attributes (`peer.service`,
+    /// `server.address`, ...), not by a span of its own.
+    pub virtual_callee: bool,
+    /// The broker of an async call (`messaging.system`, the peer of the producer).
+    pub broker: Option<String>,
+    /// Span name (the server's if there is one).
+    pub name: String,
+    pub method: Option<String>,
+    pub route: Option<String>,
+    /// Path without query string.
+    pub path: Option<String>,
+    pub status_code: Option<u16>,
+    /// A span of the call has ERROR status, or the status code is 5xx.
+    pub error: bool,
+    pub client_start_ns: Option<u64>,
+    pub client_end_ns: Option<u64>,
+    pub server_start_ns: Option<u64>,
+    pub server_end_ns: Option<u64>,
+    pub request_body_size: Option<u64>,
+    pub response_body_size: Option<u64>,
+    pub protocol_version: Option<String>,
+    pub rpc_system: Option<String>,
+    /// Server midpoint minus client midpoint when the server span is not inside the
+    /// client span (clocks disagree); 0 otherwise.
+    pub skew_ns: i64,
+    /// Index in `TraceSet::calls` of the call whose SERVER (or CONSUMER) span is the
+    /// nearest such ancestor of this call's client span: the call this one is made for.
+    pub parent_call: Option<usize>,
+}
+
+struct Tree {
+    parent: Vec<Option<usize>>,
+    depth: Vec<u32>,
+    /// Span id -> index (the SERVER half for a shared id).
+    by_id: FxHashMap<SpanId, usize>,
+}
+
+/// Resolves parents: span id -> index, with Zipkin shared spans (a CLIENT and a SERVER
+/// with one id) split so the SERVER half is the CLIENT half's child and the id names the
+/// SERVER half (the side that continues the trace).
+fn resolve(spans: &[Span], set: &mut TraceSet) -> Tree {
+    let n = spans.len();
+    let mut by_id: FxHashMap<SpanId, usize> =
+        FxHashMap::with_capacity_and_hasher(n, Default::default());
+    let mut shared_client: Vec<Option<usize>> = vec![None; n];
+    for (i, s) in spans.iter().enumerate() {
+        match by_id.get(&s.span_id).copied() {
+            None => {
+                by_id.insert(s.span_id, i);
+            }
+            Some(j) => match (spans[j].kind, s.kind) {
+                (SpanKind::Client, SpanKind::Server) if shared_client[i].is_none() => {
+                    shared_client[i] = Some(j);
+                    by_id.insert(s.span_id, i);
+                    set.coverage.shared_spans += 1;
+                }
+                (SpanKind::Server, SpanKind::Client) if shared_client[j].is_none() => {
+                    shared_client[j] = Some(i);
+                    set.coverage.shared_spans += 1;
+                }
+                _ => set.coverage.duplicate_span_ids += 1,
+            },
+        }
+    }
+    let mut parent: Vec<Option<usize>> = (0..n)
+        .map(|i| {
+            if let Some(c) = shared_client[i] {
+                return Some(c);
+            }
+            let p = spans[i].parent_span_id?;
+            match by_id.get(&p) {
+                Some(&j) => Some(j),
+                None => {
+                    set.coverage.orphan_spans += 1;
+                    None
+                }
+            }
+        })
+        .collect();
+    // Depths, walking up iteratively; a walk that meets itself is a cycle, cut at the
+    // span that closed it.
+    const UNSEEN: u8 = 0;
+    const ON_PATH: u8 = 1;
+    const DONE: u8 = 2;
+    let mut state = vec![UNSEEN; n];
+    let mut depth = vec![0u32; n];
+    let mut path = Vec::new();
+    for i in 0..n {
+        if state[i] == DONE {
+            continue;
+        }
+        let mut cur = i;
+        loop {
+            state[cur] = ON_PATH;
+            path.push(cur);
+            match parent[cur] {
+                Some(p) if state[p] == UNSEEN => cur = p,
+                Some(p) if state[p] == ON_PATH => {
+                    parent[cur] = None;
+                    set.coverage.cycles_broken += 1;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        while let Some(c) = path.pop() {
+            depth[c] = parent[c].map_or(1, |p| depth[p].saturating_add(1));
+            state[c] = DONE;
+        }
+    }
+    Tree {
+        parent,
+        depth,
+        by_id,
+    }
+}
+
+/// Builds one trace: statistics into `set`, calls appended to `set.calls`.
+pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet) {
+    if spans.is_empty() {
+        return;
+    }
+    set.coverage.traces += 1;
+    set.coverage.spans_kept += spans.len() as u64;
+    let tree = resolve(&spans, set);
+    for (i, s) in spans.iter().enumerate() {
+        *set.services.entry(Arc::clone(&s.service)).or_default() += 1;
+        set.max_depth = set.max_depth.max(tree.depth[i]);
+        if let Some(p) = tree.parent[i] {
+            if spans[p].service != s.service {
+                *set.edges
+                    .entry((Arc::clone(&spans[p].service), Arc::clone(&s.service)))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let base = set.calls.len();
+    let n = spans.len();
+    // Call index of the spans that are the server side (SERVER, CONSUMER) of a call.
+    let mut server_call: Vec<Option<usize>> = vec![None; n];
+    let mut answered = vec![false; n];
+    let mut new_calls: Vec<(Call, Option<usize>)> = Vec::new(); // (call, span to walk up from)
+    let trace_id = spans[0].trace_id;
+
+    // Span links resolve within the trace only: the assembler holds one trace at a time.
+    let by_id = &tree.by_id;
+    for (i, s) in spans.iter().enumerate() {
+        let parent = tree.parent[i];
+        let call = match s.kind {
+            SpanKind::Server => {
+                let (caller, client) = match parent {
+                    Some(p) if spans[p].kind == SpanKind::Client => {
+                        (Arc::clone(&spans[p].service), Some(p))
+                    }
+                    Some(p) => (Arc::clone(&spans[p].service), None),
+                    None if s.parent_span_id.is_none() => (Arc::from(USER), None),
+                    None => (Arc::from(UNKNOWN_CALLER), None),
+                };
+                if let Some(c) = client {
+                    answered[c] = true;
+                }
+                let walk = client.or(parent);
+                Some((
+                    pair(
+                        trace_id,
+                        client.map(|c| &spans[c]),
+                        Some(s),
+                        caller,
+                        CallKind::Sync,
+                        set,
+                    ),
+                    walk,
+                ))
+            }
+            SpanKind::Consumer => {
+                let producer = parent
+                    .filter(|&p| spans[p].kind == SpanKind::Producer)
+                    .or_else(|| {
+                        s.links
+                            .iter()
+                            .filter(|l| l.trace_id == trace_id)
+                            .filter_map(|l| by_id.get(&l.span_id).copied())
+                            .find(|&p| spans[p].kind == SpanKind::Producer)
+                    });
+                let caller = match (producer, parent) {
+                    (Some(p), _) | (None, Some(p)) => Arc::clone(&spans[p].service),
+                    (None, None) => Arc::from(s.peer.name().unwrap_or(UNKNOWN_CALLER)),
+                };
+                if let Some(p) = producer {
+                    answered[p] = true;
+                }
+                let walk = producer.or(parent);
+                let mut c = pair(
+                    trace_id,
+                    producer.map(|p| &spans[p]),
+                    Some(s),
+                    caller,
+                    CallKind::Async,
+                    set,
+                );
+                c.broker = producer
+                    .and_then(|p| spans[p].peer.name())
+                    .or_else(|| s.peer.name())
+                    .map(str::to_owned);
+                Some((c, walk))
+            }
+            _ => None,
+        };
+        if let Some((c, walk)) = call {
+            server_call[i] = Some(base + new_calls.len());
+            new_calls.push((c, walk));
+        }
+    }
+    // CLIENT and PRODUCER spans nobody answered: virtual peers.
+    for (i, s) in spans.iter().enumerate() {
+        let kind = match s.kind {
+            SpanKind::Client => CallKind::Sync,
+            SpanKind::Producer => CallKind::Async,
+            _ => continue,
+        };
+        if answered[i] {
+            continue;
+        }
+        let callee: Arc<str> = Arc::from(s.peer.name().unwrap_or(UNKNOWN_PEER));
+        let mut c = pair(trace_id, Some(s), None, Arc::clone(&s.service), kind, set);
+        c.callee = callee;
+        c.virtual_callee = true;
+        if kind == CallKind::Async {
+            c.broker = s.peer.name().map(str::to_owned);
+        }
+        set.coverage.calls_virtual += 1;
+        new_calls.push((c, Some(i)));
+    }
+    for (mut c, walk) in new_calls {
+        let me = set.calls.len();
+        c.parent_call = ancestor_call(walk, &tree.parent, &server_call, me);
+        set.coverage.calls += 1;
+        if c.kind == CallKind::Async {
+            set.coverage.calls_async += 1;
+        }
+        set.calls.push(c);
+    }
+}
+
+/// Nearest ancestor (from `start` up, `start` included) that is the server side of a call
+/// other than `me`. Bounded by the number of spans (cycles were cut in `resolve`).
+fn ancestor_call(
+    start: Option<usize>,
+    parent: &[Option<usize>],
+    server_call: &[Option<usize>],
+    me: usize,
+) -> Option<usize> {
+    let mut cur = start;
+    for _ in 0..parent.len() {
+        let a = cur?;
+        if let Some(k) = server_call[a].filter(|&k| k != me) {
+            return Some(k);
+        }
+        cur = parent[a];
+    }
+    None
+}
+
+/// A call from a client view, a server view, or both.
+fn pair(
+    trace_id: TraceId,
+    client: Option<&Span>,
+    server: Option<&Span>,
+    caller: Arc<str>,
+    kind: CallKind,
+    set: &mut TraceSet,
+) -> Call {
+    let pick =
+        |f: &dyn Fn(&Span) -> Option<String>| server.and_then(f).or_else(|| client.and_then(f));
+    let pick_n =
+        |f: &dyn Fn(&Span) -> Option<u64>| server.and_then(f).or_else(|| client.and_then(f));
+    let status_code = server
+        .and_then(|s| s.http.status_code)
+        .or_else(|| client.and_then(|s| s.http.status_code));
+    let failed = [client, server]
+        .into_iter()
+        .flatten()
+        .any(|s| s.status == SpanStatus::Error);
+    let mut skew_ns = 0i64;
+    if let (Some(c), Some(s)) = (client, server) {
+        if s.start_ns < c.start_ns || s.end_ns > c.end_ns {
+            set.coverage.clock_skew += 1;
+            let mid = |x: &Span| (i128::from(x.start_ns) + i128::from(x.end_ns)) / 2;
+            skew_ns = i64::try_from(mid(s) - mid(c)).unwrap_or(i64::MAX);
+        }
+    }
+    Call {
+        trace_id,
+        client_span_id: client.map(|s| s.span_id),
+        server_span_id: server.map(|s| s.span_id),
+        caller,
+        callee: server
+            .or(client)
+            .map_or_else(|| Arc::from(UNKNOWN_PEER), |s| Arc::clone(&s.service)),
+        kind,
+        virtual_callee: false,
+        broker: None,
+        name: server
+            .or(client)
+            .map(|s| s.name.clone())
+            .unwrap_or_default(),
+        method: pick(&|s| s.http.method.clone()),
+        route: pick(&|s| s.http.route.clone()),
+        path: pick(&|s| s.http.path.clone()),
+        status_code,
+        error: failed || status_code.is_some_and(|c| c >= 500),
+        client_start_ns: client.map(|s| s.start_ns),
+        client_end_ns: client.map(|s| s.end_ns),
+        server_start_ns: server.map(|s| s.start_ns),
+        server_end_ns: server.map(|s| s.end_ns),
+        request_body_size: pick_n(&|s| s.http.request_body_size),
+        response_body_size: pick_n(&|s| s.http.response_body_size),
+        protocol_version: pick(&|s| s.http.protocol_version.clone()),
+        rpc_system: pick(&|s| s.http.rpc_system.clone()),
+        skew_ns,
+        parent_call: None,
+    }
+}

@@ -1,0 +1,112 @@
+//! Trace files as input: OTLP (JSON, JSON lines, protobuf; gzip too), Jaeger JSON and
+//! Zipkin v2 JSON, detected from content, read as streams into owned `Span`s, assembled
+//! per trace under bounds, and turned into `Call`s between services.
+//!
+//! ```text
+//! file --sniff--> TraceFormat --reader (otlp | jaeger | zipkin)--> Span
+//!      --assemble (bounded map of open traces)--> trace --calls--> Call, tree statistics
+//! ```
+//! See docs/traces.md for the formats, the pairing rules and the bounds.
+
+mod assemble;
+mod calls;
+mod error;
+mod jaeger;
+mod otlp;
+mod sniff;
+mod span;
+mod stream;
+#[cfg(test)]
+mod tests;
+mod zipkin;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use assemble::Limits;
+pub use calls::{Call, CallKind, UNKNOWN_CALLER, UNKNOWN_PEER, USER};
+pub use error::{Location, TraceCoverage, TraceError};
+pub use sniff::{sniff, sniff_bytes, TraceFormat};
+pub use span::{
+    strip_query, HttpAttrs, PeerAttrs, Span, SpanId, SpanKind, SpanLink, SpanStatus, TraceId,
+};
+
+/// Everything read from trace files.
+#[derive(Debug, Default)]
+pub struct TraceSet {
+    /// Calls, trace by trace; `Call::parent_call` indexes this vector.
+    pub calls: Vec<Call>,
+    /// Spans kept per `service.name`.
+    pub services: BTreeMap<Arc<str>, u64>,
+    /// Parent -> child span pairs whose services differ, counted per (parent, child)
+    /// service pair (the MANIFEST's "cross-service edges").
+    pub edges: BTreeMap<(Arc<str>, Arc<str>), u64>,
+    /// Deepest span of any trace (a root is depth 1).
+    pub max_depth: u32,
+    /// Each file read and the format detected.
+    pub files: Vec<(PathBuf, TraceFormat)>,
+    pub coverage: TraceCoverage,
+    /// The first `Limits::max_errors_kept` problems (all are counted in coverage).
+    pub errors: Vec<TraceError>,
+}
+
+/// Reads trace files with the default bounds. A file that is not a trace file, or that
+/// cannot be opened, is an error; malformed content is not: it goes to
+/// `TraceSet::errors` and the spans read before it are kept.
+pub fn read<P: AsRef<Path>>(paths: &[P]) -> Result<TraceSet, TraceError> {
+    read_with(paths, Limits::default())
+}
+
+pub fn read_with<P: AsRef<Path>>(paths: &[P], limits: Limits) -> Result<TraceSet, TraceError> {
+    let mut ing = assemble::Ingest::new(limits);
+    for p in paths {
+        let path = p.as_ref();
+        let format = sniff(path).ok_or_else(|| match std::fs::metadata(path) {
+            Err(source) => TraceError::Io {
+                file: path.to_path_buf(),
+                source,
+            },
+            Ok(_) => TraceError::UnknownFormat {
+                file: path.to_path_buf(),
+            },
+        })?;
+        read_file(&mut ing, path, format)?;
+    }
+    Ok(ing.finish())
+}
+
+fn read_file(
+    ing: &mut assemble::Ingest,
+    path: &Path,
+    format: TraceFormat,
+) -> Result<(), TraceError> {
+    let io = |source| TraceError::Io {
+        file: path.to_path_buf(),
+        source,
+    };
+    ing.start_file(path);
+    ing.set.files.push((path.to_path_buf(), format));
+    let r = sniff::open(path).map_err(io)?;
+    let res = match format {
+        TraceFormat::OtlpJson => Ok(otlp::read_document(r, path, ing)),
+        TraceFormat::OtlpJsonLines => otlp::read_lines(r, path, ing),
+        TraceFormat::OtlpProtobuf { length_delimited } => {
+            otlp::read_protobuf(r, path, length_delimited, ing)
+        }
+        TraceFormat::JaegerQuery => Ok(jaeger::read_query(r, path, ing)),
+        TraceFormat::JaegerTrace => Ok(jaeger::read_trace(r, path, ing)),
+        TraceFormat::ZipkinV2 => Ok(zipkin::read(r, path, ing)),
+    };
+    // A read error mid-file (a gzip stream cut short, a disk error) ends this file but
+    // keeps what was read: the same treatment as a truncated document.
+    if let Err(e) = res {
+        ing.coverage().malformed_documents += 1;
+        ing.error(TraceError::malformed(
+            path,
+            Location::File,
+            format!("read stopped: {e}"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! OTLP readers: JSON lines, one JSON document (streamed over `resourceSpans`), and
+//! protobuf (streamed over the `resource_spans` field), all into `opentelemetry-proto`
+//! types, then into `Span`s.
+//!
+//! opentelemetry-proto's serde reads the canonical OTLP/JSON of the spec: hex ids (either
+//! case), 64-bit integers as strings, integer enums, `{}` status, lowerCamelCase keys
+//! (checked on the spec's example and Jaeger's fixtures in the tests). It does not read
+//! enum names as strings (`"kind": "SPAN_KIND_SERVER"`), which the spec does not allow.
+
+use std::io::{BufRead, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span as OtlpSpan};
+use prost::Message;
+use serde::de::DeserializeSeed;
+
+use super::assemble::Ingest;
+use super::error::{Location, TraceError};
+use super::span::{apply_attr, id_from_bytes, AttrValue, Span, SpanKind, SpanLink, SpanStatus};
+use super::stream::{json_document, KeyedArray};
+
+/// Name OTel SDKs give a service that did not set one.
+const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// One request per line. A line longer than the bound is skipped (counted), so a file
+/// without newlines cannot make the reader hold it whole.
+pub(crate) fn read_lines(
+    mut r: impl BufRead,
+    file: &Path,
+    ing: &mut Ingest,
+) -> std::io::Result<()> {
+    let max = ing.limits.max_line_bytes;
+    let mut line = Vec::new();
+    let mut n = 0u64;
+    loop {
+        line.clear();
+        n += 1;
+        let got = (&mut r).take(max as u64 + 1).read_until(b'\n', &mut line)?;
+        if got == 0 {
+            return Ok(());
+        }
+        ing.coverage().bytes += got as u64;
+        if line.len() > max && line.last() != Some(&b'\n') {
+            // Over the bound: skip to the end of this line.
+            let mut skipped = 0u64;
+            loop {
+                let buf = r.fill_buf()?;
+                if buf.is_empty() {
+                    break;
+                }
+                let (used, done) = match memchr::memchr(b'\n', buf) {
+                    Some(i) => (i + 1, true),
+                    None => (buf.len(), false),
+                };
+                r.consume(used);
+                skipped += used as u64;
+                if done {
+                    break;
+                }
+            }
+            ing.coverage().bytes += skipped;
+            ing.coverage().lines_too_long += 1;
+            ing.error(TraceError::malformed(
+                file,
+                Location::Line(n),
+                format!("line longer than {max} bytes, skipped"),
+            ));
+            continue;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        ing.coverage().documents += 1;
+        match serde_json::from_slice::<ExportTraceServiceRequest>(&line) {
+            Ok(req) => req
+                .resource_spans
+                .into_iter()
+                .for_each(|rs| convert(rs, ing)),
+            Err(e) => {
+                ing.coverage().malformed_documents += 1;
+                ing.error(TraceError::from_json(file, Some(n), &e));
+            }
+        }
+    }
+}
+
+/// One JSON document, streamed: each `resourceSpans` element is converted as soon as it
+/// is parsed, so a truncated file still yields the elements before the cut.
+pub(crate) fn read_document(r: impl BufRead, file: &Path, ing: &mut Ingest) {
+    json_document(r, file, ing, "no resourceSpans array", |de, ing| {
+        let mut each = |rs: ResourceSpans| convert(rs, ing);
+        KeyedArray::new(&["resourceSpans", "resource_spans"], &mut each).deserialize(de)
+    });
+}
+
+/// Binary OTLP. Without `length_delimited`, the file is one `ExportTraceServiceRequest`,
+/// read entry by entry: the request is only a repeated field 1, so each `ResourceSpans`
+/// can be decoded alone and memory holds one of them. With it, each request is prefixed
+/// by its varint length (prost `encode_length_delimited`, what a proxy or a recorder
+/// writing several requests to one file uses); the entries inside are read the same way.
+pub(crate) fn read_protobuf(
+    r: impl BufRead,
+    file: &Path,
+    length_delimited: bool,
+    ing: &mut Ingest,
+) -> std::io::Result<()> {
+    let mut pb = PbReader {
+        r,
+        off: 0,
+        buf: Vec::new(),
+    };
+    let res = if length_delimited {
+        loop {
+            let at = pb.off;
+            match pb.varint()? {
+                None => break Ok(()),
+                Some(len) => {
+                    ing.coverage().documents += 1;
+                    if let Err(e) = read_entries(&mut pb, file, Some(len), ing)? {
+                        break Err((at, e));
+                    }
+                }
+            }
+        }
+    } else {
+        ing.coverage().documents += 1;
+        read_entries(&mut pb, file, None, ing)?.map_err(|e| (0, e))
+    };
+    ing.coverage().bytes += pb.off;
+    if let Err((_, e)) = res {
+        ing.coverage().malformed_documents += 1;
+        ing.error(e);
+    }
+    Ok(())
+}
+
+/// Reads `resource_spans` entries until `budget` bytes (or EOF when `None`).
+fn read_entries<R: BufRead>(
+    pb: &mut PbReader<R>,
+    file: &Path,
+    budget: Option<u64>,
+    ing: &mut Ingest,
+) -> std::io::Result<Result<(), TraceError>> {
+    let start = pb.off;
+    let max = ing.limits.max_message_bytes as u64;
+    let bad = |at: u64, what: &str| Ok(Err(TraceError::malformed(file, Location::Byte(at), what)));
+    loop {
+        if budget.is_some_and(|b| pb.off - start >= b) {
+            return Ok(Ok(()));
+        }
+        let at = pb.off;
+        let Some(tag) = pb.varint()? else {
+            return if budget.is_some() {
+                bad(at, "truncated: message ends early")
+            } else {
+                Ok(Ok(()))
+            };
+        };
+        let (field, wire) = (tag >> 3, tag & 7);
+        let len = match wire {
+            0 => {
+                // A varint field the request does not define: skip it.
+                if pb.varint()?.is_none() {
+                    return bad(at, "truncated varint");
+                }
+                continue;
+            }
+            2 => match pb.varint()? {
+                Some(l) => l,
+                None => return bad(at, "truncated length"),
+            },
+            _ => {
+                return bad(
+                    at,
+                    "not an OTLP ExportTraceServiceRequest (unexpected wire type)",
+                )
+            }
+        };
+        if len > max {
+            return bad(
+                at,
+                &format!("entry of {len} bytes over the {max}-byte bound"),
+            );
+        }
+        if !pb.fill(len as usize)? {
+            return bad(at, "truncated: entry ends early");
+        }
+        if field != 1 {
+            continue;
+        }
+        match ResourceSpans::decode(pb.buf.as_slice()) {
+            Ok(rs) => convert(rs, ing),
+            Err(_) => return bad(at, "ResourceSpans does not decode"),
+        }
+    }
+}
+
+struct PbReader<R> {
+    r: R,
+    off: u64,
+    buf: Vec<u8>,
+}
+
+impl<R: BufRead> PbReader<R> {
+    fn byte(&mut self) -> std::io::Result<Option<u8>> {
+        let b = self.r.fill_buf()?.first().copied();
+        if b.is_some() {
+            self.r.consume(1);
+            self.off += 1;
+        }
+        Ok(b)
+    }
+
+    /// `None` at EOF or in the middle of a varint (the caller reports where).
+    fn varint(&mut self) -> std::io::Result<Option<u64>> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let Some(b) = self.byte()? else {
+                return Ok(None);
+            };
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads exactly `n` bytes into `buf`; false if the stream ends first.
+    fn fill(&mut self, n: usize) -> std::io::Result<bool> {
+        self.buf.clear();
+        let got = (&mut self.r).take(n as u64).read_to_end(&mut self.buf)?;
+        self.off += got as u64;
+        Ok(got == n)
+    }
+}
+
+fn attr_value(kv: &KeyValue) -> AttrValue<'_> {
+    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => AttrValue::Str(s),
+        Some(Value::IntValue(i)) => AttrValue::Int(*i),
+        Some(Value::BoolValue(b)) => AttrValue::Bool(*b),
+        _ => AttrValue::Other,
+    }
+}
+
+/// One resource's spans to `Span`s; spans without valid ids are counted and dropped.
+fn convert(rs: ResourceSpans, ing: &mut Ingest) {
+    let name = rs
+        .resource
+        .as_ref()
+        .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+        .and_then(|kv| match attr_value(kv) {
+            AttrValue::Str(s) if !s.is_empty() => Some(s),
+            _ => None,
+        })
+        .unwrap_or(UNKNOWN_SERVICE);
+    let service = ing.service(name);
+    for ss in rs.scope_spans {
+        for s in ss.spans {
+            match span_of(s, &service) {
+                Some(span) => ing.span(span),
+                None => ing.missing_ids(),
+            }
+        }
+    }
+}
+
+fn span_of(s: OtlpSpan, service: &Arc<str>) -> Option<Span> {
+    let trace_id = id_from_bytes(&s.trace_id, 16).filter(|&t| t != 0)?;
+    let span_id = id_from_bytes(&s.span_id, 8).filter(|&t| t != 0)? as u64;
+    // An empty parent is a root; a malformed one too (it could not name a span anyway).
+    let parent_span_id = id_from_bytes(&s.parent_span_id, 8)
+        .filter(|&p| p != 0)
+        .map(|p| p as u64);
+    let status = match s.status.as_ref().map(|st| st.code) {
+        Some(1) => SpanStatus::Ok,
+        Some(2) => SpanStatus::Error,
+        _ => SpanStatus::Unset,
+    };
+    let links = s
+        .links
+        .iter()
+        .filter_map(|l| {
+            Some(SpanLink {
+                trace_id: id_from_bytes(&l.trace_id, 16)?,
+                span_id: id_from_bytes(&l.span_id, 8)? as u64,
+            })
+        })
+        .collect();
+    let mut span = Span {
+        trace_id,
+        span_id,
+        parent_span_id,
+        service: Arc::clone(service),
+        kind: SpanKind::from_otlp(s.kind),
+        name: s.name,
+        start_ns: s.start_time_unix_nano,
+        end_ns: s.end_time_unix_nano.max(s.start_time_unix_nano),
+        status,
+        http: Default::default(),
+        peer: Default::default(),
+        links,
+    };
+    for kv in &s.attributes {
+        apply_attr(&mut span, &kv.key, attr_value(kv));
+    }
+    Some(span)
+}

@@ -1,0 +1,291 @@
+//! The owned span record every trace format is converted to, before spans become calls.
+//!
+//! One record shape for OTLP, Jaeger and Zipkin keeps the pairing logic format-blind. Only
+//! the attributes linkrank measures are kept; a path never keeps its query string.
+
+use std::sync::Arc;
+
+/// Trace ids are 128 bits in OTLP; 64-bit Jaeger and Zipkin ids are zero-extended.
+pub type TraceId = u128;
+/// Span ids are 64 bits in every format; 0 is invalid (OTLP) and means "none".
+pub type SpanId = u64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum SpanKind {
+    /// OTLP UNSPECIFIED and INTERNAL, Zipkin spans without a kind: local work.
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+impl SpanKind {
+    /// OTLP enum numbers (trace.proto `SpanKind`).
+    pub fn from_otlp(v: i32) -> SpanKind {
+        match v {
+            2 => SpanKind::Server,
+            3 => SpanKind::Client,
+            4 => SpanKind::Producer,
+            5 => SpanKind::Consumer,
+            _ => SpanKind::Internal,
+        }
+    }
+
+    /// Zipkin `kind` and Jaeger `span.kind` tag values, any case.
+    pub fn from_name(s: &str) -> SpanKind {
+        if s.eq_ignore_ascii_case("server") {
+            SpanKind::Server
+        } else if s.eq_ignore_ascii_case("client") {
+            SpanKind::Client
+        } else if s.eq_ignore_ascii_case("producer") {
+            SpanKind::Producer
+        } else if s.eq_ignore_ascii_case("consumer") {
+            SpanKind::Consumer
+        } else {
+            SpanKind::Internal
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum SpanStatus {
+    #[default]
+    Unset,
+    Ok,
+    Error,
+}
+
+/// A span link (OTLP `links`, Jaeger FOLLOWS_FROM beyond the parent): the async edge of a
+/// batch consumer to the producers it read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SpanLink {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+}
+
+/// HTTP/RPC semantic-convention attributes, old and new names folded together.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HttpAttrs {
+    /// `http.request.method` / `http.method`.
+    pub method: Option<String>,
+    /// `http.route` (a template, never contains a query).
+    pub route: Option<String>,
+    /// `url.path` / `http.target` / path of `http.url`, with the query string cut off.
+    pub path: Option<String>,
+    /// `http.response.status_code` / `http.status_code`.
+    pub status_code: Option<u16>,
+    /// `http.request.body.size` / `http.request_content_length`.
+    pub request_body_size: Option<u64>,
+    /// `http.response.body.size` / `http.response_content_length`.
+    pub response_body_size: Option<u64>,
+    /// `network.protocol.version` / `http.flavor`.
+    pub protocol_version: Option<String>,
+    /// `rpc.system` (grpc, connect_rpc, ...).
+    pub rpc_system: Option<String>,
+}
+
+/// What a CLIENT or PRODUCER span says about its peer, to name a virtual node when no
+/// SERVER or CONSUMER span answers it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PeerAttrs {
+    /// `peer.service`, Zipkin `remoteEndpoint.serviceName`.
+    pub peer_service: Option<String>,
+    /// `server.address`.
+    pub server_address: Option<String>,
+    /// `net.peer.name`.
+    pub net_peer_name: Option<String>,
+    /// `db.system`.
+    pub db_system: Option<String>,
+    /// Host of `url.full` / `http.url` (the rest of the URL is not kept).
+    pub url_host: Option<String>,
+    /// `messaging.system` (kafka, rabbitmq, ...).
+    pub messaging_system: Option<String>,
+}
+
+impl PeerAttrs {
+    /// The virtual node's name. `peer.service` first: it is the name a team gave the
+    /// peer, while the addresses after it may be a load balancer's or a pod's.
+    pub fn name(&self) -> Option<&str> {
+        [
+            &self.peer_service,
+            &self.server_address,
+            &self.net_peer_name,
+            &self.db_system,
+            &self.url_host,
+            &self.messaging_system,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .find(|s| !s.is_empty())
+    }
+}
+
+/// One span, owned, whatever the input format.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Span {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    /// `None` for a root span.
+    pub parent_span_id: Option<SpanId>,
+    /// `service.name` of the resource (OTLP), the process (Jaeger), the local endpoint
+    /// (Zipkin). Shared between the spans of one resource.
+    pub service: Arc<str>,
+    pub kind: SpanKind,
+    pub name: String,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub status: SpanStatus,
+    pub http: HttpAttrs,
+    pub peer: PeerAttrs,
+    pub links: Vec<SpanLink>,
+}
+
+impl Span {
+    pub fn duration_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+}
+
+/// Cut the query string and fragment: a path may go into a record, its query never may.
+pub fn strip_query(path: &str) -> &str {
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    &path[..end]
+}
+
+/// Host of an absolute URL (`scheme://[user@]host[:port]/...`), without port or userinfo.
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// Path of an absolute URL, query cut: `http.url` on old instrumentations.
+pub fn url_path(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let start = rest.find('/')?;
+    let path = strip_query(&rest[start..]);
+    (!path.is_empty()).then_some(path)
+}
+
+/// Typed attribute value as the readers see it, borrowed so nothing is copied until a
+/// key is known to be wanted.
+#[derive(Clone, Copy, Debug)]
+pub enum AttrValue<'a> {
+    Str(&'a str),
+    Int(i64),
+    Bool(bool),
+    Other,
+}
+
+impl AttrValue<'_> {
+    fn as_u64(&self) -> Option<u64> {
+        match *self {
+            AttrValue::Int(i) => u64::try_from(i).ok(),
+            AttrValue::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    fn as_string(&self) -> Option<String> {
+        match *self {
+            AttrValue::Str(s) => Some(s.to_owned()),
+            AttrValue::Int(i) => Some(i.to_string()),
+            AttrValue::Bool(b) => Some(b.to_string()),
+            AttrValue::Other => None,
+        }
+    }
+}
+
+/// Folds one attribute into the span's kept fields; returns false when the key is not
+/// one linkrank keeps (the caller may then look at format-specific keys).
+pub fn apply_attr(span: &mut Span, key: &str, v: AttrValue<'_>) -> bool {
+    let h = &mut span.http;
+    let p = &mut span.peer;
+    match key {
+        "http.request.method" | "http.method" => h.method = v.as_string(),
+        "http.route" => h.route = v.as_string().map(|r| strip_query(&r).to_owned()),
+        "url.path" | "http.path" | "http.target" => {
+            if let AttrValue::Str(s) = v {
+                h.path = Some(strip_query(s).to_owned());
+            }
+        }
+        "http.response.status_code" | "http.status_code" => {
+            h.status_code = v.as_u64().and_then(|c| u16::try_from(c).ok())
+        }
+        "http.request.body.size" | "http.request_content_length" => {
+            h.request_body_size = v.as_u64()
+        }
+        "http.response.body.size" | "http.response_content_length" => {
+            h.response_body_size = v.as_u64()
+        }
+        "network.protocol.version" => h.protocol_version = v.as_string(),
+        "http.flavor" => {
+            if h.protocol_version.is_none() {
+                h.protocol_version = v.as_string();
+            }
+        }
+        "rpc.system" => h.rpc_system = v.as_string(),
+        "peer.service" => p.peer_service = v.as_string(),
+        "server.address" => p.server_address = v.as_string(),
+        "net.peer.name" => p.net_peer_name = v.as_string(),
+        "db.system" | "db.system.name" => p.db_system = v.as_string(),
+        "messaging.system" => p.messaging_system = v.as_string(),
+        "url.full" | "http.url" => {
+            if let AttrValue::Str(s) = v {
+                p.url_host = url_host(s).map(str::to_owned);
+                if h.path.is_none() {
+                    h.path = url_path(s).map(str::to_owned);
+                }
+            }
+        }
+        "error" => {
+            // OpenTracing's `error=true` tag (Jaeger, Zipkin): the span failed.
+            let failed = match v {
+                AttrValue::Bool(b) => b,
+                AttrValue::Str(s) => !s.eq_ignore_ascii_case("false"),
+                _ => false,
+            };
+            if failed {
+                span.status = SpanStatus::Error;
+            }
+        }
+        "otel.status_code" => {
+            if let AttrValue::Str(s) = v {
+                if s.eq_ignore_ascii_case("error") {
+                    span.status = SpanStatus::Error;
+                } else if s.eq_ignore_ascii_case("ok") {
+                    span.status = SpanStatus::Ok;
+                }
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Parses a hex id of up to 32 digits (either case); `None` if empty, too long or not hex.
+pub fn parse_hex_id(s: &str) -> Option<u128> {
+    if s.is_empty() || s.len() > 32 {
+        return None;
+    }
+    u128::from_str_radix(s, 16)
+        .ok()
+        .filter(|_| s.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Big-endian id bytes (OTLP protobuf/JSON after hex decoding) to an integer; `None`
+/// unless exactly `len` bytes (16 for traces, 8 for spans).
+pub fn id_from_bytes(b: &[u8], len: usize) -> Option<u128> {
+    if b.len() != len {
+        return None;
+    }
+    Some(b.iter().fold(0u128, |acc, &x| (acc << 8) | u128::from(x)))
+}

@@ -1,0 +1,134 @@
+//! Streaming over big JSON documents with serde visitors: the elements of one array are
+//! handed to a callback one at a time, so memory holds one element, never the document.
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// Deserializes a JSON array, calling `f` on each element as it is parsed.
+pub(crate) struct EachElement<'f, T, F> {
+    pub f: &'f mut F,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<'f, T, F> EachElement<'f, T, F> {
+    pub fn new(f: &'f mut F) -> Self {
+        EachElement { f, _t: PhantomData }
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> DeserializeSeed<'de> for EachElement<'_, T, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for EachElement<'_, T, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(x) = seq.next_element::<T>()? {
+            (self.f)(x);
+        }
+        Ok(())
+    }
+    // `null` where an array was expected: nothing to stream.
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// Deserializes a JSON object, streaming the array under one of `keys` through `f` and
+/// skipping every other member. Returns whether the key was present.
+pub(crate) struct KeyedArray<'f, T, F> {
+    pub keys: &'static [&'static str],
+    pub f: &'f mut F,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<'f, T, F> KeyedArray<'f, T, F> {
+    pub fn new(keys: &'static [&'static str], f: &'f mut F) -> Self {
+        KeyedArray {
+            keys,
+            f,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> DeserializeSeed<'de> for KeyedArray<'_, T, F> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for KeyedArray<'_, T, F> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an object with {:?}", self.keys)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if self.keys.contains(&k.as_ref()) {
+                map.next_value_seed(EachElement::<T, F>::new(self.f))?;
+                found = true;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Counts bytes so coverage can report them for streamed documents.
+pub(crate) struct CountingReader<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n += k as u64;
+        Ok(k)
+    }
+}
+
+pub(crate) type DocDeserializer<'r, R> =
+    serde_json::Deserializer<serde_json::de::IoRead<&'r mut CountingReader<R>>>;
+
+/// Runs `body` over one JSON document read from `r` (it streams what it wants and
+/// returns whether the expected content was there), then checks nothing follows; errors
+/// go to `ing` with line and column, and what was read before them is kept.
+pub(crate) fn json_document<R: std::io::Read>(
+    r: R,
+    file: &std::path::Path,
+    ing: &mut super::assemble::Ingest,
+    missing: &str,
+    body: impl FnOnce(
+        &mut DocDeserializer<'_, R>,
+        &mut super::assemble::Ingest,
+    ) -> serde_json::Result<bool>,
+) {
+    use super::error::{Location, TraceError};
+    let mut counted = CountingReader { inner: r, n: 0 };
+    let mut de = serde_json::Deserializer::from_reader(&mut counted);
+    ing.coverage().documents += 1;
+    let res = body(&mut de, ing).and_then(|found| de.end().map(|()| found));
+    match res {
+        Ok(true) => {}
+        Ok(false) => ing.error(TraceError::malformed(file, Location::File, missing)),
+        Err(e) => {
+            ing.coverage().malformed_documents += 1;
+            ing.error(TraceError::from_json(file, None, &e));
+        }
+    }
+    drop(de);
+    ing.coverage().bytes += counted.n;
+}
