@@ -186,3 +186,79 @@ fn multinode_exchanges_equal_the_truth_and_b_only_adds_duplicates() {
         "duplicates = B's a <-> b segments"
     );
 }
+
+/// The clock offset of multinode_b.pcap against multinode_a.pcap, estimated from the
+/// a <-> b connections both captured, recovers the 37 ms editcap added (the truth file's
+/// clock_offset_ns) within 2 ms. Both captures are of one kernel clock, so the delay
+/// between the two bridge ports is microseconds.
+#[test]
+fn multinode_clock_offset_recovers_the_editcap_shift() {
+    let t = truth("multinode");
+    let applied = t["clock_offset_ns"]["multinode_b.pcap"].as_i64().unwrap();
+    assert_eq!(applied, 37_000_000);
+    let (_, cov) = analyse(&[
+        repo("fixtures/chains/multinode_a.pcap"),
+        repo("fixtures/chains/multinode_b.pcap"),
+    ]);
+    assert_eq!(cov.clock_offsets.len(), 1, "{:?}", cov.clock_offsets);
+    let o = &cov.clock_offsets[0];
+    assert_eq!((o.input, o.reference_input), (1, 0));
+    assert!(
+        (o.offset_ns - applied).abs() <= 2_000_000,
+        "offset {} ns, applied {applied} ns",
+        o.offset_ns
+    );
+    // every a <-> b connection starts inside both captures: both its directions pair
+    let ab_conns = t["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["seen_in"].as_array().is_some_and(|s| s.len() == 2))
+        .map(|e| {
+            e["id"]
+                .as_str()
+                .unwrap()
+                .split('#')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
+    assert!(ab_conns > 0);
+    assert_eq!((o.c2s_pairs, o.s2c_pairs), (ab_conns, ab_conns));
+    assert_eq!(o.unmatched, 0);
+    assert!(o.delay_ns.is_some_and(|d| d.abs() < 1_000_000));
+}
+
+/// The estimate reaches quality.json (`capture.clock_offsets`); one capture has none.
+#[test]
+fn quality_json_carries_the_clock_offsets() {
+    use assert_cmd::Command;
+    let quality = |files: &[&str]| -> Value {
+        let dir = tempfile::tempdir().unwrap();
+        Command::cargo_bin("linkrank")
+            .unwrap()
+            .current_dir(repo(""))
+            .arg("analyze")
+            .args(files)
+            .arg("--out")
+            .arg(dir.path())
+            .assert()
+            .success();
+        let q = std::fs::read_to_string(dir.path().join("quality.json")).unwrap();
+        serde_json::from_str(&q).unwrap()
+    };
+    let two = quality(&[
+        "fixtures/chains/multinode_a.pcap",
+        "fixtures/chains/multinode_b.pcap",
+    ]);
+    let offs = two["capture"]["clock_offsets"]
+        .as_array()
+        .expect("clock_offsets");
+    assert_eq!(offs.len(), 1);
+    let ns = offs[0]["offset_ns"].as_i64().unwrap();
+    assert!((ns - 37_000_000).abs() <= 2_000_000, "{ns}");
+    let one = quality(&["fixtures/chains/multinode_a.pcap"]);
+    assert!(one["capture"].get("clock_offsets").is_none());
+}

@@ -3,6 +3,7 @@
 //! sequence wrap), and reports holes the capture never filled as gaps instead of stitching
 //! bytes across them. State is bounded: connection cap, idle timeout, out-of-order caps.
 
+pub mod skew;
 pub mod table;
 pub mod tcp;
 #[cfg(test)]

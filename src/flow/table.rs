@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 
+use super::skew::{DirSkew, SkewEstimator};
 use super::tcp::{HalfSink, HalfStream, OooBudget};
 use super::{EventKind, FlowConfig, Interest, RoleHint, RoleProbe, StreamEvent};
 use crate::decode::Segment;
@@ -47,6 +48,8 @@ struct Conn {
     /// Indexed by side (0 = `key.lo`).
     half: [HalfStream; 2],
     source: [Option<SourceId>; 2],
+    /// Per side: the first packet and its first copy from another source (clock offsets).
+    skew: [DirSkew; 2],
     /// Side of the client, once decided.
     client: Option<usize>,
     roles_inferred: bool,
@@ -67,6 +70,7 @@ impl Conn {
             key,
             half: [HalfStream::new(), HalfStream::new()],
             source: [None, None],
+            skew: [DirSkew::default(); 2],
             client: None,
             roles_inferred: false,
             ignore: false,
@@ -247,10 +251,12 @@ where
         None => conn.source[side] = Some(seg.source),
         Some(s) if s != seg.source => {
             conn.half[side].stats.capture_duplicates += 1;
+            conn.skew[side].on_copy(s, seg);
             return None;
         }
         Some(_) => {}
     }
+    conn.skew[side].on_owner(seg);
     let ts = seg.ts;
     if ts > conn.last_packet {
         conn.last_packet = ts;
@@ -434,6 +440,8 @@ pub struct FlowTable {
     /// Recently closed tuples (FIN/RST) and when they closed; bounded by `closed_order`.
     closed: FxHashMap<FlowKey, Timestamp>,
     closed_order: VecDeque<(FlowKey, Timestamp)>,
+    /// Deltas between capture sources, from closed connections.
+    skew: SkewEstimator,
 }
 
 impl FlowTable {
@@ -456,6 +464,7 @@ impl FlowTable {
             lingering: Vec::new(),
             closed: FxHashMap::default(),
             closed_order: VecDeque::new(),
+            skew: SkewEstimator::default(),
         }
     }
 
@@ -570,6 +579,7 @@ impl FlowTable {
         self.lingering.clear();
         self.closed.clear();
         self.closed_order.clear();
+        cov.clock_offsets = self.skew.estimates();
     }
 
     fn conn(&self, slot: u32) -> Option<&Conn> {
@@ -655,6 +665,7 @@ impl FlowTable {
             cov,
             out,
         );
+        self.skew.record(&conn.skew, conn.client.unwrap_or(0));
         if matches!(reason, CloseReason::Fin | CloseReason::Rst) && self.config.closed_linger_ns > 0
         {
             self.remember_closed(conn.key, ts);

@@ -88,4 +88,34 @@ pub struct Coverage {
     pub json_sample_memory_cap_hits: u64,
     /// Warnings about the inputs themselves (truncated file, corrupt record), one line each.
     pub input_warnings: Vec<String>,
+    /// Clock offset of each capture source relative to another that saw the same
+    /// connections (flow::skew); empty for a single source.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clock_offsets: Vec<ClockOffset>,
+}
+
+/// The clock of one capture source (an input file and interface) against a reference
+/// source, estimated from the first packets of connection directions both captured:
+/// a timestamp `t` of the reference is `t + offset_ns` in this source.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClockOffset {
+    pub input: u16,
+    pub interface: u32,
+    pub reference_input: u16,
+    pub reference_interface: u32,
+    /// `(median(c2s) + median(s2c)) / 2` of the deltas `t(this) - t(reference)`.
+    pub offset_ns: i64,
+    /// One-way delay between the two capture points, `(median(c2s) - median(s2c)) / 2`;
+    /// null when only one direction had deltas (then `offset_ns` includes it).
+    pub delay_ns: Option<i64>,
+    /// The larger interquartile range of the two directions' deltas.
+    pub spread_ns: i64,
+    /// Deltas used (`c2s_pairs + s2c_pairs`).
+    pub pairs: u64,
+    pub c2s_pairs: u64,
+    pub s2c_pairs: u64,
+    /// Deltas not kept (over the per-pair bound).
+    pub dropped: u64,
+    /// Directions whose first copy here was not the reference's first packet.
+    pub unmatched: u64,
 }
