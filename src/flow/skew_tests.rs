@@ -86,11 +86,17 @@ fn exchange(port: u16, t: i64, off: i64, d_c2s: i64, d_s2c: i64, from: usize) ->
 }
 
 /// Feeds the packets in timestamp order (as the capture merge does) and finishes.
-fn run(mut pkts: Vec<Pkt>) -> Coverage {
+fn run(pkts: Vec<Pkt>) -> Coverage {
+    run_with(pkts, &mut |_| Interest::Keep)
+}
+
+fn run_with(
+    mut pkts: Vec<Pkt>,
+    out: &mut impl FnMut(crate::flow::StreamEvent<'_>) -> Interest,
+) -> Coverage {
     pkts.sort_by_key(|p| (p.0, p.1.input));
     let mut t = FlowTable::new(FlowConfig::default(), probe);
     let mut cov = Coverage::default();
-    let mut out = |_: crate::flow::StreamEvent<'_>| Interest::Keep;
     for (ts, source, a, b, seq, ack, fl, p) in pkts {
         let seg = Segment {
             ts: Timestamp(ts),
@@ -104,9 +110,9 @@ fn run(mut pkts: Vec<Pkt>) -> Coverage {
             payload: p,
             wire_len: p.len() as u32,
         };
-        t.push(&seg, &mut cov, &mut out);
+        t.push(&seg, &mut cov, out);
     }
-    t.finish(&mut cov, &mut out);
+    t.finish(&mut cov, out);
     cov
 }
 
@@ -253,4 +259,27 @@ fn median_iqr_and_mid_by_hand() {
     assert_eq!(iqr(&[1, 2, 3, 4, 5, 6, 7, 8]), 7 - 3); // ranks 2 and 6 (0-based)
     assert_eq!(mid(i64::MAX, i64::MAX), i64::MAX);
     assert_eq!(mid(i64::MIN, i64::MIN), i64::MIN);
+}
+
+/// When the offset is smaller than the delay between the points, each direction keeps the
+/// copy that came first: here the request from source 0 and the response from source 1,
+/// so the response's bytes carry source 1's clock and the exchange's latency as seen
+/// from the stream times is off by the offset (`off`), while the estimate still holds.
+#[test]
+fn an_offset_below_the_delay_splits_the_directions_between_sources() {
+    let (off, d) = (50 * US, 100 * US);
+    let t = 5_000 * MS;
+    let mut data = Vec::new();
+    let cov = run_with(exchange(44000, t, off, d, d, 0), &mut |e| {
+        if let crate::flow::EventKind::Data { dir, .. } = e.kind {
+            data.push((dir, e.ts.0));
+        }
+        Interest::Keep
+    });
+    use crate::model::Direction::{ClientToServer as C2S, ServerToClient as S2C};
+    // request sent at t + 3 ms: source 0 stamps it then; response sent at t + 4 ms + d:
+    // source 1 stamps it + off (source 0 would have said + d)
+    assert_eq!(data, vec![(C2S, t + 3 * MS), (S2C, t + 4 * MS + d + off)]);
+    let o = cov.clock_offsets.first().expect("an estimate");
+    assert_eq!((o.offset_ns, o.delay_ns), (off, Some(d)));
 }
