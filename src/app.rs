@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::capture::{CaptureFile, MergedCaptures};
+use crate::chains::{self, ChainConfig};
 use crate::cli::AnalyzeConfig;
 use crate::cost::{self, CostConstants};
 use crate::decode::{DecodeConfig, Decoder, Packet};
@@ -214,6 +215,13 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     let mut link_set = links::measure(&tables, &naming, config.routes)
         .context("measuring the links")
         .map_err(RunError::Output)?;
+    let mut chain_analysis = chains::analyze(&tables, &naming, &ChainConfig::default())
+        .context("inferring the call chains")
+        .map_err(RunError::Output)?;
+    for link in &mut link_set.links {
+        let key = (link.client.clone(), link.server.clone());
+        link.chain = chain_analysis.links.remove(&key);
+    }
     let constants: CostConstants = config.cost;
     let mut payloads = payload_samples(&tables, &naming)
         .context("reading the payload samples")
@@ -234,6 +242,13 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             &constants,
         );
     }
+    // The what-if needs the savings: root latency saved along the critical paths.
+    for link in &mut link_set.links {
+        if let Some(mut chain) = link.chain.take() {
+            chains::whatif::apply(link, &mut chain, link_set.capture_seconds);
+            link.chain = Some(chain);
+        }
+    }
     let ranked = rank::rank(&link_set, &constants);
     let report = LinkReport {
         inputs: &inputs,
@@ -252,6 +267,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         capture_seconds: link_set.capture_seconds,
         payloadless_connections_unlinked: link_set.payloadless_connections_unlinked,
         constants: &constants,
+        chains: Some(&chain_analysis.run),
     };
     links_json::write(&config.out, &report).map_err(RunError::Output)?;
     links_csv::write(&config.out, &ranked).map_err(RunError::Output)?;

@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod capture;
+pub mod chains;
 pub mod cli;
 pub mod cost;
 pub mod decode;

@@ -138,6 +138,7 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             routes_not_listed: (routes_total - link_routes.len()) as u64,
             routes: link_routes,
             savings: Default::default(),
+            chain: None,
         });
         routes.retain(|k, _| !(k[0].as_deref() == Some(&key.0) && k[1].as_deref() == Some(&key.1)));
     }

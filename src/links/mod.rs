@@ -203,6 +203,9 @@ pub struct Link {
     pub routes_not_listed: u64,
     /// What pooled gRPC would save (see `crate::cost`); filled after measuring.
     pub savings: crate::cost::Savings,
+    /// Where the link sits in the call trees (see `crate::chains`); filled after
+    /// measuring, `None` when no call of the link was timed.
+    pub chain: Option<crate::chains::LinkChain>,
 }
 
 /// Key of a link: (client service, server service).

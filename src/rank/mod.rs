@@ -15,7 +15,8 @@ use crate::links::{Link, LinkSet};
 /// The savings behind a score, per second of capture, next to the rank in every output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct ScoreInputs {
-    /// Waiting removed: latency-ms per second (Little's law: requests in flight x 1000).
+    /// Root latency removed along critical paths: latency-ms per second (Little's law:
+    /// requests in flight x 1000); the link's own waiting where it has no chain.
     pub time_saved_ms_per_s: f64,
     /// Header, framing and JSON bytes gRPC would not send.
     pub bytes_saved_per_s: f64,
@@ -37,6 +38,17 @@ pub struct Ranked {
     pub link: Link,
 }
 
+/// Waiting removed, weighted by the critical path: the root latency the link's savings
+/// remove along the critical paths its calls lie on (`chain.what_if`). A link whose calls
+/// were not timed (no chain) keeps its own latency term (weight 1).
+fn time_saved(l: &Link) -> f64 {
+    l.chain
+        .as_ref()
+        .and_then(|c| c.what_if.root_latency_ms_per_s_saved)
+        .or(l.savings.latency_ms_per_s_saved)
+        .unwrap_or(0.0)
+}
+
 /// Scores and orders the links, best first (ties by client, then server name).
 pub fn rank(set: &LinkSet, k: &CostConstants) -> Vec<Ranked> {
     let servers: BTreeSet<&str> = set.links.iter().map(|l| l.server.as_str()).collect();
@@ -53,7 +65,7 @@ pub fn rank(set: &LinkSet, k: &CostConstants) -> Vec<Ranked> {
             let n_callers = callers.get(l.server.as_str()).map_or(1, |c| c.len()) as f64;
             let s = &l.savings;
             ScoreInputs {
-                time_saved_ms_per_s: s.latency_ms_per_s_saved.unwrap_or(0.0).max(0.0),
+                time_saved_ms_per_s: time_saved(l).max(0.0),
                 bytes_saved_per_s: s.bytes_per_s_saved.unwrap_or(0.0).max(0.0),
                 cpu_saved_cores: s.cpu_ms_per_s_saved.unwrap_or(0.0).max(0.0) / 1e3,
                 effort: routes + n_callers + if external { k.external_effort } else { 0.0 },

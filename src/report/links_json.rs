@@ -41,6 +41,8 @@ struct File<'a> {
     payloadless_connections_unlinked: u64,
     identity: Identity<'a>,
     scoring: Scoring<'a>,
+    /// Call-chain summary of the run (null when not analysed).
+    chains: Option<&'a crate::chains::RunChains>,
     links: Vec<Value>,
 }
 
@@ -84,6 +86,7 @@ pub fn document(report: &LinkReport<'_>) -> anyhow::Result<Value> {
             name: "savings-share/v1",
             constants: report.constants,
         },
+        chains: report.chains,
         links,
     };
     Ok(serde_json::to_value(file)?)

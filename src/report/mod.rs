@@ -28,6 +28,8 @@ pub struct LinkReport<'a> {
     pub capture_seconds: Option<f64>,
     pub payloadless_connections_unlinked: u64,
     pub constants: &'a CostConstants,
+    /// The run's call-chain summary (`None` when chains were not analysed).
+    pub chains: Option<&'a crate::chains::RunChains>,
 }
 
 /// `12.3`, or `-` for a value that could not be measured.

@@ -1,0 +1,795 @@
+//! Parent inference: which request was a service serving when it made each call.
+//!
+//! A request `r` served by address B is a candidate parent of a call `c` made from B when
+//! `c` started inside `r`'s serving window (`r.req_last - tol ..= r.resp_first + tol`).
+//! Edges come from three sources, best first: span ids (a trace reader, exact), W3C
+//! `traceparent` on the wire (same trace id, exact up to retries inside one trace) and
+//! timing. Among timing candidates the rule is, in order (docs/chains.md):
+//! 1. the child's answer arrived before the candidate answered (it encloses the child);
+//! 2. route affinity: the (service, route) pair was seen in unambiguous cases;
+//! 3. the same keep-alive connection's previous call had this parent (same pool user);
+//! 4. the tightest window (shortest `resp_first - req_last`);
+//! 5. the lower row (determinism).
+//!
+//! The sweep is time-ordered: windows are opened in order of their start, kept in a
+//! bounded list per server address and dropped lazily once closed, so the work grows
+//! with calls x concurrently open windows, not calls squared.
+
+use std::cmp::Reverse;
+use std::net::IpAddr;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+
+use super::calls::{Call, Sym};
+
+/// Where a parent edge came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeSource {
+    /// Inferred from wire times (and route affinity).
+    Timing,
+    /// Same W3C trace id on the request being served and on the call.
+    Traceparent,
+    /// The call's parent span id names the parent's span (trace input).
+    Span,
+}
+
+/// The parent of one call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Edge {
+    /// Index of the parent in the call list.
+    pub parent: u32,
+    pub source: EdgeSource,
+    /// 1 for a single candidate; 1/k when k candidates were equally good on the rules
+    /// that weigh evidence (enclosing, affinity); halved for a late edge.
+    pub confidence: f64,
+    /// The call started after the parent had begun to answer (background work).
+    pub late: bool,
+}
+
+/// Bounds and tolerances of the inference.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ParentConfig {
+    /// Slack around a serving window, for capture-point and clock jitter.
+    pub tolerance_ns: i64,
+    /// A call that starts this soon after a request was answered, with no other
+    /// candidate, is taken as that request's background (fire-and-forget) work.
+    pub late_grace_ns: i64,
+    /// Open windows kept per server address; more are dropped and counted.
+    pub max_open_per_ip: usize,
+    /// Candidates weighed per call; more are dropped and counted.
+    pub max_candidates: usize,
+    /// A request never answered in the capture keeps its window open this long.
+    pub max_window_ns: i64,
+    /// Candidates kept per (server address, trace id).
+    pub max_same_trace: usize,
+}
+
+impl Default for ParentConfig {
+    fn default() -> Self {
+        ParentConfig {
+            tolerance_ns: 1_000_000,
+            late_grace_ns: 10_000_000,
+            max_open_per_ip: 4096,
+            max_candidates: 64,
+            max_window_ns: 60_000_000_000,
+            max_same_trace: 64,
+        }
+    }
+}
+
+/// Counters of one inference run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct InferenceStats {
+    pub calls: u64,
+    pub with_parent: u64,
+    pub by_timing: u64,
+    pub by_traceparent: u64,
+    pub by_span: u64,
+    /// Timing edges chosen among several candidates.
+    pub ambiguous: u64,
+    /// Edges to a request that had already begun to answer.
+    pub late: u64,
+    /// Windows not kept (per-address bound) and candidates not weighed (per-call bound).
+    pub windows_dropped: u64,
+    pub candidates_dropped: u64,
+    /// Calls whose parent the ids gave and timing could also name: checked, agreed.
+    pub ids_checked: u64,
+    pub ids_agreed: u64,
+    /// Calls left out of the affinity learning (bound on collected candidates).
+    pub affinity_skipped: u64,
+}
+
+/// Parent edge per call (same order as the calls) and the counters.
+#[derive(Clone, Debug, Default)]
+pub struct Inference {
+    pub edges: Vec<Option<Edge>>,
+    pub stats: InferenceStats,
+}
+
+/// (server service, method, route): what affinity is learned between.
+type RouteKey = (Sym, Option<Sym>, Option<Sym>);
+
+fn route_key(c: &Call) -> RouteKey {
+    (c.server_service, c.method, c.route)
+}
+
+struct Window {
+    call: u32,
+    ip: IpAddr,
+    open: i64,
+    close: i64,
+}
+
+/// The time-ordered sweep over serving windows.
+struct Sweep<'a> {
+    windows: &'a [Window],
+    next: usize,
+    open: FxHashMap<IpAddr, Vec<u32>>,
+    /// Addresses some call is made from: only their windows are kept.
+    callers: &'a FxHashSet<IpAddr>,
+}
+
+impl Sweep<'_> {
+    /// Opens every window starting at or before `t`.
+    fn advance(&mut self, t: i64, cfg: &ParentConfig, stats: &mut InferenceStats) {
+        while let Some(w) = self.windows.get(self.next) {
+            if w.open > t {
+                break;
+            }
+            self.next += 1;
+            if !self.callers.contains(&w.ip) {
+                continue;
+            }
+            let list = self.open.entry(w.ip).or_default();
+            if list.len() >= cfg.max_open_per_ip {
+                let windows = self.windows;
+                list.retain(|&k| windows[k as usize].close + cfg.late_grace_ns >= t);
+            }
+            if list.len() >= cfg.max_open_per_ip {
+                stats.windows_dropped += 1;
+                continue;
+            }
+            list.push((self.next - 1) as u32);
+        }
+    }
+
+    /// Windows of `ip` open at `t` (primary) and those closed within the grace (late).
+    fn candidates(
+        &mut self,
+        ip: IpAddr,
+        t: i64,
+        cfg: &ParentConfig,
+        primary: &mut Vec<u32>,
+        late: &mut Vec<u32>,
+    ) {
+        primary.clear();
+        late.clear();
+        let windows = self.windows;
+        if let Some(list) = self.open.get_mut(&ip) {
+            list.retain(|&k| windows[k as usize].close + cfg.late_grace_ns >= t);
+            for &k in list.iter() {
+                let w = &windows[k as usize];
+                if w.close >= t {
+                    primary.push(w.call);
+                } else {
+                    late.push(w.call);
+                }
+            }
+        }
+    }
+}
+
+/// (start, row): a parent always sorts before its child, so edges never form a cycle.
+fn order_key(c: &Call, i: u32) -> (i64, u32) {
+    (c.start().unwrap_or(i64::MAX), i)
+}
+
+/// Infers the parent of every call.
+pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
+    let n = calls.len().min(u32::MAX as usize);
+    let calls = &calls[..n];
+    let mut inf = Inference {
+        edges: vec![None; n],
+        stats: InferenceStats {
+            calls: n as u64,
+            ..Default::default()
+        },
+    };
+    span_edges(calls, &mut inf);
+
+    let mut order: Vec<u32> = (0..n as u32)
+        .filter(|&i| calls[i as usize].start().is_some())
+        .collect();
+    order.sort_unstable_by_key(|&i| order_key(&calls[i as usize], i));
+    let callers: FxHashSet<IpAddr> = calls.iter().map(|c| c.client.ip()).collect();
+    let mut windows: Vec<Window> = Vec::new();
+    let mut same_trace: FxHashMap<(IpAddr, u128), Vec<u32>> = FxHashMap::default();
+    for (i, c) in calls.iter().enumerate() {
+        let Some((open, close)) = serving_window(c, cfg) else {
+            continue;
+        };
+        if !callers.contains(&c.server.ip()) {
+            continue;
+        }
+        windows.push(Window {
+            call: i as u32,
+            ip: c.server.ip(),
+            open: open.saturating_sub(cfg.tolerance_ns),
+            close: close.saturating_add(cfg.tolerance_ns),
+        });
+        if let Some(t) = c.trace_id {
+            let v = same_trace.entry((c.server.ip(), t)).or_default();
+            if v.len() < cfg.max_same_trace {
+                v.push(i as u32);
+            } else {
+                inf.stats.candidates_dropped += 1;
+            }
+        }
+    }
+    windows.sort_unstable_by_key(|w| (w.open, w.call));
+    // Window index by call, to read a candidate's window.
+    let mut window_of: FxHashMap<u32, u32> = FxHashMap::default();
+    for (k, w) in windows.iter().enumerate() {
+        window_of.insert(w.call, k as u32);
+    }
+    let ctx = Ctx {
+        calls,
+        windows: &windows,
+        window_of: &window_of,
+        cfg,
+    };
+
+    // Pass 1: every call's candidates, for the route affinity (with the ids' filter, and
+    // without it for the check of timing against ids).
+    let traced = calls.iter().any(|c| c.trace_id.is_some());
+    let mut with_ids = Collect::default();
+    let mut timing_only = Collect::default();
+    let mut scratch = InferenceStats::default();
+    let (mut primary, mut late, mut untraced) = (Vec::new(), Vec::new(), Vec::new());
+    let mut sweep = Sweep {
+        windows: &windows,
+        next: 0,
+        open: FxHashMap::default(),
+        callers: &callers,
+    };
+    for &ci in &order {
+        let c = &calls[ci as usize];
+        let Some(t) = c.start() else { continue };
+        sweep.advance(t, cfg, &mut scratch);
+        sweep.candidates(c.client.ip(), t, cfg, &mut primary, &mut late);
+        primary.extend_from_slice(&late);
+        if traced {
+            untraced.clone_from(&primary);
+            ctx.filter(ci, &mut untraced, &mut scratch, false);
+            timing_only.push(&ctx, ci, &untraced);
+        }
+        ctx.filter(ci, &mut primary, &mut scratch, true);
+        let ids = ctx.id_candidates(ci, &same_trace);
+        with_ids.push(&ctx, ci, if ids.is_empty() { &primary } else { &ids });
+    }
+    inf.stats.affinity_skipped = with_ids.skipped + timing_only.skipped;
+    // Requests per route among the windows: the rates' denominators.
+    let mut requests: FxHashMap<RouteKey, u64> = FxHashMap::default();
+    for w in &windows {
+        *requests
+            .entry(route_key(&calls[w.call as usize]))
+            .or_default() += 1;
+    }
+    let affinity = with_ids.learn(&requests);
+    let timing_affinity = if traced {
+        timing_only.learn(&requests)
+    } else {
+        with_ids.learn(&requests)
+    };
+
+    // Pass 2: choose.
+    let mut sweep = Sweep {
+        windows: &windows,
+        next: 0,
+        open: FxHashMap::default(),
+        callers: &callers,
+    };
+    let mut last_on_conn: FxHashMap<u64, u32> = FxHashMap::default();
+    let mut sibling_parent: FxHashMap<(IpAddr, u128, u64), u32> = FxHashMap::default();
+    let rules = &affinity;
+    let timing_rules = &timing_affinity;
+    // What each parent has done so far (children started and answered), for the gap.
+    let mut progress: FxHashMap<u32, Progress> = FxHashMap::default();
+    // The same, as timing alone would have it (for the check of timing against ids).
+    let mut shadow: FxHashMap<u32, Progress> = FxHashMap::default();
+    let mut all = Vec::new();
+    for &ci in &order {
+        let c = &calls[ci as usize];
+        let Some(t) = c.start() else { continue };
+        sweep.advance(t, cfg, &mut inf.stats);
+        if inf.edges[ci as usize].is_some() {
+            continue;
+        }
+        sweep.candidates(c.client.ip(), t, cfg, &mut primary, &mut late);
+        untraced.clone_from(&primary);
+        untraced.extend_from_slice(&late);
+        ctx.filter(ci, &mut untraced, &mut scratch, false);
+        ctx.filter(ci, &mut primary, &mut inf.stats, true);
+        ctx.filter(ci, &mut late, &mut inf.stats, true);
+        all.clone_from(&primary);
+        all.extend_from_slice(&late);
+        let pool = last_on_conn
+            .get(&c.conn_id)
+            .and_then(|&prev| inf.edges[prev as usize])
+            .map(|e| e.parent);
+        let ids = ctx.id_candidates(ci, &same_trace);
+        let mut timing_choice = None;
+        let edge = if !ids.is_empty() {
+            let sibling = match (c.trace_id, c.parent_span_id) {
+                (Some(t), Some(p)) => sibling_parent.get(&(c.client.ip(), t, p)).copied(),
+                _ => None,
+            };
+            let choice = match sibling.filter(|s| ids.contains(s)) {
+                Some(s) => Some((s, 1.0)),
+                None => ctx
+                    .choose(ci, &ids, &rules, pool, &progress)
+                    .map(|ch| (ch.parent, if ids.len() == 1 { 1.0 } else { ch.confidence })),
+            };
+            // Would timing alone (no ids, affinity learned without ids) have named the
+            // same parent?
+            if let (Some((parent, _)), Some(tc)) = (
+                choice,
+                ctx.choose(ci, &untraced, timing_rules, pool, &shadow),
+            ) {
+                inf.stats.ids_checked += 1;
+                inf.stats.ids_agreed += u64::from(tc.parent == parent);
+                timing_choice = Some(tc.parent);
+            }
+            if let (Some(t), Some(p), Some((parent, _))) = (c.trace_id, c.parent_span_id, choice) {
+                sibling_parent.insert((c.client.ip(), t, p), parent);
+            }
+            choice.map(|(parent, confidence)| Edge {
+                parent,
+                source: EdgeSource::Traceparent,
+                confidence,
+                late: !ctx.in_window(parent, t),
+            })
+        } else {
+            if all.len() > 1 {
+                inf.stats.ambiguous += 1;
+            }
+            ctx.choose(ci, &all, rules, pool, &progress).map(|ch| Edge {
+                parent: ch.parent,
+                source: EdgeSource::Timing,
+                confidence: if ch.late {
+                    ch.confidence / 2.0
+                } else {
+                    ch.confidence
+                },
+                late: ch.late,
+            })
+        };
+        if let Some(e) = edge {
+            progress.entry(e.parent).or_default().record(c);
+            let shadow_parent = timing_choice.unwrap_or(e.parent);
+            shadow.entry(shadow_parent).or_default().record(c);
+        }
+        if let Some(e) = edge {
+            inf.edges[ci as usize] = Some(e);
+            match e.source {
+                EdgeSource::Timing => inf.stats.by_timing += 1,
+                EdgeSource::Traceparent => inf.stats.by_traceparent += 1,
+                EdgeSource::Span => inf.stats.by_span += 1,
+            }
+            if e.late {
+                inf.stats.late += 1;
+            }
+        }
+        last_on_conn.insert(c.conn_id, ci);
+    }
+    inf.stats.with_parent = inf.edges.iter().filter(|e| e.is_some()).count() as u64;
+    inf
+}
+
+/// The serving window of a request; one never answered stays open `max_window_ns`.
+fn serving_window(c: &Call, cfg: &ParentConfig) -> Option<(i64, i64)> {
+    if let Some(w) = c.serving() {
+        return Some(w);
+    }
+    match (c.kind, c.req_last, c.resp_first) {
+        (super::calls::CallKind::Http, Some(a), None) => Some((
+            a,
+            c.resp_last.unwrap_or(a.saturating_add(cfg.max_window_ns)),
+        )),
+        _ => None,
+    }
+}
+
+/// Exact edges from span ids: the parent is the call whose span the child names.
+/// A chain of such edges that loops back is cut (bad trace data).
+fn span_edges(calls: &[Call], inf: &mut Inference) {
+    let by_span: FxHashMap<u64, u32> = calls
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| Some((c.span_id?, i as u32)))
+        .collect();
+    if by_span.is_empty() {
+        return;
+    }
+    for (i, c) in calls.iter().enumerate() {
+        if c.span_id.is_none() {
+            continue;
+        }
+        let Some(&p) = c.parent_span_id.and_then(|s| by_span.get(&s)) else {
+            continue;
+        };
+        if p as usize == i {
+            continue;
+        }
+        inf.edges[i] = Some(Edge {
+            parent: p,
+            source: EdgeSource::Span,
+            confidence: 1.0,
+            late: false,
+        });
+    }
+    // Walk up from each edge; a walk that returns to its start or runs past the number
+    // of calls is a loop: cut the edge it started from.
+    for i in 0..calls.len() {
+        let mut cur = inf.edges[i].map(|e| e.parent);
+        let mut steps = 0usize;
+        while let Some(p) = cur {
+            if p as usize == i || steps > calls.len() {
+                inf.edges[i] = None;
+                break;
+            }
+            steps += 1;
+            cur = inf.edges[p as usize].map(|e| e.parent);
+        }
+    }
+}
+
+/// Route pairs with a candidate edge, bounded: what the affinity is learned from.
+const MAX_COLLECTED: usize = 8 << 20;
+/// Marks a collected candidate whose window encloses the call.
+const ENCLOSES: u32 = 1 << 31;
+/// Rounds of expectation-maximisation.
+const EM_ROUNDS: usize = 12;
+
+/// Every call's candidates by route, for the affinity.
+#[derive(Default)]
+struct Collect {
+    routes: FxHashMap<RouteKey, u32>,
+    child: Vec<u32>,
+    offsets: Vec<u32>,
+    /// Candidate route (| `ENCLOSES`) and its window length in ms.
+    arena: Vec<(u32, f32)>,
+    /// Calls left out once the bound was reached.
+    skipped: u64,
+}
+
+impl Collect {
+    fn id(&mut self, k: RouteKey) -> u32 {
+        let n = self.routes.len() as u32;
+        *self.routes.entry(k).or_insert(n & !ENCLOSES)
+    }
+
+    fn push(&mut self, ctx: &Ctx<'_>, child: u32, cands: &[u32]) {
+        if cands.is_empty() {
+            return;
+        }
+        if self.arena.len() + cands.len() > MAX_COLLECTED {
+            self.skipped += 1;
+            return;
+        }
+        let c = &ctx.calls[child as usize];
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        let ck = self.id(route_key(c));
+        self.child.push(ck);
+        for &p in cands {
+            let rk = self.id(route_key(&ctx.calls[p as usize]));
+            let encloses = c.end().is_none_or(|e| e <= ctx.close(p));
+            self.arena.push((
+                rk | if encloses { ENCLOSES } else { 0 },
+                ctx.span_ms(p) as f32,
+            ));
+        }
+        self.offsets.push(self.arena.len() as u32);
+    }
+
+    /// Calls of each child route a request of each parent route makes, by
+    /// expectation-maximisation: each request of route R makes calls of route C at the
+    /// rate rate(R, C) / its window length; a call is explained by its candidates (the
+    /// enclosing ones when there are any) in proportion to that rate, and rate(R, C) is the
+    /// calls so explained per request of R. A call with one candidate counts whole.
+    fn learn(&self, requests: &FxHashMap<RouteKey, u64>) -> Affinity {
+        let mut per_route = vec![0.0f64; self.routes.len()];
+        for (k, &id) in &self.routes {
+            if let Some(slot) = per_route.get_mut(id as usize) {
+                *slot = requests.get(k).copied().unwrap_or(0) as f64;
+            }
+        }
+        let mut aff = Affinity {
+            routes: self.routes.clone(),
+            rates: FxHashMap::default(),
+            uniform: true,
+        };
+        let mut ws: Vec<f64> = Vec::new();
+        for _ in 0..EM_ROUNDS {
+            let mut counts: FxHashMap<(u32, u32), f64> = FxHashMap::default();
+            for (k, &c) in self.child.iter().enumerate() {
+                let (a, b) = (self.offsets[k] as usize, self.offsets[k + 1] as usize);
+                let Some(cands) = self.arena.get(a..b) else {
+                    continue;
+                };
+                let any = cands.iter().any(|x| x.0 & ENCLOSES != 0);
+                let chosen = cands.iter().filter(|x| !any || x.0 & ENCLOSES != 0);
+                ws.clear();
+                ws.extend(
+                    chosen.clone().map(|x| {
+                        aff.rate_ids(x.0 & !ENCLOSES, c) / (f64::from(x.1) + SPAN_FLOOR_MS)
+                    }),
+                );
+                let sum: f64 = ws.iter().sum();
+                if sum <= 0.0 {
+                    continue;
+                }
+                for (x, w) in chosen.zip(ws.iter()) {
+                    *counts.entry((x.0 & !ENCLOSES, c)).or_default() += w / sum;
+                }
+            }
+            for ((p, _), n) in counts.iter_mut() {
+                let requests = per_route.get(*p as usize).copied().unwrap_or(0.0);
+                *n /= requests.max(1.0);
+            }
+            aff.rates = counts;
+            aff.uniform = false;
+        }
+        aff
+    }
+}
+
+/// Window lengths below this (ms) count as equal when weighing candidates.
+const SPAN_FLOOR_MS: f64 = 0.1;
+
+/// Route affinity: calls of a child route per request of a parent route.
+struct Affinity {
+    routes: FxHashMap<RouteKey, u32>,
+    rates: FxHashMap<(u32, u32), f64>,
+    /// Nothing learned yet: every pair weighs the same.
+    uniform: bool,
+}
+
+impl Affinity {
+    fn rate_ids(&self, parent: u32, child: u32) -> f64 {
+        if self.uniform {
+            return 1.0;
+        }
+        // A small floor keeps a pair never seen possible when nothing else is.
+        self.rates
+            .get(&(parent, child))
+            .copied()
+            .unwrap_or(0.0)
+            .max(RATE_FLOOR)
+    }
+
+    fn weight(&self, parent: RouteKey, child: RouteKey) -> f64 {
+        match (self.routes.get(&parent), self.routes.get(&child)) {
+            (Some(&p), Some(&c)) => self.rate_ids(p, c),
+            _ => RATE_FLOOR,
+        }
+    }
+}
+
+/// Rate given to a route pair never seen.
+const RATE_FLOOR: f64 = 1e-3;
+
+/// A candidate whose route affinity is below this share of the best candidate's is
+/// not weighed against it.
+const PLAUSIBLE: f64 = 0.2;
+
+/// Gaps below this (0.1 ms) count as equal when weighing candidates.
+const GAP_FLOOR_NS: f64 = 100_000.0;
+
+/// Children recorded per parent for the gap (the latest ends are kept).
+const PROGRESS_ENDS: usize = 32;
+
+/// A parent's children so far: when the last one started and when they were answered.
+#[derive(Default)]
+struct Progress {
+    last_start: i64,
+    ends: Vec<i64>,
+    /// Calls made per child route (the first few routes).
+    made: Vec<(RouteKey, u32)>,
+}
+
+/// Child routes counted per parent.
+const PROGRESS_ROUTES: usize = 16;
+
+/// Weight left to a request that already made its route's usual number of such calls.
+const OVER_QUOTA: f64 = 0.05;
+
+impl Progress {
+    fn made(&self, route: RouteKey) -> u32 {
+        self.made
+            .iter()
+            .find(|(r, _)| *r == route)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    fn record(&mut self, child: &Call) {
+        let route = route_key(child);
+        if let Some((_, n)) = self.made.iter_mut().find(|(r, _)| *r == route) {
+            *n += 1;
+        } else if self.made.len() < PROGRESS_ROUTES {
+            self.made.push((route, 1));
+        }
+        if let Some(s) = child.start() {
+            self.last_start = self.last_start.max(s);
+        }
+        if let Some(e) = child.end() {
+            if self.ends.len() >= PROGRESS_ENDS {
+                if let Some((k, _)) = self.ends.iter().enumerate().min_by_key(|(_, v)| **v) {
+                    self.ends.swap_remove(k);
+                }
+            }
+            self.ends.push(e);
+        }
+    }
+
+    /// The parent's latest event at or before `t`: a child started or answered.
+    fn last_event(&self, t: i64) -> i64 {
+        let end = self.ends.iter().copied().filter(|e| *e <= t).max();
+        let start = if self.last_start <= t {
+            self.last_start
+        } else {
+            i64::MIN
+        };
+        end.unwrap_or(i64::MIN).max(start)
+    }
+}
+
+/// A chosen parent.
+struct Choice {
+    parent: u32,
+    confidence: f64,
+    late: bool,
+}
+
+struct Ctx<'a> {
+    calls: &'a [Call],
+    windows: &'a [Window],
+    window_of: &'a FxHashMap<u32, u32>,
+    cfg: &'a ParentConfig,
+}
+
+impl Ctx<'_> {
+    fn window(&self, call: u32) -> Option<&Window> {
+        self.window_of
+            .get(&call)
+            .and_then(|&k| self.windows.get(k as usize))
+    }
+
+    fn close(&self, call: u32) -> i64 {
+        self.window(call).map_or(i64::MIN, |w| w.close)
+    }
+
+    /// Length of a candidate's window in ms.
+    fn span_ms(&self, call: u32) -> f64 {
+        self.window(call)
+            .map_or(0.0, |w| w.close.saturating_sub(w.open) as f64 / 1e6)
+    }
+
+    fn in_window(&self, call: u32, t: i64) -> bool {
+        self.window(call)
+            .is_some_and(|w| w.open <= t && t <= w.close)
+    }
+
+    /// Drops candidates that cannot be the parent (itself, later in order, another trace)
+    /// and those over the per-call bound.
+    fn filter(&self, child: u32, cands: &mut Vec<u32>, stats: &mut InferenceStats, ids: bool) {
+        let c = &self.calls[child as usize];
+        let key = order_key(c, child);
+        cands.retain(|&p| {
+            let r = &self.calls[p as usize];
+            let other_trace =
+                ids && matches!((r.trace_id, c.trace_id), (Some(a), Some(b)) if a != b);
+            p != child && order_key(r, p) < key && !other_trace
+        });
+        if cands.len() > self.cfg.max_candidates {
+            // Keep the most recently opened: the oldest windows are the least likely.
+            cands.sort_unstable_by_key(|&p| Reverse(self.window(p).map_or(i64::MIN, |w| w.open)));
+            stats.candidates_dropped += (cands.len() - self.cfg.max_candidates) as u64;
+            cands.truncate(self.cfg.max_candidates);
+        }
+    }
+
+    /// Requests served from the child's address carrying the child's trace id.
+    fn id_candidates(
+        &self,
+        child: u32,
+        same_trace: &FxHashMap<(IpAddr, u128), Vec<u32>>,
+    ) -> Vec<u32> {
+        let c = &self.calls[child as usize];
+        let Some(t) = c.trace_id else {
+            return Vec::new();
+        };
+        let key = order_key(c, child);
+        same_trace
+            .get(&(c.client.ip(), t))
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|&p| p != child && order_key(&self.calls[p as usize], p) < key)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The best candidate by the rules (module doc), with its confidence: its share of
+    /// the likelihood (affinity / gap) among the candidates of its class.
+    fn choose(
+        &self,
+        child: u32,
+        cands: &[u32],
+        rules: &Affinity,
+        pool: Option<u32>,
+        progress: &FxHashMap<u32, Progress>,
+    ) -> Option<Choice> {
+        let c = &self.calls[child as usize];
+        let ck = route_key(c);
+        let t = c.start().unwrap_or(0);
+        let facts = |p: u32| {
+            let r = &self.calls[p as usize];
+            let close = self.close(p);
+            let late = close < t;
+            let encloses = c.end().is_none_or(|e| e <= close);
+            let last = if late {
+                r.resp_first.unwrap_or(close)
+            } else {
+                r.req_last.unwrap_or(i64::MIN)
+            };
+            let last = progress.get(&p).map_or(last, |g| g.last_event(t).max(last));
+            let gap = t.saturating_sub(last).max(0);
+            let rate = rules.weight(route_key(r), ck);
+            // A request that already made as many calls of this route as its route
+            // makes on average is an unlikely caller of one more.
+            let made = progress.get(&p).map_or(0, |g| g.made(ck));
+            let quota = if f64::from(made) >= rate.round().max(1.0) {
+                OVER_QUOTA
+            } else {
+                1.0
+            };
+            let affinity = rate * quota / (self.span_ms(p) + SPAN_FLOOR_MS);
+            (encloses, !encloses && late, affinity, gap)
+        };
+        // Affinity first: candidates far less likely by route than the best one drop out.
+        let top = cands.iter().map(|&p| facts(p).2).fold(0.0f64, f64::max);
+        let facts = |p: u32| {
+            let (encloses, late, affinity, gap) = facts(p);
+            let plausible = affinity >= top * PLAUSIBLE;
+            let likelihood = affinity / (gap as f64 + GAP_FLOOR_NS);
+            ((encloses, late, plausible), likelihood)
+        };
+        let span = |p: u32| self.window(p).map_or(i64::MAX, |w| w.close - w.open);
+        let best = cands.iter().copied().max_by(|&a, &b| {
+            let (fa, fb) = (facts(a), facts(b));
+            fa.0.cmp(&fb.0)
+                .then(fa.1.total_cmp(&fb.1))
+                .then((pool == Some(a)).cmp(&(pool == Some(b))))
+                .then(span(b).cmp(&span(a)))
+                .then(b.cmp(&a))
+        })?;
+        let (class, lb) = facts(best);
+        let total: f64 = cands
+            .iter()
+            .map(|&p| facts(p))
+            .filter(|f| f.0 == class)
+            .map(|f| f.1)
+            .sum();
+        Some(Choice {
+            parent: best,
+            confidence: if total > 0.0 { lb / total } else { 1.0 },
+            late: self.close(best) < t,
+        })
+    }
+}
