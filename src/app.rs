@@ -218,6 +218,22 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     let mut chain_analysis = chains::analyze(&tables, &naming, &ChainConfig::default())
         .context("inferring the call chains")
         .map_err(RunError::Output)?;
+    // Parents matched across captures whose clocks disagree are not to be trusted.
+    let capture_names: Vec<String> = coverage
+        .clock_offsets
+        .iter()
+        .map(|o| {
+            inputs
+                .get(usize::from(o.input))
+                .map_or_else(|| format!("input {}", o.input), |i| i.path.display().to_string())
+        })
+        .collect();
+    chain_analysis.check_clocks(
+        capture_names
+            .iter()
+            .map(String::as_str)
+            .zip(coverage.clock_offsets.iter().map(|o| o.offset_ns)),
+    );
     for link in &mut link_set.links {
         let key = (link.client.clone(), link.server.clone());
         link.chain = chain_analysis.links.remove(&key);

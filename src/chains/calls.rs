@@ -172,7 +172,7 @@ fn strs<'a>(df: &'a DataFrame, name: &str) -> PolarsResult<Option<&'a StringChun
     Ok(Some(df.column(name)?.str()?))
 }
 
-fn str_at<'a>(col: Option<&'a StringChunked>, i: usize) -> Option<&'a str> {
+fn str_at(col: Option<&StringChunked>, i: usize) -> Option<&str> {
     col.and_then(|c| c.get(i))
 }
 

@@ -69,6 +69,9 @@ pub struct LinkChain {
     /// Duration (ms) of each of the link's calls on a critical path.
     #[serde(skip)]
     pub critical_call_ms: Vec<f64>,
+    /// The same for the calls that have a parent (a root cannot leave its own path).
+    #[serde(skip)]
+    pub critical_child_ms: Vec<f64>,
 }
 
 /// Roots per tree depth.
@@ -148,6 +151,8 @@ const MAX_PATHS_PER_ROUTE: usize = 256;
 type LinkSyms = (Sym, Sym);
 type HopKey = (u32, Sym, Sym, Option<Sym>, Option<Sym>);
 type RootKey = (Sym, Sym, Option<Sym>, Option<Sym>);
+/// (link, method, route) of an N+1 group.
+type N1Key = (LinkSyms, Option<String>, Option<String>);
 
 #[derive(Default)]
 struct LinkAcc {
@@ -165,6 +170,7 @@ struct LinkAcc {
     critical_ns: f64,
     latency_ns: f64,
     critical_call_ms: Vec<f64>,
+    critical_child_ms: Vec<f64>,
 }
 
 #[derive(Default)]
@@ -205,9 +211,7 @@ pub fn summarize(
     let mut links: FxHashMap<LinkSyms, LinkAcc> = FxHashMap::default();
     let mut per_parent: FxHashMap<(LinkSyms, u32), u64> = FxHashMap::default();
     let mut n1: FxHashMap<(LinkSyms, Option<Sym>, Option<Sym>, u32), u64> = FxHashMap::default();
-    for i in 0..n {
-        let c = &calls[i];
-        let f = &forest.facts[i];
+    for (i, (c, f)) in calls.iter().zip(&forest.facts).enumerate().take(n) {
         let key = (c.client_service, c.server_service);
         let a = links.entry(key).or_default();
         a.calls += 1;
@@ -228,7 +232,11 @@ pub fn summarize(
             }
         }
         if f.critical {
-            a.critical_call_ms.push(c.duration().map_or(0.0, ms));
+            let d = c.duration().map_or(0.0, ms);
+            a.critical_call_ms.push(d);
+            if inf.edges[i].is_some() {
+                a.critical_child_ms.push(d);
+            }
         }
     }
 
@@ -329,8 +337,7 @@ pub fn summarize(
         e.1 += count;
         e.2 = e.2.max(*count);
     }
-    let mut n1_routes: BTreeMap<(LinkSyms, Option<String>, Option<String>), (u64, u64, u64)> =
-        BTreeMap::new();
+    let mut n1_routes: BTreeMap<N1Key, (u64, u64, u64)> = BTreeMap::new();
     for ((k, m, r, _), count) in &n1 {
         let e = n1_routes.entry((*k, sym_opt(*m), sym_opt(*r))).or_default();
         e.0 += 1;
@@ -373,6 +380,7 @@ pub fn summarize(
             calls: a.calls,
             roots_through: a.roots_through,
             critical_call_ms: a.critical_call_ms,
+            critical_child_ms: a.critical_child_ms,
         };
         out.insert((sym(k.0), sym(k.1)), chain);
     }

@@ -181,6 +181,14 @@ impl Sweep<'_> {
     }
 }
 
+/// A request is never the parent of a call to the same listener (the next request on
+/// its own connection, or any call on one host where every address is the same): a
+/// service calling itself is rare, and on loopback every request would otherwise be a
+/// candidate parent of every other.
+fn same_listener(r: &Call, c: &Call) -> bool {
+    r.conn_id == c.conn_id || r.server == c.server
+}
+
 /// (start, row): a parent always sorts before its child, so edges never form a cycle.
 fn order_key(c: &Call, i: u32) -> (i64, u32) {
     (c.start().unwrap_or(i64::MAX), i)
@@ -315,8 +323,15 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
         ctx.filter(ci, &mut late, &mut inf.stats, true);
         all.clone_from(&primary);
         all.extend_from_slice(&late);
+        // The previous call on this connection, if it was answered just before this one
+        // started: a handler reusing its pooled connection for its next call.
         let pool = last_on_conn
             .get(&c.conn_id)
+            .filter(|&&prev| {
+                calls[prev as usize]
+                    .end()
+                    .is_some_and(|e| e >= t.saturating_sub(POOL_REUSE_NS))
+            })
             .and_then(|&prev| inf.edges[prev as usize])
             .map(|e| e.parent);
         let ids = ctx.id_candidates(ci, &same_trace);
@@ -329,7 +344,7 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
             let choice = match sibling.filter(|s| ids.contains(s)) {
                 Some(s) => Some((s, 1.0)),
                 None => ctx
-                    .choose(ci, &ids, &rules, pool, &progress)
+                    .choose(ci, &ids, rules, pool, &progress)
                     .map(|ch| (ch.parent, if ids.len() == 1 { 1.0 } else { ch.confidence })),
             };
             // Would timing alone (no ids, affinity learned without ids) have named the
@@ -597,7 +612,8 @@ const PROGRESS_ENDS: usize = 32;
 #[derive(Default)]
 struct Progress {
     last_start: i64,
-    ends: Vec<i64>,
+    /// (start, end) of the latest children.
+    ends: Vec<(i64, i64)>,
     /// Calls made per child route (the first few routes).
     made: Vec<(RouteKey, u32)>,
 }
@@ -607,6 +623,16 @@ const PROGRESS_ROUTES: usize = 16;
 
 /// Weight left to a request that already made its route's usual number of such calls.
 const OVER_QUOTA: f64 = 0.05;
+
+/// A call on a connection whose previous call was answered at most this long before
+/// counts as the same handler's next call (the pool rule).
+const POOL_REUSE_NS: i64 = 1_500_000;
+
+/// Siblings started within this of each other count as parallel (see `Progress::busy`).
+const BUSY_AFTER_NS: i64 = 1_000_000;
+
+/// Weight left to a request waiting on an earlier call.
+const BUSY: f64 = 0.05;
 
 impl Progress {
     fn made(&self, route: RouteKey) -> u32 {
@@ -626,19 +652,28 @@ impl Progress {
         if let Some(s) = child.start() {
             self.last_start = self.last_start.max(s);
         }
-        if let Some(e) = child.end() {
+        if let (Some(s), Some(e)) = (child.start(), child.end()) {
             if self.ends.len() >= PROGRESS_ENDS {
-                if let Some((k, _)) = self.ends.iter().enumerate().min_by_key(|(_, v)| **v) {
+                if let Some((k, _)) = self.ends.iter().enumerate().min_by_key(|(_, v)| v.1) {
                     self.ends.swap_remove(k);
                 }
             }
-            self.ends.push(e);
+            self.ends.push((s, e));
         }
+    }
+
+    /// Waiting at `t` on a child it started more than `BUSY_AFTER_NS` before: a handler
+    /// that calls one thing at a time cannot be making another call (parallel siblings
+    /// start together, within that time).
+    fn busy(&self, t: i64) -> bool {
+        self.ends
+            .iter()
+            .any(|&(s, e)| s < t.saturating_sub(BUSY_AFTER_NS) && e > t)
     }
 
     /// The parent's latest event at or before `t`: a child started or answered.
     fn last_event(&self, t: i64) -> i64 {
-        let end = self.ends.iter().copied().filter(|e| *e <= t).max();
+        let end = self.ends.iter().map(|v| v.1).filter(|e| *e <= t).max();
         let start = if self.last_start <= t {
             self.last_start
         } else {
@@ -693,7 +728,7 @@ impl Ctx<'_> {
             let r = &self.calls[p as usize];
             let other_trace =
                 ids && matches!((r.trace_id, c.trace_id), (Some(a), Some(b)) if a != b);
-            p != child && order_key(r, p) < key && !other_trace
+            p != child && order_key(r, p) < key && !other_trace && !same_listener(r, c)
         });
         if cands.len() > self.cfg.max_candidates {
             // Keep the most recently opened: the oldest windows are the least likely.
@@ -719,7 +754,10 @@ impl Ctx<'_> {
             .map(|v| {
                 v.iter()
                     .copied()
-                    .filter(|&p| p != child && order_key(&self.calls[p as usize], p) < key)
+                    .filter(|&p| {
+                        let r = &self.calls[p as usize];
+                        p != child && order_key(r, p) < key && !same_listener(r, c)
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -759,7 +797,12 @@ impl Ctx<'_> {
             } else {
                 1.0
             };
-            let affinity = rate * quota / (self.span_ms(p) + SPAN_FLOOR_MS);
+            let busy = if progress.get(&p).is_some_and(|g| g.busy(t)) {
+                BUSY
+            } else {
+                1.0
+            };
+            let affinity = rate * quota * busy / (self.span_ms(p) + SPAN_FLOOR_MS);
             (encloses, !encloses && late, affinity, gap)
         };
         // Affinity first: candidates far less likely by route than the best one drop out.
@@ -774,8 +817,8 @@ impl Ctx<'_> {
         let best = cands.iter().copied().max_by(|&a, &b| {
             let (fa, fb) = (facts(a), facts(b));
             fa.0.cmp(&fb.0)
-                .then(fa.1.total_cmp(&fb.1))
                 .then((pool == Some(a)).cmp(&(pool == Some(b))))
+                .then(fa.1.total_cmp(&fb.1))
                 .then(span(b).cmp(&span(a)))
                 .then(b.cmp(&a))
         })?;

@@ -93,7 +93,7 @@ fn nested_windows_make_a_chain_three_deep_all_critical() {
 }
 
 #[test]
-fn concurrent_requests_pick_the_tightest_enclosing_window() {
+fn concurrent_requests_pick_the_tightest_fit() {
     let mut c = Calls::default();
     let long = c.add(EDGE, A, 1, "/x", [0.0, 1.0, 100.0, 101.0]);
     let short = c.add("10.0.0.9:5001", A, 2, "/x", [10.0, 11.0, 30.0, 31.0]);
@@ -101,8 +101,13 @@ fn concurrent_requests_pick_the_tightest_enclosing_window() {
     let (inf, _) = c.run();
     assert_eq!(parent(&inf, child), Some(short));
     assert_ne!(parent(&inf, child), Some(long));
-    // Both windows enclose the child and no affinity tells them apart: 1/2.
-    assert_eq!(inf.edges[child as usize].unwrap().confidence, 0.5);
+    // Both windows enclose the child and share a route, so the likelihood is
+    // 1 / (window ms + 0.1) / (gap ms + 0.1); windows carry 1 ms of tolerance each side
+    // (long 0..101, short 10..31), gaps run from the last request byte (14 and 4 ms).
+    let short_l = 1.0 / (21.1 * 4.1);
+    let long_l = 1.0 / (101.1 * 14.1);
+    let conf = inf.edges[child as usize].unwrap().confidence;
+    assert!((conf - short_l / (short_l + long_l)).abs() < 1e-6, "{conf}");
     assert_eq!(inf.stats.ambiguous, 1);
 }
 

@@ -10,7 +10,8 @@ use crate::links::Link;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct IfAsync {
     /// Root latency removed per second of capture: each critical-path call's duration
-    /// minus the publish time.
+    /// minus the publish time (calls with a parent: a root request cannot leave its own
+    /// path).
     pub root_latency_ms_per_s_saved: Option<f64>,
     /// Requests per second the callee no longer takes at its peak (peak - mean rate): a
     /// queue drains the burst at the mean rate.
@@ -47,18 +48,24 @@ pub fn apply(link: &Link, chain: &mut LinkChain, capture_seconds: Option<f64>) {
         latency_ms_per_call_saved: per_call,
         ..Default::default()
     };
-    if let (Some(p), Some(t)) = (per_call, t) {
-        let saved: f64 = chain.critical_call_ms.iter().map(|d| p.min(*d)).sum();
+    // Calls in no rooted tree: the critical-path weight is unknown (the ranking then
+    // keeps the link's own latency).
+    let rooted = chain.max_depth.is_some();
+    if let (Some(p), Some(t), true) = (per_call, t, rooted) {
+        // fold from +0.0: an empty f64 sum is -0.0.
+        let saved = chain
+            .critical_call_ms
+            .iter()
+            .fold(0.0, |acc, d| acc + p.min(*d));
         w.root_latency_ms_per_s_saved = Some(saved / t);
         w.root_latency_ms_per_root_saved =
             (chain.roots_through > 0).then(|| saved / chain.roots_through as f64);
     }
-    if let Some(t) = t {
-        let saved: f64 = chain
-            .critical_call_ms
+    if let (Some(t), true) = (t, rooted) {
+        let saved = chain
+            .critical_child_ms
             .iter()
-            .map(|d| (d - PUBLISH_MS).max(0.0))
-            .sum();
+            .fold(0.0, |acc, d| acc + (d - PUBLISH_MS).max(0.0));
         w.if_async.root_latency_ms_per_s_saved = Some(saved / t);
     }
     if let Some(h) = &link.http {

@@ -17,6 +17,7 @@ pub fn render(r: &LinkReport<'_>) -> String {
     quality(&mut s, r);
     ranking(&mut s, r);
     scoring(&mut s, r);
+    call_chains(&mut s, r);
     for ranked in r.links {
         link_section(&mut s, ranked);
     }
@@ -145,7 +146,9 @@ fn scoring(s: &mut String, r: &LinkReport<'_>) {
         s,
         "Each link's savings as pooled gRPC (one HTTP/2 channel per client and listener, HPACK \
          headers, protobuf bodies) are computed from the capture: waiting removed (handshakes \
-         and serialization, latency-ms per second), bytes per second and CPU. Each is divided \
+         and serialization, latency-ms per second, counted as the root latency it removes \
+         along the critical paths the link's calls lie on; see Call chains), bytes per \
+         second and CPU. Each is divided \
          by its total over all links, the three shares are averaged, and the result is divided \
          by 1 + effort (routes + callers of the server + {} if the caller is outside the \
          captured system). The model and every constant: `docs/cost-model.md`; the score: \
@@ -305,6 +308,7 @@ fn link_section(s: &mut String, x: &Ranked) {
         if i.external { " (external caller)" } else { "" }
     );
     savings_text(s, l);
+    chain_text(s, l);
     let _ = writeln!(s, "| measure | value |\n|---|---:|");
     connection_rows(s, l);
     match &l.http {
@@ -551,4 +555,207 @@ fn identity(s: &mut String, r: &LinkReport<'_>) {
             c.other.source.as_str()
         );
     }
+}
+
+/// `12.3 ms`, `-` when unknown.
+fn ms_text(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.1} ms"),
+        _ => "-".into(),
+    }
+}
+
+/// The run's call trees: how they were inferred, their depths and the busiest root
+/// routes with their critical paths (see `docs/chains.md`).
+fn call_chains(s: &mut String, r: &LinkReport<'_>) {
+    let Some(c) = r.chains else { return };
+    let _ = writeln!(s, "## Call chains\n");
+    if !c.reliable {
+        let _ = writeln!(
+            s,
+            "**The call chains below are unreliable**: {}. Parents were matched by time \
+             across captures whose clocks disagree, so depths, critical paths and the \
+             ranking's critical-path weights may be wrong.\n",
+            c.unreliable_reason.as_deref().unwrap_or("the captures' clocks disagree")
+        );
+    }
+    let inf = &c.inference;
+    let _ = writeln!(
+        s,
+        "{} calls, {} of them root requests from edge clients (callers that serve nothing in \
+         the capture). {} calls found the request their caller was serving: {} by \
+         W3C traceparent ids (exact), {} by span ids and {} by timing ({} chosen among \
+         several candidates, {} started just after the parent answered). {} calls came from \
+         a service that serves requests but matched none of them (orphans: their depth is \
+         unknown).",
+        c.calls,
+        c.roots,
+        inf.with_parent,
+        inf.by_traceparent,
+        inf.by_span,
+        inf.by_timing,
+        inf.ambiguous,
+        inf.late,
+        c.orphans
+    );
+    if let Some(share) = c.timing_vs_ids.share {
+        let _ = writeln!(
+            s,
+            "Where ids named the parent and timing alone could too, timing named the same \
+             parent for {} of {} calls ({}).",
+            c.timing_vs_ids.agreed,
+            c.timing_vs_ids.checked,
+            fmt_pct(Some(share))
+        );
+    }
+    if inf.windows_dropped + inf.candidates_dropped > 0 {
+        let _ = writeln!(
+            s,
+            "Bounds: {} serving windows and {} candidates were not weighed.",
+            inf.windows_dropped, inf.candidates_dropped
+        );
+    }
+    let _ = writeln!(s);
+    if !c.tree_depths.is_empty() {
+        let _ = writeln!(s, "| tree depth | root requests |\n|---:|---:|");
+        for d in &c.tree_depths {
+            let _ = writeln!(s, "| {} | {} |", d.depth, d.roots);
+        }
+        let _ = writeln!(s);
+    }
+    for rr in &c.top_root_routes {
+        let _ = writeln!(
+            s,
+            "**{} `{}`** ({} -> {}): {} root requests, mean {}, trees up to {} deep.",
+            rr.method.as_deref().unwrap_or("-"),
+            rr.route.as_deref().unwrap_or("-"),
+            rr.client,
+            rr.server,
+            rr.roots,
+            ms_text(rr.mean_latency_ms),
+            rr.max_depth
+        );
+        let Some(p) = &rr.critical_path else {
+            let _ = writeln!(s);
+            continue;
+        };
+        let _ = writeln!(
+            s,
+            "Its commonest critical path ({} of {} roots; {} distinct paths):\n",
+            p.roots, rr.roots, rr.critical_paths
+        );
+        let _ = writeln!(
+            s,
+            "| depth | call | mean | own time | waiting on calls |\n|---:|---|---:|---:|---:|"
+        );
+        for h in &p.hops {
+            let _ = writeln!(
+                s,
+                "| {} | {} -> {} {} | {} | {} | {} |",
+                h.depth,
+                h.client,
+                h.server,
+                match (&h.method, &h.route) {
+                    (Some(m), Some(r)) => format!("{m} `{r}`"),
+                    (None, Some(r)) => format!("`{r}`"),
+                    _ => "(requests not visible)".to_owned(),
+                },
+                ms_text(h.mean_ms),
+                ms_text(h.own_ms),
+                ms_text(h.waiting_ms)
+            );
+        }
+        let _ = writeln!(s);
+    }
+    let _ = writeln!(
+        s,
+        "Own time and waiting split the server's time between the request's last byte and \
+         its answer's first byte; the calls' mean includes the network both ways.\n"
+    );
+}
+
+/// One link's place in the call trees, in sentences.
+fn chain_text(s: &mut String, l: &Link) {
+    let Some(c) = &l.chain else { return };
+    let Some(depth) = c.max_depth else {
+        let _ = writeln!(
+            s,
+            "Call chain: none of its calls was traced to a root request (their callers' \
+             parents were not found).\n"
+        );
+        return;
+    };
+    let mut t = format!(
+        "Call chain: {} hop{} from the edge client at most (mean {}); ",
+        depth,
+        if depth == 1 { "" } else { "s" },
+        fmt_opt(c.mean_depth, 1),
+    );
+    match c.critical_path_share.latency {
+        Some(lat) if c.critical_path_share.roots.is_some_and(|r| r > 0.0) => {
+            let _ = write!(
+                t,
+                "on the critical path of {} of the root requests through it, accounting \
+                 for {} of their latency.",
+                fmt_pct(c.critical_path_share.roots),
+                fmt_pct(Some(lat))
+            );
+        }
+        _ => t.push_str("never on the critical path of the root requests through it."),
+    }
+    if let Some(mean) = c.calls_per_parent.mean {
+        let _ = write!(
+            t,
+            " {} calls per parent request (max {}), {} in parallel with a sibling, {} not \
+             waited for (fire-and-forget). Parents inferred with mean confidence {}, {} \
+             confirmed by trace ids.",
+            fmt_opt(Some(mean), 1),
+            c.calls_per_parent.max.unwrap_or(0),
+            fmt_pct(c.parallel_share),
+            fmt_pct(c.fire_and_forget_share),
+            fmt_opt(c.inferred_confidence, 2),
+            fmt_pct(c.confirmed_by_ids_share)
+        );
+    }
+    for n in &c.n_plus_one {
+        let _ = write!(
+            t,
+            " N+1: {} `{}` called {} times under {} parent requests (up to {} each, one after \
+             the other).",
+            n.method.as_deref().unwrap_or("-"),
+            n.route.as_deref().unwrap_or("-"),
+            n.calls,
+            n.parents,
+            n.max_per_parent
+        );
+    }
+    let w = &c.what_if;
+    if let Some(saved) = w.root_latency_ms_per_s_saved {
+        let _ = write!(
+            t,
+            " What-if: its savings would remove {} latency-ms/s of root latency along those \
+             critical paths ({} per root request).",
+            fmt_opt(Some(saved), 2),
+            ms_text(w.root_latency_ms_per_root_saved)
+        );
+    }
+    if let Some(a) = w.if_async.root_latency_ms_per_s_saved.filter(|_| depth > 1) {
+        let _ = write!(
+            t,
+            " Made asynchronous, it would remove {} latency-ms/s from its roots",
+            fmt_opt(Some(a), 1)
+        );
+        match w.if_async.callee_peak_share_freed {
+            Some(f) => {
+                let _ = write!(
+                    t,
+                    " and a queue would free {} of {}'s peak load.",
+                    fmt_pct(Some(f)),
+                    l.server
+                );
+            }
+            None => t.push('.'),
+        }
+    }
+    let _ = writeln!(s, "{t}\n");
 }
