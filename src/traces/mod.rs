@@ -89,14 +89,26 @@ fn read_file(
     ing.set.files.push((path.to_path_buf(), format));
     let r = sniff::open(path).map_err(io)?;
     let res = match format {
-        TraceFormat::OtlpJson => Ok(otlp::read_document(r, path, ing)),
+        TraceFormat::OtlpJson => {
+            otlp::read_document(r, path, ing);
+            Ok(())
+        }
         TraceFormat::OtlpJsonLines => otlp::read_lines(r, path, ing),
         TraceFormat::OtlpProtobuf { length_delimited } => {
             otlp::read_protobuf(r, path, length_delimited, ing)
         }
-        TraceFormat::JaegerQuery => Ok(jaeger::read_query(r, path, ing)),
-        TraceFormat::JaegerTrace => Ok(jaeger::read_trace(r, path, ing)),
-        TraceFormat::ZipkinV2 => Ok(zipkin::read(r, path, ing)),
+        TraceFormat::JaegerQuery => {
+            jaeger::read_query(r, path, ing);
+            Ok(())
+        }
+        TraceFormat::JaegerTrace => {
+            jaeger::read_trace(r, path, ing);
+            Ok(())
+        }
+        TraceFormat::ZipkinV2 => {
+            zipkin::read(r, path, ing);
+            Ok(())
+        }
     };
     // A read error mid-file (a gzip stream cut short, a disk error) ends this file but
     // keeps what was read: the same treatment as a truncated document.
