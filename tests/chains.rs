@@ -252,13 +252,13 @@ fn fire_and_forget_background_and_202() {
 }
 
 /// Timing alone on 7 interleaved clients. The issue asks for 95% of roots; this engine
-/// reaches 2/3 (docs/chains.md says why), so this is a floor under the measured figure
-/// (140 of 210 roots, 808 of 984 edges), not the target.
+/// reaches 70% (docs/chains.md says why), so this is a floor under the measured figure
+/// (146 of 210 roots, 838 of 984 edges), not the target.
 #[test]
 fn concurrent_without_ids_stays_at_its_measured_accuracy() {
     let (s, _, _) = check("concurrent", &["concurrent.pcap"]);
-    assert!(s.root_share() >= 0.65, "concurrent: {s:?}");
-    assert!(s.edges_right * 100 >= s.edges * 80, "concurrent: {s:?}");
+    assert!(s.root_share() >= 0.68, "concurrent: {s:?}");
+    assert!(s.edges_right * 100 >= s.edges * 84, "concurrent: {s:?}");
     // Where the tree is right, depth and the critical path are as built.
     assert_eq!(s.depth_right, s.depth_checked);
     assert!(s.critical_right * 100 >= s.critical_checked * 98, "{s:?}");

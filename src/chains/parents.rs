@@ -1,15 +1,24 @@
 //! Parent inference: which request was a service serving when it made each call.
 //!
 //! A request `r` served by address B is a candidate parent of a call `c` made from B when
-//! `c` started inside `r`'s serving window (`r.req_last - tol ..= r.resp_first + tol`).
-//! Edges come from three sources, best first: span ids (a trace reader, exact), W3C
-//! `traceparent` on the wire (same trace id, exact up to retries inside one trace) and
-//! timing. Among timing candidates the rule is, in order (docs/chains.md):
-//! 1. the child's answer arrived before the candidate answered (it encloses the child);
-//! 2. route affinity: the (service, route) pair was seen in unambiguous cases;
-//! 3. the same keep-alive connection's previous call had this parent (same pool user);
-//! 4. the tightest window (shortest `resp_first - req_last`);
-//! 5. the lower row (determinism).
+//! `c` started inside `r`'s serving window (`r.req_last - tol ..= r.resp_first + tol`), or
+//! shortly after `r` answered (a late candidate: background work). Edges come from three
+//! sources, best first: span ids (a trace reader, exact), W3C `traceparent` on the wire
+//! (same trace id, exact up to retries inside one trace) and timing. Among timing
+//! candidates the rule is, in order (docs/chains.md has every constant and why):
+//! 1. enclosing: the call's answer arrived before the candidate answered; a call nobody
+//!    encloses goes to a late candidate before a request in progress;
+//! 2. route affinity: calls of the child's route per request of the candidate's route,
+//!    learned by expectation-maximisation over all calls, per ms of window; candidates
+//!    under 0.2 of the best drop out;
+//! 3. same pool: the previous call on this keep-alive connection, answered just before,
+//!    went to this candidate;
+//! 4. tightest fit: affinity / (ms since the candidate's last event), cut when it already
+//!    made its usual number of such calls or is waiting on an earlier call;
+//! 5. the tightest window, then the lower row (determinism).
+//!
+//! Then look-alike requests (same route, overlapping) swap whole child sets when that fits
+//! both windows better.
 //!
 //! The sweep is time-ordered: windows are opened in order of their start, kept in a
 //! bounded list per server address and dropped lazily once closed, so the work grows
@@ -99,6 +108,8 @@ pub struct InferenceStats {
     pub ids_agreed: u64,
     /// Calls left out of the affinity learning (bound on collected candidates).
     pub affinity_skipped: u64,
+    /// Child sets swapped between two look-alike requests (`swap_twins`).
+    pub swapped: u64,
 }
 
 /// Parent edge per call (same order as the calls) and the counters.
@@ -399,9 +410,90 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
         }
         last_on_conn.insert(c.conn_id, ci);
     }
+    inf.stats.swapped = swap_twins(calls, &windows, &mut inf.edges);
     inf.stats.with_parent = inf.edges.iter().filter(|e| e.is_some()).count() as u64;
     inf
 }
+
+/// How well a request's window fits a set of children: ms from its last request byte to
+/// the first child's start plus ms from the last child's answer to its own answer; `None`
+/// when a child falls outside the window.
+fn fit(r: &Call, w: &Window, kids: &[u32], calls: &[Call]) -> Option<f64> {
+    let mut first = i64::MAX;
+    let mut last = i64::MIN;
+    for &k in kids {
+        let c = &calls[k as usize];
+        let (s, e) = (c.start()?, c.end()?);
+        if s < w.open || e > w.close {
+            return None;
+        }
+        first = first.min(s);
+        last = last.max(e);
+    }
+    let (a, b) = (r.req_last?, r.resp_first?);
+    Some((first.saturating_sub(a).max(0) + b.saturating_sub(last).max(0)) as f64 / 1e6)
+}
+
+/// Two requests of the same route that overlap in time at the same address look alike to
+/// the per-call rules, which may give each the other's children. Whole child sets are
+/// swapped between such twins when the swap fits both windows better (a handler calls
+/// soon after its request arrives and answers soon after its last call returns).
+/// Timing edges only; returns the number of swaps.
+fn swap_twins(calls: &[Call], windows: &[Window], edges: &mut [Option<Edge>]) -> u64 {
+    let mut kids: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    for (i, e) in edges.iter().enumerate() {
+        if let Some(e) = e.filter(|e| e.source == EdgeSource::Timing && !e.late) {
+            kids.entry(e.parent).or_default().push(i as u32);
+        }
+    }
+    // Windows (already in start order) grouped by address and route.
+    let mut groups: FxHashMap<(IpAddr, RouteKey), Vec<usize>> = FxHashMap::default();
+    for (k, w) in windows.iter().enumerate() {
+        if kids.contains_key(&w.call) {
+            groups
+                .entry((w.ip, route_key(&calls[w.call as usize])))
+                .or_default()
+                .push(k);
+        }
+    }
+    let mut swaps = 0;
+    let empty = Vec::new();
+    for list in groups.values() {
+        for pair in list.windows(2) {
+            let (wa, wb) = (&windows[pair[0]], &windows[pair[1]]);
+            if wb.open > wa.close {
+                continue;
+            }
+            let (ra, rb) = (&calls[wa.call as usize], &calls[wb.call as usize]);
+            let ka = kids.get(&wa.call).unwrap_or(&empty);
+            let kb = kids.get(&wb.call).unwrap_or(&empty);
+            let now = fit(ra, wa, ka, calls).zip(fit(rb, wb, kb, calls));
+            let swapped = fit(ra, wa, kb, calls).zip(fit(rb, wb, ka, calls));
+            if let (Some((a, b)), Some((c, d))) = (now, swapped) {
+                if c + d + SWAP_MARGIN_MS < a + b {
+                    let (ka, kb) = (ka.clone(), kb.clone());
+                    for &k in &ka {
+                        if let Some(e) = edges[k as usize].as_mut() {
+                            e.parent = wb.call;
+                        }
+                    }
+                    for &k in &kb {
+                        if let Some(e) = edges[k as usize].as_mut() {
+                            e.parent = wa.call;
+                        }
+                    }
+                    kids.insert(wa.call, kb);
+                    kids.insert(wb.call, ka);
+                    swaps += 1;
+                }
+            }
+        }
+    }
+    swaps
+}
+
+/// A swap must improve the fit by this much (ms).
+const SWAP_MARGIN_MS: f64 = 0.5;
 
 /// The serving window of a request; one never answered stays open `max_window_ns`.
 fn serving_window(c: &Call, cfg: &ParentConfig) -> Option<(i64, i64)> {
@@ -629,7 +721,7 @@ const OVER_QUOTA: f64 = 0.05;
 const POOL_REUSE_NS: i64 = 1_500_000;
 
 /// Siblings started within this of each other count as parallel (see `Progress::busy`).
-const BUSY_AFTER_NS: i64 = 1_000_000;
+const BUSY_AFTER_NS: i64 = 300_000;
 
 /// Weight left to a request waiting on an earlier call.
 const BUSY: f64 = 0.05;
