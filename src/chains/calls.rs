@@ -108,7 +108,7 @@ impl Call {
     /// Whole-call latency as the caller sees it on the wire, in ns.
     pub fn duration(&self) -> Option<i64> {
         match (self.start(), self.end()) {
-            (Some(a), Some(b)) if b >= a => Some(b - a),
+            (Some(a), Some(b)) if b >= a => Some(b.saturating_sub(a)),
             _ => None,
         }
     }

@@ -262,7 +262,7 @@ pub fn summarize(
                 .or_insert((false, 0));
             if f.critical {
                 e.0 = true;
-                e.1 += c.duration().unwrap_or(0);
+                e.1 = e.1.saturating_add(c.duration().unwrap_or(0));
             }
             stack.extend_from_slice(forest.children(i));
         }

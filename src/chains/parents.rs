@@ -156,7 +156,7 @@ impl Sweep<'_> {
             let list = self.open.entry(w.ip).or_default();
             if list.len() >= cfg.max_open_per_ip {
                 let windows = self.windows;
-                list.retain(|&k| windows[k as usize].close + cfg.late_grace_ns >= t);
+                list.retain(|&k| windows[k as usize].close.saturating_add(cfg.late_grace_ns) >= t);
             }
             if list.len() >= cfg.max_open_per_ip {
                 stats.windows_dropped += 1;
@@ -179,7 +179,7 @@ impl Sweep<'_> {
         late.clear();
         let windows = self.windows;
         if let Some(list) = self.open.get_mut(&ip) {
-            list.retain(|&k| windows[k as usize].close + cfg.late_grace_ns >= t);
+            list.retain(|&k| windows[k as usize].close.saturating_add(cfg.late_grace_ns) >= t);
             for &k in list.iter() {
                 let w = &windows[k as usize];
                 if w.close >= t {
@@ -431,7 +431,8 @@ fn fit(r: &Call, w: &Window, kids: &[u32], calls: &[Call]) -> Option<f64> {
         last = last.max(e);
     }
     let (a, b) = (r.req_last?, r.resp_first?);
-    Some((first.saturating_sub(a).max(0) + b.saturating_sub(last).max(0)) as f64 / 1e6)
+    let ms = |v: i64| v.max(0) as f64 / 1e6;
+    Some(ms(first.saturating_sub(a)) + ms(b.saturating_sub(last)))
 }
 
 /// Two requests of the same route that overlap in time at the same address look alike to
@@ -905,7 +906,10 @@ impl Ctx<'_> {
             let likelihood = affinity / (gap as f64 + GAP_FLOOR_NS);
             ((encloses, late, plausible), likelihood)
         };
-        let span = |p: u32| self.window(p).map_or(i64::MAX, |w| w.close - w.open);
+        let span = |p: u32| {
+            self.window(p)
+                .map_or(i64::MAX, |w| w.close.saturating_sub(w.open))
+        };
         let best = cands.iter().copied().max_by(|&a, &b| {
             let (fa, fb) = (facts(a), facts(b));
             fa.0.cmp(&fb.0)

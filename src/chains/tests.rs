@@ -363,3 +363,82 @@ fn clock_offsets_beyond_the_tolerance_mark_chains_unreliable() {
         .unwrap()
         .contains("-37.0 ms"));
 }
+
+mod arbitrary {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any times (extreme values included), addresses from a small pool so that calls
+    /// meet, optional trace ids and statuses.
+    fn call() -> impl Strategy<Value = (u8, u8, u8, [Option<i64>; 4], Option<u8>, bool)> {
+        let t = prop_oneof![
+            4 => (0i64..200_000_000).prop_map(Some),
+            1 => Just(None),
+            1 => any::<i64>().prop_map(Some),
+        ];
+        (
+            0u8..4,
+            0u8..4,
+            0u8..3,
+            [t.clone(), t.clone(), t.clone(), t],
+            proptest::option::of(0u8..3),
+            any::<bool>(),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn any_call_list_gives_a_forest_without_panicking(
+            rows in proptest::collection::vec(call(), 0..60)
+        ) {
+            let mut set = CallSet::default();
+            for (i, (cl, sv, route, t, trace, opaque)) in rows.iter().enumerate() {
+                let client: std::net::SocketAddr =
+                    format!("10.0.0.{cl}:{}", 4000 + i).parse().unwrap();
+                let server: std::net::SocketAddr = format!("10.0.0.{sv}:80").parse().unwrap();
+                let s = &mut set.symbols;
+                set.calls.push(Call {
+                    conn_id: i as u64 % 7,
+                    index: i as u32,
+                    client,
+                    server,
+                    client_service: s.intern(&client.ip().to_string()),
+                    server_service: s.intern(&server.ip().to_string()),
+                    method: Some(s.intern("GET")),
+                    route: Some(s.intern(&format!("/r{route}"))),
+                    status: Some(if *route == 2 { 202 } else { 200 }),
+                    req_first: t[0],
+                    req_last: t[1],
+                    resp_first: t[2],
+                    resp_last: t[3],
+                    trace_id: trace.map(|x| u128::from(x) + 1),
+                    parent_span_id: None,
+                    span_id: None,
+                    kind: if *opaque { CallKind::Opaque } else { CallKind::Http },
+                });
+            }
+            let (inf, forest) = infer(&set, &ChainConfig::default());
+            prop_assert_eq!(inf.edges.len(), set.calls.len());
+            // Every call is in exactly one tree: following parents always ends at a top.
+            for (i, e) in inf.edges.iter().enumerate() {
+                let mut cur = i;
+                let mut steps = 0;
+                while let Some(p) = inf.edges[cur] {
+                    prop_assert!(p.parent as usize != cur);
+                    prop_assert!(p.confidence > 0.0 && p.confidence <= 1.0);
+                    cur = p.parent as usize;
+                    steps += 1;
+                    prop_assert!(steps <= set.calls.len(), "cycle through call {}", i);
+                }
+                prop_assert_eq!(forest.facts[i].top as usize, cur);
+                let _ = e;
+            }
+            prop_assert_eq!(
+                forest.roots.len() + forest.orphans.len(),
+                inf.edges.iter().filter(|e| e.is_none()).count()
+            );
+            let a = analyze_calls(&set, &ChainConfig::default());
+            prop_assert_eq!(a.run.calls as usize, set.calls.len());
+        }
+    }
+}

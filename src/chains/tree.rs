@@ -200,7 +200,7 @@ fn sibling_facts(
     let kids: Vec<u32> = forest.children(p).to_vec();
     if kids.is_empty() {
         if let Some((a, b)) = calls[p as usize].serving() {
-            forest.facts[p as usize].own_ns = Some(b - a);
+            forest.facts[p as usize].own_ns = Some(b.saturating_sub(a));
             forest.facts[p as usize].waiting_ns = Some(0);
         }
         return;
@@ -278,17 +278,17 @@ fn sibling_facts(
             cur = match cur {
                 Some((cs, ce)) if s <= ce => Some((cs, ce.max(e))),
                 Some((cs, ce)) => {
-                    waiting += ce - cs;
+                    waiting = waiting.saturating_add(ce.saturating_sub(cs));
                     Some((s, e))
                 }
                 None => Some((s, e)),
             };
         }
         if let Some((cs, ce)) = cur {
-            waiting += ce - cs;
+            waiting = waiting.saturating_add(ce.saturating_sub(cs));
         }
         forest.facts[p as usize].waiting_ns = Some(waiting);
-        forest.facts[p as usize].own_ns = Some((b - a - waiting).max(0));
+        forest.facts[p as usize].own_ns = Some(b.saturating_sub(a).saturating_sub(waiting).max(0));
     }
 }
 
