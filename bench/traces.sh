@@ -19,3 +19,5 @@ OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 /usr/bin/time -v "$REPO/target/release/examples/trace_bench" "$FILE" 2>"$OUT"
 awk -F': ' '/Maximum resident set size/ {printf "peak RSS       %.1f MB\n", $2/1024}' "$OUT"
+echo "--- ceiling: opentelemetry-proto serde alone on the same lines"
+"$REPO/target/release/examples/trace_bench" --parse-only "$FILE"

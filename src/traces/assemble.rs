@@ -23,8 +23,12 @@ pub struct Limits {
     /// Spans kept per trace; later ones are dropped and counted.
     pub max_spans_per_trace: usize,
     /// A trace is flushed once the newest span end seen in the input is this far past
-    /// the trace's own newest span end.
+    /// the trace's own newest span end...
     pub idle_flush_ns: u64,
+    /// ...or once this many spans were read since its last one: exporters send a
+    /// trace's spans within a few batches, and files written by trace (Jaeger, Zipkin)
+    /// never come back to one.
+    pub idle_flush_spans: u64,
     /// Longest JSON line read (OTLP JSON lines).
     pub max_line_bytes: usize,
     /// Largest protobuf `ResourceSpans` entry read.
@@ -39,7 +43,8 @@ impl Default for Limits {
             max_open_traces: 200_000,
             max_open_spans: 4_000_000,
             max_spans_per_trace: 100_000,
-            idle_flush_ns: 5 * 60 * 1_000_000_000,
+            idle_flush_ns: 60 * 1_000_000_000,
+            idle_flush_spans: 200_000,
             max_line_bytes: 256 << 20,
             max_message_bytes: 256 << 20,
             max_errors_kept: 100,
@@ -161,13 +166,12 @@ impl Ingest {
     }
 
     fn sweep_idle(&mut self) {
-        let Some(limit) = self.watermark_ns.checked_sub(self.limits.idle_flush_ns) else {
-            return;
-        };
+        let end_limit = self.watermark_ns.saturating_sub(self.limits.idle_flush_ns);
+        let tick_limit = self.tick.saturating_sub(self.limits.idle_flush_spans);
         let idle: Vec<TraceId> = self
             .open
             .iter()
-            .filter(|(_, t)| t.max_end_ns < limit)
+            .filter(|(_, t)| t.max_end_ns < end_limit || t.last_tick < tick_limit)
             .map(|(id, _)| *id)
             .collect();
         self.set.coverage.traces_flushed_idle += idle.len() as u64;

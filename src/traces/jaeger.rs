@@ -90,7 +90,7 @@ impl JTag {
 
 /// `{"data": [trace, ...]}`: each trace is converted once parsed.
 pub(crate) fn read_query(r: impl BufRead, file: &Path, ing: &mut Ingest) {
-    json_document(r, file, ing, "no data array", |de, ing| {
+    json_document(r, file, ing, "no data array", false, |de, ing| {
         let mut each = |t: JTrace| convert(t, ing);
         KeyedArray::new(&["data"], &mut each).deserialize(de)
     });
@@ -98,7 +98,7 @@ pub(crate) fn read_query(r: impl BufRead, file: &Path, ing: &mut Ingest) {
 
 /// One trace document; it is held whole (one trace is the unit the pairing needs anyway).
 pub(crate) fn read_trace(r: impl BufRead, file: &Path, ing: &mut Ingest) {
-    json_document(r, file, ing, "no spans", |de, ing| {
+    json_document(r, file, ing, "no spans", false, |de, ing| {
         let t = JTrace::deserialize(de)?;
         let found = !t.spans.is_empty();
         convert(t, ing);

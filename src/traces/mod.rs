@@ -89,10 +89,7 @@ fn read_file(
     ing.set.files.push((path.to_path_buf(), format));
     let r = sniff::open(path).map_err(io)?;
     let res = match format {
-        TraceFormat::OtlpJson => {
-            otlp::read_document(r, path, ing);
-            Ok(())
-        }
+        TraceFormat::OtlpJson => otlp::read_document(r, path, ing),
         TraceFormat::OtlpJsonLines => otlp::read_lines(r, path, ing),
         TraceFormat::OtlpProtobuf { length_delimited } => {
             otlp::read_protobuf(r, path, length_delimited, ing)

@@ -88,13 +88,45 @@ pub(crate) fn read_lines(
     }
 }
 
-/// One JSON document, streamed: each `resourceSpans` element is converted as soon as it
-/// is parsed, so a truncated file still yields the elements before the cut.
-pub(crate) fn read_document(r: impl BufRead, file: &Path, ing: &mut Ingest) {
-    json_document(r, file, ing, "no resourceSpans array", |de, ing| {
-        let mut each = |rs: ResourceSpans| convert(rs, ing);
-        KeyedArray::new(&["resourceSpans", "resource_spans"], &mut each).deserialize(de)
-    });
+/// JSON documents, streamed: each `resourceSpans` element is converted as soon as it is
+/// parsed, so a truncated file still yields the elements before the cut. Documents may
+/// follow one another (pretty-printed requests appended to one file).
+pub(crate) fn read_document(
+    mut r: impl BufRead,
+    file: &Path,
+    ing: &mut Ingest,
+) -> std::io::Result<()> {
+    loop {
+        // Whitespace between documents; serde_json reads no byte past a document's
+        // closing brace, so the next one starts here.
+        loop {
+            let buf = r.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            let ws = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            let at_doc = ws < buf.len();
+            r.consume(ws);
+            ing.coverage().bytes += ws as u64;
+            if at_doc {
+                break;
+            }
+        }
+        let ok = json_document(
+            &mut r,
+            file,
+            ing,
+            "no resourceSpans array",
+            true,
+            |de, ing| {
+                let mut each = |rs: ResourceSpans| convert(rs, ing);
+                KeyedArray::new(&["resourceSpans", "resource_spans"], &mut each).deserialize(de)
+            },
+        );
+        if !ok {
+            return Ok(());
+        }
+    }
 }
 
 /// Binary OTLP. Without `length_delimited`, the file is one `ExportTraceServiceRequest`,

@@ -47,7 +47,89 @@ pub fn sniff(path: &Path) -> Option<TraceFormat> {
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     // A gzip stream cut short still gives its first bytes; detection uses what it got.
     let _ = r.take(SNIFF_BYTES as u64).read_to_end(&mut head);
-    sniff_bytes(&head)
+    match sniff_bytes(&head)? {
+        TraceFormat::OtlpJson | TraceFormat::OtlpJsonLines => Some(otlp_json_framing(path)),
+        f => Some(f),
+    }
+}
+
+/// How far the first OTLP/JSON line is followed to tell lines from one document.
+const LINE_SCAN_BYTES: u64 = 16 << 20;
+
+/// JSON lines when the first value closes before the first newline (the Collector's file
+/// exporter writes batches of hundreds of KB per line, beyond the sniffed head); one
+/// document (streamed, and several in a row are read too) when a newline comes first
+/// (pretty-printed) or the first value is longer than the scan.
+fn otlp_json_framing(path: &Path) -> TraceFormat {
+    let Ok(mut r) = open(path) else {
+        return TraceFormat::OtlpJson;
+    };
+    let mut scan = ValueScan::default();
+    let mut seen = 0u64;
+    while seen < LINE_SCAN_BYTES {
+        let buf = match r.fill_buf() {
+            Ok(b) if !b.is_empty() => b,
+            _ => break,
+        };
+        if let Some(f) = scan.framing(buf) {
+            return f;
+        }
+        let n = buf.len();
+        seen += n as u64;
+        r.consume(n);
+    }
+    TraceFormat::OtlpJson
+}
+
+/// Follows JSON nesting byte by byte (strings and escapes honoured).
+#[derive(Default)]
+struct ValueScan {
+    started: bool,
+    depth: usize,
+    in_str: bool,
+    esc: bool,
+}
+
+impl ValueScan {
+    /// Lines if the first value closes before a newline, a document if a newline comes
+    /// first, `None` if `bytes` ended before either.
+    fn framing(&mut self, bytes: &[u8]) -> Option<TraceFormat> {
+        for &b in bytes {
+            if b == b'\n' && self.started {
+                return Some(TraceFormat::OtlpJson);
+            }
+            if self.push(b) {
+                return Some(TraceFormat::OtlpJsonLines);
+            }
+        }
+        None
+    }
+
+    /// True when `b` closes the first value.
+    fn push(&mut self, b: u8) -> bool {
+        if self.in_str {
+            match (self.esc, b) {
+                (true, _) => self.esc = false,
+                (false, b'\\') => self.esc = true,
+                (false, b'"') => self.in_str = false,
+                _ => {}
+            }
+            return false;
+        }
+        match b {
+            b'"' => self.in_str = true,
+            b'{' | b'[' => {
+                self.started = true;
+                self.depth += 1;
+            }
+            b'}' | b']' if self.started => {
+                self.depth = self.depth.saturating_sub(1);
+                return self.depth == 0;
+            }
+            _ => {}
+        }
+        false
+    }
 }
 
 /// Detection on the first bytes of a (decompressed) file.
@@ -70,13 +152,12 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 fn sniff_object(t: &[u8]) -> Option<TraceFormat> {
     if contains(t, b"\"resourceSpans\"") || contains(t, b"\"resource_spans\"") {
-        // Lines if the first document closes before a newline and another starts after.
-        return Some(match first_value_end(t) {
-            Some(end) if t[end..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') => {
-                TraceFormat::OtlpJsonLines
-            }
-            _ => TraceFormat::OtlpJson,
-        });
+        // Lines if the first value closes before the first newline.
+        return Some(
+            ValueScan::default()
+                .framing(t)
+                .unwrap_or(TraceFormat::OtlpJson),
+        );
     }
     if contains(t, b"\"data\"") && (contains(t, b"\"traceID\"") || contains(t, b"\"spans\"")) {
         // `data` first; a single trace may also have "spans" but then no "data" key at
@@ -91,35 +172,6 @@ fn sniff_object(t: &[u8]) -> Option<TraceFormat> {
     }
     if contains(t, b"\"data\"") && contains(t, b"\"traceID\"") {
         return Some(TraceFormat::JaegerQuery);
-    }
-    None
-}
-
-/// Byte offset just after the first complete JSON value starting at `t[0]`, if it ends
-/// within `t` (strings and escapes are honoured).
-fn first_value_end(t: &[u8]) -> Option<usize> {
-    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
-    for (i, &b) in t.iter().enumerate() {
-        if in_str {
-            match (esc, b) {
-                (true, _) => esc = false,
-                (false, b'\\') => esc = true,
-                (false, b'"') => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_str = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            _ => {}
-        }
     }
     None
 }

@@ -104,31 +104,44 @@ pub(crate) type DocDeserializer<'r, R> =
     serde_json::Deserializer<serde_json::de::IoRead<&'r mut CountingReader<R>>>;
 
 /// Runs `body` over one JSON document read from `r` (it streams what it wants and
-/// returns whether the expected content was there), then checks nothing follows; errors
-/// go to `ing` with line and column, and what was read before them is kept.
+/// returns whether the expected content was there), then, unless `more` (other documents
+/// may follow), checks nothing follows; errors go to `ing` with line and column, and what
+/// was read before them is kept. Returns false after an error.
 pub(crate) fn json_document<R: std::io::Read>(
     r: R,
     file: &std::path::Path,
     ing: &mut super::assemble::Ingest,
     missing: &str,
+    more: bool,
     body: impl FnOnce(
         &mut DocDeserializer<'_, R>,
         &mut super::assemble::Ingest,
     ) -> serde_json::Result<bool>,
-) {
+) -> bool {
     use super::error::{Location, TraceError};
     let mut counted = CountingReader { inner: r, n: 0 };
     let mut de = serde_json::Deserializer::from_reader(&mut counted);
     ing.coverage().documents += 1;
-    let res = body(&mut de, ing).and_then(|found| de.end().map(|()| found));
-    match res {
-        Ok(true) => {}
-        Ok(false) => ing.error(TraceError::malformed(file, Location::File, missing)),
+    let res = body(&mut de, ing).and_then(|found| {
+        if more {
+            Ok(found)
+        } else {
+            de.end().map(|()| found)
+        }
+    });
+    let ok = match res {
+        Ok(true) => true,
+        Ok(false) => {
+            ing.error(TraceError::malformed(file, Location::File, missing));
+            true
+        }
         Err(e) => {
             ing.coverage().malformed_documents += 1;
             ing.error(TraceError::from_json(file, None, &e));
+            false
         }
-    }
+    };
     drop(de);
     ing.coverage().bytes += counted.n;
+    ok
 }

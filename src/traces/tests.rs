@@ -455,3 +455,37 @@ fn sniff_rejects_non_trace_json_and_text() {
     assert_eq!(sniff_bytes(b"\n# some text file\n"), None);
     assert_eq!(sniff_bytes(b""), None);
 }
+
+#[test]
+fn long_first_line_is_json_lines_and_pretty_documents_may_follow_one_another() {
+    // A first line longer than the sniffed head (the Collector writes batches of
+    // hundreds of KB per line) is still JSON lines.
+    let pad = s_attr("pad", &"x".repeat(100_000));
+    let a = otlp_line("a", &[span_json(T1, "0000000000000001", "", 2, 1, 2, &pad)]);
+    let b = otlp_line(
+        "b",
+        &[span_json(
+            T1,
+            "0000000000000002",
+            "0000000000000001",
+            2,
+            1,
+            2,
+            "",
+        )],
+    );
+    let f = temp_with(format!("{a}\n{b}\n").as_bytes());
+    assert_eq!(sniff(f.path()), Some(TraceFormat::OtlpJsonLines));
+    let set = read(&[f.path()]).unwrap();
+    assert_eq!((set.coverage.documents, set.coverage.spans_kept), (2, 2));
+    assert!(set.errors.is_empty(), "{:?}", set.errors);
+
+    // Two pretty-printed requests appended to one file: one streamed document each.
+    let doc = std::fs::read_to_string(corpus("otelproto_examples_trace.json")).unwrap();
+    let f = temp_with(format!("{doc}\n{doc}").as_bytes());
+    assert_eq!(sniff(f.path()), Some(TraceFormat::OtlpJson));
+    let set = read(&[f.path()]).unwrap();
+    assert!(set.errors.is_empty(), "{:?}", set.errors);
+    assert_eq!((set.coverage.documents, set.coverage.spans_read), (2, 2));
+    assert_eq!(set.coverage.bytes, (doc.len() * 2 + 1) as u64);
+}

@@ -40,7 +40,7 @@ struct ZEndpoint {
 }
 
 pub(crate) fn read(r: impl BufRead, file: &Path, ing: &mut Ingest) {
-    json_document(r, file, ing, "", |de, ing| {
+    json_document(r, file, ing, "", false, |de, ing| {
         let mut each = |z: ZSpan| convert(z, ing);
         de.deserialize_seq(Items { f: &mut each })?;
         Ok(true)
