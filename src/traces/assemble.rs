@@ -64,6 +64,27 @@ const SWEEP_EVERY: u64 = 1 << 16;
 /// Distinct service names interned; more are allocated per span.
 const MAX_INTERNED: usize = 100_000;
 
+/// Shared copies of the few distinct strings that repeat on every span and call
+/// (services, methods, routes, protocols), so each costs no allocation after the first.
+/// Bounded: past `MAX_INTERNED` names a string is allocated each time.
+#[derive(Default)]
+pub(crate) struct Interner {
+    map: FxHashMap<Box<str>, Arc<str>>,
+}
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.map.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s);
+        if self.map.len() < MAX_INTERNED {
+            self.map.insert(s.into(), Arc::clone(&a));
+        }
+        a
+    }
+}
+
 /// The sink every reader pushes spans into.
 pub(crate) struct Ingest {
     pub limits: Limits,
@@ -71,7 +92,7 @@ pub(crate) struct Ingest {
     open_spans: usize,
     tick: u64,
     watermark_ns: u64,
-    names: FxHashMap<Box<str>, Arc<str>>,
+    names: Interner,
     pub set: TraceSet,
     file: PathBuf,
 }
@@ -84,7 +105,7 @@ impl Ingest {
             open_spans: 0,
             tick: 0,
             watermark_ns: 0,
-            names: FxHashMap::default(),
+            names: Interner::default(),
             set: TraceSet::default(),
             file: PathBuf::new(),
         }
@@ -108,14 +129,7 @@ impl Ingest {
 
     /// The shared name of a service.
     pub fn service(&mut self, name: &str) -> Arc<str> {
-        if let Some(a) = self.names.get(name) {
-            return Arc::clone(a);
-        }
-        let a: Arc<str> = Arc::from(name);
-        if self.names.len() < MAX_INTERNED {
-            self.names.insert(name.into(), Arc::clone(&a));
-        }
-        a
+        self.names.get(name)
     }
 
     pub fn missing_ids(&mut self) {
@@ -184,7 +198,7 @@ impl Ingest {
         traces.sort_unstable_by_key(|t| t.first_tick);
         for t in traces {
             self.open_spans -= t.spans.len();
-            build_trace(t.spans, &mut self.set);
+            build_trace(t.spans, &mut self.set, &mut self.names);
         }
     }
 

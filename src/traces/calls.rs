@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::assemble::Interner;
 use super::span::{Span, SpanId, SpanKind, SpanStatus, TraceId};
 use super::TraceSet;
 
@@ -46,11 +47,11 @@ pub struct Call {
     /// `server.address`, ...), not by a span of its own.
     pub virtual_callee: bool,
     /// The broker of an async call (`messaging.system`, the peer of the producer).
-    pub broker: Option<String>,
+    pub broker: Option<Arc<str>>,
     /// Span name (the server's if there is one).
-    pub name: String,
-    pub method: Option<String>,
-    pub route: Option<String>,
+    pub name: Arc<str>,
+    pub method: Option<Arc<str>>,
+    pub route: Option<Arc<str>>,
     /// Path without query string.
     pub path: Option<String>,
     pub status_code: Option<u16>,
@@ -62,8 +63,8 @@ pub struct Call {
     pub server_end_ns: Option<u64>,
     pub request_body_size: Option<u64>,
     pub response_body_size: Option<u64>,
-    pub protocol_version: Option<String>,
-    pub rpc_system: Option<String>,
+    pub protocol_version: Option<Arc<str>>,
+    pub rpc_system: Option<Arc<str>>,
     /// Server midpoint minus client midpoint when the server span is not inside the
     /// client span (clocks disagree); 0 otherwise.
     pub skew_ns: i64,
@@ -160,7 +161,7 @@ fn resolve(spans: &[Span], set: &mut TraceSet) -> Tree {
 }
 
 /// Builds one trace: statistics into `set`, calls appended to `set.calls`.
-pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet) {
+pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Interner) {
     if spans.is_empty() {
         return;
     }
@@ -197,8 +198,8 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet) {
                         (Arc::clone(&spans[p].service), Some(p))
                     }
                     Some(p) => (Arc::clone(&spans[p].service), None),
-                    None if s.parent_span_id.is_none() => (Arc::from(USER), None),
-                    None => (Arc::from(UNKNOWN_CALLER), None),
+                    None if s.parent_span_id.is_none() => (names.get(USER), None),
+                    None => (names.get(UNKNOWN_CALLER), None),
                 };
                 if let Some(c) = client {
                     answered[c] = true;
@@ -212,6 +213,7 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet) {
                         caller,
                         CallKind::Sync,
                         set,
+                        names,
                     ),
                     walk,
                 ))
@@ -228,7 +230,7 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet) {
                     });
                 let caller = match (producer, parent) {
                     (Some(p), _) | (None, Some(p)) => Arc::clone(&spans[p].service),
-                    (None, None) => Arc::from(s.peer.name().unwrap_or(UNKNOWN_CALLER)),
+                    (None, None) => names.get(s.peer.name().unwrap_or(UNKNOWN_CALLER)),
                 };
                 if let Some(p) = producer {
                     answered[p] = true;
@@ -241,11 +243,12 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet) {
                     caller,
                     CallKind::Async,
                     set,
+                    names,
                 );
                 c.broker = producer
                     .and_then(|p| spans[p].peer.name())
                     .or_else(|| s.peer.name())
-                    .map(str::to_owned);
+                    .map(|b| names.get(b));
                 Some((c, walk))
             }
             _ => None,
@@ -265,12 +268,20 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet) {
         if answered[i] {
             continue;
         }
-        let callee: Arc<str> = Arc::from(s.peer.name().unwrap_or(UNKNOWN_PEER));
-        let mut c = pair(trace_id, Some(s), None, Arc::clone(&s.service), kind, set);
+        let callee: Arc<str> = names.get(s.peer.name().unwrap_or(UNKNOWN_PEER));
+        let mut c = pair(
+            trace_id,
+            Some(s),
+            None,
+            Arc::clone(&s.service),
+            kind,
+            set,
+            names,
+        );
         c.callee = callee;
         c.virtual_callee = true;
         if kind == CallKind::Async {
-            c.broker = s.peer.name().map(str::to_owned);
+            c.broker = s.peer.name().map(|b| names.get(b));
         }
         set.coverage.calls_virtual += 1;
         new_calls.push((c, Some(i)));
@@ -313,9 +324,16 @@ fn pair(
     caller: Arc<str>,
     kind: CallKind,
     set: &mut TraceSet,
+    names: &mut Interner,
 ) -> Call {
-    let pick =
-        |f: &dyn Fn(&Span) -> Option<String>| server.and_then(f).or_else(|| client.and_then(f));
+    // The server's view first (it knows its route), then the client's.
+    let pick = |f: fn(&Span) -> Option<&String>| {
+        server
+            .and_then(f)
+            .or_else(|| client.and_then(f))
+            .map(String::as_str)
+    };
+    let mut intern = |f: fn(&Span) -> Option<&String>| pick(f).map(|v| names.get(v));
     let pick_n =
         |f: &dyn Fn(&Span) -> Option<u64>| server.and_then(f).or_else(|| client.and_then(f));
     let status_code = server
@@ -344,13 +362,10 @@ fn pair(
         kind,
         virtual_callee: false,
         broker: None,
-        name: server
-            .or(client)
-            .map(|s| s.name.clone())
-            .unwrap_or_default(),
-        method: pick(&|s| s.http.method.clone()),
-        route: pick(&|s| s.http.route.clone()),
-        path: pick(&|s| s.http.path.clone()),
+        name: intern(|s| Some(&s.name)).unwrap_or_else(|| Arc::from("")),
+        method: intern(|s| s.http.method.as_ref()),
+        route: intern(|s| s.http.route.as_ref()),
+        path: pick(|s| s.http.path.as_ref()).map(str::to_owned),
         status_code,
         error: failed || status_code.is_some_and(|c| c >= 500),
         client_start_ns: client.map(|s| s.start_ns),
@@ -359,8 +374,8 @@ fn pair(
         server_end_ns: server.map(|s| s.end_ns),
         request_body_size: pick_n(&|s| s.http.request_body_size),
         response_body_size: pick_n(&|s| s.http.response_body_size),
-        protocol_version: pick(&|s| s.http.protocol_version.clone()),
-        rpc_system: pick(&|s| s.http.rpc_system.clone()),
+        protocol_version: intern(|s| s.http.protocol_version.as_ref()),
+        rpc_system: intern(|s| s.http.rpc_system.as_ref()),
         skew_ns,
         parent_call: None,
     }
