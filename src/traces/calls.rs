@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::assemble::Interner;
-use super::span::{Span, SpanId, SpanKind, SpanStatus, TraceId};
+use super::span::{strip_query, Span, SpanId, SpanKind, SpanStatus, TraceId};
 use super::TraceSet;
 
 /// Caller of a root SERVER span.
@@ -333,6 +333,8 @@ fn pair(
             .or_else(|| client.and_then(f))
             .map(String::as_str)
     };
+    // Old instrumentations name spans after the full URL: the query goes.
+    let name = pick(|s| Some(&s.name)).map_or_else(|| Arc::from(""), |n| names.get(strip_query(n)));
     let mut intern = |f: fn(&Span) -> Option<&String>| pick(f).map(|v| names.get(v));
     let pick_n =
         |f: &dyn Fn(&Span) -> Option<u64>| server.and_then(f).or_else(|| client.and_then(f));
@@ -362,7 +364,7 @@ fn pair(
         kind,
         virtual_callee: false,
         broker: None,
-        name: intern(|s| Some(&s.name)).unwrap_or_else(|| Arc::from("")),
+        name,
         method: intern(|s| s.http.method.as_ref()),
         route: intern(|s| s.http.route.as_ref()),
         path: pick(|s| s.http.path.as_ref()).map(str::to_owned),

@@ -240,7 +240,8 @@ fn servicegraph_pairing_with_http_attributes() {
                 1_000,
                 9_000,
                 &s_attr("http.route", "/checkout"),
-            ),
+            )
+            .replace(r#""name":"op""#, r#""name":"GET /checkout?session=abc""#),
             span_json(
                 t,
                 "0000000000000002",
@@ -291,6 +292,7 @@ fn servicegraph_pairing_with_http_attributes() {
     let root = &set.calls[0];
     assert_eq!((&*root.caller, &*root.callee), (USER, "frontend"));
     assert_eq!(root.route.as_deref(), Some("/checkout"));
+    assert_eq!(&*root.name, "GET /checkout", "span name keeps no query");
     let c = &set.calls[1];
     assert_eq!(
         (&*c.caller, &*c.callee, c.virtual_callee),
@@ -323,7 +325,8 @@ fn servicegraph_pairing_with_http_attributes() {
     );
     assert_eq!(set.coverage.calls_virtual, 1);
     // Nothing with the query string went anywhere.
-    assert!(!format!("{:?}", set.calls).contains("token"));
+    let all = format!("{:?}", set.calls);
+    assert!(!all.contains("token") && !all.contains("session"), "{all}");
 }
 
 #[test]
