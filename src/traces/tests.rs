@@ -492,3 +492,19 @@ fn long_first_line_is_json_lines_and_pretty_documents_may_follow_one_another() {
     assert_eq!((set.coverage.documents, set.coverage.spans_read), (2, 2));
     assert_eq!(set.coverage.bytes, (doc.len() * 2 + 1) as u64);
 }
+
+#[test]
+fn jaeger_query_streams_trace_by_trace_and_keeps_traces_before_a_cut() {
+    let one = std::fs::read_to_string(corpus("jaeger_ui_01.json")).unwrap();
+    let two = one.replace("0000000000000001", "0000000000000abc");
+    let doc = format!(r#"{{"data": [{one}, {two}], "total": 2, "limit": 0, "errors": null}}"#);
+    assert_eq!(sniff_bytes(doc.as_bytes()), Some(TraceFormat::JaegerQuery));
+    let set = read_bytes(doc.as_bytes());
+    assert!(set.errors.is_empty(), "{:?}", set.errors);
+    assert_eq!((set.coverage.traces, set.coverage.spans_kept), (2, 10));
+    // Cut inside the second trace: the first one is whole.
+    let cut = &doc[..one.len() + 20 + two.len() / 2];
+    let set = read_bytes(cut.as_bytes());
+    assert_eq!((set.coverage.traces, set.coverage.spans_kept), (1, 5));
+    assert_eq!(set.coverage.malformed_documents, 1);
+}
