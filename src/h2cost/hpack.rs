@@ -47,8 +47,6 @@ pub struct Hpack {
     /// Upper bound of the dynamic table's size (RFC 7541 §4.1 octets), for the memory
     /// budget: the crate does not expose the table.
     held: usize,
-    /// Reused for the Huffman length probe.
-    probe: Vec<u8>,
 }
 
 impl Hpack {
@@ -57,7 +55,6 @@ impl Hpack {
             enc: Encoder::with_dynamic_size(TABLE_SIZE as u32),
             huffman,
             held: 0,
-            probe: Vec::new(),
         }
     }
 
@@ -86,10 +83,10 @@ impl Hpack {
             Index::Never => Encoder::NEVER_INDEXED,
             Index::No => 0,
         };
-        if self.huffman && self.huffman_shorter(name)? {
+        if self.huffman && self.huffman_shorter(name) {
             flags |= Encoder::HUFFMAN_NAME;
         }
-        if self.huffman && self.huffman_shorter(value)? {
+        if self.huffman && self.huffman_shorter(value) {
             flags |= Encoder::HUFFMAN_VALUE;
         }
         let start = out.len();
@@ -105,22 +102,25 @@ impl Hpack {
     /// Whether the Huffman form of `s` is shorter than its plain form, as nghttp2 and h2
     /// decide. The Huffman length comes from the crate itself: a literal without indexing
     /// with an empty name on a scratch encoder is `00 00` followed by the string.
-    fn huffman_shorter(&mut self, s: &[u8]) -> Result<bool, httlib_hpack::EncoderError> {
-        if s.is_empty() {
-            return Ok(false);
-        }
-        self.probe.clear();
-        Encoder::default().encode(
-            (Vec::new(), s.to_vec(), Encoder::HUFFMAN_VALUE),
-            &mut self.probe,
-        )?;
-        let huffman = self.probe.len().saturating_sub(2);
-        self.probe.clear();
-        Ok(huffman < string_len(s.len()))
+    /// Whether the Huffman coding of `s` is shorter than the raw string, as h2 and nghttp2
+    /// decide. The length comes from the bit lengths of httlib-huffman's own code table
+    /// (RFC 7541 Appendix B), without encoding: this runs for every header of every
+    /// exchange, twice (HTTP/2 and gRPC replays).
+    fn huffman_shorter(&self, s: &[u8]) -> bool {
+        !s.is_empty() && string_len(huffman_len(s)) < string_len(s.len())
     }
 }
 
-/// Octets of a plain string literal of `n` octets: a 7-bit-prefix length, then the octets.
+/// Bytes of the Huffman coding of `s` (RFC 7541 §5.2: padded to a whole byte).
+fn huffman_len(s: &[u8]) -> usize {
+    let table = &httlib_huffman::encoder::table::ENCODE_TABLE;
+    let bits: usize = s
+        .iter()
+        .map(|&b| table.get(usize::from(b)).map_or(30, |e| usize::from(e.0)))
+        .sum();
+    bits.div_ceil(8)
+}
+
 fn string_len(n: usize) -> usize {
     n + integer_len(n, 7)
 }
