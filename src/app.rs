@@ -223,9 +223,10 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         .clock_offsets
         .iter()
         .map(|o| {
-            inputs
-                .get(usize::from(o.input))
-                .map_or_else(|| format!("input {}", o.input), |i| i.path.display().to_string())
+            inputs.get(usize::from(o.input)).map_or_else(
+                || format!("input {}", o.input),
+                |i| i.path.display().to_string(),
+            )
         })
         .collect();
     chain_analysis.check_clocks(

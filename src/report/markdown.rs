@@ -576,7 +576,9 @@ fn call_chains(s: &mut String, r: &LinkReport<'_>) {
             "**The call chains below are unreliable**: {}. Parents were matched by time \
              across captures whose clocks disagree, so depths, critical paths and the \
              ranking's critical-path weights may be wrong.\n",
-            c.unreliable_reason.as_deref().unwrap_or("the captures' clocks disagree")
+            c.unreliable_reason
+                .as_deref()
+                .unwrap_or("the captures' clocks disagree")
         );
     }
     let inf = &c.inference;
