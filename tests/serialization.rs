@@ -6,6 +6,16 @@ mod common;
 use assert_cmd::Command;
 use common::*;
 
+/// A non-null u64 column of a table.
+fn u64s(df: &polars::prelude::DataFrame, c: &str) -> Vec<u64> {
+    df.column(c)
+        .unwrap()
+        .u64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect()
+}
+
 #[test]
 fn demo_payloads_are_bounded_smaller_as_protobuf_and_hold_no_body_value() {
     let pcap = repo("captures/prod.pcap");
@@ -31,14 +41,7 @@ fn demo_payloads_are_bounded_smaller_as_protobuf_and_hold_no_body_value() {
     let t = linkrank::tables::read_tables(&[out.path().join("payloads.parquet")]).unwrap();
     let p = &t.payloads;
     assert!(p.height() > 0, "the demo has JSON bodies");
-    let u = |c: &str| -> Vec<u64> {
-        p.column(c)
-            .unwrap()
-            .u64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect()
-    };
+    let u = |c: &str| u64s(p, c);
     let (bodies, samples, dropped) = (u("bodies"), u("samples"), u("dropped"));
     let (json, pb) = (u("sampled_json_bytes"), u("sampled_protobuf_bytes"));
     let mut measured = 0;
@@ -140,14 +143,7 @@ fn protobuf_sizes_equal_the_real_grpc_encoding() {
         col("route"),
         col("direction"),
     );
-    let u = |c: &str| -> Vec<u64> {
-        p.column(c)
-            .unwrap()
-            .u64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect()
-    };
+    let u = |c: &str| u64s(p, c);
     let (bodies, samples, json, pb) = (
         u("bodies"),
         u("samples"),
