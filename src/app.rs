@@ -14,12 +14,14 @@ use crate::dns::{DnsConfig, DnsStage};
 use crate::flow::{FlowConfig, FlowTable};
 use crate::http::{detect, HttpConfig, HttpStage};
 use crate::identity::{self, K8sInventory, NameSources, Naming, Observed, ServicesFile};
-use crate::links::{self, LinkSet};
+use crate::join::{self, JoinConfig};
+use crate::links::{self, Evidence, LinkSet};
 use crate::model::Coverage;
 use crate::rank::{self, Ranked};
 use crate::report::summary::{self, InputSummary, TableFigures};
-use crate::report::{links_csv, links_json, markdown, LinkReport};
+use crate::report::{links_csv, links_json, markdown, LinkReport, TraceReport};
 use crate::tables::{self, TableBuilder, Tables};
+use crate::traces::{self, TraceSet};
 
 /// Why `analyze` failed; `main` maps each to an exit code (see README).
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,8 @@ pub struct RunOutcome {
     pub links: LinkSet,
     /// The links, best first.
     pub ranked: Vec<Ranked>,
+    /// What the trace files gave (`None` without trace input).
+    pub traces: Option<TraceReport>,
 }
 
 /// The stage settings of one pipeline run.
@@ -128,14 +132,23 @@ fn merge_http_counters(cov: &mut Coverage, http: &Coverage) {
 pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     let mut capture_paths = Vec::new();
     let mut table_paths = Vec::new();
+    let mut trace_paths = Vec::new();
+    // By content, not by name: a capture, a trace file or an earlier run's table.
     for path in &config.inputs {
         if tables::parquet::is_parquet(path) {
             table_paths.push(path.clone());
+        } else if traces::sniff(path).is_some() {
+            trace_paths.push(path.clone());
         } else {
             capture_paths.push(path.clone());
         }
     }
-    let name_sources = load_name_sources(config).map_err(RunError::Input)?;
+    let mut name_sources = load_name_sources(config).map_err(RunError::Input)?;
+    let trace_set = if trace_paths.is_empty() {
+        None
+    } else {
+        Some(traces::read(&trace_paths).map_err(|e| RunError::Input(e.into()))?)
+    };
     let mut files = Vec::new();
     for (i, path) in capture_paths.iter().enumerate() {
         let input = u16::try_from(i).map_err(|_| {
@@ -192,6 +205,18 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             packets: 0,
             bytes: std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
         }))
+        .chain(
+            trace_set
+                .iter()
+                .flat_map(|t| &t.files)
+                .map(|(p, format)| InputSummary {
+                    path: p.clone(),
+                    format: format.name(),
+                    gzipped: traces::is_gzip(p),
+                    packets: 0,
+                    bytes: std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+                }),
+        )
         .collect();
 
     let mut tables = builder
@@ -208,6 +233,18 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     summary::write_quality_json(&config.out, &inputs, &coverage, &tables)
         .map_err(RunError::Output)?;
 
+    // Spans joined to the captured exchanges name the endpoints they saw.
+    let joined = match &trace_set {
+        Some(t) if tables.exchanges.height() > 0 && !t.calls.is_empty() => Some(
+            join::join(&tables.exchanges, &t.calls, &JoinConfig::default())
+                .context("joining the captures with the traces")
+                .map_err(RunError::Output)?,
+        ),
+        _ => None,
+    };
+    if let Some(j) = &joined {
+        name_sources.traces = j.names.clone();
+    }
     let observed = Observed::from_tables(&tables.exchanges, &tables.connections, Some(&tables.dns))
         .context("reading names from the tables")
         .map_err(RunError::Output)?;
@@ -215,9 +252,34 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     let mut link_set = links::measure(&tables, &naming, config.routes)
         .context("measuring the links")
         .map_err(RunError::Output)?;
-    let mut chain_analysis = chains::analyze(&tables, &naming, &ChainConfig::default())
-        .context("inferring the call chains")
+    let mut trace_report = trace_set
+        .as_ref()
+        .map(|t| TraceReport::of(t, joined.as_ref()));
+    if let Some(t) = &trace_set {
+        merge_traced_links(&mut link_set, t, joined.as_ref(), config.routes);
+    }
+    let chain_config = ChainConfig::default();
+    let mut chain_set = chains::calls_from_tables(&tables, &naming)
+        .context("reading the calls for the chains")
         .map_err(RunError::Output)?;
+    if let (Some(t), Some(j)) = (&trace_set, &joined) {
+        let by_conn = j
+            .by_connection(&tables.exchanges)
+            .context("joining the captures with the traces")
+            .map_err(RunError::Output)?;
+        let untouched = chain_set.clone();
+        chains::from_traces::lay_span_ids(&mut chain_set, &t.calls, &by_conn);
+        if let Some(r) = trace_report.as_mut() {
+            r.check_chains(&untouched, &chain_set, &chain_config);
+        }
+    }
+    if let Some(t) = &trace_set {
+        let matched = joined.as_ref().map(|j| j.call_matched.as_slice());
+        chains::from_traces::append_trace_calls(&mut chain_set, &t.calls, &|i| {
+            matched.is_some_and(|m| m.get(i).copied().unwrap_or(false))
+        });
+    }
+    let mut chain_analysis = chains::analyze_calls(&chain_set, &chain_config);
     // Parents matched across captures whose clocks disagree are not to be trusted.
     let capture_names: Vec<String> = coverage
         .clock_offsets
@@ -285,6 +347,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         payloadless_connections_unlinked: link_set.payloadless_connections_unlinked,
         constants: &constants,
         chains: Some(&chain_analysis.run),
+        traces: trace_report.as_ref(),
     };
     links_json::write(&config.out, &report).map_err(RunError::Output)?;
     links_csv::write(&config.out, &ranked).map_err(RunError::Output)?;
@@ -297,7 +360,47 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         naming,
         links: link_set,
         ranked,
+        traces: trace_report,
     })
+}
+
+/// Adds the trace files' view to the links: every captured link the traces also show
+/// is marked `both` with its traced call count; the calls no capture showed make links
+/// of their own (`traces`), measured from the spans.
+fn merge_traced_links(
+    set: &mut LinkSet,
+    traced_set: &TraceSet,
+    joined: Option<&join::Join>,
+    top_routes: usize,
+) {
+    let matched = joined.map(|j| j.call_matched.as_slice());
+    let shown = |i: usize| matched.is_some_and(|m| m.get(i).copied().unwrap_or(false));
+    let traced = links::measure_traced(&traced_set.calls, &shown, top_routes);
+    for link in &mut set.links {
+        let key = (link.client.clone(), link.server.clone());
+        if let Some(&n) = traced.calls_per_link.get(&key) {
+            link.evidence = Evidence::Both;
+            link.traced_calls = Some(n);
+            let (async_calls, broker) =
+                traced.async_per_link.get(&key).cloned().unwrap_or_default();
+            link.async_share = (n > 0).then(|| async_calls as f64 / n as f64);
+            link.broker = broker;
+        } else {
+            link.traced_calls = Some(0);
+        }
+    }
+    for link in traced.links {
+        let captured = set
+            .links
+            .iter()
+            .any(|l| l.client == link.client && l.server == link.server);
+        if !captured {
+            set.links.push(link);
+        }
+    }
+    if set.capture_seconds.is_none() {
+        set.capture_seconds = traced.seconds;
+    }
 }
 
 /// The JSON samples per link, from the `payloads` table.

@@ -4,8 +4,10 @@
 //! Data flows one way through the stages, each a module:
 //! `capture` (files -> frames) -> `decode` (frames -> TCP segments) -> `flow` (segments ->
 //! ordered byte streams) -> `http` (streams -> exchanges and connection records) ->
-//! `tables` (records -> polars DataFrames and Parquet) -> `report`. Beside them, `dns`
-//! reads the answers of UDP DNS responses and `tls` the names of ClientHellos.
+//! `tables` (records -> polars DataFrames and Parquet) -> `identity` (names) -> `links`
+//! -> `cost` -> `chains` -> `rank` -> `report`. Beside them, `dns` reads the answers of
+//! UDP DNS responses and `tls` the names of ClientHellos; `traces` reads span files into
+//! calls, and `join` matches those calls to the captured exchanges when both are given.
 
 pub mod app;
 pub mod capture;
@@ -18,6 +20,7 @@ pub mod flow;
 pub mod h2cost;
 pub mod http;
 pub mod identity;
+pub mod join;
 pub mod links;
 pub mod model;
 pub mod rank;

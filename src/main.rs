@@ -27,16 +27,27 @@ fn main() -> ExitCode {
                     for w in &outcome.coverage.input_warnings {
                         eprintln!("warning: {w}; the packets before it were analysed, the rest of that file was not");
                     }
+                    for e in outcome.traces.iter().flat_map(|t| &t.errors) {
+                        eprintln!("warning: {e}; the spans before it were analysed");
+                    }
                     if !config.quiet {
-                        print!(
-                            "{}",
-                            summary::render(
-                                &outcome.inputs,
-                                &outcome.coverage,
-                                &outcome.tables,
-                                &outcome.out_dir
-                            )
-                        );
+                        // A run of trace files alone has no capture to account for.
+                        let captured = outcome.inputs.iter().any(|i| i.packets > 0)
+                            || outcome.traces.is_none();
+                        if captured {
+                            print!(
+                                "{}",
+                                summary::render(
+                                    &outcome.inputs,
+                                    &outcome.coverage,
+                                    &outcome.tables,
+                                    &outcome.out_dir
+                                )
+                            );
+                        }
+                        if let Some(t) = &outcome.traces {
+                            print!("{}", t.render_terminal());
+                        }
                         print!(
                             "{}",
                             terminal::render(&outcome.ranked, config.top, &outcome.out_dir)

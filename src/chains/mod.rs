@@ -8,6 +8,7 @@
 //! link's savings would remove along those critical paths.
 
 pub mod calls;
+pub mod from_traces;
 pub mod link_chain;
 pub mod parents;
 pub mod tree;

@@ -6,12 +6,14 @@
 //!
 //! 1. the services file (`--services`, or `<capture stem>.services.yaml`): a listener, a
 //!    host, the longest network, then a hostname matched to DNS answers, Host and SNI;
-//! 2. the Kubernetes inventory (`--k8s`): pod workload, Service ClusterIP, Endpoints;
-//! 3. DNS answers in the capture (the name the clients asked for most often);
-//! 4. the HTTP Host header the server was addressed by (the most frequent);
-//! 5. the TLS SNI (the most frequent);
-//! 6. for a client only: the name of its own listeners, when they all agree;
-//! 7. the address: `ip:port` for a server, `ip` for a client.
+//! 2. trace files given with the capture: the `service.name` of the spans matched to the
+//!    endpoint's exchanges (see `crate::join`), the most frequent;
+//! 3. the Kubernetes inventory (`--k8s`): pod workload, Service ClusterIP, Endpoints;
+//! 4. DNS answers in the capture (the name the clients asked for most often);
+//! 5. the HTTP Host header the server was addressed by (the most frequent);
+//! 6. the TLS SNI (the most frequent);
+//! 7. for a client only: the name of its own listeners, when they all agree;
+//! 8. the address: `ip:port` for a server, `ip` for a client.
 //!
 //! When a lower source names an endpoint differently from the chosen name, the pair is a
 //! [`Conflict`], listed in the report. Names agree when equal or when one is the other's
@@ -29,7 +31,7 @@ use serde::Serialize;
 
 pub use hostname::{names_agree, normalise_hostname, service_of_hostname};
 pub use k8s::{K8sError, K8sInventory};
-pub use observed::{Listener, Observed};
+pub use observed::{Listener, Observed, Tally};
 pub use services_file::{ServicesFile, ServicesFileError};
 
 /// Where a name came from, in precedence order.
@@ -37,6 +39,8 @@ pub use services_file::{ServicesFile, ServicesFileError};
 #[serde(rename_all = "kebab-case")]
 pub enum NameSource {
     ServicesFile,
+    /// `service.name` of the spans joined to the endpoint's exchanges.
+    Traces,
     K8s,
     Dns,
     Host,
@@ -50,6 +54,7 @@ impl NameSource {
     pub const fn as_str(self) -> &'static str {
         match self {
             NameSource::ServicesFile => "services-file",
+            NameSource::Traces => "traces",
             NameSource::K8s => "k8s",
             NameSource::Dns => "dns",
             NameSource::Host => "host",
@@ -82,6 +87,15 @@ pub struct Conflict {
 pub struct NameSources {
     pub services: Vec<ServicesFile>,
     pub k8s: Vec<K8sInventory>,
+    /// Service names the joined spans give server endpoints and client addresses.
+    pub traces: TraceNames,
+}
+
+/// What spans joined to exchanges say about the endpoints (see `crate::join`).
+#[derive(Clone, Debug, Default)]
+pub struct TraceNames {
+    pub servers: BTreeMap<Listener, Tally>,
+    pub clients: BTreeMap<IpAddr, Tally>,
 }
 
 /// Every endpoint's name.
@@ -232,6 +246,21 @@ fn address_candidates(
                 });
             }
         }
+    }
+    let traced = match port {
+        Some(port) => sources.traces.servers.get(&(ip, port)),
+        None => sources.traces.clients.get(&ip),
+    };
+    // Most frequent first: one endpoint seen under two service names is a conflict.
+    for name in traced
+        .into_iter()
+        .flat_map(|t| t.names())
+        .take(NAMES_PER_SOURCE)
+    {
+        out.push(Named {
+            name: name.to_owned(),
+            source: NameSource::Traces,
+        });
     }
     for inv in &sources.k8s {
         if let Some(n) = inv.name_of(ip, port) {

@@ -16,7 +16,7 @@ pub type Listener = (IpAddr, u16);
 pub struct Tally(Vec<(String, u64)>);
 
 impl Tally {
-    fn from_counts(counts: BTreeMap<String, u64>) -> Tally {
+    pub fn from_counts(counts: BTreeMap<String, u64>) -> Tally {
         let mut v: Vec<_> = counts.into_iter().collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Tally(v)

@@ -30,6 +30,7 @@ fn services(yaml: &str) -> NameSources {
     NameSources {
         services: vec![ServicesFile::parse(Path::new("s.yaml"), yaml).unwrap()],
         k8s: vec![],
+        ..Default::default()
     }
 }
 
@@ -156,6 +157,7 @@ fn k8s_beats_dns_and_dns_beats_host_and_sni() {
     let src = NameSources {
         services: vec![],
         k8s: vec![inv],
+        ..Default::default()
     };
     let mut obs = observed(&[("10.1.0.5", 8080), ("10.1.0.9", 443)], &["10.1.0.5"]);
     obs.dns_query_names.insert(
@@ -248,4 +250,40 @@ fn host_then_sni_then_listener_inheritance() {
         n.client(ip("10.0.0.3")),
         named("10.0.0.3", NameSource::Fallback)
     );
+}
+
+#[test]
+fn span_service_names_outrank_the_inventory_and_lose_to_the_services_file() {
+    let yaml = "services:\n  orders-svc: [\"10.1.0.5:8080\"]\n";
+    let mut src = services(yaml);
+    let traced = Tally::default().with("orders", 40).with("legacy", 2);
+    src.traces
+        .servers
+        .insert((ip("10.1.0.5"), 8080), traced.clone());
+    src.traces
+        .servers
+        .insert((ip("10.1.0.9"), 443), traced.clone());
+    src.traces
+        .clients
+        .insert(ip("10.1.0.7"), Tally::default().with("gateway", 5));
+    let obs = observed(&[("10.1.0.5", 8080), ("10.1.0.9", 443)], &["10.1.0.7"]);
+    let n = resolve(&src, &obs);
+    // The services file is the user's explicit word.
+    assert_eq!(
+        n.server(ip("10.1.0.5"), 8080),
+        named("orders-svc", NameSource::ServicesFile)
+    );
+    // Elsewhere the most frequent span name wins, and the other is a conflict.
+    assert_eq!(
+        n.server(ip("10.1.0.9"), 443),
+        named("orders", NameSource::Traces)
+    );
+    assert_eq!(
+        n.client(ip("10.1.0.7")),
+        named("gateway", NameSource::Traces)
+    );
+    assert!(n
+        .conflicts
+        .iter()
+        .any(|c| c.endpoint == "10.1.0.9:443" && c.other.name == "legacy"));
 }

@@ -139,6 +139,10 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             routes: link_routes,
             savings: Default::default(),
             chain: None,
+            evidence: super::Evidence::Capture,
+            traced_calls: None,
+            async_share: None,
+            broker: None,
         });
         routes.retain(|k, _| !(k[0].as_deref() == Some(&key.0) && k[1].as_deref() == Some(&key.1)));
     }

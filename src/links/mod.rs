@@ -6,6 +6,7 @@
 
 mod frame;
 mod measure;
+mod traced;
 
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,7 @@ use serde::Serialize;
 use crate::identity::NameSource;
 
 pub use measure::{measure, LinkSet};
+pub use traced::{measure_traced, TracedLinks};
 
 /// p50 / p95 / p99 of a duration, in milliseconds; `None` where nothing was measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -206,6 +208,55 @@ pub struct Link {
     /// Where the link sits in the call trees (see `crate::chains`); filled after
     /// measuring, `None` when no call of the link was timed.
     pub chain: Option<crate::chains::LinkChain>,
+    /// Which inputs showed the link.
+    pub evidence: Evidence,
+    /// Calls of the link in the trace files; `None` without trace input.
+    pub traced_calls: Option<u64>,
+    /// Share of the traced calls that went through a broker (PRODUCER -> CONSUMER
+    /// spans): that part of the link is already asynchronous.
+    pub async_share: Option<f64>,
+    /// The broker those calls used (`messaging.system` or the producer's peer).
+    pub broker: Option<String>,
+}
+
+/// Which inputs showed a link. Spans show no connections, handshakes or header bytes:
+/// a traces-only link has those as null in `links.json`, never 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Evidence {
+    #[default]
+    Capture,
+    Traces,
+    Both,
+}
+
+impl Evidence {
+    /// The fields of a link (and of its HTTP measures) only a capture can show.
+    pub const CAPTURE_ONLY: &'static [&'static str] = &[
+        "server_endpoints",
+        "client_addresses",
+        "connections",
+        "tcp_handshakes",
+        "tls_handshakes",
+        "requests_per_connection",
+        "requests_per_connection_dist",
+        "handshake_rtt_ms",
+        "tls_versions",
+        "tls_resumed",
+        "tls_handshake_ms",
+        "tls_server_names",
+        "tls_alpn_offered",
+        "resets",
+        "retransmitted_bytes",
+        "quality",
+        "header_share",
+        "json_share",
+        "request_content_types",
+        "response_content_types",
+        "new_connection_share",
+        "json_body_bytes",
+        "header_replay",
+    ];
 }
 
 /// Key of a link: (client service, server service).

@@ -11,7 +11,7 @@ use super::summary::{InputSummary, TableFigures};
 use super::LinkReport;
 use crate::cost::CostConstants;
 use crate::identity::{Conflict, NameSource};
-use crate::links::HttpMeasures;
+use crate::links::{Evidence, HttpMeasures};
 use crate::model::Coverage;
 
 pub const SCHEMA: &str = "linkrank.links/v1";
@@ -43,6 +43,8 @@ struct File<'a> {
     scoring: Scoring<'a>,
     /// Call-chain summary of the run (null when not analysed).
     chains: Option<&'a crate::chains::RunChains>,
+    /// Trace files, the join with the captures (null without trace input).
+    traces: Option<&'a super::TraceReport>,
     links: Vec<Value>,
 }
 
@@ -67,6 +69,19 @@ pub fn document(report: &LinkReport<'_>) -> anyhow::Result<Value> {
                 }
             }
         }
+        // Spans show no connections, handshakes or header bytes: unknown, not zero.
+        if ranked.link.evidence == Evidence::Traces {
+            for k in Evidence::CAPTURE_ONLY {
+                obj.insert((*k).to_owned(), Value::Null);
+            }
+            for k in ["request_headers", "response_headers"] {
+                for group in ["bytes", "bytes_per_request"] {
+                    if let Some(Value::Object(m)) = obj.get_mut(group) {
+                        m.insert(k.to_owned(), Value::Null);
+                    }
+                }
+            }
+        }
         links.push(Value::Object(obj));
     }
     let file = File {
@@ -87,6 +102,7 @@ pub fn document(report: &LinkReport<'_>) -> anyhow::Result<Value> {
             constants: report.constants,
         },
         chains: report.chains,
+        traces: report.traces,
         links,
     };
     Ok(serde_json::to_value(file)?)

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::{fmt_opt, fmt_pct, LinkReport};
-use crate::links::{HttpMeasures, Link};
+use crate::links::{Evidence, HttpMeasures, Link};
 use crate::rank::Ranked;
 
 pub fn render(r: &LinkReport<'_>) -> String {
@@ -15,6 +15,7 @@ pub fn render(r: &LinkReport<'_>) -> String {
     let _ = writeln!(s, "# linkrank report\n");
     analysed(&mut s, r);
     quality(&mut s, r);
+    traces_section(&mut s, r);
     ranking(&mut s, r);
     scoring(&mut s, r);
     call_chains(&mut s, r);
@@ -127,7 +128,7 @@ fn ranking(s: &mut String, r: &LinkReport<'_>) {
             h.map_or("-".into(), |h| h.requests.to_string()),
             fmt_opt(h.and_then(|h| h.requests_per_s.mean), 1),
             fmt_opt(h.and_then(|h| h.requests_per_s.peak), 0),
-            l.connections,
+            super::terminal::connections_text(l),
             fmt_pct(h.and_then(|h| h.new_connection_share)),
             fmt_opt(h.and_then(|h| h.latency_ms.p50), 1),
             fmt_opt(h.and_then(|h| h.latency_ms.p95), 1),
@@ -307,10 +308,18 @@ fn link_section(s: &mut String, x: &Ranked) {
         i.effort,
         if i.external { " (external caller)" } else { "" }
     );
+    evidence_text(s, l);
     savings_text(s, l);
     chain_text(s, l);
     let _ = writeln!(s, "| measure | value |\n|---|---:|");
-    connection_rows(s, l);
+    if l.evidence == Evidence::Traces {
+        let _ = writeln!(
+            s,
+            "| connections, handshakes, header bytes | not known: only spans showed this link |"
+        );
+    } else {
+        connection_rows(s, l);
+    }
     match &l.http {
         Some(h) => http_rows(s, h),
         None => {
@@ -361,6 +370,119 @@ fn link_section(s: &mut String, x: &Ranked) {
             let _ = writeln!(s, "\n{} more routes not listed.", l.routes_not_listed);
         }
         let _ = writeln!(s);
+    }
+}
+
+/// Which inputs showed the link, and what the spans say of it.
+fn evidence_text(s: &mut String, l: &Link) {
+    let Some(calls) = l.traced_calls else { return };
+    let seen = match l.evidence {
+        Evidence::Capture => "the capture only (no span of the trace files is on it)",
+        Evidence::Traces => "the trace files only (no capture showed it)",
+        Evidence::Both => "the capture and the trace files",
+    };
+    let _ = write!(s, "Seen in {seen}; {calls} traced calls");
+    match (l.async_share, &l.broker) {
+        (Some(a), Some(b)) if a > 0.0 => {
+            let _ = write!(
+                s,
+                ", {} of them already asynchronous through `{b}`",
+                fmt_pct(Some(a))
+            );
+        }
+        (Some(a), None) if a > 0.0 => {
+            let _ = write!(
+                s,
+                ", {} of them already asynchronous (producer/consumer spans)",
+                fmt_pct(Some(a))
+            );
+        }
+        _ => {}
+    }
+    let _ = writeln!(s, ".\n");
+}
+
+/// The trace files, what was read of them, and the join with the captures.
+fn traces_section(s: &mut String, r: &LinkReport<'_>) {
+    let Some(t) = r.traces else { return };
+    let _ = writeln!(
+        s,
+        "## Traces
+"
+    );
+    let _ = writeln!(
+        s,
+        "{} spans of {} services in {} traces made {} calls between services (deepest trace: {} spans).\n",
+        t.spans, t.services, t.coverage.traces, t.calls, t.max_span_depth
+    );
+    let c = &t.coverage;
+    let lost = [
+        (
+            "malformed documents or lines (read up to the fault)",
+            c.malformed_documents,
+        ),
+        ("lines over the length bound", c.lines_too_long),
+        ("spans without valid ids", c.spans_missing_ids),
+        ("spans over the per-trace bound", c.spans_over_trace_cap),
+        ("traces evicted (open-trace bound)", c.traces_evicted),
+        ("spans whose parent never arrived", c.orphan_spans),
+        ("parent cycles cut", c.cycles_broken),
+        ("duplicate span ids", c.duplicate_span_ids),
+        (
+            "calls whose server span lies outside its client span (clock skew)",
+            c.clock_skew,
+        ),
+    ];
+    let _ = writeln!(s, "| trace input problem | count |\n|---|---:|");
+    for (k, v) in lost {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+    let _ = writeln!(s);
+    if !t.errors.is_empty() {
+        let _ = writeln!(s, "First problems, by file and position:\n");
+        for e in &t.errors {
+            let _ = writeln!(s, "- {e}");
+        }
+        let _ = writeln!(s);
+    }
+    if let Some(j) = &t.join {
+        let _ = writeln!(
+            s,
+            "**Joined with the captures**: {} of {} HTTP exchanges matched a traced call ({}): {} by traceparent, {} by endpoints and time; {} of the {} synchronous traced calls ({}) were in the capture. {} exchanges carried a traceparent no trace file holds. The spans named {} endpoints (name source `traces`).\n",
+            j.matched,
+            j.exchanges,
+            fmt_pct(j.exchange_coverage),
+            j.by_traceparent,
+            j.by_time,
+            j.matched,
+            j.calls,
+            fmt_pct(j.call_coverage),
+            j.traceparent_unknown,
+            j.named_endpoints
+        );
+        match (j.clock_offset_ms, j.clock_offset_p5_p95_ms) {
+            (Some(o), Some((a, b))) => {
+                let _ = writeln!(
+                    s,
+                    "Clock offset, trace clocks minus capture clock: {o:.3} ms (median of {} pairs; 5th-95th percentile {a:.3} to {b:.3} ms).\n",
+                    j.offset_pairs
+                );
+            }
+            _ => {
+                let _ = writeln!(s, "Clock offset: not measurable (no matched pair).\n");
+            }
+        }
+    }
+    if let Some(k) = &t.chain_check {
+        let _ = writeln!(
+            s,
+            "The span trees give the parent of {} captured calls; timing alone chose the same parent for {} ({}), another for {} and none for {}: the span trees' edges are used.\n",
+            k.span_edges,
+            k.timing_agrees,
+            fmt_pct(k.agreement),
+            k.timing_corrected,
+            k.timing_missed
+        );
     }
 }
 

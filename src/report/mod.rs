@@ -9,12 +9,14 @@ pub mod links_json;
 pub mod markdown;
 pub mod summary;
 pub mod terminal;
+pub mod traces;
 
 use crate::cost::CostConstants;
 use crate::identity::Naming;
 use crate::model::Coverage;
 use crate::rank::Ranked;
 use summary::{InputSummary, TableFigures};
+pub use traces::TraceReport;
 
 /// Everything the link reports show.
 pub struct LinkReport<'a> {
@@ -30,6 +32,8 @@ pub struct LinkReport<'a> {
     pub constants: &'a CostConstants,
     /// The run's call-chain summary (`None` when chains were not analysed).
     pub chains: Option<&'a crate::chains::RunChains>,
+    /// What the trace files gave (`None` without trace input).
+    pub traces: Option<&'a TraceReport>,
 }
 
 /// `12.3`, or `-` for a value that could not be measured.

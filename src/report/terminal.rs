@@ -6,6 +6,15 @@ use std::path::Path;
 use super::{fmt_opt, fmt_pct};
 use crate::rank::Ranked;
 
+/// Connections of a link, `-` when only spans showed it (they show no connections).
+pub(crate) fn connections_text(l: &crate::links::Link) -> String {
+    if l.evidence == crate::links::Evidence::Traces {
+        "-".into()
+    } else {
+        l.connections.to_string()
+    }
+}
+
 /// The `top` best links, one line each, and where the reports are.
 pub fn render(links: &[Ranked], top: usize, out_dir: &Path) -> String {
     let mut s = String::new();
@@ -38,7 +47,7 @@ pub fn render(links: &[Ranked], top: usize, out_dir: &Path) -> String {
             l.protocol,
             h.map_or("-".into(), |h| h.requests.to_string()),
             fmt_opt(h.and_then(|h| h.requests_per_s.mean), 1),
-            l.connections,
+            connections_text(&x.link),
             fmt_pct(h.and_then(|h| h.new_connection_share)),
             fmt_opt(h.and_then(|h| h.latency_ms.p95), 1),
             h.map_or("-".into(), |h| h.status.s5xx.to_string()),

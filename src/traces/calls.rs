@@ -40,6 +40,9 @@ pub struct Call {
     pub client_span_id: Option<SpanId>,
     /// SERVER (or CONSUMER) span; `None` for a virtual callee.
     pub server_span_id: Option<SpanId>,
+    /// The parent id the SERVER span names: the span id the request's traceparent
+    /// carried, even when the caller exported no span (what a capture join needs).
+    pub server_parent_span_id: Option<SpanId>,
     pub caller: Arc<str>,
     pub callee: Arc<str>,
     pub kind: CallKind,
@@ -357,6 +360,7 @@ fn pair(
         trace_id,
         client_span_id: client.map(|s| s.span_id),
         server_span_id: server.map(|s| s.span_id),
+        server_parent_span_id: server.and_then(|s| s.parent_span_id),
         caller,
         callee: server
             .or(client)

@@ -27,7 +27,7 @@ use std::sync::Arc;
 pub use assemble::Limits;
 pub use calls::{Call, CallKind, UNKNOWN_CALLER, UNKNOWN_PEER, USER};
 pub use error::{Location, TraceCoverage, TraceError};
-pub use sniff::{sniff, sniff_bytes, TraceFormat};
+pub use sniff::{is_gzip, sniff, sniff_bytes, TraceFormat};
 pub use span::{
     strip_query, HttpAttrs, PeerAttrs, Span, SpanId, SpanKind, SpanLink, SpanStatus, TraceId,
 };

@@ -26,6 +26,33 @@ pub enum TraceFormat {
     ZipkinV2,
 }
 
+impl TraceFormat {
+    /// The name inputs are listed under in the reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TraceFormat::OtlpJson => "otlp-json",
+            TraceFormat::OtlpJsonLines => "otlp-json-lines",
+            TraceFormat::OtlpProtobuf {
+                length_delimited: false,
+            } => "otlp-protobuf",
+            TraceFormat::OtlpProtobuf {
+                length_delimited: true,
+            } => "otlp-protobuf-delimited",
+            TraceFormat::JaegerQuery => "jaeger-query",
+            TraceFormat::JaegerTrace => "jaeger-trace",
+            TraceFormat::ZipkinV2 => "zipkin-v2",
+        }
+    }
+}
+
+/// Whether a file starts with the gzip magic (read through a decoder).
+pub fn is_gzip(path: &Path) -> bool {
+    let mut magic = [0u8; 2];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == GZIP_MAGIC)
+}
+
 /// Opens a file for reading, through a gzip decoder when it starts with the gzip magic.
 pub fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
     let mut f = BufReader::with_capacity(256 * 1024, File::open(path)?);

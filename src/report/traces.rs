@@ -1,0 +1,146 @@
+//! What the trace files gave a run: the files and their formats, spans and calls, the
+//! problems met while reading them, the join with the captures and how well the timing
+//! inference agrees with the span trees. Part of `links.json` (`traces`) and `report.md`.
+
+use serde::Serialize;
+
+use crate::chains::{self, CallSet, ChainConfig, EdgeSource};
+use crate::join::{Join, JoinStats};
+use crate::traces::{TraceCoverage, TraceSet};
+
+/// Problems listed by message; all are counted in the coverage.
+const ERRORS_LISTED: usize = 20;
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TraceFile {
+    pub path: String,
+    pub format: &'static str,
+}
+
+/// Parent edges the span trees give the captured calls, checked against what timing
+/// alone infers for the same calls.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct ChainCheck {
+    /// Captured calls whose parent the span trees give.
+    pub span_edges: u64,
+    /// Of those, calls whose timing-only parent is the same call.
+    pub timing_agrees: u64,
+    /// Of those, calls timing gave another parent (corrected by the spans).
+    pub timing_corrected: u64,
+    /// Of those, calls timing gave no parent.
+    pub timing_missed: u64,
+    pub agreement: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TraceReport {
+    pub files: Vec<TraceFile>,
+    /// Spans kept (read, with ids, within the bounds).
+    pub spans: u64,
+    /// Calls between services the spans make.
+    pub calls: u64,
+    pub services: usize,
+    /// Deepest span of any trace (a root is 1).
+    pub max_span_depth: u32,
+    pub coverage: TraceCoverage,
+    /// The first problems met, each with its file and line or byte offset.
+    pub errors: Vec<String>,
+    /// Null unless captures were given too.
+    pub join: Option<JoinStats>,
+    pub chain_check: Option<ChainCheck>,
+}
+
+impl TraceReport {
+    pub fn of(set: &TraceSet, joined: Option<&Join>) -> TraceReport {
+        TraceReport {
+            files: set
+                .files
+                .iter()
+                .map(|(p, f)| TraceFile {
+                    path: p.display().to_string(),
+                    format: f.name(),
+                })
+                .collect(),
+            spans: set.coverage.spans_kept,
+            calls: set.calls.len() as u64,
+            services: set.services.len(),
+            max_span_depth: set.max_depth,
+            coverage: set.coverage.clone(),
+            errors: set
+                .errors
+                .iter()
+                .take(ERRORS_LISTED)
+                .map(ToString::to_string)
+                .collect(),
+            join: joined.map(|j| j.stats.clone()),
+            chain_check: None,
+        }
+    }
+
+    /// A few lines for the terminal: what was read, what was lost, the join.
+    pub fn render_terminal(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let c = &self.coverage;
+        let _ = writeln!(
+            s,
+            "traces: {} files, {} spans in {} traces, {} services, {} calls",
+            self.files.len(),
+            self.spans,
+            c.traces,
+            self.services,
+            self.calls
+        );
+        let lost = c.malformed_documents
+            + c.spans_missing_ids
+            + c.spans_over_trace_cap
+            + c.traces_evicted
+            + c.orphan_spans;
+        if lost > 0 || !self.errors.is_empty() {
+            let _ = writeln!(
+                s,
+                "  problems: {} malformed documents, {} spans without ids, {} over bounds, {} traces evicted, {} orphan spans (report.md lists them)",
+                c.malformed_documents,
+                c.spans_missing_ids,
+                c.spans_over_trace_cap,
+                c.traces_evicted,
+                c.orphan_spans
+            );
+        }
+        if let Some(j) = &self.join {
+            let _ = writeln!(
+                s,
+                "  joined: {} of {} exchanges ({} by traceparent, {} by time); clock offset {} ms over {} pairs",
+                j.matched,
+                j.exchanges,
+                j.by_traceparent,
+                j.by_time,
+                j.clock_offset_ms.map_or("-".into(), |o| format!("{o:.3}")),
+                j.offset_pairs
+            );
+        }
+        s
+    }
+
+    /// Compares the parents timing infers for the captured calls (`untouched`) with the
+    /// span trees' (`with_spans`, the same rows with span ids laid on).
+    pub fn check_chains(&mut self, untouched: &CallSet, with_spans: &CallSet, cfg: &ChainConfig) {
+        let timing = chains::infer_parents(&untouched.calls, &cfg.parents);
+        let spans = chains::infer_parents(&with_spans.calls, &cfg.parents);
+        let mut check = ChainCheck::default();
+        for (t, s) in timing.edges.iter().zip(&spans.edges) {
+            let Some(s) = s.filter(|e| e.source == EdgeSource::Span) else {
+                continue;
+            };
+            check.span_edges += 1;
+            match t {
+                Some(t) if t.parent == s.parent => check.timing_agrees += 1,
+                Some(_) => check.timing_corrected += 1,
+                None => check.timing_missed += 1,
+            }
+        }
+        check.agreement =
+            (check.span_edges > 0).then(|| check.timing_agrees as f64 / check.span_edges as f64);
+        self.chain_check = Some(check);
+    }
+}
