@@ -256,7 +256,14 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         .as_ref()
         .map(|t| TraceReport::of(t, joined.as_ref()));
     if let Some(t) = &trace_set {
-        merge_traced_links(&mut link_set, t, joined.as_ref(), config.routes);
+        merge_traced_links(
+            &mut link_set,
+            t,
+            joined.as_ref().map(|j| (j, &tables, &naming)),
+            config.routes,
+        )
+        .context("adding the traced links")
+        .map_err(RunError::Output)?;
     }
     let chain_config = ChainConfig::default();
     let mut chain_set = chains::calls_from_tables(&tables, &naming)
@@ -364,43 +371,61 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     })
 }
 
-/// Adds the trace files' view to the links: every captured link the traces also show
-/// is marked `both` with its traced call count; the calls no capture showed make links
-/// of their own (`traces`), measured from the spans.
+/// Adds the trace files' view to the links: a captured link is `both` when some of its
+/// exchanges were joined to traced calls (its `traced_calls` counts them, whatever the
+/// spans call the endpoints); the calls no capture showed make links of their own
+/// (`traces`), measured from the spans.
 fn merge_traced_links(
     set: &mut LinkSet,
     traced_set: &TraceSet,
-    joined: Option<&join::Join>,
+    joined: Option<(&join::Join, &Tables, &Naming)>,
     top_routes: usize,
-) {
-    let matched = joined.map(|j| j.call_matched.as_slice());
+) -> polars::prelude::PolarsResult<()> {
+    let matched = joined.map(|(j, _, _)| j.call_matched.as_slice());
     let shown = |i: usize| matched.is_some_and(|m| m.get(i).copied().unwrap_or(false));
     let traced = links::measure_traced(&traced_set.calls, &shown, top_routes);
+    let mut joined_per_link: std::collections::BTreeMap<links::LinkKey, (u64, u64)> =
+        Default::default();
+    if let Some((j, tables, naming)) = joined {
+        for ((client, server), call) in j.matched_endpoints(&tables.exchanges)? {
+            let key = (
+                naming.client(client).name,
+                naming.server(server.0, server.1).name,
+            );
+            let e = joined_per_link.entry(key).or_default();
+            e.0 += 1;
+            let c = &traced_set.calls[call as usize];
+            e.1 += u64::from(c.kind == traces::CallKind::Async);
+        }
+    }
     for link in &mut set.links {
         let key = (link.client.clone(), link.server.clone());
-        if let Some(&n) = traced.calls_per_link.get(&key) {
+        let (n, async_calls) = joined_per_link.get(&key).copied().unwrap_or_default();
+        link.traced_calls = Some(n);
+        if n > 0 {
             link.evidence = Evidence::Both;
-            link.traced_calls = Some(n);
-            let (async_calls, broker) =
-                traced.async_per_link.get(&key).cloned().unwrap_or_default();
-            link.async_share = (n > 0).then(|| async_calls as f64 / n as f64);
-            link.broker = broker;
-        } else {
-            link.traced_calls = Some(0);
+            link.async_share = Some(async_calls as f64 / n as f64);
+            link.broker = traced.async_per_link.get(&key).and_then(|a| a.1.clone());
         }
     }
     for link in traced.links {
-        let captured = set
+        match set
             .links
-            .iter()
-            .any(|l| l.client == link.client && l.server == link.server);
-        if !captured {
-            set.links.push(link);
+            .iter_mut()
+            .find(|l| l.client == link.client && l.server == link.server)
+        {
+            // Calls the capture missed on a link it showed: counted, not measured twice.
+            Some(l) => {
+                l.evidence = Evidence::Both;
+                l.traced_calls = Some(l.traced_calls.unwrap_or(0) + link.traced_calls.unwrap_or(0));
+            }
+            None => set.links.push(link),
         }
     }
     if set.capture_seconds.is_none() {
         set.capture_seconds = traced.seconds;
     }
+    Ok(())
 }
 
 /// The JSON samples per link, from the `payloads` table.

@@ -116,6 +116,21 @@ impl Join {
     }
 }
 
+impl Join {
+    /// (client address, server endpoint) and matched call of every joined exchange.
+    pub fn matched_endpoints(
+        &self,
+        exchanges: &DataFrame,
+    ) -> PolarsResult<Vec<((IpAddr, (IpAddr, u16)), u32)>> {
+        let rows = read_rows(exchanges)?;
+        Ok(rows
+            .iter()
+            .zip(&self.exchange_call)
+            .filter_map(|(r, m)| Some(((r.client?, r.server?), m.as_ref()?.0)))
+            .collect())
+    }
+}
+
 /// What the join reads of one exchange row.
 struct Row {
     client: Option<IpAddr>,

@@ -266,16 +266,19 @@ pub fn measure_traced(
         });
         let routes_total = link_routes.len();
         link_routes.truncate(top_routes);
+        let acc_has_method = link_routes.iter().any(|r| r.method.is_some());
         let http = acc.measures(out.seconds);
         let calls = out.calls_per_link.get(&key).copied().unwrap_or(0);
         let (async_calls, broker) = out.async_per_link.get(&key).cloned().unwrap_or_default();
         let protocol = if async_calls * 2 > calls {
             broker.clone().unwrap_or_else(|| "async".into())
         } else {
-            http.http_versions
-                .first()
-                .map(|v| v.value.to_ascii_lowercase())
-                .unwrap_or_else(|| "unknown".into())
+            // A client span may not record the version: an HTTP method still says HTTP.
+            match http.http_versions.first() {
+                Some(v) => v.value.to_ascii_lowercase(),
+                None if acc_has_method => "http".into(),
+                None => "unknown".into(),
+            }
         };
         out.links.push(Link {
             client: key.0.clone(),
