@@ -180,6 +180,12 @@ pub fn link_savings(
     k: &CostConstants,
 ) -> Savings {
     let mut s = Savings::default();
+    // Every saving is projected from what the wire shows (handshakes, header and JSON
+    // bytes); spans show none of it, so a link only traces showed has none (null), and
+    // ranks after the measured links until a capture shows it.
+    if link.evidence == crate::links::Evidence::Traces {
+        return s;
+    }
     let secs = seconds.filter(|t| *t > 0.0);
     let requests = link.http.as_ref().map_or(0, |h| h.requests);
     let per_request = |x: f64| (requests > 0).then(|| x / requests as f64);
