@@ -13,6 +13,7 @@ mod calls;
 mod error;
 mod jaeger;
 mod otlp;
+mod otlp_fast;
 mod sniff;
 mod span;
 mod stream;

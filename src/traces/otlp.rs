@@ -14,12 +14,15 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span as OtlpSpan};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::Link;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Status};
 use prost::Message;
 use serde::de::DeserializeSeed;
 
 use super::assemble::Ingest;
 use super::error::{Location, TraceError};
+use super::otlp_fast;
 use super::span::{apply_attr, id_from_bytes, AttrValue, Span, SpanKind, SpanLink, SpanStatus};
 use super::stream::{json_document, KeyedArray};
 
@@ -75,6 +78,10 @@ pub(crate) fn read_lines(
             continue;
         }
         ing.coverage().documents += 1;
+        if let Some(req) = otlp_fast::parse(&line) {
+            convert_fast(req, ing);
+            continue;
+        }
         match serde_json::from_slice::<ExportTraceServiceRequest>(&line) {
             Ok(req) => req
                 .resource_spans
@@ -280,41 +287,119 @@ fn attr_value(kv: &KeyValue) -> AttrValue<'_> {
     }
 }
 
-/// One resource's spans to `Span`s; spans without valid ids are counted and dropped.
-fn convert(rs: ResourceSpans, ing: &mut Ingest) {
-    let name = rs
-        .resource
-        .as_ref()
+/// `service.name` of a resource, or the SDK default.
+fn service_name(resource: Option<&Resource>) -> &str {
+    resource
         .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
         .and_then(|kv| match attr_value(kv) {
             AttrValue::Str(s) if !s.is_empty() => Some(s),
             _ => None,
         })
-        .unwrap_or(UNKNOWN_SERVICE);
-    let service = ing.service(name);
+        .unwrap_or(UNKNOWN_SERVICE)
+}
+
+/// Where converted spans go: the assembler, or a test comparing the two JSON paths.
+pub(crate) trait SpanSink {
+    /// The shared name of a service.
+    fn service(&mut self, name: &str) -> Arc<str>;
+    /// A span, or `None` for one without valid ids (counted and dropped).
+    fn push(&mut self, span: Option<Span>);
+}
+
+impl SpanSink for Ingest {
+    fn service(&mut self, name: &str) -> Arc<str> {
+        Ingest::service(self, name)
+    }
+    fn push(&mut self, span: Option<Span>) {
+        match span {
+            Some(s) => self.span(s),
+            None => self.missing_ids(),
+        }
+    }
+}
+
+/// One resource's spans to `Span`s.
+pub(crate) fn convert(rs: ResourceSpans, ing: &mut impl SpanSink) {
+    let service = ing.service(service_name(rs.resource.as_ref()));
     for ss in rs.scope_spans {
         for s in ss.spans {
-            match span_of(s, &service) {
-                Some(span) => ing.span(span),
-                None => ing.missing_ids(),
+            let head = Head {
+                trace_id: id_from_bytes(&s.trace_id, 16),
+                span_id: id_from_bytes(&s.span_id, 8),
+                parent_span_id: id_from_bytes(&s.parent_span_id, 8),
+                kind: s.kind,
+                start_ns: s.start_time_unix_nano,
+                end_ns: s.end_time_unix_nano,
+                status: s.status.as_ref(),
+                links: &s.links,
+            };
+            let span = span_of(head, s.name, &service).map(|mut span| {
+                for kv in &s.attributes {
+                    apply_attr(&mut span, &kv.key, attr_value(kv));
+                }
+                span
+            });
+            ing.push(span);
+        }
+    }
+}
+
+/// The fast path's twin of `convert` (see otlp_fast.rs).
+pub(crate) fn convert_fast(req: otlp_fast::Request<'_>, ing: &mut impl SpanSink) {
+    for rs in req.resource_spans {
+        let service = ing.service(service_name(rs.resource.as_ref()));
+        for ss in rs.scope_spans {
+            for s in ss.spans {
+                let head = Head {
+                    trace_id: s.trace_id.0,
+                    span_id: s.span_id.0,
+                    parent_span_id: s.parent_span_id.0,
+                    kind: s.kind,
+                    start_ns: s.start_time_unix_nano.0,
+                    end_ns: s.end_time_unix_nano.0,
+                    status: s.status.as_ref(),
+                    links: &s.links,
+                };
+                let a = s.attributes;
+                let span = span_of(head, s.name.into_owned(), &service).map(|mut span| {
+                    span.http = a.http;
+                    span.peer = a.peer;
+                    if a.status != SpanStatus::Unset {
+                        span.status = a.status;
+                    }
+                    span
+                });
+                ing.push(span);
             }
         }
     }
 }
 
-fn span_of(s: OtlpSpan, service: &Arc<str>) -> Option<Span> {
-    let trace_id = id_from_bytes(&s.trace_id, 16).filter(|&t| t != 0)?;
-    let span_id = id_from_bytes(&s.span_id, 8).filter(|&t| t != 0)? as u64;
+/// A span's fields both paths decode the same way; ids already decoded, `None` unless
+/// of the right length.
+struct Head<'a> {
+    trace_id: Option<u128>,
+    span_id: Option<u128>,
+    parent_span_id: Option<u128>,
+    kind: i32,
+    start_ns: u64,
+    end_ns: u64,
+    status: Option<&'a Status>,
+    links: &'a [Link],
+}
+
+/// The span without its attributes, which each path folds its own way.
+fn span_of(h: Head<'_>, name: String, service: &Arc<str>) -> Option<Span> {
+    let trace_id = h.trace_id.filter(|&t| t != 0)?;
+    let span_id = h.span_id.filter(|&t| t != 0)? as u64;
     // An empty parent is a root; a malformed one too (it could not name a span anyway).
-    let parent_span_id = id_from_bytes(&s.parent_span_id, 8)
-        .filter(|&p| p != 0)
-        .map(|p| p as u64);
-    let status = match s.status.as_ref().map(|st| st.code) {
+    let parent_span_id = h.parent_span_id.filter(|&p| p != 0).map(|p| p as u64);
+    let status = match h.status.map(|st| st.code) {
         Some(1) => SpanStatus::Ok,
         Some(2) => SpanStatus::Error,
         _ => SpanStatus::Unset,
     };
-    let links = s
+    let links = h
         .links
         .iter()
         .filter_map(|l| {
@@ -324,22 +409,18 @@ fn span_of(s: OtlpSpan, service: &Arc<str>) -> Option<Span> {
             })
         })
         .collect();
-    let mut span = Span {
+    Some(Span {
         trace_id,
         span_id,
         parent_span_id,
         service: Arc::clone(service),
-        kind: SpanKind::from_otlp(s.kind),
-        name: s.name,
-        start_ns: s.start_time_unix_nano,
-        end_ns: s.end_time_unix_nano.max(s.start_time_unix_nano),
+        kind: SpanKind::from_otlp(h.kind),
+        name,
+        start_ns: h.start_ns,
+        end_ns: h.end_ns.max(h.start_ns),
         status,
         http: Default::default(),
         peer: Default::default(),
         links,
-    };
-    for kv in &s.attributes {
-        apply_attr(&mut span, &kv.key, attr_value(kv));
-    }
-    Some(span)
+    })
 }

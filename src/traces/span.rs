@@ -207,11 +207,26 @@ impl AttrValue<'_> {
 /// Folds one attribute into the span's kept fields; returns false when the key is not
 /// one linkrank keeps (the caller may then look at format-specific keys).
 pub fn apply_attr(span: &mut Span, key: &str, v: AttrValue<'_>) -> bool {
-    let h = &mut span.http;
-    let p = &mut span.peer;
+    fold_attr(&mut span.http, &mut span.peer, &mut span.status, key, v)
+}
+
+/// `apply_attr` on the parts of a span, for a reader that folds attributes while it
+/// parses, before the span exists (otlp_fast.rs).
+pub(crate) fn fold_attr(
+    h: &mut HttpAttrs,
+    p: &mut PeerAttrs,
+    status: &mut SpanStatus,
+    key: &str,
+    v: AttrValue<'_>,
+) -> bool {
     match key {
         "http.request.method" | "http.method" => h.method = v.as_string(),
-        "http.route" => h.route = v.as_string().map(|r| strip_query(&r).to_owned()),
+        "http.route" => {
+            h.route = match v {
+                AttrValue::Str(r) => Some(strip_query(r).to_owned()),
+                _ => v.as_string(),
+            }
+        }
         "url.path" | "http.path" | "http.target" => {
             if let AttrValue::Str(s) = v {
                 h.path = Some(strip_query(s).to_owned());
@@ -254,15 +269,15 @@ pub fn apply_attr(span: &mut Span, key: &str, v: AttrValue<'_>) -> bool {
                 _ => false,
             };
             if failed {
-                span.status = SpanStatus::Error;
+                *status = SpanStatus::Error;
             }
         }
         "otel.status_code" => {
             if let AttrValue::Str(s) = v {
                 if s.eq_ignore_ascii_case("error") {
-                    span.status = SpanStatus::Error;
+                    *status = SpanStatus::Error;
                 } else if s.eq_ignore_ascii_case("ok") {
-                    span.status = SpanStatus::Ok;
+                    *status = SpanStatus::Ok;
                 }
             }
         }

@@ -1,0 +1,599 @@
+//! Fast path for OTLP/JSON lines: the same JSON read into borrowed structs that mirror
+//! opentelemetry-proto's serde field by field, so no `String` is allocated per attribute
+//! key and value, ids are decoded straight to integers, and `intValue` is not buffered
+//! through serde's untagged-enum `Content` (the reference's `AnyValue` is `flatten`ed,
+//! which buffers every attribute value).
+//!
+//! Why a second parser: opentelemetry-proto's own types top out near 330,000 spans/s on
+//! one core before any conversion (docs/traces.md, Speed), below the issue's 500,000.
+//! The reference path (`ExportTraceServiceRequest`) stays the arbiter: a line this parser
+//! rejects for any reason (an escaped id, a `bytesValue`, anything malformed) is read
+//! again by the reference path, which then decides and words the error. A line it
+//! accepts must give the spans the reference gives: every field the reference reads is
+//! read here with the same rules (hex with optional `0x`, 64-bit integers as numbers or
+//! strings, `null` meaning absent, last value of an `AnyValue` winning, unknown keys
+//! ignored); the cold fields (resource, scope, events, links, status) use the reference
+//! types themselves. tests.rs checks both paths give identical spans on every corpus
+//! OTLP file, on the bench generator's output and on crafted edge cases.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use opentelemetry_proto::tonic::common::v1::{ArrayValue, InstrumentationScope, KeyValueList};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{span, Status};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::span::{fold_attr, AttrValue, HttpAttrs, PeerAttrs, SpanStatus};
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct Request<'a> {
+    #[serde(borrow)]
+    pub resource_spans: Vec<ResourceSpans<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+// Fields never read are still parsed so a line is checked as the reference checks it.
+#[allow(dead_code)]
+pub(crate) struct ResourceSpans<'a> {
+    pub resource: Option<Resource>,
+    #[serde(borrow)]
+    pub scope_spans: Vec<ScopeSpans<'a>>,
+    #[serde(borrow)]
+    schema_url: Cow<'a, str>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+// Fields never read are still parsed so a line is checked as the reference checks it.
+#[allow(dead_code)]
+pub(crate) struct ScopeSpans<'a> {
+    scope: Option<InstrumentationScope>,
+    #[serde(borrow)]
+    pub spans: Vec<FastSpan<'a>>,
+    #[serde(borrow)]
+    schema_url: Cow<'a, str>,
+}
+
+/// opentelemetry-proto `Span`, hot fields borrowed.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+// Fields never read are still parsed so a line is checked as the reference checks it.
+#[allow(dead_code)]
+pub(crate) struct FastSpan<'a> {
+    pub trace_id: HexId<16>,
+    pub span_id: HexId<8>,
+    #[serde(borrow)]
+    trace_state: Cow<'a, str>,
+    pub parent_span_id: HexId<8>,
+    flags: u32,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    pub kind: i32,
+    pub start_time_unix_nano: U64OrString,
+    pub end_time_unix_nano: U64OrString,
+    pub attributes: Attrs,
+    dropped_attributes_count: u32,
+    events: Vec<span::Event>,
+    dropped_events_count: u32,
+    pub links: Vec<span::Link>,
+    dropped_links_count: u32,
+    pub status: Option<Status>,
+}
+
+/// A span's `attributes` array folded as it is parsed (`fold_attr`, in array order, as
+/// the reference path's `apply_attr` loop does), so no attribute is stored.
+#[derive(Default)]
+pub(crate) struct Attrs {
+    pub http: HttpAttrs,
+    pub peer: PeerAttrs,
+    /// Set by `error` / `otel.status_code` attributes, which override the span's own
+    /// status; `Unset` when none did (those attributes never set `Unset`).
+    pub status: SpanStatus,
+}
+
+impl<'de> Deserialize<'de> for Attrs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Attrs;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Attrs, A::Error> {
+                let mut a = Attrs::default();
+                while let Some(kv) = seq.next_element::<FastKeyValue<'de>>()? {
+                    fold_attr(&mut a.http, &mut a.peer, &mut a.status, &kv.key, kv.attr());
+                }
+                Ok(a)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// opentelemetry-proto `KeyValue`: `key` is required there too (no `default`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+// Fields never read are still parsed so a line is checked as the reference checks it.
+#[allow(dead_code)]
+pub(crate) struct FastKeyValue<'a> {
+    #[serde(borrow)]
+    pub key: Cow<'a, str>,
+    #[serde(borrow)]
+    pub value: Option<FastAnyValue<'a>>,
+    #[serde(default)]
+    key_strindex: i32,
+}
+
+impl FastKeyValue<'_> {
+    pub fn attr(&self) -> AttrValue<'_> {
+        match self.value.as_ref().and_then(|v| v.0.as_ref()) {
+            Some(Val::Str(s)) => AttrValue::Str(s),
+            Some(Val::Int(i)) => AttrValue::Int(*i),
+            Some(Val::Bool(b)) => AttrValue::Bool(*b),
+            Some(Val::Other) | None => AttrValue::Other,
+        }
+    }
+}
+
+enum Val<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    Bool(bool),
+    /// double, array, kvlist: read (and so checked) but not kept.
+    Other,
+}
+
+/// opentelemetry-proto `AnyValue` (its `serializers::deserialize_from_value`): the last
+/// known key with a non-null value wins, unknown keys are ignored.
+pub(crate) struct FastAnyValue<'a>(Option<Val<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FastAnyValue<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(AnyVisitor(std::marker::PhantomData))
+    }
+}
+
+struct AnyVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for AnyVisitor<'a> {
+    type Value = FastAnyValue<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object for AnyValue")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut value = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let v = match key.as_ref() {
+                "stringValue" => map.next_value::<Option<Cow<'de, str>>>()?.map(Val::Str),
+                "boolValue" => map.next_value::<Option<bool>>()?.map(Val::Bool),
+                "intValue" => map
+                    .next_value::<Option<I64OrString>>()?
+                    .map(|i| Val::Int(i.0)),
+                "doubleValue" => map.next_value::<Option<f64>>()?.map(|_| Val::Other),
+                "arrayValue" => map.next_value::<Option<ArrayValue>>()?.map(|_| Val::Other),
+                "kvlistValue" => map
+                    .next_value::<Option<KeyValueList>>()?
+                    .map(|_| Val::Other),
+                // Base64 is checked by the reference path only: rare, so hand it over.
+                "bytesValue" => return Err(de::Error::custom("bytesValue: reference path")),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    None
+                }
+            };
+            if v.is_some() {
+                value = v;
+            }
+        }
+        Ok(FastAnyValue(value))
+    }
+}
+
+/// A hex id as opentelemetry-proto reads it (`const_hex::decode`: even length, an
+/// optional `0x`, either case; anything else fails the document), kept as an integer
+/// when it has exactly `N` bytes (`id_from_bytes`), else `None` (missing or malformed
+/// id, which the converter counts).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct HexId<const N: usize>(pub Option<u128>);
+
+impl<'de, const N: usize> Deserialize<'de> for HexId<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(HexVisitor::<N>)
+    }
+}
+
+struct HexVisitor<const N: usize>;
+
+impl<const N: usize> Visitor<'_> for HexVisitor<N> {
+    type Value = HexId<N>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string representing hex-encoded bytes")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<HexId<N>, E> {
+        decode_hex_id::<N>(s.as_bytes())
+            .map(HexId)
+            .ok_or_else(|| E::custom("invalid hex id"))
+    }
+}
+
+/// `None` when const_hex would reject `s`; `Some(None)` when it decodes to other than
+/// `N` bytes.
+fn decode_hex_id<const N: usize>(s: &[u8]) -> Option<Option<u128>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    let digits = match s {
+        [b'0', b'x' | b'X', rest @ ..] => rest,
+        _ => s,
+    };
+    let mut v = 0u128;
+    for &c in digits {
+        let d = (c as char).to_digit(16)?;
+        v = v.wrapping_shl(4) | u128::from(d);
+    }
+    Some((digits.len() == 2 * N).then_some(v))
+}
+
+/// opentelemetry-proto `deserialize_string_to_u64`: a u64, a non-negative i64, or a
+/// string holding a u64.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct U64OrString(pub u64);
+
+impl<'de> Deserialize<'de> for U64OrString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = U64OrString;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a u64 integer or a string containing a u64 integer")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<U64OrString, E> {
+                Ok(U64OrString(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<U64OrString, E> {
+                u64::try_from(v).map(U64OrString).map_err(E::custom)
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<U64OrString, E> {
+                s.parse().map(U64OrString).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The reference's untagged `StringOrInt` for `intValue`: an integer in i64 range, or a
+/// string that parses as one.
+struct I64OrString(i64);
+
+impl<'de> Deserialize<'de> for I64OrString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = I64OrString;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an i64 or a string containing one")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<I64OrString, E> {
+                Ok(I64OrString(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<I64OrString, E> {
+                i64::try_from(v).map(I64OrString).map_err(E::custom)
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<I64OrString, E> {
+                s.parse().map(I64OrString).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses one line; `None` hands it to the reference path.
+pub(crate) fn parse(line: &[u8]) -> Option<Request<'_>> {
+    // One UTF-8 check of the whole line is cheaper than serde_json's check per string.
+    serde_json::from_str(std::str::from_utf8(line).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+    use super::super::otlp::{convert, convert_fast, SpanSink};
+    use super::super::span::Span;
+    use super::{decode_hex_id, parse};
+
+    #[derive(Default)]
+    struct Collect(Vec<Option<Span>>);
+
+    impl SpanSink for Collect {
+        fn service(&mut self, name: &str) -> Arc<str> {
+            Arc::from(name)
+        }
+        fn push(&mut self, span: Option<Span>) {
+            self.0.push(span);
+        }
+    }
+
+    fn reference(line: &[u8]) -> Option<Vec<Option<Span>>> {
+        let req: ExportTraceServiceRequest = serde_json::from_slice(line).ok()?;
+        let mut c = Collect::default();
+        req.resource_spans
+            .into_iter()
+            .for_each(|rs| convert(rs, &mut c));
+        Some(c.0)
+    }
+
+    fn fast(line: &[u8]) -> Option<Vec<Option<Span>>> {
+        let mut c = Collect::default();
+        convert_fast(parse(line)?, &mut c);
+        Some(c.0)
+    }
+
+    /// The fast path either hands the line over (false) or gives exactly the reference's
+    /// spans, missing-id spans included (true).
+    fn agree(line: &[u8]) -> bool {
+        let Some(f) = fast(line) else {
+            return false;
+        };
+        let r = reference(line);
+        assert_eq!(
+            r.as_ref(),
+            Some(&f),
+            "fast path disagrees on {}",
+            String::from_utf8_lossy(line)
+        );
+        true
+    }
+
+    fn corpus(name: &str) -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/")).join(name)
+    }
+
+    #[test]
+    fn fast_path_gives_the_reference_spans_on_every_corpus_otlp_file() {
+        let mut docs: Vec<Vec<u8>> = [
+            "otelproto_examples_trace.json",
+            "jaeger_storage_example_trace_otlp.json",
+        ]
+        .iter()
+        .map(|f| std::fs::read(corpus(f)).unwrap())
+        .collect();
+        let lines = std::fs::read(corpus("jaegerui_otlp2jaeger-multi-in.jsonl")).unwrap();
+        docs.extend(
+            lines
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.trim_ascii().is_empty())
+                .map(<[u8]>::to_vec),
+        );
+        let mut spans = 0;
+        for d in &docs {
+            assert!(agree(d), "fast path rejected {}", String::from_utf8_lossy(d));
+            spans += fast(d).unwrap().len();
+        }
+        // Counted with Python's json module: sum of len(spans) over the three files.
+        assert_eq!(spans, 10);
+    }
+
+    #[test]
+    fn fast_path_gives_the_reference_spans_on_the_bench_generator_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("spans.jsonl");
+        let gen = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/make_spans.py");
+        let ok = std::process::Command::new("python3")
+            .args([gen, out.to_str().unwrap(), "5000"])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let text = std::fs::read(&out).unwrap();
+        let mut spans = 0;
+        for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            assert!(agree(line));
+            spans += fast(line).unwrap().len();
+        }
+        // make_spans.py writes whole batches of 512 spans: 10 lines for 5000.
+        assert_eq!(spans, 5120);
+    }
+
+    /// One span line: `fields` (raw JSON values) replace the default fields of the same
+    /// name (a name given twice is written twice), `value` is the first attribute's value.
+    fn line(fields: &[(&str, &str)], value: &str) -> Vec<u8> {
+        let attrs = format!(
+            r#"[{{"key":"http.request.method","value":{value}}},{{"key":"http.route","value":{{"stringValue":"/r?q=1"}}}}]"#
+        );
+        let defaults = [
+            ("traceId", r#""0102030405060708090a0b0c0d0e0f10""#),
+            ("spanId", r#""1112131415161718""#),
+            ("name", r#""GET /x""#),
+            ("kind", "2"),
+            ("startTimeUnixNano", r#""100""#),
+            ("endTimeUnixNano", r#""200""#),
+            ("attributes", attrs.as_str()),
+        ];
+        let span: Vec<String> = defaults
+            .iter()
+            .filter(|(k, _)| !fields.iter().any(|(f, _)| f == k))
+            .chain(fields)
+            .map(|(k, v)| format!(r#""{k}":{v}"#))
+            .collect();
+        format!(
+            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"svc"}}}}]}},"scopeSpans":[{{"spans":[{{{}}}]}}]}}]}}"#,
+            span.join(",")
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn fast_path_agrees_or_hands_over_on_edge_cases() {
+        let s = r#"{"stringValue":"GET"}"#;
+        // Each of these must be read by the fast path itself, and read right.
+        let accepted = [
+            line(&[], s),
+            line(&[("traceId", r#""0X0102030405060708090A0B0C0D0E0F10""#)], s),
+            line(&[("spanId", r#""0x11121314""#)], s),
+            line(&[("spanId", r#""""#)], s),
+            line(&[("parentSpanId", r#""0000000000000000""#)], s),
+            line(&[("parentSpanId", r#""abcdef0123456789""#)], s),
+            line(&[("traceId", r#""00000000000000000000000000000000""#)], s),
+            line(&[("startTimeUnixNano", r#"300"#)], s),
+            line(&[("endTimeUnixNano", r#""18446744073709551615""#)], s),
+            line(&[("status", r#"{"code":2,"message":"m"}"#)], s),
+            line(&[("status", r#"null"#)], s),
+            line(
+                &[
+                    ("kind", r#"5"#),
+                    ("flags", r#"257"#),
+                    ("traceState", r#""a=b""#),
+                ],
+                s,
+            ),
+            line(&[("name", r#""caf\u00e9 \"q\"""#)], s),
+            line(
+                &[(
+                    "events",
+                    r#"[{"timeUnixNano":"5","name":"e","attributes":[]}]"#,
+                )],
+                s,
+            ),
+            line(
+                &[(
+                    "links",
+                    r#"[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"2122232425262728"}]"#,
+                )],
+                s,
+            ),
+            line(&[("unknownField", r#"{"deep":[1,2,{"x":null}]}"#)], s),
+            line(&[], r#"{"stringValue":null}"#),
+            line(&[], r#"{"intValue":"42"}"#),
+            line(&[], r#"{"intValue":-42}"#),
+            line(&[], r#"{"boolValue":true}"#),
+            line(&[], r#"{"doubleValue":1.5}"#),
+            line(&[], r#"{"doubleValue":2}"#),
+            line(&[], r#"{"arrayValue":{"values":[{"stringValue":"a"}]}}"#),
+            line(
+                &[],
+                r#"{"kvlistValue":{"values":[{"key":"k","value":{"intValue":1}}]}}"#,
+            ),
+            line(&[], r#"{"stringValue":"a","intValue":"7"}"#),
+            line(&[], r#"{"intValue":"7","stringValue":null}"#),
+            line(&[], r#"{"other":[1],"stringValue":"PUT"}"#),
+            line(&[], "null"),
+            line(&[], "{}"),
+            line(
+                &[(
+                    "attributes",
+                    r#"[{"key":"error","value":{"boolValue":true}},{"key":"otel.status_code","value":{"stringValue":"OK"}}]"#,
+                )],
+                s,
+            ),
+            line(
+                &[
+                    ("status", r#"{"code":1}"#),
+                    (
+                        "attributes",
+                        r#"[{"key":"error","value":{"stringValue":"yes"}}]"#,
+                    ),
+                ],
+                s,
+            ),
+            line(
+                &[(
+                    "attributes",
+                    r#"[{"value":{"stringValue":"x"},"key":"url.full"},{"key":"http.url","value":{"stringValue":"http://h:1/p?q"}}]"#,
+                )],
+                s,
+            ),
+        ];
+        for l in &accepted {
+            assert!(agree(l), "handed over: {}", String::from_utf8_lossy(l));
+        }
+        // Either handed over or read identically; the reference rejects most of these.
+        let other = [
+            line(&[("traceId", r#""0102030405060708090a0b0c0d0e0f1""#)], s),
+            line(&[("traceId", r#""zz02030405060708090a0b0c0d0e0f10""#)], s),
+            line(&[("traceId", r#"null"#)], s),
+            line(&[("traceId", r#"12"#)], s),
+            line(&[("spanId", r#""\u0031112131415161718""#)], s),
+            line(&[("startTimeUnixNano", r#"-1"#)], s),
+            line(&[("startTimeUnixNano", r#"1.5"#)], s),
+            line(&[("startTimeUnixNano", r#""1e3""#)], s),
+            line(&[("startTimeUnixNano", r#""18446744073709551616""#)], s),
+            line(&[("kind", r#""SPAN_KIND_SERVER""#)], s),
+            line(&[("kind", r#"2.0"#)], s),
+            line(&[("name", r#"null"#)], s),
+            line(&[("name", r#""a""#), ("name", r#""b""#)], s),
+            line(&[("attributes", r#"null"#)], s),
+            line(&[("attributes", r#"{}"#)], s),
+            line(&[("attributes", r#"[{"value":{"stringValue":"x"}}]"#)], s),
+            line(&[("attributes", r#"[{"key":null}]"#)], s),
+            line(&[("status", r#"{"code":"2"}"#)], s),
+            line(&[("events", r#"[{"timeUnixNano":"x"}]"#)], s),
+            line(&[("links", r#"[{"spanId":"123"}]"#)], s),
+            line(&[], r#"{"intValue":"9223372036854775808"}"#),
+            line(&[], r#"{"intValue":9223372036854775808}"#),
+            line(&[], r#"{"intValue":1.5}"#),
+            line(&[], r#"{"intValue":"x"}"#),
+            line(&[], r#"{"stringValue":5}"#),
+            line(&[], r#"{"boolValue":"true"}"#),
+            line(&[], r#"{"bytesValue":"aGk="}"#),
+            line(&[], r#"{"bytesValue":"!!"}"#),
+            line(&[], r#"{"arrayValue":{"values":[{"intValue":"x"}]}}"#),
+            line(&[], r#"{"doubleValue":"NaN"}"#),
+            line(&[], r#""GET""#),
+            line(&[], "[]"),
+            b"{}".to_vec(),
+            b"{\"resourceSpans\":null}".to_vec(),
+            b"{\"resourceSpans\":[]} x".to_vec(),
+            b"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":\"\xff\"}]}]}]}".to_vec(),
+        ];
+        for l in &other {
+            agree(l);
+        }
+    }
+
+    #[test]
+    fn hex_ids_follow_const_hex() {
+        // opentelemetry-proto's own id deserializer (const_hex) is the oracle.
+        for s in [
+            "",
+            "0x",
+            "0X",
+            "00",
+            "0x00",
+            "abc",
+            "0xabc",
+            "zz",
+            "0g",
+            "ABCDEF12",
+            "0xABCDEF12",
+            "+1",
+            "0x0x",
+            "00000000000000ff",
+            "0x00000000000000ff",
+            " 1",
+            "é1",
+        ] {
+            let reference = const_hex_decode(s);
+            let fast8 = decode_hex_id::<8>(s.as_bytes());
+            assert_eq!(fast8.is_some(), reference.is_some(), "{s:?}");
+            if let (Some(f), Some(r)) = (fast8, reference) {
+                let want =
+                    (r.len() == 8).then(|| r.iter().fold(0u128, |a, &b| (a << 8) | u128::from(b)));
+                assert_eq!(f, want, "{s:?}");
+            }
+        }
+    }
+
+    fn const_hex_decode(s: &str) -> Option<Vec<u8>> {
+        let doc = format!(r#"{{"spanId":"{s}"}}"#);
+        serde_json::from_str::<opentelemetry_proto::tonic::trace::v1::Span>(&doc)
+            .ok()
+            .map(|sp| sp.span_id)
+    }
+}
