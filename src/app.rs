@@ -18,6 +18,7 @@ use crate::join::{self, JoinConfig};
 use crate::links::{self, Evidence, LinkSet};
 use crate::model::Coverage;
 use crate::rank::{self, Ranked};
+use crate::recommend;
 use crate::report::summary::{self, InputSummary, TableFigures};
 use crate::report::{links_csv, links_json, markdown, LinkReport, TraceReport};
 use crate::tables::{self, TableBuilder, Tables};
@@ -335,7 +336,11 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             link.chain = Some(chain);
         }
     }
+    // The decision per link (target, cheaper fix, gain, reasons), then the order by gain
+    // over effort, then the plan.
+    recommend::recommend(&mut link_set.links, &constants);
     let ranked = rank::rank(&link_set, &constants);
+    let plan = recommend::plan(&ranked);
     let report = LinkReport {
         inputs: &inputs,
         coverage: &coverage,
@@ -355,6 +360,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         constants: &constants,
         chains: Some(&chain_analysis.run),
         traces: trace_report.as_ref(),
+        plan: Some(&plan),
     };
     links_json::write(&config.out, &report).map_err(RunError::Output)?;
     links_csv::write(&config.out, &ranked).map_err(RunError::Output)?;

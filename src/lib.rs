@@ -24,6 +24,7 @@ pub mod join;
 pub mod links;
 pub mod model;
 pub mod rank;
+pub mod recommend;
 pub mod report;
 pub mod serialization;
 pub mod tables;

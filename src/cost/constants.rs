@@ -135,6 +135,33 @@ constants! {
     protobuf_encode_over_decode = 1.0, [0.5, 1.0], "ratio",
         "protobuf encode time / decode time (the sender's side, from the measured decode)",
         "djkoloski/rust_serialization_benchmark (encode 3.4-8.6x, decode 2.0-5.1x faster than JSON)";
+    min_gain_share = 0.02, [0.01, 0.05], "share",
+        "below this share of the fleet's projected gain a link keeps HTTP (rule 1: lambda x S small)",
+        "cost-model.md §3 rule 1";
+    fire_and_forget_share = 0.8, [0.8, 0.8], "share",
+        "share of a link's calls nobody waits for (answered after the parent, or 202/204) that makes it a broker link",
+        "cost-model.md §3 rule 2a";
+    burst_ratio = 3.0, [3.0, 3.0], "x",
+        "peak / mean request rate that, with 429 or 503 answers, makes a link a broker link",
+        "cost-model.md §3 rule 2c";
+    broker_publish_ms = 0.1, [0.1, 5.0], "ms",
+        "caller's wait to publish a message (NATS core 0.1 ms .. Kafka/RabbitMQ p99 a few ms)",
+        "cost-model.md §2.5";
+    transient_error_share = 0.005, [0.005, 0.005], "share",
+        "share of 5xx, 429 and unanswered requests from which a mesh's retries and outlier detection pay",
+        "cost-model.md §3 rule 3";
+    mesh_proxy_cores_per_krps = 0.2, [0.06, 0.5], "cores",
+        "CPU of one sidecar proxy per 1000 requests/s (ztunnel 0.06 .. sidecar 0.5); a hop has two",
+        "cost-model.md §2.6";
+    mesh_retries = 2.0, [1.0, 3.0], "retries",
+        "retries a mesh policy makes on a transient failure (r)",
+        "cost-model.md §2.6";
+    grpc_min_byte_share = 0.3, [0.3, 0.3], "share",
+        "bytes gRPC saves over today's header + body bytes from which a synchronous link moves to gRPC",
+        "cost-model.md §3 rule 4";
+    cheaper_fix_share = 0.8, [0.8, 0.8], "share",
+        "share of a link's gain one cheap mechanism (keep-alive, pooling, HTTP/2, gzip) must capture to be recommended instead",
+        "cost-model.md §3";
 }
 
 impl CostConstants {

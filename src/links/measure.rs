@@ -143,6 +143,7 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             traced_calls: None,
             async_share: None,
             broker: None,
+            recommendation: None,
         });
         routes.retain(|k, _| !(k[0].as_deref() == Some(&key.0) && k[1].as_deref() == Some(&key.1)));
     }

@@ -217,6 +217,9 @@ pub struct Link {
     pub async_share: Option<f64>,
     /// The broker those calls used (`messaging.system` or the producer's peer).
     pub broker: Option<String>,
+    /// Target, cheaper fix, gain and reasons (see `crate::recommend`); filled after the
+    /// savings and chains.
+    pub recommendation: Option<crate::recommend::Recommendation>,
 }
 
 /// Which inputs showed a link. Spans show no connections, handshakes or header bytes:

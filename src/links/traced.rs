@@ -311,6 +311,7 @@ pub fn measure_traced(
             traced_calls: Some(calls),
             async_share: (calls > 0).then(|| async_calls as f64 / calls as f64),
             broker,
+            recommendation: None,
         });
     }
     out

@@ -64,10 +64,24 @@ pub fn rank(set: &LinkSet, k: &CostConstants) -> Vec<Ranked> {
             let routes = (l.routes.len() as u64 + l.routes_not_listed) as f64;
             let n_callers = callers.get(l.server.as_str()).map_or(1, |c| c.len()) as f64;
             let s = &l.savings;
+            // The gain of the recommended target where there is one (a kept link gains
+            // only what its cheaper fix would); else what pooled gRPC would save.
+            let (time, bytes, cpu) = match &l.recommendation {
+                Some(r) => (
+                    r.gain.time_saved_ms_per_s,
+                    r.gain.bytes_saved_per_s,
+                    r.gain.cpu_saved_cores,
+                ),
+                None => (
+                    time_saved(l),
+                    s.bytes_per_s_saved.unwrap_or(0.0),
+                    s.cpu_ms_per_s_saved.unwrap_or(0.0) / 1e3,
+                ),
+            };
             ScoreInputs {
-                time_saved_ms_per_s: time_saved(l).max(0.0),
-                bytes_saved_per_s: s.bytes_per_s_saved.unwrap_or(0.0).max(0.0),
-                cpu_saved_cores: s.cpu_ms_per_s_saved.unwrap_or(0.0).max(0.0) / 1e3,
+                time_saved_ms_per_s: time.max(0.0),
+                bytes_saved_per_s: bytes.max(0.0),
+                cpu_saved_cores: cpu.max(0.0),
                 effort: routes + n_callers + if external { k.external_effort } else { 0.0 },
                 external,
             }

@@ -45,6 +45,8 @@ struct File<'a> {
     chains: Option<&'a crate::chains::RunChains>,
     /// Trace files, the join with the captures (null without trace input).
     traces: Option<&'a super::TraceReport>,
+    /// Quick wins and waves of migrations (docs/cost-model.md, "Recommendations").
+    plan: Option<&'a crate::recommend::Plan>,
     links: Vec<Value>,
 }
 
@@ -103,6 +105,7 @@ pub fn document(report: &LinkReport<'_>) -> anyhow::Result<Value> {
         },
         chains: report.chains,
         traces: report.traces,
+        plan: report.plan,
         links,
     };
     Ok(serde_json::to_value(file)?)

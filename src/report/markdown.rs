@@ -17,6 +17,8 @@ pub fn render(r: &LinkReport<'_>) -> String {
     quality(&mut s, r);
     traces_section(&mut s, r);
     ranking(&mut s, r);
+    recommendations(&mut s, r);
+    rollout_plan(&mut s, r);
     scoring(&mut s, r);
     call_chains(&mut s, r);
     for ranked in r.links {
@@ -308,6 +310,7 @@ fn link_section(s: &mut String, x: &Ranked) {
         i.effort,
         if i.external { " (external caller)" } else { "" }
     );
+    recommendation_text(s, l);
     evidence_text(s, l);
     savings_text(s, l);
     chain_text(s, l);
@@ -371,6 +374,137 @@ fn link_section(s: &mut String, x: &Ranked) {
         }
         let _ = writeln!(s);
     }
+}
+
+/// The decision per link, one row each, best first.
+fn recommendations(s: &mut String, r: &LinkReport<'_>) {
+    let _ = writeln!(s, "## Recommendations\n");
+    let _ = writeln!(
+        s,
+        "| rank | link | target | cheaper fix | confidence | time saved ms/s | bytes saved/s | cores saved | main reason |"
+    );
+    let _ = writeln!(s, "|---:|---|---|---|---|---:|---:|---:|---|");
+    for x in r.links {
+        let l = &x.link;
+        let Some(rec) = &l.recommendation else {
+            continue;
+        };
+        let target = match &rec.broker {
+            Some(b) => format!("broker ({})", b.kind.as_str()),
+            None => rec.target.as_str().to_owned(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | [{} -> {}](#{}) | {} | {} | {:?} ({:.2}) | {:.2} | {:.0} | {:.5} | {} |",
+            x.rank,
+            l.client,
+            l.server,
+            anchor(x),
+            target,
+            rec.cheaper_fix.map_or("-", |f| f.as_str()),
+            rec.confidence,
+            rec.confidence_score,
+            rec.gain.time_saved_ms_per_s,
+            rec.gain.bytes_saved_per_s,
+            rec.gain.cpu_saved_cores,
+            rec.why.first().map_or("-", String::as_str)
+        );
+    }
+    let _ = writeln!(s);
+}
+
+/// Quick wins, then the waves of migrations with their steps, risks and checks.
+fn rollout_plan(s: &mut String, r: &LinkReport<'_>) {
+    let Some(p) = r.plan else { return };
+    let _ = writeln!(s, "## Rollout plan\n");
+    if !p.quick_wins.is_empty() {
+        let _ = writeln!(
+            s,
+            "**Quick wins first** (one cheap change captures most of the link's gain):\n"
+        );
+        for q in &p.quick_wins {
+            let _ = writeln!(
+                s,
+                "- {} -> {}: {}",
+                q.client,
+                q.server,
+                q.cheaper_fix.map_or("-", |f| f.as_str())
+            );
+        }
+        let _ = writeln!(s);
+    }
+    for w in &p.waves {
+        let names: Vec<String> = w
+            .links
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} -> {} ({}){}",
+                    l.client,
+                    l.server,
+                    l.target.as_str(),
+                    if l.reuses_earlier_wave {
+                        ", reuses an earlier wave's server side"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .collect();
+        let _ = writeln!(s, "### Wave {}: {}\n", w.number, names.join("; "));
+        let _ = writeln!(
+            s,
+            "Expected gain: {:.2} latency-ms/s, {:.0} B/s, {:.5} cores.\n",
+            w.gain.time_saved_ms_per_s, w.gain.bytes_saved_per_s, w.gain.cpu_saved_cores
+        );
+        for (title, items) in [
+            ("Steps", &w.steps),
+            ("Risks seen in the data", &w.risks),
+            ("How to verify", &w.verify),
+        ] {
+            if items.is_empty() {
+                continue;
+            }
+            let _ = writeln!(s, "{title}:\n");
+            for i in items {
+                let _ = writeln!(s, "- {i}");
+            }
+            let _ = writeln!(s);
+        }
+    }
+    if !p.kept.is_empty() {
+        let _ = writeln!(s, "Kept on HTTP: {}.\n", p.kept.join(", "));
+    }
+}
+
+/// The link's recommendation and the facts behind it.
+fn recommendation_text(s: &mut String, l: &Link) {
+    let Some(rec) = &l.recommendation else { return };
+    let _ = writeln!(
+        s,
+        "**Recommendation: {}**{}{} (rule `{}`, confidence {:?}, {:.2}).\n",
+        rec.target.as_str(),
+        rec.broker.as_ref().map_or(String::new(), |b| format!(
+            " via {}: {}",
+            b.kind.as_str(),
+            b.reason
+        )),
+        rec.cheaper_fix
+            .map_or(String::new(), |f| format!("; first: {}", f.as_str())),
+        rec.rule,
+        rec.confidence,
+        rec.confidence_score
+    );
+    for w in &rec.why {
+        let _ = writeln!(s, "- {w}");
+    }
+    if !rec.risks.is_empty() {
+        let _ = writeln!(s, "\nRisks:\n");
+        for r in &rec.risks {
+            let _ = writeln!(s, "- {r}");
+        }
+    }
+    let _ = writeln!(s);
 }
 
 /// Which inputs showed the link, and what the spans say of it.

@@ -34,6 +34,8 @@ pub struct LinkReport<'a> {
     pub chains: Option<&'a crate::chains::RunChains>,
     /// What the trace files gave (`None` without trace input).
     pub traces: Option<&'a TraceReport>,
+    /// The rollout plan (`None` when not computed).
+    pub plan: Option<&'a crate::recommend::Plan>,
 }
 
 /// `12.3`, or `-` for a value that could not be measured.

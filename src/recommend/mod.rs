@@ -1,0 +1,140 @@
+//! Recommendations: per link a target (gRPC, broker, mesh or keep HTTP), the cheaper fix
+//! when one captures most of the gain, the projected gain of that target, a confidence,
+//! and the measured facts behind the decision in sentences; then a rollout plan in waves
+//! (`plan`). The rules follow the cost model's §3 (first match wins; docs/cost-model.md,
+//! "Recommendations").
+//!
+//! Runs after the savings and the chains: everything it reads is on the [`Link`].
+
+pub mod plan;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+use serde::Serialize;
+
+use crate::cost::CostConstants;
+use crate::links::Link;
+
+pub use plan::{plan, Plan, Wave};
+
+/// What to move a link to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Grpc,
+    Broker,
+    Mesh,
+    Keep,
+}
+
+impl Target {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Target::Grpc => "grpc",
+            Target::Broker => "broker",
+            Target::Mesh => "mesh",
+            Target::Keep => "keep",
+        }
+    }
+}
+
+/// A fix short of a migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fix {
+    KeepAlive,
+    ConnectionPooling,
+    Http2,
+    Gzip,
+}
+
+impl Fix {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Fix::KeepAlive => "keep-alive",
+            Fix::ConnectionPooling => "connection pooling",
+            Fix::Http2 => "http2",
+            Fix::Gzip => "gzip",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerKind {
+    Nats,
+    Kafka,
+    Rabbitmq,
+}
+
+impl BrokerKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BrokerKind::Nats => "nats",
+            BrokerKind::Kafka => "kafka",
+            BrokerKind::Rabbitmq => "rabbitmq",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BrokerChoice {
+    pub kind: BrokerKind,
+    pub reason: String,
+}
+
+/// The projected gain of the recommended target, per second of capture, at the
+/// pessimistic end of the cost model's ranges where the constants give one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Gain {
+    /// Waiting removed, in latency-ms per second: along the critical paths for a
+    /// synchronous target, the caller's whole wait for a broker (nobody waits for the
+    /// consumer), weighted by the synchronous callers that wait above the link.
+    pub time_saved_ms_per_s: f64,
+    pub bytes_saved_per_s: f64,
+    /// CPU removed, in cores (negative for a mesh: its proxies cost CPU).
+    pub cpu_saved_cores: f64,
+}
+
+/// How far the figures behind a decision can be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    High,
+    Medium,
+    Low,
+}
+
+/// The `recommendation` object of a link in `links.json`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Recommendation {
+    pub target: Target,
+    /// The rule of docs/cost-model.md that decided (`keep:external`, `broker:fire-and-forget`, ...).
+    pub rule: &'static str,
+    /// A cheaper fix that captures most of the gain: do it first (or instead).
+    pub cheaper_fix: Option<Fix>,
+    /// Share of the gain the cheaper fix captures.
+    pub cheaper_fix_share: Option<f64>,
+    pub broker: Option<BrokerChoice>,
+    pub confidence: Confidence,
+    /// 0..1: the weakest of the sample-size and capture-quality factors.
+    pub confidence_score: f64,
+    /// The measured facts behind the decision, in sentences.
+    pub why: Vec<String>,
+    /// What could go wrong, as seen in the data.
+    pub risks: Vec<String>,
+    pub gain: Gain,
+}
+
+/// Decides every link of a run (their savings and chains must be filled).
+pub fn recommend(links: &mut [Link], k: &CostConstants) {
+    let fleet = rules::Fleet::of(links, k);
+    let decisions: Vec<Recommendation> = links
+        .iter()
+        .map(|l| rules::decide(l, &fleet, k))
+        .collect();
+    for (l, r) in links.iter_mut().zip(decisions) {
+        l.recommendation = Some(r);
+    }
+}
