@@ -26,6 +26,9 @@ pub enum Command {
     /// Analyse captures (pcap, pcapng, gzip-compressed or not) and tables written by
     /// earlier runs (exchanges.parquet, connections.parquet).
     Analyze(AnalyzeArgs),
+    /// Compare two analyses (report folders, or captures analysed on the fly) link by
+    /// link: latency with a significance test, bytes, handshakes, errors, protocol.
+    Diff(crate::diff::DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -225,7 +228,9 @@ mod tests {
     fn rejects_a_zero_idle_timeout() {
         let cli =
             Cli::try_parse_from(["linkrank", "analyze", "--idle-timeout", "0", "a.pcap"]).unwrap();
-        let Command::Analyze(args) = cli.command;
+        let Command::Analyze(args) = cli.command else {
+            panic!("not analyze")
+        };
         assert!(args.into_config().unwrap_err().contains("--idle-timeout"));
     }
 }

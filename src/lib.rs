@@ -15,6 +15,7 @@ pub mod chains;
 pub mod cli;
 pub mod cost;
 pub mod decode;
+pub mod diff;
 pub mod dns;
 pub mod flow;
 pub mod h2cost;

@@ -2,7 +2,7 @@
 //!
 //! Exit codes: 0 success (input faults such as a capture cut short are warnings on
 //! stderr), 1 an input is missing, unreadable or not a capture, 2 bad arguments,
-//! 3 the outputs could not be written.
+//! 3 the outputs could not be written, 4 `diff --fail-if-regressed` found a regression.
 
 use std::process::ExitCode;
 
@@ -65,5 +65,6 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Diff(args) => ExitCode::from(linkrank::diff::command(args)),
     }
 }
