@@ -426,7 +426,8 @@ fn chains_from_spans_alone_match_the_truth() {
 #[test]
 #[ignore = "capture + traces: 2 of the 100 gateway -> orders calls come out fire-and-forget \
             (share 0.02; truth and the wire: 0, every such call lies inside its parent's \
-            window); traces alone give 0"]
+            window); traces alone give 0. Likely from the roots matched to another root's \
+            spans (every_time_match_is_the_exchanges_own_span)"]
 fn chains_from_capture_and_traces_match_the_truth() {
     let t = truth();
     let links = analyze(
@@ -456,4 +457,99 @@ fn span_trees_check_every_parent_edge_of_the_capture() {
         .map(|k| check[k].as_u64().unwrap())
         .sum();
     assert_eq!(sum, with_parent, "{check}");
+}
+
+/// The exchanges table's ids, `client_ip:client_port>server_ip:server_port#index`.
+fn exchange_ids(ex: &polars::prelude::DataFrame) -> Vec<String> {
+    let (cip, sip) = (strs(ex, "client_ip"), strs(ex, "server_ip"));
+    let (cport, sport, index) = (
+        u64s(ex, "client_port"),
+        u64s(ex, "server_port"),
+        u64s(ex, "index"),
+    );
+    (0..ex.height())
+        .map(|i| {
+            format!(
+                "{}:{}>{}:{}#{}",
+                cip[i].as_deref().unwrap_or("?"),
+                cport[i].unwrap_or(0),
+                sip[i].as_deref().unwrap_or("?"),
+                sport[i].unwrap_or(0),
+                index[i].unwrap_or(0)
+            )
+        })
+        .collect()
+}
+
+/// Joins traced.pcap with traced.otlp.jsonl through the library and checks each match
+/// against the truth: per rule (`traceparent`, `time`), (right, wrong, wrong ids).
+fn join_against_truth(t: &Value) -> BTreeMap<&'static str, (u64, u64, Vec<String>)> {
+    use linkrank::join::{join, JoinConfig, MatchRule};
+    let by_id: BTreeMap<&str, &Value> = t["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap(), e))
+        .collect();
+    let (tables, _) = analyse(&[fixture("traced.pcap")]);
+    let set = linkrank::traces::read(&[fixture("traced.otlp.jsonl")]).unwrap();
+    let j = join(&tables.exchanges, &set.calls, &JoinConfig::default()).unwrap();
+    let span = |v: &Value| v.as_str().map(|s| u64::from_str_radix(s, 16).unwrap());
+    let mut tally: BTreeMap<&'static str, (u64, u64, Vec<String>)> = BTreeMap::new();
+    for (id, m) in exchange_ids(&tables.exchanges).iter().zip(&j.exchange_call) {
+        let e = by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("{id} not in the truth"));
+        let Some((call, rule)) = m else {
+            panic!("{id} not matched");
+        };
+        let c = &set.calls[*call as usize];
+        // the exchange's own spans: its SERVER span, or (inventory exported none) its
+        // CLIENT span
+        let right = match span(&e["server_span_id"]) {
+            Some(s) => c.server_span_id == Some(s),
+            None => c.client_span_id == span(&e["client_span_id"]),
+        };
+        let n = tally
+            .entry(match rule {
+                MatchRule::Traceparent => "traceparent",
+                MatchRule::Time => "time",
+            })
+            .or_default();
+        if right {
+            n.0 += 1;
+        } else {
+            n.1 += 1;
+            n.2.push(id.clone());
+        }
+    }
+    tally
+}
+
+#[test]
+fn every_traceparent_match_is_the_exchanges_own_span() {
+    let t = truth();
+    let tally = join_against_truth(&t);
+    let (right, wrong, ids) = &tally["traceparent"];
+    assert_eq!(
+        (*right, *wrong),
+        (with_traceparent(&t), 0),
+        "wrong: {ids:?}"
+    );
+}
+
+#[test]
+#[ignore = "10 of the 100 roots (no traceparent; 98 overlap another root at the gateway) \
+            are matched by time to another root's spans. The gateway's SERVER spans carry \
+            the client's port (`net.peer.port`; `client.port` in the stable names), which \
+            would tell the connection apart"]
+fn every_time_match_is_the_exchanges_own_span() {
+    let t = truth();
+    let tally = join_against_truth(&t);
+    let (right, wrong, ids) = &tally["time"];
+    assert_eq!(
+        (*right, *wrong),
+        (t["roots"].as_u64().unwrap(), 0),
+        "wrong: {ids:?}"
+    );
 }
