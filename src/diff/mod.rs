@@ -184,9 +184,8 @@ fn mode(l: &SideLink) -> Option<String> {
 }
 
 fn link_diff(before: Option<&SideLink>, after: Option<&SideLink>) -> LinkDiff {
-    let pick = |f: &dyn Fn(&SideLink) -> Option<f64>| {
-        Change::of(before.and_then(|l| f(l)), after.and_then(|l| f(l)))
-    };
+    let pick =
+        |f: &dyn Fn(&SideLink) -> Option<f64>| Change::of(before.and_then(f), after.and_then(f));
     let any = before.or(after);
     let test = match (before, after) {
         (Some(b), Some(a)) => stats::mann_whitney(&b.latencies, &a.latencies).map(|r| {
