@@ -446,3 +446,35 @@ mod tests {
         assert_eq!(Change::of(None, Some(3.0)).change, None);
     }
 }
+
+#[cfg(test)]
+mod mode_tests {
+    use super::*;
+
+    #[test]
+    fn a_move_to_a_broker_and_to_http2_are_changes() {
+        let side = |protocol: &str, async_share: Option<f64>| SideLink {
+            client: "orders".into(),
+            server: "notifications".into(),
+            protocol: Some(protocol.into()),
+            async_share,
+            ..SideLink::default()
+        };
+        let l = link_diff(
+            Some(&side("http/1.1", Some(0.1))),
+            Some(&side("http2", Some(0.9))),
+        );
+        assert!(l.protocol.changed);
+        assert_eq!(
+            (l.mode.before.as_deref(), l.mode.after.as_deref()),
+            (Some("sync"), Some("async"))
+        );
+        assert!(l.mode.changed);
+        // Unknown on one side (no traces): not a change.
+        let l = link_diff(
+            Some(&side("http/1.1", None)),
+            Some(&side("http/1.1", Some(0.9))),
+        );
+        assert!(!l.mode.changed && !l.protocol.changed);
+    }
+}

@@ -179,7 +179,16 @@ pub fn terminal(d: &Diff, out: &Path) -> String {
             cell(&l.latency_ms.p50, 1, false),
             cell(&l.latency_ms.p95, 1, true),
             test,
-            cell(&l.handshakes_per_request, 2, false),
+            // A TLS link has no visible requests: its connections stand in.
+            if l.handshakes_per_request
+                .before
+                .or(l.handshakes_per_request.after)
+                .is_some()
+            {
+                cell(&l.handshakes_per_request, 2, false)
+            } else {
+                format!("{} conns", cell(&l.tcp_handshakes, 0, false))
+            },
             cell(&l.error_rate_pct, 1, false),
             notes(l),
         ]);
