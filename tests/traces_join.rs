@@ -424,10 +424,6 @@ fn chains_from_spans_alone_match_the_truth() {
 }
 
 #[test]
-#[ignore = "capture + traces: 2 of the 100 gateway -> orders calls come out fire-and-forget \
-            (share 0.02; truth and the wire: 0, every such call lies inside its parent's \
-            window); traces alone give 0. Likely from the roots matched to another root's \
-            spans (every_time_match_is_the_exchanges_own_span)"]
 fn chains_from_capture_and_traces_match_the_truth() {
     let t = truth();
     let links = analyze(
@@ -539,10 +535,6 @@ fn every_traceparent_match_is_the_exchanges_own_span() {
 }
 
 #[test]
-#[ignore = "10 of the 100 roots (no traceparent; 98 overlap another root at the gateway) \
-            are matched by time to another root's spans. The gateway's SERVER spans carry \
-            the client's port (`net.peer.port`; `client.port` in the stable names), which \
-            would tell the connection apart"]
 fn every_time_match_is_the_exchanges_own_span() {
     let t = truth();
     let tally = join_against_truth(&t);

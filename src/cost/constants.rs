@@ -76,6 +76,44 @@ macro_rules! constants {
         ];
 
         impl CostConstants {
+    /// Every savings constant the user left at its default moved to the end of its
+    /// published range that saves least (cost model §2.7, S(low)). Which end that is
+    /// depends on the formula a constant enters, so it is found by evaluating `gain`
+    /// (the fleet's time, bytes and CPU saved) at both ends, one constant at a time.
+    pub fn pessimistic_by(&self, mut gain: impl FnMut(&CostConstants) -> [f64; 3]) -> CostConstants {
+        let mut k = *self;
+        let base = gain(&k);
+        // Each dimension relative to the values in force, so bytes do not outweigh ms.
+        let weigh = |g: [f64; 3]| -> f64 {
+            g.iter()
+                .zip(base)
+                .map(|(x, b)| if b.abs() > 0.0 { x / b.abs() } else { 0.0 })
+                .sum()
+        };
+        for d in DEFINITIONS {
+            let user_set = k.get(d.name).is_some_and(|v| v != d.default);
+            if d.low >= d.high || user_set || THRESHOLDS.contains(&d.name) {
+                continue;
+            }
+            let mut at = |v: f64| {
+                let mut t = k;
+                if let Some(slot) = t.slot(d.name) {
+                    *slot = v;
+                }
+                (weigh(gain(&t)), t)
+            };
+            let (lo, klo) = at(d.low);
+            let (hi, khi) = at(d.high);
+            // A constant the savings do not depend on stays as it is.
+            if lo < hi {
+                k = klo;
+            } else if hi < lo {
+                k = khi;
+            }
+        }
+        k
+    }
+
             fn slot(&mut self, name: &str) -> Option<&mut f64> {
                 match name {
                     $( stringify!($field) => Some(&mut self.$field), )*
@@ -163,6 +201,18 @@ constants! {
         "share of a link's gain one cheap mechanism (keep-alive, pooling, HTTP/2, gzip) must capture to be recommended instead",
         "cost-model.md §3";
 }
+
+/// Decision thresholds: they say when a rule applies, not how much a link saves, so the
+/// pessimistic ranking leaves them where they are.
+pub const THRESHOLDS: &[&str] = &[
+    "external_effort",
+    "min_gain_share",
+    "fire_and_forget_share",
+    "burst_ratio",
+    "transient_error_share",
+    "grpc_min_byte_share",
+    "cheaper_fix_share",
+];
 
 impl CostConstants {
     /// Applies `name = value`, naming `origin` (a file or `--set`) in errors.
@@ -301,6 +351,37 @@ mod tests {
         std::fs::write(&f, "constants: [\n").unwrap();
         let err = c.apply_file(&f).unwrap_err().to_string();
         assert!(err.contains("at line"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod pessimistic_tests {
+    use super::*;
+
+    #[test]
+    fn each_constant_goes_to_the_end_that_saves_least_unless_the_user_set_it() {
+        // Header bytes saved fall as the HPACK ratio rises; crypto saved rises with the
+        // resumed-handshake cost; CPU saved rises with the protobuf speed-up.
+        let gain = |k: &CostConstants| {
+            [
+                k.protobuf_speedup * 10.0,
+                1000.0 * (1.0 - k.hpack_cold_ratio),
+                k.tls_resumed_crypto_ms + k.tls_server_crypto_ms,
+            ]
+        };
+        // Set by the user: stays.
+        let k = CostConstants {
+            tls_server_crypto_ms: 0.5,
+            ..Default::default()
+        };
+        let low = k.pessimistic_by(gain);
+        assert_eq!(low.hpack_cold_ratio, 0.8); // default 0.75: the high end saves least
+        assert_eq!(low.tls_resumed_crypto_ms, 0.03); // default 0.12: the low end
+        assert_eq!(low.protobuf_speedup, 2.0);
+        assert_eq!(low.tls_server_crypto_ms, 0.5);
+        // Constants the gain ignores, and thresholds, do not move.
+        assert_eq!(low.json_parse_ns_per_byte, k.json_parse_ns_per_byte);
+        assert_eq!(low.min_gain_share, k.min_gain_share);
     }
 }
 

@@ -116,12 +116,12 @@ impl Join {
     }
 }
 
+/// (client address, server listener) of an exchange.
+pub type Endpoints = (IpAddr, (IpAddr, u16));
+
 impl Join {
     /// (client address, server endpoint) and matched call of every joined exchange.
-    pub fn matched_endpoints(
-        &self,
-        exchanges: &DataFrame,
-    ) -> PolarsResult<Vec<((IpAddr, (IpAddr, u16)), u32)>> {
+    pub fn matched_endpoints(&self, exchanges: &DataFrame) -> PolarsResult<Vec<(Endpoints, u32)>> {
         let rows = read_rows(exchanges)?;
         Ok(rows
             .iter()
@@ -134,6 +134,7 @@ impl Join {
 /// What the join reads of one exchange row.
 struct Row {
     client: Option<IpAddr>,
+    client_port: Option<u16>,
     server: Option<(IpAddr, u16)>,
     method: Option<String>,
     status: Option<u16>,
@@ -147,6 +148,7 @@ fn read_rows(ex: &DataFrame) -> PolarsResult<Vec<Row>> {
     let (cip, sip, method) = (s("client_ip")?, s("server_ip")?, s("method")?);
     let (trace, parent) = (s("trace_id")?, s("parent_span_id")?);
     let sport = ex.column("server_port")?.u32()?.clone();
+    let cport = ex.column("client_port")?.u32()?.clone();
     let status = ex.column("status")?.u32()?.clone();
     let t = |n: &str| ex.column(n).and_then(|c| c.i64().cloned());
     let (rf, rl, sf, sl) = (
@@ -163,6 +165,7 @@ fn read_rows(ex: &DataFrame) -> PolarsResult<Vec<Row>> {
                 .zip(sport.get(i).and_then(|p| u16::try_from(p).ok()));
             Row {
                 client: cip.get(i).and_then(|a| a.parse().ok()),
+                client_port: cport.get(i).and_then(|p| u16::try_from(p).ok()),
                 server,
                 method: method.get(i).map(str::to_owned),
                 status: status.get(i).and_then(|v| u16::try_from(v).ok()),
@@ -331,8 +334,7 @@ fn time_pass(
         let e = e.max(s);
         let from = starts.partition_point(|&(t, _)| t < s.saturating_sub(window));
         let mut best: Option<(i64, u32)> = None;
-        let mut seen = 0usize;
-        for &(t, ci) in &starts[from..] {
+        for (seen, &(t, ci)) in starts[from..].iter().enumerate() {
             if t > e.saturating_add(window) {
                 break;
             }
@@ -340,7 +342,6 @@ fn time_pass(
                 stats.candidates_cut += 1;
                 break;
             }
-            seen += 1;
             let c = &calls[ci as usize];
             if taken[ci as usize] || !compatible(row, c, names) {
                 continue;
@@ -371,6 +372,12 @@ fn time_pass(
 /// Same method and status where both are known; the service names rule 1 already gave
 /// the endpoints, where it gave one.
 fn compatible(row: &Row, c: &Call, names: &TraceNames) -> bool {
+    // The server span's record of the caller's port names the TCP connection.
+    if let (Some(a), Some(b)) = (row.client_port, c.client_port) {
+        if a != b {
+            return false;
+        }
+    }
     if let (Some(a), Some(b)) = (&row.method, &c.method) {
         if !a.eq_ignore_ascii_case(b) {
             return false;

@@ -14,6 +14,7 @@ fn call(caller: &str, callee: &str, trace: u128, client_span: u64, start: u64) -
         client_span_id: Some(client_span),
         server_span_id: Some(client_span + 1000),
         server_parent_span_id: Some(client_span),
+        client_port: None,
         caller: Arc::from(caller),
         callee: Arc::from(callee),
         kind: CallKind::Sync,
@@ -45,6 +46,7 @@ struct Ex {
     status: u32,
     start: i64,
     trace: Option<(u128, u64)>,
+    port: u32,
 }
 
 fn table(rows: &[Ex]) -> DataFrame {
@@ -55,6 +57,7 @@ fn table(rows: &[Ex]) -> DataFrame {
         "client_ip" => rows.iter().map(|r| r.client).collect::<Vec<_>>(),
         "server_ip" => rows.iter().map(|r| r.server).collect::<Vec<_>>(),
         "server_port" => vec![8080u32; n],
+        "client_port" => rows.iter().map(|r| r.port).collect::<Vec<_>>(),
         "method" => rows.iter().map(|r| Some(r.method)).collect::<Vec<_>>(),
         "status" => rows.iter().map(|r| Some(r.status)).collect::<Vec<_>>(),
         "req_first_ns" => rows.iter().map(|r| Some(r.start)).collect::<Vec<_>>(),
@@ -83,6 +86,7 @@ fn traceparent_matches_the_client_span_or_the_server_spans_parent() {
             status: 200,
             start: 1_000_000_000,
             trace: Some((7, 0x11)),
+            port: 40000,
         },
         Ex {
             client: "10.0.0.2",
@@ -91,6 +95,7 @@ fn traceparent_matches_the_client_span_or_the_server_spans_parent() {
             status: 200,
             start: 1_002_000_000,
             trace: Some((7, 0x22)),
+            port: 40000,
         },
         Ex {
             client: "10.0.0.2",
@@ -99,6 +104,7 @@ fn traceparent_matches_the_client_span_or_the_server_spans_parent() {
             status: 200,
             start: 1_004_000_000,
             trace: Some((7, 0x99)),
+            port: 40000,
         },
     ]);
     let j = join(&ex, &calls, &JoinConfig::default()).unwrap();
@@ -143,6 +149,7 @@ fn without_ids_the_offset_is_estimated_and_nearest_calls_are_matched() {
             status: 200,
             start: 1_000_000_000 + k * 40_000_000,
             trace: None,
+            port: 40000,
         })
         .collect();
     let j = join(&table(&rows), &calls, &JoinConfig::default()).unwrap();
@@ -165,6 +172,7 @@ fn time_rule_never_pairs_different_methods_or_statuses() {
         status: 200,
         start: 1_000_000_000,
         trace: None,
+        port: 40000,
     }];
     let j = join(&table(&rows), &calls, &JoinConfig::default()).unwrap();
     assert_eq!(j.stats.matched, 0);
@@ -175,4 +183,38 @@ fn time_rule_never_pairs_different_methods_or_statuses() {
     calls[0].status_code = Some(200);
     let j = join(&table(&rows), &calls, &JoinConfig::default()).unwrap();
     assert_eq!(j.stats.matched, 1);
+}
+
+#[test]
+fn the_client_port_a_server_span_recorded_picks_the_connection() {
+    // Two concurrent roots with no ids: timing alone would pair them crosswise.
+    let mut calls = vec![
+        call("user", "gateway", 1, 1, 1_000 * MS + 2 * MS),
+        call("user", "gateway", 2, 2, 1_000 * MS),
+    ];
+    calls[0].client_port = Some(40001);
+    calls[1].client_port = Some(40002);
+    let rows = [
+        Ex {
+            client: "10.0.0.1",
+            server: "10.0.0.2",
+            method: "GET",
+            status: 200,
+            start: 1_000_000_000,
+            trace: None,
+            port: 40001,
+        },
+        Ex {
+            client: "10.0.0.1",
+            server: "10.0.0.2",
+            method: "GET",
+            status: 200,
+            start: 1_002_000_000,
+            trace: None,
+            port: 40002,
+        },
+    ];
+    let j = join(&table(&rows), &calls, &JoinConfig::default()).unwrap();
+    assert_eq!(j.exchange_call[0], Some((0, MatchRule::Time)));
+    assert_eq!(j.exchange_call[1], Some((1, MatchRule::Time)));
 }

@@ -17,6 +17,9 @@ use crate::http::route::template;
 use crate::identity::NameSource;
 use crate::traces::{Call, CallKind};
 
+/// (method, route) of a route.
+type RouteKey = (Option<String>, Option<String>);
+
 /// Links made from trace calls.
 #[derive(Clone, Debug, Default)]
 pub struct TracedLinks {
@@ -213,8 +216,7 @@ pub fn measure_traced(
     out.seconds = (last > first).then(|| (last - first) as f64 / 1e9);
 
     let mut links: BTreeMap<LinkKey, Acc> = BTreeMap::new();
-    let mut routes: BTreeMap<LinkKey, BTreeMap<(Option<String>, Option<String>), Acc>> =
-        BTreeMap::new();
+    let mut routes: BTreeMap<LinkKey, BTreeMap<RouteKey, Acc>> = BTreeMap::new();
     let mut brokers: BTreeMap<LinkKey, BTreeMap<String, u64>> = BTreeMap::new();
     for (i, c) in calls.iter().enumerate() {
         let key: LinkKey = (c.caller.to_string(), c.callee.to_string());

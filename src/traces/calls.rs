@@ -43,6 +43,9 @@ pub struct Call {
     /// The parent id the SERVER span names: the span id the request's traceparent
     /// carried, even when the caller exported no span (what a capture join needs).
     pub server_parent_span_id: Option<SpanId>,
+    /// The caller's TCP port as the SERVER span recorded it (`client.port`,
+    /// `network.peer.port`, `net.peer.port`).
+    pub client_port: Option<u16>,
     pub caller: Arc<str>,
     pub callee: Arc<str>,
     pub kind: CallKind,
@@ -361,6 +364,7 @@ fn pair(
         client_span_id: client.map(|s| s.span_id),
         server_span_id: server.map(|s| s.span_id),
         server_parent_span_id: server.and_then(|s| s.parent_span_id),
+        client_port: server.and_then(|s| s.peer.client_port.or(s.peer.peer_port)),
         caller,
         callee: server
             .or(client)

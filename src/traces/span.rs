@@ -101,6 +101,11 @@ pub struct PeerAttrs {
     pub url_host: Option<String>,
     /// `messaging.system` (kafka, rabbitmq, ...).
     pub messaging_system: Option<String>,
+    /// On a SERVER span, the caller's port: `client.port`, else the peer's
+    /// (`network.peer.port`, `net.sock.peer.port`, the old `net.peer.port`). It tells one
+    /// TCP connection from another when a capture is joined to the spans.
+    pub client_port: Option<u16>,
+    pub peer_port: Option<u16>,
 }
 
 impl PeerAttrs {
@@ -251,6 +256,10 @@ pub(crate) fn fold_attr(
         "peer.service" => p.peer_service = v.as_string(),
         "server.address" => p.server_address = v.as_string(),
         "net.peer.name" => p.net_peer_name = v.as_string(),
+        "client.port" => p.client_port = v.as_u64().and_then(|x| u16::try_from(x).ok()),
+        "network.peer.port" | "net.sock.peer.port" | "net.peer.port" => {
+            p.peer_port = v.as_u64().and_then(|x| u16::try_from(x).ok())
+        }
         "db.system" | "db.system.name" => p.db_system = v.as_string(),
         "messaging.system" => p.messaging_system = v.as_string(),
         "url.full" | "http.url" => {
