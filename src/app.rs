@@ -320,25 +320,33 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             p.timed_protobuf_bytes = 0;
         }
     }
-    for link in &mut link_set.links {
-        let key = (link.client.clone(), link.server.clone());
-        link.savings = cost::link_savings(
-            link,
-            link_set.capture_seconds,
-            payloads.get(&key),
-            &constants,
-        );
+    // The figures at the constants in force; the decisions, gains and score at the end of
+    // every constant's range that saves least (S(low), docs/cost-model.md §6).
+    project(
+        &mut link_set.links,
+        link_set.capture_seconds,
+        &payloads,
+        &constants,
+    );
+    let secs = link_set.capture_seconds;
+    let low = constants.pessimistic_by(|k| {
+        // The savings alone (not the decisions, which thresholds make jumpy): each
+        // constant moves them one way.
+        link_set.links.iter().fold([0.0; 3], |t, l| {
+            let key = (l.client.clone(), l.server.clone());
+            let s = cost::link_savings(l, secs, payloads.get(&key), k);
+            [
+                t[0] + s.latency_ms_per_s_saved.unwrap_or(0.0),
+                t[1] + s.bytes_per_s_saved.unwrap_or(0.0),
+                t[2] + s.cpu_ms_per_s_saved.unwrap_or(0.0),
+            ]
+        })
+    });
+    let mut at_low = link_set.links.clone();
+    project(&mut at_low, secs, &payloads, &low);
+    for (link, scored) in link_set.links.iter_mut().zip(at_low) {
+        link.recommendation = scored.recommendation;
     }
-    // The what-if needs the savings: root latency saved along the critical paths.
-    for link in &mut link_set.links {
-        if let Some(mut chain) = link.chain.take() {
-            chains::whatif::apply(link, &mut chain, link_set.capture_seconds);
-            link.chain = Some(chain);
-        }
-    }
-    // The decision per link (target, cheaper fix, gain, reasons), then the order by gain
-    // over effort, then the plan.
-    recommend::recommend(&mut link_set.links, &constants);
     let ranked = rank::rank(&link_set, &constants);
     let plan = recommend::plan(&ranked);
     let report = LinkReport {
@@ -358,6 +366,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         capture_seconds: link_set.capture_seconds,
         payloadless_connections_unlinked: link_set.payloadless_connections_unlinked,
         constants: &constants,
+        score_constants: Some(&low),
         chains: Some(&chain_analysis.run),
         traces: trace_report.as_ref(),
         plan: Some(&plan),
@@ -432,6 +441,26 @@ fn merge_traced_links(
         set.capture_seconds = traced.seconds;
     }
     Ok(())
+}
+
+/// Savings, what-if and recommendation of every link under the constants `k`.
+fn project(
+    links: &mut [links::Link],
+    seconds: Option<f64>,
+    payloads: &std::collections::BTreeMap<links::LinkKey, cost::PayloadSamples>,
+    k: &CostConstants,
+) {
+    for link in links.iter_mut() {
+        let key = (link.client.clone(), link.server.clone());
+        link.savings = cost::link_savings(link, seconds, payloads.get(&key), k);
+        // The what-if needs the savings: root latency saved along the critical paths.
+        if let Some(mut chain) = link.chain.take() {
+            chains::whatif::apply(link, &mut chain, seconds);
+            link.chain = Some(chain);
+        }
+    }
+    // The decision per link: target, cheaper fix, gain, reasons.
+    recommend::recommend(links, k);
 }
 
 /// The JSON samples per link, from the `payloads` table.

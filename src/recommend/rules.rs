@@ -150,7 +150,15 @@ fn broker_gain(l: &Link, k: &CostConstants, kind: BrokerKind) -> Gain {
 /// failures, at the cost of two proxies per hop.
 fn mesh_gain(l: &Link, k: &CostConstants) -> Gain {
     let mut g = handshake_gain(l);
-    let proxies = 2.0 * rate(l).unwrap_or(0.0) / 1000.0 * k.mesh_proxy_cores_per_krps;
+    // The proxies' cost at the pessimistic (high) end of the range: the savings'
+    // pessimistic search never moves it (no saving depends on it).
+    let per_krps = crate::cost::DEFINITIONS
+        .iter()
+        .find(|d| d.name == "mesh_proxy_cores_per_krps")
+        .map_or(k.mesh_proxy_cores_per_krps, |d| {
+            d.high.max(k.mesh_proxy_cores_per_krps)
+        });
+    let proxies = 2.0 * rate(l).unwrap_or(0.0) / 1000.0 * per_krps;
     g.cpu_saved_cores -= proxies;
     g
 }

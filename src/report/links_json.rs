@@ -28,6 +28,8 @@ struct Identity<'a> {
 struct Scoring<'a> {
     name: &'static str,
     constants: &'a CostConstants,
+    /// The pessimistic constants the recommendations and the score used.
+    score_constants: Option<&'a CostConstants>,
 }
 
 #[derive(Serialize)]
@@ -100,8 +102,9 @@ pub fn document(report: &LinkReport<'_>) -> anyhow::Result<Value> {
             conflicts: &report.naming.conflicts,
         },
         scoring: Scoring {
-            name: "savings-share/v1",
+            name: "recommended-gain-share/v2",
             constants: report.constants,
+            score_constants: report.score_constants,
         },
         chains: report.chains,
         traces: report.traces,

@@ -30,6 +30,9 @@ pub struct LinkReport<'a> {
     pub capture_seconds: Option<f64>,
     pub payloadless_connections_unlinked: u64,
     pub constants: &'a CostConstants,
+    /// The constants the decisions and the score used: each savings constant the user left
+    /// at its default moved to the end of its range that saves least.
+    pub score_constants: Option<&'a CostConstants>,
     /// The run's call-chain summary (`None` when chains were not analysed).
     pub chains: Option<&'a crate::chains::RunChains>,
     /// What the trace files gave (`None` without trace input).
