@@ -82,7 +82,7 @@ pub fn append_trace_calls(set: &mut CallSet, calls: &[traces::Call], skip: &dyn 
             route: c
                 .route
                 .as_deref()
-                .map(|r| set.symbols.intern(r))
+                .map(|r| set.symbols.intern(&crate::links::normalise_route(r)))
                 .or_else(|| {
                     c.path
                         .as_deref()

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::identity::NameSource;
 
 pub use measure::{measure, LinkSet};
-pub use traced::{measure_traced, TracedLinks};
+pub use traced::{measure_traced, normalise_route, TracedLinks};
 
 /// p50 / p95 / p99 of a duration, in milliseconds; `None` where nothing was measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]

@@ -173,9 +173,9 @@ fn percentiles(v: &mut [f64]) -> Percentiles {
 
 /// The route key of a call: `http.route` when the server recorded it, else the path
 /// templated as captures template it, else (RPC, database) the span name.
-fn route_of(c: &Call) -> Option<String> {
+pub(crate) fn route_of(c: &Call) -> Option<String> {
     if let Some(r) = c.route.as_deref() {
-        return Some(r.to_owned());
+        return Some(normalise_route(r));
     }
     if let Some(p) = c.path.as_deref() {
         return Some(template(p));
@@ -188,6 +188,27 @@ fn route_of(c: &Call) -> Option<String> {
     } else {
         Some(name.to_owned())
     }
+}
+
+/// A framework's route pattern in the captures' form: every parameter segment
+/// (`<int:uid>` Flask, `{id}` OpenAPI/Spring, `:id` Express/Gin, `*` wildcards) becomes
+/// `{id}`, so one route has one name whatever the input.
+pub fn normalise_route(route: &str) -> String {
+    let path = route.split(['?', '#']).next().unwrap_or("");
+    path.split('/')
+        .map(|seg| {
+            let param = (seg.starts_with('<') && seg.ends_with('>'))
+                || (seg.starts_with('{') && seg.ends_with('}'))
+                || (seg.starts_with(':') && seg.len() > 1)
+                || seg == "*";
+            if param {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Measures the links of the trace calls for which `shown_by_capture` is false (a
@@ -322,6 +343,19 @@ pub fn measure_traced(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn framework_route_patterns_take_the_captures_form() {
+        assert_eq!(normalise_route("/users/<int:uid>"), "/users/{id}");
+        assert_eq!(
+            normalise_route("/orders/{orderId}/items"),
+            "/orders/{id}/items"
+        );
+        assert_eq!(normalise_route("/a/:id/b"), "/a/{id}/b");
+        assert_eq!(normalise_route("/static/*"), "/static/{id}");
+        assert_eq!(normalise_route("/health"), "/health");
+        assert_eq!(normalise_route("/q?token=secret"), "/q");
+    }
 
     #[test]
     fn percentiles_interpolate_linearly_like_polars() {
