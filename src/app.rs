@@ -374,6 +374,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     links_json::write(&config.out, &report).map_err(RunError::Output)?;
     links_csv::write(&config.out, &ranked).map_err(RunError::Output)?;
     markdown::write(&config.out, &report).map_err(RunError::Output)?;
+    crate::report::html::write(&config.out, &report).map_err(RunError::Output)?;
     Ok(RunOutcome {
         tables,
         coverage,

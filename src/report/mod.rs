@@ -4,6 +4,7 @@
 //! reports are `links.json` (the stable contract), `links.csv`, `report.md` and the
 //! ranked table on the terminal, all rendered from one [`LinkReport`].
 
+pub mod html;
 pub mod links_csv;
 pub mod links_json;
 pub mod markdown;
