@@ -96,6 +96,9 @@ pub struct PayloadSamples {
     /// JSON bodies seen, and bodies of other kinds (not estimated).
     pub json_bodies: u64,
     pub non_json_bodies: u64,
+    /// Integers beyond 2^53 and fields that change JSON type, over the samples.
+    pub unsafe_integers: u64,
+    pub type_conflicts: u64,
 }
 
 /// The sampled documents behind a link's body and serialization figures.
@@ -114,6 +117,10 @@ pub struct SampledBodies {
     pub non_json_bodies: u64,
     /// Their share of all bodies seen.
     pub non_json_share: Option<f64>,
+    /// Integers beyond 2^53 in the samples (JavaScript clients lose them).
+    pub unsafe_integers: u64,
+    /// Fields whose JSON type changes across the samples (schema drift).
+    pub type_conflicts: u64,
 }
 
 /// Sums the `payloads` table per link (rows whose endpoints name the link).
@@ -143,6 +150,16 @@ pub fn payloads_by_link(
     let pb_gz = num("sampled_protobuf_gzip_bytes")?;
     let bodies = num("bodies")?;
     let non_json = num("non_json_bodies")?;
+    // Null in tables written before these columns existed.
+    let opt = |c: &str| -> PolarsResult<Vec<Option<f64>>> {
+        if payloads.get_column_names().iter().any(|n| n.as_str() == c) {
+            num(c)
+        } else {
+            Ok(vec![None; payloads.height()])
+        }
+    };
+    let unsafe_ints = opt("unsafe_integers")?;
+    let conflicts = opt("type_conflicts")?;
     for i in 0..payloads.height() {
         let (Some(c), Some(s), Some(p)) = (cip.get(i), sip.get(i), sport.get(i)) else {
             continue;
@@ -160,6 +177,8 @@ pub fn payloads_by_link(
         e.protobuf_gzip_bytes += pb_gz[i].unwrap_or(0.0) as u64;
         e.json_bodies += bodies[i].unwrap_or(0.0) as u64;
         e.non_json_bodies += non_json[i].unwrap_or(0.0) as u64;
+        e.unsafe_integers += unsafe_ints[i].unwrap_or(0.0) as u64;
+        e.type_conflicts += conflicts[i].unwrap_or(0.0) as u64;
         if let Some(ns) = parse[i] {
             e.json_parse_ns += ns * j;
             e.timed_json_bytes += j as u64;
@@ -279,6 +298,8 @@ pub fn link_savings(
                 .then(|| p.protobuf_decode_ns / p.timed_protobuf_bytes as f64),
             non_json_bodies: p.non_json_bodies,
             non_json_share: (all > 0).then(|| p.non_json_bodies as f64 / all as f64),
+            unsafe_integers: p.unsafe_integers,
+            type_conflicts: p.type_conflicts,
         };
     }
     s.protobuf_ratio = Some(ratio);

@@ -506,6 +506,24 @@ fn risks(l: &Link, f: &Facts, target: Target) -> Vec<String> {
             ));
         }
     }
+    let b = &l.savings.sampled_bodies;
+    if matches!(target, Target::Grpc | Target::Broker) {
+        if b.unsafe_integers > 0 {
+            out.push(format!(
+                "{} integer values in the {} sampled documents exceed 2^53: JavaScript clients \
+                 already lose them, and proto3's JSON mapping (a transcoding gateway) writes \
+                 int64 as strings, so clients that read them as numbers break.",
+                b.unsafe_integers, b.documents
+            ));
+        }
+        if b.type_conflicts > 0 {
+            out.push(format!(
+                "Schema drift: {} fields change JSON type across the {} sampled documents; \
+                 the .proto must settle each (a oneof, a wrapper, or a fix upstream).",
+                b.type_conflicts, b.documents
+            ));
+        }
+    }
     let callers_routes = l.routes.len() as u64 + l.routes_not_listed;
     if target == Target::Grpc && callers_routes > 0 {
         out.push(

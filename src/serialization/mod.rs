@@ -9,6 +9,7 @@
 //! ever leaves memory: neither the documents nor the inferred schema (whose names are
 //! synthetic) reach a record, a log line or an error.
 
+mod drift;
 pub mod json;
 pub mod schema;
 
@@ -439,6 +440,10 @@ pub struct PayloadRow {
     pub json_parse_ns_per_byte: Option<f64>,
     pub protobuf_decode_ns_per_byte: Option<f64>,
     pub schema_fields: u32,
+    /// Integers beyond 2^53 in the sampled documents.
+    pub unsafe_integers: u64,
+    /// Key paths whose values change JSON type across the samples.
+    pub type_conflicts: u32,
     pub non_json_bodies: u64,
     /// `kind:count` pairs, comma-separated, by kind name.
     pub non_json_kinds: String,
@@ -483,6 +488,8 @@ fn key_row(
         json_parse_ns_per_byte: None,
         protobuf_decode_ns_per_byte: None,
         schema_fields: 0,
+        unsafe_integers: 0,
+        type_conflicts: 0,
         non_json_bodies,
         non_json_kinds,
         oversized: st.oversized,
@@ -491,6 +498,9 @@ fn key_row(
     if docs.is_empty() {
         return (row, invalid);
     }
+    let risks = drift::scan(&docs);
+    row.unsafe_integers = risks.unsafe_integers;
+    row.type_conflicts = risks.type_conflicts;
     let schema = Schema::infer_with(&docs, infer_enums);
     row.schema_fields = u32::try_from(schema.field_count()).unwrap_or(u32::MAX);
     let Ok(desc) = schema.root_descriptor() else {

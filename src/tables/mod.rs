@@ -359,6 +359,7 @@ mod tests {
             let ty = exchanges::COLUMNS
                 .iter()
                 .chain(connections::COLUMNS)
+                .chain(payloads::COLUMNS)
                 .find(|x| x.0 == *c)
                 .map(|x| x.1);
             assert!(ty.is_some_and(|t| t.ends_with('?')), "{c}: {ty:?}");

@@ -34,6 +34,9 @@ pub(crate) const ADDED_LATER: &[&str] = &[
     "resp_header_bytes_grpc",
     "req_data_frame_bytes_h2",
     "resp_data_frame_bytes_h2",
+    // payloads: risks seen in the samples (recommendations issue)
+    "unsafe_integers",
+    "type_conflicts",
 ];
 
 /// The polars type of a nullable column type of `COLUMNS` (`u64?`, `str?`, ...).

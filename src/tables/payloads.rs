@@ -68,6 +68,16 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
         "fields of the inferred protobuf schema, over all its messages",
     ),
     (
+        "unsafe_integers",
+        "u64?",
+        "integer values in the sampled documents beyond 2^53, which JSON clients that read numbers as doubles (JavaScript) get wrong, and which proto3's JSON mapping writes as strings",
+    ),
+    (
+        "type_conflicts",
+        "u32?",
+        "fields (by key path) whose values have different JSON types across the sampled documents: schema drift a .proto must settle",
+    ),
+    (
         "non_json_bodies",
         "u64",
         "bodies that are not JSON (not estimated)",
@@ -152,6 +162,18 @@ impl PayloadColumns {
             Column::new(
                 "schema_fields".into(),
                 r.iter().map(|x| x.schema_fields).collect::<Vec<u32>>(),
+            ),
+            Column::new(
+                "unsafe_integers".into(),
+                r.iter()
+                    .map(|x| Some(x.unsafe_integers))
+                    .collect::<Vec<Option<u64>>>(),
+            ),
+            Column::new(
+                "type_conflicts".into(),
+                r.iter()
+                    .map(|x| Some(x.type_conflicts))
+                    .collect::<Vec<Option<u32>>>(),
             ),
             Column::new("non_json_bodies".into(), u(|x| x.non_json_bodies)),
             Column::new("non_json_kinds".into(), s(|x| x.non_json_kinds.clone())),
