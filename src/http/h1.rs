@@ -651,7 +651,7 @@ impl H1Conn {
         ex.host = h.host;
         if let Some((t, p)) = h.trace {
             ex.trace_id = Some(t);
-            ex.parent_span_id = Some(p);
+            ex.parent_span_id = p;
         }
         ex.expect_continue = h.expect_continue;
         ex.chunked_request = h.te && h.chunked;

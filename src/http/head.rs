@@ -32,7 +32,10 @@ pub(crate) struct Head {
     pub conn_keep_alive: bool,
     pub upgrade: Option<String>,
     pub expect_continue: bool,
-    pub trace: Option<(String, String)>,
+    /// Trace id (32 hex digits) and the caller's span id (16 hex), from W3C `traceparent`,
+    /// else B3 (`b3`, or `X-B3-TraceId` with `X-B3-SpanId`), else `X-Request-Id` (a trace
+    /// id only: the same id on a request and the calls made for it).
+    pub trace: Option<(String, Option<String>)>,
     /// httparse rejected the request line; [`lenient_request`] read it (counted malformed).
     pub odd_line: bool,
     /// Sizes of this block as HTTP/2 and gRPC, from the connection's HPACK replay while
@@ -340,6 +343,10 @@ struct BadHeader;
 
 fn fill(h: &mut Head, headers: &[httparse::Header<'_>]) -> Result<(), BadHeader> {
     h.names.reserve(headers.len() * 12);
+    // Lower-precedence ids, resolved after the loop (headers come in any order).
+    let mut b3: Option<(String, String)> = None;
+    let (mut b3_trace, mut b3_span): (Option<String>, Option<String>) = (None, None);
+    let mut request_id: Option<String> = None;
     for hd in headers {
         if !h.names.is_empty() {
             h.names.push(',');
@@ -390,10 +397,73 @@ fn fill(h: &mut Head, headers: &[httparse::Header<'_>]) -> Result<(), BadHeader>
         } else if name.eq_ignore_ascii_case("expect") {
             h.expect_continue |= value.eq_ignore_ascii_case("100-continue");
         } else if name.eq_ignore_ascii_case("traceparent") && h.trace.is_none() {
-            h.trace = traceparent(value);
+            h.trace = traceparent(value).map(|(t, p)| (t, Some(p)));
+        } else if name.eq_ignore_ascii_case("b3") && b3.is_none() {
+            b3 = b3_single(value);
+        } else if name.eq_ignore_ascii_case("x-b3-traceid") {
+            b3_trace = b3_trace_id(value);
+        } else if name.eq_ignore_ascii_case("x-b3-spanid") {
+            b3_span = b3_span_id(value);
+        } else if name.eq_ignore_ascii_case("x-request-id") && request_id.is_none() {
+            request_id = request_trace_id(value);
         }
     }
+    if h.trace.is_none() {
+        h.trace = b3
+            .or_else(|| b3_trace.zip(b3_span))
+            .map(|(t, s)| (t, Some(s)))
+            .or_else(|| request_id.map(|t| (t, None)));
+    }
     Ok(())
+}
+
+/// A B3 trace id: 16 or 32 lower-case hex digits, not all zero; a 64-bit id is
+/// zero-extended to 128 bits as Zipkin does.
+fn b3_trace_id(v: &str) -> Option<String> {
+    let v = v.trim();
+    let hex = v.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    if !hex || !(v.len() == 16 || v.len() == 32) || v.bytes().all(|c| c == b'0') {
+        return None;
+    }
+    Some(format!("{v:0>32}"))
+}
+
+/// A B3 span id: 16 lower-case hex digits, not all zero.
+fn b3_span_id(v: &str) -> Option<String> {
+    let v = v.trim();
+    let hex = v.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    (hex && v.len() == 16 && !v.bytes().all(|c| c == b'0')).then(|| v.to_owned())
+}
+
+/// B3 single header `{TraceId}-{SpanId}[-{SamplingState}[-{ParentSpanId}]]`; a bare
+/// sampling decision (`0`, `1`, `d`) carries no ids.
+fn b3_single(v: &str) -> Option<(String, String)> {
+    let mut parts = v.trim().split('-');
+    let trace = b3_trace_id(parts.next()?)?;
+    let span = b3_span_id(parts.next()?)?;
+    Some((trace, span))
+}
+
+/// `X-Request-Id` as a trace id: proxies (nginx `$request_id`, Envoy) copy it from a
+/// request to the calls made for it. A UUID or 32-hex value is used as it is; any other
+/// value is hashed (FNV-1a, 128 bits) so that its text never reaches a table.
+fn request_trace_id(v: &str) -> Option<String> {
+    let v = v.trim();
+    if v.is_empty() || v.len() > 200 {
+        return None;
+    }
+    let hex: String = v.chars().filter(|c| *c != '-').collect();
+    if hex.len() == 32 && hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+        let hex = hex.to_ascii_lowercase();
+        return (!hex.bytes().all(|c| c == b'0')).then_some(hex);
+    }
+    // FNV-1a 128 (no crate needed for one hash of a short id).
+    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for b in v.bytes() {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000000001000000000000000000013B);
+    }
+    (h != 0).then(|| format!("{h:032x}"))
 }
 
 fn join(slot: &mut Option<String>, value: &str) {
@@ -464,6 +534,7 @@ Content-Encoding: gzip\r\nCookie: id=abc\r\ntraceparent: 00-4bf92f3577b34da6a3ce
             "host,content-type,content-length,x-custom,content-encoding,cookie,traceparent"
         );
         let (t, p) = h.trace.unwrap();
+        let p = p.unwrap();
         assert_eq!(t, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(p, "00f067aa0ba902b7");
         assert_eq!(h.minor, 1);
@@ -483,6 +554,47 @@ Content-Encoding: gzip\r\nCookie: id=abc\r\ntraceparent: 00-4bf92f3577b34da6a3ce
             parse_request(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
             Parsed::Malformed
         ));
+    }
+
+    #[test]
+    fn b3_and_request_ids_stand_in_for_traceparent_in_that_order() {
+        let ids = |headers: &str| {
+            let raw = format!("GET / HTTP/1.1\r\nHost: a\r\n{headers}\r\n");
+            req(raw.as_bytes()).trace
+        };
+        // B3 single header: 64-bit trace ids are zero-extended.
+        assert_eq!(
+            ids("b3: 80f198ee56343ba8-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90\r\n"),
+            Some((
+                "000000000000000080f198ee56343ba8".into(),
+                Some("e457b5a2e4d86bd1".into())
+            ))
+        );
+        // Multi-header B3 needs both ids, in any order.
+        assert_eq!(
+            ids("X-B3-SpanId: e457b5a2e4d86bd1\r\nX-B3-TraceId: 463ac35c9f6413ad48485a3953bb6124\r\n"),
+            Some((
+                "463ac35c9f6413ad48485a3953bb6124".into(),
+                Some("e457b5a2e4d86bd1".into())
+            ))
+        );
+        assert_eq!(
+            ids("X-B3-TraceId: 463ac35c9f6413ad48485a3953bb6124\r\n"),
+            None
+        );
+        assert_eq!(ids("b3: 1\r\n"), None);
+        // traceparent wins over B3, B3 over X-Request-Id.
+        let both = "X-Request-Id: 7f0c1d2e-aaaa-bbbb-cccc-0123456789ab\r\nb3: 80f198ee56343ba8-e457b5a2e4d86bd1\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n";
+        assert_eq!(ids(both).unwrap().0, "4bf92f3577b34da6a3ce929d0e0e4736");
+        // A UUID request id is its own trace id; anything else is hashed, never kept.
+        assert_eq!(
+            ids("X-Request-Id: 7F0C1D2E-AAAA-BBBB-CCCC-0123456789AB\r\n"),
+            Some(("7f0c1d2eaaaabbbbcccc0123456789ab".into(), None))
+        );
+        let (t, p) = ids("X-Request-Id: req-42-secretish\r\n").unwrap();
+        assert_eq!((t.len(), p), (32, None));
+        assert!(!t.contains("req"));
+        assert_eq!(ids("X-Request-Id: req-42-secretish\r\n").unwrap().0, t);
     }
 
     #[test]

@@ -68,9 +68,10 @@ pub struct Exchange {
     pub req_content_encoding: Option<String>,
     pub resp_content_encoding: Option<String>,
     pub host: Option<String>,
-    /// From a W3C `traceparent` header: 32 hex digits.
+    /// From a W3C `traceparent` header, else B3, else `X-Request-Id`: 32 hex digits.
     pub trace_id: Option<String>,
-    /// From a W3C `traceparent` header: 16 hex digits.
+    /// The caller's span id from `traceparent` or B3: 16 hex digits (none from
+    /// `X-Request-Id`).
     pub parent_span_id: Option<String>,
     /// Header names in wire order, lower-cased, comma-separated (never values).
     pub req_header_names: String,
