@@ -17,3 +17,13 @@ fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
+
+# The HTML report in a real browser (tests/browser/): Debian's chromium and node, which
+# .ci/run installs; skipped with a notice where they are missing.
+if command -v node >/dev/null && command -v npm >/dev/null && [ -x /usr/bin/chromium ]; then
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+    cargo build --quiet
+    node tests/browser/report.spec.js
+else
+    echo "skipping the browser test of report.html: needs node, npm and /usr/bin/chromium" >&2
+fi

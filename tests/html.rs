@@ -270,3 +270,24 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
 }
+
+/// The demo's clients send a Bearer token, a session cookie and `?token=`: none reaches
+/// the page or the graph files (the page is rendered from links.json, which holds none).
+#[test]
+fn demo_secrets_stay_out_of_the_page() {
+    let demo =
+        String::from_utf8_lossy(&std::fs::read(repo("captures/prod.pcap")).unwrap()).into_owned();
+    let secrets = ["Bearer", "session=", "token="];
+    for s in secrets {
+        assert!(demo.contains(s), "the demo lost its secret {s}");
+    }
+    let run = analyze_demo();
+    for f in ["report.html", "graph.svg", "graph.dot"] {
+        let text = run.read(f);
+        for s in secrets {
+            assert!(!text.contains(s), "{f} holds {s}");
+        }
+        // No query string of a route either.
+        assert!(!text.contains("?token"), "{f} holds a query string");
+    }
+}

@@ -86,13 +86,24 @@ fn open(s: &mut String, rows: usize, aria: &str) -> f64 {
     height
 }
 
+/// Labels longer than this are cut (the full one is the label's title): the label column
+/// is `LABEL_W` wide at about 6 px a character.
+const MAX_LABEL_CHARS: usize = 36;
+
 fn row_label(s: &mut String, i: usize, label: &str) {
+    let shown = if label.chars().count() > MAX_LABEL_CHARS {
+        let cut: String = label.chars().take(MAX_LABEL_CHARS - 1).collect();
+        cut + "…"
+    } else {
+        label.to_owned()
+    };
     let _ = write!(
         s,
-        "<text x=\"{:.0}\" y=\"{:.1}\" class=\"rl\" text-anchor=\"end\">{}</text>",
+        "<text x=\"{:.0}\" y=\"{:.1}\" class=\"rl\" text-anchor=\"end\"><title>{}</title>{}</text>",
         LABEL_W - 8.0,
         TOP + i as f64 * ROW_H + ROW_H / 2.0 + 4.0,
-        esc(label)
+        esc(label),
+        esc(&shown)
     );
 }
 
