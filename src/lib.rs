@@ -13,6 +13,7 @@ pub mod app;
 pub mod capture;
 pub mod chains;
 pub mod cli;
+mod config_error;
 pub mod cost;
 pub mod decode;
 pub mod diff;

@@ -257,25 +257,13 @@ impl CostConstants {
         struct File {
             constants: serde_norway::Mapping,
         }
-        let file: File = serde_norway::from_str(&text).map_err(|e| ConstantsError::Syntax {
-            path: path.into(),
-            at: e
-                .location()
-                .map(|l| {
-                    format!(
-                        " at line {} column {} (byte {})",
-                        l.line(),
-                        l.column(),
-                        l.index()
-                    )
-                })
-                .unwrap_or_default(),
-            message: e
-                .to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or("")
-                .to_owned(),
+        let file: File = serde_norway::from_str(&text).map_err(|e| {
+            let (at, message) = crate::config_error::yaml_parts(&e);
+            ConstantsError::Syntax {
+                path: path.into(),
+                at,
+                message,
+            }
         })?;
         let origin = path.display().to_string();
         for (k, v) in file.constants {

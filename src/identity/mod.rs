@@ -139,14 +139,7 @@ fn fallback_server(ip: IpAddr, port: u16) -> Named {
     }
 }
 
-/// The parsers (serde_norway, serde_json) append " at line L column C" to their messages;
-/// the files' error types report the location in their own words.
-pub(crate) fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
-}
+pub(crate) use crate::config_error::strip_location;
 
 /// Names one source may offer for one endpoint (the rest are not listed as conflicts).
 const NAMES_PER_SOURCE: usize = 5;

@@ -108,21 +108,13 @@ impl ServicesFile {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<ServicesFile, ServicesFileError> {
-        let raw: Raw = serde_norway::from_str(text).map_err(|e| ServicesFileError::Syntax {
-            path: path.to_path_buf(),
-            at: e
-                .location()
-                .map(|l| {
-                    format!(
-                        " at line {} column {} (byte {})",
-                        l.line(),
-                        l.column(),
-                        l.index()
-                    )
-                })
-                .unwrap_or_default(),
-            // The YAML error names the offending construct, never a value of a header.
-            message: super::strip_location(&e.to_string()),
+        let raw: Raw = serde_norway::from_str(text).map_err(|e| {
+            let (at, message) = crate::config_error::yaml_parts(&e);
+            ServicesFileError::Syntax {
+                path: path.to_path_buf(),
+                at,
+                message,
+            }
         })?;
         let mut services = Vec::with_capacity(raw.services.len());
         for (key, value) in raw.services {
