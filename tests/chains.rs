@@ -251,14 +251,14 @@ fn fire_and_forget_background_and_202() {
     }
 }
 
-/// Timing alone on 7 interleaved clients. The issue asks for 95% of roots; this engine
-/// reaches 70% (docs/chains.md says why), so this is a floor under the measured figure
-/// (146 of 210 roots, 838 of 984 edges), not the target.
+/// Timing alone on 7 interleaved clients. The issue asks for 95% of roots; the rules
+/// plus the joint refinement reach 87% (docs/chains.md says why not more), so this is a
+/// floor at the measured figure (182 of 210 roots, 932 of 984 edges), not the target.
 #[test]
 fn concurrent_without_ids_stays_at_its_measured_accuracy() {
     let (s, _, _) = check("concurrent", &["concurrent.pcap"]);
-    assert!(s.root_share() >= 0.68, "concurrent: {s:?}");
-    assert!(s.edges_right * 100 >= s.edges * 84, "concurrent: {s:?}");
+    assert!(s.roots_exact >= 182, "concurrent: {s:?}");
+    assert!(s.edges_right >= 932, "concurrent: {s:?}");
     // Where the tree is right, depth and the critical path are as built.
     assert_eq!(s.depth_right, s.depth_checked);
     assert!(s.critical_right * 100 >= s.critical_checked * 98, "{s:?}");
@@ -272,6 +272,8 @@ fn concurrent_with_traceparent_is_exact() {
     assert_eq!(s.by_ids, 984 - 210);
     let st = &got.inf.stats;
     assert!(st.ids_checked > 0 && st.ids_agreed <= st.ids_checked);
+    // Timing alone (refined) named the ids' parent for 708 of 774 calls when measured.
+    assert!(st.ids_agreed * 100 >= st.ids_checked * 91, "{st:?}");
     eprintln!(
         "concurrent_tp: timing agrees with ids on {} of {} ({:.4})",
         st.ids_agreed,

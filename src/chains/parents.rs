@@ -32,6 +32,9 @@ use serde::Serialize;
 
 use super::calls::{Call, Sym};
 
+mod refine;
+use refine::Ambiguous;
+
 /// Where a parent edge came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -110,6 +113,10 @@ pub struct InferenceStats {
     pub affinity_skipped: u64,
     /// Child sets swapped between two look-alike requests (`swap_twins`).
     pub swapped: u64,
+    /// Timing edges re-assigned by the joint refinement (`refine.rs`), and ambiguous
+    /// calls it left as the rules chose (parent over its children bound, budget spent).
+    pub refined: u64,
+    pub refine_skipped: u64,
 }
 
 /// Parent edge per call (same order as the calls) and the counters.
@@ -319,6 +326,13 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
     // The same, as timing alone would have it (for the check of timing against ids).
     let mut shadow: FxHashMap<u32, Progress> = FxHashMap::default();
     let mut all = Vec::new();
+    // Calls the rules could not tell apart, for the joint refinement; and the same as
+    // timing alone would have them, with timing's parent for every call.
+    let mut ambiguous: Vec<Ambiguous> = Vec::new();
+    let mut shadow_ambiguous: Vec<Ambiguous> = Vec::new();
+    let mut shadow_edges: Vec<Option<Edge>> = vec![None; n];
+    // (call, parent the ids gave) for the calls timing was checked on.
+    let mut checked: Vec<(u32, u32)> = Vec::new();
     for &ci in &order {
         let c = &calls[ci as usize];
         let Some(t) = c.start() else { continue };
@@ -365,8 +379,20 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
                 ctx.choose(ci, &untraced, timing_rules, pool, &shadow),
             ) {
                 inf.stats.ids_checked += 1;
-                inf.stats.ids_agreed += u64::from(tc.parent == parent);
+                checked.push((ci, parent));
                 timing_choice = Some(tc.parent);
+                shadow_edges[ci as usize] = Some(Edge {
+                    parent: tc.parent,
+                    source: EdgeSource::Timing,
+                    confidence: tc.confidence,
+                    late: tc.late,
+                });
+                if tc.tied.len() > 1 {
+                    shadow_ambiguous.push(Ambiguous {
+                        call: ci,
+                        cands: tc.tied,
+                    });
+                }
             }
             if let (Some(t), Some(p), Some((parent, _))) = (c.trace_id, c.parent_span_id, choice) {
                 sibling_parent.insert((c.client.ip(), t, p), parent);
@@ -381,17 +407,32 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
             if all.len() > 1 {
                 inf.stats.ambiguous += 1;
             }
-            ctx.choose(ci, &all, rules, pool, &progress).map(|ch| Edge {
-                parent: ch.parent,
-                source: EdgeSource::Timing,
-                confidence: if ch.late {
-                    ch.confidence / 2.0
-                } else {
-                    ch.confidence
-                },
-                late: ch.late,
+            ctx.choose(ci, &all, rules, pool, &progress).map(|ch| {
+                if ch.tied.len() > 1 {
+                    ambiguous.push(Ambiguous {
+                        call: ci,
+                        cands: ch.tied.clone(),
+                    });
+                    shadow_ambiguous.push(Ambiguous {
+                        call: ci,
+                        cands: ch.tied,
+                    });
+                }
+                Edge {
+                    parent: ch.parent,
+                    source: EdgeSource::Timing,
+                    confidence: if ch.late {
+                        ch.confidence / 2.0
+                    } else {
+                        ch.confidence
+                    },
+                    late: ch.late,
+                }
             })
         };
+        if timing_choice.is_none() {
+            shadow_edges[ci as usize] = edge;
+        }
         if let Some(e) = edge {
             progress.entry(e.parent).or_default().record(c);
             let shadow_parent = timing_choice.unwrap_or(e.parent);
@@ -411,6 +452,23 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
         last_on_conn.insert(c.conn_id, ci);
     }
     inf.stats.swapped = swap_twins(calls, &windows, &mut inf.edges);
+    let done = refine::refine(calls, &mut inf.edges, &ambiguous, cfg.tolerance_ns);
+    inf.stats.refined = done.moved;
+    inf.stats.refine_skipped = done.skipped;
+    if !checked.is_empty() {
+        // Timing alone, refined the same way, against the ids.
+        swap_twins(calls, &windows, &mut shadow_edges);
+        refine::refine(
+            calls,
+            &mut shadow_edges,
+            &shadow_ambiguous,
+            cfg.tolerance_ns,
+        );
+        inf.stats.ids_agreed = checked
+            .iter()
+            .filter(|&&(c, p)| shadow_edges[c as usize].is_some_and(|e| e.parent == p))
+            .count() as u64;
+    }
     inf.stats.with_parent = inf.edges.iter().filter(|e| e.is_some()).count() as u64;
     inf
 }
@@ -781,6 +839,9 @@ struct Choice {
     parent: u32,
     confidence: f64,
     late: bool,
+    /// The candidates of the parent's class when that class is enclosing and plausible:
+    /// what only the timing fit told apart (the joint refinement re-weighs them).
+    tied: Vec<u32>,
 }
 
 struct Ctx<'a> {
@@ -925,10 +986,36 @@ impl Ctx<'_> {
             .filter(|f| f.0 == class)
             .map(|f| f.1)
             .sum();
+        // For the joint refinement: the enclosing candidates whose route plausibly makes
+        // such calls (by rate alone: the quota and busy cuts lean on earlier choices,
+        // which the refinement re-weighs).
+        let tied = if class.0 && !class.1 {
+            let rate = |p: u32| rules.weight(route_key(&self.calls[p as usize]), ck);
+            let enclosing =
+                |p: &u32| c.end().is_none_or(|e| e <= self.close(*p)) && self.close(*p) >= t;
+            let top = cands
+                .iter()
+                .filter(|p| enclosing(p))
+                .map(|&p| rate(p))
+                .fold(0.0f64, f64::max);
+            let tied: Vec<u32> = cands
+                .iter()
+                .copied()
+                .filter(|p| enclosing(p) && rate(*p) >= top * PLAUSIBLE)
+                .collect();
+            if tied.contains(&best) {
+                tied
+            } else {
+                Vec::new()
+            }
+        } else {
+            Vec::new()
+        };
         Some(Choice {
             parent: best,
             confidence: if total > 0.0 { lb / total } else { 1.0 },
             late: self.close(best) < t,
+            tied,
         })
     }
 }

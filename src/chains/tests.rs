@@ -141,6 +141,102 @@ fn equal_windows_tie_to_the_lower_row_with_half_confidence() {
     assert_eq!(inf.edges[child as usize].unwrap().confidence, 0.5);
 }
 
+/// Ten /x requests at A, 100 ms apart, each with one /b call whose lead (last request
+/// byte to call) and tail (call answered to A answering) are 1 ms +- 0.2 ms: the
+/// handler's rhythm. Two more /x requests overlap (P1 arrives first) and make one call
+/// each, c1 (earlier start) for P1, c2 for P2, both inside both windows.
+fn look_alike_pair() -> (Calls, [u32; 4]) {
+    let mut c = Calls::default();
+    for k in 0..10u32 {
+        let t0 = 100.0 * f64::from(k);
+        let jitter = 0.2 * (f64::from(k % 5) - 2.0);
+        let lead = 1.0 + jitter;
+        let tail = 1.0 - jitter;
+        let client = format!("10.0.0.1:{}", 6000 + k);
+        c.add(
+            &client,
+            A,
+            1000 + u64::from(k),
+            "/x",
+            [t0, t0 + 1.0, t0 + 12.0, t0 + 12.5],
+        );
+        let s = t0 + 1.0 + lead;
+        let e = t0 + 12.0 - tail;
+        c.add(
+            A_OUT,
+            B,
+            2000 + u64::from(k),
+            "/b",
+            [s, s + 0.1, e - 0.1, e],
+        );
+    }
+    let t = 5000.0;
+    let p1 = c.add(
+        "10.0.0.1:7001",
+        A,
+        3001,
+        "/x",
+        [t, t + 1.0, t + 12.0, t + 12.5],
+    );
+    let p2 = c.add(
+        "10.0.0.1:7002",
+        A,
+        3002,
+        "/x",
+        [t + 0.5, t + 1.5, t + 13.5, t + 14.0],
+    );
+    // c1 -> P1: lead 1.6 ms, tail 1.0 ms; c2 -> P2: lead 1.5 ms, tail 1.0 ms.
+    let c1 = c.add(A_OUT, B, 3003, "/b", [t + 2.6, t + 2.7, t + 10.9, t + 11.0]);
+    let c2 = c.add(A_OUT, B, 3004, "/b", [t + 3.0, t + 3.1, t + 12.4, t + 12.5]);
+    (c, [p1, p2, c1, c2])
+}
+
+/// The per-call rules give c1 to the latest arrival P2 (gap 1.1 ms against 1.6 ms, equal
+/// windows), then c2 to P1 (P2 already made its one /b call and is waiting on it). Read
+/// whole, that leaves P2 answering 2.5 ms after c1 and P1 answering before c2 was
+/// answered: far off the learned 1 ms rhythm (scale 0.3 ms: MAD 0.2 x 1.4826). The joint
+/// refinement swaps them back: leads 1.6 and 1.5 ms, both tails 1.0 ms.
+#[test]
+fn refinement_gives_look_alike_requests_the_calls_that_fit_their_rhythm() {
+    let (c, [p1, p2, c1, c2]) = look_alike_pair();
+    let (inf, f) = c.run();
+    assert_eq!(parent(&inf, c1), Some(p1));
+    assert_eq!(parent(&inf, c2), Some(p2));
+    assert_eq!(inf.stats.refined, 2, "{:?}", inf.stats);
+    assert_eq!(inf.stats.refine_skipped, 0);
+    for k in [c1, c2] {
+        let e = inf.edges[k as usize].unwrap();
+        assert_eq!(e.source, EdgeSource::Timing);
+        assert!(e.confidence > 0.5 && e.confidence <= 1.0, "{e:?}");
+        assert_eq!(f.facts[k as usize].depth, 2);
+    }
+}
+
+/// With fewer than 8 requests of the route showing the rhythm, the rules' choice stands.
+#[test]
+fn refinement_needs_a_learned_rhythm() {
+    let mut c = Calls::default();
+    let t = 0.0;
+    let _p1 = c.add(
+        "10.0.0.1:7001",
+        A,
+        3001,
+        "/x",
+        [t, t + 1.0, t + 12.0, t + 12.5],
+    );
+    let p2 = c.add(
+        "10.0.0.1:7002",
+        A,
+        3002,
+        "/x",
+        [t + 0.5, t + 1.5, t + 13.5, t + 14.0],
+    );
+    let c1 = c.add(A_OUT, B, 3003, "/b", [t + 2.6, t + 2.7, t + 10.9, t + 11.0]);
+    let (inf, _) = c.run();
+    assert_eq!(parent(&inf, c1), Some(p2), "tightest gap, as the rules say");
+    assert_eq!(inf.stats.refined, 0);
+}
+
 #[test]
 fn fire_and_forget_late_start_late_answer_and_202() {
     let mut c = Calls::default();

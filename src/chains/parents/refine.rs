@@ -1,0 +1,564 @@
+//! Joint refinement of the timing edges. The per-call rules choose one call at a time,
+//! in time order, and cannot take back a choice that a later call shows to be wrong.
+//! This pass re-assigns the calls the rules could only tell apart by timing fit (several
+//! enclosing candidates whose route plausibly makes such calls) so that every parent's
+//! whole child set fits the rhythm its handler shows elsewhere. The rhythm is learned per
+//! (parent route, child route) from the assignment itself; per such pair a parent's calls
+//! form a sequence:
+//!
+//! - `first`: from the parent's last request byte, or the latest answer of a call of
+//!   another route before it (the handler's previous step), to the first call;
+//! - `between`: one call's answer to the next call (sequential pairs), or `spread`: first
+//!   to last start (pairs whose calls overlap: an executor or threads);
+//! - `end`: the last answer to the parent's answer, or to the next call of another route;
+//! - the number of calls (histogram, `COUNT_WEIGHT` x -ln of its share).
+//!
+//! A gap costs its squared z-score against the pair's median and MAD scale, linear beyond
+//! `HUBER`, at most `OUTLIER` (a stalled thread). A sequential pair's call that starts
+//! while its previous one is still waiting costs `BUSY`; consecutive calls on one
+//! keep-alive connection earn `POOL`. The squared cost is convex, so of two look-alike
+//! requests the one that arrived first takes the call that started first (handlers
+//! progress in order under contention), where the greedy gap favours the latest arrival.
+//!
+//! The search is a bounded descent: move one call, swap two calls of one route, or swap
+//! the tails (every call from a given start on) of two parents, keeping the best improving
+//! move per call; the models are re-learned between rounds (`MODELS`). A call is only
+//! re-weighed when every candidate's pair model has `MIN_SAMPLE` parents; parents with
+//! more than `MAX_KIDS` children are left alone and their calls count in `skipped`, as do
+//! the calls not visited once the `BUDGET` of cost evaluations is spent.
+
+use rustc_hash::FxHashMap;
+
+use super::{route_key, Edge, RouteKey};
+use crate::chains::calls::Call;
+
+/// A call the per-call rules could not tell apart from other candidates, and those
+/// candidates (its current parent among them).
+pub(super) struct Ambiguous {
+    pub call: u32,
+    pub cands: Vec<u32>,
+}
+
+/// What the refinement did.
+#[derive(Default)]
+pub(super) struct Refined {
+    /// Calls whose parent changed.
+    pub moved: u64,
+    /// Ambiguous calls left as the rules chose (parent over `MAX_KIDS`, budget spent).
+    pub skipped: u64,
+}
+
+/// A gap this many scale units off the median costs linearly beyond (Huber).
+const HUBER: f64 = 3.0;
+/// Most a gap can cost: one further off than ~3.5 scale units is an outlier (a stalled
+/// thread, a handler waiting on another route's calls) whatever its size.
+const OUTLIER: f64 = 12.0;
+/// Smallest gap scale (ms): capture timestamps are µs-exact, handlers are not.
+const SCALE_FLOOR_MS: f64 = 0.05;
+/// Cost of a sequential route's call that starts while its previous one is waiting.
+const BUSY: f64 = 20.0;
+/// Bonus for consecutive calls of a sequential parent on one keep-alive connection.
+const POOL: f64 = 2.0;
+/// A route fans out when at least this share of its parents with children have two or
+/// more, and at least half of those overlap.
+const FAN_SHARE: f64 = 0.25;
+/// Weight of the call count against the gaps: a count off the route's usual is worth as
+/// much as a few outlier gaps (one /charges request making three fraud checks).
+const COUNT_WEIGHT: f64 = 3.0;
+/// Children counts above this share one histogram bucket.
+const COUNT_BUCKETS: usize = 12;
+/// Parents with more children than this are not re-assigned (cost grows with k^2).
+const MAX_KIDS: usize = 64;
+/// A call is re-weighed only when every candidate's route has this many parents with
+/// children: a thinner model fits its own few samples and would overrule the rules.
+const MIN_SAMPLE: u32 = 8;
+/// Descent rounds per model, and model re-learnings.
+const ROUNDS: usize = 30;
+const MODELS: usize = 3;
+/// Child-steps of cost evaluation allowed in one refinement.
+const BUDGET: u64 = 200_000_000;
+
+/// (median, scale) of a gap in ms; `None` when never seen.
+type Fit = Option<(f64, f64)>;
+
+fn gap_cost(fit: Fit, ms: f64) -> f64 {
+    let Some((m, s)) = fit else {
+        return 0.0;
+    };
+    let z = (ms - m).abs() / s;
+    let v = if z < HUBER {
+        z * z
+    } else {
+        2.0 * HUBER * z - HUBER * HUBER
+    };
+    v.min(OUTLIER)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gap {
+    First = 0,
+    Between = 1,
+    End = 2,
+    Spread = 3,
+}
+
+/// How a parent route calls one child route.
+#[derive(Default)]
+struct PairModel {
+    /// Its calls overlap one another (an executor, threads): read as one group (first
+    /// start, spread of the starts, last answer), no busy cost, no pool bonus.
+    fans_out: bool,
+    gaps: [Fit; 4],
+    counts: [u32; COUNT_BUCKETS],
+    parents: u32,
+    /// Parents with at least one such call: the model's sample.
+    with_kids: u32,
+}
+
+impl PairModel {
+    fn count_cost(&self, k: usize) -> f64 {
+        let n = self.counts[k.min(COUNT_BUCKETS - 1)];
+        let p = (f64::from(n) + 0.5) / (f64::from(self.parents) + 0.5 * COUNT_BUCKETS as f64);
+        -p.ln()
+    }
+}
+
+/// A parent route's child routes.
+#[derive(Default)]
+struct RouteModel {
+    children: Vec<(RouteKey, PairModel)>,
+}
+
+/// One child as the cost sees it.
+#[derive(Clone, Copy)]
+struct Kid {
+    route: RouteKey,
+    start: i64,
+    end: i64,
+    conn: u64,
+}
+
+/// The calls of one child route under one parent, read against the parent's timeline.
+#[derive(Default)]
+struct Sequence {
+    gaps: Vec<(Gap, f64)>,
+    /// Calls that started while the previous one was waiting (sequential reading), and
+    /// consecutive calls on one keep-alive connection.
+    overlaps: u32,
+    same_conn: u32,
+    calls: usize,
+}
+
+struct State<'a> {
+    calls: &'a [Call],
+    kids: FxHashMap<u32, Vec<u32>>,
+    /// The ambiguous calls by call index: their candidates.
+    movable: FxHashMap<u32, usize>,
+    models: FxHashMap<RouteKey, RouteModel>,
+    scratch: Vec<Kid>,
+    spent: u64,
+}
+
+fn ms(ns: i64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// Median and MAD-based scale (ms) of `v` (sorted in place).
+fn robust(v: &mut [f64]) -> Fit {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    let m = v[v.len() / 2];
+    let mut d: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+    d.sort_unstable_by(f64::total_cmp);
+    Some((m, (d[d.len() / 2] * 1.4826).max(SCALE_FLOOR_MS)))
+}
+
+impl State<'_> {
+    /// Loads `kids` of `p` into `scratch`, time-ordered.
+    fn load(&mut self, kids: &[u32]) {
+        self.scratch.clear();
+        let calls = self.calls;
+        self.scratch.extend(kids.iter().filter_map(|&k| {
+            let c = &calls[k as usize];
+            Some(Kid {
+                route: route_key(c),
+                start: c.start()?,
+                end: c.end()?,
+                conn: c.conn_id,
+            })
+        }));
+        self.scratch.sort_unstable_by_key(|k| (k.start, k.end));
+        self.spent += self.scratch.len() as u64 + 1;
+    }
+
+    /// The calls of `route` among the loaded children of `p`. The sequence opens at the
+    /// parent's last request byte or the latest answer of another child route before
+    /// its first call (a handler makes its calls one after the other), and closes at
+    /// the parent's answer or the earliest start of another child route after its last
+    /// answer.
+    fn sequence(&self, p: u32, route: RouteKey, fans_out: bool, out: &mut Sequence) {
+        *out = Sequence {
+            gaps: std::mem::take(&mut out.gaps),
+            ..Sequence::default()
+        };
+        out.gaps.clear();
+        let r = &self.calls[p as usize];
+        let (Some(a), Some(b)) = (r.req_last, r.resp_first) else {
+            return;
+        };
+        let mine = || self.scratch.iter().filter(|k| k.route == route);
+        let (Some(first), Some(last_end)) = (mine().next(), mine().map(|k| k.end).max()) else {
+            return;
+        };
+        out.calls = mine().count();
+        let others = || self.scratch.iter().filter(|k| k.route != route);
+        let open = others()
+            .map(|k| k.end)
+            .filter(|&e| e <= first.start)
+            .fold(a, i64::max);
+        let close = others()
+            .map(|k| k.start)
+            .filter(|&s| s >= last_end)
+            .fold(b, i64::min);
+        out.gaps
+            .push((Gap::First, ms(first.start.saturating_sub(open))));
+        if fans_out {
+            let last_start = mine().map(|k| k.start).max().unwrap_or(first.start);
+            out.gaps
+                .push((Gap::Spread, ms(last_start.saturating_sub(first.start))));
+        } else {
+            let mut busy_until = first.end;
+            let mut prev_conn = first.conn;
+            for k in mine().skip(1) {
+                if k.start < busy_until {
+                    out.overlaps += 1;
+                    busy_until = busy_until.max(k.end);
+                    continue;
+                }
+                out.gaps
+                    .push((Gap::Between, ms(k.start.saturating_sub(busy_until))));
+                out.same_conn += u32::from(k.conn == prev_conn);
+                busy_until = k.end;
+                prev_conn = k.conn;
+            }
+        }
+        out.gaps
+            .push((Gap::End, ms(close.saturating_sub(last_end))));
+    }
+
+    fn learned(&self, a: &Ambiguous) -> bool {
+        let child = route_key(&self.calls[a.call as usize]);
+        a.cands.iter().all(|&p| {
+            self.models
+                .get(&route_key(&self.calls[p as usize]))
+                .and_then(|m| m.children.iter().find(|(k, _)| *k == child))
+                .is_some_and(|(_, m)| m.with_kids >= MIN_SAMPLE)
+        })
+    }
+
+    /// The cost of `p` with children `kids` (module doc).
+    fn cost(&mut self, p: u32, kids: &[u32]) -> f64 {
+        let key = route_key(&self.calls[p as usize]);
+        let routes: Vec<(RouteKey, bool)> = match self.models.get(&key) {
+            Some(m) => m.children.iter().map(|(r, m)| (*r, m.fans_out)).collect(),
+            None => return 0.0,
+        };
+        self.load(kids);
+        let mut seq = Sequence::default();
+        let mut c = 0.0;
+        for (i, (route, fans_out)) in routes.into_iter().enumerate() {
+            self.sequence(p, route, fans_out, &mut seq);
+            let Some((_, m)) = self.models.get(&key).and_then(|m| m.children.get(i)) else {
+                continue;
+            };
+            c += COUNT_WEIGHT * m.count_cost(seq.calls);
+            c += BUSY * f64::from(seq.overlaps) - POOL * f64::from(seq.same_conn);
+            c += seq
+                .gaps
+                .iter()
+                .map(|&(g, v)| gap_cost(m.gaps[g as usize], v))
+                .sum::<f64>();
+        }
+        c
+    }
+
+    /// The models from the current assignment: every parent that has children or is a
+    /// candidate of an ambiguous call, by route; per route the child routes it calls.
+    fn learn(&mut self, amb: &[Ambiguous]) {
+        let mut parents: Vec<u32> = self.kids.keys().copied().collect();
+        parents.extend(amb.iter().flat_map(|a| a.cands.iter().copied()));
+        parents.sort_unstable();
+        parents.dedup();
+        let mut by_route: FxHashMap<RouteKey, Vec<u32>> = FxHashMap::default();
+        for &p in &parents {
+            by_route
+                .entry(route_key(&self.calls[p as usize]))
+                .or_default()
+                .push(p);
+        }
+        let mut routes: Vec<(RouteKey, Vec<u32>)> = by_route.into_iter().collect();
+        routes.sort_unstable_by_key(|(k, _)| *k);
+        self.models.clear();
+        let mut seq = Sequence::default();
+        for (key, ps) in routes {
+            let mut children: Vec<RouteKey> = ps
+                .iter()
+                .flat_map(|p| self.kids.get(p).map_or(&[][..], |v| &v[..]))
+                .map(|&k| route_key(&self.calls[k as usize]))
+                .collect();
+            children.sort_unstable();
+            children.dedup();
+            let mut m = RouteModel::default();
+            for child in children {
+                let mut pm = PairModel::default();
+                // [all parents, parents whose calls of the route the rules fixed alone]:
+                // with calls, with several, with overlapping ones.
+                let mut tally = [[0u32; 3]; 2];
+                for &p in &ps {
+                    let kids = self.kids.get(&p).cloned().unwrap_or_default();
+                    self.load(&kids);
+                    self.sequence(p, child, false, &mut seq);
+                    pm.counts[seq.calls.min(COUNT_BUCKETS - 1)] += 1;
+                    pm.parents += 1;
+                    pm.with_kids += u32::from(seq.calls > 0);
+                    let fixed = kids.iter().all(|k| {
+                        !self.movable.contains_key(k)
+                            || route_key(&self.calls[*k as usize]) != child
+                    });
+                    for (i, t) in tally.iter_mut().enumerate() {
+                        if i == 1 && !fixed {
+                            continue;
+                        }
+                        t[0] += u32::from(seq.calls > 0);
+                        t[1] += u32::from(seq.calls >= 2);
+                        t[2] += u32::from(seq.calls >= 2 && seq.overlaps > 0);
+                    }
+                }
+                // Whether a route fans out is read from the parents the rules fixed
+                // alone when there are enough (an assignment's errors overlap too).
+                let [with, several, overlapping] = if tally[1][1] >= MIN_SAMPLE {
+                    tally[1]
+                } else {
+                    tally[0]
+                };
+                pm.fans_out = several > 0
+                    && f64::from(several) >= FAN_SHARE * f64::from(with.max(1))
+                    && 2 * overlapping >= several;
+                let mut samples: [Vec<f64>; 4] = Default::default();
+                for &p in &ps {
+                    let kids = self.kids.get(&p).cloned().unwrap_or_default();
+                    self.load(&kids);
+                    self.sequence(p, child, pm.fans_out, &mut seq);
+                    for &(g, v) in &seq.gaps {
+                        samples[g as usize].push(v);
+                    }
+                }
+                for (slot, v) in pm.gaps.iter_mut().zip(samples.iter_mut()) {
+                    *slot = robust(v);
+                }
+                m.children.push((child, pm));
+            }
+            self.models.insert(key, m);
+        }
+    }
+}
+
+fn without(v: &[u32], x: &[u32]) -> Vec<u32> {
+    v.iter().copied().filter(|k| !x.contains(k)).collect()
+}
+
+fn with(v: &[u32], x: &[u32]) -> Vec<u32> {
+    let mut out = v.to_vec();
+    out.extend_from_slice(x);
+    out
+}
+
+/// Re-assigns the ambiguous calls' parents (`edges[call].parent`) jointly; `fixed`
+/// children (every other edge that is not late) stay where they are but count in their
+/// parents' fit. Sets each ambiguous call's confidence to its parent's share of the
+/// likelihood exp(-cost/2) among its candidates.
+pub(super) fn refine(
+    calls: &[Call],
+    edges: &mut [Option<Edge>],
+    amb: &[Ambiguous],
+    tolerance_ns: i64,
+) -> Refined {
+    let mut out = Refined::default();
+    if amb.is_empty() {
+        return out;
+    }
+    let mut st = State {
+        calls,
+        kids: FxHashMap::default(),
+        movable: amb.iter().enumerate().map(|(i, a)| (a.call, i)).collect(),
+        models: FxHashMap::default(),
+        scratch: Vec::new(),
+        spent: 0,
+    };
+    for (i, e) in edges.iter().enumerate() {
+        if let Some(e) = e.filter(|e| !e.late) {
+            // A child the parent did not wait for is not part of its rhythm.
+            let p = &calls[e.parent as usize];
+            let enclosed = match (calls[i].end(), p.resp_first) {
+                (Some(end), Some(b)) => end <= b.saturating_add(tolerance_ns),
+                _ => false,
+            };
+            if enclosed {
+                st.kids.entry(e.parent).or_default().push(i as u32);
+            }
+        }
+    }
+    // Current parent per ambiguous call (kept beside `kids` for speed).
+    let mut cur: Vec<Option<u32>> = amb
+        .iter()
+        .map(|a| edges[a.call as usize].map(|e| e.parent))
+        .collect();
+    let too_many = |st: &State<'_>, p: u32| st.kids.get(&p).is_some_and(|k| k.len() > MAX_KIDS);
+    for (i, a) in amb.iter().enumerate() {
+        // Not among its parent's weighed children (not enclosed): left alone.
+        if cur[i].is_some_and(|p| !st.kids.get(&p).is_some_and(|v| v.contains(&a.call))) {
+            cur[i] = None;
+        }
+    }
+    let empty: Vec<u32> = Vec::new();
+    'models: for _ in 0..MODELS {
+        st.learn(amb);
+        let mut cost: FxHashMap<u32, f64> = FxHashMap::default();
+        for a in amb {
+            for &q in &a.cands {
+                if let std::collections::hash_map::Entry::Vacant(slot) = cost.entry(q) {
+                    let k = st.kids.get(&q).unwrap_or(&empty).clone();
+                    slot.insert(st.cost(q, &k));
+                }
+            }
+        }
+        for _ in 0..ROUNDS {
+            let mut improved = false;
+            for (i, a) in amb.iter().enumerate() {
+                if st.spent > BUDGET {
+                    out.skipped += (amb.len() - i) as u64;
+                    break 'models;
+                }
+                let c = a.call;
+                let Some(p0) = cur[i] else { continue };
+                if !st.learned(a) {
+                    continue;
+                }
+                if too_many(&st, p0) {
+                    continue;
+                }
+                let k0 = st.kids.get(&p0).unwrap_or(&empty).clone();
+                let c0 = cost.get(&p0).copied().unwrap_or(0.0);
+                let start = calls[c as usize].start().unwrap_or(i64::MIN);
+                let ck = route_key(&calls[c as usize]);
+                let can_go = |st: &State<'_>, k: u32, to: u32| {
+                    st.movable
+                        .get(&k)
+                        .is_some_and(|&j| amb[j].cands.contains(&to))
+                };
+                // (delta, new parent, children p0 gives, children q gives)
+                let mut best: Option<(f64, u32, Vec<u32>, Vec<u32>)> = None;
+                for &q in &a.cands {
+                    if q == p0 || too_many(&st, q) {
+                        continue;
+                    }
+                    let kq = st.kids.get(&q).unwrap_or(&empty).clone();
+                    let cq = cost.get(&q).copied().unwrap_or(0.0);
+                    let mut consider = |st: &mut State<'_>, give: Vec<u32>, take: Vec<u32>| {
+                        let n0 = with(&without(&k0, &give), &take);
+                        let nq = with(&without(&kq, &take), &give);
+                        let d = st.cost(p0, &n0) + st.cost(q, &nq) - c0 - cq;
+                        if d < best.as_ref().map_or(-1e-9, |b| b.0) {
+                            best = Some((d, q, give, take));
+                        }
+                    };
+                    consider(&mut st, vec![c], Vec::new());
+                    let tail0: Vec<u32> = k0
+                        .iter()
+                        .copied()
+                        .filter(|&k| calls[k as usize].start().unwrap_or(i64::MIN) >= start)
+                        .collect();
+                    let tail0_ok = tail0.iter().all(|&k| can_go(&st, k, q));
+                    for &c2 in &kq {
+                        if !can_go(&st, c2, p0) {
+                            continue;
+                        }
+                        if route_key(&calls[c2 as usize]) == ck {
+                            consider(&mut st, vec![c], vec![c2]);
+                        }
+                        if !tail0_ok {
+                            continue;
+                        }
+                        let s2 = calls[c2 as usize].start().unwrap_or(i64::MIN);
+                        let tail_q: Vec<u32> = kq
+                            .iter()
+                            .copied()
+                            .filter(|&k| calls[k as usize].start().unwrap_or(i64::MIN) >= s2)
+                            .collect();
+                        if tail_q.iter().all(|&k| can_go(&st, k, p0)) {
+                            consider(&mut st, tail0.clone(), tail_q);
+                        }
+                    }
+                }
+                let Some((_, q, give, take)) = best else {
+                    continue;
+                };
+                let kq = st.kids.get(&q).unwrap_or(&empty).clone();
+                let n0 = with(&without(&k0, &give), &take);
+                let nq = with(&without(&kq, &take), &give);
+                let v0 = st.cost(p0, &n0);
+                let vq = st.cost(q, &nq);
+                cost.insert(p0, v0);
+                cost.insert(q, vq);
+                st.kids.insert(p0, n0);
+                st.kids.insert(q, nq);
+                for &k in &give {
+                    if let Some(&j) = st.movable.get(&k) {
+                        cur[j] = Some(q);
+                    }
+                }
+                for &k in &take {
+                    if let Some(&j) = st.movable.get(&k) {
+                        cur[j] = Some(p0);
+                    }
+                }
+                improved = true;
+            }
+            if !improved {
+                break;
+            }
+        }
+    }
+    // Confidence: the parent's share of exp(-cost/2) against moving the call alone.
+    for (i, a) in amb.iter().enumerate() {
+        let Some(p) = cur[i] else { continue };
+        let Some(e) = edges[a.call as usize].as_mut() else {
+            continue;
+        };
+        if !st.learned(a) {
+            continue;
+        }
+        if too_many(&st, p) {
+            out.skipped += 1;
+            continue;
+        }
+        let k0 = st.kids.get(&p).unwrap_or(&empty).clone();
+        let c0 = st.cost(p, &k0);
+        let l0 = st.cost(p, &without(&k0, &[a.call]));
+        let mut others = 0.0;
+        for &q in &a.cands {
+            if q == p {
+                continue;
+            }
+            let kq = st.kids.get(&q).unwrap_or(&empty).clone();
+            let d = l0 + st.cost(q, &with(&kq, &[a.call])) - c0 - st.cost(q, &kq);
+            others += (-(d / 2.0).max(-50.0)).exp();
+        }
+        out.moved += u64::from(e.parent != p);
+        e.parent = p;
+        e.confidence = 1.0 / (1.0 + others);
+    }
+    out
+}
