@@ -18,7 +18,9 @@
 //! 5. the tightest window, then the lower row (determinism).
 //!
 //! Then look-alike requests (same route, overlapping) swap whole child sets when that fits
-//! both windows better.
+//! both windows better, and the joint refinement (`refine`) re-assigns every call the
+//! rules could only tell apart by fit so that each parent's whole child set fits its
+//! route's rhythm.
 //!
 //! The sweep is time-ordered: windows are opened in order of their start, kept in a
 //! bounded list per server address and dropped lazily once closed, so the work grows
