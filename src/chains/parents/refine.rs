@@ -25,7 +25,7 @@
 //! move per call; the models are re-learned between rounds (`MODELS`). A call is only
 //! re-weighed when every candidate's pair model has `MIN_SAMPLE` parents; parents with
 //! more than `MAX_KIDS` children are left alone and their calls count in `skipped`, as do
-//! the calls not visited once the `BUDGET` of cost evaluations is spent.
+//! the calls not visited once the budget of cost evaluations is spent.
 
 use rustc_hash::FxHashMap;
 
@@ -75,8 +75,11 @@ const MIN_SAMPLE: u32 = 8;
 /// Descent rounds per model, and model re-learnings.
 const ROUNDS: usize = 30;
 const MODELS: usize = 3;
-/// Child-steps of cost evaluation allowed in one refinement.
-const BUDGET: u64 = 200_000_000;
+/// Child-steps of cost evaluation allowed in one refinement: a base plus a share per tied
+/// call (the fixtures and the demo use about 500 per call; a pathological call can use
+/// 64 candidates x 129 moves x 65 steps).
+const BUDGET_BASE: u64 = 10_000_000;
+const BUDGET_PER_CALL: u64 = 2_000;
 
 /// (median, scale) of a gap in ms; `None` when never seen.
 type Fit = Option<(f64, f64)>;
@@ -423,6 +426,7 @@ pub(super) fn refine(
         }
     }
     let empty: Vec<u32> = Vec::new();
+    let budget = BUDGET_BASE.saturating_add(BUDGET_PER_CALL.saturating_mul(amb.len() as u64));
     'models: for _ in 0..MODELS {
         st.learn(amb);
         let mut cost: FxHashMap<u32, f64> = FxHashMap::default();
@@ -437,7 +441,7 @@ pub(super) fn refine(
         for _ in 0..ROUNDS {
             let mut improved = false;
             for (i, a) in amb.iter().enumerate() {
-                if st.spent > BUDGET {
+                if st.spent > budget {
                     out.skipped += (amb.len() - i) as u64;
                     break 'models;
                 }
@@ -561,4 +565,92 @@ pub(super) fn refine(
         e.confidence = 1.0 / (1.0 + others);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chains::calls::CallKind;
+    use crate::chains::parents::EdgeSource;
+
+    /// A call on connection `conn` from A (10.0.0.2) to B, or from the edge to A when
+    /// `to_a`; times in ms.
+    fn call(conn: u64, to_a: bool, t: [f64; 4]) -> Call {
+        let (client, server) = if to_a {
+            ("10.0.0.1:5000", "10.0.0.2:80")
+        } else {
+            ("10.0.0.2:4000", "10.0.0.3:80")
+        };
+        let ns = |v: f64| Some((v * 1e6) as i64);
+        Call {
+            conn_id: conn,
+            index: 0,
+            client: client.parse().unwrap(),
+            server: server.parse().unwrap(),
+            client_service: u32::from(!to_a),
+            server_service: u32::from(to_a) + 1,
+            method: Some(0),
+            route: Some(u32::from(to_a)),
+            status: Some(200),
+            req_first: ns(t[0]),
+            req_last: ns(t[1]),
+            resp_first: ns(t[2]),
+            resp_last: ns(t[3]),
+            trace_id: None,
+            parent_span_id: None,
+            span_id: None,
+            kind: CallKind::Http,
+        }
+    }
+
+    fn edge(parent: usize) -> Option<Edge> {
+        Some(Edge {
+            parent: parent as u32,
+            source: EdgeSource::Timing,
+            confidence: 1.0,
+            late: false,
+        })
+    }
+
+    /// Ten requests with one call each (the learned rhythm), a request P with 65 calls
+    /// and a request Q; one tied call between P and Q, now with P. P is over `MAX_KIDS`:
+    /// the call keeps its parent and counts as skipped; the others are untouched.
+    #[test]
+    fn a_parent_over_the_children_bound_is_left_alone_and_counted() {
+        let mut calls = Vec::new();
+        let mut edges = Vec::new();
+        for k in 0..10u64 {
+            let t0 = 1000.0 * k as f64 + 5000.0;
+            calls.push(call(k, true, [t0, t0 + 1.0, t0 + 10.0, t0 + 11.0]));
+            edges.push(None);
+            calls.push(call(
+                100 + k,
+                false,
+                [t0 + 2.0, t0 + 2.1, t0 + 8.9, t0 + 9.0],
+            ));
+            edges.push(edge(calls.len() - 2));
+        }
+        let p = calls.len();
+        calls.push(call(50, true, [0.0, 1.0, 400.0, 401.0]));
+        edges.push(None);
+        for i in 0..65u64 {
+            let s = 2.0 + 4.0 * i as f64;
+            calls.push(call(200 + i, false, [s, s + 0.1, s + 2.9, s + 3.0]));
+            edges.push(edge(p));
+        }
+        let q = calls.len();
+        calls.push(call(51, true, [300.0, 301.0, 390.0, 391.0]));
+        edges.push(None);
+        let c = calls.len();
+        calls.push(call(300, false, [350.0, 350.1, 359.9, 360.0]));
+        edges.push(edge(p));
+        let before = edges.clone();
+        let amb = [Ambiguous {
+            call: c as u32,
+            cands: vec![p as u32, q as u32],
+        }];
+        let done = refine(&calls, &mut edges, &amb, 1_000_000);
+        assert_eq!((done.moved, done.skipped), (0, 1));
+        assert_eq!(edges, before);
+    }
 }
