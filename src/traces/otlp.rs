@@ -38,6 +38,7 @@ pub(crate) fn read_lines(
 ) -> std::io::Result<()> {
     let max = ing.limits.max_line_bytes;
     let mut line = Vec::new();
+    let mut fast = otlp_fast::Parsed::default();
     let mut n = 0u64;
     loop {
         line.clear();
@@ -78,8 +79,8 @@ pub(crate) fn read_lines(
             continue;
         }
         ing.coverage().documents += 1;
-        if let Some(req) = otlp_fast::parse(&line) {
-            convert_fast(req, ing);
+        if fast.parse(&line) {
+            fast.drain_into(ing);
             continue;
         }
         match serde_json::from_slice::<ExportTraceServiceRequest>(&line) {
@@ -288,7 +289,7 @@ fn attr_value(kv: &KeyValue) -> AttrValue<'_> {
 }
 
 /// `service.name` of a resource, or the SDK default.
-fn service_name(resource: Option<&Resource>) -> &str {
+pub(crate) fn service_name(resource: Option<&Resource>) -> &str {
     resource
         .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
         .and_then(|kv| match attr_value(kv) {
@@ -344,52 +345,21 @@ pub(crate) fn convert(rs: ResourceSpans, ing: &mut impl SpanSink) {
     }
 }
 
-/// The fast path's twin of `convert` (see otlp_fast.rs).
-pub(crate) fn convert_fast(req: otlp_fast::Request<'_>, ing: &mut impl SpanSink) {
-    for rs in req.resource_spans {
-        let service = ing.service(service_name(rs.resource.as_ref()));
-        for ss in rs.scope_spans {
-            for s in ss.spans {
-                let head = Head {
-                    trace_id: s.trace_id.0,
-                    span_id: s.span_id.0,
-                    parent_span_id: s.parent_span_id.0,
-                    kind: s.kind,
-                    start_ns: s.start_time_unix_nano.0,
-                    end_ns: s.end_time_unix_nano.0,
-                    status: s.status.as_ref(),
-                    links: &s.links,
-                };
-                let a = s.attributes;
-                let span = span_of(head, s.name.into_owned(), &service).map(|mut span| {
-                    span.http = a.http;
-                    span.peer = a.peer;
-                    if a.status != SpanStatus::Unset {
-                        span.status = a.status;
-                    }
-                    span
-                });
-                ing.push(span);
-            }
-        }
-    }
-}
-
 /// A span's fields both paths decode the same way; ids already decoded, `None` unless
 /// of the right length.
-struct Head<'a> {
-    trace_id: Option<u128>,
-    span_id: Option<u128>,
-    parent_span_id: Option<u128>,
-    kind: i32,
-    start_ns: u64,
-    end_ns: u64,
-    status: Option<&'a Status>,
-    links: &'a [Link],
+pub(crate) struct Head<'a> {
+    pub trace_id: Option<u128>,
+    pub span_id: Option<u128>,
+    pub parent_span_id: Option<u128>,
+    pub kind: i32,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub status: Option<&'a Status>,
+    pub links: &'a [Link],
 }
 
 /// The span without its attributes, which each path folds its own way.
-fn span_of(h: Head<'_>, name: String, service: &Arc<str>) -> Option<Span> {
+pub(crate) fn span_of(h: Head<'_>, name: String, service: &Arc<str>) -> Option<Span> {
     let trace_id = h.trace_id.filter(|&t| t != 0)?;
     let span_id = h.span_id.filter(|&t| t != 0)? as u64;
     // An empty parent is a root; a malformed one too (it could not name a span anyway).

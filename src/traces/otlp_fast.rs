@@ -18,44 +18,267 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::{ArrayValue, InstrumentationScope, KeyValueList};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, Status};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::span::{fold_attr, AttrValue, HttpAttrs, PeerAttrs, SpanStatus};
+use super::otlp::{service_name, span_of, Head, SpanSink};
+use super::span::{fold_attr, AttrValue, HttpAttrs, PeerAttrs, Span, SpanStatus};
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-pub(crate) struct Request<'a> {
-    #[serde(borrow)]
-    pub resource_spans: Vec<ResourceSpans<'a>>,
+/// One line's spans, converted as they are parsed into buffers kept from line to line
+/// (no vector of parsed spans is built and grown per scope). A span's service is only
+/// known once its resource is read, which may come after the spans: `resources` holds
+/// each resource with the end of its spans in `spans`, and `drain_into` names them.
+pub(crate) struct Parsed {
+    spans: Vec<Option<Span>>,
+    resources: Vec<(usize, Option<Resource>)>,
+    /// Service of a span until `drain_into` sets its resource's.
+    unnamed: Arc<str>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-// Fields never read are still parsed so a line is checked as the reference checks it.
-#[allow(dead_code)]
-pub(crate) struct ResourceSpans<'a> {
-    pub resource: Option<Resource>,
-    #[serde(borrow)]
-    pub scope_spans: Vec<ScopeSpans<'a>>,
-    #[serde(borrow)]
-    schema_url: Cow<'a, str>,
+impl Default for Parsed {
+    fn default() -> Self {
+        Parsed {
+            spans: Vec::new(),
+            resources: Vec::new(),
+            unnamed: Arc::from(""),
+        }
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-// Fields never read are still parsed so a line is checked as the reference checks it.
-#[allow(dead_code)]
-pub(crate) struct ScopeSpans<'a> {
-    scope: Option<InstrumentationScope>,
-    #[serde(borrow)]
-    pub spans: Vec<FastSpan<'a>>,
-    #[serde(borrow)]
-    schema_url: Cow<'a, str>,
+impl Parsed {
+    /// Parses one line; false hands it to the reference path (nothing is kept).
+    pub fn parse(&mut self, line: &[u8]) -> bool {
+        self.spans.clear();
+        self.resources.clear();
+        // One UTF-8 check of the whole line is cheaper than serde_json's check per string.
+        let ok = std::str::from_utf8(line).is_ok_and(|text| {
+            let mut de = serde_json::Deserializer::from_str(text);
+            RequestSeed(self).deserialize(&mut de).is_ok() && de.end().is_ok()
+        });
+        if !ok {
+            self.spans.clear();
+            self.resources.clear();
+        }
+        ok
+    }
+
+    /// Hands the spans of the last line parsed to `sink`, named after their resources.
+    pub fn drain_into(&mut self, sink: &mut impl SpanSink) {
+        let mut spans = self.spans.drain(..);
+        let mut at = 0;
+        for (end, resource) in self.resources.drain(..) {
+            let service = sink.service(service_name(resource.as_ref()));
+            for span in spans.by_ref().take(end - at) {
+                sink.push(span.map(|mut s| {
+                    s.service = Arc::clone(&service);
+                    s
+                }));
+            }
+            at = end;
+        }
+    }
+}
+
+/// The visitors below follow what serde's derive does for opentelemetry-proto's
+/// `ExportTraceServiceRequest`, `ResourceSpans` and `ScopeSpans` (`default` structs): a
+/// missing field is empty, an unknown one ignored, a repeated one an error. A struct
+/// given as a JSON array, which the derive also reads, is handed over.
+fn once<E: de::Error>(seen: &mut bool, field: &'static str) -> Result<(), E> {
+    if std::mem::replace(seen, true) {
+        return Err(E::duplicate_field(field));
+    }
+    Ok(())
+}
+
+struct RequestSeed<'p>(&'p mut Parsed);
+
+impl<'de> DeserializeSeed<'de> for RequestSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RequestSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("struct ExportTraceServiceRequest")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = false;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "resourceSpans" {
+                once(&mut seen, "resourceSpans")?;
+                map.next_value_seed(EachSeed(&mut *self.0, ResourceSeed))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A JSON array whose elements are read by the seed `S` into `Parsed`.
+struct EachSeed<'p, S>(&'p mut Parsed, S);
+
+/// An element reader of `EachSeed`.
+trait ElementSeed: Copy {
+    fn next<'de, A: SeqAccess<'de>>(self, p: &mut Parsed, seq: &mut A) -> Result<bool, A::Error>;
+}
+
+impl<'de, S: ElementSeed> DeserializeSeed<'de> for EachSeed<'_, S> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, S: ElementSeed> Visitor<'de> for EachSeed<'_, S> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while self.1.next(self.0, &mut seq)? {}
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+struct ResourceSeed;
+
+impl ElementSeed for ResourceSeed {
+    fn next<'de, A: SeqAccess<'de>>(self, p: &mut Parsed, seq: &mut A) -> Result<bool, A::Error> {
+        seq.next_element_seed(ResourceSpansSeed(p))
+            .map(|o| o.is_some())
+    }
+}
+
+struct ResourceSpansSeed<'p>(&'p mut Parsed);
+
+impl<'de> DeserializeSeed<'de> for ResourceSpansSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResourceSpansSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("struct ResourceSpans")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (mut seen_resource, mut seen_scopes, mut seen_schema) = (false, false, false);
+        let mut resource = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "resource" => {
+                    once(&mut seen_resource, "resource")?;
+                    resource = map.next_value::<Option<Resource>>()?;
+                }
+                "scopeSpans" => {
+                    once(&mut seen_scopes, "scopeSpans")?;
+                    map.next_value_seed(EachSeed(&mut *self.0, ScopeSeed))?;
+                }
+                "schemaUrl" => {
+                    once(&mut seen_schema, "schemaUrl")?;
+                    map.next_value::<Cow<'de, str>>()?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        self.0.resources.push((self.0.spans.len(), resource));
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+struct ScopeSeed;
+
+impl ElementSeed for ScopeSeed {
+    fn next<'de, A: SeqAccess<'de>>(self, p: &mut Parsed, seq: &mut A) -> Result<bool, A::Error> {
+        seq.next_element_seed(ScopeSpansSeed(p))
+            .map(|o| o.is_some())
+    }
+}
+
+struct ScopeSpansSeed<'p>(&'p mut Parsed);
+
+impl<'de> DeserializeSeed<'de> for ScopeSpansSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ScopeSpansSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("struct ScopeSpans")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (mut seen_scope, mut seen_spans, mut seen_schema) = (false, false, false);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "scope" => {
+                    once(&mut seen_scope, "scope")?;
+                    map.next_value::<Option<InstrumentationScope>>()?;
+                }
+                "spans" => {
+                    once(&mut seen_spans, "spans")?;
+                    map.next_value_seed(EachSeed(&mut *self.0, SpanSeed))?;
+                }
+                "schemaUrl" => {
+                    once(&mut seen_schema, "schemaUrl")?;
+                    map.next_value::<Cow<'de, str>>()?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SpanSeed;
+
+impl ElementSeed for SpanSeed {
+    fn next<'de, A: SeqAccess<'de>>(self, p: &mut Parsed, seq: &mut A) -> Result<bool, A::Error> {
+        let Some(s) = seq.next_element::<FastSpan<'de>>()? else {
+            return Ok(false);
+        };
+        let head = Head {
+            trace_id: s.trace_id.0,
+            span_id: s.span_id.0,
+            parent_span_id: s.parent_span_id.0,
+            kind: s.kind,
+            start_ns: s.start_time_unix_nano.0,
+            end_ns: s.end_time_unix_nano.0,
+            status: s.status.as_ref(),
+            links: &s.links,
+        };
+        let a = s.attributes;
+        let span = span_of(head, s.name.into_owned(), &p.unnamed).map(|mut span| {
+            span.http = a.http;
+            span.peer = a.peer;
+            if a.status != SpanStatus::Unset {
+                span.status = a.status;
+            }
+            span
+        });
+        p.spans.push(span);
+        Ok(true)
+    }
 }
 
 /// opentelemetry-proto `Span`, hot fields borrowed.
@@ -292,12 +515,6 @@ impl<'de> Deserialize<'de> for I64OrString {
     }
 }
 
-/// Parses one line; `None` hands it to the reference path.
-pub(crate) fn parse(line: &[u8]) -> Option<Request<'_>> {
-    // One UTF-8 check of the whole line is cheaper than serde_json's check per string.
-    serde_json::from_str(std::str::from_utf8(line).ok()?).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -305,9 +522,9 @@ mod tests {
 
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-    use super::super::otlp::{convert, convert_fast, SpanSink};
+    use super::super::otlp::{convert, SpanSink};
     use super::super::span::Span;
-    use super::{decode_hex_id, parse};
+    use super::{decode_hex_id, Parsed};
 
     #[derive(Default)]
     struct Collect(Vec<Option<Span>>);
@@ -331,8 +548,12 @@ mod tests {
     }
 
     fn fast(line: &[u8]) -> Option<Vec<Option<Span>>> {
+        let mut p = Parsed::default();
+        if !p.parse(line) {
+            return None;
+        }
         let mut c = Collect::default();
-        convert_fast(parse(line)?, &mut c);
+        p.drain_into(&mut c);
         Some(c.0)
     }
 
@@ -374,7 +595,11 @@ mod tests {
         );
         let mut spans = 0;
         for d in &docs {
-            assert!(agree(d), "fast path rejected {}", String::from_utf8_lossy(d));
+            assert!(
+                agree(d),
+                "fast path rejected {}",
+                String::from_utf8_lossy(d)
+            );
             spans += fast(d).unwrap().len();
         }
         // Counted with Python's json module: sum of len(spans) over the three files.
