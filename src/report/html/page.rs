@@ -11,6 +11,11 @@ use super::esc;
 use super::graph::Graph;
 use super::value::{at, fmt, list, num, pct, rate, scalar, target_colour, text, TARGETS};
 
+/// Rows per chart: more bars than this are unreadable; the table still lists every link.
+const CHART_LINKS: usize = 40;
+/// Links whose evidence is inlined (each is about 10 kB): bounds the page on a huge mesh.
+const EVIDENCE_LINKS: usize = 1000;
+
 const STYLE: &str = include_str!("style.css");
 const SCRIPT: &str = include_str!("script.js");
 
@@ -265,7 +270,7 @@ fn table(s: &mut String, doc: &Value, links: &[Value]) {
         );
     }
     s.push_str("</tr></thead>\n");
-    for l in links {
+    for (i, l) in links.iter().enumerate() {
         let routes: Vec<String> = list(l, &["routes"])
             .iter()
             .map(|r| text(r, &["route"]).to_owned())
@@ -294,7 +299,11 @@ fn table(s: &mut String, doc: &Value, links: &[Value]) {
             "</tr><tr class=\"evidence\" hidden><td colspan=\"{}\">",
             COLUMNS.len()
         );
-        evidence(s, doc, l);
+        if i < EVIDENCE_LINKS {
+            evidence(s, doc, l);
+        } else {
+            s.push_str("<p class=\"note\">Evidence shown for the top links only: this link's is in <code>links.json</code> and <code>report.md</code>.</p>");
+        }
         s.push_str("</td></tr></tbody>\n");
     }
     s.push_str("</table></section>\n");
@@ -557,8 +566,17 @@ fn evidence(s: &mut String, doc: &Value, l: &Value) {
     s.push_str("</div>");
 }
 
-fn charts_section(s: &mut String, doc: &Value, links: &[Value]) {
+fn charts_section(s: &mut String, doc: &Value, all: &[Value]) {
     s.push_str("<section id=\"charts\"><h2>Charts</h2>\n");
+    let links = &all[..all.len().min(CHART_LINKS)];
+    if all.len() > links.len() {
+        let _ = write!(
+            s,
+            "<p class=\"note\">The per-link charts show the top {} of {} links.</p>",
+            links.len(),
+            all.len()
+        );
+    }
     let label = |l: &Value| format!("#{} {}", fmt(num(l, &["rank"]), 0), link_name(l));
     // Time: handshakes and serialization of gRPC, and the what-if of making it async.
     let time_rows: Vec<Row> = links

@@ -99,6 +99,12 @@ fn large_graph_uses_the_fallback_layout() {
     let r = render(&doc(links));
     assert_eq!(edges(&r.html), 200);
     assert_eq!(r.html.matches("<g class=\"node\"").count(), 201);
+    // Every link in the table, the charts cut to the top 40.
+    assert_eq!(r.html.matches("<tbody class=\"link\"").count(), 200);
+    assert!(r.html.contains("top 40 of 200 links"));
+    // (a chart row label; the graph's tooltips go on past "#40 ...\n")
+    assert!(r.html.contains("<title>#40 s39 -&gt; s40</title>"));
+    assert!(!r.html.contains("<title>#41 s40 -&gt; s41</title>"));
 }
 
 #[test]
