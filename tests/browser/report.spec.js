@@ -85,7 +85,9 @@ async function main() {
     await page.click("#links th[data-key=requests]");
     const desc = await order();
     eq(desc, byRequests(-1), "a click on 'requests' sorts biggest first");
-    check(JSON.stringify(desc) !== JSON.stringify(links.map(name)), "the order changed");
+    if (JSON.stringify(byRequests(-1)) !== JSON.stringify(links.map(name))) {
+      check(JSON.stringify(desc) !== JSON.stringify(links.map(name)), "the order changed");
+    }
     eq(await page.getAttribute("#links th[data-key=requests]", "aria-sort"), "descending",
        "the header shows the direction");
     await page.click("#links th[data-key=requests]");
@@ -104,14 +106,17 @@ async function main() {
     check(ev.includes("Savings as pooled gRPC") && ev.includes("Position in the call chains"),
       "evidence shows savings and chain position");
     for (const w of l0.recommendation.why) check(ev.includes(w), "evidence gives the why");
-    // The busiest link with routes shows them.
-    const withRoutes = links.findIndex((l) => l.routes.length > 0);
-    const sel = `#links tbody.link:nth-of-type(${withRoutes + 1})`;
-    await page.click(`${sel} tr.row`);
-    const ev2 = await page.textContent(`${sel} tr.evidence`);
-    check(links[withRoutes].routes.every((r) => ev2.includes(r.route)), "evidence lists the routes");
     await page.click(`${first} tr.row`);
     check(!(await page.isVisible(`${first} tr.evidence`)), "a second click closes it");
+    // A link with routes lists them.
+    const withRoutes = links.findIndex((l) => l.routes.length > 0);
+    if (withRoutes >= 0) {
+      const sel = `#links tbody.link:nth-of-type(${withRoutes + 1})`;
+      await page.click(`${sel} tr.row`);
+      const ev2 = await page.textContent(`${sel} tr.evidence`);
+      check(links[withRoutes].routes.every((r) => ev2.includes(r.route)), "evidence lists the routes");
+      await page.click(`${sel} tr.row`);
+    }
 
     // Filters.
     const visible = () => page.$$eval("#links tbody.link", (bs) => bs.filter((b) => !b.hidden).length);
