@@ -171,7 +171,9 @@ pub fn build(doc: &Value) -> Graph {
         };
         let d = match curves.get(p).and_then(Option::as_ref) {
             Some(c) => path_data(c, shift),
-            None => self_loop(nodes.get(a).or(nodes.get(b))),
+            None if a == b => self_loop(nodes.get(a)),
+            // layout-rs drew no route for the pair (not expected): a straight line.
+            None => straight(nodes.get(a), nodes.get(b)),
         };
         edges.push(Edge {
             client: text(l, &["client"]).to_owned(),
@@ -396,6 +398,20 @@ fn path_data(c: &Curve, s: Point) -> String {
         }
     }
     d
+}
+
+/// From the right side of one box to the left side of another.
+fn straight(a: Option<&Node>, b: Option<&Node>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) => format!(
+            "M {:.1} {:.1} L {:.1} {:.1}",
+            a.x + a.w,
+            a.y + a.h / 2.0,
+            b.x,
+            b.y + b.h / 2.0
+        ),
+        _ => String::new(),
+    }
 }
 
 /// A loop above a box, for a service calling itself.

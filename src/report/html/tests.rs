@@ -99,6 +99,7 @@ fn large_graph_uses_the_fallback_layout() {
     let r = render(&doc(links));
     assert_eq!(edges(&r.html), 200);
     assert_eq!(r.html.matches("<g class=\"node\"").count(), 201);
+    assert!(!r.html.contains("d=\"\""), "an edge without a path");
     // Every link in the table, the charts cut to the top 40.
     assert_eq!(r.html.matches("<tbody class=\"link\"").count(), 200);
     assert!(r.html.contains("top 40 of 200 links"));
