@@ -1,7 +1,10 @@
 //! Reads trace files with `linkrank::traces::read` and prints throughput; driven by
 //! bench/traces.sh (which adds peak memory from /usr/bin/time).
 //!
-//! usage: cargo run --release --example trace_bench -- [--parse-only] FILE...
+//! usage: cargo run --release --example trace_bench -- [--parse-only | --digest] FILE...
+//!
+//! `--digest` also prints a hash of everything read (calls, services, edges, coverage),
+//! to check that two builds (the reference OTLP path and the fast path) agree on a file.
 //!
 //! `--parse-only` only deserializes each line of an OTLP/JSON-lines file into
 //! opentelemetry-proto's `ExportTraceServiceRequest` (no conversion, no assembly): the
@@ -45,10 +48,11 @@ fn main() -> anyhow::Result<()> {
     if paths.first().map(String::as_str) == Some("--parse-only") {
         return paths[1..].iter().try_for_each(|p| parse_only(p));
     }
+    let digest = paths.iter().any(|p| p == "--digest");
     paths.retain(|p| !p.starts_with("--"));
     anyhow::ensure!(
         !paths.is_empty(),
-        "usage: trace_bench [--parse-only] FILE..."
+        "usage: trace_bench [--parse-only | --digest] FILE..."
     );
     let t0 = Instant::now();
     let set = linkrank::traces::read(&paths)?;
@@ -73,5 +77,23 @@ fn main() -> anyhow::Result<()> {
     println!("seconds        {secs:.3}");
     println!("spans/s        {:.0}", c.spans_read as f64 / secs);
     println!("MB/s           {:.1}", mb / secs);
+    if digest {
+        // SipHash with fixed keys: the same input gives the same digest in every build.
+        struct H(std::collections::hash_map::DefaultHasher);
+        impl std::fmt::Write for H {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                std::hash::Hasher::write(&mut self.0, s.as_bytes());
+                Ok(())
+            }
+        }
+        let mut h = H(Default::default());
+        use std::fmt::Write as _;
+        write!(
+            h,
+            "{:?}{:?}{:?}{:?}",
+            set.calls, set.services, set.edges, set.coverage
+        )?;
+        println!("digest         {:016x}", std::hash::Hasher::finish(&h.0));
+    }
     Ok(())
 }
