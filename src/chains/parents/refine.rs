@@ -427,8 +427,14 @@ pub(super) fn refine(
     }
     let empty: Vec<u32> = Vec::new();
     let budget = BUDGET_BASE.saturating_add(BUDGET_PER_CALL.saturating_mul(amb.len() as u64));
+    // A call is re-weighed only when one of its candidates' child sets changed since it
+    // was last weighed (same models): its moves depend on nothing else.
+    let mut stamp = 0u64;
+    let mut changed: FxHashMap<u32, u64> = FxHashMap::default();
+    let mut weighed = vec![None::<u64>; amb.len()];
     'models: for _ in 0..MODELS {
         st.learn(amb);
+        weighed.fill(None);
         let mut cost: FxHashMap<u32, f64> = FxHashMap::default();
         for a in amb {
             for &q in &a.cands {
@@ -453,6 +459,16 @@ pub(super) fn refine(
                 if too_many(&st, p0) {
                     continue;
                 }
+                let last_change = a
+                    .cands
+                    .iter()
+                    .map(|q| changed.get(q).copied().unwrap_or(0))
+                    .max()
+                    .unwrap_or(0);
+                if weighed[i].is_some_and(|w| w >= last_change) {
+                    continue;
+                }
+                weighed[i] = Some(stamp);
                 let k0 = st.kids.get(&p0).unwrap_or(&empty).clone();
                 let c0 = cost.get(&p0).copied().unwrap_or(0.0);
                 let start = calls[c as usize].start().unwrap_or(i64::MIN);
@@ -528,6 +544,9 @@ pub(super) fn refine(
                         cur[j] = Some(p0);
                     }
                 }
+                stamp += 1;
+                changed.insert(p0, stamp);
+                changed.insert(q, stamp);
                 improved = true;
             }
             if !improved {
