@@ -3,8 +3,9 @@
 #
 # Speed of the trace readers on an OTLP/JSON-lines file of >= 1,000,000 spans: builds it
 # with bench/make_spans.py under /tmp when missing (never in the repo), then runs
-# examples/trace_bench.rs (one thread) under /usr/bin/time -v and prints spans/s, MB/s
-# and peak RSS.
+# examples/trace_bench.rs (one thread) under /usr/bin/time -v and prints spans/s, MB/s,
+# peak RSS and a digest of what was read (the fast and the reference OTLP path give the
+# same one).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
@@ -17,7 +18,7 @@ FILE=${1:-/tmp/linkrank-bench-spans-$SPANS.jsonl}
 (cd "$REPO" && cargo build --release --quiet --example trace_bench)
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
-/usr/bin/time -v "$REPO/target/release/examples/trace_bench" "$FILE" 2>"$OUT"
+/usr/bin/time -v "$REPO/target/release/examples/trace_bench" --digest "$FILE" 2>"$OUT"
 awk -F': ' '/Maximum resident set size/ {printf "peak RSS       %.1f MB\n", $2/1024}' "$OUT"
 echo "--- ceiling: opentelemetry-proto serde alone on the same lines"
 "$REPO/target/release/examples/trace_bench" --parse-only "$FILE"
