@@ -130,10 +130,8 @@ pub struct Recommendation {
 /// Decides every link of a run (their savings and chains must be filled).
 pub fn recommend(links: &mut [Link], k: &CostConstants) {
     let fleet = rules::Fleet::of(links, k);
-    let decisions: Vec<Recommendation> = links
-        .iter()
-        .map(|l| rules::decide(l, &fleet, k))
-        .collect();
+    let decisions: Vec<Recommendation> =
+        links.iter().map(|l| rules::decide(l, &fleet, k)).collect();
     for (l, r) in links.iter_mut().zip(decisions) {
         l.recommendation = Some(r);
     }
