@@ -33,8 +33,10 @@ use super::span::{fold_attr, AttrValue, HttpAttrs, PeerAttrs, Span, SpanStatus};
 /// (no vector of parsed spans is built and grown per scope). A span's service is only
 /// known once its resource is read, which may come after the spans: `resources` holds
 /// each resource with the end of its spans in `spans`, and `drain_into` names them.
+/// Spans without valid ids are only counted, so a line of `{}` spans holds no memory.
 pub(crate) struct Parsed {
-    spans: Vec<Option<Span>>,
+    spans: Vec<Span>,
+    missing_ids: u64,
     resources: Vec<(usize, Option<Resource>)>,
     /// Service of a span until `drain_into` sets its resource's.
     unnamed: Arc<str>,
@@ -44,6 +46,7 @@ impl Default for Parsed {
     fn default() -> Self {
         Parsed {
             spans: Vec::new(),
+            missing_ids: 0,
             resources: Vec::new(),
             unnamed: Arc::from(""),
         }
@@ -54,6 +57,7 @@ impl Parsed {
     /// Parses one line; false hands it to the reference path (nothing is kept).
     pub fn parse(&mut self, line: &[u8]) -> bool {
         self.spans.clear();
+        self.missing_ids = 0;
         self.resources.clear();
         // One UTF-8 check of the whole line is cheaper than serde_json's check per string.
         let ok = std::str::from_utf8(line).is_ok_and(|text| {
@@ -62,6 +66,7 @@ impl Parsed {
         });
         if !ok {
             self.spans.clear();
+            self.missing_ids = 0;
             self.resources.clear();
         }
         ok
@@ -73,13 +78,14 @@ impl Parsed {
         let mut at = 0;
         for (end, resource) in self.resources.drain(..) {
             let service = sink.service(service_name(resource.as_ref()));
-            for span in spans.by_ref().take(end - at) {
-                sink.push(span.map(|mut s| {
-                    s.service = Arc::clone(&service);
-                    s
-                }));
+            for mut span in spans.by_ref().take(end - at) {
+                span.service = Arc::clone(&service);
+                sink.push(Some(span));
             }
             at = end;
+        }
+        for _ in 0..std::mem::take(&mut self.missing_ids) {
+            sink.push(None);
         }
     }
 }
@@ -276,7 +282,10 @@ impl ElementSeed for SpanSeed {
             }
             span
         });
-        p.spans.push(span);
+        match span {
+            Some(s) => p.spans.push(s),
+            None => p.missing_ids += 1,
+        }
         Ok(true)
     }
 }
@@ -557,13 +566,19 @@ mod tests {
         Some(c.0)
     }
 
+    /// Spans kept, in order, and how many had no valid ids: what the assembler sees.
+    fn split(v: Vec<Option<Span>>) -> (Vec<Span>, usize) {
+        let missing = v.iter().filter(|s| s.is_none()).count();
+        (v.into_iter().flatten().collect(), missing)
+    }
+
     /// The fast path either hands the line over (false) or gives exactly the reference's
-    /// spans, missing-id spans included (true).
+    /// spans and missing-id count (true).
     fn agree(line: &[u8]) -> bool {
-        let Some(f) = fast(line) else {
+        let Some(f) = fast(line).map(split) else {
             return false;
         };
-        let r = reference(line);
+        let r = reference(line).map(split);
         assert_eq!(
             r.as_ref(),
             Some(&f),
@@ -738,6 +753,19 @@ mod tests {
         for l in &accepted {
             assert!(agree(l), "handed over: {}", String::from_utf8_lossy(l));
         }
+        // Spans without ids are counted, whatever their place among kept spans.
+        let mixed = line(&[], s);
+        let mixed = String::from_utf8(mixed)
+            .unwrap()
+            .replace(r#""spans":[{"#, r#""spans":[{},{"#);
+        // The line ends with the closing of spans, scope, scopeSpans, resource, request.
+        let tail = "]}]}]}";
+        let mixed = format!("{},{{}}{tail}", mixed.strip_suffix(tail).unwrap());
+        assert!(agree(mixed.as_bytes()));
+        assert_eq!(
+            fast(mixed.as_bytes()).map(split).map(|(k, m)| (k.len(), m)),
+            Some((1, 2))
+        );
         // Either handed over or read identically; the reference rejects most of these.
         let other = [
             line(&[("traceId", r#""0102030405060708090a0b0c0d0e0f1""#)], s),
