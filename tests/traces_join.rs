@@ -416,6 +416,16 @@ fn chains_from_spans_alone_match_the_truth() {
     let t = truth();
     let links = analyze(&[&fixture("traced.otlp.jsonl")], &[]);
     assert_chains(&links, &t, "traces");
+    // Every parent edge comes from the span ids, and is counted as such.
+    let with_parent = t["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| !x["parent"].is_null())
+        .count() as u64;
+    let inference = &links["chains"]["inference"];
+    assert_eq!(inference["by_span"].as_u64(), Some(with_parent));
+    assert_eq!(inference["by_timing"].as_u64(), Some(0));
     // the span trees confirm one edge per exchange that has a parent
     assert!(
         links["traces"]["chain_check"].is_null(),

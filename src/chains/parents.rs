@@ -612,6 +612,14 @@ fn span_edges(calls: &[Call], inf: &mut Inference) {
             cur = inf.edges[p as usize].map(|e| e.parent);
         }
     }
+    // Span edges never reach the assignment loop (it skips calls with an edge): count
+    // them here.
+    inf.stats.by_span = inf
+        .edges
+        .iter()
+        .flatten()
+        .filter(|e| e.source == EdgeSource::Span)
+        .count() as u64;
 }
 
 /// Route pairs with a candidate edge, bounded: what the affinity is learned from.
