@@ -9,6 +9,7 @@ use clap::Parser;
 use common::*;
 use linkrank::cli::{Cli, Command};
 use linkrank::links::LinkSet;
+use linkrank::recommend::{BrokerKind, Target};
 use serde_json::Value;
 
 fn demo() -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
@@ -151,4 +152,28 @@ fn a_deep_synchronous_link_outranks_an_equally_costly_shallow_one() {
         sh.score
     );
     assert!(pos("users") < pos("users-shallow"));
+}
+
+#[test]
+fn one_payload_sent_to_several_services_goes_to_a_broker() {
+    let (_dir, _, outcome) = demo();
+    let mut links = outcome.links.links.clone();
+    // orders -> users as measured, except that its caller also sent each payload to
+    // another service for the same request (the chain figure the rule reads).
+    let i = links
+        .iter()
+        .position(|l| l.client == "orders" && l.server == "users")
+        .unwrap();
+    let k = linkrank::cost::CostConstants::default();
+    linkrank::recommend::recommend(&mut links, &k);
+    assert_ne!(
+        links[i].recommendation.as_ref().unwrap().target,
+        Target::Broker
+    );
+    links[i].chain.as_mut().unwrap().same_payload_fanout_share = Some(0.9);
+    linkrank::recommend::recommend(&mut links, &k);
+    let r = links[i].recommendation.as_ref().unwrap();
+    assert_eq!(r.rule, "broker:same-payload-fan-out");
+    assert_eq!(r.broker.as_ref().unwrap().kind, BrokerKind::Kafka);
+    assert!(r.why[0].contains("90%"), "{}", r.why[0]);
 }

@@ -82,6 +82,9 @@ pub struct Call {
     /// The call's own span id: known from a trace reader (issue 6), never from the wire.
     pub span_id: Option<u64>,
     pub kind: CallKind,
+    /// Request body bytes (unframed), when the request was seen: a sibling sent the same
+    /// payload to another service when method and size agree.
+    pub req_body: Option<u64>,
 }
 
 impl Call {
@@ -227,6 +230,7 @@ pub fn calls_from_tables(tables: &Tables, naming: &Naming) -> PolarsResult<CallS
     let (cip, sip) = (strs(ex, "client_ip")?, strs(ex, "server_ip")?);
     let (method, route) = (strs(ex, "method")?, strs(ex, "route")?);
     let (trace, parent) = (strs(ex, "trace_id")?, strs(ex, "parent_span_id")?);
+    let req_body = i64s(ex, "req_body_len")?;
     set.calls.reserve(ex.height());
     for i in 0..ex.height() {
         let Some((client, server)) = endpoints(str_at(cip, i), cport[i], str_at(sip, i), sport[i])
@@ -259,6 +263,7 @@ pub fn calls_from_tables(tables: &Tables, naming: &Naming) -> PolarsResult<CallS
             parent_span_id: str_at(parent, i).and_then(parse_span_id),
             span_id: None,
             kind: CallKind::Http,
+            req_body: req_body[i].and_then(|v| u64::try_from(v).ok()),
         });
     }
     opaque_calls(&tables.connections, &mut namer, &mut set)?;
@@ -310,6 +315,7 @@ fn opaque_calls(cn: &DataFrame, namer: &mut Namer<'_>, set: &mut CallSet) -> Pol
             parent_span_id: None,
             span_id: None,
             kind: CallKind::Opaque,
+            req_body: None,
         });
     }
     Ok(())

@@ -106,6 +106,7 @@ pub fn append_trace_calls(set: &mut CallSet, calls: &[traces::Call], skip: &dyn 
             parent_span_id: parent,
             span_id: span_of(c),
             kind: CallKind::Http,
+            req_body: c.request_body_size,
         });
     }
 }

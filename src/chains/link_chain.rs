@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::calls::{CallSet, Sym};
+use super::calls::{Call, CallSet, Sym};
 use super::parents::{EdgeSource, Inference, InferenceStats, ParentConfig};
 use super::tree::Forest;
 use super::whatif::WhatIf;
@@ -53,6 +53,10 @@ pub struct LinkChain {
     pub parallel_share: Option<f64>,
     /// Of the calls with a parent: not waited for.
     pub fire_and_forget_share: Option<f64>,
+    /// Of the calls with a parent: the parent's service sent the same payload (method and
+    /// body size) to at least one other service for the same parent request: one
+    /// message with several consumers.
+    pub same_payload_fanout_share: Option<f64>,
     pub n_plus_one: Vec<NPlusOne>,
     /// Mean confidence of the calls' parent edges.
     pub inferred_confidence: Option<f64>,
@@ -165,6 +169,7 @@ struct LinkAcc {
     by_ids: u64,
     parallel: u64,
     fire_and_forget: u64,
+    same_payload: u64,
     roots_through: u64,
     roots_critical: u64,
     critical_ns: f64,
@@ -197,6 +202,35 @@ fn share(a: u64, b: u64) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)
 }
 
+/// Per call: a sibling (same parent request, same calling service) sent a request with
+/// the same method and the same non-empty body size to a different service.
+fn same_payload_fanout(calls: &[Call], inf: &Inference, n: usize) -> Vec<bool> {
+    // (parent, caller, method, body bytes) -> the callees and the calls.
+    type Key = (u32, Sym, Option<Sym>, u64);
+    let mut groups: FxHashMap<Key, (Vec<Sym>, Vec<u32>)> = FxHashMap::default();
+    for (i, c) in calls.iter().enumerate().take(n) {
+        let (Some(e), Some(body)) = (inf.edges[i], c.req_body.filter(|b| *b > 0)) else {
+            continue;
+        };
+        let g = groups
+            .entry((e.parent, c.client_service, c.method, body))
+            .or_default();
+        if !g.0.contains(&c.server_service) {
+            g.0.push(c.server_service);
+        }
+        g.1.push(i as u32);
+    }
+    let mut out = vec![false; calls.len()];
+    for (callees, members) in groups.values() {
+        if callees.len() >= 2 {
+            for &m in members {
+                out[m as usize] = true;
+            }
+        }
+    }
+    out
+}
+
 /// Folds calls, edges and trees into per-link chains and the run summary.
 pub fn summarize(
     set: &CallSet,
@@ -211,6 +245,7 @@ pub fn summarize(
     let mut links: FxHashMap<LinkSyms, LinkAcc> = FxHashMap::default();
     let mut per_parent: FxHashMap<(LinkSyms, u32), u64> = FxHashMap::default();
     let mut n1: FxHashMap<(LinkSyms, Option<Sym>, Option<Sym>, u32), u64> = FxHashMap::default();
+    let same_payload = same_payload_fanout(calls, inf, n);
     for (i, (c, f)) in calls.iter().zip(&forest.facts).enumerate().take(n) {
         let key = (c.client_service, c.server_service);
         let a = links.entry(key).or_default();
@@ -226,6 +261,7 @@ pub fn summarize(
             a.by_ids += u64::from(e.source != EdgeSource::Timing);
             a.parallel += u64::from(f.parallel);
             a.fire_and_forget += u64::from(f.fire_and_forget);
+            a.same_payload += u64::from(same_payload[i]);
             *per_parent.entry((key, e.parent)).or_default() += 1;
             if f.n_plus_one {
                 *n1.entry((key, c.method, c.route, e.parent)).or_default() += 1;
@@ -373,6 +409,7 @@ pub fn summarize(
             },
             parallel_share: share(a.parallel, a.with_parent),
             fire_and_forget_share: share(a.fire_and_forget, a.with_parent),
+            same_payload_fanout_share: share(a.same_payload, a.with_parent),
             n_plus_one,
             inferred_confidence: (a.with_parent > 0).then(|| a.confidence / a.with_parent as f64),
             confirmed_by_ids_share: share(a.by_ids, a.with_parent),

@@ -49,6 +49,7 @@ impl Calls {
             parent_span_id: None,
             span_id: None,
             kind: CallKind::Http,
+            req_body: None,
         };
         self.set.calls.push(call);
         (self.set.calls.len() - 1) as u32
@@ -339,6 +340,32 @@ fn parallel_fan_out_puts_only_the_slowest_child_on_the_critical_path() {
 }
 
 #[test]
+fn one_payload_posted_to_several_services_is_a_same_payload_fan_out() {
+    let mut c = Calls::default();
+    let r = c.add(EDGE, A, 1, "/order", [0.0, 1.0, 100.0, 101.0]);
+    // a POSTs the same 512-byte event to b and c; d gets a different body.
+    let b = c.add("10.0.0.2:4001", B, 2, "/events", [5.0, 6.0, 15.0, 16.0]);
+    let cc = c.add("10.0.0.2:4002", C, 3, "/events", [17.0, 18.0, 25.0, 26.0]);
+    let d = c.add("10.0.0.2:4003", D, 4, "/events", [30.0, 31.0, 40.0, 41.0]);
+    let post = c.set.symbols.intern("POST");
+    for (i, body) in [(b, 512), (cc, 512), (d, 300)] {
+        c.set.calls[i as usize].method = Some(post);
+        c.set.calls[i as usize].req_body = Some(body);
+    }
+    let (inf, _) = c.run();
+    for x in [b, cc, d] {
+        assert_eq!(parent(&inf, x), Some(r));
+    }
+    let a = analyze_calls(&c.set, &ChainConfig::default());
+    let share = |server: &str| {
+        a.links[&("10.0.0.2".to_string(), server.to_string())].same_payload_fanout_share
+    };
+    assert_eq!(share("10.0.0.3"), Some(1.0));
+    assert_eq!(share("10.0.0.4"), Some(1.0));
+    assert_eq!(share("10.0.0.5"), Some(0.0));
+}
+
+#[test]
 fn traceparent_overrides_timing_and_agreement_is_counted() {
     let mut c = Calls::default();
     let t1 = 0x1111_u128;
@@ -511,6 +538,7 @@ mod arbitrary {
                     parent_span_id: None,
                     span_id: None,
                     kind: if *opaque { CallKind::Opaque } else { CallKind::Http },
+                    req_body: None,
                 });
             }
             let (inf, forest) = infer(&set, &ChainConfig::default());

@@ -179,6 +179,9 @@ constants! {
     fire_and_forget_share = 0.8, [0.8, 0.8], "share",
         "share of a link's calls nobody waits for (answered after the parent, or 202/204) that makes it a broker link",
         "cost-model.md §3 rule 2a";
+    same_payload_share = 0.5, [0.5, 0.5], "share",
+        "share of a link's calls whose payload its caller also sent to another service for the same request, that makes it a broker (pub/sub) link",
+        "cost-model.md §3 rule 2b";
     burst_ratio = 3.0, [3.0, 3.0], "x",
         "peak / mean request rate that, with 429 or 503 answers, makes a link a broker link",
         "cost-model.md §3 rule 2c";
@@ -208,6 +211,7 @@ pub const THRESHOLDS: &[&str] = &[
     "external_effort",
     "min_gain_share",
     "fire_and_forget_share",
+    "same_payload_share",
     "burst_ratio",
     "transient_error_share",
     "grpc_min_byte_share",

@@ -277,6 +277,33 @@ pub(super) fn decide(l: &Link, fleet: &Fleet, k: &CostConstants) -> Recommendati
             ),
         });
         x
+    } else if let Some(fo) = l
+        .chain
+        .as_ref()
+        .and_then(|c| c.same_payload_fanout_share)
+        .filter(|s| *s >= k.same_payload_share)
+    {
+        why.push(format!(
+            "For {} of its calls, `{}` sent the same payload (method and body size) to this \
+             and at least one other service while serving one request: one message with \
+             several consumers.",
+            pct(fo),
+            l.client
+        ));
+        let mut x = rec(
+            Target::Broker,
+            "broker:same-payload-fan-out",
+            broker_gain(l, k, BrokerKind::Kafka),
+        );
+        x.broker = Some(BrokerChoice {
+            kind: BrokerKind::Kafka,
+            reason: format!(
+                "one payload to several services at {rate_text}: a topic with a consumer group \
+                 per service, durable and replayable (NATS subjects also fit when messages \
+                 may be lost)"
+            ),
+        });
+        x
     } else if let (Some(mean), Some(peak)) = (f.rate, f.peak) {
         if mean > 0.0 && peak / mean >= k.burst_ratio && f.overload > 0 {
             why.push(format!(

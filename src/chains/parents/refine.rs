@@ -619,6 +619,7 @@ mod tests {
             parent_span_id: None,
             span_id: None,
             kind: CallKind::Http,
+            req_body: None,
         }
     }
 
