@@ -99,15 +99,7 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
                 http: m.clone(),
             })
             .collect();
-        link_routes.sort_by(|a, b| {
-            b.http
-                .requests
-                .cmp(&a.http.requests)
-                .then_with(|| a.route.cmp(&b.route))
-                .then_with(|| a.method.cmp(&b.method))
-        });
-        let routes_total = link_routes.len();
-        link_routes.truncate(top_routes);
+        let routes_not_listed = super::keep_busiest_routes(&mut link_routes, top_routes);
         let incomplete = h.as_ref().map_or(0, |h| h.incomplete);
         set.links.push(Link {
             client: key.0.clone(),
@@ -135,7 +127,7 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
                 ..c.quality
             },
             http: h.filter(|h| h.requests > 0),
-            routes_not_listed: (routes_total - link_routes.len()) as u64,
+            routes_not_listed,
             routes: link_routes,
             savings: Default::default(),
             chain: None,

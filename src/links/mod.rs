@@ -265,6 +265,21 @@ impl Evidence {
 /// Key of a link: (client service, server service).
 pub type LinkKey = (String, String);
 
+/// Keeps the `top` busiest routes (ties by route, then method) and returns how many were
+/// left out.
+pub(crate) fn keep_busiest_routes(routes: &mut Vec<Route>, top: usize) -> u64 {
+    routes.sort_by(|a, b| {
+        b.http
+            .requests
+            .cmp(&a.http.requests)
+            .then_with(|| a.route.cmp(&b.route))
+            .then_with(|| a.method.cmp(&b.method))
+    });
+    let total = routes.len();
+    routes.truncate(top);
+    (total - routes.len()) as u64
+}
+
 /// Sorted counts, largest first, ties by value.
 pub(crate) fn sorted_counts(map: BTreeMap<String, u64>, keep: usize) -> Vec<Count> {
     let mut v: Vec<Count> = map

@@ -280,15 +280,7 @@ pub fn measure_traced(
                 http: acc.measures(out.seconds),
             })
             .collect();
-        link_routes.sort_by(|a, b| {
-            b.http
-                .requests
-                .cmp(&a.http.requests)
-                .then_with(|| a.route.cmp(&b.route))
-                .then_with(|| a.method.cmp(&b.method))
-        });
-        let routes_total = link_routes.len();
-        link_routes.truncate(top_routes);
+        let routes_not_listed = super::keep_busiest_routes(&mut link_routes, top_routes);
         let acc_has_method = link_routes.iter().any(|r| r.method.is_some());
         let http = acc.measures(out.seconds);
         let calls = out.calls_per_link.get(&key).copied().unwrap_or(0);
@@ -326,7 +318,7 @@ pub fn measure_traced(
             retransmitted_bytes: 0,
             quality: LinkQuality::default(),
             http: Some(http),
-            routes_not_listed: (routes_total - link_routes.len()) as u64,
+            routes_not_listed,
             routes: link_routes,
             savings: Default::default(),
             chain: None,
