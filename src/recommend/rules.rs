@@ -123,6 +123,15 @@ fn gzip_gain(l: &Link) -> Option<Gain> {
     })
 }
 
+/// `value`, raised to the high end of the constant's published range: for a cost that no
+/// saving depends on, the pessimistic search cannot find its end, so the gains take it here.
+fn at_least_high_end(name: &str, value: f64) -> f64 {
+    crate::cost::DEFINITIONS
+        .iter()
+        .find(|d| d.name == name)
+        .map_or(value, |d| d.high.max(value))
+}
+
 /// A broker: the caller stops waiting (its whole wait minus the publish), at the
 /// pessimistic publish time.
 fn broker_gain(l: &Link, k: &CostConstants, kind: BrokerKind) -> Gain {
@@ -135,10 +144,9 @@ fn broker_gain(l: &Link, k: &CostConstants, kind: BrokerKind) -> Gain {
     // its acknowledgement: the range's pessimistic end.
     let publish = match kind {
         BrokerKind::Nats => k.broker_publish_ms,
-        BrokerKind::Kafka | BrokerKind::Rabbitmq => crate::cost::DEFINITIONS
-            .iter()
-            .find(|d| d.name == "broker_publish_ms")
-            .map_or(k.broker_publish_ms, |d| d.high.max(k.broker_publish_ms)),
+        BrokerKind::Kafka | BrokerKind::Rabbitmq => {
+            at_least_high_end("broker_publish_ms", k.broker_publish_ms)
+        }
     };
     Gain {
         time_saved_ms_per_s: rate(l).unwrap_or(0.0) * (w - publish).max(0.0),
@@ -152,12 +160,7 @@ fn mesh_gain(l: &Link, k: &CostConstants) -> Gain {
     let mut g = handshake_gain(l);
     // The proxies' cost at the pessimistic (high) end of the range: the savings'
     // pessimistic search never moves it (no saving depends on it).
-    let per_krps = crate::cost::DEFINITIONS
-        .iter()
-        .find(|d| d.name == "mesh_proxy_cores_per_krps")
-        .map_or(k.mesh_proxy_cores_per_krps, |d| {
-            d.high.max(k.mesh_proxy_cores_per_krps)
-        });
+    let per_krps = at_least_high_end("mesh_proxy_cores_per_krps", k.mesh_proxy_cores_per_krps);
     let proxies = 2.0 * rate(l).unwrap_or(0.0) / 1000.0 * per_krps;
     g.cpu_saved_cores -= proxies;
     g
