@@ -111,6 +111,44 @@ pub fn run_pipeline_with_progress(
     (tables, cov)
 }
 
+/// Opens capture files as inputs 0, 1, ... in the order given.
+pub fn open_captures(paths: &[PathBuf]) -> anyhow::Result<Vec<CaptureFile>> {
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let input = u16::try_from(i)
+                .map_err(|_| anyhow::anyhow!("too many capture files (at most {})", u16::MAX))?;
+            Ok(CaptureFile::open(path, input)?)
+        })
+        .collect()
+}
+
+/// Streams capture files through the stages. When several sources saw the same
+/// connections and one's clock is off by `skew::MIN_CORRECTION_NS` or more, the files
+/// are read a second time with every source's timestamps put on the first source's
+/// clock (`Coverage::clock_corrections`): the call-chain inference compares times across
+/// captures, and a request's window in one capture must enclose its calls seen in
+/// another. The second pass's estimates (`clock_offsets`) are what is left.
+pub fn run_captures(
+    paths: &[PathBuf],
+    config: PipelineConfig,
+    progress: Option<&indicatif::ProgressBar>,
+) -> anyhow::Result<(MergedCaptures, TableBuilder, Coverage)> {
+    let mut captures = MergedCaptures::new(open_captures(paths)?);
+    let (builder, coverage) = run_pipeline_with_progress(&mut captures, config, progress);
+    let corrections = crate::flow::skew::corrections(&coverage.clock_offsets);
+    if corrections.is_empty() {
+        return Ok((captures, builder, coverage));
+    }
+    drop(builder);
+    let mut captures = MergedCaptures::new(open_captures(paths)?);
+    captures.set_clock_corrections(&corrections);
+    let (builder, mut coverage) = run_pipeline_with_progress(&mut captures, config, progress);
+    coverage.clock_corrections = corrections;
+    Ok((captures, builder, coverage))
+}
+
 /// Adds the protocol stage's counters (kept apart while the flow stage holds `cov`).
 fn merge_http_counters(cov: &mut Coverage, http: &Coverage) {
     for (k, v) in &http.connections_by_protocol {
@@ -150,23 +188,12 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     } else {
         Some(traces::read(&trace_paths).map_err(|e| RunError::Input(e.into()))?)
     };
-    let mut files = Vec::new();
-    for (i, path) in capture_paths.iter().enumerate() {
-        let input = u16::try_from(i).map_err(|_| {
-            RunError::Input(anyhow::anyhow!(
-                "too many capture files (at most {})",
-                u16::MAX
-            ))
-        })?;
-        files.push(CaptureFile::open(path, input).map_err(|e| RunError::Input(e.into()))?);
-    }
     let earlier = if table_paths.is_empty() {
         None
     } else {
         Some(tables::read_tables(&table_paths).map_err(|e| RunError::Input(e.into()))?)
     };
 
-    let mut captures = MergedCaptures::new(files);
     // A spinner on stderr, only when a person is watching it.
     let progress =
         (!config.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
@@ -177,15 +204,13 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             );
             bar
         });
-    let (builder, coverage) = run_pipeline_with_progress(
-        &mut captures,
-        PipelineConfig {
-            decode: config.decode,
-            flow: config.flow,
-            http: config.http,
-        },
-        progress.as_ref(),
-    );
+    let pipeline = PipelineConfig {
+        decode: config.decode,
+        flow: config.flow,
+        http: config.http,
+    };
+    let (captures, builder, coverage) =
+        run_captures(&capture_paths, pipeline, progress.as_ref()).map_err(RunError::Input)?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }

@@ -196,7 +196,7 @@ fn multinode_clock_offset_recovers_the_editcap_shift() {
     let t = truth("multinode");
     let applied = t["clock_offset_ns"]["multinode_b.pcap"].as_i64().unwrap();
     assert_eq!(applied, 37_000_000);
-    let (_, cov) = analyse(&[
+    let (_, cov) = analyse_one_pass(&[
         repo("fixtures/chains/multinode_a.pcap"),
         repo("fixtures/chains/multinode_b.pcap"),
     ]);
@@ -229,6 +229,72 @@ fn multinode_clock_offset_recovers_the_editcap_shift() {
     assert_eq!((o.c2s_pairs, o.s2c_pairs), (ab_conns, ab_conns));
     assert_eq!(o.unmatched, 0);
     assert!(o.delay_ns.is_some_and(|d| d.abs() < 1_000_000));
+    assert!(
+        cov.clock_corrections.is_empty(),
+        "one pass corrects nothing"
+    );
+}
+
+/// With the offset known, the captures are read again on one clock: B's timestamps
+/// move back by the estimate, and the estimate from the corrected times is what the
+/// bridge ports really differ by (microseconds, the same pairs). The exchanges stay the
+/// truth's (the time shift changes no byte and no pairing).
+#[test]
+fn multinode_clocks_are_corrected_in_a_second_pass() {
+    let files = [
+        repo("fixtures/chains/multinode_a.pcap"),
+        repo("fixtures/chains/multinode_b.pcap"),
+    ];
+    let (_, raw) = analyse_one_pass(&files);
+    let (tables, cov) = analyse(&files);
+    assert_eq!(
+        cov.clock_corrections.len(),
+        1,
+        "{:?}",
+        cov.clock_corrections
+    );
+    let k = &cov.clock_corrections[0];
+    assert_eq!((k.input, k.interface), (1, 0));
+    assert_eq!(k.shift_ns, raw.clock_offsets[0].offset_ns);
+    assert!((k.shift_ns - 37_000_000).abs() <= 2_000_000, "{k:?}");
+    let left = &cov.clock_offsets[0];
+    assert!(left.offset_ns.abs() < 100_000, "{left:?}");
+    assert_eq!(left.pairs, raw.clock_offsets[0].pairs);
+    assert_eq!(cov.exchanges, raw.exchanges);
+    assert_eq!(cov.capture_duplicates, raw.capture_duplicates);
+    // A b -> c request (seen by B only) now starts inside the a -> b request b was
+    // serving (seen by A first): before the correction it started 37 ms later.
+    let t = truth("multinode");
+    let ids: Vec<&str> = t["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["route"] == "/deep")
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    assert!(!ids.is_empty());
+    let (raw_tables, _) = analyse_one_pass(&files);
+    let start = |tb: &linkrank::tables::Tables, id: &str| -> i64 {
+        let ex = &tb.exchanges;
+        let key: Vec<String> = (0..ex.height())
+            .map(|i| {
+                format!(
+                    "{}:{}>{}:{}#{}",
+                    strs(ex, "client_ip")[i].clone().unwrap(),
+                    u64s(ex, "client_port")[i].unwrap(),
+                    strs(ex, "server_ip")[i].clone().unwrap(),
+                    u64s(ex, "server_port")[i].unwrap(),
+                    u64s(ex, "index")[i].unwrap()
+                )
+            })
+            .collect();
+        let i = key.iter().position(|k| k == id).unwrap();
+        i64s(ex, "req_first_ns")[i].unwrap()
+    };
+    for id in ids.iter().take(5) {
+        let moved = start(&raw_tables, id) - start(&tables, id);
+        assert_eq!(moved, k.shift_ns, "{id}");
+    }
 }
 
 /// The estimate reaches quality.json (`capture.clock_offsets`); one capture has none.
@@ -253,12 +319,19 @@ fn quality_json_carries_the_clock_offsets() {
         "fixtures/chains/multinode_a.pcap",
         "fixtures/chains/multinode_b.pcap",
     ]);
+    let fixes = two["capture"]["clock_corrections"]
+        .as_array()
+        .expect("clock_corrections");
+    assert_eq!(fixes.len(), 1);
+    let ns = fixes[0]["shift_ns"].as_i64().unwrap();
+    assert!((ns - 37_000_000).abs() <= 2_000_000, "{ns}");
     let offs = two["capture"]["clock_offsets"]
         .as_array()
         .expect("clock_offsets");
     assert_eq!(offs.len(), 1);
-    let ns = offs[0]["offset_ns"].as_i64().unwrap();
-    assert!((ns - 37_000_000).abs() <= 2_000_000, "{ns}");
+    let left = offs[0]["offset_ns"].as_i64().unwrap();
+    assert!(left.abs() < 100_000, "{left}");
     let one = quality(&["fixtures/chains/multinode_a.pcap"]);
     assert!(one["capture"].get("clock_offsets").is_none());
+    assert!(one["capture"].get("clock_corrections").is_none());
 }

@@ -2,7 +2,7 @@
 //! incident taken on several nodes). Within one file, packets keep file order.
 
 use super::{CaptureFile, Frame};
-use crate::model::{Coverage, Timestamp};
+use crate::model::{ClockCorrection, Coverage, SourceId, Timestamp};
 
 pub struct MergedCaptures {
     files: Vec<CaptureFile>,
@@ -11,6 +11,8 @@ pub struct MergedCaptures {
     /// The file whose packet was returned last; it advances on the next call.
     last: Option<usize>,
     started: bool,
+    /// Clock corrections per source (a handful: a linear scan is cheapest).
+    shifts: Vec<(SourceId, i64)>,
 }
 
 impl MergedCaptures {
@@ -21,7 +23,30 @@ impl MergedCaptures {
             heads,
             last: None,
             started: false,
+            shifts: Vec::new(),
         }
+    }
+
+    /// Reads every timestamp of a corrected source as `t - shift_ns`, so that sources
+    /// whose clocks disagree merge in true time order (call before the first frame).
+    pub fn set_clock_corrections(&mut self, corrections: &[ClockCorrection]) {
+        self.shifts = corrections
+            .iter()
+            .map(|c| {
+                let source = SourceId {
+                    input: c.input,
+                    interface: c.interface,
+                };
+                (source, c.shift_ns)
+            })
+            .collect();
+    }
+
+    fn corrected<'a>(shifts: &[(SourceId, i64)], mut frame: Frame<'a>) -> Frame<'a> {
+        if let Some((_, shift)) = shifts.iter().find(|(s, _)| *s == frame.source) {
+            frame.ts = Timestamp(frame.ts.0.saturating_sub(*shift));
+        }
+        frame
     }
 
     pub fn files(&self) -> &[CaptureFile] {
@@ -52,7 +77,10 @@ impl MergedCaptures {
         }
         let (i, _) = best?;
         self.last = Some(i);
-        self.files.get(i).map(CaptureFile::current)
+        let shifts = &self.shifts;
+        self.files
+            .get(i)
+            .map(|f| Self::corrected(shifts, f.current()))
     }
 
     /// Advances file `i` and records its new head (or its end, with any fault as a warning).
@@ -61,7 +89,7 @@ impl MergedCaptures {
             return;
         };
         *head = match file.advance(cov) {
-            Ok(true) => Some(file.current().ts),
+            Ok(true) => Some(Self::corrected(&self.shifts, file.current()).ts),
             Ok(false) => None,
             Err(e) => {
                 cov.input_warnings.push(e.to_string());
@@ -138,6 +166,30 @@ mod tests {
             w.contains("pfe_corrupted.pcap") && w.contains("corrupt"),
             "{w}"
         );
+    }
+
+    /// The second copy's clock put 4.5 s back: both its packets (b - 4.5 s < a) now come
+    /// before the first copy's, each moved by exactly the shift.
+    #[test]
+    fn a_corrected_source_merges_by_its_corrected_time() {
+        let files = (0..2)
+            .map(|i| CaptureFile::open(&corpus("arkime_bigendian.pcap"), i).unwrap())
+            .collect();
+        let mut m = MergedCaptures::new(files);
+        let shift = 4_500_000_000;
+        m.set_clock_corrections(&[ClockCorrection {
+            input: 1,
+            interface: 0,
+            shift_ns: shift,
+            pairs: 10,
+        }]);
+        let mut cov = Coverage::default();
+        let mut out = Vec::new();
+        while let Some(f) = m.next_frame(&mut cov) {
+            out.push((f.source.input, f.ts.nanos()));
+        }
+        let (a, b) = (1_335_958_313_152_630_000, 1_335_958_317_529_201_000);
+        assert_eq!(out, vec![(1, a - shift), (1, b - shift), (0, a), (0, b)]);
     }
 
     #[test]

@@ -21,12 +21,18 @@
 use rustc_hash::FxHashMap;
 
 use crate::decode::Segment;
-use crate::model::{ClockOffset, SourceId, Timestamp};
+use crate::model::{ClockCorrection, ClockOffset, SourceId, Timestamp};
 
 /// Deltas kept per source pair and direction (more only narrow the median further).
 pub const MAX_DELTAS: usize = 4096;
 /// Source pairs tracked; further pairs are counted in `dropped_pairs`.
 pub const MAX_PAIRS: usize = 256;
+/// A source whose clock is this far off its reference gets its timestamps corrected:
+/// 0.1 ms is a tenth of the call-chain tolerance, and well above the spread of the
+/// estimate between two capture points of one network (tens of µs).
+pub const MIN_CORRECTION_NS: i64 = 100_000;
+/// Deltas an estimate needs before timestamps are moved by it.
+pub const MIN_CORRECTION_PAIRS: u64 = 4;
 
 /// What identifies one packet among its capture copies (timestamps aside).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +212,75 @@ fn estimate(lo: SourceId, hi: SourceId, p: &PairDeltas) -> Option<ClockOffset> {
         dropped: p.dropped,
         unmatched: p.unmatched,
     })
+}
+
+/// The shift per capture source that puts every source on its reference's clock: per
+/// group of sources linked by estimates, the lowest source is the reference (shift 0)
+/// and each other source's shift is the sum of the offsets along the links to it.
+/// Only estimates of at least [`MIN_CORRECTION_PAIRS`] deltas are followed, and nothing
+/// is returned unless some shift reaches [`MIN_CORRECTION_NS`].
+pub fn corrections(estimates: &[ClockOffset]) -> Vec<ClockCorrection> {
+    let usable: Vec<&ClockOffset> = estimates
+        .iter()
+        .filter(|o| o.pairs >= MIN_CORRECTION_PAIRS)
+        .collect();
+    let src = |input, interface| SourceId { input, interface };
+    let mut sources: Vec<SourceId> = usable
+        .iter()
+        .flat_map(|o| {
+            [
+                src(o.input, o.interface),
+                src(o.reference_input, o.reference_interface),
+            ]
+        })
+        .collect();
+    sources.sort_by_key(|s| (s.input, s.interface));
+    sources.dedup();
+    // (shift, pairs) per source once reached.
+    let mut shift: FxHashMap<SourceId, (i64, u64)> = FxHashMap::default();
+    for &root in &sources {
+        if shift.contains_key(&root) {
+            continue;
+        }
+        shift.insert(root, (0, u64::MAX));
+        let mut todo = vec![root];
+        while let Some(at) = todo.pop() {
+            let (base, pairs) = shift[&at];
+            for o in &usable {
+                let (this, reference) = (
+                    src(o.input, o.interface),
+                    src(o.reference_input, o.reference_interface),
+                );
+                // t(this) = t(reference) + offset
+                let next = if reference == at {
+                    (this, base.saturating_add(o.offset_ns))
+                } else if this == at {
+                    (reference, base.saturating_sub(o.offset_ns))
+                } else {
+                    continue;
+                };
+                if let std::collections::hash_map::Entry::Vacant(e) = shift.entry(next.0) {
+                    e.insert((next.1, pairs.min(o.pairs)));
+                    todo.push(next.0);
+                }
+            }
+        }
+    }
+    let mut out: Vec<ClockCorrection> = shift
+        .into_iter()
+        .filter(|(_, (s, _))| *s != 0)
+        .map(|(s, (shift_ns, pairs))| ClockCorrection {
+            input: s.input,
+            interface: s.interface,
+            shift_ns,
+            pairs,
+        })
+        .collect();
+    if out.iter().all(|c| c.shift_ns.abs() < MIN_CORRECTION_NS) {
+        return Vec::new();
+    }
+    out.sort_by_key(|c| (c.input, c.interface));
+    out
 }
 
 /// `(a + b) / 2` without overflow.

@@ -283,3 +283,35 @@ fn an_offset_below_the_delay_splits_the_directions_between_sources() {
     let o = cov.clock_offsets.first().expect("an estimate");
     assert_eq!((o.offset_ns, o.delay_ns), (off, Some(d)));
 }
+
+fn est(input: u16, reference: u16, offset_ns: i64, pairs: u64) -> ClockOffset {
+    ClockOffset {
+        input,
+        reference_input: reference,
+        offset_ns,
+        pairs,
+        ..ClockOffset::default()
+    }
+}
+
+/// Three nodes linked by two estimates: 1 reads 37 ms ahead of 0, 2 reads 5 ms behind 1;
+/// so 2 is 32 ms ahead of 0 (the shifts add along the links; the weaker link's pairs).
+#[test]
+fn corrections_add_up_along_the_links_to_the_reference() {
+    let c = corrections(&[est(1, 0, 37 * MS, 20), est(2, 1, -5 * MS, 6)]);
+    let got: Vec<(u16, i64, u64)> = c.iter().map(|k| (k.input, k.shift_ns, k.pairs)).collect();
+    assert_eq!(got, vec![(1, 37 * MS, 20), (2, 32 * MS, 6)]);
+    // the same link given the other way round
+    let c = corrections(&[est(1, 0, 37 * MS, 20), est(1, 2, 5 * MS, 6)]);
+    let got: Vec<(u16, i64)> = c.iter().map(|k| (k.input, k.shift_ns)).collect();
+    assert_eq!(got, vec![(1, 37 * MS), (2, 32 * MS)]);
+}
+
+/// Below 0.1 ms nothing moves, and an estimate of fewer than 4 pairs is not followed.
+#[test]
+fn small_offsets_and_thin_estimates_correct_nothing() {
+    assert!(corrections(&[est(1, 0, 99 * US, 50)]).is_empty());
+    assert!(corrections(&[est(1, 0, 37 * MS, MIN_CORRECTION_PAIRS - 1)]).is_empty());
+    assert_eq!(corrections(&[est(1, 0, -100 * US, 4)]).len(), 1);
+    assert!(corrections(&[]).is_empty());
+}

@@ -92,6 +92,23 @@ pub struct Coverage {
     /// connections (flow::skew); empty for a single source.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub clock_offsets: Vec<ClockOffset>,
+    /// Shifts taken off each capture source's timestamps so that all sources share the
+    /// first one's clock (a second pass over the captures; `clock_offsets` then hold
+    /// what is left). Empty when no source was off by `skew::MIN_CORRECTION_NS`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clock_corrections: Vec<ClockCorrection>,
+}
+
+/// A correction applied to one capture source's clock: each of its timestamps `t` was
+/// read as `t - shift_ns`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClockCorrection {
+    pub input: u16,
+    pub interface: u32,
+    pub shift_ns: i64,
+    /// Deltas behind the estimate (the smallest along the chain of source pairs that
+    /// links this source to the reference).
+    pub pairs: u64,
 }
 
 /// The clock of one capture source (an input file and interface) against a reference

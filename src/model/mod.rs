@@ -7,7 +7,7 @@ pub mod ids;
 pub mod time;
 
 pub use connection::{CloseReason, Connection, DirStats, L7Protocol, TcpSummary};
-pub use coverage::{ClockOffset, Coverage};
+pub use coverage::{ClockCorrection, ClockOffset, Coverage};
 pub use exchange::{Completeness, Exchange};
 pub use ids::{ConnId, Direction, Endpoint, SourceId};
 pub use time::Timestamp;

@@ -103,7 +103,56 @@ fn quality(s: &mut String, r: &LinkReport<'_>) {
             "\n**Warning:** {w}; the packets before it were analysed, the rest of that file was not."
         );
     }
+    clocks(s, r);
     let _ = writeln!(s);
+}
+
+/// Capture clocks: what was corrected and what the estimates left.
+fn clocks(s: &mut String, r: &LinkReport<'_>) {
+    let c = r.coverage;
+    let name = |input: u16| {
+        r.inputs.get(usize::from(input)).map_or_else(
+            || format!("input {input}"),
+            |i| i.path.display().to_string(),
+        )
+    };
+    for k in &c.clock_corrections {
+        let _ = writeln!(
+            s,
+            "\nThe clock of {} was {:.3} ms off {}'s (median of {} packets both captured); \
+             its timestamps were corrected before any time was compared.",
+            name(k.input),
+            k.shift_ns as f64 / 1e6,
+            name(0),
+            k.pairs
+        );
+    }
+    for o in &c.clock_offsets {
+        let _ = writeln!(
+            s,
+            "\nClock offset {}{} against {}: {:.3} ms{} over {} packet pairs{}.",
+            name(o.input),
+            if c.clock_corrections.is_empty() {
+                ""
+            } else {
+                " after correction"
+            },
+            name(o.reference_input),
+            o.offset_ns as f64 / 1e6,
+            o.delay_ns.map_or(String::new(), |d| format!(
+                ", one-way delay {:.3} ms",
+                d as f64 / 1e6
+            )),
+            o.pairs,
+            if o.offset_ns.unsigned_abs() >= crate::flow::skew::MIN_CORRECTION_NS.unsigned_abs()
+                && c.clock_corrections.is_empty()
+            {
+                " (too few pairs to correct by it)"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 fn ranking(s: &mut String, r: &LinkReport<'_>) {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use linkrank::app::{run_pipeline, PipelineConfig};
+use linkrank::app::{run_captures, run_pipeline, PipelineConfig};
 use linkrank::capture::{CaptureFile, MergedCaptures};
 use linkrank::model::Coverage;
 use linkrank::tables::Tables;
@@ -21,6 +21,13 @@ pub fn corpus(name: &str) -> PathBuf {
 }
 
 pub fn analyse(paths: &[PathBuf]) -> (Tables, Coverage) {
+    let (_, builder, cov) =
+        run_captures(paths, PipelineConfig::default(), None).unwrap_or_else(|e| panic!("{e:#}"));
+    (builder.finish().unwrap(), cov)
+}
+
+/// One pass through the pipeline, clocks as the files have them.
+pub fn analyse_one_pass(paths: &[PathBuf]) -> (Tables, Coverage) {
     let files = paths
         .iter()
         .enumerate()
