@@ -1013,6 +1013,13 @@ impl Ctx<'_> {
                 .copied()
                 .filter(|p| enclosing(p) && rate(*p) >= top * PLAUSIBLE)
                 .collect();
+            // A best that is not among them won on facts other than the rate (the
+            // pool rule: an /orders loop's connection reused for a /fan-b call): the
+            // refinement weighs it against them.
+            let mut tied = tied;
+            if !tied.is_empty() && !tied.contains(&best) && enclosing(&best) {
+                tied.push(best);
+            }
             if tied.contains(&best) {
                 tied
             } else {

@@ -20,12 +20,17 @@
 //! requests the one that arrived first takes the call that started first (handlers
 //! progress in order under contention), where the greedy gap favours the latest arrival.
 //!
-//! The search is a bounded descent: move one call, swap two calls of one route, or swap
-//! the tails (every call from a given start on) of two parents, keeping the best improving
-//! move per call; the models are re-learned between rounds (`MODELS`). A call is only
-//! re-weighed when every candidate's pair model has `MIN_SAMPLE` parents; parents with
-//! more than `MAX_KIDS` children are left alone and their calls count in `skipped`, as do
-//! the calls not visited once the budget of cost evaluations is spent.
+//! A child of a route the parent's route never calls costs as much as a count never seen
+//! plus an outlier gap.
+//!
+//! The search is a bounded descent: move one call, swap two calls of one route, swap the
+//! tails (every call from a given start on) of two parents, or re-partition two parents'
+//! calls of a sequential route (`splits`), keeping the best improving move per call; the
+//! models are re-learned between rounds (`MODELS`). A call is only re-weighed when every
+//! candidate's route has `MIN_SAMPLE` requests that make such calls, or `MIN_SAMPLE`
+//! requests at all (a well-known route that rarely makes them); parents with more than
+//! `MAX_KIDS` children are left alone and their calls count in `skipped`, as do the calls
+//! not visited once the budget of cost evaluations is spent.
 
 use rustc_hash::FxHashMap;
 
@@ -130,6 +135,9 @@ impl PairModel {
 #[derive(Default)]
 struct RouteModel {
     children: Vec<(RouteKey, PairModel)>,
+    /// Requests of the route (candidates included): a route seen this often and rarely
+    /// making some call is itself evidence against giving it one.
+    parents: u32,
 }
 
 /// One child as the cost sees it.
@@ -251,13 +259,29 @@ impl State<'_> {
             .push((Gap::End, ms(close.saturating_sub(last_end))));
     }
 
+    /// `p`'s route calls `child` one call after the other (its pair model does not fan
+    /// out).
+    fn sequential(&self, p: u32, child: RouteKey) -> bool {
+        self.models
+            .get(&route_key(&self.calls[p as usize]))
+            .and_then(|m| m.children.iter().find(|(k, _)| *k == child))
+            .is_some_and(|(_, m)| !m.fans_out)
+    }
+
+    /// Every candidate's route is known well enough to weigh the call: it made such calls
+    /// under at least `MIN_SAMPLE` requests, or it has `MIN_SAMPLE` requests and rarely
+    /// makes them (then the count model speaks against one more; a /fan-b call given to
+    /// an /orders request next to the /fan request that lacks it).
     fn learned(&self, a: &Ambiguous) -> bool {
         let child = route_key(&self.calls[a.call as usize]);
         a.cands.iter().all(|&p| {
-            self.models
-                .get(&route_key(&self.calls[p as usize]))
-                .and_then(|m| m.children.iter().find(|(k, _)| *k == child))
-                .is_some_and(|(_, m)| m.with_kids >= MIN_SAMPLE)
+            let Some(m) = self.models.get(&route_key(&self.calls[p as usize])) else {
+                return false;
+            };
+            match m.children.iter().find(|(k, _)| *k == child) {
+                Some((_, pm)) => pm.with_kids >= MIN_SAMPLE || m.parents >= MIN_SAMPLE,
+                None => m.parents >= MIN_SAMPLE,
+            }
         })
     }
 
@@ -271,6 +295,18 @@ impl State<'_> {
         self.load(kids);
         let mut seq = Sequence::default();
         let mut c = 0.0;
+        // A child of a route this parent's route never calls (in the current
+        // assignment): as unlikely as a count never seen, and its gaps unknown.
+        let parents = self.models.get(&key).map_or(0, |m| m.parents);
+        let unseen = self
+            .scratch
+            .iter()
+            .filter(|k| !routes.iter().any(|(r, _)| *r == k.route))
+            .count();
+        if unseen > 0 {
+            let p = 0.5 / (f64::from(parents) + 0.5 * COUNT_BUCKETS as f64);
+            c += unseen as f64 * (COUNT_WEIGHT * -p.ln() + OUTLIER);
+        }
         for (i, (route, fans_out)) in routes.into_iter().enumerate() {
             self.sequence(p, route, fans_out, &mut seq);
             let Some((_, m)) = self.models.get(&key).and_then(|m| m.children.get(i)) else {
@@ -313,7 +349,10 @@ impl State<'_> {
                 .collect();
             children.sort_unstable();
             children.dedup();
-            let mut m = RouteModel::default();
+            let mut m = RouteModel {
+                parents: ps.len() as u32,
+                ..RouteModel::default()
+            };
             for child in children {
                 let mut pm = PairModel::default();
                 // [all parents, parents whose calls of the route the rules fixed alone]:
@@ -366,6 +405,95 @@ impl State<'_> {
             self.models.insert(key, m);
         }
     }
+}
+
+/// Calls of one route two parents can share at most this many for `splits`.
+const SPLIT_MAX_CALLS: usize = 24;
+/// Partitions `splits` proposes per parent pair at most.
+const SPLIT_MAX_LEAVES: usize = 256;
+
+/// Every way to share two parents' calls of `route` between them so that neither makes
+/// a call before its previous one was answered (the route is sequential under both):
+/// as (calls `a` gives, calls `b` gives), the current split left out. The moves of one
+/// or two calls and the tail swaps cannot take two loops apart whose calls were traded
+/// over a whole stretch (three parents tangled, each step alone worse); this proposes
+/// the whole re-partition of the pair at once. A depth-first walk in time order, cut at
+/// `SPLIT_MAX_LEAVES`.
+fn splits(
+    calls: &[Call],
+    route: RouteKey,
+    (a, ka): (u32, &[u32]),
+    (b, kb): (u32, &[u32]),
+    movable: &dyn Fn(u32, u32) -> bool,
+) -> Vec<(Vec<u32>, Vec<u32>)> {
+    // (start, end, call, may go to a, may go to b, now with a)
+    let mut items: Vec<(i64, i64, u32, bool, bool, bool)> = Vec::new();
+    for (&k, with_a) in ka
+        .iter()
+        .map(|k| (k, true))
+        .chain(kb.iter().map(|k| (k, false)))
+    {
+        let c = &calls[k as usize];
+        if route_key(c) != route {
+            continue;
+        }
+        let (Some(s), Some(e)) = (c.start(), c.end()) else {
+            return Vec::new();
+        };
+        let to_a = with_a || movable(k, a);
+        let to_b = !with_a || movable(k, b);
+        items.push((s, e, k, to_a, to_b, with_a));
+    }
+    if items.len() > SPLIT_MAX_CALLS || !items.iter().any(|it| it.3 && it.4) {
+        return Vec::new();
+    }
+    items.sort_unstable_by_key(|it| (it.0, it.1, it.2));
+    let mut out = Vec::new();
+    // (index, a busy until, b busy until)
+    let mut side = vec![false; items.len()];
+    let mut stack = vec![(0usize, i64::MIN, i64::MIN, false, false)];
+    while let Some((i, busy_a, busy_b, chosen, to_a)) = stack.pop() {
+        let (i, busy_a, busy_b) = if chosen {
+            side[i] = to_a;
+            let e = items[i].1;
+            if to_a {
+                (i + 1, e, busy_b)
+            } else {
+                (i + 1, busy_a, e)
+            }
+        } else {
+            (i, busy_a, busy_b)
+        };
+        if i == items.len() {
+            let give: Vec<u32> = items
+                .iter()
+                .zip(&side)
+                .filter(|(it, &to_a)| it.5 && !to_a)
+                .map(|(it, _)| it.2)
+                .collect();
+            let take: Vec<u32> = items
+                .iter()
+                .zip(&side)
+                .filter(|(it, &to_a)| !it.5 && to_a)
+                .map(|(it, _)| it.2)
+                .collect();
+            if !give.is_empty() || !take.is_empty() {
+                out.push((give, take));
+                if out.len() >= SPLIT_MAX_LEAVES {
+                    break;
+                }
+            }
+            continue;
+        }
+        let (s, _, _, to_a, to_b, _) = items[i];
+        if to_b && s >= busy_b {
+            stack.push((i, busy_a, busy_b, true, false));
+        }
+        if to_a && s >= busy_a {
+            stack.push((i, busy_a, busy_b, true, true));
+        }
+    }
+    out
 }
 
 fn without(v: &[u32], x: &[u32]) -> Vec<u32> {
@@ -521,6 +649,12 @@ pub(super) fn refine(
                             consider(&mut st, tail0.clone(), tail_q);
                         }
                     }
+                    if st.sequential(p0, ck) && st.sequential(q, ck) {
+                        let movable = |k: u32, to: u32| can_go(&st, k, to);
+                        for (give, take) in splits(calls, ck, (p0, &k0), (q, &kq), &movable) {
+                            consider(&mut st, give, take);
+                        }
+                    }
                 }
                 let Some((_, q, give, take)) = best else {
                     continue;
@@ -630,6 +764,37 @@ mod tests {
             confidence: 1.0,
             late: false,
         })
+    }
+
+    /// Two loops whose calls overlap pairwise: x1 with y1, x2 with y2. Each parent takes
+    /// one of each overlapping pair, so 4 splits are valid and 3 differ from the current
+    /// one; a call only one parent may take stays there (then 1 differs).
+    #[test]
+    fn splits_keep_each_parent_sequential() {
+        let a = call(1, true, [0.0, 1.0, 9.0, 10.0]);
+        let b = call(2, true, [0.5, 1.5, 9.5, 10.5]);
+        let kid = |conn, s: f64| call(conn, false, [s, s + 0.1, s + 0.9, s + 1.0]);
+        let calls = vec![a, b, kid(10, 2.0), kid(11, 2.5), kid(10, 4.0), kid(11, 4.2)];
+        let route = route_key(&calls[2]);
+        let (ka, kb) = (vec![2u32, 4], vec![3u32, 5]);
+        let mut got = splits(&calls, route, (0, &ka), (1, &kb), &|_, _| true);
+        for (g, t) in &mut got {
+            g.sort_unstable();
+            t.sort_unstable();
+        }
+        got.sort();
+        let want: Vec<(Vec<u32>, Vec<u32>)> = vec![
+            (vec![2], vec![3]),
+            (vec![2, 4], vec![3, 5]),
+            (vec![4], vec![5]),
+        ];
+        assert_eq!(got, want);
+        // x2 may not go to b: only the split of the first pair remains.
+        let got = splits(&calls, route, (0, &ka), (1, &kb), &|k, to| {
+            !(k == 4 && to == 1)
+        });
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0], (vec![2], vec![3]));
     }
 
     /// Ten requests with one call each (the learned rhythm), a request P with 65 calls
