@@ -407,6 +407,55 @@ impl State<'_> {
     }
 }
 
+/// The moves that give `c` (a child of `p0`) or its calls to `q`, as (calls `p0`
+/// gives, calls `q` gives): `c` alone; `c` for a call of its route; `p0`'s tail from
+/// `c` on for a tail of `q`; every sequential re-split of the two (`splits`). Only calls
+/// whose candidates include the receiving parent move.
+fn moves(
+    st: &State<'_>,
+    amb: &[Ambiguous],
+    c: u32,
+    (p0, k0): (u32, &[u32]),
+    (q, kq): (u32, &[u32]),
+) -> Vec<(Vec<u32>, Vec<u32>)> {
+    let calls = st.calls;
+    let can_go = |k: u32, to: u32| {
+        st.movable
+            .get(&k)
+            .is_some_and(|&j| amb[j].cands.contains(&to))
+    };
+    let start_of = |k: u32| calls[k as usize].start().unwrap_or(i64::MIN);
+    let ck = route_key(&calls[c as usize]);
+    let start = start_of(c);
+    let mut out = vec![(vec![c], Vec::new())];
+    let tail0: Vec<u32> = k0
+        .iter()
+        .copied()
+        .filter(|&k| start_of(k) >= start)
+        .collect();
+    let tail0_ok = tail0.iter().all(|&k| can_go(k, q));
+    for &c2 in kq {
+        if !can_go(c2, p0) {
+            continue;
+        }
+        if route_key(&calls[c2 as usize]) == ck {
+            out.push((vec![c], vec![c2]));
+        }
+        if !tail0_ok {
+            continue;
+        }
+        let s2 = start_of(c2);
+        let tail_q: Vec<u32> = kq.iter().copied().filter(|&k| start_of(k) >= s2).collect();
+        if tail_q.iter().all(|&k| can_go(k, p0)) {
+            out.push((tail0.clone(), tail_q));
+        }
+    }
+    if st.sequential(p0, ck) && st.sequential(q, ck) {
+        out.extend(splits(calls, ck, (p0, k0), (q, kq), &can_go));
+    }
+    out
+}
+
 /// Calls of one route two parents can share at most this many for `splits`.
 const SPLIT_MAX_CALLS: usize = 24;
 /// Partitions `splits` proposes per parent pair at most.
@@ -599,13 +648,6 @@ pub(super) fn refine(
                 weighed[i] = Some(stamp);
                 let k0 = st.kids.get(&p0).unwrap_or(&empty).clone();
                 let c0 = cost.get(&p0).copied().unwrap_or(0.0);
-                let start = calls[c as usize].start().unwrap_or(i64::MIN);
-                let ck = route_key(&calls[c as usize]);
-                let can_go = |st: &State<'_>, k: u32, to: u32| {
-                    st.movable
-                        .get(&k)
-                        .is_some_and(|&j| amb[j].cands.contains(&to))
-                };
                 // (delta, new parent, children p0 gives, children q gives)
                 let mut best: Option<(f64, u32, Vec<u32>, Vec<u32>)> = None;
                 for &q in &a.cands {
@@ -614,45 +656,12 @@ pub(super) fn refine(
                     }
                     let kq = st.kids.get(&q).unwrap_or(&empty).clone();
                     let cq = cost.get(&q).copied().unwrap_or(0.0);
-                    let mut consider = |st: &mut State<'_>, give: Vec<u32>, take: Vec<u32>| {
+                    for (give, take) in moves(&st, amb, c, (p0, &k0), (q, &kq)) {
                         let n0 = with(&without(&k0, &give), &take);
                         let nq = with(&without(&kq, &take), &give);
                         let d = st.cost(p0, &n0) + st.cost(q, &nq) - c0 - cq;
                         if d < best.as_ref().map_or(-1e-9, |b| b.0) {
                             best = Some((d, q, give, take));
-                        }
-                    };
-                    consider(&mut st, vec![c], Vec::new());
-                    let tail0: Vec<u32> = k0
-                        .iter()
-                        .copied()
-                        .filter(|&k| calls[k as usize].start().unwrap_or(i64::MIN) >= start)
-                        .collect();
-                    let tail0_ok = tail0.iter().all(|&k| can_go(&st, k, q));
-                    for &c2 in &kq {
-                        if !can_go(&st, c2, p0) {
-                            continue;
-                        }
-                        if route_key(&calls[c2 as usize]) == ck {
-                            consider(&mut st, vec![c], vec![c2]);
-                        }
-                        if !tail0_ok {
-                            continue;
-                        }
-                        let s2 = calls[c2 as usize].start().unwrap_or(i64::MIN);
-                        let tail_q: Vec<u32> = kq
-                            .iter()
-                            .copied()
-                            .filter(|&k| calls[k as usize].start().unwrap_or(i64::MIN) >= s2)
-                            .collect();
-                        if tail_q.iter().all(|&k| can_go(&st, k, p0)) {
-                            consider(&mut st, tail0.clone(), tail_q);
-                        }
-                    }
-                    if st.sequential(p0, ck) && st.sequential(q, ck) {
-                        let movable = |k: u32, to: u32| can_go(&st, k, to);
-                        for (give, take) in splits(calls, ck, (p0, &k0), (q, &kq), &movable) {
-                            consider(&mut st, give, take);
                         }
                     }
                 }
@@ -688,7 +697,10 @@ pub(super) fn refine(
             }
         }
     }
-    // Confidence: the parent's share of exp(-cost/2) against moving the call alone.
+    // Confidence: the parent's share of exp(-cost/2) against the best move that gives
+    // the call to each other candidate (alone, swapped, with its tail, in a re-split):
+    // two loops that could have traded their tails share the likelihood, where moving
+    // the call alone would look impossible.
     for (i, a) in amb.iter().enumerate() {
         let Some(p) = cur[i] else { continue };
         let Some(e) = edges[a.call as usize].as_mut() else {
@@ -703,15 +715,25 @@ pub(super) fn refine(
         }
         let k0 = st.kids.get(&p).unwrap_or(&empty).clone();
         let c0 = st.cost(p, &k0);
-        let l0 = st.cost(p, &without(&k0, &[a.call]));
         let mut others = 0.0;
         for &q in &a.cands {
-            if q == p {
+            if q == p || too_many(&st, q) {
                 continue;
             }
             let kq = st.kids.get(&q).unwrap_or(&empty).clone();
-            let d = l0 + st.cost(q, &with(&kq, &[a.call])) - c0 - st.cost(q, &kq);
-            others += (-(d / 2.0).max(-50.0)).exp();
+            let cq = st.cost(q, &kq);
+            let mut d_min = f64::INFINITY;
+            for (give, take) in moves(&st, amb, a.call, (p, &k0), (q, &kq)) {
+                if !give.contains(&a.call) {
+                    continue;
+                }
+                let n0 = with(&without(&k0, &give), &take);
+                let nq = with(&without(&kq, &take), &give);
+                d_min = d_min.min(st.cost(p, &n0) + st.cost(q, &nq) - c0 - cq);
+            }
+            if d_min.is_finite() {
+                others += (-(d_min / 2.0).max(-50.0)).exp();
+            }
         }
         out.moved += u64::from(e.parent != p);
         e.parent = p;
