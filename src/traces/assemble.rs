@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::calls::build_trace;
 use super::error::{TraceCoverage, TraceError};
@@ -61,25 +61,29 @@ struct OpenTrace {
 
 /// How often (in spans) idle traces are looked for.
 const SWEEP_EVERY: u64 = 1 << 16;
-/// Distinct service names interned; more are allocated per span.
+/// Distinct strings interned; more are allocated each time.
 const MAX_INTERNED: usize = 100_000;
+/// Longer strings are not interned (they are rarely repeated names), so the interner
+/// holds at most `MAX_INTERNED * MAX_INTERNED_LEN` bytes (26 MB).
+const MAX_INTERNED_LEN: usize = 256;
 
 /// Shared copies of the few distinct strings that repeat on every span and call
-/// (services, methods, routes, protocols), so each costs no allocation after the first.
-/// Bounded: past `MAX_INTERNED` names a string is allocated each time.
+/// (services, span names, methods, routes, protocols, peers), so each costs no
+/// allocation after the first. Bounded: past `MAX_INTERNED` names, or over
+/// `MAX_INTERNED_LEN` bytes, a string is allocated each time (equal either way: names are compared by content, never by pointer).
 #[derive(Default)]
 pub(crate) struct Interner {
-    map: FxHashMap<Box<str>, Arc<str>>,
+    set: FxHashSet<Arc<str>>,
 }
 
 impl Interner {
     pub fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.map.get(s) {
+        if let Some(a) = self.set.get(s) {
             return Arc::clone(a);
         }
         let a: Arc<str> = Arc::from(s);
-        if self.map.len() < MAX_INTERNED {
-            self.map.insert(s.into(), Arc::clone(&a));
+        if self.set.len() < MAX_INTERNED && s.len() <= MAX_INTERNED_LEN {
+            self.set.insert(Arc::clone(&a));
         }
         a
     }
@@ -130,6 +134,11 @@ impl Ingest {
     /// The shared name of a service.
     pub fn service(&mut self, name: &str) -> Arc<str> {
         self.names.get(name)
+    }
+
+    /// The interner of every repeated string (names, attribute values).
+    pub fn names(&mut self) -> &mut Interner {
+        &mut self.names
     }
 
     pub fn missing_ids(&mut self) {

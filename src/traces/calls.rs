@@ -7,6 +7,7 @@
 //! without a parent is called by `user`. PRODUCER -> CONSUMER (parent or span link) is an
 //! asynchronous call through a broker.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -59,7 +60,7 @@ pub struct Call {
     pub method: Option<Arc<str>>,
     pub route: Option<Arc<str>>,
     /// Path without query string.
-    pub path: Option<String>,
+    pub path: Option<Arc<str>>,
     pub status_code: Option<u16>,
     /// A span of the call has ERROR status, or the status code is 5xx.
     pub error: bool,
@@ -174,23 +175,34 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Inte
     set.coverage.traces += 1;
     set.coverage.spans_kept += spans.len() as u64;
     let tree = resolve(&spans, set);
+    // Counted per trace first: a trace has a handful of services, so a short scan (a
+    // pointer test for interned names) beats a sorted-map lookup by string per span.
+    let mut services = Tally::default();
+    let mut edges = Tally::default();
     for (i, s) in spans.iter().enumerate() {
-        *set.services.entry(Arc::clone(&s.service)).or_default() += 1;
+        services.add((&s.service, &s.service), &mut set.services, |k| {
+            Arc::clone(k.0)
+        });
         set.max_depth = set.max_depth.max(tree.depth[i]);
         if let Some(p) = tree.parent[i] {
-            if spans[p].service != s.service {
-                *set.edges
-                    .entry((Arc::clone(&spans[p].service), Arc::clone(&s.service)))
-                    .or_default() += 1;
+            let ps = &spans[p].service;
+            if ps != &s.service {
+                edges.add((ps, &s.service), &mut set.edges, |k| {
+                    (Arc::clone(k.0), Arc::clone(k.1))
+                });
             }
         }
     }
+    services.spill(&mut set.services, |k| Arc::clone(k.0));
+    edges.spill(&mut set.edges, |k| (Arc::clone(k.0), Arc::clone(k.1)));
     let base = set.calls.len();
     let n = spans.len();
     // Call index of the spans that are the server side (SERVER, CONSUMER) of a call.
     let mut server_call: Vec<Option<usize>> = vec![None; n];
     let mut answered = vec![false; n];
-    let mut new_calls: Vec<(Call, Option<usize>)> = Vec::new(); // (call, span to walk up from)
+    // The calls go straight into `set.calls` (a `Call` is large: moved once); the span
+    // each one walks up from to find its parent call is kept beside them.
+    let mut walks: Vec<Option<usize>> = Vec::new();
     let trace_id = spans[0].trace_id;
 
     // Span links resolve within the trace only: the assembler holds one trace at a time.
@@ -236,7 +248,7 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Inte
                     });
                 let caller = match (producer, parent) {
                     (Some(p), _) | (None, Some(p)) => Arc::clone(&spans[p].service),
-                    (None, None) => names.get(s.peer.name().unwrap_or(UNKNOWN_CALLER)),
+                    (None, None) => shared_or(s.peer.shared_name(), UNKNOWN_CALLER, names),
                 };
                 if let Some(p) = producer {
                     answered[p] = true;
@@ -252,16 +264,17 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Inte
                     names,
                 );
                 c.broker = producer
-                    .and_then(|p| spans[p].peer.name())
-                    .or_else(|| s.peer.name())
-                    .map(|b| names.get(b));
+                    .and_then(|p| spans[p].peer.shared_name())
+                    .or_else(|| s.peer.shared_name())
+                    .cloned();
                 Some((c, walk))
             }
             _ => None,
         };
         if let Some((c, walk)) = call {
-            server_call[i] = Some(base + new_calls.len());
-            new_calls.push((c, walk));
+            server_call[i] = Some(set.calls.len());
+            set.calls.push(c);
+            walks.push(walk);
         }
     }
     // CLIENT and PRODUCER spans nobody answered: virtual peers.
@@ -274,7 +287,7 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Inte
         if answered[i] {
             continue;
         }
-        let callee: Arc<str> = names.get(s.peer.name().unwrap_or(UNKNOWN_PEER));
+        let callee = shared_or(s.peer.shared_name(), UNKNOWN_PEER, names);
         let mut c = pair(
             trace_id,
             Some(s),
@@ -287,19 +300,65 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Inte
         c.callee = callee;
         c.virtual_callee = true;
         if kind == CallKind::Async {
-            c.broker = s.peer.name().map(|b| names.get(b));
+            c.broker = s.peer.shared_name().cloned();
         }
         set.coverage.calls_virtual += 1;
-        new_calls.push((c, Some(i)));
+        set.calls.push(c);
+        walks.push(Some(i));
     }
-    for (mut c, walk) in new_calls {
-        let me = set.calls.len();
-        c.parent_call = ancestor_call(walk, &tree.parent, &server_call, me);
+    for (k, walk) in walks.into_iter().enumerate() {
+        let me = base + k;
+        let parent_call = ancestor_call(walk, &tree.parent, &server_call, me);
+        let c = &mut set.calls[me];
+        c.parent_call = parent_call;
         set.coverage.calls += 1;
         if c.kind == CallKind::Async {
             set.coverage.calls_async += 1;
         }
-        set.calls.push(c);
+    }
+}
+
+/// A span's shared text, else the shared copy of `default`.
+fn shared_or(v: Option<&Arc<str>>, default: &str, names: &mut Interner) -> Arc<str> {
+    v.map_or_else(|| names.get(default), Arc::clone)
+}
+
+/// Counts of one trace by a pair of names (a service is its own pair), before they go
+/// to a `TraceSet` map. Spilled at `Tally::CAP` entries, so a trace of many services
+/// costs no more than a map lookup per span.
+#[derive(Default)]
+struct Tally<'a>(Vec<(NamePair<'a>, u64)>);
+
+type NamePair<'a> = (&'a Arc<str>, &'a Arc<str>);
+
+impl<'a> Tally<'a> {
+    const CAP: usize = 32;
+
+    fn add<K: Ord>(
+        &mut self,
+        key: NamePair<'a>,
+        map: &mut BTreeMap<K, u64>,
+        owned: impl Fn((&Arc<str>, &Arc<str>)) -> K,
+    ) {
+        // `==` on `Arc<str>` tests the pointer before the text.
+        if let Some(e) = self.0.iter_mut().find(|e| e.0 == key) {
+            e.1 += 1;
+            return;
+        }
+        if self.0.len() >= Self::CAP {
+            self.spill(map, &owned);
+        }
+        self.0.push((key, 1));
+    }
+
+    fn spill<K: Ord>(
+        &mut self,
+        map: &mut BTreeMap<K, u64>,
+        owned: impl Fn((&Arc<str>, &Arc<str>)) -> K,
+    ) {
+        for (k, n) in self.0.drain(..) {
+            *map.entry(owned(k)).or_default() += n;
+        }
     }
 }
 
@@ -332,16 +391,19 @@ fn pair(
     set: &mut TraceSet,
     names: &mut Interner,
 ) -> Call {
-    // The server's view first (it knows its route), then the client's.
-    let pick = |f: fn(&Span) -> Option<&String>| {
-        server
-            .and_then(f)
-            .or_else(|| client.and_then(f))
-            .map(String::as_str)
+    // The server's view first (it knows its route), then the client's. The texts are
+    // the spans' shared copies (interned when read), so a call allocates none.
+    let pick = |f: fn(&Span) -> Option<&Arc<str>>| {
+        server.and_then(f).or_else(|| client.and_then(f)).cloned()
     };
     // Old instrumentations name spans after the full URL: the query goes.
-    let name = pick(|s| Some(&s.name)).map_or_else(|| Arc::from(""), |n| names.get(strip_query(n)));
-    let mut intern = |f: fn(&Span) -> Option<&String>| pick(f).map(|v| names.get(v));
+    let name = match server.or(client) {
+        None => names.get(""),
+        Some(s) => match strip_query(&s.name) {
+            n if n.len() == s.name.len() => Arc::clone(&s.name),
+            n => names.get(n),
+        },
+    };
     let pick_n =
         |f: &dyn Fn(&Span) -> Option<u64>| server.and_then(f).or_else(|| client.and_then(f));
     let status_code = server
@@ -373,9 +435,9 @@ fn pair(
         virtual_callee: false,
         broker: None,
         name,
-        method: intern(|s| s.http.method.as_ref()),
-        route: intern(|s| s.http.route.as_ref()),
-        path: pick(|s| s.http.path.as_ref()).map(str::to_owned),
+        method: pick(|s| s.http.method.as_ref()),
+        route: pick(|s| s.http.route.as_ref()),
+        path: pick(|s| s.http.path.as_ref()),
         status_code,
         error: failed || status_code.is_some_and(|c| c >= 500),
         client_start_ns: client.map(|s| s.start_ns),
@@ -384,8 +446,8 @@ fn pair(
         server_end_ns: server.map(|s| s.end_ns),
         request_body_size: pick_n(&|s| s.http.request_body_size),
         response_body_size: pick_n(&|s| s.http.response_body_size),
-        protocol_version: intern(|s| s.http.protocol_version.as_ref()),
-        rpc_system: intern(|s| s.http.rpc_system.as_ref()),
+        protocol_version: pick(|s| s.http.protocol_version.as_ref()),
+        rpc_system: pick(|s| s.http.rpc_system.as_ref()),
         skew_ns,
         parent_call: None,
     }

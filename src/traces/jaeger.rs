@@ -13,7 +13,7 @@ use serde::de::DeserializeSeed;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::assemble::Ingest;
+use super::assemble::{Ingest, Interner};
 use super::span::{apply_attr, AttrValue, Span, SpanKind, SpanLink, SpanStatus};
 use super::stream::{json_document, KeyedArray};
 
@@ -118,14 +118,14 @@ fn convert(t: JTrace, ing: &mut Ingest) {
         } else {
             service
         });
-        match span_of(s, service) {
+        match span_of(s, service, ing.names()) {
             Some(span) => ing.span(span),
             None => ing.missing_ids(),
         }
     }
 }
 
-fn span_of(s: JSpan, service: std::sync::Arc<str>) -> Option<Span> {
+fn span_of(s: JSpan, service: std::sync::Arc<str>, names: &mut Interner) -> Option<Span> {
     let trace_id = parse_id(&s.trace_id).filter(|&t| t != 0)?;
     let span_id = parse_id(&s.span_id)
         .and_then(|i| u64::try_from(i).ok())
@@ -164,7 +164,7 @@ fn span_of(s: JSpan, service: std::sync::Arc<str>) -> Option<Span> {
         parent_span_id,
         service,
         kind: SpanKind::Internal,
-        name: s.operation_name,
+        name: names.get(&s.operation_name),
         start_ns,
         end_ns: start_ns.saturating_add(dur_ns),
         status: SpanStatus::Unset,
@@ -179,7 +179,7 @@ fn span_of(s: JSpan, service: std::sync::Arc<str>) -> Option<Span> {
                 span.kind = SpanKind::from_name(k);
             }
         } else {
-            apply_attr(&mut span, &tag.key, v);
+            apply_attr(&mut span, &tag.key, v, names);
         }
     }
     Some(span)

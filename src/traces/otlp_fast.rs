@@ -26,6 +26,7 @@ use opentelemetry_proto::tonic::trace::v1::{span, Status};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::assemble::Interner;
 use super::otlp::{service_name, span_of, Head, SpanSink};
 use super::span::{fold_attr, AttrValue, HttpAttrs, PeerAttrs, Span, SpanStatus};
 
@@ -54,15 +55,17 @@ impl Default for Parsed {
 }
 
 impl Parsed {
-    /// Parses one line; false hands it to the reference path (nothing is kept).
-    pub fn parse(&mut self, line: &[u8]) -> bool {
+    /// Parses one line; false hands it to the reference path (nothing is kept). Repeated
+    /// strings (span names, attribute values) are shared through `names`.
+    pub fn parse(&mut self, line: &[u8], names: &mut Interner) -> bool {
         self.spans.clear();
         self.missing_ids = 0;
         self.resources.clear();
         // One UTF-8 check of the whole line is cheaper than serde_json's check per string.
         let ok = std::str::from_utf8(line).is_ok_and(|text| {
             let mut de = serde_json::Deserializer::from_str(text);
-            RequestSeed(self).deserialize(&mut de).is_ok() && de.end().is_ok()
+            let cx = Cx { out: self, names };
+            RequestSeed(cx).deserialize(&mut de).is_ok() && de.end().is_ok()
         });
         if !ok {
             self.spans.clear();
@@ -90,10 +93,28 @@ impl Parsed {
     }
 }
 
+/// What the visitors write to: the line's spans, and the interner of repeated strings.
+struct Cx<'p> {
+    out: &'p mut Parsed,
+    names: &'p mut Interner,
+}
+
+impl Cx<'_> {
+    fn re(&mut self) -> Cx<'_> {
+        Cx {
+            out: &mut *self.out,
+            names: &mut *self.names,
+        }
+    }
+}
+
 /// The visitors below follow what serde's derive does for opentelemetry-proto's
-/// `ExportTraceServiceRequest`, `ResourceSpans` and `ScopeSpans` (`default` structs): a
-/// missing field is empty, an unknown one ignored, a repeated one an error. A struct
-/// given as a JSON array, which the derive also reads, is handed over.
+/// `ExportTraceServiceRequest`, `ResourceSpans`, `ScopeSpans` and `Span` (`default`
+/// structs, camelCase keys): a missing field is empty, an unknown one ignored, a repeated
+/// one an error. A struct given as a JSON array, which the derive also reads, is handed
+/// over. Keys are matched as field identifiers and strings read as `Text`, so a line
+/// allocates nothing per key or value (serde's `Cow<str>` is always owned outside a
+/// derive's `#[serde(borrow)]` field).
 fn once<E: de::Error>(seen: &mut bool, field: &'static str) -> Result<(), E> {
     if std::mem::replace(seen, true) {
         return Err(E::duplicate_field(field));
@@ -101,7 +122,97 @@ fn once<E: de::Error>(seen: &mut bool, field: &'static str) -> Result<(), E> {
     Ok(())
 }
 
-struct RequestSeed<'p>(&'p mut Parsed);
+/// A JSON string, borrowed from the line unless it has escapes.
+pub(crate) struct Text<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum RequestKey {
+    ResourceSpans,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum ResourceSpansKey {
+    Resource,
+    ScopeSpans,
+    SchemaUrl,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum ScopeSpansKey {
+    Scope,
+    Spans,
+    SchemaUrl,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum SpanKey {
+    TraceId,
+    SpanId,
+    TraceState,
+    ParentSpanId,
+    Flags,
+    Name,
+    Kind,
+    StartTimeUnixNano,
+    EndTimeUnixNano,
+    Attributes,
+    DroppedAttributesCount,
+    Events,
+    DroppedEventsCount,
+    Links,
+    DroppedLinksCount,
+    Status,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum AnyKey {
+    StringValue,
+    BoolValue,
+    IntValue,
+    DoubleValue,
+    ArrayValue,
+    KvlistValue,
+    BytesValue,
+    #[serde(other)]
+    Other,
+}
+
+struct RequestSeed<'p>(Cx<'p>);
 
 impl<'de> DeserializeSeed<'de> for RequestSeed<'_> {
     type Value = ();
@@ -115,14 +226,17 @@ impl<'de> Visitor<'de> for RequestSeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("struct ExportTraceServiceRequest")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         let mut seen = false;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == "resourceSpans" {
-                once(&mut seen, "resourceSpans")?;
-                map.next_value_seed(EachSeed(&mut *self.0, ResourceSeed))?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
+        while let Some(key) = map.next_key::<RequestKey>()? {
+            match key {
+                RequestKey::ResourceSpans => {
+                    once(&mut seen, "resourceSpans")?;
+                    map.next_value_seed(EachSeed(self.0.re(), ResourceSeed))?;
+                }
+                RequestKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
         Ok(())
@@ -130,11 +244,11 @@ impl<'de> Visitor<'de> for RequestSeed<'_> {
 }
 
 /// A JSON array whose elements are read by the seed `S` into `Parsed`.
-struct EachSeed<'p, S>(&'p mut Parsed, S);
+struct EachSeed<'p, S>(Cx<'p>, S);
 
 /// An element reader of `EachSeed`.
 trait ElementSeed: Copy {
-    fn next<'de, A: SeqAccess<'de>>(self, p: &mut Parsed, seq: &mut A) -> Result<bool, A::Error>;
+    fn next<'de, A: SeqAccess<'de>>(self, cx: Cx<'_>, seq: &mut A) -> Result<bool, A::Error>;
 }
 
 impl<'de, S: ElementSeed> DeserializeSeed<'de> for EachSeed<'_, S> {
@@ -149,8 +263,8 @@ impl<'de, S: ElementSeed> Visitor<'de> for EachSeed<'_, S> {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a sequence")
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while self.1.next(self.0, &mut seq)? {}
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while self.1.next(self.0.re(), &mut seq)? {}
         Ok(())
     }
 }
@@ -159,13 +273,13 @@ impl<'de, S: ElementSeed> Visitor<'de> for EachSeed<'_, S> {
 struct ResourceSeed;
 
 impl ElementSeed for ResourceSeed {
-    fn next<'de, A: SeqAccess<'de>>(self, p: &mut Parsed, seq: &mut A) -> Result<bool, A::Error> {
-        seq.next_element_seed(ResourceSpansSeed(p))
+    fn next<'de, A: SeqAccess<'de>>(self, cx: Cx<'_>, seq: &mut A) -> Result<bool, A::Error> {
+        seq.next_element_seed(ResourceSpansSeed(cx))
             .map(|o| o.is_some())
     }
 }
 
-struct ResourceSpansSeed<'p>(&'p mut Parsed);
+struct ResourceSpansSeed<'p>(Cx<'p>);
 
 impl<'de> DeserializeSeed<'de> for ResourceSpansSeed<'_> {
     type Value = ();
@@ -179,29 +293,30 @@ impl<'de> Visitor<'de> for ResourceSpansSeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("struct ResourceSpans")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         let (mut seen_resource, mut seen_scopes, mut seen_schema) = (false, false, false);
         let mut resource = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match key.as_ref() {
-                "resource" => {
+        while let Some(key) = map.next_key::<ResourceSpansKey>()? {
+            match key {
+                ResourceSpansKey::Resource => {
                     once(&mut seen_resource, "resource")?;
                     resource = map.next_value::<Option<Resource>>()?;
                 }
-                "scopeSpans" => {
+                ResourceSpansKey::ScopeSpans => {
                     once(&mut seen_scopes, "scopeSpans")?;
-                    map.next_value_seed(EachSeed(&mut *self.0, ScopeSeed))?;
+                    map.next_value_seed(EachSeed(self.0.re(), ScopeSeed))?;
                 }
-                "schemaUrl" => {
+                ResourceSpansKey::SchemaUrl => {
                     once(&mut seen_schema, "schemaUrl")?;
-                    map.next_value::<Cow<'de, str>>()?;
+                    map.next_value::<Text<'de>>()?;
                 }
-                _ => {
+                ResourceSpansKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        self.0.resources.push((self.0.spans.len(), resource));
+        let out = &mut *self.0.out;
+        out.resources.push((out.spans.len(), resource));
         Ok(())
     }
 }
@@ -210,13 +325,13 @@ impl<'de> Visitor<'de> for ResourceSpansSeed<'_> {
 struct ScopeSeed;
 
 impl ElementSeed for ScopeSeed {
-    fn next<'de, A: SeqAccess<'de>>(self, p: &mut Parsed, seq: &mut A) -> Result<bool, A::Error> {
-        seq.next_element_seed(ScopeSpansSeed(p))
+    fn next<'de, A: SeqAccess<'de>>(self, cx: Cx<'_>, seq: &mut A) -> Result<bool, A::Error> {
+        seq.next_element_seed(ScopeSpansSeed(cx))
             .map(|o| o.is_some())
     }
 }
 
-struct ScopeSpansSeed<'p>(&'p mut Parsed);
+struct ScopeSpansSeed<'p>(Cx<'p>);
 
 impl<'de> DeserializeSeed<'de> for ScopeSpansSeed<'_> {
     type Value = ();
@@ -230,23 +345,23 @@ impl<'de> Visitor<'de> for ScopeSpansSeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("struct ScopeSpans")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         let (mut seen_scope, mut seen_spans, mut seen_schema) = (false, false, false);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match key.as_ref() {
-                "scope" => {
+        while let Some(key) = map.next_key::<ScopeSpansKey>()? {
+            match key {
+                ScopeSpansKey::Scope => {
                     once(&mut seen_scope, "scope")?;
                     map.next_value::<Option<InstrumentationScope>>()?;
                 }
-                "spans" => {
+                ScopeSpansKey::Spans => {
                     once(&mut seen_spans, "spans")?;
-                    map.next_value_seed(EachSeed(&mut *self.0, SpanSeed))?;
+                    map.next_value_seed(EachSeed(self.0.re(), SpanSeed))?;
                 }
-                "schemaUrl" => {
+                ScopeSpansKey::SchemaUrl => {
                     once(&mut seen_schema, "schemaUrl")?;
-                    map.next_value::<Cow<'de, str>>()?;
+                    map.next_value::<Text<'de>>()?;
                 }
-                _ => {
+                ScopeSpansKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -259,91 +374,169 @@ impl<'de> Visitor<'de> for ScopeSpansSeed<'_> {
 struct SpanSeed;
 
 impl ElementSeed for SpanSeed {
-    fn next<'de, A: SeqAccess<'de>>(self, p: &mut Parsed, seq: &mut A) -> Result<bool, A::Error> {
-        let Some(s) = seq.next_element::<FastSpan<'de>>()? else {
-            return Ok(false);
+    fn next<'de, A: SeqAccess<'de>>(self, cx: Cx<'_>, seq: &mut A) -> Result<bool, A::Error> {
+        let Cx { out, names } = cx;
+        let fields = SpanFields {
+            names,
+            unnamed: &out.unnamed,
         };
-        let head = Head {
-            trace_id: s.trace_id.0,
-            span_id: s.span_id.0,
-            parent_span_id: s.parent_span_id.0,
-            kind: s.kind,
-            start_ns: s.start_time_unix_nano.0,
-            end_ns: s.end_time_unix_nano.0,
-            status: s.status.as_ref(),
-            links: &s.links,
-        };
-        let a = s.attributes;
-        let span = span_of(head, s.name.into_owned(), &p.unnamed).map(|mut span| {
-            span.http = a.http;
-            span.peer = a.peer;
-            if a.status != SpanStatus::Unset {
-                span.status = a.status;
+        match seq.next_element_seed(fields)? {
+            None => Ok(false),
+            Some(Some(span)) => {
+                out.spans.push(span);
+                Ok(true)
             }
-            span
-        });
-        match span {
-            Some(s) => p.spans.push(s),
-            None => p.missing_ids += 1,
+            Some(None) => {
+                out.missing_ids += 1;
+                Ok(true)
+            }
         }
-        Ok(true)
     }
 }
 
-/// opentelemetry-proto `Span`, hot fields borrowed.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-// Fields never read are still parsed so a line is checked as the reference checks it.
-#[allow(dead_code)]
-pub(crate) struct FastSpan<'a> {
-    pub trace_id: HexId<16>,
-    pub span_id: HexId<8>,
-    #[serde(borrow)]
-    trace_state: Cow<'a, str>,
-    pub parent_span_id: HexId<8>,
-    flags: u32,
-    #[serde(borrow)]
-    pub name: Cow<'a, str>,
-    pub kind: i32,
-    pub start_time_unix_nano: U64OrString,
-    pub end_time_unix_nano: U64OrString,
-    pub attributes: Attrs,
-    dropped_attributes_count: u32,
-    events: Vec<span::Event>,
-    dropped_events_count: u32,
-    pub links: Vec<span::Link>,
-    dropped_links_count: u32,
-    pub status: Option<Status>,
+/// opentelemetry-proto `Span` to a `Span` (`None` without valid ids): hot fields
+/// borrowed, attributes folded as they are parsed (`fold_attr`, in array order, as the
+/// reference path's `apply_attr` loop does), so no attribute is stored. Fields never
+/// used are still parsed so a line is checked as the reference checks it.
+struct SpanFields<'p> {
+    names: &'p mut Interner,
+    /// The service until `drain_into` names it.
+    unnamed: &'p Arc<str>,
 }
 
-/// A span's `attributes` array folded as it is parsed (`fold_attr`, in array order, as
-/// the reference path's `apply_attr` loop does), so no attribute is stored.
-#[derive(Default)]
-pub(crate) struct Attrs {
-    pub http: HttpAttrs,
-    pub peer: PeerAttrs,
-    /// Set by `error` / `otel.status_code` attributes, which override the span's own
-    /// status; `Unset` when none did (those attributes never set `Unset`).
-    pub status: SpanStatus,
+impl<'de> DeserializeSeed<'de> for SpanFields<'_> {
+    type Value = Option<Span>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Span>, D::Error> {
+        d.deserialize_map(self)
+    }
 }
 
-impl<'de> Deserialize<'de> for Attrs {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Attrs;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a sequence")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Attrs, A::Error> {
-                let mut a = Attrs::default();
-                while let Some(kv) = seq.next_element::<FastKeyValue<'de>>()? {
-                    fold_attr(&mut a.http, &mut a.peer, &mut a.status, &kv.key, kv.attr());
+impl<'de> Visitor<'de> for SpanFields<'_> {
+    type Value = Option<Span>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("struct Span")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Span>, A::Error> {
+        let names = self.names;
+        let mut seen = [false; 16];
+        let mut trace_id = HexId::<16>(None);
+        let (mut span_id, mut parent_span_id) = (HexId::<8>(None), HexId::<8>(None));
+        let mut name: Option<Text<'de>> = None;
+        let mut kind = 0i32;
+        let (mut start, mut end) = (0u64, 0u64);
+        let mut attrs = Attrs::default();
+        let mut links: Vec<span::Link> = Vec::new();
+        let mut status: Option<Status> = None;
+        while let Some(key) = map.next_key::<SpanKey>()? {
+            let (i, field) = match key {
+                SpanKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
                 }
-                Ok(a)
+                SpanKey::TraceId => (0, "traceId"),
+                SpanKey::SpanId => (1, "spanId"),
+                SpanKey::TraceState => (2, "traceState"),
+                SpanKey::ParentSpanId => (3, "parentSpanId"),
+                SpanKey::Flags => (4, "flags"),
+                SpanKey::Name => (5, "name"),
+                SpanKey::Kind => (6, "kind"),
+                SpanKey::StartTimeUnixNano => (7, "startTimeUnixNano"),
+                SpanKey::EndTimeUnixNano => (8, "endTimeUnixNano"),
+                SpanKey::Attributes => (9, "attributes"),
+                SpanKey::DroppedAttributesCount => (10, "droppedAttributesCount"),
+                SpanKey::Events => (11, "events"),
+                SpanKey::DroppedEventsCount => (12, "droppedEventsCount"),
+                SpanKey::Links => (13, "links"),
+                SpanKey::DroppedLinksCount => (14, "droppedLinksCount"),
+                SpanKey::Status => (15, "status"),
+            };
+            once(&mut seen[i], field)?;
+            match key {
+                SpanKey::TraceId => trace_id = map.next_value()?,
+                SpanKey::SpanId => span_id = map.next_value()?,
+                SpanKey::ParentSpanId => parent_span_id = map.next_value()?,
+                SpanKey::Name => name = Some(map.next_value()?),
+                SpanKey::Kind => kind = map.next_value()?,
+                SpanKey::StartTimeUnixNano => start = map.next_value::<U64OrString>()?.0,
+                SpanKey::EndTimeUnixNano => end = map.next_value::<U64OrString>()?.0,
+                SpanKey::Attributes => attrs = map.next_value_seed(AttrsSeed(&mut *names))?,
+                SpanKey::Links => links = map.next_value()?,
+                SpanKey::Status => status = map.next_value()?,
+                SpanKey::TraceState => {
+                    map.next_value::<Text<'de>>()?;
+                }
+                SpanKey::Events => {
+                    map.next_value::<Vec<span::Event>>()?;
+                }
+                SpanKey::Flags
+                | SpanKey::DroppedAttributesCount
+                | SpanKey::DroppedEventsCount
+                | SpanKey::DroppedLinksCount => {
+                    map.next_value::<u32>()?;
+                }
+                SpanKey::Other => {}
             }
         }
-        d.deserialize_seq(V)
+        let head = Head {
+            trace_id: trace_id.0,
+            span_id: span_id.0,
+            parent_span_id: parent_span_id.0,
+            kind,
+            start_ns: start,
+            end_ns: end,
+            status: status.as_ref(),
+            links: &links,
+        };
+        let name = names.get(name.as_ref().map_or("", |n| &n.0));
+        Ok(span_of(head, name, self.unnamed).map(|mut span| {
+            span.http = attrs.http;
+            span.peer = attrs.peer;
+            if attrs.status != SpanStatus::Unset {
+                span.status = attrs.status;
+            }
+            span
+        }))
+    }
+}
+
+/// A span's attributes, folded.
+#[derive(Default)]
+struct Attrs {
+    http: HttpAttrs,
+    peer: PeerAttrs,
+    /// Set by `error` / `otel.status_code` attributes, which override the span's own
+    /// status; `Unset` when none did (those attributes never set `Unset`).
+    status: SpanStatus,
+}
+
+/// A span's `attributes` array, folded as it is read.
+struct AttrsSeed<'p>(&'p mut Interner);
+
+impl<'de> DeserializeSeed<'de> for AttrsSeed<'_> {
+    type Value = Attrs;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Attrs, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AttrsSeed<'_> {
+    type Value = Attrs;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Attrs, A::Error> {
+        let mut a = Attrs::default();
+        while let Some(kv) = seq.next_element::<FastKeyValue<'de>>()? {
+            fold_attr(
+                &mut a.http,
+                &mut a.peer,
+                &mut a.status,
+                &kv.key,
+                kv.attr(),
+                self.0,
+            );
+        }
+        Ok(a)
     }
 }
 
@@ -352,17 +545,17 @@ impl<'de> Deserialize<'de> for Attrs {
 #[serde(rename_all = "camelCase")]
 // Fields never read are still parsed so a line is checked as the reference checks it.
 #[allow(dead_code)]
-pub(crate) struct FastKeyValue<'a> {
+struct FastKeyValue<'a> {
     #[serde(borrow)]
-    pub key: Cow<'a, str>,
+    key: Cow<'a, str>,
     #[serde(borrow)]
-    pub value: Option<FastAnyValue<'a>>,
+    value: Option<FastAnyValue<'a>>,
     #[serde(default)]
     key_strindex: i32,
 }
 
 impl FastKeyValue<'_> {
-    pub fn attr(&self) -> AttrValue<'_> {
+    fn attr(&self) -> AttrValue<'_> {
         match self.value.as_ref().and_then(|v| v.0.as_ref()) {
             Some(Val::Str(s)) => AttrValue::Str(s),
             Some(Val::Int(i)) => AttrValue::Int(*i),
@@ -382,7 +575,7 @@ enum Val<'a> {
 
 /// opentelemetry-proto `AnyValue` (its `serializers::deserialize_from_value`): the last
 /// known key with a non-null value wins, unknown keys are ignored.
-pub(crate) struct FastAnyValue<'a>(Option<Val<'a>>);
+struct FastAnyValue<'a>(Option<Val<'a>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for FastAnyValue<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -399,21 +592,23 @@ impl<'de: 'a, 'a> Visitor<'de> for AnyVisitor<'a> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut value = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let v = match key.as_ref() {
-                "stringValue" => map.next_value::<Option<Cow<'de, str>>>()?.map(Val::Str),
-                "boolValue" => map.next_value::<Option<bool>>()?.map(Val::Bool),
-                "intValue" => map
+        while let Some(key) = map.next_key::<AnyKey>()? {
+            let v = match key {
+                AnyKey::StringValue => map
+                    .next_value::<Option<Text<'de>>>()?
+                    .map(|t| Val::Str(t.0)),
+                AnyKey::BoolValue => map.next_value::<Option<bool>>()?.map(Val::Bool),
+                AnyKey::IntValue => map
                     .next_value::<Option<I64OrString>>()?
                     .map(|i| Val::Int(i.0)),
-                "doubleValue" => map.next_value::<Option<f64>>()?.map(|_| Val::Other),
-                "arrayValue" => map.next_value::<Option<ArrayValue>>()?.map(|_| Val::Other),
-                "kvlistValue" => map
+                AnyKey::DoubleValue => map.next_value::<Option<f64>>()?.map(|_| Val::Other),
+                AnyKey::ArrayValue => map.next_value::<Option<ArrayValue>>()?.map(|_| Val::Other),
+                AnyKey::KvlistValue => map
                     .next_value::<Option<KeyValueList>>()?
                     .map(|_| Val::Other),
                 // Base64 is checked by the reference path only: rare, so hand it over.
-                "bytesValue" => return Err(de::Error::custom("bytesValue: reference path")),
-                _ => {
+                AnyKey::BytesValue => return Err(de::Error::custom("bytesValue: reference path")),
+                AnyKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                     None
                 }
@@ -527,20 +722,20 @@ impl<'de> Deserialize<'de> for I64OrString {
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
-    use std::sync::Arc;
 
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
+    use super::super::assemble::Interner;
     use super::super::otlp::{convert, SpanSink};
     use super::super::span::Span;
     use super::{decode_hex_id, Parsed};
 
     #[derive(Default)]
-    struct Collect(Vec<Option<Span>>);
+    struct Collect(Vec<Option<Span>>, Interner);
 
     impl SpanSink for Collect {
-        fn service(&mut self, name: &str) -> Arc<str> {
-            Arc::from(name)
+        fn names(&mut self) -> &mut Interner {
+            &mut self.1
         }
         fn push(&mut self, span: Option<Span>) {
             self.0.push(span);
@@ -558,7 +753,7 @@ mod tests {
 
     fn fast(line: &[u8]) -> Option<Vec<Option<Span>>> {
         let mut p = Parsed::default();
-        if !p.parse(line) {
+        if !p.parse(line, &mut Interner::default()) {
             return None;
         }
         let mut c = Collect::default();

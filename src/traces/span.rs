@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use super::assemble::Interner;
+
 /// Trace ids are 128 bits in OTLP; 64-bit Jaeger and Zipkin ids are zero-extended.
 pub type TraceId = u128;
 /// Span ids are 64 bits in every format; 0 is invalid (OTLP) and means "none".
@@ -68,11 +70,11 @@ pub struct SpanLink {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct HttpAttrs {
     /// `http.request.method` / `http.method`.
-    pub method: Option<String>,
+    pub method: Option<Arc<str>>,
     /// `http.route` (a template, never contains a query).
-    pub route: Option<String>,
+    pub route: Option<Arc<str>>,
     /// `url.path` / `http.target` / path of `http.url`, with the query string cut off.
-    pub path: Option<String>,
+    pub path: Option<Arc<str>>,
     /// `http.response.status_code` / `http.status_code`.
     pub status_code: Option<u16>,
     /// `http.request.body.size` / `http.request_content_length`.
@@ -80,9 +82,9 @@ pub struct HttpAttrs {
     /// `http.response.body.size` / `http.response_content_length`.
     pub response_body_size: Option<u64>,
     /// `network.protocol.version` / `http.flavor`.
-    pub protocol_version: Option<String>,
+    pub protocol_version: Option<Arc<str>>,
     /// `rpc.system` (grpc, connect_rpc, ...).
-    pub rpc_system: Option<String>,
+    pub rpc_system: Option<Arc<str>>,
 }
 
 /// What a CLIENT or PRODUCER span says about its peer, to name a virtual node when no
@@ -90,17 +92,17 @@ pub struct HttpAttrs {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PeerAttrs {
     /// `peer.service`, Zipkin `remoteEndpoint.serviceName`.
-    pub peer_service: Option<String>,
+    pub peer_service: Option<Arc<str>>,
     /// `server.address`.
-    pub server_address: Option<String>,
+    pub server_address: Option<Arc<str>>,
     /// `net.peer.name`.
-    pub net_peer_name: Option<String>,
+    pub net_peer_name: Option<Arc<str>>,
     /// `db.system`.
-    pub db_system: Option<String>,
+    pub db_system: Option<Arc<str>>,
     /// Host of `url.full` / `http.url` (the rest of the URL is not kept).
-    pub url_host: Option<String>,
+    pub url_host: Option<Arc<str>>,
     /// `messaging.system` (kafka, rabbitmq, ...).
-    pub messaging_system: Option<String>,
+    pub messaging_system: Option<Arc<str>>,
     /// On a SERVER span, the caller's port: `client.port`, else the peer's
     /// (`network.peer.port`, `net.sock.peer.port`, the old `net.peer.port`). It tells one
     /// TCP connection from another when a capture is joined to the spans.
@@ -112,6 +114,11 @@ impl PeerAttrs {
     /// The virtual node's name. `peer.service` first: it is the name a team gave the
     /// peer, while the addresses after it may be a load balancer's or a pod's.
     pub fn name(&self) -> Option<&str> {
+        self.shared_name().map(|s| &**s)
+    }
+
+    /// `name()`, shared.
+    pub fn shared_name(&self) -> Option<&Arc<str>> {
         [
             &self.peer_service,
             &self.server_address,
@@ -122,7 +129,6 @@ impl PeerAttrs {
         ]
         .into_iter()
         .flatten()
-        .map(String::as_str)
         .find(|s| !s.is_empty())
     }
 }
@@ -138,7 +144,8 @@ pub struct Span {
     /// (Zipkin). Shared between the spans of one resource.
     pub service: Arc<str>,
     pub kind: SpanKind,
-    pub name: String,
+    /// Shared from the reader's interner: span names repeat on most spans.
+    pub name: Arc<str>,
     pub start_ns: u64,
     pub end_ns: u64,
     pub status: SpanStatus,
@@ -155,7 +162,9 @@ impl Span {
 
 /// Cut the query string and fragment: a path may go into a record, its query never may.
 pub fn strip_query(path: &str) -> &str {
-    let end = path.find(['?', '#']).unwrap_or(path.len());
+    // memchr2: `str::find` with a char-array pattern is per-char and showed in profiles.
+    let end = memchr::memchr2(b'?', b'#', path.as_bytes()).unwrap_or(path.len());
+    // Both are ASCII, so `end` is a char boundary.
     &path[..end]
 }
 
@@ -199,11 +208,12 @@ impl AttrValue<'_> {
         }
     }
 
-    fn as_string(&self) -> Option<String> {
+    /// The value as shared text: these attributes repeat on most spans.
+    fn as_text(&self, names: &mut Interner) -> Option<Arc<str>> {
         match *self {
-            AttrValue::Str(s) => Some(s.to_owned()),
-            AttrValue::Int(i) => Some(i.to_string()),
-            AttrValue::Bool(b) => Some(b.to_string()),
+            AttrValue::Str(s) => Some(names.get(s)),
+            AttrValue::Int(i) => Some(names.get(&i.to_string())),
+            AttrValue::Bool(b) => Some(names.get(if b { "true" } else { "false" })),
             AttrValue::Other => None,
         }
     }
@@ -211,8 +221,20 @@ impl AttrValue<'_> {
 
 /// Folds one attribute into the span's kept fields; returns false when the key is not
 /// one linkrank keeps (the caller may then look at format-specific keys).
-pub fn apply_attr(span: &mut Span, key: &str, v: AttrValue<'_>) -> bool {
-    fold_attr(&mut span.http, &mut span.peer, &mut span.status, key, v)
+pub(crate) fn apply_attr(
+    span: &mut Span,
+    key: &str,
+    v: AttrValue<'_>,
+    names: &mut Interner,
+) -> bool {
+    fold_attr(
+        &mut span.http,
+        &mut span.peer,
+        &mut span.status,
+        key,
+        v,
+        names,
+    )
 }
 
 /// `apply_attr` on the parts of a span, for a reader that folds attributes while it
@@ -223,18 +245,20 @@ pub(crate) fn fold_attr(
     status: &mut SpanStatus,
     key: &str,
     v: AttrValue<'_>,
+    names: &mut Interner,
 ) -> bool {
     match key {
-        "http.request.method" | "http.method" => h.method = v.as_string(),
+        "http.request.method" | "http.method" => h.method = v.as_text(names),
         "http.route" => {
             h.route = match v {
-                AttrValue::Str(r) => Some(strip_query(r).to_owned()),
-                _ => v.as_string(),
+                AttrValue::Str(r) => Some(names.get(strip_query(r))),
+                _ => v.as_text(names),
             }
         }
         "url.path" | "http.path" | "http.target" => {
             if let AttrValue::Str(s) = v {
-                h.path = Some(strip_query(s).to_owned());
+                // Not interned: paths carry ids, one allocation each.
+                h.path = Some(Arc::from(strip_query(s)));
             }
         }
         "http.response.status_code" | "http.status_code" => {
@@ -246,27 +270,27 @@ pub(crate) fn fold_attr(
         "http.response.body.size" | "http.response_content_length" => {
             h.response_body_size = v.as_u64()
         }
-        "network.protocol.version" => h.protocol_version = v.as_string(),
+        "network.protocol.version" => h.protocol_version = v.as_text(names),
         "http.flavor" => {
             if h.protocol_version.is_none() {
-                h.protocol_version = v.as_string();
+                h.protocol_version = v.as_text(names);
             }
         }
-        "rpc.system" => h.rpc_system = v.as_string(),
-        "peer.service" => p.peer_service = v.as_string(),
-        "server.address" => p.server_address = v.as_string(),
-        "net.peer.name" => p.net_peer_name = v.as_string(),
+        "rpc.system" => h.rpc_system = v.as_text(names),
+        "peer.service" => p.peer_service = v.as_text(names),
+        "server.address" => p.server_address = v.as_text(names),
+        "net.peer.name" => p.net_peer_name = v.as_text(names),
         "client.port" => p.client_port = v.as_u64().and_then(|x| u16::try_from(x).ok()),
         "network.peer.port" | "net.sock.peer.port" | "net.peer.port" => {
             p.peer_port = v.as_u64().and_then(|x| u16::try_from(x).ok())
         }
-        "db.system" | "db.system.name" => p.db_system = v.as_string(),
-        "messaging.system" => p.messaging_system = v.as_string(),
+        "db.system" | "db.system.name" => p.db_system = v.as_text(names),
+        "messaging.system" => p.messaging_system = v.as_text(names),
         "url.full" | "http.url" => {
             if let AttrValue::Str(s) = v {
-                p.url_host = url_host(s).map(str::to_owned);
+                p.url_host = url_host(s).map(|x| names.get(x));
                 if h.path.is_none() {
-                    h.path = url_path(s).map(str::to_owned);
+                    h.path = url_path(s).map(Arc::from);
                 }
             }
         }

@@ -120,7 +120,7 @@ fn convert(z: ZSpan, ing: &mut Ingest) {
             .kind
             .as_deref()
             .map_or(SpanKind::Internal, SpanKind::from_name),
-        name: z.name.unwrap_or_default(),
+        name: ing.names().get(z.name.as_deref().unwrap_or_default()),
         start_ns,
         end_ns: start_ns.saturating_add(z.duration.unwrap_or(0).saturating_mul(1000)),
         status: SpanStatus::Unset,
@@ -129,11 +129,16 @@ fn convert(z: ZSpan, ing: &mut Ingest) {
         links: Vec::new(),
     };
     if let Some(remote) = &z.remote_endpoint {
-        span.peer.peer_service = remote.service_name.clone().filter(|s| !s.is_empty());
-        span.peer.server_address = remote.ipv4.clone().or_else(|| remote.ipv6.clone());
+        let names = ing.names();
+        span.peer.peer_service = (remote.service_name.as_deref())
+            .filter(|s| !s.is_empty())
+            .map(|s| names.get(s));
+        span.peer.server_address = (remote.ipv4.as_deref())
+            .or(remote.ipv6.as_deref())
+            .map(|s| names.get(s));
     }
     for (k, v) in &z.tags {
-        apply_attr(&mut span, k, AttrValue::Str(v));
+        apply_attr(&mut span, k, AttrValue::Str(v), ing.names());
     }
     ing.span(span);
 }
