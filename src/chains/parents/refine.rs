@@ -723,7 +723,13 @@ pub(super) fn refine(
             let kq = st.kids.get(&q).unwrap_or(&empty).clone();
             let cq = st.cost(q, &kq);
             let mut d_min = f64::INFINITY;
-            for (give, take) in moves(&st, amb, a.call, (p, &k0), (q, &kq)) {
+            let mut options = moves(&st, amb, a.call, (p, &k0), (q, &kq));
+            // Past twice the search budget, only the call moved alone (as the search
+            // was cut, its answer is the rules' and the weight a rough one).
+            if st.spent > budget.saturating_mul(2) {
+                options.truncate(1);
+            }
+            for (give, take) in options {
                 if !give.contains(&a.call) {
                     continue;
                 }
