@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::calls::build_trace;
+use super::calls::{build_trace, Scratch};
 use super::error::{TraceCoverage, TraceError};
 use super::span::{Span, TraceId};
 use super::TraceSet;
@@ -97,6 +97,7 @@ pub(crate) struct Ingest {
     tick: u64,
     watermark_ns: u64,
     names: Interner,
+    scratch: Scratch,
     pub set: TraceSet,
     file: PathBuf,
 }
@@ -110,6 +111,7 @@ impl Ingest {
             tick: 0,
             watermark_ns: 0,
             names: Interner::default(),
+            scratch: Scratch::default(),
             set: TraceSet::default(),
             file: PathBuf::new(),
         }
@@ -207,7 +209,7 @@ impl Ingest {
         traces.sort_unstable_by_key(|t| t.first_tick);
         for t in traces {
             self.open_spans -= t.spans.len();
-            build_trace(t.spans, &mut self.set, &mut self.names);
+            build_trace(t.spans, &mut self.set, &mut self.names, &mut self.scratch);
         }
     }
 

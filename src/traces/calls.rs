@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::assemble::Interner;
-use super::span::{strip_query, Span, SpanId, SpanKind, SpanStatus, TraceId};
+use super::span::{strip_query, HttpAttrs, Span, SpanId, SpanKind, SpanStatus, TraceId};
 use super::TraceSet;
 
 /// Caller of a root SERVER span.
@@ -80,6 +80,7 @@ pub struct Call {
     pub parent_call: Option<usize>,
 }
 
+#[derive(Default)]
 struct Tree {
     parent: Vec<Option<usize>>,
     depth: Vec<u32>,
@@ -87,14 +88,41 @@ struct Tree {
     by_id: FxHashMap<SpanId, usize>,
 }
 
+/// Buffers of `build_trace`, kept from trace to trace so a trace costs no allocation
+/// for them (they hold at most `Limits::max_spans_per_trace` entries each).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    tree: Tree,
+    shared_client: Vec<Option<usize>>,
+    state: Vec<u8>,
+    path: Vec<usize>,
+    server_call: Vec<Option<usize>>,
+    answered: Vec<bool>,
+    walks: Vec<Option<usize>>,
+}
+
+/// `v` cleared and filled with `n` copies of `x`, its allocation kept.
+fn reset<T: Clone>(v: &mut Vec<T>, n: usize, x: T) {
+    v.clear();
+    v.resize(n, x);
+}
+
 /// Resolves parents: span id -> index, with Zipkin shared spans (a CLIENT and a SERVER
 /// with one id) split so the SERVER half is the CLIENT half's child and the id names the
-/// SERVER half (the side that continues the trace).
-fn resolve(spans: &[Span], set: &mut TraceSet) -> Tree {
+/// SERVER half (the side that continues the trace). The result is `sc.tree`.
+fn resolve(spans: &[Span], set: &mut TraceSet, sc: &mut Scratch) {
     let n = spans.len();
-    let mut by_id: FxHashMap<SpanId, usize> =
-        FxHashMap::with_capacity_and_hasher(n, Default::default());
-    let mut shared_client: Vec<Option<usize>> = vec![None; n];
+    let Scratch {
+        tree,
+        shared_client,
+        state,
+        path,
+        ..
+    } = sc;
+    let by_id = &mut tree.by_id;
+    by_id.clear();
+    by_id.reserve(n);
+    reset(shared_client, n, None);
     for (i, s) in spans.iter().enumerate() {
         match by_id.get(&s.span_id).copied() {
             None => {
@@ -114,29 +142,30 @@ fn resolve(spans: &[Span], set: &mut TraceSet) -> Tree {
             },
         }
     }
-    let mut parent: Vec<Option<usize>> = (0..n)
-        .map(|i| {
-            if let Some(c) = shared_client[i] {
-                return Some(c);
+    let parent = &mut tree.parent;
+    parent.clear();
+    parent.extend((0..n).map(|i| {
+        if let Some(c) = shared_client[i] {
+            return Some(c);
+        }
+        let p = spans[i].parent_span_id?;
+        match by_id.get(&p) {
+            Some(&j) => Some(j),
+            None => {
+                set.coverage.orphan_spans += 1;
+                None
             }
-            let p = spans[i].parent_span_id?;
-            match by_id.get(&p) {
-                Some(&j) => Some(j),
-                None => {
-                    set.coverage.orphan_spans += 1;
-                    None
-                }
-            }
-        })
-        .collect();
+        }
+    }));
     // Depths, walking up iteratively; a walk that meets itself is a cycle, cut at the
     // span that closed it.
     const UNSEEN: u8 = 0;
     const ON_PATH: u8 = 1;
     const DONE: u8 = 2;
-    let mut state = vec![UNSEEN; n];
-    let mut depth = vec![0u32; n];
-    let mut path = Vec::new();
+    reset(state, n, UNSEEN);
+    let depth = &mut tree.depth;
+    reset(depth, n, 0);
+    path.clear();
     for i in 0..n {
         if state[i] == DONE {
             continue;
@@ -160,21 +189,28 @@ fn resolve(spans: &[Span], set: &mut TraceSet) -> Tree {
             state[c] = DONE;
         }
     }
-    Tree {
-        parent,
-        depth,
-        by_id,
-    }
 }
 
 /// Builds one trace: statistics into `set`, calls appended to `set.calls`.
-pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Interner) {
+pub(crate) fn build_trace(
+    mut spans: Vec<Span>,
+    set: &mut TraceSet,
+    names: &mut Interner,
+    sc: &mut Scratch,
+) {
     if spans.is_empty() {
         return;
     }
     set.coverage.traces += 1;
     set.coverage.spans_kept += spans.len() as u64;
-    let tree = resolve(&spans, set);
+    resolve(&spans, set, sc);
+    let Scratch {
+        tree,
+        server_call,
+        answered,
+        walks,
+        ..
+    } = sc;
     // Counted per trace first: a trace has a handful of services, so a short scan (a
     // pointer test for interned names) beats a sorted-map lookup by string per span.
     let mut services = Tally::default();
@@ -198,16 +234,21 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Inte
     let base = set.calls.len();
     let n = spans.len();
     // Call index of the spans that are the server side (SERVER, CONSUMER) of a call.
-    let mut server_call: Vec<Option<usize>> = vec![None; n];
-    let mut answered = vec![false; n];
+    reset(server_call, n, None);
+    reset(answered, n, false);
     // The calls go straight into `set.calls` (a `Call` is large: moved once); the span
     // each one walks up from to find its parent call is kept beside them.
-    let mut walks: Vec<Option<usize>> = Vec::new();
+    walks.clear();
     let trace_id = spans[0].trace_id;
 
     // Span links resolve within the trace only: the assembler holds one trace at a time.
     let by_id = &tree.by_id;
-    for (i, s) in spans.iter().enumerate() {
+    for i in 0..n {
+        let own = match spans[i].kind {
+            SpanKind::Server | SpanKind::Consumer => Texts::take(&mut spans[i].http),
+            _ => continue,
+        };
+        let s = &spans[i];
         let parent = tree.parent[i];
         let call = match s.kind {
             SpanKind::Server => {
@@ -228,6 +269,7 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Inte
                         trace_id,
                         client.map(|c| &spans[c]),
                         Some(s),
+                        own,
                         caller,
                         CallKind::Sync,
                         set,
@@ -258,6 +300,7 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Inte
                     trace_id,
                     producer.map(|p| &spans[p]),
                     Some(s),
+                    own,
                     caller,
                     CallKind::Async,
                     set,
@@ -278,8 +321,8 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Inte
         }
     }
     // CLIENT and PRODUCER spans nobody answered: virtual peers.
-    for (i, s) in spans.iter().enumerate() {
-        let kind = match s.kind {
+    for i in 0..n {
+        let kind = match spans[i].kind {
             SpanKind::Client => CallKind::Sync,
             SpanKind::Producer => CallKind::Async,
             _ => continue,
@@ -287,11 +330,14 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Inte
         if answered[i] {
             continue;
         }
+        let own = Texts::take(&mut spans[i].http);
+        let s = &spans[i];
         let callee = shared_or(s.peer.shared_name(), UNKNOWN_PEER, names);
         let mut c = pair(
             trace_id,
             Some(s),
             None,
+            own,
             Arc::clone(&s.service),
             kind,
             set,
@@ -306,9 +352,9 @@ pub(crate) fn build_trace(spans: Vec<Span>, set: &mut TraceSet, names: &mut Inte
         set.calls.push(c);
         walks.push(Some(i));
     }
-    for (k, walk) in walks.into_iter().enumerate() {
+    for (k, &walk) in walks.iter().enumerate() {
         let me = base + k;
-        let parent_call = ancestor_call(walk, &tree.parent, &server_call, me);
+        let parent_call = ancestor_call(walk, &tree.parent, server_call, me);
         let c = &mut set.calls[me];
         c.parent_call = parent_call;
         set.coverage.calls += 1;
@@ -381,11 +427,36 @@ fn ancestor_call(
     None
 }
 
-/// A call from a client view, a server view, or both.
+/// The texts of a call, moved out of the one span of it that no other call reads (its
+/// server side, or a client nobody answered): no reference count changes for them.
+struct Texts {
+    method: Option<Arc<str>>,
+    route: Option<Arc<str>>,
+    path: Option<Arc<str>>,
+    protocol_version: Option<Arc<str>>,
+    rpc_system: Option<Arc<str>>,
+}
+
+impl Texts {
+    fn take(h: &mut HttpAttrs) -> Texts {
+        Texts {
+            method: h.method.take(),
+            route: h.route.take(),
+            path: h.path.take(),
+            protocol_version: h.protocol_version.take(),
+            rpc_system: h.rpc_system.take(),
+        }
+    }
+}
+
+/// A call from a client view, a server view, or both; `own` are the texts of the server
+/// span, else of the client span.
+#[allow(clippy::too_many_arguments)]
 fn pair(
     trace_id: TraceId,
     client: Option<&Span>,
     server: Option<&Span>,
+    own: Texts,
     caller: Arc<str>,
     kind: CallKind,
     set: &mut TraceSet,
@@ -393,8 +464,9 @@ fn pair(
 ) -> Call {
     // The server's view first (it knows its route), then the client's. The texts are
     // the spans' shared copies (interned when read), so a call allocates none.
-    let pick = |f: fn(&Span) -> Option<&Arc<str>>| {
-        server.and_then(f).or_else(|| client.and_then(f)).cloned()
+    let other = server.and(client);
+    let pick = |v: Option<Arc<str>>, f: fn(&HttpAttrs) -> Option<&Arc<str>>| {
+        v.or_else(|| other.and_then(|s| f(&s.http)).cloned())
     };
     // Old instrumentations name spans after the full URL: the query goes.
     let name = match server.or(client) {
@@ -435,9 +507,9 @@ fn pair(
         virtual_callee: false,
         broker: None,
         name,
-        method: pick(|s| s.http.method.as_ref()),
-        route: pick(|s| s.http.route.as_ref()),
-        path: pick(|s| s.http.path.as_ref()),
+        method: pick(own.method, |h| h.method.as_ref()),
+        route: pick(own.route, |h| h.route.as_ref()),
+        path: pick(own.path, |h| h.path.as_ref()),
         status_code,
         error: failed || status_code.is_some_and(|c| c >= 500),
         client_start_ns: client.map(|s| s.start_ns),
@@ -446,8 +518,8 @@ fn pair(
         server_end_ns: server.map(|s| s.end_ns),
         request_body_size: pick_n(&|s| s.http.request_body_size),
         response_body_size: pick_n(&|s| s.http.response_body_size),
-        protocol_version: pick(|s| s.http.protocol_version.as_ref()),
-        rpc_system: pick(|s| s.http.rpc_system.as_ref()),
+        protocol_version: pick(own.protocol_version, |h| h.protocol_version.as_ref()),
+        rpc_system: pick(own.rpc_system, |h| h.rpc_system.as_ref()),
         skew_ns,
         parent_call: None,
     }

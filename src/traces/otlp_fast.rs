@@ -33,14 +33,24 @@ use super::span::{fold_attr, AttrValue, HttpAttrs, PeerAttrs, Span, SpanStatus};
 /// One line's spans, converted as they are parsed into buffers kept from line to line
 /// (no vector of parsed spans is built and grown per scope). A span's service is only
 /// known once its resource is read, which may come after the spans: `resources` holds
-/// each resource with the end of its spans in `spans`, and `drain_into` names them.
-/// Spans without valid ids are only counted, so a line of `{}` spans holds no memory.
+/// each resource with the end of its spans in `spans`, and `drain_into` names them
+/// unless the resource came first (as exporters write it). Spans without valid ids are
+/// only counted, so a line of `{}` spans holds no memory.
 pub(crate) struct Parsed {
     spans: Vec<Span>,
     missing_ids: u64,
-    resources: Vec<(usize, Option<Resource>)>,
+    resources: Vec<(usize, Naming)>,
+    /// Service of the spans being read, when their resource came before them.
+    service: Option<Arc<str>>,
     /// Service of a span until `drain_into` sets its resource's.
     unnamed: Arc<str>,
+}
+
+/// Whether a resource's spans have their service yet.
+enum Naming {
+    Named,
+    /// The resource came after its spans (or there was none).
+    Later(Option<Resource>),
 }
 
 impl Default for Parsed {
@@ -49,6 +59,7 @@ impl Default for Parsed {
             spans: Vec::new(),
             missing_ids: 0,
             resources: Vec::new(),
+            service: None,
             unnamed: Arc::from(""),
         }
     }
@@ -79,11 +90,17 @@ impl Parsed {
     pub fn drain_into(&mut self, sink: &mut impl SpanSink) {
         let mut spans = self.spans.drain(..);
         let mut at = 0;
-        for (end, resource) in self.resources.drain(..) {
-            let service = sink.service(service_name(resource.as_ref()));
-            for mut span in spans.by_ref().take(end - at) {
-                span.service = Arc::clone(&service);
-                sink.push(Some(span));
+        for (end, naming) in self.resources.drain(..) {
+            let spans = spans.by_ref().take(end - at);
+            match naming {
+                Naming::Named => spans.for_each(|span| sink.push(Some(span))),
+                Naming::Later(resource) => {
+                    let service = sink.service(service_name(resource.as_ref()));
+                    for mut span in spans {
+                        span.service = Arc::clone(&service);
+                        sink.push(Some(span));
+                    }
+                }
             }
             at = end;
         }
@@ -296,11 +313,17 @@ impl<'de> Visitor<'de> for ResourceSpansSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         let (mut seen_resource, mut seen_scopes, mut seen_schema) = (false, false, false);
         let mut resource = None;
+        self.0.out.service = None;
         while let Some(key) = map.next_key::<ResourceSpansKey>()? {
             match key {
                 ResourceSpansKey::Resource => {
                     once(&mut seen_resource, "resource")?;
                     resource = map.next_value::<Option<Resource>>()?;
+                    if !seen_scopes {
+                        // Spans read from here on get their service as they are read.
+                        let name = service_name(resource.as_ref());
+                        self.0.out.service = Some(self.0.names.get(name));
+                    }
                 }
                 ResourceSpansKey::ScopeSpans => {
                     once(&mut seen_scopes, "scopeSpans")?;
@@ -316,7 +339,11 @@ impl<'de> Visitor<'de> for ResourceSpansSeed<'_> {
             }
         }
         let out = &mut *self.0.out;
-        out.resources.push((out.spans.len(), resource));
+        let naming = match out.service.take() {
+            Some(_) => Naming::Named,
+            None => Naming::Later(resource),
+        };
+        out.resources.push((out.spans.len(), naming));
         Ok(())
     }
 }
@@ -378,7 +405,7 @@ impl ElementSeed for SpanSeed {
         let Cx { out, names } = cx;
         let fields = SpanFields {
             names,
-            unnamed: &out.unnamed,
+            service: out.service.as_ref().unwrap_or(&out.unnamed),
         };
         match seq.next_element_seed(fields)? {
             None => Ok(false),
@@ -400,8 +427,8 @@ impl ElementSeed for SpanSeed {
 /// used are still parsed so a line is checked as the reference checks it.
 struct SpanFields<'p> {
     names: &'p mut Interner,
-    /// The service until `drain_into` names it.
-    unnamed: &'p Arc<str>,
+    /// The resource's service, or a stand-in until `drain_into` names it.
+    service: &'p Arc<str>,
 }
 
 impl<'de> DeserializeSeed<'de> for SpanFields<'_> {
@@ -488,7 +515,7 @@ impl<'de> Visitor<'de> for SpanFields<'_> {
             links: &links,
         };
         let name = names.get(name.as_ref().map_or("", |n| &n.0));
-        Ok(span_of(head, name, self.unnamed).map(|mut span| {
+        Ok(span_of(head, name, self.service).map(|mut span| {
             span.http = attrs.http;
             span.peer = attrs.peer;
             if attrs.status != SpanStatus::Unset {
@@ -948,6 +975,30 @@ mod tests {
         for l in &accepted {
             assert!(agree(l), "handed over: {}", String::from_utf8_lossy(l));
         }
+        // A resource before its spans names them as they are read, one after them names
+        // them when the line is handed over, none gives the SDK default: all as the
+        // reference names them.
+        let one = String::from_utf8(line(&[], s)).unwrap();
+        let rs = one
+            .strip_prefix(r#"{"resourceSpans":["#)
+            .and_then(|r| r.strip_suffix("]}"))
+            .unwrap();
+        let (resource, scopes) = rs
+            .strip_prefix('{')
+            .and_then(|r| r.strip_suffix('}'))
+            .and_then(|r| r.split_once(r#","scopeSpans""#))
+            .unwrap();
+        let after = format!(r#"{{"scopeSpans"{scopes},{resource}}}"#);
+        let none = format!(r#"{{"scopeSpans"{scopes}}}"#);
+        let orders = format!(r#"{{"resourceSpans":[{rs},{after},{none},{rs}]}}"#);
+        assert!(agree(orders.as_bytes()), "handed over: {orders}");
+        let services: Vec<String> = fast(orders.as_bytes())
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .map(|s| s.service.to_string())
+            .collect();
+        assert_eq!(services, ["svc", "svc", "unknown_service", "svc"]);
         // Spans without ids are counted, whatever their place among kept spans.
         let mixed = line(&[], s);
         let mixed = String::from_utf8(mixed)

@@ -508,3 +508,94 @@ fn jaeger_query_streams_trace_by_trace_and_keeps_traces_before_a_cut() {
     assert_eq!((set.coverage.traces, set.coverage.spans_kept), (1, 5));
     assert_eq!(set.coverage.malformed_documents, 1);
 }
+
+#[test]
+fn a_client_answered_twice_lends_its_texts_to_both_calls() {
+    // Calls take their texts out of the server span (read by no other call) and copy the
+    // client's: a CLIENT span with two SERVER children (a retry recorded under one
+    // client span) must give its method and path to both, and each server keeps its
+    // own route.
+    let t = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let client = span_json(
+        t,
+        "0000000000000001",
+        "",
+        3,
+        1_000,
+        9_000,
+        &[
+            s_attr("http.request.method", "PUT"),
+            s_attr("url.full", "http://cart:8080/v1/cart/7?token=abc"),
+        ]
+        .join(","),
+    );
+    let server = |id: &str, route: &str| {
+        span_json(
+            t,
+            id,
+            "0000000000000001",
+            2,
+            2_000,
+            4_000,
+            &s_attr("http.route", route),
+        )
+    };
+    let text = format!(
+        "{}\n{}\n",
+        otlp_line("front", &[client]),
+        otlp_line(
+            "cart",
+            &[
+                server("0000000000000002", "/v1/cart/{id}"),
+                server("0000000000000003", "/v2/cart/{id}"),
+            ]
+        )
+    );
+    let set = read_bytes(text.as_bytes());
+    let calls: Vec<_> = set.calls.iter().filter(|c| &*c.callee == "cart").collect();
+    assert_eq!(calls.len(), 2, "{:?}", set.calls);
+    let routes: Vec<_> = calls.iter().map(|c| c.route.as_deref()).collect();
+    assert_eq!(routes, [Some("/v1/cart/{id}"), Some("/v2/cart/{id}")]);
+    for c in &calls {
+        assert_eq!(c.client_span_id, Some(1));
+        assert_eq!(c.method.as_deref(), Some("PUT"));
+        assert_eq!(c.path.as_deref(), Some("/v1/cart/7"), "query cut");
+    }
+    assert_eq!(set.coverage.calls_virtual, 0);
+}
+
+#[test]
+fn a_resource_written_after_its_spans_still_names_them() {
+    // Exporters write `resource` first; JSON allows any order. Both orders in one line.
+    let t = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let span = |id: &str| span_json(t, id, "", 2, 1_000, 2_000, "");
+    let resource = |svc: &str| {
+        format!(
+            r#""resource":{{"attributes":[{}]}}"#,
+            s_attr("service.name", svc)
+        )
+    };
+    let scope = |id: &str| format!(r#""scopeSpans":[{{"spans":[{}]}}]"#, span(id));
+    let line = format!(
+        r#"{{"resourceSpans":[{{{},{}}},{{{},{}}},{{{}}}]}}"#,
+        resource("first"),
+        scope("0000000000000001"),
+        scope("0000000000000002"),
+        resource("after"),
+        scope("0000000000000003"),
+    );
+    let set = read_bytes(format!("{line}\n").as_bytes());
+    let by_span: Vec<_> = set
+        .calls
+        .iter()
+        .map(|c| (c.server_span_id, &*c.callee))
+        .collect();
+    assert_eq!(
+        by_span,
+        [
+            (Some(1), "first"),
+            (Some(2), "after"),
+            (Some(3), "unknown_service")
+        ]
+    );
+}
