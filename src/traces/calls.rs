@@ -120,8 +120,14 @@ fn resolve(spans: &[Span], set: &mut TraceSet, sc: &mut Scratch) {
         ..
     } = sc;
     let by_id = &mut tree.by_id;
-    by_id.clear();
-    by_id.reserve(n);
+    if by_id.capacity() > 4 * n.max(64) {
+        // After a large trace: clearing (and probing) its big table would cost more
+        // than a fresh small one.
+        *by_id = FxHashMap::with_capacity_and_hasher(n, Default::default());
+    } else {
+        by_id.clear();
+        by_id.reserve(n);
+    }
     reset(shared_client, n, None);
     for (i, s) in spans.iter().enumerate() {
         match by_id.get(&s.span_id).copied() {
