@@ -106,7 +106,9 @@ fn read_line(r: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> std::io::R
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        let avail = &buf[..buf.len().min(max + 1 - got)];
+        // `got <= max` here: up to `max + 1` bytes in all, as `take(max + 1)` allowed.
+        let room = (max - got).saturating_add(1);
+        let avail = &buf[..buf.len().min(room)];
         if avail.is_empty() {
             return Ok(got);
         }
