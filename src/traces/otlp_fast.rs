@@ -406,22 +406,15 @@ impl ElementSeed for SpanSeed {
         let fields = SpanFields {
             names,
             service: out.service.as_ref().unwrap_or(&out.unnamed),
+            spans: &mut out.spans,
+            missing_ids: &mut out.missing_ids,
         };
-        match seq.next_element_seed(fields)? {
-            None => Ok(false),
-            Some(Some(span)) => {
-                out.spans.push(span);
-                Ok(true)
-            }
-            Some(None) => {
-                out.missing_ids += 1;
-                Ok(true)
-            }
-        }
+        Ok(seq.next_element_seed(fields)?.is_some())
     }
 }
 
-/// opentelemetry-proto `Span` to a `Span` (`None` without valid ids): hot fields
+/// opentelemetry-proto `Span` to a `Span` pushed to `spans` (only counted without valid
+/// ids; pushed here rather than returned, so the large `Span` is moved once): hot fields
 /// borrowed, attributes folded as they are parsed (`fold_attr`, in array order, as the
 /// reference path's `apply_attr` loop does), so no attribute is stored. Fields never
 /// used are still parsed so a line is checked as the reference checks it.
@@ -429,21 +422,23 @@ struct SpanFields<'p> {
     names: &'p mut Interner,
     /// The resource's service, or a stand-in until `drain_into` names it.
     service: &'p Arc<str>,
+    spans: &'p mut Vec<Span>,
+    missing_ids: &'p mut u64,
 }
 
 impl<'de> DeserializeSeed<'de> for SpanFields<'_> {
-    type Value = Option<Span>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Span>, D::Error> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for SpanFields<'_> {
-    type Value = Option<Span>;
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("struct Span")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Span>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let names = self.names;
         let mut seen = [false; 16];
         let mut trace_id = HexId::<16>(None);
@@ -515,14 +510,18 @@ impl<'de> Visitor<'de> for SpanFields<'_> {
             links: &links,
         };
         let name = names.get(name.as_ref().map_or("", |n| &n.0));
-        Ok(span_of(head, name, self.service).map(|mut span| {
-            span.http = attrs.http;
-            span.peer = attrs.peer;
-            if attrs.status != SpanStatus::Unset {
-                span.status = attrs.status;
+        match span_of(head, name, self.service) {
+            Some(mut span) => {
+                span.http = attrs.http;
+                span.peer = attrs.peer;
+                if attrs.status != SpanStatus::Unset {
+                    span.status = attrs.status;
+                }
+                self.spans.push(span);
             }
-            span
-        }))
+            None => *self.missing_ids += 1,
+        }
+        Ok(())
     }
 }
 
@@ -675,6 +674,21 @@ impl<const N: usize> Visitor<'_> for HexVisitor<N> {
     }
 }
 
+const NOT_HEX: u8 = 0xff;
+/// Value of each byte as a hex digit (either case), else `NOT_HEX`: a table lookup is
+/// cheaper than `char::to_digit` on the 64 id digits of every span.
+const HEX_DIGIT: [u8; 256] = {
+    let mut t = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 16 {
+        let lower = b"0123456789abcdef"[i];
+        t[lower as usize] = i as u8;
+        t[lower.to_ascii_uppercase() as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// `None` when const_hex would reject `s`; `Some(None)` when it decodes to other than
 /// `N` bytes.
 fn decode_hex_id<const N: usize>(s: &[u8]) -> Option<Option<u128>> {
@@ -687,7 +701,10 @@ fn decode_hex_id<const N: usize>(s: &[u8]) -> Option<Option<u128>> {
     };
     let mut v = 0u128;
     for &c in digits {
-        let d = (c as char).to_digit(16)?;
+        let d = HEX_DIGIT[usize::from(c)];
+        if d == NOT_HEX {
+            return None;
+        }
         v = v.wrapping_shl(4) | u128::from(d);
     }
     Some((digits.len() == 2 * N).then_some(v))
