@@ -76,14 +76,29 @@ fn short(v: f64) -> String {
     }
 }
 
-fn open(s: &mut String, rows: usize, aria: &str) -> f64 {
+/// Opens a chart of `rows` bars running from 0 to `max` (in `unit`), with its legend
+/// and axis; returns the pixels per unit.
+fn open(
+    s: &mut String,
+    rows: usize,
+    aria: &str,
+    series: &[Series<'_>],
+    max: f64,
+    unit: &str,
+) -> f64 {
     let height = TOP + rows as f64 * ROW_H + 26.0;
     let _ = write!(
         s,
         "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {height:.0}\" width=\"{WIDTH}\" height=\"{height:.0}\" role=\"img\" aria-label=\"{}\">",
         esc(aria)
     );
-    height
+    legend(s, series);
+    axis(s, max, height, unit);
+    if max > 0.0 {
+        (WIDTH - LABEL_W - 20.0) / max
+    } else {
+        0.0
+    }
 }
 
 /// Labels longer than this are cut (the full one is the label's title): the label column
@@ -111,16 +126,9 @@ fn row_label(s: &mut String, i: usize, label: &str) {
 /// said in the bar's title.
 pub fn stacked(aria: &str, unit: &str, series: &[Series<'_>], rows: &[Row]) -> String {
     let mut s = String::new();
-    let height = open(&mut s, rows.len(), aria);
     let total = |r: &Row| -> f64 { r.values.iter().flatten().map(|v| v.max(0.0)).sum() };
     let max = rows.iter().map(total).fold(0.0_f64, f64::max);
-    let scale = if max > 0.0 {
-        (WIDTH - LABEL_W - 20.0) / max
-    } else {
-        0.0
-    };
-    legend(&mut s, series);
-    axis(&mut s, max, height, unit);
+    let scale = open(&mut s, rows.len(), aria, series, max, unit);
     for (i, r) in rows.iter().enumerate() {
         row_label(&mut s, i, &r.label);
         let y = TOP + i as f64 * ROW_H + 3.0;
@@ -161,18 +169,11 @@ pub fn stacked(aria: &str, unit: &str, series: &[Series<'_>], rows: &[Row]) -> S
 /// Overlaid bars for ordered quantiles (p50 <= p95 <= p99): the widest drawn first.
 pub fn quantiles(aria: &str, unit: &str, series: &[Series<'_>], rows: &[Row]) -> String {
     let mut s = String::new();
-    let height = open(&mut s, rows.len(), aria);
     let max = rows
         .iter()
         .flat_map(|r| r.values.iter().flatten())
         .fold(0.0_f64, |a, &b| a.max(b));
-    let scale = if max > 0.0 {
-        (WIDTH - LABEL_W - 20.0) / max
-    } else {
-        0.0
-    };
-    legend(&mut s, series);
-    axis(&mut s, max, height, unit);
+    let scale = open(&mut s, rows.len(), aria, series, max, unit);
     for (i, r) in rows.iter().enumerate() {
         row_label(&mut s, i, &r.label);
         let y = TOP + i as f64 * ROW_H + 3.0;
@@ -214,7 +215,6 @@ pub fn waterfall(route: &Value) -> String {
         return s;
     }
     let rows: Vec<&Value> = hops.iter().take(40).collect();
-    let height = open(&mut s, rows.len(), "critical path waterfall");
     // Start of each hop: parent's start + earlier siblings' means.
     let mut starts = Vec::with_capacity(rows.len());
     // (depth, start, next free offset under this hop)
@@ -238,13 +238,10 @@ pub fn waterfall(route: &Value) -> String {
         starts.push(start);
         end_max = end_max.max(start + mean);
     }
-    let scale = if end_max > 0.0 {
-        (WIDTH - LABEL_W - 20.0) / end_max
-    } else {
-        0.0
-    };
-    legend(
+    let scale = open(
         &mut s,
+        rows.len(),
+        "critical path waterfall",
         &[
             Series {
                 name: "own time",
@@ -259,8 +256,9 @@ pub fn waterfall(route: &Value) -> String {
                 colour: "#d1d5db",
             },
         ],
+        end_max,
+        "ms",
     );
-    axis(&mut s, end_max, height, "ms");
     for (i, (h, start)) in rows.iter().zip(&starts).enumerate() {
         let depth = num(h, &["depth"]).unwrap_or(1.0);
         let route_txt = match (text(h, &["method"]), text(h, &["route"])) {
