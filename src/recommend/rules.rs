@@ -229,6 +229,13 @@ pub(super) fn decide(l: &Link, fleet: &Fleet, k: &CostConstants) -> Recommendati
         risks: Vec::new(),
         gain,
     };
+    // A broker target: its gain and the broker chosen, with why that one.
+    let broker =
+        |rec: &mut dyn FnMut(Target, &'static str, Gain) -> Recommendation, rule, kind, reason| {
+            let mut x = rec(Target::Broker, rule, broker_gain(l, k, kind));
+            x.broker = Some(BrokerChoice { kind, reason });
+            x
+        };
     let rate_text = f.rate.map_or_else(
         || "an unknown rate".to_owned(),
         |r| format!("{r:.1} requests/s"),
@@ -267,19 +274,15 @@ pub(super) fn decide(l: &Link, fleet: &Fleet, k: &CostConstants) -> Recommendati
              nobody waits for the answer.",
             pct(ff)
         ));
-        let mut x = rec(
-            Target::Broker,
+        broker(
+            &mut rec,
             "broker:fire-and-forget",
-            broker_gain(l, k, BrokerKind::Nats),
-        );
-        x.broker = Some(BrokerChoice {
-            kind: BrokerKind::Nats,
-            reason: format!(
+            BrokerKind::Nats,
+            format!(
                 "ephemeral notifications at {rate_text}: NATS core publishes in about 0.1 ms; \
                  take JetStream or Kafka instead if a message must survive a consumer restart"
             ),
-        });
-        x
+        )
     } else if let Some(fo) = l
         .chain
         .as_ref()
@@ -293,20 +296,16 @@ pub(super) fn decide(l: &Link, fleet: &Fleet, k: &CostConstants) -> Recommendati
             pct(fo),
             l.client
         ));
-        let mut x = rec(
-            Target::Broker,
+        broker(
+            &mut rec,
             "broker:same-payload-fan-out",
-            broker_gain(l, k, BrokerKind::Kafka),
-        );
-        x.broker = Some(BrokerChoice {
-            kind: BrokerKind::Kafka,
-            reason: format!(
+            BrokerKind::Kafka,
+            format!(
                 "one payload to several services at {rate_text}: a topic with a consumer group \
                  per service, durable and replayable (NATS subjects also fit when messages \
                  may be lost)"
             ),
-        });
-        x
+        )
     } else if let (Some(mean), Some(peak)) = (f.rate, f.peak) {
         if mean > 0.0 && peak / mean >= k.burst_ratio && f.overload > 0 {
             why.push(format!(
@@ -316,34 +315,24 @@ pub(super) fn decide(l: &Link, fleet: &Fleet, k: &CostConstants) -> Recommendati
                 peak / mean,
                 f.overload
             ));
-            let kind = if peak >= 1000.0 {
-                BrokerKind::Kafka
-            } else {
-                BrokerKind::Rabbitmq
-            };
-            let mut x = rec(
-                Target::Broker,
-                "broker:bursty-overload",
-                broker_gain(l, k, kind),
-            );
-            x.broker = Some(if kind == BrokerKind::Kafka {
-                BrokerChoice {
-                    kind: BrokerKind::Kafka,
-                    reason: format!(
+            let (kind, reason) = if peak >= 1000.0 {
+                (
+                    BrokerKind::Kafka,
+                    format!(
                         "bursts of {peak:.0}/s need durable buffering and replay: Kafka (or \
                          NATS JetStream)"
                     ),
-                }
+                )
             } else {
-                BrokerChoice {
-                    kind: BrokerKind::Rabbitmq,
-                    reason: format!(
+                (
+                    BrokerKind::Rabbitmq,
+                    format!(
                         "moderate rates ({peak:.0}/s at peak) with acknowledgements and \
                          back-pressure: RabbitMQ"
                     ),
-                }
-            });
-            x
+                )
+            };
+            broker(&mut rec, "broker:bursty-overload", kind, reason)
         } else {
             sync_rules(l, &f, fleet, k, grpc, grpc_share, &mut why, &mut rec)
         }
