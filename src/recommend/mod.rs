@@ -8,8 +8,6 @@
 
 pub mod plan;
 mod rules;
-#[cfg(test)]
-mod tests;
 
 use serde::Serialize;
 

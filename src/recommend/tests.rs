@@ -1,2 +1,0 @@
-//! Rule tests on hand-made link records (the demo capture is tested end to end in
-//! tests/recommend.rs).
