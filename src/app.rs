@@ -317,12 +317,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     let capture_names: Vec<String> = coverage
         .clock_offsets
         .iter()
-        .map(|o| {
-            inputs.get(usize::from(o.input)).map_or_else(
-                || format!("input {}", o.input),
-                |i| i.path.display().to_string(),
-            )
-        })
+        .map(|o| summary::input_name(&inputs, o.input))
         .collect();
     chain_analysis.check_clocks(
         capture_names

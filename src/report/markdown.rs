@@ -110,12 +110,7 @@ fn quality(s: &mut String, r: &LinkReport<'_>) {
 /// Capture clocks: what was corrected and what the estimates left.
 fn clocks(s: &mut String, r: &LinkReport<'_>) {
     let c = r.coverage;
-    let name = |input: u16| {
-        r.inputs.get(usize::from(input)).map_or_else(
-            || format!("input {input}"),
-            |i| i.path.display().to_string(),
-        )
-    };
+    let name = |input: u16| super::summary::input_name(r.inputs, input);
     for k in &c.clock_corrections {
         let _ = writeln!(
             s,

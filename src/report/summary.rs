@@ -22,6 +22,14 @@ pub struct InputSummary {
     pub bytes: u64,
 }
 
+/// The path of capture input `input` as the run lists it (`input N` when unknown).
+pub fn input_name(inputs: &[InputSummary], input: u16) -> String {
+    inputs.get(usize::from(input)).map_or_else(
+        || format!("input {input}"),
+        |i| i.path.display().to_string(),
+    )
+}
+
 /// Figures read off the tables themselves (so they also cover Parquet inputs).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct TableFigures {
