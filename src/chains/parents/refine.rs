@@ -27,8 +27,8 @@
 //! tails (every call from a given start on) of two parents, or re-partition two parents'
 //! calls of a sequential route (`splits`), keeping the best improving move per call; the
 //! models are re-learned between rounds (`MODELS`). A call is only re-weighed when every
-//! candidate's route has `MIN_SAMPLE` requests that make such calls, or `MIN_SAMPLE`
-//! requests at all (a well-known route that rarely makes them); parents with more than
+//! candidate's route has `MIN_SAMPLE` requests (whether or not they make such calls: a
+//! well-known route that rarely makes them speaks against one more); parents with more than
 //! `MAX_KIDS` children are left alone and their calls count in `skipped`, as do the calls
 //! not visited once the budget of cost evaluations is spent.
 
@@ -74,8 +74,8 @@ const COUNT_WEIGHT: f64 = 3.0;
 const COUNT_BUCKETS: usize = 12;
 /// Parents with more children than this are not re-assigned (cost grows with k^2).
 const MAX_KIDS: usize = 64;
-/// A call is re-weighed only when every candidate's route has this many parents with
-/// children: a thinner model fits its own few samples and would overrule the rules.
+/// A call is re-weighed only when every candidate's route has this many requests: a
+/// thinner model fits its own few samples and would overrule the rules.
 const MIN_SAMPLE: u32 = 8;
 /// Descent rounds per model, and model re-learnings.
 const ROUNDS: usize = 30;
@@ -268,20 +268,16 @@ impl State<'_> {
             .is_some_and(|(_, m)| !m.fans_out)
     }
 
-    /// Every candidate's route is known well enough to weigh the call: it made such calls
-    /// under at least `MIN_SAMPLE` requests, or it has `MIN_SAMPLE` requests and rarely
-    /// makes them (then the count model speaks against one more; a /fan-b call given to
-    /// an /orders request next to the /fan request that lacks it).
+    /// Every candidate's route is known well enough to weigh the call: it has
+    /// `MIN_SAMPLE` requests. Those that make such calls teach the pair's rhythm; if few
+    /// do, the count model speaks against one more (a /fan-b call given to an /orders
+    /// request next to the /fan request that lacks it). A route's requests with such
+    /// calls are among its requests, so this also covers "`MIN_SAMPLE` with calls".
     fn learned(&self, a: &Ambiguous) -> bool {
-        let child = route_key(&self.calls[a.call as usize]);
         a.cands.iter().all(|&p| {
-            let Some(m) = self.models.get(&route_key(&self.calls[p as usize])) else {
-                return false;
-            };
-            match m.children.iter().find(|(k, _)| *k == child) {
-                Some((_, pm)) => pm.with_kids >= MIN_SAMPLE || m.parents >= MIN_SAMPLE,
-                None => m.parents >= MIN_SAMPLE,
-            }
+            self.models
+                .get(&route_key(&self.calls[p as usize]))
+                .is_some_and(|m| m.parents >= MIN_SAMPLE)
         })
     }
 
@@ -737,9 +733,7 @@ pub(super) fn refine(
                 let nq = with(&without(&kq, &take), &give);
                 d_min = d_min.min(st.cost(p, &n0) + st.cost(q, &nq) - c0 - cq);
             }
-            if d_min.is_finite() {
-                others += (-(d_min / 2.0).max(-50.0)).exp();
-            }
+            others += (-(d_min / 2.0).max(-50.0)).exp();
         }
         out.moved += u64::from(e.parent != p);
         e.parent = p;
