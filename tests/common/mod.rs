@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use linkrank::app::{run_captures, run_pipeline, PipelineConfig};
-use linkrank::capture::{CaptureFile, MergedCaptures};
+use linkrank::app::{open_captures, run_captures, run_pipeline, PipelineConfig};
+use linkrank::capture::MergedCaptures;
 use linkrank::model::Coverage;
 use linkrank::tables::Tables;
 use polars::prelude::*;
@@ -28,11 +28,7 @@ pub fn analyse(paths: &[PathBuf]) -> (Tables, Coverage) {
 
 /// One pass through the pipeline, clocks as the files have them.
 pub fn analyse_one_pass(paths: &[PathBuf]) -> (Tables, Coverage) {
-    let files = paths
-        .iter()
-        .enumerate()
-        .map(|(i, p)| CaptureFile::open(p, i as u16).unwrap_or_else(|e| panic!("{e}")))
-        .collect();
+    let files = open_captures(paths).unwrap_or_else(|e| panic!("{e:#}"));
     let mut merged = MergedCaptures::new(files);
     let (builder, cov) = run_pipeline(&mut merged, PipelineConfig::default());
     (builder.finish().unwrap(), cov)
