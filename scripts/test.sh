@@ -16,13 +16,31 @@ fi
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
-cargo test --all-targets
+
+# Tests that read the third-party corpus (LINKRANK_CORPUS, else ../shared/corpus) log
+# whether they ran or were skipped; the count is printed after the run.
+corpus_log="$(mktemp)"
+trap 'rm -f "$corpus_log"' EXIT
+LINKRANK_CORPUS_LOG="$corpus_log" cargo test --all-targets
+ran=$(grep -c '^ran' "$corpus_log" || true)
+skipped=$(grep -c '^skipped' "$corpus_log" || true)
+if [ "$skipped" -gt 0 ]; then
+    echo "corpus tests: $ran ran, $skipped skipped ($(grep -m1 '^skipped' "$corpus_log" | cut -f3)):"
+    grep '^skipped' "$corpus_log" | cut -f2 | sort | sed 's/^/  skipped /'
+else
+    echo "corpus tests: $ran ran, 0 skipped"
+fi
+if [ "${LINKRANK_REQUIRE_CORPUS:-}" = 1 ] && { [ "$skipped" -gt 0 ] || [ "$ran" -eq 0 ]; }; then
+    echo "LINKRANK_REQUIRE_CORPUS=1 but the corpus tests did not all run" >&2
+    exit 1
+fi
 
 # The HTML report in a real browser (tests/browser/): Debian's chromium and node, which
 # .ci/run installs; skipped with a notice where they are missing.
 if command -v node >/dev/null && command -v npm >/dev/null && [ -x /usr/bin/chromium ]; then
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
-    cargo build --quiet
+    # target/debug/linkrank as `cargo test` built it: a separate `cargo build` would
+    # resolve other features (no dev-dependencies) and compile polars a second time.
     node tests/browser/report.spec.js
 else
     echo "skipping the browser test of report.html: needs node, npm and /usr/bin/chromium" >&2

@@ -14,7 +14,7 @@ use crate::serialization::SamplerConfig;
 #[command(
     name = "linkrank",
     version,
-    about = "Rank service-to-service HTTP links by what migrating them off HTTP/1.1 + JSON would gain, measured from packet captures"
+    about = "Rank service-to-service HTTP links by what migrating them off HTTP/1.1 + JSON would gain, measured from packet captures and distributed traces"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -23,8 +23,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Analyse captures (pcap, pcapng, gzip-compressed or not) and tables written by
-    /// earlier runs (exchanges.parquet, connections.parquet).
+    /// Analyse captures (pcap, pcapng, gzip-compressed or not), trace files (OTLP JSON or
+    /// protobuf, Jaeger JSON, Zipkin v2 JSON) and tables written by earlier runs
+    /// (exchanges.parquet, connections.parquet); write the ranked reports.
     Analyze(AnalyzeArgs),
     /// Compare two analyses (report folders, or captures analysed on the fly) link by
     /// link: latency with a significance test, bytes, handshakes, errors, protocol.
@@ -33,7 +34,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// Capture files or Parquet tables of earlier runs; captures are merged in time order.
+    /// Captures, trace files and/or Parquet tables of earlier runs, told apart by their
+    /// content; captures are merged in time order, spans joined to the exchanges.
     #[arg(required = true, value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
 

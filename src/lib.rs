@@ -30,5 +30,7 @@ pub mod recommend;
 pub mod report;
 pub mod serialization;
 pub mod tables;
+#[doc(hidden)]
+pub mod testing;
 pub mod tls;
 pub mod traces;

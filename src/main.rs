@@ -12,6 +12,7 @@ use linkrank::cli::{Cli, Command};
 use linkrank::report::{summary, terminal};
 
 fn main() -> ExitCode {
+    install_panic_report();
     let cli = Cli::parse();
     match cli.command {
         Command::Analyze(args) => {
@@ -67,4 +68,20 @@ fn main() -> ExitCode {
         }
         Command::Diff(args) => ExitCode::from(linkrank::diff::command(args)),
     }
+}
+
+/// A panic is a bug: besides the usual message, name the packet being processed so that a
+/// user can send a reproducer (`editcap -r FILE one.pcap N` cuts that packet out).
+fn install_panic_report() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        match linkrank::capture::position::describe() {
+            Some(at) => eprintln!(
+                "linkrank hit a bug while processing {at}. Please report it with that file, \
+                 or the packets up to that one (editcap -r FILE out.pcap 1-N), as a reproducer."
+            ),
+            None => eprintln!("linkrank hit a bug; please report it with the inputs of this run."),
+        }
+    }));
 }

@@ -1,4 +1,4 @@
-//! linkrank against the third-party captures in ../shared/corpus (listed in its
+//! linkrank against the third-party captures of the corpus (see `linkrank::testing`; listed in its
 //! MANIFEST.tsv): the HTTP/1 request count of every capture equals tshark's, run live on
 //! the same file, except where named below with the reason.
 
@@ -9,7 +9,7 @@ use common::*;
 /// Captures listed in the corpus manifest (kind `pcap`).
 fn manifest_captures() -> Vec<String> {
     let manifest =
-        std::fs::read_to_string(corpus("MANIFEST.tsv")).expect("../shared/corpus/MANIFEST.tsv");
+        std::fs::read_to_string(corpus("MANIFEST.tsv")).expect("the corpus MANIFEST.tsv");
     manifest
         .lines()
         .skip(1)
@@ -46,6 +46,9 @@ fn tshark_requests(file: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn request_counts_equal_tsharks_on_every_corpus_capture() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     let files = manifest_captures();
     assert!(files.len() >= 25, "manifest lists {} captures", files.len());
     let mut report = Vec::new();
@@ -69,6 +72,9 @@ fn request_counts_equal_tsharks_on_every_corpus_capture() {
 
 #[test]
 fn every_corpus_capture_is_read_to_its_end_or_its_fault() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     for name in manifest_captures() {
         let path = corpus(&name);
         let (_t, cov) = analyse(std::slice::from_ref(&path));
@@ -104,6 +110,9 @@ fn every_corpus_capture_is_read_to_its_end_or_its_fault() {
 
 #[test]
 fn vxlan_inner_endpoints_are_measured() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     let (t, cov) = analyse(&[corpus("zeek_vxlan-encapsulated-http.pcap")]);
     assert!(cov.tunnels_unwrapped > 0);
     let out = tshark(&[
@@ -134,6 +143,9 @@ fn vxlan_inner_endpoints_are_measured() {
 
 #[test]
 fn tls_and_http2_connections_are_recognised_not_garbage() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     for (file, proto) in [
         ("itls13_capture.pcap", "tls"),
         ("cryptohack_tls13_h2.pcapng", "tls"),
@@ -155,6 +167,9 @@ fn tls_and_http2_connections_are_recognised_not_garbage() {
 /// tshark's request count; a capture with a fault says so in report.md.
 #[test]
 fn every_corpus_capture_gets_link_reports_whose_requests_equal_tsharks() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     let mut report = Vec::new();
     for name in manifest_captures() {
         let path = corpus(&name);

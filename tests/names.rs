@@ -155,6 +155,9 @@ fn dns_matches_tshark(file: PathBuf) -> usize {
 
 #[test]
 fn dns_answers_of_corpus_captures_match_tshark() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     // CNAME chain of four records (2 CNAME, 2 A).
     assert_eq!(dns_matches_tshark(corpus("wireshark_http.cap.pcap")), 4);
     // Three CNAMEs and an A with EDNS; six A; four AAAA.
@@ -263,6 +266,9 @@ fn sni_matches_tshark(file: PathBuf, extra: &[&str]) -> Hellos {
 
 #[test]
 fn sni_and_alpn_of_corpus_captures_match_tshark() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     let got = sni_matches_tshark(corpus("itls13_capture.pcap"), &[]);
     assert_eq!(
         got.values().collect::<Vec<_>>(),

@@ -1,4 +1,4 @@
-//! Trace readers against the third-party trace files of ../shared/corpus, with the
+//! Trace readers against the third-party trace files of the corpus (see `linkrank::testing`), with the
 //! MANIFEST's machine-made summary (spans, services, depth, cross-service edges, orphans)
 //! as the oracle, and hand-checked calls on the Zipkin files.
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use linkrank::traces::{self, CallKind, TraceFormat, USER};
 
 fn corpus(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/")).join(name)
+    linkrank::testing::corpus::path(name)
 }
 
 /// The MANIFEST's summary of one trace file.
@@ -74,6 +74,9 @@ fn manifest() -> BTreeMap<String, Oracle> {
 
 #[test]
 fn every_corpus_trace_file_matches_the_manifest() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     let m = manifest();
     assert_eq!(m.len(), 9, "trace rows in MANIFEST.tsv");
     for (file, o) in &m {
@@ -109,6 +112,9 @@ fn every_corpus_trace_file_matches_the_manifest() {
 
 #[test]
 fn captures_are_not_taken_for_trace_files() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     for f in [
         "wireshark_http.cap.pcap",
         "packt_grpc_unary.pcapng",
@@ -125,6 +131,9 @@ fn captures_are_not_taken_for_trace_files() {
 
 #[test]
 fn jaeger_query_output_and_its_otlp_input_give_the_same_trace() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     // jaeger-ui's fixture: the .json is the UI's conversion of the .jsonl.
     let a = traces::read(&[corpus("jaegerui_otlp2jaeger-multi-in.jsonl")]).unwrap();
     let b = traces::read(&[corpus("jaegerui_oltp2jaeger-multi-out.json")]).unwrap();
@@ -138,6 +147,9 @@ fn jaeger_query_output_and_its_otlp_input_give_the_same_trace() {
 
 #[test]
 fn zipkin_yelp_shared_spans_pair_into_calls() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     let set = traces::read(&[corpus("zipkin_yelp.json")]).unwrap();
     assert_eq!(
         set.coverage.shared_spans, 3,
@@ -188,6 +200,9 @@ fn zipkin_yelp_shared_spans_pair_into_calls() {
 
 #[test]
 fn zipkin_skew_is_counted_and_measured() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     let set = traces::read(&[corpus("zipkin_skew.json")]).unwrap();
     let c = set.calls.iter().find(|c| &*c.callee == "serviceb").unwrap();
     assert_eq!(&*c.caller, "servicea");
@@ -199,6 +214,9 @@ fn zipkin_skew_is_counted_and_measured() {
 
 #[test]
 fn kafka_producer_consumer_pairs_are_async_calls() {
+    if !linkrank::testing::corpus::require() {
+        return;
+    }
     let set = traces::read(&[corpus("zipkin_messaging-kafka.json")]).unwrap();
     assert!(
         set.calls.iter().all(|c| c.kind == CallKind::Async),

@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
-        .join(name)
+    crate::testing::corpus::path(name)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +69,9 @@ fn tmp_file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
 
 #[test]
 fn big_endian_pcap() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     // tshark -r arkime_bigendian.pcap -T fields -e frame.time_epoch -e frame.len -e eth.dst
     //   1335958313.152630000 98 00:00:5e:00:01:b1 ; 1335958317.529201000 98 ...
     let path = corpus("arkime_bigendian.pcap");
@@ -103,6 +104,9 @@ fn big_endian_pcap() {
 
 #[test]
 fn empty_pcap_is_not_an_error() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     // capinfos: 0 packets (24-byte file header only)
     let (pkts, fault, cov) = read_all(&corpus("arkime_empty.pcap"));
     assert!(pkts.is_empty());
@@ -112,6 +116,9 @@ fn empty_pcap_is_not_an_error() {
 
 #[test]
 fn nanosecond_pcap() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     // tshark -r pfe_linux_new_test_nsec.pcap -c1 -T fields -e frame.time_epoch
     //   1762599849.735187245 ; tshark | wc -l: 50
     let path = corpus("pfe_linux_new_test_nsec.pcap");
@@ -132,6 +139,9 @@ fn nanosecond_pcap() {
 
 #[test]
 fn pcapng_named_pcap_with_two_interfaces() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     // capinfos: pcapng, 2 interfaces (#0 NULL/Loopback, #1 Ethernet), 50 packets all on #0.
     // tshark -c1 -e frame.time_epoch: 1762204534.277019000, null.family 2 (AF_INET).
     let path = corpus("pfe_sample_multi_iface.pcap");
@@ -150,6 +160,9 @@ fn pcapng_named_pcap_with_two_interfaces() {
 
 #[test]
 fn pcapng_interfaces_with_different_resolutions() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     // capinfos: interface #0 tsresol 9 (ns), #1 tsresol 6 (µs), both Ethernet.
     // tshark -T fields -e frame.time_epoch -e frame.cap_len -e frame.interface_id
     let expected = [
@@ -172,6 +185,9 @@ fn pcapng_interfaces_with_different_resolutions() {
 
 #[test]
 fn corrupt_record_after_27_packets() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     // capinfos: "error after reading 27 packets ... File has 8323328-byte packet, bigger than
     // maximum of 262144". tshark: the 27 packets' cap_len sum to 1663, one has len > cap_len.
     let path = corpus("pfe_corrupted.pcap");
@@ -199,6 +215,9 @@ fn corrupt_record_after_27_packets() {
 
 #[test]
 fn whole_corpus_matches_tshark() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     // (file, packets, captured bytes, frames with cap_len < len, sum of timestamps in ns),
     // each computed from `tshark -r F -T fields -e frame.time_epoch -e frame.cap_len
     // -e frame.len` (epoch strings summed exactly as integers, not floats).
@@ -388,6 +407,9 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn gzip_same_packets_as_plain() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     let plain_path = corpus("wireshark_http.cap.pcap");
     let plain = std::fs::read(&plain_path).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -419,6 +441,9 @@ fn gzip_same_packets_as_plain() {
 
 #[test]
 fn truncated_file_reports_offset_of_cut_record() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     // wireshark_http.cap.pcap: little-endian pcap, 43 records. tshark cap_len of the first
     // 11: 62 62 54 533 54 1434 54 1434 54 1434 1434 (sum of all 43 is 25091, and
     // 24 + 43*16 + 25091 = 25803 = the file size).
@@ -454,6 +479,9 @@ fn truncated_file_reports_offset_of_cut_record() {
 
 #[test]
 fn truncated_gzip_stream() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     let plain = std::fs::read(corpus("wireshark_http.cap.pcap")).unwrap();
     let gz = gzip(&plain);
     let dir = tempfile::tempdir().unwrap();
@@ -703,6 +731,9 @@ fn record_larger_than_the_buffer_is_read() {
 
 #[test]
 fn offsets_sum_consumed_bytes() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     // After the last packet of arkime_bigendian.pcap (252 bytes), the offset is the file size.
     let mut cov = Coverage::default();
     let mut f = CaptureFile::open(&corpus("arkime_bigendian.pcap"), 0).unwrap();

@@ -18,6 +18,7 @@ pub struct MergedCaptures {
 impl MergedCaptures {
     pub fn new(files: Vec<CaptureFile>) -> Self {
         let heads = vec![None; files.len()];
+        super::position::set_files(files.iter().map(|f| f.path().to_path_buf()).collect());
         MergedCaptures {
             files,
             heads,
@@ -75,12 +76,16 @@ impl MergedCaptures {
                 }
             }
         }
-        let (i, _) = best?;
+        let Some((i, _)) = best else {
+            super::position::clear();
+            return None;
+        };
         self.last = Some(i);
         let shifts = &self.shifts;
-        self.files
-            .get(i)
-            .map(|f| Self::corrected(shifts, f.current()))
+        self.files.get(i).map(|f| {
+            super::position::at(i, f.packets(), f.offset());
+            Self::corrected(shifts, f.current())
+        })
     }
 
     /// Advances file `i` and records its new head (or its end, with any fault as a warning).
@@ -106,7 +111,7 @@ mod tests {
     use super::*;
 
     fn corpus(name: &str) -> PathBuf {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/")).join(name)
+        crate::testing::corpus::path(name)
     }
 
     /// Merges the named files; returns (input, ts) per frame and the coverage.
@@ -172,6 +177,9 @@ mod tests {
     /// before the first copy's, each moved by exactly the shift.
     #[test]
     fn a_corrected_source_merges_by_its_corrected_time() {
+        if !crate::testing::corpus::require() {
+            return;
+        }
         let files = (0..2)
             .map(|i| CaptureFile::open(&corpus("arkime_bigendian.pcap"), i).unwrap())
             .collect();

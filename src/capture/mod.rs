@@ -7,6 +7,7 @@ pub mod file;
 pub mod input;
 pub mod linktype;
 pub mod merge;
+pub mod position;
 pub mod record;
 pub mod sniff;
 pub mod tsresol;

@@ -584,7 +584,7 @@ mod corpus {
     use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 
     fn path(name: &str) -> String {
-        format!("{}/../shared/corpus/{name}", env!("CARGO_MANIFEST_DIR"))
+        crate::testing::corpus::path(name).display().to_string()
     }
 
     #[derive(Default)]
@@ -663,6 +663,9 @@ mod corpus {
 
     #[test]
     fn vxlan_inner_endpoints() {
+        if !crate::testing::corpus::require() {
+            return;
+        }
         // tshark: 12 frames, all TCP; innermost 172.16.11.201:40354 <-> 54.86.237.188:80
         // (outer VXLAN 10.1.200.131 -> 10.1.1.172, UDP 4789); tcp.len sum 9299.
         let t = decode_file("zeek_vxlan-encapsulated-http.pcap");
@@ -676,6 +679,9 @@ mod corpus {
 
     #[test]
     fn qinq() {
+        if !crate::testing::corpus::require() {
+            return;
+        }
         // tshark: 6 frames, all TCP, VLANs 201 then 200; 10.0.0.1:54422 <-> 10.0.0.2:80;
         // tcp.len sum 4457.
         let t = decode_file("arkime_twovlan_qinq.pcap");
@@ -688,6 +694,9 @@ mod corpus {
 
     #[test]
     fn sll2() {
+        if !crate::testing::corpus::require() {
+            return;
+        }
         // tshark: 159 frames, 159 TCP; first 192.168.1.253:56478 -> 192.168.1.21:80;
         // tcp.len sum 2598957.
         let t = decode_file("sv_decode-sll2-02.pcap");
@@ -699,6 +708,9 @@ mod corpus {
 
     #[test]
     fn sll_v1() {
+        if !crate::testing::corpus::require() {
+            return;
+        }
         // tshark: 10 frames, 10 TCP; first 127.0.0.1:37824 -> :29518; tcp.len sum 591.
         let t = decode_file("ndpi_http2_5g_sbi.pcapng");
         assert_eq!((t.frames, t.segments), (10, 10));
@@ -708,6 +720,9 @@ mod corpus {
 
     #[test]
     fn null_ipv4() {
+        if !crate::testing::corpus::require() {
+            return;
+        }
         // tshark: 22 frames, 22 TCP; first 127.0.0.1:59219 -> :8400; tcp.len sum 2224.
         let t = decode_file("itls13_capture.pcap");
         assert_eq!((t.frames, t.segments), (22, 22));
@@ -717,6 +732,9 @@ mod corpus {
 
     #[test]
     fn null_ipv6_loopback() {
+        if !crate::testing::corpus::require() {
+            return;
+        }
         // tshark: 4318 frames, 4306 TCP (the other 12 are NBNS/mDNS over UDP); 30 frames
         // are IPv6 with null.family 30 (::1 <-> ::1), the rest IPv4; tcp.len sum 52447.
         let t = decode_file("packt_grpc_unary.pcapng");
@@ -728,6 +746,9 @@ mod corpus {
 
     #[test]
     fn truncated_ipv4() {
+        if !crate::testing::corpus::require() {
+            return;
+        }
         // tshark: 1 frame, no TCP: a UDP datagram whose IPv4 total length (65028) exceeds
         // the 1516 captured bytes. Counted as non-TCP, no panic.
         let t = decode_file("sv_ipv4-truncated.pcap");
@@ -737,6 +758,9 @@ mod corpus {
 
     #[test]
     fn captured_equals_wire_when_not_cut() {
+        if !crate::testing::corpus::require() {
+            return;
+        }
         // None of these captures was cut by a snaplen, so captured payload = wire length.
         for name in [
             "zeek_vxlan-encapsulated-http.pcap",
@@ -753,6 +777,9 @@ mod corpus {
     /// The non-TCP frames are UDP (DNS, NBNS, mDNS, QUIC...) per tshark.
     #[test]
     fn whole_corpus_matches_tshark() {
+        if !crate::testing::corpus::require() {
+            return;
+        }
         let expected: &[(&str, u64, u64, u64)] = &[
             ("arkime_bigendian.pcap", 2, 0, 0),
             ("arkime_empty.pcap", 0, 0, 0),
@@ -802,6 +829,9 @@ mod corpus {
 /// before; a fragmented one is reassembled; a snaplen-cut one says so.
 #[test]
 fn udp_datagrams_for_dns() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     let dns = [0x12u8, 0x34, 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0];
     let mut out = Vec::new();
     PacketBuilder::ipv4(A4, B4, 64)

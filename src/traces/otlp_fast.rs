@@ -828,11 +828,14 @@ mod tests {
     }
 
     fn corpus(name: &str) -> PathBuf {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/")).join(name)
+        crate::testing::corpus::path(name)
     }
 
     #[test]
     fn fast_path_gives_the_reference_spans_on_every_corpus_otlp_file() {
+        if !crate::testing::corpus::require() {
+            return;
+        }
         let mut docs: Vec<Vec<u8>> = [
             "otelproto_examples_trace.json",
             "jaeger_storage_example_trace_otlp.json",
@@ -862,6 +865,9 @@ mod tests {
 
     #[test]
     fn fast_path_gives_the_reference_spans_on_the_bench_generator_output() {
+        if !crate::testing::corpus::require() {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("spans.jsonl");
         let gen = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/make_spans.py");

@@ -11,7 +11,7 @@ use super::span::{parse_hex_id, url_host, url_path};
 use super::*;
 
 fn corpus(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/")).join(name)
+    crate::testing::corpus::path(name)
 }
 
 fn temp_with(bytes: &[u8]) -> tempfile::NamedTempFile {
@@ -85,6 +85,9 @@ fn otlp_serde_reads_the_canonical_example() {
 
 #[test]
 fn otlp_protobuf_single_and_length_delimited_read_like_the_json() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     let req = otlp_request("jaeger_storage_example_trace_otlp.json");
     let json = read(&[corpus("jaeger_storage_example_trace_otlp.json")]).unwrap();
     assert_eq!(json.coverage.spans_kept, 5);
@@ -149,6 +152,9 @@ fn truncated_protobuf_keeps_the_entries_before_the_cut() {
 
 #[test]
 fn gzip_json_lines_read_like_the_plain_file() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     let plain = std::fs::read(corpus("jaegerui_otlp2jaeger-multi-in.jsonl")).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&plain).unwrap();
@@ -167,6 +173,9 @@ fn gzip_json_lines_read_like_the_plain_file() {
 
 #[test]
 fn truncated_json_lines_keep_the_complete_lines() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     let plain = std::fs::read(corpus("jaegerui_otlp2jaeger-multi-in.jsonl")).unwrap();
     let cut = &plain[..plain.len() - 60];
     let set = read_bytes(cut);
@@ -178,6 +187,9 @@ fn truncated_json_lines_keep_the_complete_lines() {
 
 #[test]
 fn truncated_zipkin_document_keeps_the_spans_before_the_cut() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     let text = std::fs::read(corpus("zipkin_yelp.json")).unwrap();
     let set = read_bytes(&text[..text.len() / 2]);
     let kept = set.coverage.spans_kept;
@@ -197,6 +209,9 @@ fn truncated_zipkin_document_keeps_the_spans_before_the_cut() {
 
 #[test]
 fn truncated_gzip_is_partial_not_fatal() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     let plain = std::fs::read(corpus("zipkin_messaging-kafka.json")).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&plain).unwrap();
@@ -407,6 +422,9 @@ fn overlong_lines_are_skipped() {
 
 #[test]
 fn jaeger_protojson_times_and_base64_ids() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     let set = read(&[corpus("jaeger_model_protojson_domain_03.json")]).unwrap();
     // 2017-01-26T16:46:31.639875-05:00 is 21:46:31.639875 UTC = 1485467191.639875 s
     // (date -d '2017-01-26T21:46:31Z' +%s gives 1485467191); duration 22938000 ns.
@@ -461,6 +479,9 @@ fn sniff_rejects_non_trace_json_and_text() {
 
 #[test]
 fn long_first_line_is_json_lines_and_pretty_documents_may_follow_one_another() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     // A first line longer than the sniffed head (the Collector writes batches of
     // hundreds of KB per line) is still JSON lines.
     let pad = s_attr("pad", &"x".repeat(100_000));
@@ -495,6 +516,9 @@ fn long_first_line_is_json_lines_and_pretty_documents_may_follow_one_another() {
 
 #[test]
 fn jaeger_query_streams_trace_by_trace_and_keeps_traces_before_a_cut() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     let one = std::fs::read_to_string(corpus("jaeger_ui_01.json")).unwrap();
     let two = one.replace("0000000000000001", "0000000000000abc");
     let doc = format!(r#"{{"data": [{one}, {two}], "total": 2, "limit": 0, "errors": null}}"#);

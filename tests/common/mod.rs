@@ -13,11 +13,9 @@ pub fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// The third-party captures beside the repository (CI lays shared/ next to the clone).
+/// A file of the third-party corpus (see `linkrank::testing::corpus`); only after `require()`.
 pub fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
-        .join(name)
+    linkrank::testing::corpus::path(name)
 }
 
 pub fn analyse(paths: &[PathBuf]) -> (Tables, Coverage) {
