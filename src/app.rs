@@ -154,6 +154,12 @@ fn merge_http_counters(cov: &mut Coverage, http: &Coverage) {
     for (k, v) in &http.connections_by_protocol {
         *cov.connections_by_protocol.entry(k).or_default() += v;
     }
+    cov.unanswered_attempts += http.unanswered_attempts;
+    for (k, v) in &http.unanswered_attempts_by_server {
+        *cov.unanswered_attempts_by_server
+            .entry(k.clone())
+            .or_default() += v;
+    }
     cov.exchanges += http.exchanges;
     cov.incomplete_exchanges += http.incomplete_exchanges;
     cov.malformed_http += http.malformed_http;

@@ -598,18 +598,39 @@ fn span_edges(calls: &[Call], inf: &mut Inference) {
             late: false,
         });
     }
-    // Walk up from each edge; a walk that returns to its start or runs past the number
-    // of calls is a loop: cut the edge it started from.
-    for i in 0..calls.len() {
-        let mut cur = inf.edges[i].map(|e| e.parent);
-        let mut steps = 0usize;
-        while let Some(p) = cur {
-            if p as usize == i || steps > calls.len() {
-                inf.edges[i] = None;
-                break;
+    // Break parent loops in one pass (a chain of n spans costs n steps, not n^2): walk
+    // up from each call not yet seen, marking the path; meeting the path again is a
+    // loop, cut at the edge of its lowest-numbered call. Every call is walked once.
+    const NEW: u8 = 0;
+    const ON_PATH: u8 = 1;
+    const DONE: u8 = 2;
+    let mut state = vec![NEW; calls.len()];
+    let mut path: Vec<u32> = Vec::new();
+    for start in 0..calls.len() {
+        if state[start] != NEW {
+            continue;
+        }
+        path.clear();
+        let mut cur = Some(start as u32);
+        while let Some(c) = cur {
+            match state[c as usize] {
+                NEW => {
+                    state[c as usize] = ON_PATH;
+                    path.push(c);
+                    cur = inf.edges[c as usize].map(|e| e.parent);
+                }
+                ON_PATH => {
+                    let at = path.iter().position(|&p| p == c).unwrap_or(0);
+                    if let Some(&cut) = path[at..].iter().min() {
+                        inf.edges[cut as usize] = None;
+                    }
+                    break;
+                }
+                _ => break,
             }
-            steps += 1;
-            cur = inf.edges[p as usize].map(|e| e.parent);
+        }
+        for &c in &path {
+            state[c as usize] = DONE;
         }
     }
     // Span edges never reach the assignment loop (it skips calls with an edge): count
@@ -895,10 +916,15 @@ impl Ctx<'_> {
             p != child && order_key(r, p) < key && !other_trace && !same_listener(r, c)
         });
         if cands.len() > self.cfg.max_candidates {
-            // Keep the most recently opened: the oldest windows are the least likely.
-            cands.sort_unstable_by_key(|&p| Reverse(self.window(p).map_or(i64::MIN, |w| w.open)));
-            stats.candidates_dropped += (cands.len() - self.cfg.max_candidates) as u64;
-            cands.truncate(self.cfg.max_candidates);
+            // Keep the most recently opened: the oldest windows are the least likely. A
+            // selection, then a sort of the kept few: thousands of open windows cost a
+            // linear pass per call, not a sort.
+            let key = |&p: &u32| (Reverse(self.window(p).map_or(i64::MIN, |w| w.open)), p);
+            let keep = self.cfg.max_candidates;
+            cands.select_nth_unstable_by_key(keep, key);
+            stats.candidates_dropped += (cands.len() - keep) as u64;
+            cands.truncate(keep);
+            cands.sort_unstable_by_key(key);
         }
     }
 

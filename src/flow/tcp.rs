@@ -205,7 +205,11 @@ impl HalfStream {
         if self.ended || jump <= 0 || jump > MAX_ACK_JUMP {
             return;
         }
+        // Each pass moves `next` forward, takes a segment out of the buffer or ends the
+        // stream (`upto` is ahead of `next` unless it is a buffered segment or the FIN that
+        // `drain` then consumes); a pass that did none of these stops the loop.
         while !self.ended && seq_diff(ack, self.next) > 0 {
+            let before = (self.next, self.ooo.len());
             let mut upto = ack;
             if let Some(front) = self.ooo.front() {
                 if seq_diff(front.seq, upto) < 0 {
@@ -219,6 +223,10 @@ impl HalfStream {
             }
             self.skip_to(upto, ts, sink);
             self.drain(ts, budget, sink);
+            if !self.ended && (self.next, self.ooo.len()) == before {
+                debug_assert!(false, "on_peer_ack made no progress");
+                break;
+            }
         }
     }
 
@@ -234,12 +242,24 @@ impl HalfStream {
             return;
         }
         self.drain(ts, budget, sink);
+        // Each pass takes the front segment out of the buffer, so the loop ends after at
+        // most as many passes as segments were buffered, whatever their sequence numbers.
         while !self.ended {
-            let Some(upto) = self.ooo.front().map(|s| s.seq).or(self.fin) else {
+            let Some(seg) = self.ooo.pop_front() else {
                 break;
             };
-            self.skip_to(upto, ts, sink);
+            self.ooo_bytes -= seg.data.len();
+            budget.used = budget.used.saturating_sub(seg.data.len());
+            self.skip_to(seg.seq, ts, sink);
+            self.accept(seg.seq, seg.wire, seg.captured, &seg.data, seg.ts, sink);
             self.drain(ts, budget, sink);
+        }
+        if !self.ended {
+            if let Some(f) = self.fin {
+                // The FIN is beyond a hole nobody filled: the hole is a gap, then the end.
+                self.skip_to(f, ts, sink);
+                self.check_fin(ts, budget, sink);
+            }
         }
         self.release(budget);
     }
@@ -325,9 +345,13 @@ impl HalfStream {
 
     fn check_fin(&mut self, ts: Timestamp, budget: &mut OooBudget, sink: &mut impl HalfSink) {
         if let Some(f) = self.fin {
-            if !self.ended && seq_diff(self.next, f) >= 0 {
+            // "Reached" is "not ahead of next", the same test `skip_to` and `on_segment`
+            // use, so a FIN exactly 2^31 away is reached rather than neither ahead nor behind.
+            if !self.ended && seq_diff(f, self.next) <= 0 {
                 self.ended = true;
-                self.next = f.wrapping_add(1);
+                if seq_diff(f.wrapping_add(1), self.next) > 0 {
+                    self.next = f.wrapping_add(1);
+                }
                 self.release(budget);
                 sink.end(ts);
             }
@@ -542,5 +566,125 @@ mod tests {
             ]
         );
         assert_eq!(b.used, 0);
+    }
+
+    #[test]
+    fn fin_exactly_half_the_sequence_space_away_ends_on_close() {
+        let (mut h, mut b, _, mut r) = setup();
+        h.ensure_started(0);
+        h.on_fin(1 << 31, Timestamp(1), &mut b, &mut r);
+        // 2^31 away is "not ahead": the FIN counts as reached, once.
+        assert_eq!(r.evs, vec![Ev::End]);
+        h.close(Timestamp(2), &mut b, &mut r);
+        assert_eq!(r.evs, vec![Ev::End]);
+    }
+
+    #[test]
+    fn ack_beyond_a_fin_half_the_space_away_terminates() {
+        let (mut h, mut b, mut c, mut r) = setup();
+        h.ensure_started(100);
+        h.on_segment(110, b"x", 1, Timestamp(1), &mut b, &mut c, &mut r);
+        h.on_peer_ack(200, Timestamp(2), &mut b, &mut r);
+        h.on_fin(100u32.wrapping_add(1 << 31), Timestamp(3), &mut b, &mut r);
+        h.on_peer_ack(300, Timestamp(4), &mut b, &mut r);
+        h.close(Timestamp(5), &mut b, &mut r);
+        assert!(h.ended());
+        assert_eq!(b.used, 0);
+        assert_eq!(r.evs.iter().filter(|e| **e == Ev::End).count(), 1);
+    }
+
+    #[test]
+    fn fin_before_next_ends_without_moving_next_back() {
+        let (mut h, mut b, mut c, mut r) = setup();
+        h.ensure_started(0);
+        h.on_segment(0, b"0123456789", 10, Timestamp(1), &mut b, &mut c, &mut r);
+        h.on_fin(4, Timestamp(2), &mut b, &mut r);
+        assert!(h.ended());
+        assert_eq!(h.next_seq(), 10);
+        // Bytes after the end are junk, not data.
+        h.on_segment(10, b"zz", 2, Timestamp(3), &mut b, &mut c, &mut r);
+        assert_eq!(h.stats.bytes, 10);
+    }
+
+    #[test]
+    fn close_delivers_segments_left_behind_next_by_a_new_syn() {
+        let (mut h, mut b, mut c, mut r) = setup();
+        h.ensure_started(1000);
+        h.on_segment(1010, b"aa", 2, Timestamp(1), &mut b, &mut c, &mut r);
+        h.on_segment(1020, b"bb", 2, Timestamp(2), &mut b, &mut c, &mut r);
+        // A SYN with a new ISN before any byte was delivered moves `next` far away, so the
+        // buffer's order no longer follows it.
+        assert!(h.on_syn(7));
+        h.on_fin(9, Timestamp(3), &mut b, &mut r);
+        h.close(Timestamp(4), &mut b, &mut r);
+        assert!(h.ended());
+        assert_eq!(h.buffered_bytes(), 0);
+        assert_eq!(b.used, 0);
+    }
+
+    #[test]
+    fn zero_length_segments_change_nothing() {
+        let (mut h, mut b, mut c, mut r) = setup();
+        h.ensure_started(0);
+        for seq in [0, 5, u32::MAX, 1 << 31] {
+            h.on_segment(seq, b"", 0, Timestamp(1), &mut b, &mut c, &mut r);
+        }
+        assert!(r.evs.is_empty());
+        assert_eq!(h.buffered_bytes(), 0);
+        assert_eq!(h.next_seq(), 0);
+    }
+
+    #[test]
+    fn garbage_sequence_numbers_always_terminate_and_return_the_budget() {
+        // Deterministic pseudo-random walk over the operations with sequence numbers drawn
+        // near the edges of the space (0, 2^31, 2^32 - 1) and near `next`.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200 {
+            let (mut h, _, mut c, mut r) = setup();
+            let mut b = OooBudget::new(64, 256);
+            let base = rnd() as u32;
+            h.ensure_started(base);
+            for t in 0..64 {
+                let v = rnd();
+                let off = match v % 4 {
+                    0 => (v >> 8) as u32 % 64,
+                    1 => (1u32 << 31)
+                        .wrapping_add((v >> 8) as u32 % 3)
+                        .wrapping_sub(1),
+                    2 => u32::MAX - (v >> 8) as u32 % 64,
+                    _ => (v >> 8) as u32,
+                };
+                let seq = base.wrapping_add(off);
+                match (v >> 40) % 5 {
+                    0 | 1 => {
+                        let n = ((v >> 48) % 40) as usize;
+                        h.on_segment(
+                            seq,
+                            &[b'x'; 40][..n],
+                            n as u32,
+                            Timestamp(t),
+                            &mut b,
+                            &mut c,
+                            &mut r,
+                        );
+                    }
+                    2 => h.on_fin(seq, Timestamp(t), &mut b, &mut r),
+                    3 => h.on_peer_ack(seq, Timestamp(t), &mut b, &mut r),
+                    _ => {
+                        h.on_syn(seq);
+                    }
+                }
+                assert_eq!(b.used, h.buffered_bytes());
+            }
+            h.close(Timestamp(99), &mut b, &mut r);
+            assert_eq!(b.used, 0);
+            assert!(r.evs.iter().filter(|e| **e == Ev::End).count() <= 1);
+        }
     }
 }

@@ -49,6 +49,9 @@ pub(crate) enum Decoder {
     Poisoned,
 }
 
+/// Content codings undone at most (real responses apply one, rarely two).
+const MAX_CODINGS: usize = 4;
+
 impl Decoder {
     /// A decoder for a Content-Encoding list, or None when it is not gzip/deflate based
     /// (identity only, or a coding we do not decode such as br).
@@ -63,8 +66,13 @@ impl Decoder {
         });
         let mut any = false;
         // Codings are listed in the order applied: the last one must be undone first, so
-        // it wraps the others.
-        for c in codings {
+        // it wraps the others. Each decoder holds a 32 KiB window: a hostile header naming
+        // thousands of codings would cost that much per coding, so more than
+        // `MAX_CODINGS` leave the body unmeasured.
+        for (n, c) in codings.enumerate() {
+            if n >= MAX_CODINGS {
+                return None;
+            }
             let c = c.trim();
             if c.eq_ignore_ascii_case("gzip") || c.eq_ignore_ascii_case("x-gzip") {
                 dec = Decoder::Gzip(Box::new(GzDecoder::new(dec)));

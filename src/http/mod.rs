@@ -16,6 +16,7 @@ use rustc_hash::FxHashMap;
 
 use crate::flow::{EventKind, Interest, StreamEvent};
 use crate::model::connection::TlsHandshake;
+use crate::model::coverage::MAX_UNANSWERED_SERVERS;
 use crate::model::{
     ConnId, Connection, Coverage, Direction, Endpoint, Exchange, L7Protocol, TcpSummary, Timestamp,
 };
@@ -209,6 +210,11 @@ impl HttpStage {
                 None => Interest::Keep,
             },
             EventKind::Closed(summary) => {
+                if summary.unanswered_attempt() {
+                    self.conns.remove(&ev.conn);
+                    count_unanswered(sink.cov, summary);
+                    return Interest::Ignore;
+                }
                 let record = match self.conns.remove(&ev.conn) {
                     Some(st) => st.close(summary, sink),
                     None => unknown_connection(summary),
@@ -223,6 +229,19 @@ impl HttpStage {
             }
         }
     }
+}
+
+/// An unanswered connection attempt, counted instead of tabled (see `Coverage`).
+fn count_unanswered(cov: &mut Coverage, summary: &TcpSummary) {
+    cov.unanswered_attempts += 1;
+    let server = summary.server.to_string();
+    let by = &mut cov.unanswered_attempts_by_server;
+    let key = if by.contains_key(&server) || by.len() < MAX_UNANSWERED_SERVERS {
+        server
+    } else {
+        "other".to_owned()
+    };
+    *by.entry(key).or_insert(0) += 1;
 }
 
 /// A connection closed without `Opened` (should not happen): still reported.

@@ -116,6 +116,16 @@ impl TcpSummary {
     pub fn one_sided(&self) -> bool {
         self.client_to_server.packets == 0 || self.server_to_client.packets == 0
     }
+
+    /// A SYN nobody answered (Zeek's `S0`): the client sent no payload, the capture
+    /// saw no byte of it lost, and the server sent no packet at all.
+    pub fn unanswered_attempt(&self) -> bool {
+        self.syn.is_some()
+            && self.syn_ack.is_none()
+            && self.server_to_client.packets == 0
+            && self.client_to_server.bytes == 0
+            && self.client_to_server.gaps == 0
+    }
 }
 
 /// A row of the connections table.

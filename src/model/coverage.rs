@@ -5,6 +5,9 @@
 
 use std::collections::BTreeMap;
 
+/// Server endpoints named in `Coverage::unanswered_attempts_by_server` at most.
+pub const MAX_UNANSWERED_SERVERS: usize = 1000;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Coverage {
     // capture
@@ -31,6 +34,13 @@ pub struct Coverage {
     pub connections: u64,
     pub connections_without_handshake: u64,
     pub one_sided_connections: u64,
+    /// Connection attempts never answered: a SYN (and its retransmissions), no payload,
+    /// nothing from the server. Counted here, not given a row of the connections table,
+    /// so that a SYN flood or a scan cannot grow the tables; included in `connections`.
+    pub unanswered_attempts: u64,
+    /// The same by server endpoint (`ip:port`), for the `MAX_UNANSWERED_SERVERS` first
+    /// servers seen; later ones are added under `other`.
+    pub unanswered_attempts_by_server: BTreeMap<String, u64>,
     pub gaps: u64,
     pub gap_bytes: u64,
     pub retransmitted_bytes: u64,

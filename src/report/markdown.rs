@@ -90,6 +90,22 @@ fn quality(s: &mut String, r: &LinkReport<'_>) {
     for (label, n) in rows {
         let _ = writeln!(s, "| {label} | {n} |");
     }
+    if c.unanswered_attempts > 0 {
+        let mut servers: Vec<_> = c.unanswered_attempts_by_server.iter().collect();
+        servers.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        let top: Vec<String> = servers
+            .iter()
+            .take(5)
+            .map(|(server, n)| format!("{server} ({n})"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "\n{} connection attempts were never answered (a SYN, nothing back); they have no \
+             row in connections.parquet and no link. Most to: {}.",
+            c.unanswered_attempts,
+            top.join(", ")
+        );
+    }
     if r.payloadless_connections_unlinked > 0 {
         let _ = writeln!(
             s,

@@ -134,6 +134,13 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
         cov.connections_without_handshake,
     );
     line(&mut s, "one-sided", cov.one_sided_connections);
+    if cov.unanswered_attempts > 0 {
+        line(
+            &mut s,
+            "unanswered attempts (SYN only, no table row)",
+            cov.unanswered_attempts,
+        );
+    }
     line(&mut s, "gaps (bytes lost)", cov.gaps);
     if cov.gaps > 0 {
         let _ = writeln!(s, "    {} bytes lost", cov.gap_bytes);

@@ -41,12 +41,14 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_open_traces: 200_000,
-            max_open_spans: 4_000_000,
+            // About 350 bytes a span: the open spans stay under 100 MB.
+            max_open_spans: 250_000,
             max_spans_per_trace: 100_000,
             idle_flush_ns: 60 * 1_000_000_000,
             idle_flush_spans: 200_000,
-            max_line_bytes: 256 << 20,
-            max_message_bytes: 256 << 20,
+            // Collector batches are a few MB a line; the line is held while parsed.
+            max_line_bytes: 64 << 20,
+            max_message_bytes: 64 << 20,
             max_errors_kept: 100,
         }
     }

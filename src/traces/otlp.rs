@@ -68,6 +68,8 @@ pub(crate) fn read_lines(
             }
             ing.coverage().bytes += skipped;
             ing.coverage().lines_too_long += 1;
+            // Give the bound's worth of buffer back rather than keep it for short lines.
+            line = Vec::new();
             ing.error(TraceError::malformed(
                 file,
                 Location::Line(n),

@@ -86,16 +86,81 @@ impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for KeyedArray<'_, T, F
     }
 }
 
-/// Counts bytes so coverage can report them for streamed documents.
+/// Longest JSON string or number in a streamed document. serde_json holds a string (and
+/// the digits of a long number) whole while it parses it, so without this bound one
+/// value of a gigabyte would cost that much memory; 16 MiB is far beyond any attribute an
+/// SDK exports.
+pub(crate) const MAX_TOKEN_BYTES: usize = 16 << 20;
+
+/// Counts bytes so coverage can report them for streamed documents, and fails the read
+/// when one string or number token grows past `max_token`.
 pub(crate) struct CountingReader<R> {
     inner: R,
     n: u64,
+    max_token: usize,
+    /// Bytes of the token being read (0 between tokens).
+    token: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl<R> CountingReader<R> {
+    pub(crate) fn new(inner: R, max_token: usize) -> Self {
+        CountingReader {
+            inner,
+            n: 0,
+            max_token,
+            token: 0,
+            in_string: false,
+            escaped: false,
+        }
+    }
+
+    /// Follows strings (with escapes) and bare tokens over `bytes`; true once a token is
+    /// over the bound.
+    fn over_bound(&mut self, bytes: &[u8]) -> bool {
+        for &c in bytes {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if c == b'\\' {
+                    self.escaped = true;
+                } else if c == b'"' {
+                    self.in_string = false;
+                    self.token = 0;
+                    continue;
+                }
+                self.token += 1;
+            } else {
+                match c {
+                    b'"' => {
+                        self.in_string = true;
+                        self.token = 0;
+                    }
+                    b'{' | b'}' | b'[' | b']' | b',' | b':' | b' ' | b'\t' | b'\n' | b'\r' => {
+                        self.token = 0
+                    }
+                    _ => self.token += 1,
+                }
+            }
+            if self.token > self.max_token {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 impl<R: std::io::Read> std::io::Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let k = self.inner.read(buf)?;
         self.n += k as u64;
+        if self.over_bound(&buf[..k]) {
+            return Err(std::io::Error::other(format!(
+                "a JSON string or number longer than {} bytes",
+                self.max_token
+            )));
+        }
         Ok(k)
     }
 }
@@ -119,7 +184,7 @@ pub(crate) fn json_document<R: std::io::Read>(
     ) -> serde_json::Result<bool>,
 ) -> bool {
     use super::error::{Location, TraceError};
-    let mut counted = CountingReader { inner: r, n: 0 };
+    let mut counted = CountingReader::new(r, MAX_TOKEN_BYTES);
     let mut de = serde_json::Deserializer::from_reader(&mut counted);
     ing.coverage().documents += 1;
     let res = body(&mut de, ing).and_then(|found| {
@@ -144,4 +209,36 @@ pub(crate) fn json_document<R: std::io::Read>(
     drop(de);
     ing.coverage().bytes += counted.n;
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read as _;
+
+    fn read_all(doc: &[u8], max: usize) -> std::io::Result<u64> {
+        let mut r = CountingReader::new(doc, max);
+        let mut buf = [0u8; 3];
+        loop {
+            match r.read(&mut buf)? {
+                0 => return Ok(r.n),
+                _ => continue,
+            }
+        }
+    }
+
+    #[test]
+    fn long_strings_and_numbers_fail_the_read_short_ones_pass() {
+        assert_eq!(
+            read_all(br#"{"a": "12345", "b": [1, 2.5]}"#, 5).unwrap(),
+            29
+        );
+        assert!(read_all(br#"{"a": "123456"}"#, 5).is_err());
+        assert!(read_all(br#"{"a": 1234567}"#, 5).is_err());
+        // An escaped quote does not end the string; structure inside a string is text.
+        assert!(read_all(br#"{"a": "1\"2,4"}"#, 5).is_err());
+        assert_eq!(read_all(br#"{"a": "1\"2"}"#, 5).unwrap(), 13);
+        // Whitespace between tokens is not a token, however long.
+        assert!(read_all(format!("[{}1]", " ".repeat(100)).as_bytes(), 5).is_ok());
+    }
 }
