@@ -383,6 +383,8 @@ struct Run {
 fn run_measured(inputs: &[&Path], limit: Duration) -> Run {
     let out = tempfile::tempdir().unwrap();
     let stderr_path = out.path().join("stderr.txt");
+    // Reaped by wait4 below, which std's `Child` does not know about.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_linkrank"))
         .args(["analyze", "--quiet", "--reproducible", "--no-auto-services"])
         .args(inputs)

@@ -28,8 +28,12 @@ enum CSt {
     Done,
 }
 
+/// Broken chunk framing. `consumed` bytes of the buffer given to `feed` were framing or
+/// data before the bad byte; they are still body bytes on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ChunkError;
+pub(crate) struct ChunkError {
+    pub consumed: usize,
+}
 
 impl Chunked {
     /// Consumes framing and data from `b`, passing chunk data to `on_data`. Returns the bytes
@@ -56,7 +60,7 @@ impl Chunked {
                 CSt::Size => match c {
                     b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
                         if self.digits >= 16 {
-                            return Err(ChunkError);
+                            return Err(ChunkError { consumed: i });
                         }
                         let d = (c as char).to_digit(16).unwrap_or(0) as u64;
                         self.size = self.size << 4 | d;
@@ -65,30 +69,30 @@ impl Chunked {
                     b';' | b' ' | b'\t' if self.digits > 0 => self.st = CSt::Ext,
                     b'\r' if self.digits > 0 => self.st = CSt::SizeLf,
                     b'\n' if self.digits > 0 => self.size_line_done(),
-                    _ => return Err(ChunkError),
+                    _ => return Err(ChunkError { consumed: i }),
                 },
                 CSt::Ext => {
                     self.line += 1;
                     match c {
                         b'\r' => self.st = CSt::SizeLf,
                         b'\n' => self.size_line_done(),
-                        _ if self.line > MAX_LINE => return Err(ChunkError),
+                        _ if self.line > MAX_LINE => return Err(ChunkError { consumed: i }),
                         _ => {}
                     }
                 }
                 CSt::SizeLf => match c {
                     b'\n' => self.size_line_done(),
-                    _ => return Err(ChunkError),
+                    _ => return Err(ChunkError { consumed: i }),
                 },
                 CSt::DataCr => match c {
                     b'\r' => self.st = CSt::DataLf,
                     // Bare LF tolerated, as most parsers do.
                     b'\n' => self.next_chunk(),
-                    _ => return Err(ChunkError),
+                    _ => return Err(ChunkError { consumed: i }),
                 },
                 CSt::DataLf => match c {
                     b'\n' => self.next_chunk(),
-                    _ => return Err(ChunkError),
+                    _ => return Err(ChunkError { consumed: i }),
                 },
                 CSt::TrailerStart => match c {
                     b'\r' => self.st = CSt::FinalLf,
@@ -103,12 +107,12 @@ impl Chunked {
                     if c == b'\n' {
                         self.st = CSt::TrailerStart;
                     } else if self.line > MAX_LINE {
-                        return Err(ChunkError);
+                        return Err(ChunkError { consumed: i });
                     }
                 }
                 CSt::FinalLf => match c {
                     b'\n' => self.st = CSt::Done,
-                    _ => return Err(ChunkError),
+                    _ => return Err(ChunkError { consumed: i }),
                 },
                 CSt::Done => return Ok((i, true)),
             }
@@ -185,7 +189,8 @@ mod tests {
         assert_eq!(run(&[b"3\nabc\n0\n\n"]), Ok((9, 3, true))); // 2 + 4 + 2 + 1
         assert!(run(&[b"zz\r\n"]).is_err());
         assert!(run(&[b"\r\n"]).is_err());
-        assert!(run(&[b"3\r\nabcX"]).is_err());
+        // The size line and the data before the bad byte were consumed.
+        assert_eq!(run(&[b"3\r\nabcX"]), Err(ChunkError { consumed: 6 }));
         assert!(run(&[b"11111111111111111\r\n"]).is_err());
         assert_eq!(run(&[b"ffffffffffffffff\r\nab"]), Ok((20, 2, false)));
     }

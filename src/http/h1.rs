@@ -173,9 +173,11 @@ impl BodyState {
                     *len = len.saturating_add(d.len() as u64);
                     decode(dec, failed, sample, d);
                 });
-                if let Ok((n, _)) = r {
-                    self.wire = self.wire.saturating_add(n as u64);
-                }
+                let n = match r {
+                    Ok((n, _)) => n,
+                    Err(e) => e.consumed,
+                };
+                self.wire = self.wire.saturating_add(n as u64);
                 r
             }
         }
@@ -508,11 +510,12 @@ impl H1Conn {
                 }
                 pos + used
             }
-            Err(_) => {
-                // Broken chunk framing: the message ends here, unframed.
+            Err(e) => {
+                // Broken chunk framing: the message ends at the bad byte, unframed; what
+                // came before it was this body's, and is not searched for a new message.
                 self.finish_body(d, ts, Some(Completeness::Truncated), sink);
                 self.malformed(d, ts, sink);
-                pos
+                pos + e.consumed
             }
         }
     }
