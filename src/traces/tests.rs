@@ -70,6 +70,9 @@ const T1: &str = "0af7651916cd43dd8448eb211c80319c";
 
 #[test]
 fn otlp_serde_reads_the_canonical_example() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     // Upper-case hex ids, string-encoded nanoseconds and integers in the spec's example.
     let req = otlp_request("otelproto_examples_trace.json");
     let span = &req.resource_spans[0].scope_spans[0].spans[0];
@@ -128,6 +131,9 @@ fn otlp_protobuf_single_and_length_delimited_read_like_the_json() {
 
 #[test]
 fn truncated_protobuf_keeps_the_entries_before_the_cut() {
+    if !crate::testing::corpus::require() {
+        return;
+    }
     let req = otlp_request("jaeger_storage_example_trace_otlp.json");
     let bytes = req.encode_to_vec();
     // Entries are whole ResourceSpans; cut inside the last one (3 spans of service 1).
