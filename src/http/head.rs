@@ -158,11 +158,16 @@ fn is_target_byte(c: u8) -> bool {
 /// Hand-written: httparse has no lenient request-line mode, and no crate reads these forms.
 pub(crate) fn lenient_request(buf: &[u8]) -> Parsed {
     let Some(line) = first_line(buf) else {
-        // httparse rejects a line's CR before its LF has come (`GET /\r`); any other byte it
-        // rejects in an unfinished line the lenient grammar rejects as well.
-        return match buf.strip_suffix(b"\r") {
-            Some(line) if lenient_line(line).is_some() => Parsed::Partial,
-            _ => Parsed::Malformed,
+        // httparse rejects a line's CR before its LF has come (`GET /\r`), and a version or
+        // target it cannot read before the line is whole (`GET /a HTTP/x`, which the
+        // lenient grammar may still read as `/a HTTP/x...` once ` HTTP/1.1` follows): wait
+        // for the line end whenever the bytes so far could still become a lenient line, so
+        // that a head cut anywhere reads as the whole head does.
+        let line = buf.strip_suffix(b"\r").unwrap_or(buf);
+        return if lenient_line(line).is_some() || lenient_prefix(line) {
+            Parsed::Partial
+        } else {
+            Parsed::Malformed
         };
     };
     let Some((mut h, versioned)) = odd_head(line, buf) else {
@@ -223,6 +228,18 @@ struct OddLine<'a> {
     /// A version was written (however oddly); a header block follows.
     versioned: bool,
     minor: u8,
+}
+
+/// Whether an unfinished request line could still become one [`lenient_line`] accepts:
+/// a method, then nothing but target bytes in the parts it reads.
+fn lenient_prefix(line: &[u8]) -> bool {
+    let mut parts = line.split(|&c| c == b' ').filter(|p| !p.is_empty());
+    let Some(method) = parts.next() else {
+        return false;
+    };
+    line.starts_with(method)
+        && is_odd_method(method)
+        && parts.take(8).all(|p| p.iter().all(|&c| is_target_byte(c)))
 }
 
 fn lenient_line(line: &[u8]) -> Option<OddLine<'_>> {
@@ -652,6 +669,20 @@ Content-Encoding: gzip\r\nCookie: id=abc\r\ntraceparent: 00-4bf92f3577b34da6a3ce
 
     // The request lines of zeek's testing/btest/Traces/http/methods.pcap that tshark counts
     // and httparse rejects (LF line ends, as sent there), plus CRLF and HTTP/0.9 forms.
+    #[test]
+    fn every_prefix_of_a_leniently_read_head_waits_for_more() {
+        // httparse rejects the line at `HTTP/c`; the lenient reader takes the last
+        // ` HTTP/1.1` as the version once the line is whole.
+        let b = b"GET /a HTTP/c.internal:8071?GET /b HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert!(matches!(parse_request_costed(b, None), Parsed::Complete(h) if h.len == b.len()));
+        for k in 1..b.len() {
+            assert!(
+                matches!(parse_request_costed(&b[..k], None), Parsed::Partial),
+                "prefix of {k} bytes"
+            );
+        }
+    }
+
     #[test]
     fn lenient_request_line_forms() {
         let b = b"OPTIONS HTTP/1.1\nHost: www.google.com\n\n";

@@ -31,6 +31,11 @@ pub fn template(target: &str) -> String {
             out.push_str(seg);
         }
     }
+    // A target that was only a matrix parameter (`;jsessionid=...`) leaves nothing: it is
+    // the root, as an empty path is, so that templating a route again never changes it.
+    if out.is_empty() {
+        out.push('/');
+    }
     out
 }
 
@@ -93,6 +98,15 @@ mod tests {
         assert_eq!(template("/o/ord_20240117/x"), "/o/{id}/x");
         assert_eq!(template("/api/v1/oauth2/h264"), "/api/v1/oauth2/h264");
         assert_eq!(template("/y/2024"), "/y/{id}");
+    }
+
+    #[test]
+    fn a_bare_matrix_parameter_is_the_root_and_templating_is_idempotent() {
+        assert_eq!(template(";jsessionid=ABC123"), "/");
+        for t in [";x", "", "/a;b", "?q", "http://h;p", "/x/123;y"] {
+            let once = template(t);
+            assert_eq!(template(&once), once, "{t:?}");
+        }
     }
 
     #[test]
