@@ -10,3 +10,4 @@
 //! a skip can never hide a test where the corpus should be.
 
 pub mod corpus;
+pub mod fuzz;
