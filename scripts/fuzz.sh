@@ -470,7 +470,7 @@ run_targets() {
 # --- minimize ----------------------------------------------------------------------
 minimize() {
   (cd "$FUZZ" && cargo +nightly fuzz build "${BUILD_FLAGS[@]}")
-  local t dest total size f
+  local t dest total
   for t in "${TARGETS[@]}"; do
     [ -d "$FUZZ/corpus/$t" ] || { echo "fuzz.sh: no working corpus for $t (run first)" >&2; continue; }
     echo "== cmin $t"
@@ -481,15 +481,61 @@ minimize() {
     mkdir -p "$dest"
     # Regression inputs (crashes once found, named regression-*) always stay.
     find "$dest" -maxdepth 1 -type f ! -name 'regression-*' -delete
+    # Smallest first, within the bounds; never a seed cut from a capture or a third-party
+    # file, nor a fuzz-made input still holding 256 bytes or more of a third-party file.
+    python3 - "$FUZZ/corpus/$t" "$dest" "$FUZZ/corpus/.excluded/$t" "$(corpus_dir)" \
+      "$MAX_COMMITTED_FILE" "$MAX_COMMITTED_TOTAL" <<'PY'
+import os, shutil, sys
+
+src, dest, excluded_list, third = sys.argv[1:5]
+max_file, max_total = int(sys.argv[5]), int(sys.argv[6])
+W = 64
+excluded = set()
+if os.path.exists(excluded_list):
+    with open(excluded_list) as f:
+        excluded = set(f.read().split())
+chunks = set()
+if third:
+    with open(os.path.join(third, "MANIFEST.tsv"), encoding="utf-8") as f:
+        names = [row.split("\t")[0] for row in list(f)[1:]]
+    for n in names:
+        p = os.path.join(third, n)
+        if os.path.isfile(p):
+            with open(p, "rb") as f:
+                d = f.read()
+            for i in range(0, len(d) - W + 1, W):
+                c = d[i:i + W]
+                if len(set(c)) >= 8:  # not padding, not a run of a few byte values
+                    chunks.add(c)
+
+def third_party_bytes(d):
+    hit, i = 0, 0
+    while i + W <= len(d):
+        if d[i:i + W] in chunks:
+            hit += W
+            i += W
+        else:
+            i += 1
+    return hit
+
+total = sum(os.path.getsize(os.path.join(dest, n)) for n in os.listdir(dest))
+files = sorted((os.path.getsize(os.path.join(src, n)), n) for n in os.listdir(src))
+skipped = 0
+for size, n in files:
+    if n in excluded or size > max_file:
+        continue
+    if total + size > max_total:
+        break
+    with open(os.path.join(src, n), "rb") as f:
+        d = f.read()
+    if chunks and third_party_bytes(d) >= 256:
+        skipped += 1
+        continue
+    shutil.copyfile(os.path.join(src, n), os.path.join(dest, n))
+    total += size
+print(f"   {skipped} inputs holding third-party bytes left out")
+PY
     total="$(find "$dest" -maxdepth 1 -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')"
-    # Smallest first, never a seed cut from a capture or a third-party file.
-    while read -r size f; do
-      if grep -qxF "$(basename "$f")" "$FUZZ/corpus/.excluded/$t" 2>/dev/null; then continue; fi
-      [ "$size" -le "$MAX_COMMITTED_FILE" ] || continue
-      [ $((total + size)) -le "$MAX_COMMITTED_TOTAL" ] || break
-      cp "$f" "$dest/"
-      total=$((total + size))
-    done < <(find "$FUZZ/corpus/$t" -maxdepth 1 -type f -printf '%s %p\n' | sort -n)
     echo "   $(find "$dest" -maxdepth 1 -type f | wc -l) files, $total bytes in fuzz/corpus-committed/$t"
   done
 }
