@@ -5,6 +5,18 @@
 
 /// `/orders/123?x=1` -> `/orders/{id}`.
 pub fn template(target: &str) -> String {
+    let once = template_once(target);
+    // Dropped parameters can leave a path that reads as an absolute URL (`http:;x//h@`
+    // gives `http://{id}`); template that too, so that templating a route never changes
+    // it. A result starting with `/` cannot read as one, so once more is enough.
+    if strip_scheme(&once).is_some() {
+        template_once(&once)
+    } else {
+        once
+    }
+}
+
+fn template_once(target: &str) -> String {
     // The query and fragment may hold secrets: drop them first.
     let end = target.find(['?', '#']).unwrap_or(target.len());
     let mut path = &target[..end];
@@ -103,7 +115,15 @@ mod tests {
     #[test]
     fn a_bare_matrix_parameter_is_the_root_and_templating_is_idempotent() {
         assert_eq!(template(";jsessionid=ABC123"), "/");
-        for t in [";x", "", "/a;b", "?q", "http://h;p", "/x/123;y"] {
+        for t in [
+            ";x",
+            "",
+            "/a;b",
+            "?q",
+            "http://h;p",
+            "/x/123;y",
+            "http:;r//csp.@x",
+        ] {
             let once = template(t);
             assert_eq!(template(&once), once, "{t:?}");
         }
