@@ -79,7 +79,7 @@ pub struct Call {
     pub trace_id: Option<u128>,
     /// W3C traceparent parent id: the caller's span, shared by siblings.
     pub parent_span_id: Option<u64>,
-    /// The call's own span id: known from a trace reader (issue 6), never from the wire.
+    /// The call's own span id: known from a trace reader, never from the wire.
     pub span_id: Option<u64>,
     pub kind: CallKind,
     /// Request body bytes (unframed), when the request was seen: a sibling sent the same

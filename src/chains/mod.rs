@@ -1,5 +1,5 @@
 //! Call chains: which request each call was made for, the call trees that follow, and
-//! where each link sits on its roots' critical paths (issue 5, docs/chains.md).
+//! where each link sits on its roots' critical paths (docs/chains.md).
 //!
 //! `calls` turns the exchanges (and connections without visible HTTP) into owned
 //! [`Call`] rows; `parents` infers each call's parent (span ids, W3C traceparent, else

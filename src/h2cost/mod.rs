@@ -1,4 +1,4 @@
-//! What each HTTP/1.x header block would cost as HTTP/2 and as gRPC (issue 4 §2).
+//! What each HTTP/1.x header block would cost as HTTP/2 and as gRPC.
 //!
 //! The header lists of a connection are replayed, in order, through real HPACK encoders
 //! ([`hpack`], httlib-hpack) with the default 4096-octet dynamic table: one per direction
