@@ -364,6 +364,19 @@ impl PcapWriter {
         self.frame(&buf);
     }
 
+    /// A data segment (ACK set, no SYN or FIN) at `*seq`, which then moves past it.
+    fn send(
+        &mut self,
+        src: ([u8; 4], u16),
+        dst: ([u8; 4], u16),
+        seq: &mut u32,
+        ack: u32,
+        payload: &[u8],
+    ) {
+        self.tcp(src, dst, *seq, Some(ack), false, false, payload);
+        *seq = seq.wrapping_add(payload.len() as u32);
+    }
+
     fn finish(mut self) {
         use std::io::Write as _;
         self.out.flush().unwrap();
@@ -508,42 +521,14 @@ fn content_length_2_pow_63_and_16_digit_chunk_sizes_stay_bounded() {
     // Content-Length 2^63, then a chunked response whose chunk size is 16 hex digits.
     let (mut c, mut s) = handshake(&mut w, 40001);
     let req = b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775808\r\n\r\n";
-    w.tcp((CLIENT, 40001), (SERVER, 80), c, Some(s), false, false, req);
-    c += req.len() as u32;
+    w.send((CLIENT, 40001), (SERVER, 80), &mut c, s, req);
     for _ in 0..100 {
-        w.tcp(
-            (CLIENT, 40001),
-            (SERVER, 80),
-            c,
-            Some(s),
-            false,
-            false,
-            &[b'x'; 1400],
-        );
-        c += 1400;
+        w.send((CLIENT, 40001), (SERVER, 80), &mut c, s, &[b'x'; 1400]);
     }
     let resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n";
-    w.tcp(
-        (SERVER, 80),
-        (CLIENT, 40001),
-        s,
-        Some(c),
-        false,
-        false,
-        resp,
-    );
-    s += resp.len() as u32;
+    w.send((SERVER, 80), (CLIENT, 40001), &mut s, c, resp);
     for _ in 0..100 {
-        w.tcp(
-            (SERVER, 80),
-            (CLIENT, 40001),
-            s,
-            Some(c),
-            false,
-            false,
-            &[b'y'; 1400],
-        );
-        s += 1400;
+        w.send((SERVER, 80), (CLIENT, 40001), &mut s, c, &[b'y'; 1400]);
     }
     w.tcp((SERVER, 80), (CLIENT, 40001), s, Some(c), false, true, b"");
     w.tcp(
@@ -587,16 +572,7 @@ fn a_100_mb_header_block_without_an_empty_line_stays_bounded() {
     let (mut c, s) = handshake(&mut w, 40003);
     let mut seg = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
     seg.resize(1400, b'a');
-    w.tcp(
-        (CLIENT, 40003),
-        (SERVER, 80),
-        c,
-        Some(s),
-        false,
-        false,
-        &seg,
-    );
-    c += seg.len() as u32;
+    w.send((CLIENT, 40003), (SERVER, 80), &mut c, s, &seg);
     let line = b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
     let mut seg = Vec::with_capacity(1400);
     while seg.len() + line.len() <= 1400 {
@@ -604,16 +580,7 @@ fn a_100_mb_header_block_without_an_empty_line_stays_bounded() {
     }
     let mut sent = 0u64;
     while sent < 100 << 20 {
-        w.tcp(
-            (CLIENT, 40003),
-            (SERVER, 80),
-            c,
-            Some(s),
-            false,
-            false,
-            &seg,
-        );
-        c = c.wrapping_add(seg.len() as u32);
+        w.send((CLIENT, 40003), (SERVER, 80), &mut c, s, &seg);
         sent += seg.len() as u64;
     }
     w.tcp((CLIENT, 40003), (SERVER, 80), c, Some(s), false, true, b"");
