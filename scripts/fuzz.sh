@@ -17,9 +17,9 @@
 # Builds are `-s none --debug-assertions` (release, no sanitizer: linkrank has no unsafe
 # code; debug assertions and overflow checks on). CARGO_BUILD_JOBS defaults to 1.
 # FUZZ_KEEP_GOING=1 runs libFuzzer in fork mode and goes on after a crash, timeout or
-# out-of-memory (each is still saved in fuzz/artifacts/), so that one known finding does
-# not end a long run; it is the default for a target with open findings (reproducers in
-# fuzz/regressions/<target>/), FUZZ_KEEP_GOING=0 turns it off.
+# out-of-memory (each is still saved in fuzz/artifacts/), so that one known but not yet
+# fixed finding does not end a long run. Off by default: the reproducers kept in
+# fuzz/regressions/ are fixed findings, and a plain run stops at the first new one.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -449,8 +449,7 @@ run_targets() {
     before="$(mktemp)"
     ls "$FUZZ/artifacts/$t" 2>/dev/null | sort >"$before" || true
     local run_flags=() note=""
-    if [ "${FUZZ_KEEP_GOING:-}" = 1 ] || { [ -z "${FUZZ_KEEP_GOING:-}" ] \
-        && [ -n "$(ls -A "$FUZZ/regressions/$t" 2>/dev/null)" ]; }; then
+    if [ "${FUZZ_KEEP_GOING:-}" = 1 ]; then
       run_flags=("${KEEP_GOING_FLAGS[@]}")
       note=", going on after crashes"
     fi

@@ -764,6 +764,68 @@ fn a_gigabyte_otlp_string_and_parent_cycles_stay_bounded() {
     assert_eq!(run.links["traces"]["coverage"]["spans_read"], 2);
 }
 
+/// One trace of 1,000,000 spans: a call chain (SERVER -> CLIENT -> SERVER ...) through
+/// eight services, each span nested in its parent's time, written as the Collector's file
+/// exporter batches them (512 spans a line). The trace is cut at its bound and the cut is
+/// counted; the deep nesting keeps thousands of serving windows open at once.
+#[test]
+fn a_million_span_trace_stays_bounded() {
+    use std::io::Write as _;
+    const SPANS: u64 = 1_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("million.otlp.jsonl");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let trace = "0000000000000000000000000000abcd";
+        let start = 1_700_000_000_000_000_000u64;
+        let end = start + 10_000_000_000_000;
+        let mut batch: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for i in 1..=SPANS {
+            let service = format!("s{}", (i / 2) % 8);
+            let kind = if i % 2 == 1 { 2 } else { 3 };
+            let parent = if i > 1 {
+                format!(r#","parentSpanId":"{:016x}""#, i - 1)
+            } else {
+                String::new()
+            };
+            batch.entry(service).or_default().push(format!(
+                r#"{{"traceId":"{trace}","spanId":"{i:016x}"{parent},"name":"GET /x","kind":{kind},"startTimeUnixNano":"{}","endTimeUnixNano":"{}"}}"#,
+                start + i,
+                end - i
+            ));
+            if i % 512 == 0 || i == SPANS {
+                let resources: Vec<String> = std::mem::take(&mut batch)
+                    .into_iter()
+                    .map(|(service, spans)| {
+                        format!(
+                            r#"{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}"#,
+                            spans.join(",")
+                        )
+                    })
+                    .collect();
+                writeln!(f, r#"{{"resourceSpans":[{}]}}"#, resources.join(",")).unwrap();
+            }
+        }
+        f.flush().unwrap();
+    }
+    let run = run_measured(&[&path], Duration::from_secs(240));
+    assert_bounded("one trace of 1,000,000 spans", &run);
+    let cov = &run.links["traces"]["coverage"];
+    assert_eq!(cov["spans_read"], SPANS, "{cov}");
+    assert_eq!(cov["traces"], 1, "{cov}");
+    let kept = cov["spans_kept"].as_u64().unwrap();
+    assert!(
+        kept > 0 && kept < SPANS,
+        "the trace is cut at its bound: {cov}"
+    );
+    assert_eq!(
+        cov["spans_over_trace_cap"].as_u64().unwrap(),
+        SPANS - kept,
+        "every span over the bound is counted: {cov}"
+    );
+    assert!(cov["calls"].as_u64().unwrap() > 0, "{cov}");
+}
+
 /// The corruption that made the old reassembly spin: the demo (a real multi-service
 /// capture) through `editcap -E 0.02` with 40 seeds, each under the watchdog.
 #[test]

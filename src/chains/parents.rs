@@ -146,9 +146,52 @@ struct Window {
 struct Sweep<'a> {
     windows: &'a [Window],
     next: usize,
-    open: FxHashMap<IpAddr, Vec<u32>>,
+    open: FxHashMap<IpAddr, OpenWindows>,
     /// Addresses some call is made from: only their windows are kept.
     callers: &'a FxHashSet<IpAddr>,
+}
+
+/// The windows open on one address, and the earliest time one of them expires (its
+/// close plus the late grace). Pruning runs only once that time has passed, so nested
+/// windows that never expire cost nothing per step, and every pruning pass removes at
+/// least one window.
+struct OpenWindows {
+    ids: Vec<u32>,
+    expires: i64,
+}
+
+impl Default for OpenWindows {
+    fn default() -> Self {
+        OpenWindows {
+            ids: Vec::new(),
+            expires: i64::MAX,
+        }
+    }
+}
+
+impl OpenWindows {
+    fn push(&mut self, k: u32, windows: &[Window], cfg: &ParentConfig) {
+        let expiry = windows[k as usize].close.saturating_add(cfg.late_grace_ns);
+        self.expires = self.expires.min(expiry);
+        self.ids.push(k);
+    }
+
+    /// Drops the windows expired at `t`.
+    fn prune(&mut self, t: i64, windows: &[Window], cfg: &ParentConfig) {
+        if self.expires >= t {
+            return;
+        }
+        let mut expires = i64::MAX;
+        self.ids.retain(|&k| {
+            let expiry = windows[k as usize].close.saturating_add(cfg.late_grace_ns);
+            let keep = expiry >= t;
+            if keep {
+                expires = expires.min(expiry);
+            }
+            keep
+        });
+        self.expires = expires;
+    }
 }
 
 impl Sweep<'_> {
@@ -163,15 +206,14 @@ impl Sweep<'_> {
                 continue;
             }
             let list = self.open.entry(w.ip).or_default();
-            if list.len() >= cfg.max_open_per_ip {
-                let windows = self.windows;
-                list.retain(|&k| windows[k as usize].close.saturating_add(cfg.late_grace_ns) >= t);
+            if list.ids.len() >= cfg.max_open_per_ip {
+                list.prune(t, self.windows, cfg);
             }
-            if list.len() >= cfg.max_open_per_ip {
+            if list.ids.len() >= cfg.max_open_per_ip {
                 stats.windows_dropped += 1;
                 continue;
             }
-            list.push((self.next - 1) as u32);
+            list.push((self.next - 1) as u32, self.windows, cfg);
         }
     }
 
@@ -188,8 +230,8 @@ impl Sweep<'_> {
         late.clear();
         let windows = self.windows;
         if let Some(list) = self.open.get_mut(&ip) {
-            list.retain(|&k| windows[k as usize].close.saturating_add(cfg.late_grace_ns) >= t);
-            for &k in list.iter() {
+            list.prune(t, windows, cfg);
+            for &k in list.ids.iter() {
                 let w = &windows[k as usize];
                 if w.close >= t {
                     primary.push(w.call);
@@ -286,6 +328,13 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
         let c = &calls[ci as usize];
         let Some(t) = c.start() else { continue };
         sweep.advance(t, cfg, &mut scratch);
+        // A call whose span ids name its parent teaches the affinity that parent alone:
+        // exact evidence, and no sweep over the windows open around it (a deep trace
+        // keeps thousands open).
+        if let Some(e) = inf.edges[ci as usize] {
+            with_ids.push(&ctx, ci, &[e.parent]);
+            continue;
+        }
         sweep.candidates(c.client.ip(), t, cfg, &mut primary, &mut late);
         primary.extend_from_slice(&late);
         if traced {
