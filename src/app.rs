@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::assess;
 use crate::capture::{CaptureFile, MergedCaptures};
 use crate::chains::{self, ChainConfig};
 use crate::cli::AnalyzeConfig;
@@ -15,14 +16,14 @@ use crate::flow::{FlowConfig, FlowTable};
 use crate::http::{detect, HttpConfig, HttpStage};
 use crate::identity::{self, K8sInventory, NameSources, Naming, Observed, ServicesFile};
 use crate::join::{self, JoinConfig};
-use crate::links::{self, Evidence, LinkSet};
+use crate::links;
 use crate::model::Coverage;
+use crate::plan;
 use crate::rank::{self, Ranked};
-use crate::recommend;
 use crate::report::summary::{self, InputSummary, TableFigures};
 use crate::report::{links_csv, links_json, markdown, LinkReport, TraceReport};
 use crate::tables::{self, TableBuilder, Tables};
-use crate::traces::{self, TraceSet};
+use crate::traces;
 
 /// Why `analyze` failed; `main` maps each to an exit code (see README).
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +43,9 @@ pub struct RunOutcome {
     pub inputs: Vec<InputSummary>,
     pub out_dir: PathBuf,
     pub naming: Naming,
-    pub links: LinkSet,
-    /// The links, best first.
+    /// First to last packet (or span) of what was analysed, in seconds.
+    pub capture_seconds: Option<f64>,
+    /// The links, measured and assessed, best first.
     pub ranked: Vec<Ranked>,
     /// What the trace files gave (`None` without trace input).
     pub traces: Option<TraceReport>,
@@ -284,11 +286,8 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     let mut link_set = links::measure(&tables, &naming, config.routes)
         .context("measuring the links")
         .map_err(RunError::Output)?;
-    let mut trace_report = trace_set
-        .as_ref()
-        .map(|t| TraceReport::of(t, joined.as_ref()));
     if let Some(t) = &trace_set {
-        merge_traced_links(
+        links::add_traces(
             &mut link_set,
             t,
             joined.as_ref().map(|j| (j, &tables, &naming)),
@@ -301,6 +300,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     let mut chain_set = chains::calls_from_tables(&tables, &naming)
         .context("reading the calls for the chains")
         .map_err(RunError::Output)?;
+    let mut chain_check = None;
     if let (Some(t), Some(j)) = (&trace_set, &joined) {
         let by_conn = j
             .by_connection(&tables.exchanges)
@@ -308,10 +308,15 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             .map_err(RunError::Output)?;
         let untouched = chain_set.clone();
         chains::from_traces::lay_span_ids(&mut chain_set, &t.calls, &by_conn);
-        if let Some(r) = trace_report.as_mut() {
-            r.check_chains(&untouched, &chain_set, &chain_config);
-        }
+        chain_check = Some(chains::check_against_spans(
+            &untouched,
+            &chain_set,
+            &chain_config,
+        ));
     }
+    let trace_report = trace_set
+        .as_ref()
+        .map(|t| TraceReport::of(t, joined.as_ref(), chain_check));
     if let Some(t) = &trace_set {
         let matched = joined.as_ref().map(|j| j.call_matched.as_slice());
         chains::from_traces::append_trace_calls(&mut chain_set, &t.calls, &|i| {
@@ -331,10 +336,6 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             .map(String::as_str)
             .zip(coverage.clock_offsets.iter().map(|o| o.offset_ns)),
     );
-    for link in &mut link_set.links {
-        let key = (link.client.clone(), link.server.clone());
-        link.chain = chain_analysis.links.remove(&key);
-    }
     let constants: CostConstants = config.cost;
     let mut payloads = payload_samples(&tables, &naming)
         .context("reading the payload samples")
@@ -346,35 +347,11 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             p.timed_protobuf_bytes = 0;
         }
     }
-    // The figures at the constants in force; the decisions, gains and score at the end of
-    // every constant's range that saves least (S(low), docs/cost-model.md §6).
-    project(
-        &mut link_set.links,
-        link_set.capture_seconds,
-        &payloads,
-        &constants,
-    );
-    let secs = link_set.capture_seconds;
-    let low = constants.pessimistic_by(|k| {
-        // The savings alone (not the decisions, which thresholds make jumpy): each
-        // constant moves them one way.
-        link_set.links.iter().fold([0.0; 3], |t, l| {
-            let key = (l.client.clone(), l.server.clone());
-            let s = cost::link_savings(l, secs, payloads.get(&key), k);
-            [
-                t[0] + s.latency_ms_per_s_saved.unwrap_or(0.0),
-                t[1] + s.bytes_per_s_saved.unwrap_or(0.0),
-                t[2] + s.cpu_ms_per_s_saved.unwrap_or(0.0),
-            ]
-        })
-    });
-    let mut at_low = link_set.links.clone();
-    project(&mut at_low, secs, &payloads, &low);
-    for (link, scored) in link_set.links.iter_mut().zip(at_low) {
-        link.recommendation = scored.recommendation;
-    }
-    let ranked = rank::rank(&link_set, &constants);
-    let plan = recommend::plan(&ranked);
+    let capture_seconds = link_set.capture_seconds;
+    let payloadless_connections_unlinked = link_set.payloadless_connections_unlinked;
+    let assessed = assess::assess(link_set, chain_analysis.links, &payloads, &constants);
+    let ranked = rank::rank(assessed.links, &constants);
+    let plan = plan::plan(&ranked);
     let report = LinkReport {
         inputs: &inputs,
         coverage: &coverage,
@@ -389,10 +366,10 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             .map(|p| p.display().to_string())
             .collect(),
         links: &ranked,
-        capture_seconds: link_set.capture_seconds,
-        payloadless_connections_unlinked: link_set.payloadless_connections_unlinked,
+        capture_seconds,
+        payloadless_connections_unlinked,
         constants: &constants,
-        score_constants: Some(&low),
+        score_constants: Some(&assessed.score_constants),
         chains: Some(&chain_analysis.run),
         traces: trace_report.as_ref(),
         plan: Some(&plan),
@@ -407,87 +384,10 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         inputs,
         out_dir: config.out.clone(),
         naming,
-        links: link_set,
+        capture_seconds,
         ranked,
         traces: trace_report,
     })
-}
-
-/// Adds the trace files' view to the links: a captured link is `both` when some of its
-/// exchanges were joined to traced calls (its `traced_calls` counts them, whatever the
-/// spans call the endpoints); the calls no capture showed make links of their own
-/// (`traces`), measured from the spans.
-fn merge_traced_links(
-    set: &mut LinkSet,
-    traced_set: &TraceSet,
-    joined: Option<(&join::Join, &Tables, &Naming)>,
-    top_routes: usize,
-) -> polars::prelude::PolarsResult<()> {
-    let matched = joined.map(|(j, _, _)| j.call_matched.as_slice());
-    let shown = |i: usize| matched.is_some_and(|m| m.get(i).copied().unwrap_or(false));
-    let traced = links::measure_traced(&traced_set.calls, &shown, top_routes);
-    let mut joined_per_link: std::collections::BTreeMap<links::LinkKey, (u64, u64)> =
-        Default::default();
-    if let Some((j, tables, naming)) = joined {
-        for ((client, server), call) in j.matched_endpoints(&tables.exchanges)? {
-            let key = (
-                naming.client(client).name,
-                naming.server(server.0, server.1).name,
-            );
-            let e = joined_per_link.entry(key).or_default();
-            e.0 += 1;
-            let c = &traced_set.calls[call as usize];
-            e.1 += u64::from(c.kind == traces::CallKind::Async);
-        }
-    }
-    for link in &mut set.links {
-        let key = (link.client.clone(), link.server.clone());
-        let (n, async_calls) = joined_per_link.get(&key).copied().unwrap_or_default();
-        link.traced_calls = Some(n);
-        if n > 0 {
-            link.evidence = Evidence::Both;
-            link.async_share = Some(async_calls as f64 / n as f64);
-            link.broker = traced.async_per_link.get(&key).and_then(|a| a.1.clone());
-        }
-    }
-    for link in traced.links {
-        match set
-            .links
-            .iter_mut()
-            .find(|l| l.client == link.client && l.server == link.server)
-        {
-            // Calls the capture missed on a link it showed: counted, not measured twice.
-            Some(l) => {
-                l.evidence = Evidence::Both;
-                l.traced_calls = Some(l.traced_calls.unwrap_or(0) + link.traced_calls.unwrap_or(0));
-            }
-            None => set.links.push(link),
-        }
-    }
-    if set.capture_seconds.is_none() {
-        set.capture_seconds = traced.seconds;
-    }
-    Ok(())
-}
-
-/// Savings, what-if and recommendation of every link under the constants `k`.
-fn project(
-    links: &mut [links::Link],
-    seconds: Option<f64>,
-    payloads: &std::collections::BTreeMap<links::LinkKey, cost::PayloadSamples>,
-    k: &CostConstants,
-) {
-    for link in links.iter_mut() {
-        let key = (link.client.clone(), link.server.clone());
-        link.savings = cost::link_savings(link, seconds, payloads.get(&key), k);
-        // The what-if needs the savings: root latency saved along the critical paths.
-        if let Some(mut chain) = link.chain.take() {
-            chains::whatif::apply(link, &mut chain, seconds);
-            link.chain = Some(chain);
-        }
-    }
-    // The decision per link: target, cheaper fix, gain, reasons.
-    recommend::recommend(links, k);
 }
 
 /// The JSON samples per link, from the `payloads` table.

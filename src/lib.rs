@@ -10,6 +10,7 @@
 //! calls, and `join` matches those calls to the captured exchanges when both are given.
 
 pub mod app;
+pub mod assess;
 pub mod capture;
 pub mod chains;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod identity;
 pub mod join;
 pub mod links;
 pub mod model;
+pub mod plan;
 pub mod rank;
 pub mod recommend;
 pub mod report;

@@ -7,9 +7,11 @@ mod common;
 
 use clap::Parser;
 use common::*;
+use linkrank::assess::{Assessed, Assessment};
 use linkrank::cli::{Cli, Command};
-use linkrank::links::LinkSet;
-use linkrank::recommend::{BrokerKind, Target};
+use linkrank::cost::CostConstants;
+use linkrank::rank::Ranked;
+use linkrank::recommend::{BrokerKind, Subject, Target};
 use serde_json::Value;
 
 fn demo() -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
@@ -111,39 +113,59 @@ fn demo_links_get_the_targets_the_cost_model_rules_give() {
     assert!(md.contains("## Recommendations") && md.contains("### Wave 1"));
 }
 
+/// Decides `links` again (their savings, what-if and chain as given) at `k`.
+fn decide_again(links: Vec<Ranked>, k: &CostConstants) -> Vec<Assessed> {
+    let subjects: Vec<Subject<'_>> = links
+        .iter()
+        .map(|r| Subject {
+            link: &r.link,
+            chain: r.chain.as_ref(),
+            savings: &r.assessment.savings,
+            what_if: r.assessment.what_if.as_ref(),
+        })
+        .collect();
+    let decisions = linkrank::recommend::recommend(&subjects, k);
+    links
+        .into_iter()
+        .zip(decisions)
+        .map(|(r, recommendation)| Assessed {
+            link: r.link,
+            chain: r.chain,
+            assessment: Assessment {
+                recommendation,
+                ..r.assessment
+            },
+        })
+        .collect()
+}
+
 #[test]
 fn a_deep_synchronous_link_outranks_an_equally_costly_shallow_one() {
     let (_dir, _, outcome) = demo();
     let real = |c: &str, s: &str| {
         outcome
-            .links
-            .links
+            .ranked
             .iter()
-            .find(|l| l.client == c && l.server == s)
+            .find(|r| r.link.client == c && r.link.server == s)
             .unwrap()
             .clone()
     };
     // Two copies of one measured link that differ only in how deep their calls sit.
     let mut deep = real("orders", "users");
     let mut shallow = deep.clone();
-    shallow.server = "users-shallow".into();
+    shallow.link.server = "users-shallow".into();
     deep.chain.as_mut().unwrap().mean_depth = Some(3.0);
     deep.chain.as_mut().unwrap().max_depth = Some(3);
     shallow.chain.as_mut().unwrap().mean_depth = Some(1.0);
     shallow.chain.as_mut().unwrap().max_depth = Some(1);
-    let mut set = LinkSet {
-        links: vec![real("gateway", "orders"), shallow, deep],
-        capture_seconds: outcome.links.capture_seconds,
-        payloadless_connections_unlinked: 0,
-    };
-    let k = linkrank::cost::CostConstants::default();
-    linkrank::recommend::recommend(&mut set.links, &k);
-    let ranked = linkrank::rank::rank(&set, &k);
+    let k = CostConstants::default();
+    let assessed = decide_again(vec![real("gateway", "orders"), shallow, deep], &k);
+    let ranked = linkrank::rank::rank(assessed, &k);
     let pos = |s: &str| ranked.iter().position(|r| r.link.server == s).unwrap();
     let (d, sh) = (&ranked[pos("users")], &ranked[pos("users-shallow")]);
     assert_eq!(
-        d.link.recommendation.as_ref().unwrap().target,
-        sh.link.recommendation.as_ref().unwrap().target
+        d.assessment.recommendation.target,
+        sh.assessment.recommendation.target
     );
     assert!(
         d.score > sh.score,
@@ -157,22 +179,19 @@ fn a_deep_synchronous_link_outranks_an_equally_costly_shallow_one() {
 #[test]
 fn one_payload_sent_to_several_services_goes_to_a_broker() {
     let (_dir, _, outcome) = demo();
-    let mut links = outcome.links.links.clone();
+    let mut links = outcome.ranked.clone();
     // orders -> users as measured, except that its caller also sent each payload to
     // another service for the same request (the chain figure the rule reads).
     let i = links
         .iter()
-        .position(|l| l.client == "orders" && l.server == "users")
+        .position(|r| r.link.client == "orders" && r.link.server == "users")
         .unwrap();
-    let k = linkrank::cost::CostConstants::default();
-    linkrank::recommend::recommend(&mut links, &k);
-    assert_ne!(
-        links[i].recommendation.as_ref().unwrap().target,
-        Target::Broker
-    );
+    let k = CostConstants::default();
+    let decided = decide_again(links.clone(), &k);
+    assert_ne!(decided[i].assessment.recommendation.target, Target::Broker);
     links[i].chain.as_mut().unwrap().same_payload_fanout_share = Some(0.9);
-    linkrank::recommend::recommend(&mut links, &k);
-    let r = links[i].recommendation.as_ref().unwrap();
+    let decided = decide_again(links, &k);
+    let r = &decided[i].assessment.recommendation;
     assert_eq!(r.rule, "broker:same-payload-fan-out");
     assert_eq!(r.broker.as_ref().unwrap().kind, BrokerKind::Kafka);
     assert!(r.why[0].contains("90%"), "{}", r.why[0]);

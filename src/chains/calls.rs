@@ -11,6 +11,7 @@ use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::identity::Naming;
+use crate::model::ids::{parse_span_id, parse_trace_id};
 use crate::tables::Tables;
 
 /// An interned string (service name, method, route).
@@ -141,22 +142,6 @@ pub struct CallSet {
     pub symbols: Symbols,
     /// Rows left out: unparsable address or no time at all.
     pub skipped: u64,
-}
-
-/// Parses a 32-hex-digit trace id; the all-zero id is invalid (W3C).
-pub fn parse_trace_id(s: &str) -> Option<u128> {
-    if s.len() != 32 {
-        return None;
-    }
-    u128::from_str_radix(s, 16).ok().filter(|v| *v != 0)
-}
-
-/// Parses a 16-hex-digit span id; the all-zero id is invalid (W3C).
-pub fn parse_span_id(s: &str) -> Option<u64> {
-    if s.len() != 16 {
-        return None;
-    }
-    u64::from_str_radix(s, 16).ok().filter(|v| *v != 0)
 }
 
 /// A column as optional i64 (any integer type cast); absent column -> all null.

@@ -35,18 +35,11 @@ fn ns(v: Option<u64>) -> Option<i64> {
     v.and_then(|v| i64::try_from(v).ok())
 }
 
-/// One chain row per trace call. The caller's wait is the client span (else the server
-/// span); the callee's serving window is its server span, so the calls it makes fall
-/// inside it. A call through a broker is one the caller does not wait for: its "answer"
-/// is the producer span's end, and the consumer's work runs after.
-pub fn calls_from_traces(calls: &[traces::Call]) -> CallSet {
-    let mut set = CallSet::default();
-    append_trace_calls(&mut set, calls, &|_| false);
-    set
-}
-
-/// Appends the trace calls `skip` does not exclude (those a capture already shows) to
-/// `set`: the rows of a run that read captures and traces.
+/// Appends one chain row per trace call `skip` does not exclude (those a capture already
+/// shows) to `set`. The caller's wait is the client span (else the server span); the
+/// callee's serving window is its server span, so the calls it makes fall inside it. A
+/// call through a broker is one the caller does not wait for: its "answer" is the
+/// producer span's end, and the consumer's work runs after.
 pub fn append_trace_calls(set: &mut CallSet, calls: &[traces::Call], skip: &dyn Fn(usize) -> bool) {
     set.calls.reserve(calls.len());
     for (i, c) in calls.iter().enumerate() {

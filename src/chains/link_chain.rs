@@ -9,7 +9,6 @@ use serde::Serialize;
 use super::calls::{Call, CallSet, Sym};
 use super::parents::{EdgeSource, Inference, InferenceStats, ParentConfig};
 use super::tree::Forest;
-use super::whatif::WhatIf;
 use crate::links::LinkKey;
 
 /// Share of the root requests through a link whose critical path includes it, and the
@@ -62,8 +61,6 @@ pub struct LinkChain {
     pub inferred_confidence: Option<f64>,
     /// Of the calls with a parent: edges given by propagated ids (traceparent, spans).
     pub confirmed_by_ids_share: Option<f64>,
-    /// Root latency saved along critical paths; filled after the savings.
-    pub what_if: WhatIf,
     /// Calls of the link seen.
     #[serde(skip)]
     pub calls: u64,
@@ -413,7 +410,6 @@ pub fn summarize(
             n_plus_one,
             inferred_confidence: (a.with_parent > 0).then(|| a.confidence / a.with_parent as f64),
             confirmed_by_ids_share: share(a.by_ids, a.with_parent),
-            what_if: WhatIf::default(),
             calls: a.calls,
             roots_through: a.roots_through,
             critical_call_ms: a.critical_call_ms,

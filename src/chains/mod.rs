@@ -4,32 +4,28 @@
 //! `calls` turns the exchanges (and connections without visible HTTP) into owned
 //! [`Call`] rows; `parents` infers each call's parent (span ids, W3C traceparent, else
 //! timing); `tree` builds the trees and their critical paths; `link_chain` folds them into
-//! the per-link `chain` object and the run summary; `whatif` projects the root latency a
-//! link's savings would remove along those critical paths.
+//! the per-link `chain` object and the run summary. What a link's savings would remove
+//! along those critical paths is the cost side's (`cost::whatif`).
 
 pub mod calls;
 pub mod from_traces;
 pub mod link_chain;
 pub mod parents;
+pub mod span_check;
 pub mod tree;
-pub mod whatif;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
 
-use polars::prelude::PolarsResult;
-
-use crate::identity::Naming;
 use crate::links::LinkKey;
-use crate::tables::Tables;
 
 pub use calls::{calls_from_tables, exchange_id, Call, CallKind, CallSet, Sym, Symbols};
 pub use link_chain::{LinkChain, RunChains};
 pub use parents::{infer_parents, Edge, EdgeSource, Inference, InferenceStats, ParentConfig};
+pub use span_check::{check_against_spans, ChainCheck};
 pub use tree::{build as build_forest, CallFacts, Forest, TreeConfig};
-pub use whatif::WhatIf;
 
 /// Settings of a chain analysis.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -92,10 +88,4 @@ pub fn analyze_calls(set: &CallSet, cfg: &ChainConfig) -> ChainAnalysis {
     let (links, mut run) = link_chain::summarize(set, &inf, &forest, cfg.top_root_routes);
     run.settings = Some(cfg.parents);
     ChainAnalysis { links, run }
-}
-
-/// The chain analysis of a run's tables, endpoints named as the links name them.
-pub fn analyze(tables: &Tables, naming: &Naming, cfg: &ChainConfig) -> PolarsResult<ChainAnalysis> {
-    let set = calls_from_tables(tables, naming)?;
-    Ok(analyze_calls(&set, cfg))
 }

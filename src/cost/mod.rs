@@ -3,10 +3,13 @@
 //!
 //! `constants` holds every constant with its default, range and source (overridable);
 //! `savings` turns a link's measures (and the header replay and payload samples the
-//! engine took) into the per-link `savings` object. `docs/cost-model.md` states the model.
+//! engine took) into the per-link `savings` object; `whatif` spreads those savings along
+//! the critical paths the chain analysis found. `docs/cost-model.md` states the model.
 
 pub mod constants;
 pub mod savings;
+pub mod whatif;
 
 pub use constants::{ConstantsError, CostConstants, DEFINITIONS};
 pub use savings::{link_savings, PayloadSamples, Savings};
+pub use whatif::{what_if, IfAsync, WhatIf};

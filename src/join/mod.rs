@@ -26,8 +26,8 @@ use polars::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::chains::calls::{parse_span_id, parse_trace_id};
 use crate::identity::{Tally, TraceNames};
+use crate::model::ids::{parse_span_id, parse_trace_id};
 use crate::traces::{Call, CallKind, USER};
 
 /// Bounds and windows of the join.

@@ -129,13 +129,10 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             http: h.filter(|h| h.requests > 0),
             routes_not_listed,
             routes: link_routes,
-            savings: Default::default(),
-            chain: None,
             evidence: super::Evidence::Capture,
             traced_calls: None,
             async_share: None,
             broker: None,
-            recommendation: None,
         });
         routes.retain(|k, _| !(k[0].as_deref() == Some(&key.0) && k[1].as_deref() == Some(&key.1)));
     }

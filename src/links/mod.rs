@@ -2,7 +2,9 @@
 //! connections tables with polars group-bys.
 //!
 //! `measure` names both tables' endpoints (see `identity`), aggregates them per link and
-//! per route, and returns owned [`Link`] records that the ranking and the reports use.
+//! per route, and returns owned [`Link`] records; `add_traces` adds what the trace files
+//! show (calls per link, links no capture showed). A `Link` holds measures only: what
+//! they would gain is the assessment's (`crate::assess`).
 
 mod frame;
 mod measure;
@@ -18,7 +20,7 @@ use serde::Serialize;
 use crate::identity::NameSource;
 
 pub use measure::{measure, LinkSet};
-pub use traced::{measure_traced, normalise_route, TracedLinks};
+pub use traced::{add_traces, measure_traced, normalise_route, TracedLinks};
 
 /// p50 / p95 / p99 of a duration, in milliseconds; `None` where nothing was measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -203,11 +205,6 @@ pub struct Link {
     pub routes: Vec<Route>,
     /// Routes beyond those listed.
     pub routes_not_listed: u64,
-    /// What pooled gRPC would save (see `crate::cost`); filled after measuring.
-    pub savings: crate::cost::Savings,
-    /// Where the link sits in the call trees (see `crate::chains`); filled after
-    /// measuring, `None` when no call of the link was timed.
-    pub chain: Option<crate::chains::LinkChain>,
     /// Which inputs showed the link.
     pub evidence: Evidence,
     /// Calls of the link in the trace files; `None` without trace input.
@@ -217,9 +214,6 @@ pub struct Link {
     pub async_share: Option<f64>,
     /// The broker those calls used (`messaging.system` or the producer's peer).
     pub broker: Option<String>,
-    /// Target, cheaper fix, gain and reasons (see `crate::recommend`); filled after the
-    /// savings and chains.
-    pub recommendation: Option<crate::recommend::Recommendation>,
 }
 
 /// Which inputs showed a link. Spans show no connections, handshakes or header bytes:

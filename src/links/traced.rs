@@ -1,4 +1,5 @@
-//! Links measured from trace calls (spans), for calls no capture showed.
+//! Links measured from trace calls (spans), for calls no capture showed, and the traces'
+//! view added to the captured links.
 //!
 //! The same [`Link`] record as a capture gives, filled with what spans carry: requests,
 //! rates, latency, status, body sizes (when the instrumentation records them), protocol
@@ -11,11 +12,13 @@ use std::collections::BTreeMap;
 
 use super::{
     sorted_counts, Bytes, BytesPerRequest, Evidence, HttpMeasures, Link, LinkKey, LinkQuality,
-    Percentiles, Rate, Route, StatusMix,
+    LinkSet, Percentiles, Rate, Route, StatusMix,
 };
 use crate::http::route::template;
-use crate::identity::NameSource;
-use crate::traces::{Call, CallKind};
+use crate::identity::{NameSource, Naming};
+use crate::join::Join;
+use crate::tables::Tables;
+use crate::traces::{Call, CallKind, TraceSet};
 
 /// (method, route) of a route.
 type RouteKey = (Option<String>, Option<String>);
@@ -320,16 +323,69 @@ pub fn measure_traced(
             http: Some(http),
             routes_not_listed,
             routes: link_routes,
-            savings: Default::default(),
-            chain: None,
             evidence: Evidence::Traces,
             traced_calls: Some(calls),
             async_share: (calls > 0).then(|| async_calls as f64 / calls as f64),
             broker,
-            recommendation: None,
         });
     }
     out
+}
+
+/// Adds the trace files' view to the links: a captured link is `both` when some of its
+/// exchanges were joined to traced calls (its `traced_calls` counts them, whatever the
+/// spans call the endpoints); the calls no capture showed make links of their own
+/// (`traces`), measured from the spans.
+pub fn add_traces(
+    set: &mut LinkSet,
+    traced_set: &TraceSet,
+    joined: Option<(&Join, &Tables, &Naming)>,
+    top_routes: usize,
+) -> polars::prelude::PolarsResult<()> {
+    let matched = joined.map(|(j, _, _)| j.call_matched.as_slice());
+    let shown = |i: usize| matched.is_some_and(|m| m.get(i).copied().unwrap_or(false));
+    let traced = measure_traced(&traced_set.calls, &shown, top_routes);
+    let mut joined_per_link: BTreeMap<LinkKey, (u64, u64)> = BTreeMap::new();
+    if let Some((j, tables, naming)) = joined {
+        for ((client, server), call) in j.matched_endpoints(&tables.exchanges)? {
+            let key = (
+                naming.client(client).name,
+                naming.server(server.0, server.1).name,
+            );
+            let e = joined_per_link.entry(key).or_default();
+            e.0 += 1;
+            let c = &traced_set.calls[call as usize];
+            e.1 += u64::from(c.kind == CallKind::Async);
+        }
+    }
+    for link in &mut set.links {
+        let key = (link.client.clone(), link.server.clone());
+        let (n, async_calls) = joined_per_link.get(&key).copied().unwrap_or_default();
+        link.traced_calls = Some(n);
+        if n > 0 {
+            link.evidence = Evidence::Both;
+            link.async_share = Some(async_calls as f64 / n as f64);
+            link.broker = traced.async_per_link.get(&key).and_then(|a| a.1.clone());
+        }
+    }
+    for link in traced.links {
+        match set
+            .links
+            .iter_mut()
+            .find(|l| l.client == link.client && l.server == link.server)
+        {
+            // Calls the capture missed on a link it showed: counted, not measured twice.
+            Some(l) => {
+                l.evidence = Evidence::Both;
+                l.traced_calls = Some(l.traced_calls.unwrap_or(0) + link.traced_calls.unwrap_or(0));
+            }
+            None => set.links.push(link),
+        }
+    }
+    if set.capture_seconds.is_none() {
+        set.capture_seconds = traced.seconds;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

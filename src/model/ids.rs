@@ -60,3 +60,19 @@ pub struct SourceId {
     pub input: u16,
     pub interface: u32,
 }
+
+/// Parses a 32-hex-digit trace id; the all-zero id is invalid (W3C).
+pub fn parse_trace_id(s: &str) -> Option<u128> {
+    if s.len() != 32 {
+        return None;
+    }
+    u128::from_str_radix(s, 16).ok().filter(|v| *v != 0)
+}
+
+/// Parses a 16-hex-digit span id; the all-zero id is invalid (W3C).
+pub fn parse_span_id(s: &str) -> Option<u64> {
+    if s.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok().filter(|v| *v != 0)
+}

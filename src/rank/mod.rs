@@ -9,8 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::assess::{Assessed, Assessment};
+use crate::chains::LinkChain;
 use crate::cost::CostConstants;
-use crate::links::{Link, LinkSet};
+use crate::links::Link;
 
 /// The savings behind a score, per second of capture, next to the rank in every output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -36,48 +38,38 @@ pub struct Ranked {
     pub score_inputs: ScoreInputs,
     #[serde(flatten)]
     pub link: Link,
+    /// Where the link sits in the call trees (docs/chains.md); `None` when no call of the
+    /// link was placed in a tree.
+    pub chain: Option<LinkChain>,
+    #[serde(flatten)]
+    pub assessment: Assessment,
 }
 
-/// Waiting removed, weighted by the critical path: the root latency the link's savings
-/// remove along the critical paths its calls lie on (`chain.what_if`). A link whose calls
-/// were not timed (no chain) keeps its own latency term (weight 1).
-fn time_saved(l: &Link) -> f64 {
-    l.chain
-        .as_ref()
-        .and_then(|c| c.what_if.root_latency_ms_per_s_saved)
-        .or(l.savings.latency_ms_per_s_saved)
-        .unwrap_or(0.0)
-}
-
-/// Scores and orders the links, best first (ties by client, then server name).
-pub fn rank(set: &LinkSet, k: &CostConstants) -> Vec<Ranked> {
-    let servers: BTreeSet<&str> = set.links.iter().map(|l| l.server.as_str()).collect();
+/// Scores and orders the assessed links, best first (ties by client, then server name).
+pub fn rank(links: Vec<Assessed>, k: &CostConstants) -> Vec<Ranked> {
+    let servers: BTreeSet<&str> = links.iter().map(|a| a.link.server.as_str()).collect();
     let mut callers: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for l in &set.links {
-        callers.entry(&l.server).or_default().insert(&l.client);
+    for a in &links {
+        callers
+            .entry(&a.link.server)
+            .or_default()
+            .insert(&a.link.client);
     }
-    let inputs: Vec<ScoreInputs> = set
-        .links
+    let inputs: Vec<ScoreInputs> = links
         .iter()
-        .map(|l| {
+        .map(|a| {
+            let l = &a.link;
             let external = !servers.contains(l.client.as_str());
             let routes = (l.routes.len() as u64 + l.routes_not_listed) as f64;
             let n_callers = callers.get(l.server.as_str()).map_or(1, |c| c.len()) as f64;
-            let s = &l.savings;
-            // The gain of the recommended target where there is one (a kept link gains
-            // only what its cheaper fix would); else what pooled gRPC would save.
-            let (time, bytes, cpu) = match &l.recommendation {
-                Some(r) => (
-                    r.gain.time_saved_ms_per_s,
-                    r.gain.bytes_saved_per_s,
-                    r.gain.cpu_saved_cores,
-                ),
-                None => (
-                    time_saved(l),
-                    s.bytes_per_s_saved.unwrap_or(0.0),
-                    s.cpu_ms_per_s_saved.unwrap_or(0.0) / 1e3,
-                ),
-            };
+            // The gain of the recommended target (a kept link gains only what its
+            // cheaper fix would).
+            let g = &a.assessment.recommendation.gain;
+            let (time, bytes, cpu) = (
+                g.time_saved_ms_per_s,
+                g.bytes_saved_per_s,
+                g.cpu_saved_cores,
+            );
             ScoreInputs {
                 time_saved_ms_per_s: time.max(0.0),
                 bytes_saved_per_s: bytes.max(0.0),
@@ -94,11 +86,10 @@ pub fn rank(set: &LinkSet, k: &CostConstants) -> Vec<Ranked> {
         total(|s| s.cpu_saved_cores),
     );
     let share = |x: f64, t: f64| if t > 0.0 { x / t } else { 0.0 };
-    let mut ranked: Vec<Ranked> = set
-        .links
-        .iter()
+    let mut ranked: Vec<Ranked> = links
+        .into_iter()
         .zip(inputs)
-        .map(|(l, s)| {
+        .map(|(a, s)| {
             let normalised = (share(s.time_saved_ms_per_s, ts)
                 + share(s.bytes_saved_per_s, tb)
                 + share(s.cpu_saved_cores, tc))
@@ -107,7 +98,9 @@ pub fn rank(set: &LinkSet, k: &CostConstants) -> Vec<Ranked> {
                 rank: 0,
                 score: normalised / (1.0 + s.effort),
                 score_inputs: s,
-                link: l.clone(),
+                link: a.link,
+                chain: a.chain,
+                assessment: a.assessment,
             }
         })
         .collect();

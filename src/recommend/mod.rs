@@ -1,20 +1,21 @@
 //! Recommendations: per link a target (gRPC, broker, mesh or keep HTTP), the cheaper fix
 //! when one captures most of the gain, the projected gain of that target, a confidence,
 //! and the measured facts behind the decision in sentences; then a rollout plan in waves
-//! (`plan`). The rules follow the cost model's §3 (first match wins; docs/cost-model.md,
-//! "Recommendations").
+//! (`crate::plan`). The rules follow the cost model's §3 (first match wins;
+//! docs/cost-model.md, "Recommendations").
 //!
-//! Runs after the savings and the chains: everything it reads is on the [`Link`].
+//! Runs inside the assessment (`crate::assess`), after the savings and the what-if: it
+//! reads a link's measures, its chain and those figures through a [`Subject`].
 
-pub mod plan;
 mod rules;
+
+use std::ops::Deref;
 
 use serde::Serialize;
 
-use crate::cost::CostConstants;
+use crate::chains::LinkChain;
+use crate::cost::{CostConstants, Savings, WhatIf};
 use crate::links::Link;
-
-pub use plan::{plan, Plan, Wave};
 
 /// What to move a link to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -125,12 +126,31 @@ pub struct Recommendation {
     pub gain: Gain,
 }
 
-/// Decides every link of a run (their savings and chains must be filled).
-pub fn recommend(links: &mut [Link], k: &CostConstants) {
-    let fleet = rules::Fleet::of(links, k);
-    let decisions: Vec<Recommendation> =
-        links.iter().map(|l| rules::decide(l, &fleet, k)).collect();
-    for (l, r) in links.iter_mut().zip(decisions) {
-        l.recommendation = Some(r);
+/// What the rules read of one link: its measures (the `Deref` target), where it sits in
+/// the call trees, and what the cost model projects for it.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    pub link: &'a Link,
+    /// `None` when no call of the link was placed in a call tree.
+    pub chain: Option<&'a LinkChain>,
+    pub savings: &'a Savings,
+    /// `None` without a chain.
+    pub what_if: Option<&'a WhatIf>,
+}
+
+impl Deref for Subject<'_> {
+    type Target = Link;
+
+    fn deref(&self) -> &Link {
+        self.link
     }
+}
+
+/// Decides every link of a run, in order.
+pub fn recommend(subjects: &[Subject<'_>], k: &CostConstants) -> Vec<Recommendation> {
+    let fleet = rules::Fleet::of(subjects);
+    subjects
+        .iter()
+        .map(|l| rules::decide(l, &fleet, k))
+        .collect()
 }

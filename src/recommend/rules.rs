@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{BrokerChoice, BrokerKind, Confidence, Fix, Gain, Recommendation, Target};
+use super::{BrokerChoice, BrokerKind, Confidence, Fix, Gain, Recommendation, Subject, Target};
 use crate::cost::CostConstants;
-use crate::links::{Evidence, Link};
+use crate::links::Evidence;
 
 /// What the rules need from the whole run.
 pub(super) struct Fleet {
@@ -16,11 +16,11 @@ pub(super) struct Fleet {
 }
 
 impl Fleet {
-    pub(super) fn of(links: &[Link], k: &CostConstants) -> Fleet {
+    pub(super) fn of(links: &[Subject<'_>]) -> Fleet {
         let servers = links.iter().map(|l| l.server.clone()).collect();
         let mut totals = Gain::default();
         for l in links {
-            let g = grpc_gain(l, k);
+            let g = grpc_gain(l);
             totals.time_saved_ms_per_s += g.time_saved_ms_per_s.max(0.0);
             totals.bytes_saved_per_s += g.bytes_saved_per_s.max(0.0);
             totals.cpu_saved_cores += g.cpu_saved_cores.max(0.0);
@@ -40,26 +40,21 @@ impl Fleet {
 
 /// Synchronous callers that wait while the link's call runs: the root caller and every
 /// hop above it (mean depth), at least 1.
-fn waiters(l: &Link) -> f64 {
-    l.chain
-        .as_ref()
-        .and_then(|c| c.mean_depth)
-        .unwrap_or(1.0)
-        .max(1.0)
+fn waiters(l: &Subject<'_>) -> f64 {
+    l.chain.and_then(|c| c.mean_depth).unwrap_or(1.0).max(1.0)
 }
 
-fn rate(l: &Link) -> Option<f64> {
+fn rate(l: &Subject<'_>) -> Option<f64> {
     l.http.as_ref().and_then(|h| h.requests_per_s.mean)
 }
 
 /// gRPC on a pooled HTTP/2 channel: the link's savings, the time term along the critical
 /// paths (the chain's what-if) weighted by the callers that wait above it.
-pub(super) fn grpc_gain(l: &Link, _k: &CostConstants) -> Gain {
-    let s = &l.savings;
+pub(super) fn grpc_gain(l: &Subject<'_>) -> Gain {
+    let s = l.savings;
     let time = l
-        .chain
-        .as_ref()
-        .and_then(|c| c.what_if.root_latency_ms_per_s_saved)
+        .what_if
+        .and_then(|w| w.root_latency_ms_per_s_saved)
         .or(s.latency_ms_per_s_saved)
         .unwrap_or(0.0);
     Gain {
@@ -70,8 +65,8 @@ pub(super) fn grpc_gain(l: &Link, _k: &CostConstants) -> Gain {
 }
 
 /// The handshakes alone (keep-alive or pooling): their waiting and crypto CPU.
-fn handshake_gain(l: &Link) -> Gain {
-    let s = &l.savings;
+fn handshake_gain(l: &Subject<'_>) -> Gain {
+    let s = l.savings;
     let per_s = match (s.handshake_ms_per_request_saved, rate(l)) {
         (Some(ms), Some(r)) => ms * r,
         // No visible HTTP (TLS): the link's latency saving is all handshakes.
@@ -80,7 +75,6 @@ fn handshake_gain(l: &Link) -> Gain {
     };
     let share_on_path = l
         .chain
-        .as_ref()
         .and_then(|c| c.critical_path_share.roots)
         .unwrap_or(1.0);
     Gain {
@@ -91,8 +85,8 @@ fn handshake_gain(l: &Link) -> Gain {
 }
 
 /// HTTP/2 alone (h2c or TLS ALPN): the header bytes HPACK removes.
-fn http2_gain(l: &Link) -> Gain {
-    let s = &l.savings;
+fn http2_gain(l: &Subject<'_>) -> Gain {
+    let s = l.savings;
     let h = &s.header_bytes_per_request;
     let bytes = match (h.now, h.http2, rate(l)) {
         (Some(now), Some(h2), Some(r)) => (now - h2).max(0.0) * r,
@@ -105,7 +99,7 @@ fn http2_gain(l: &Link) -> Gain {
 }
 
 /// gzip alone on the JSON bodies, where the samples were compressed.
-fn gzip_gain(l: &Link) -> Option<Gain> {
+fn gzip_gain(l: &Subject<'_>) -> Option<Gain> {
     let b = &l.savings.sampled_bodies;
     let (json, gz) = (b.json_bytes, b.json_gzip_bytes?);
     if json == 0 || l.http.is_none() {
@@ -134,7 +128,7 @@ fn at_least_high_end(name: &str, value: f64) -> f64 {
 
 /// A broker: the caller stops waiting (its whole wait minus the publish), at the
 /// pessimistic publish time.
-fn broker_gain(l: &Link, k: &CostConstants, kind: BrokerKind) -> Gain {
+fn broker_gain(l: &Subject<'_>, k: &CostConstants, kind: BrokerKind) -> Gain {
     let w = l
         .http
         .as_ref()
@@ -156,7 +150,7 @@ fn broker_gain(l: &Link, k: &CostConstants, kind: BrokerKind) -> Gain {
 
 /// A mesh: sidecars pool and reuse connections (the handshake gain) and retry transient
 /// failures, at the cost of two proxies per hop.
-fn mesh_gain(l: &Link, k: &CostConstants) -> Gain {
+fn mesh_gain(l: &Subject<'_>, k: &CostConstants) -> Gain {
     let mut g = handshake_gain(l);
     // The proxies' cost at the pessimistic (high) end of the range: the savings'
     // pessimistic search never moves it (no saving depends on it).
@@ -182,7 +176,7 @@ struct Facts {
 }
 
 impl Facts {
-    fn of(l: &Link, fleet: &Fleet) -> Facts {
+    fn of(l: &Subject<'_>, fleet: &Fleet) -> Facts {
         let h = l.http.as_ref();
         let requests = h.map_or(0, |h| h.requests);
         let status = h.map(|h| h.status).unwrap_or_default();
@@ -197,8 +191,8 @@ impl Facts {
             errors,
             overload,
             transient_share: (requests > 0).then(|| transient as f64 / requests as f64),
-            fire_and_forget: l.chain.as_ref().and_then(|c| c.fire_and_forget_share),
-            on_critical_path: l.chain.as_ref().and_then(|c| c.critical_path_share.roots),
+            fire_and_forget: l.chain.and_then(|c| c.fire_and_forget_share),
+            on_critical_path: l.chain.and_then(|c| c.critical_path_share.roots),
             external: !fleet.servers.contains(&l.client),
             header_bytes: bytes.and_then(|b| Some(b.request_headers? + b.response_headers?)),
             body_bytes: bytes.and_then(|b| Some(b.request_bodies? + b.response_bodies?)),
@@ -212,9 +206,9 @@ fn pct(x: f64) -> String {
 }
 
 /// Decides one link.
-pub(super) fn decide(l: &Link, fleet: &Fleet, k: &CostConstants) -> Recommendation {
+pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, k: &CostConstants) -> Recommendation {
     let f = Facts::of(l, fleet);
-    let grpc = grpc_gain(l, k);
+    let grpc = grpc_gain(l);
     let grpc_share = fleet.share(&grpc);
     let mut why = Vec::new();
     let mut rec = |target, rule, gain| Recommendation {
@@ -285,7 +279,6 @@ pub(super) fn decide(l: &Link, fleet: &Fleet, k: &CostConstants) -> Recommendati
         )
     } else if let Some(fo) = l
         .chain
-        .as_ref()
         .and_then(|c| c.same_payload_fanout_share)
         .filter(|s| *s >= k.same_payload_share)
     {
@@ -387,7 +380,7 @@ pub(super) fn decide(l: &Link, fleet: &Fleet, k: &CostConstants) -> Recommendati
 /// Rules 3 (mesh), 4 (gRPC) and 5 (keep, tuned) for a synchronous link.
 #[allow(clippy::too_many_arguments)]
 fn sync_rules(
-    l: &Link,
+    l: &Subject<'_>,
     f: &Facts,
     fleet: &Fleet,
     k: &CostConstants,
@@ -487,9 +480,9 @@ fn sync_rules(
 }
 
 /// Risks of the target the data shows.
-fn risks(l: &Link, f: &Facts, target: Target) -> Vec<String> {
+fn risks(l: &Subject<'_>, f: &Facts, target: Target) -> Vec<String> {
     let mut out = Vec::new();
-    let depth = l.chain.as_ref().and_then(|c| c.max_depth).unwrap_or(0);
+    let depth = l.chain.and_then(|c| c.max_depth).unwrap_or(0);
     if depth >= 3 && (f.errors + f.overload) > 0 && target != Target::Broker {
         out.push(format!(
             "Retry amplification: the link sits {depth} hops deep and fails sometimes; \
@@ -576,7 +569,7 @@ fn risks(l: &Link, f: &Facts, target: Target) -> Vec<String> {
 
 /// The weakest of: sample size, capture quality, chain inference (when the rule relied on
 /// it), body samples (for gRPC), and whether the wire was seen at all.
-fn confidence(l: &Link, f: &Facts, target: Target) -> (f64, Confidence) {
+fn confidence(l: &Subject<'_>, f: &Facts, target: Target) -> (f64, Confidence) {
     let n = if l.http.is_some() {
         f.requests
     } else {
@@ -599,7 +592,7 @@ fn confidence(l: &Link, f: &Facts, target: Target) -> (f64, Confidence) {
     };
     factors.insert("capture", quality.clamp(0.0, 1.0));
     if target != Target::Keep {
-        if let Some(c) = l.chain.as_ref().and_then(|c| c.inferred_confidence) {
+        if let Some(c) = l.chain.and_then(|c| c.inferred_confidence) {
             factors.insert("chains", c);
         }
     }

@@ -48,7 +48,7 @@ struct File<'a> {
     /// Trace files, the join with the captures (null without trace input).
     traces: Option<&'a super::TraceReport>,
     /// Quick wins and waves of migrations (docs/cost-model.md, "Recommendations").
-    plan: Option<&'a crate::recommend::Plan>,
+    plan: Option<&'a crate::plan::Plan>,
     links: Vec<Value>,
 }
 
@@ -65,6 +65,11 @@ pub fn document(report: &LinkReport<'_>) -> anyhow::Result<Value> {
         let Value::Object(mut obj) = serde_json::to_value(ranked)? else {
             anyhow::bail!("a link did not serialise to an object");
         };
+        // The what-if belongs to the chain it was projected along.
+        let what_if = obj.remove("what_if");
+        if let (Some(w), Some(Value::Object(chain))) = (what_if, obj.get_mut("chain")) {
+            chain.insert("what_if".to_owned(), w);
+        }
         match obj.remove("http") {
             Some(Value::Object(m)) => obj.extend(m),
             _ => {

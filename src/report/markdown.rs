@@ -221,8 +221,9 @@ fn scoring(s: &mut String, r: &LinkReport<'_>) {
 }
 
 /// The savings of one link in sentences a platform engineer can check.
-fn savings_text(s: &mut String, l: &Link) {
-    let v = &l.savings;
+fn savings_text(s: &mut String, x: &Ranked) {
+    let l = &x.link;
+    let v = &x.assessment.savings;
     let n = &v.samples;
     let _ = writeln!(s, "**What pooled gRPC would save.**\n");
     let pairs = l.client_addresses.len() * l.server_endpoints.len();
@@ -370,10 +371,10 @@ fn link_section(s: &mut String, x: &Ranked) {
         i.effort,
         if i.external { " (external caller)" } else { "" }
     );
-    recommendation_text(s, l);
+    recommendation_text(s, x);
     evidence_text(s, l);
-    savings_text(s, l);
-    chain_text(s, l);
+    savings_text(s, x);
+    chain_text(s, x);
     let _ = writeln!(s, "| measure | value |\n|---|---:|");
     if l.evidence == Evidence::Traces {
         let _ = writeln!(
@@ -446,9 +447,7 @@ fn recommendations(s: &mut String, r: &LinkReport<'_>) {
     let _ = writeln!(s, "|---:|---|---|---|---|---:|---:|---:|---|");
     for x in r.links {
         let l = &x.link;
-        let Some(rec) = &l.recommendation else {
-            continue;
-        };
+        let rec = &x.assessment.recommendation;
         let target = match &rec.broker {
             Some(b) => format!("broker ({})", b.kind.as_str()),
             None => rec.target.as_str().to_owned(),
@@ -538,8 +537,8 @@ fn rollout_plan(s: &mut String, r: &LinkReport<'_>) {
 }
 
 /// The link's recommendation and the facts behind it.
-fn recommendation_text(s: &mut String, l: &Link) {
-    let Some(rec) = &l.recommendation else { return };
+fn recommendation_text(s: &mut String, x: &Ranked) {
+    let rec = &x.assessment.recommendation;
     let _ = writeln!(
         s,
         "**Recommendation: {}**{}{} (rule `{}`, confidence {:?}, {:.2}).\n",
@@ -993,8 +992,9 @@ fn call_chains(s: &mut String, r: &LinkReport<'_>) {
 }
 
 /// One link's place in the call trees, in sentences.
-fn chain_text(s: &mut String, l: &Link) {
-    let Some(c) = &l.chain else { return };
+fn chain_text(s: &mut String, x: &Ranked) {
+    let l = &x.link;
+    let Some(c) = &x.chain else { return };
     let Some(depth) = c.max_depth else {
         let _ = writeln!(
             s,
@@ -1047,7 +1047,7 @@ fn chain_text(s: &mut String, l: &Link) {
             n.max_per_parent
         );
     }
-    let w = &c.what_if;
+    let w = x.assessment.what_if.unwrap_or_default();
     if let Some(saved) = w.root_latency_ms_per_s_saved {
         let _ = write!(
             t,

@@ -39,7 +39,7 @@ pub struct LinkReport<'a> {
     /// What the trace files gave (`None` without trace input).
     pub traces: Option<&'a TraceReport>,
     /// The rollout plan (`None` when not computed).
-    pub plan: Option<&'a crate::recommend::Plan>,
+    pub plan: Option<&'a crate::plan::Plan>,
 }
 
 /// `12.3`, or `-` for a value that could not be measured.

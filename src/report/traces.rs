@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::chains::{self, CallSet, ChainConfig, EdgeSource};
+use crate::chains::ChainCheck;
 use crate::join::{Join, JoinStats};
 use crate::traces::{TraceCoverage, TraceSet};
 
@@ -15,21 +15,6 @@ const ERRORS_LISTED: usize = 20;
 pub struct TraceFile {
     pub path: String,
     pub format: &'static str,
-}
-
-/// Parent edges the span trees give the captured calls, checked against what timing
-/// alone infers for the same calls.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
-pub struct ChainCheck {
-    /// Captured calls whose parent the span trees give.
-    pub span_edges: u64,
-    /// Of those, calls whose timing-only parent is the same call.
-    pub timing_agrees: u64,
-    /// Of those, calls timing gave another parent (corrected by the spans).
-    pub timing_corrected: u64,
-    /// Of those, calls timing gave no parent.
-    pub timing_missed: u64,
-    pub agreement: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -51,7 +36,11 @@ pub struct TraceReport {
 }
 
 impl TraceReport {
-    pub fn of(set: &TraceSet, joined: Option<&Join>) -> TraceReport {
+    pub fn of(
+        set: &TraceSet,
+        joined: Option<&Join>,
+        chain_check: Option<ChainCheck>,
+    ) -> TraceReport {
         TraceReport {
             files: set
                 .files
@@ -73,7 +62,7 @@ impl TraceReport {
                 .map(ToString::to_string)
                 .collect(),
             join: joined.map(|j| j.stats.clone()),
-            chain_check: None,
+            chain_check,
         }
     }
 
@@ -120,27 +109,5 @@ impl TraceReport {
             );
         }
         s
-    }
-
-    /// Compares the parents timing infers for the captured calls (`untouched`) with the
-    /// span trees' (`with_spans`, the same rows with span ids laid on).
-    pub fn check_chains(&mut self, untouched: &CallSet, with_spans: &CallSet, cfg: &ChainConfig) {
-        let timing = chains::infer_parents(&untouched.calls, &cfg.parents);
-        let spans = chains::infer_parents(&with_spans.calls, &cfg.parents);
-        let mut check = ChainCheck::default();
-        for (t, s) in timing.edges.iter().zip(&spans.edges) {
-            let Some(s) = s.filter(|e| e.source == EdgeSource::Span) else {
-                continue;
-            };
-            check.span_edges += 1;
-            match t {
-                Some(t) if t.parent == s.parent => check.timing_agrees += 1,
-                Some(_) => check.timing_corrected += 1,
-                None => check.timing_missed += 1,
-            }
-        }
-        check.agreement =
-            (check.span_edges > 0).then(|| check.timing_agrees as f64 / check.span_edges as f64);
-        self.chain_check = Some(check);
     }
 }

@@ -1,9 +1,11 @@
 //! What-if per link: the root latency its per-request savings would remove along the
-//! critical paths it sits on, and what making it asynchronous would do.
+//! critical paths it sits on (from the chain analysis), and what making it asynchronous
+//! would do.
 
 use serde::Serialize;
 
-use super::link_chain::LinkChain;
+use super::Savings;
+use crate::chains::LinkChain;
 use crate::links::Link;
 
 /// If the link's calls left the critical path (published to a broker instead).
@@ -37,10 +39,15 @@ pub struct WhatIf {
 /// model §2.5).
 pub const PUBLISH_MS: f64 = 0.1;
 
-/// Fills `chain.what_if` from the link's savings (call after `cost::link_savings`).
-pub fn apply(link: &Link, chain: &mut LinkChain, capture_seconds: Option<f64>) {
+/// The what-if of a link whose calls the chain analysis placed, from its savings.
+pub fn what_if(
+    link: &Link,
+    chain: &LinkChain,
+    savings: &Savings,
+    capture_seconds: Option<f64>,
+) -> WhatIf {
     let t = capture_seconds.filter(|t| *t > 0.0);
-    let per_call = match (link.savings.latency_ms_per_s_saved, t) {
+    let per_call = match (savings.latency_ms_per_s_saved, t) {
         (Some(s), Some(t)) if chain.calls > 0 => Some((s * t / chain.calls as f64).max(0.0)),
         _ => None,
     };
@@ -76,5 +83,5 @@ pub fn apply(link: &Link, chain: &mut LinkChain, capture_seconds: Option<f64>) {
             }
         }
     }
-    chain.what_if = w;
+    w
 }

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::{Fix, Gain, Target};
 use crate::rank::Ranked;
+use crate::recommend::{Fix, Gain, Target};
 
 /// Links per wave: small enough to canary and roll back one pair at a time.
 const WAVE_SIZE: usize = 2;
@@ -55,12 +55,10 @@ fn add(a: &mut Gain, b: &Gain) {
 pub fn plan(links: &[Ranked]) -> Plan {
     let mut p = Plan::default();
     let totals = links.iter().fold(Gain::default(), |mut t, r| {
-        if let Some(rec) = &r.link.recommendation {
-            let g = &rec.gain;
-            t.time_saved_ms_per_s += g.time_saved_ms_per_s.max(0.0);
-            t.bytes_saved_per_s += g.bytes_saved_per_s.max(0.0);
-            t.cpu_saved_cores += g.cpu_saved_cores.max(0.0);
-        }
+        let g = &r.assessment.recommendation.gain;
+        t.time_saved_ms_per_s += g.time_saved_ms_per_s.max(0.0);
+        t.bytes_saved_per_s += g.bytes_saved_per_s.max(0.0);
+        t.cpu_saved_cores += g.cpu_saved_cores.max(0.0);
         t
     });
     let share = |g: &Gain| {
@@ -72,9 +70,7 @@ pub fn plan(links: &[Ranked]) -> Plan {
     };
     let mut open: Vec<&Ranked> = Vec::new();
     for r in links {
-        let Some(rec) = &r.link.recommendation else {
-            continue;
-        };
+        let rec = &r.assessment.recommendation;
         if let Some(fix) = rec.cheaper_fix {
             p.quick_wins.push(PlannedLink {
                 client: r.link.client.clone(),
@@ -97,13 +93,13 @@ pub fn plan(links: &[Ranked]) -> Plan {
     let mut wave: Vec<(PlannedLink, &Ranked)> = Vec::new();
     while !open.is_empty() {
         let priority = |r: &Ranked| {
-            let rec = r.link.recommendation.as_ref();
-            let target = rec.map_or(Target::Keep, |x| x.target);
+            let rec = &r.assessment.recommendation;
+            let target = rec.target;
             let reuse = served
                 .iter()
                 .any(|(s, t)| *s == r.link.server && *t == target);
             let effort = r.score_inputs.effort * if reuse { REUSED_EFFORT } else { 1.0 };
-            (rec.map_or(0.0, |x| share(&x.gain)) / (1.0 + effort), reuse)
+            (share(&rec.gain) / (1.0 + effort), reuse)
         };
         let (best, _) = open
             .iter()
@@ -112,17 +108,13 @@ pub fn plan(links: &[Ranked]) -> Plan {
             .fold((0, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
         let r = open.remove(best);
         let (prio, reuse) = priority(r);
-        let target = r
-            .link
-            .recommendation
-            .as_ref()
-            .map_or(Target::Keep, |x| x.target);
+        let target = r.assessment.recommendation.target;
         wave.push((
             PlannedLink {
                 client: r.link.client.clone(),
                 server: r.link.server.clone(),
                 target,
-                cheaper_fix: r.link.recommendation.as_ref().and_then(|x| x.cheaper_fix),
+                cheaper_fix: r.assessment.recommendation.cheaper_fix,
                 priority: prio,
                 reuses_earlier_wave: reuse,
             },
@@ -150,9 +142,7 @@ fn build_wave(number: u32, members: Vec<(PlannedLink, &Ranked)>) -> Wave {
     };
     for (planned, r) in members {
         let l = &r.link;
-        let Some(rec) = &l.recommendation else {
-            continue;
-        };
+        let rec = &r.assessment.recommendation;
         add(&mut w.gain, &rec.gain);
         let pair = format!("{} -> {}", l.client, l.server);
         let routes: Vec<String> = l
@@ -225,7 +215,8 @@ fn build_wave(number: u32, members: Vec<(PlannedLink, &Ranked)>) -> Wave {
         for risk in &rec.risks {
             w.risks.push(format!("{pair}: {risk}"));
         }
-        let hs = l
+        let hs = r
+            .assessment
             .savings
             .handshakes_per_request
             .map_or("-".to_owned(), |h| format!("{h:.2}"));
