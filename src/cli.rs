@@ -1,14 +1,14 @@
-//! Command-line arguments (clap derive) and their validation into a run configuration.
+//! Command-line arguments (clap derive) and their validation into the typed settings of
+//! each command (`app::AnalyzeConfig`, `diff::DiffConfig`).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::cost::CostConstants;
-use crate::decode::DecodeConfig;
+use crate::app::config::{DEFAULT_ROUTES, DEFAULT_SAMPLES_PER_ROUTE, DEFAULT_TOP};
+use crate::app::AnalyzeConfig;
+use crate::diff::{self, DiffConfig, Format};
 use crate::flow::FlowConfig;
-use crate::http::HttpConfig;
-use crate::serialization::SamplerConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,7 +29,7 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Compare two analyses (report folders, or captures analysed on the fly) link by
     /// link: latency with a significance test, bytes, handshakes, errors, protocol.
-    Diff(crate::diff::DiffArgs),
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,7 +88,7 @@ pub struct AnalyzeArgs {
 
     /// JSON bodies kept per route and direction to infer a protobuf schema and measure
     /// the protobuf size and CPU (a reservoir sample; more is slower and more exact).
-    #[arg(long, default_value_t = 32, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_SAMPLES_PER_ROUTE, value_name = "N")]
     pub samples_per_route: usize,
 
     /// Infer no protobuf enums: low-cardinality strings stay `string`, as in a .proto
@@ -97,11 +97,11 @@ pub struct AnalyzeArgs {
     pub no_enums: bool,
 
     /// Links shown in the terminal table (all are in the reports).
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_TOP, value_name = "N")]
     pub top: usize,
 
     /// Routes listed per link in the reports.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_ROUTES, value_name = "N")]
     pub routes: usize,
 
     /// Print nothing but errors and warnings.
@@ -109,26 +109,8 @@ pub struct AnalyzeArgs {
     pub quiet: bool,
 }
 
-/// Validated settings of one `analyze` run.
-#[derive(Clone, Debug)]
-pub struct AnalyzeConfig {
-    pub inputs: Vec<PathBuf>,
-    pub out: PathBuf,
-    pub decode: DecodeConfig,
-    pub flow: FlowConfig,
-    pub http: HttpConfig,
-    /// Services files: those given, then those found beside the captures.
-    pub services: Vec<PathBuf>,
-    pub k8s: Vec<PathBuf>,
-    pub top: usize,
-    pub routes: usize,
-    /// Cost-model constants in force (defaults, then the file, then `--set`).
-    pub cost: CostConstants,
-    pub reproducible: bool,
-    pub quiet: bool,
-}
-
 impl AnalyzeArgs {
+    /// The run's settings: `AnalyzeConfig::for_inputs` with the flags applied.
     pub fn into_config(self) -> Result<AnalyzeConfig, String> {
         if !(self.idle_timeout.is_finite() && self.idle_timeout > 0.0) {
             return Err(format!(
@@ -139,92 +121,93 @@ impl AnalyzeArgs {
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
         }
-        let out = self.out.unwrap_or_else(|| default_out_dir(&self.inputs[0]));
-        let flow = FlowConfig {
+        let mut config = AnalyzeConfig::for_inputs(self.inputs);
+        if let Some(out) = self.out {
+            config.out = out;
+        }
+        config.flow = FlowConfig {
             max_connections: self.max_connections,
             idle_timeout_ns: (self.idle_timeout * 1e9) as i64,
             max_ooo_bytes_per_direction: self.max_ooo_bytes,
             max_ooo_bytes_total: self.max_ooo_total_bytes.max(self.max_ooo_bytes),
-            ..FlowConfig::default()
+            ..config.flow
         };
-        let mut cost = CostConstants::default();
         if let Some(file) = &self.cost_config {
-            cost.apply_file(file).map_err(|e| e.to_string())?;
+            config.cost.apply_file(file).map_err(|e| e.to_string())?;
         }
         for assignment in &self.set {
-            cost.apply_assignment(assignment)
+            config
+                .cost
+                .apply_assignment(assignment)
                 .map_err(|e| e.to_string())?;
         }
-        let mut services = self.services;
+        // The services files named, then those found beside the inputs.
+        let beside = std::mem::take(&mut config.services);
+        config.services = self.services;
         if !self.no_auto_services {
-            for found in self.inputs.iter().filter_map(|i| services_beside(i)) {
-                if !services.contains(&found) {
-                    services.push(found);
+            for found in beside {
+                if !config.services.contains(&found) {
+                    config.services.push(found);
                 }
             }
         }
-        Ok(AnalyzeConfig {
-            inputs: self.inputs,
-            out,
-            decode: DecodeConfig::default(),
-            flow,
-            http: HttpConfig {
-                sampler: SamplerConfig {
-                    max_docs_per_key: self.samples_per_route,
-                    infer_enums: !self.no_enums,
-                    ..SamplerConfig::default()
-                },
-                ..HttpConfig::default()
-            },
-            services,
-            k8s: self.k8s,
-            top: self.top,
-            routes: self.routes,
-            cost,
-            reproducible: self.reproducible,
-            quiet: self.quiet,
-        })
+        config.http.sampler.max_docs_per_key = self.samples_per_route;
+        config.http.sampler.infer_enums = !self.no_enums;
+        config.k8s = self.k8s;
+        config.top = self.top;
+        config.routes = self.routes;
+        config.reproducible = self.reproducible;
+        config.quiet = self.quiet;
+        Ok(config)
     }
 }
 
-/// `<dir>/<stem>.services.yaml` beside a capture, when that file exists.
-pub fn services_beside(input: &std::path::Path) -> Option<PathBuf> {
-    let name = input.file_name()?.to_string_lossy().into_owned();
-    let stem = name.split('.').next().filter(|s| !s.is_empty())?;
-    let candidate = input.with_file_name(format!("{stem}.services.yaml"));
-    candidate.is_file().then_some(candidate)
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier analysis: a report folder of `linkrank analyze`, or a capture or trace
+    /// file analysed on the fly.
+    #[arg(value_name = "BEFORE")]
+    pub before: PathBuf,
+    /// The later analysis, as BEFORE.
+    #[arg(value_name = "AFTER")]
+    pub after: PathBuf,
+    /// Exit with code 4 when a link regressed by more than PCT (p95 latency up more than
+    /// PCT % with p < 0.05, or 5xx share up more than PCT percentage points).
+    #[arg(long, value_name = "PCT")]
+    pub fail_if_regressed: Option<f64>,
+    /// Output folder for diff.md and diff.json [default: reports/diff-<before>-<after>/]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
-/// `reports/<stem>/`, where the stem drops every extension (`prod.pcap.gz` -> `prod`).
-pub fn default_out_dir(first_input: &std::path::Path) -> PathBuf {
-    let name = first_input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stem = name
-        .split('.')
-        .next()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("run");
-    PathBuf::from("reports").join(stem)
+impl DiffArgs {
+    pub fn into_config(self) -> Result<DiffConfig, String> {
+        if let Some(p) = self.fail_if_regressed {
+            if !(p.is_finite() && p >= 0.0) {
+                return Err(format!(
+                    "--fail-if-regressed must be a non-negative number, not {p}"
+                ));
+            }
+        }
+        let out = self
+            .out
+            .unwrap_or_else(|| diff::default_out_dir(&self.before, &self.after));
+        Ok(DiffConfig {
+            before: self.before,
+            after: self.after,
+            fail_if_regressed: self.fail_if_regressed,
+            out,
+            format: self.format,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    #[test]
-    fn default_out_dir_drops_every_extension() {
-        assert_eq!(
-            default_out_dir(Path::new("captures/prod.pcap.gz")),
-            PathBuf::from("reports/prod")
-        );
-        assert_eq!(
-            default_out_dir(Path::new("/x/node-a.pcapng")),
-            PathBuf::from("reports/node-a")
-        );
-    }
 
     #[test]
     fn rejects_a_zero_idle_timeout() {
@@ -234,5 +217,29 @@ mod tests {
             panic!("not analyze")
         };
         assert!(args.into_config().unwrap_err().contains("--idle-timeout"));
+    }
+
+    /// `diff` analyses a capture with `AnalyzeConfig::for_inputs`: the same settings as
+    /// `linkrank analyze` without flags.
+    #[test]
+    fn the_typed_defaults_are_the_command_lines() {
+        let inputs = ["captures/prod.pcap", "fixtures/keepalive.pcap"];
+        let cli = Cli::try_parse_from(["linkrank", "analyze", inputs[0], inputs[1]]).unwrap();
+        let Command::Analyze(args) = cli.command else {
+            panic!("not analyze")
+        };
+        let parsed = args.into_config().unwrap();
+        let typed = AnalyzeConfig::for_inputs(inputs.iter().map(PathBuf::from).collect());
+        assert_eq!(format!("{parsed:?}"), format!("{typed:?}"));
+        let flagged =
+            Cli::try_parse_from(["linkrank", "analyze", "--routes", "3", inputs[0]]).unwrap();
+        let Command::Analyze(args) = flagged.command else {
+            panic!("not analyze")
+        };
+        assert_ne!(
+            format!("{:?}", args.into_config().unwrap()),
+            format!("{typed:?}"),
+            "a flag shows in the comparison"
+        );
     }
 }

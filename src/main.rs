@@ -1,4 +1,5 @@
-//! The `linkrank` binary: parse arguments, run, turn errors into exit codes.
+//! The `linkrank` binary: parse arguments, run, turn errors into exit codes (the one place
+//! they are mapped).
 //!
 //! Exit codes: 0 success (input faults such as a capture cut short are warnings on
 //! stderr), 1 an input is missing, unreadable or not a capture, 2 bad arguments,
@@ -7,67 +8,79 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use linkrank::app::{self, RunError};
+use linkrank::app::{self, AnalyzeConfig, RunError};
 use linkrank::cli::{Cli, Command};
+use linkrank::diff::{self, DiffStatus};
 use linkrank::report::{summary, terminal};
 
 fn main() -> ExitCode {
     install_panic_report();
     let cli = Cli::parse();
-    match cli.command {
-        Command::Analyze(args) => {
-            let config = match args.into_config() {
-                Ok(c) => c,
-                Err(msg) => {
-                    eprintln!("error: {msg}");
-                    return ExitCode::from(2);
-                }
-            };
-            match app::analyze(&config) {
-                Ok(outcome) => {
-                    for w in &outcome.coverage.input_warnings {
-                        eprintln!("warning: {w}; the packets before it were analysed, the rest of that file was not");
-                    }
-                    for e in outcome.traces.iter().flat_map(|t| &t.errors) {
-                        eprintln!("warning: {e}; the spans before it were analysed");
-                    }
-                    if !config.quiet {
-                        // A run of trace files alone has no capture to account for.
-                        let captured = outcome.inputs.iter().any(|i| i.packets > 0)
-                            || outcome.traces.is_none();
-                        if captured {
-                            print!(
-                                "{}",
-                                summary::render(
-                                    &outcome.inputs,
-                                    &outcome.coverage,
-                                    &outcome.tables,
-                                    &outcome.out_dir
-                                )
-                            );
-                        }
-                        if let Some(t) = &outcome.traces {
-                            print!("{}", t.render_terminal());
-                        }
-                        print!(
-                            "{}",
-                            terminal::render(&outcome.ranked, config.top, &outcome.out_dir)
-                        );
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(RunError::Input(e)) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(1)
-                }
-                Err(RunError::Output(e)) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(3)
-                }
-            }
+    let result = match cli.command {
+        Command::Analyze(args) => match args.into_config() {
+            Ok(config) => analyze(&config),
+            Err(msg) => return usage_error(&msg),
+        },
+        Command::Diff(args) => match args.into_config() {
+            Ok(config) => diff::run(&config).map(|status| match status {
+                DiffStatus::Clean => ExitCode::SUCCESS,
+                DiffStatus::Regressed => ExitCode::from(4),
+            }),
+            Err(msg) => return usage_error(&msg),
+        },
+    };
+    match result {
+        Ok(code) => code,
+        Err(RunError::Input(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
         }
-        Command::Diff(args) => ExitCode::from(linkrank::diff::command(args)),
+        Err(RunError::Output(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(3)
+        }
     }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+/// `linkrank analyze`: runs, then prints the warnings and (unless quiet) the summary.
+fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, RunError> {
+    let outcome = app::analyze(config)?;
+    for w in &outcome.coverage.input_warnings {
+        eprintln!(
+            "warning: {w}; the packets before it were analysed, the rest of that file was not"
+        );
+    }
+    for e in outcome.traces.iter().flat_map(|t| &t.errors) {
+        eprintln!("warning: {e}; the spans before it were analysed");
+    }
+    if !config.quiet {
+        // A run of trace files alone has no capture to account for.
+        let captured = outcome.inputs.iter().any(|i| i.packets > 0) || outcome.traces.is_none();
+        if captured {
+            print!(
+                "{}",
+                summary::render(
+                    &outcome.inputs,
+                    &outcome.coverage,
+                    &outcome.tables,
+                    &outcome.out_dir
+                )
+            );
+        }
+        if let Some(t) = &outcome.traces {
+            print!("{}", t.render_terminal());
+        }
+        print!(
+            "{}",
+            terminal::render(&outcome.ranked, config.top, &outcome.out_dir)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A panic is a bug: besides the usual message, name the packet being processed so that a

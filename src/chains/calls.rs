@@ -12,42 +12,8 @@ use rustc_hash::FxHashMap;
 
 use crate::identity::Naming;
 use crate::model::ids::{parse_span_id, parse_trace_id};
+pub use crate::model::symbols::{Sym, Symbols};
 use crate::tables::Tables;
-
-/// An interned string (service name, method, route).
-pub type Sym = u32;
-
-/// Names and routes repeat on almost every call: rows hold a [`Sym`].
-#[derive(Clone, Debug, Default)]
-pub struct Symbols {
-    ids: FxHashMap<Box<str>, Sym>,
-    values: Vec<Box<str>>,
-}
-
-impl Symbols {
-    pub fn intern(&mut self, value: &str) -> Sym {
-        if let Some(&id) = self.ids.get(value) {
-            return id;
-        }
-        let id = self.values.len() as Sym;
-        self.values.push(value.into());
-        self.ids.insert(value.into(), id);
-        id
-    }
-
-    /// The string behind `id` (empty for an id this table never gave out).
-    pub fn get(&self, id: Sym) -> &str {
-        self.values.get(id as usize).map_or("", |s| s)
-    }
-
-    pub fn get_opt(&self, id: Option<Sym>) -> Option<&str> {
-        id.map(|id| self.get(id))
-    }
-
-    pub fn lookup(&self, value: &str) -> Option<Sym> {
-        self.ids.get(value).copied()
-    }
-}
 
 /// What the capture showed of a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

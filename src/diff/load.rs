@@ -9,6 +9,8 @@ use anyhow::Context;
 use polars::prelude::{DataFrame, ParquetReader, PolarsResult, SerReader};
 use serde_json::Value;
 
+use crate::app::{AnalyzeConfig, RunError};
+
 /// A link as one side's `links.json` describes it, plus its per-exchange latencies.
 #[derive(Clone, Debug, Default)]
 pub struct SideLink {
@@ -55,8 +57,7 @@ impl Drop for Scratch {
 /// Reads a report folder, or analyses `path` (a capture or trace file) with
 /// `linkrank analyze`'s defaults into a scratch folder first. Input problems are
 /// `Err(Input)`, as for `analyze`.
-pub fn load(path: &Path, label: &str) -> Result<Side, crate::app::RunError> {
-    use crate::app::RunError;
+pub fn load(path: &Path, label: &str) -> Result<Side, RunError> {
     if is_report_folder(path) {
         return read_folder(path, path).map_err(RunError::Input);
     }
@@ -74,25 +75,12 @@ pub fn load(path: &Path, label: &str) -> Result<Side, crate::app::RunError> {
     }
     let scratch =
         Scratch(std::env::temp_dir().join(format!("linkrank-diff-{}-{label}", std::process::id())));
-    // The command line's own defaults (and a services file beside the capture), so a
-    // capture diffed on the fly is measured exactly as `linkrank analyze FILE` would.
-    let args = [
-        "linkrank".as_ref(),
-        "analyze".as_ref(),
-        "--quiet".as_ref(),
-        "--reproducible".as_ref(),
-        "--out".as_ref(),
-        scratch.0.as_os_str(),
-        path.as_os_str(),
-    ];
-    let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(args)
-        .map_err(|e| RunError::Input(anyhow::anyhow!("{e}")))?;
-    let crate::cli::Command::Analyze(analyze_args) = cli.command else {
-        return Err(RunError::Input(anyhow::anyhow!("analyze arguments")));
-    };
-    let config = analyze_args
-        .into_config()
-        .map_err(|e| RunError::Input(anyhow::anyhow!(e)))?;
+    // `linkrank analyze FILE`'s own defaults (and a services file beside the capture), so
+    // a capture diffed on the fly is measured exactly as a report of it would be.
+    let mut config = AnalyzeConfig::for_inputs(vec![path.to_path_buf()]);
+    config.out = scratch.0.clone();
+    config.quiet = true;
+    config.reproducible = true;
     crate::app::analyze(&config)?;
     let mut side = read_folder(&scratch.0, path).map_err(RunError::Output)?;
     side.analysed = true;

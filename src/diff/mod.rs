@@ -9,15 +9,14 @@ pub mod stats;
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, ValueEnum};
+use clap::ValueEnum;
 use serde::Serialize;
 
+use crate::app::RunError;
 use load::{Side, SideLink};
 use stats::MannWhitney;
 
 pub const SCHEMA: &str = "linkrank.diff/v1";
-/// Exit code when `--fail-if-regressed` finds a regression (README: exit codes).
-pub const EXIT_REGRESSED: u8 = 4;
 /// Significance level of the latency test.
 pub const ALPHA: f64 = 0.05;
 
@@ -33,25 +32,25 @@ pub enum Format {
     Json,
 }
 
-#[derive(Debug, Args)]
-pub struct DiffArgs {
-    /// The earlier analysis: a report folder of `linkrank analyze`, or a capture or trace
-    /// file analysed on the fly.
-    #[arg(value_name = "BEFORE")]
+/// Validated settings of one `diff` run.
+#[derive(Clone, Debug)]
+pub struct DiffConfig {
     pub before: PathBuf,
-    /// The later analysis, as BEFORE.
-    #[arg(value_name = "AFTER")]
     pub after: PathBuf,
-    /// Exit with code 4 when a link regressed by more than PCT (p95 latency up more than
-    /// PCT % with p < 0.05, or 5xx share up more than PCT percentage points).
-    #[arg(long, value_name = "PCT")]
+    /// Regression threshold in % (latency) and percentage points (5xx share).
     pub fail_if_regressed: Option<f64>,
-    /// Output folder for diff.md and diff.json [default: reports/diff-<before>-<after>/]
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// What to print on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// Folder for diff.md and diff.json.
+    pub out: PathBuf,
     pub format: Format,
+}
+
+/// How a `diff` run ended, when it could compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffStatus {
+    /// No link regressed past the threshold (or none was given).
+    Clean,
+    /// Some link regressed past `--fail-if-regressed`.
+    Regressed,
 }
 
 /// A before and an after value of one measure.
@@ -298,7 +297,7 @@ pub fn compare(before: &Side, after: &Side, fail_pct: Option<f64>) -> Diff {
 /// `reports/diff-<before stem>-<after stem>/`.
 pub fn default_out_dir(before: &Path, after: &Path) -> PathBuf {
     let stem = |p: &Path| {
-        crate::cli::default_out_dir(p)
+        crate::app::default_out_dir(p)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "run".into())
@@ -319,59 +318,37 @@ pub fn write(dir: &Path, diff: &Diff) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `diff` subcommand; returns the process exit code (README: 0 ok, 1 an input is
-/// missing or unreadable, 2 bad arguments, 3 outputs not written, 4 regressed).
-pub fn command(args: DiffArgs) -> u8 {
-    if let Some(p) = args.fail_if_regressed {
-        if !(p.is_finite() && p >= 0.0) {
-            eprintln!("error: --fail-if-regressed must be a non-negative number, not {p}");
-            return 2;
-        }
-    }
+/// The `diff` command: loads both sides, writes diff.md and diff.json, prints the chosen
+/// format and names each regressed link on stderr.
+pub fn run(config: &DiffConfig) -> Result<DiffStatus, RunError> {
     let mut sides = Vec::with_capacity(2);
-    for (path, label) in [(&args.before, "before"), (&args.after, "after")] {
-        match load::load(path, label) {
-            Ok(s) => sides.push(s),
-            Err(crate::app::RunError::Input(e)) => {
-                eprintln!("error: {label}: {e:#}");
-                return 1;
-            }
-            Err(crate::app::RunError::Output(e)) => {
-                eprintln!("error: {label}: {e:#}");
-                return 3;
-            }
-        }
+    for (path, label) in [(&config.before, "before"), (&config.after, "after")] {
+        sides.push(load::load(path, label).map_err(|e| match e {
+            RunError::Input(e) => RunError::Input(e.context(label)),
+            RunError::Output(e) => RunError::Output(e.context(label)),
+        })?);
     }
-    let (Some(before), Some(after)) = (sides.first(), sides.get(1)) else {
-        return 1;
+    let [before, after] = &sides[..] else {
+        unreachable!("two sides were loaded")
     };
-    let diff = compare(before, after, args.fail_if_regressed);
-    let out = args
-        .out
-        .unwrap_or_else(|| default_out_dir(&args.before, &args.after));
-    if let Err(e) = write(&out, &diff) {
-        eprintln!("error: {e:#}");
-        return 3;
-    }
-    match args.format {
-        Format::Table => print!("{}", render::terminal(&diff, &out)),
+    let diff = compare(before, after, config.fail_if_regressed);
+    write(&config.out, &diff).map_err(RunError::Output)?;
+    match config.format {
+        Format::Table => print!("{}", render::terminal(&diff, &config.out)),
         Format::Md => print!("{}", render::markdown(&diff)),
-        Format::Json => match serde_json::to_string_pretty(&diff) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 3;
-            }
-        },
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&diff).map_err(|e| RunError::Output(e.into()))?
+        ),
     }
-    if diff.regressed.is_empty() {
-        0
+    for r in &diff.regressed {
+        eprintln!("regressed: {r}");
+    }
+    Ok(if diff.regressed.is_empty() {
+        DiffStatus::Clean
     } else {
-        for r in &diff.regressed {
-            eprintln!("regressed: {r}");
-        }
-        EXIT_REGRESSED
-    }
+        DiffStatus::Regressed
+    })
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@ pub mod connection;
 pub mod coverage;
 pub mod exchange;
 pub mod ids;
+pub mod symbols;
 pub mod time;
 
 pub use connection::{CloseReason, Connection, DirStats, L7Protocol, TcpSummary};
 pub use coverage::{ClockCorrection, ClockOffset, Coverage};
 pub use exchange::{Completeness, Exchange};
 pub use ids::{ConnId, Direction, Endpoint, SourceId};
+pub use symbols::{Sym, Symbols};
 pub use time::Timestamp;

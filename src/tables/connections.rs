@@ -2,8 +2,8 @@
 
 use polars::prelude::*;
 
-use super::intern::Interner;
 use crate::model::Connection;
+use crate::model::Symbols;
 
 /// Column name, polars type, meaning (checked against `docs/tables.md` by a test).
 pub const COLUMNS: &[(&str, &str, &str)] = &[
@@ -242,7 +242,7 @@ impl ConnectionColumns {
         self.conn_id.is_empty()
     }
 
-    pub fn push(&mut self, c: &Connection, strings: &mut Interner) {
+    pub fn push(&mut self, c: &Connection, strings: &mut Symbols) {
         let t = &c.tcp;
         let (up, down) = (&t.client_to_server, &t.server_to_client);
         self.conn_id.push(t.conn.0);
@@ -302,7 +302,7 @@ impl ConnectionColumns {
         self.tls_handshake_bytes.push(h.handshake_bytes);
     }
 
-    pub fn into_frame(self, strings: &Interner) -> PolarsResult<DataFrame> {
+    pub fn into_frame(self, strings: &Symbols) -> PolarsResult<DataFrame> {
         let height = self.conn_id.len();
         let columns = vec![
             Column::new("conn_id".into(), self.conn_id),

@@ -2,8 +2,8 @@
 
 use polars::prelude::*;
 
-use super::intern::Interner;
 use crate::dns::DnsAnswer;
+use crate::model::Symbols;
 
 /// Column name, polars type, meaning (checked against `docs/tables.md` by a test).
 pub const COLUMNS: &[(&str, &str, &str)] = &[
@@ -64,7 +64,7 @@ impl DnsColumns {
         self.ts_ns.is_empty()
     }
 
-    pub fn push(&mut self, a: &DnsAnswer, strings: &mut Interner) {
+    pub fn push(&mut self, a: &DnsAnswer, strings: &mut Symbols) {
         self.ts_ns.push(a.ts.nanos());
         self.resolver_ip
             .push(strings.intern(&a.resolver.to_string()));
@@ -76,7 +76,7 @@ impl DnsColumns {
         self.ttl.push(a.ttl);
     }
 
-    pub fn into_frame(self, strings: &Interner) -> PolarsResult<DataFrame> {
+    pub fn into_frame(self, strings: &Symbols) -> PolarsResult<DataFrame> {
         let height = self.ts_ns.len();
         let columns = vec![
             Column::new("ts_ns".into(), self.ts_ns),

@@ -2,8 +2,8 @@
 
 use polars::prelude::*;
 
-use super::intern::Interner;
 use crate::model::Exchange;
+use crate::model::Symbols;
 
 /// Column name, polars type, meaning. The single source of the table's documentation:
 /// `docs/tables.md` is checked against it by a test.
@@ -111,7 +111,7 @@ impl ExchangeColumns {
         self.conn_id.is_empty()
     }
 
-    pub fn push(&mut self, x: &Exchange, strings: &mut Interner) {
+    pub fn push(&mut self, x: &Exchange, strings: &mut Symbols) {
         self.conn_id.push(x.conn.0);
         self.index.push(x.index);
         self.client_ip
@@ -169,7 +169,7 @@ impl ExchangeColumns {
     }
 
     /// Builds the DataFrame, consuming the columns.
-    pub fn into_frame(self, strings: &Interner) -> PolarsResult<DataFrame> {
+    pub fn into_frame(self, strings: &Symbols) -> PolarsResult<DataFrame> {
         let height = self.conn_id.len();
         let columns = vec![
             Column::new("conn_id".into(), self.conn_id),

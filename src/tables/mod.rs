@@ -5,7 +5,6 @@
 pub mod connections;
 pub mod dns;
 pub mod exchanges;
-pub mod intern;
 pub mod parquet;
 pub mod payloads;
 
@@ -13,10 +12,10 @@ use polars::prelude::*;
 
 use crate::dns::DnsAnswer;
 use crate::http::Record;
+use crate::model::Symbols;
 use connections::ConnectionColumns;
 use dns::DnsColumns;
 use exchanges::ExchangeColumns;
-use intern::Interner;
 use payloads::PayloadColumns;
 
 pub use parquet::{read_tables, write_tables, TableError, TableKind};
@@ -71,7 +70,7 @@ impl Tables {
 /// Accumulates records column by column; strings that repeat are interned.
 #[derive(Default)]
 pub struct TableBuilder {
-    strings: Interner,
+    strings: Symbols,
     exchanges: ExchangeColumns,
     connections: ConnectionColumns,
     dns: DnsColumns,

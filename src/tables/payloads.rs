@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use super::intern::Interner;
+use crate::model::Symbols;
 use crate::serialization::PayloadRow;
 
 /// Column name, polars type, meaning (checked against `docs/tables.md` by a test).
@@ -117,7 +117,7 @@ impl PayloadColumns {
         self.rows.push(row);
     }
 
-    pub fn into_frame(self, _strings: &Interner) -> PolarsResult<DataFrame> {
+    pub fn into_frame(self, _strings: &Symbols) -> PolarsResult<DataFrame> {
         let r = &self.rows;
         let height = r.len();
         let s = |f: fn(&PayloadRow) -> String| r.iter().map(f).collect::<Vec<String>>();

@@ -6,10 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::calls::{build_trace, Scratch};
 use super::error::{TraceCoverage, TraceError};
+use super::shared_strings::SharedStrings;
 use super::span::{Span, TraceId};
 use super::TraceSet;
 
@@ -63,34 +64,6 @@ struct OpenTrace {
 
 /// How often (in spans) idle traces are looked for.
 const SWEEP_EVERY: u64 = 1 << 16;
-/// Distinct strings interned; more are allocated each time.
-const MAX_INTERNED: usize = 100_000;
-/// Longer strings are not interned (they are rarely repeated names), so the interner
-/// holds at most `MAX_INTERNED * MAX_INTERNED_LEN` bytes (26 MB).
-const MAX_INTERNED_LEN: usize = 256;
-
-/// Shared copies of the few distinct strings that repeat on every span and call
-/// (services, span names, methods, routes, protocols, peers), so each costs no
-/// allocation after the first. Bounded: past `MAX_INTERNED` names, or over
-/// `MAX_INTERNED_LEN` bytes, a string is allocated each time (equal either way: names are compared by content, never by pointer).
-#[derive(Default)]
-pub(crate) struct Interner {
-    set: FxHashSet<Arc<str>>,
-}
-
-impl Interner {
-    pub fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.set.get(s) {
-            return Arc::clone(a);
-        }
-        let a: Arc<str> = Arc::from(s);
-        if self.set.len() < MAX_INTERNED && s.len() <= MAX_INTERNED_LEN {
-            self.set.insert(Arc::clone(&a));
-        }
-        a
-    }
-}
-
 /// The sink every reader pushes spans into.
 pub(crate) struct Ingest {
     pub limits: Limits,
@@ -98,7 +71,7 @@ pub(crate) struct Ingest {
     open_spans: usize,
     tick: u64,
     watermark_ns: u64,
-    names: Interner,
+    names: SharedStrings,
     scratch: Scratch,
     pub set: TraceSet,
     file: PathBuf,
@@ -112,7 +85,7 @@ impl Ingest {
             open_spans: 0,
             tick: 0,
             watermark_ns: 0,
-            names: Interner::default(),
+            names: SharedStrings::default(),
             scratch: Scratch::default(),
             set: TraceSet::default(),
             file: PathBuf::new(),
@@ -141,7 +114,7 @@ impl Ingest {
     }
 
     /// The interner of every repeated string (names, attribute values).
-    pub fn names(&mut self) -> &mut Interner {
+    pub fn names(&mut self) -> &mut SharedStrings {
         &mut self.names
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::assemble::Interner;
+use super::shared_strings::SharedStrings;
 use super::span::{strip_query, HttpAttrs, Span, SpanId, SpanKind, SpanStatus, TraceId};
 use super::TraceSet;
 
@@ -201,7 +201,7 @@ fn resolve(spans: &[Span], set: &mut TraceSet, sc: &mut Scratch) {
 pub(crate) fn build_trace(
     mut spans: Vec<Span>,
     set: &mut TraceSet,
-    names: &mut Interner,
+    names: &mut SharedStrings,
     sc: &mut Scratch,
 ) {
     if spans.is_empty() {
@@ -371,7 +371,7 @@ pub(crate) fn build_trace(
 }
 
 /// A span's shared text, else the shared copy of `default`.
-fn shared_or(v: Option<&Arc<str>>, default: &str, names: &mut Interner) -> Arc<str> {
+fn shared_or(v: Option<&Arc<str>>, default: &str, names: &mut SharedStrings) -> Arc<str> {
     v.map_or_else(|| names.get(default), Arc::clone)
 }
 
@@ -466,7 +466,7 @@ fn pair(
     caller: Arc<str>,
     kind: CallKind,
     set: &mut TraceSet,
-    names: &mut Interner,
+    names: &mut SharedStrings,
 ) -> Call {
     // The server's view first (it knows its route), then the client's. The texts are
     // the spans' shared copies (interned when read), so a call allocates none.

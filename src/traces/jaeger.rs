@@ -13,7 +13,8 @@ use serde::de::DeserializeSeed;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::assemble::{Ingest, Interner};
+use super::assemble::Ingest;
+use super::shared_strings::SharedStrings;
 use super::span::{apply_attr, AttrValue, Span, SpanKind, SpanLink, SpanStatus};
 use super::stream::{json_document, KeyedArray};
 
@@ -125,7 +126,7 @@ fn convert(t: JTrace, ing: &mut Ingest) {
     }
 }
 
-fn span_of(s: JSpan, service: std::sync::Arc<str>, names: &mut Interner) -> Option<Span> {
+fn span_of(s: JSpan, service: std::sync::Arc<str>, names: &mut SharedStrings) -> Option<Span> {
     let trace_id = parse_id(&s.trace_id).filter(|&t| t != 0)?;
     let span_id = parse_id(&s.span_id)
         .and_then(|i| u64::try_from(i).ok())

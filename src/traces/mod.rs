@@ -13,7 +13,7 @@ mod calls;
 mod error;
 mod jaeger;
 mod otlp;
-mod otlp_fast;
+mod shared_strings;
 mod sniff;
 mod span;
 mod stream;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::assemble::Interner;
+use super::shared_strings::SharedStrings;
 
 /// Trace ids are 128 bits in OTLP; 64-bit Jaeger and Zipkin ids are zero-extended.
 pub type TraceId = u128;
@@ -209,7 +209,7 @@ impl AttrValue<'_> {
     }
 
     /// The value as shared text: these attributes repeat on most spans.
-    fn as_text(&self, names: &mut Interner) -> Option<Arc<str>> {
+    fn as_text(&self, names: &mut SharedStrings) -> Option<Arc<str>> {
         match *self {
             AttrValue::Str(s) => Some(names.get(s)),
             AttrValue::Int(i) => Some(names.get(&i.to_string())),
@@ -225,7 +225,7 @@ pub(crate) fn apply_attr(
     span: &mut Span,
     key: &str,
     v: AttrValue<'_>,
-    names: &mut Interner,
+    names: &mut SharedStrings,
 ) -> bool {
     fold_attr(
         &mut span.http,
@@ -245,7 +245,7 @@ pub(crate) fn fold_attr(
     status: &mut SpanStatus,
     key: &str,
     v: AttrValue<'_>,
-    names: &mut Interner,
+    names: &mut SharedStrings,
 ) -> bool {
     match key {
         "http.request.method" | "http.method" => h.method = v.as_text(names),

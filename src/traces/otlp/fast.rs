@@ -27,9 +27,9 @@ use opentelemetry_proto::tonic::trace::v1::{span, Status};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::assemble::Interner;
-use super::otlp::{service_name, span_of, Head, SpanSink};
-use super::span::{fold_attr, AttrValue, HttpAttrs, PeerAttrs, Span, SpanStatus};
+use super::convert::{service_name, span_of, Head, SpanSink};
+use crate::traces::shared_strings::SharedStrings;
+use crate::traces::span::{fold_attr, AttrValue, HttpAttrs, PeerAttrs, Span, SpanStatus};
 
 /// One line's spans, converted as they are parsed into buffers kept from line to line
 /// (no vector of parsed spans is built and grown per scope). A span's service is only
@@ -69,7 +69,7 @@ impl Default for Parsed {
 impl Parsed {
     /// Parses one line; false hands it to the reference path (nothing is kept). Repeated
     /// strings (span names, attribute values) are shared through `names`.
-    pub fn parse(&mut self, line: &[u8], names: &mut Interner) -> bool {
+    pub fn parse(&mut self, line: &[u8], names: &mut SharedStrings) -> bool {
         self.spans.clear();
         self.missing_ids = 0;
         self.resources.clear();
@@ -114,7 +114,7 @@ impl Parsed {
 /// What the visitors write to: the line's spans, and the interner of repeated strings.
 struct Cx<'p> {
     out: &'p mut Parsed,
-    names: &'p mut Interner,
+    names: &'p mut SharedStrings,
 }
 
 impl Cx<'_> {
@@ -420,7 +420,7 @@ impl ElementSeed for SpanSeed {
 /// reference path's `apply_attr` loop does), so no attribute is stored. Fields never
 /// used are still parsed so a line is checked as the reference checks it.
 struct SpanFields<'p> {
-    names: &'p mut Interner,
+    names: &'p mut SharedStrings,
     /// The resource's service, or a stand-in until `drain_into` names it.
     service: &'p Arc<str>,
     spans: &'p mut Vec<Span>,
@@ -537,7 +537,7 @@ struct Attrs {
 }
 
 /// A span's `attributes` array, folded as it is read.
-struct AttrsSeed<'p>(&'p mut Interner);
+struct AttrsSeed<'p>(&'p mut SharedStrings);
 
 impl<'de> DeserializeSeed<'de> for AttrsSeed<'_> {
     type Value = Attrs;
@@ -770,16 +770,16 @@ mod tests {
 
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-    use super::super::assemble::Interner;
-    use super::super::otlp::{convert, SpanSink};
-    use super::super::span::Span;
+    use super::super::convert::{convert, SpanSink};
     use super::{decode_hex_id, Parsed};
+    use crate::traces::shared_strings::SharedStrings;
+    use crate::traces::span::Span;
 
     #[derive(Default)]
-    struct Collect(Vec<Option<Span>>, Interner);
+    struct Collect(Vec<Option<Span>>, SharedStrings);
 
     impl SpanSink for Collect {
-        fn names(&mut self) -> &mut Interner {
+        fn names(&mut self) -> &mut SharedStrings {
             &mut self.1
         }
         fn push(&mut self, span: Option<Span>) {
@@ -798,7 +798,7 @@ mod tests {
 
     fn fast(line: &[u8]) -> Option<Vec<Option<Span>>> {
         let mut p = Parsed::default();
-        if !p.parse(line, &mut Interner::default()) {
+        if !p.parse(line, &mut SharedStrings::default()) {
             return None;
         }
         let mut c = Collect::default();

@@ -1,0 +1,111 @@
+//! The validated settings of one `analyze` run, and the defaults the command line and
+//! `diff` (which analyses captures on the fly) share.
+
+use std::path::{Path, PathBuf};
+
+use crate::cost::CostConstants;
+use crate::decode::DecodeConfig;
+use crate::flow::FlowConfig;
+use crate::http::HttpConfig;
+use crate::serialization::SamplerConfig;
+
+/// JSON bodies kept per route and direction for the protobuf schema and measures.
+pub const DEFAULT_SAMPLES_PER_ROUTE: usize = 32;
+/// Links shown in the terminal table.
+pub const DEFAULT_TOP: usize = 10;
+/// Routes listed per link in the reports.
+pub const DEFAULT_ROUTES: usize = 10;
+
+/// Validated settings of one `analyze` run.
+#[derive(Clone, Debug)]
+pub struct AnalyzeConfig {
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub decode: DecodeConfig,
+    pub flow: FlowConfig,
+    pub http: HttpConfig,
+    /// Services files: those given, then those found beside the captures.
+    pub services: Vec<PathBuf>,
+    pub k8s: Vec<PathBuf>,
+    pub top: usize,
+    pub routes: usize,
+    /// Cost-model constants in force (defaults, then the file, then `--set`).
+    pub cost: CostConstants,
+    pub reproducible: bool,
+    pub quiet: bool,
+}
+
+impl AnalyzeConfig {
+    /// `linkrank analyze INPUTS...` with every default: the output folder named after the
+    /// first input, and the services files found beside the inputs.
+    pub fn for_inputs(inputs: Vec<PathBuf>) -> AnalyzeConfig {
+        let out = inputs
+            .first()
+            .map_or_else(|| default_out_dir(Path::new("run")), |p| default_out_dir(p));
+        let mut services: Vec<PathBuf> = Vec::new();
+        for found in inputs.iter().filter_map(|i| services_beside(i)) {
+            if !services.contains(&found) {
+                services.push(found);
+            }
+        }
+        AnalyzeConfig {
+            inputs,
+            out,
+            decode: DecodeConfig::default(),
+            flow: FlowConfig::default(),
+            http: HttpConfig {
+                sampler: SamplerConfig {
+                    max_docs_per_key: DEFAULT_SAMPLES_PER_ROUTE,
+                    ..SamplerConfig::default()
+                },
+                ..HttpConfig::default()
+            },
+            services,
+            k8s: Vec::new(),
+            top: DEFAULT_TOP,
+            routes: DEFAULT_ROUTES,
+            cost: CostConstants::default(),
+            reproducible: false,
+            quiet: false,
+        }
+    }
+}
+
+/// `<dir>/<stem>.services.yaml` beside a capture, when that file exists.
+pub fn services_beside(input: &Path) -> Option<PathBuf> {
+    let name = input.file_name()?.to_string_lossy().into_owned();
+    let stem = name.split('.').next().filter(|s| !s.is_empty())?;
+    let candidate = input.with_file_name(format!("{stem}.services.yaml"));
+    candidate.is_file().then_some(candidate)
+}
+
+/// `reports/<stem>/`, where the stem drops every extension (`prod.pcap.gz` -> `prod`).
+pub fn default_out_dir(first_input: &Path) -> PathBuf {
+    let name = first_input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name
+        .split('.')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("run");
+    PathBuf::from("reports").join(stem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_out_dir_drops_every_extension() {
+        assert_eq!(
+            default_out_dir(Path::new("captures/prod.pcap.gz")),
+            PathBuf::from("reports/prod")
+        );
+        assert_eq!(
+            default_out_dir(Path::new("/x/node-a.pcapng")),
+            PathBuf::from("reports/node-a")
+        );
+    }
+}
