@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap;
 use crate::identity::Naming;
 use crate::model::ids::{parse_span_id, parse_trace_id};
 pub use crate::model::symbols::{Sym, Symbols};
+use crate::tables::columns;
 use crate::tables::Tables;
 
 /// What the capture showed of a call.
@@ -167,21 +168,24 @@ pub fn calls_from_tables(tables: &Tables, naming: &Naming) -> PolarsResult<CallS
         servers: FxHashMap::default(),
     };
     let ex = &tables.exchanges;
-    let conn = i64s(ex, "conn_id")?;
-    let index = i64s(ex, "index")?;
-    let cport = i64s(ex, "client_port")?;
-    let sport = i64s(ex, "server_port")?;
-    let status = i64s(ex, "status")?;
+    let conn = i64s(ex, columns::CONN_ID)?;
+    let index = i64s(ex, columns::INDEX)?;
+    let cport = i64s(ex, columns::CLIENT_PORT)?;
+    let sport = i64s(ex, columns::SERVER_PORT)?;
+    let status = i64s(ex, columns::STATUS)?;
     let times = [
-        i64s(ex, "req_first_ns")?,
-        i64s(ex, "req_last_ns")?,
-        i64s(ex, "resp_first_ns")?,
-        i64s(ex, "resp_last_ns")?,
+        i64s(ex, columns::REQ_FIRST_NS)?,
+        i64s(ex, columns::REQ_LAST_NS)?,
+        i64s(ex, columns::RESP_FIRST_NS)?,
+        i64s(ex, columns::RESP_LAST_NS)?,
     ];
-    let (cip, sip) = (strs(ex, "client_ip")?, strs(ex, "server_ip")?);
-    let (method, route) = (strs(ex, "method")?, strs(ex, "route")?);
-    let (trace, parent) = (strs(ex, "trace_id")?, strs(ex, "parent_span_id")?);
-    let req_body = i64s(ex, "req_body_len")?;
+    let (cip, sip) = (strs(ex, columns::CLIENT_IP)?, strs(ex, columns::SERVER_IP)?);
+    let (method, route) = (strs(ex, columns::METHOD)?, strs(ex, columns::ROUTE)?);
+    let (trace, parent) = (
+        strs(ex, columns::TRACE_ID)?,
+        strs(ex, columns::PARENT_SPAN_ID)?,
+    );
+    let req_body = i64s(ex, columns::REQ_BODY_LEN)?;
     set.calls.reserve(ex.height());
     for i in 0..ex.height() {
         let Some((client, server)) = endpoints(str_at(cip, i), cport[i], str_at(sip, i), sport[i])
@@ -223,15 +227,15 @@ pub fn calls_from_tables(tables: &Tables, naming: &Naming) -> PolarsResult<CallS
 
 /// Connections with payload but no exchange: one opaque call each.
 fn opaque_calls(cn: &DataFrame, namer: &mut Namer<'_>, set: &mut CallSet) -> PolarsResult<()> {
-    let conn = i64s(cn, "conn_id")?;
-    let cport = i64s(cn, "client_port")?;
-    let sport = i64s(cn, "server_port")?;
-    let first = i64s(cn, "first_ns")?;
-    let syn = i64s(cn, "syn_ns")?;
-    let last = i64s(cn, "last_ns")?;
-    let exchanges = i64s(cn, "exchanges")?;
-    let (cip, sip) = (strs(cn, "client_ip")?, strs(cn, "server_ip")?);
-    let protocol = strs(cn, "protocol")?;
+    let conn = i64s(cn, columns::CONN_ID)?;
+    let cport = i64s(cn, columns::CLIENT_PORT)?;
+    let sport = i64s(cn, columns::SERVER_PORT)?;
+    let first = i64s(cn, columns::FIRST_NS)?;
+    let syn = i64s(cn, columns::SYN_NS)?;
+    let last = i64s(cn, columns::LAST_NS)?;
+    let exchanges = i64s(cn, columns::EXCHANGES)?;
+    let (cip, sip) = (strs(cn, columns::CLIENT_IP)?, strs(cn, columns::SERVER_IP)?);
+    let protocol = strs(cn, columns::PROTOCOL)?;
     for i in 0..cn.height() {
         if exchanges[i].unwrap_or(0) > 0 || matches!(str_at(protocol, i), None | Some("empty")) {
             continue;

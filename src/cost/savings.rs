@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::CostConstants;
 use crate::identity::Naming;
 use crate::links::{Link, LinkKey};
+use crate::tables::columns;
 
 /// Now and after, per request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -129,9 +130,11 @@ pub fn payloads_by_link(
     naming: &Naming,
 ) -> PolarsResult<BTreeMap<LinkKey, PayloadSamples>> {
     let mut out: BTreeMap<LinkKey, PayloadSamples> = BTreeMap::new();
-    let cip = payloads.column("client_ip")?.str()?;
-    let sip = payloads.column("server_ip")?.str()?;
-    let sport = payloads.column("server_port")?.cast(&DataType::UInt32)?;
+    let cip = payloads.column(columns::CLIENT_IP)?.str()?;
+    let sip = payloads.column(columns::SERVER_IP)?.str()?;
+    let sport = payloads
+        .column(columns::SERVER_PORT)?
+        .cast(&DataType::UInt32)?;
     let sport = sport.u32()?;
     let num = |c: &str| -> PolarsResult<Vec<Option<f64>>> {
         Ok(payloads
@@ -141,15 +144,15 @@ pub fn payloads_by_link(
             .iter()
             .collect())
     };
-    let samples = num("samples")?;
-    let json = num("sampled_json_bytes")?;
-    let pb = num("sampled_protobuf_bytes")?;
-    let parse = num("json_parse_ns_per_byte")?;
-    let decode = num("protobuf_decode_ns_per_byte")?;
-    let json_gz = num("sampled_json_gzip_bytes")?;
-    let pb_gz = num("sampled_protobuf_gzip_bytes")?;
-    let bodies = num("bodies")?;
-    let non_json = num("non_json_bodies")?;
+    let samples = num(columns::SAMPLES)?;
+    let json = num(columns::SAMPLED_JSON_BYTES)?;
+    let pb = num(columns::SAMPLED_PROTOBUF_BYTES)?;
+    let parse = num(columns::JSON_PARSE_NS_PER_BYTE)?;
+    let decode = num(columns::PROTOBUF_DECODE_NS_PER_BYTE)?;
+    let json_gz = num(columns::SAMPLED_JSON_GZIP_BYTES)?;
+    let pb_gz = num(columns::SAMPLED_PROTOBUF_GZIP_BYTES)?;
+    let bodies = num(columns::BODIES)?;
+    let non_json = num(columns::NON_JSON_BODIES)?;
     // Null in tables written before these columns existed.
     let opt = |c: &str| -> PolarsResult<Vec<Option<f64>>> {
         if payloads.get_column_names().iter().any(|n| n.as_str() == c) {
@@ -158,8 +161,8 @@ pub fn payloads_by_link(
             Ok(vec![None; payloads.height()])
         }
     };
-    let unsafe_ints = opt("unsafe_integers")?;
-    let conflicts = opt("type_conflicts")?;
+    let unsafe_ints = opt(columns::UNSAFE_INTEGERS)?;
+    let conflicts = opt(columns::TYPE_CONFLICTS)?;
     for i in 0..payloads.height() {
         let (Some(c), Some(s), Some(p)) = (cip.get(i), sip.get(i), sport.get(i)) else {
             continue;

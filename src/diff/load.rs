@@ -10,6 +10,7 @@ use polars::prelude::{DataFrame, ParquetReader, PolarsResult, SerReader};
 use serde_json::Value;
 
 use crate::app::{AnalyzeConfig, RunError};
+use crate::tables::columns;
 
 /// A link as one side's `links.json` describes it, plus its per-exchange latencies.
 #[derive(Clone, Debug, Default)]
@@ -136,11 +137,11 @@ fn add_latencies(
     owner: &HashMap<(String, String), usize>,
     links: &mut [SideLink],
 ) -> PolarsResult<()> {
-    let cip = df.column("client_ip")?.str()?;
-    let sip = df.column("server_ip")?.str()?;
-    let sport = df.column("server_port")?.u32()?;
-    let req_last = df.column("req_last_ns")?.i64()?;
-    let resp_first = df.column("resp_first_ns")?.i64()?;
+    let cip = df.column(columns::CLIENT_IP)?.str()?;
+    let sip = df.column(columns::SERVER_IP)?.str()?;
+    let sport = df.column(columns::SERVER_PORT)?.u32()?;
+    let req_last = df.column(columns::REQ_LAST_NS)?.i64()?;
+    let resp_first = df.column(columns::RESP_FIRST_NS)?.i64()?;
     let mut endpoints: HashMap<(&str, u32), String> = HashMap::new();
     for ((((c, s), p), rl), rf) in cip
         .iter()
@@ -190,7 +191,7 @@ fn side_link(l: &Value) -> SideLink {
     SideLink {
         client: s("client").unwrap_or_default(),
         server: s("server").unwrap_or_default(),
-        protocol: s("protocol"),
+        protocol: s(columns::PROTOCOL),
         async_share: f(l.get("async_share")),
         requests: u("requests"),
         tcp_handshakes: u("tcp_handshakes"),

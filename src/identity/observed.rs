@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use polars::prelude::*;
 
 use super::hostname::normalise_hostname;
+use crate::tables::columns;
 
 /// A server endpoint: the listener's address and port.
 pub type Listener = (IpAddr, u16);
@@ -61,9 +62,9 @@ impl Observed {
     ) -> PolarsResult<Observed> {
         let mut obs = Observed::default();
         for df in [connections, exchanges] {
-            let cip = df.column("client_ip")?.str()?;
-            let sip = df.column("server_ip")?.str()?;
-            let sport = df.column("server_port")?.u32()?;
+            let cip = df.column(columns::CLIENT_IP)?.str()?;
+            let sip = df.column(columns::SERVER_IP)?.str()?;
+            let sport = df.column(columns::SERVER_PORT)?.u32()?;
             for ((c, s), p) in cip.iter().zip(sip.iter()).zip(sport.iter()) {
                 if let Some(c) = c.and_then(|c| c.parse::<IpAddr>().ok()) {
                     obs.clients.insert(c);
@@ -73,13 +74,13 @@ impl Observed {
                 }
             }
         }
-        obs.host_names = per_listener(exchanges, "host")?;
+        obs.host_names = per_listener(exchanges, columns::HOST)?;
         if connections
             .get_column_names()
             .iter()
-            .any(|c| c.as_str() == "tls_sni")
+            .any(|c| c.as_str() == columns::TLS_SNI)
         {
-            obs.sni_names = per_listener(connections, "tls_sni")?;
+            obs.sni_names = per_listener(connections, columns::TLS_SNI)?;
         }
         if let Some(dns) = dns {
             obs.read_dns(dns)?;
@@ -88,10 +89,10 @@ impl Observed {
     }
 
     fn read_dns(&mut self, dns: &DataFrame) -> PolarsResult<()> {
-        let query = dns.column("query")?.str()?;
-        let name = dns.column("name")?.str()?;
-        let kind = dns.column("type")?.str()?;
-        let answer = dns.column("answer")?.str()?;
+        let query = dns.column(columns::QUERY)?.str()?;
+        let name = dns.column(columns::NAME)?.str()?;
+        let kind = dns.column(columns::TYPE)?.str()?;
+        let answer = dns.column(columns::ANSWER)?.str()?;
         // Every name met while resolving each query (the CNAME chain).
         let mut chain: HashMap<String, BTreeSet<String>> = HashMap::new();
         let mut resolved: Vec<(String, IpAddr)> = Vec::new();
@@ -139,8 +140,8 @@ impl Observed {
 
 /// Normalised hostnames in `column`, counted per server endpoint.
 fn per_listener(df: &DataFrame, column: &str) -> PolarsResult<HashMap<Listener, Tally>> {
-    let sip = df.column("server_ip")?.str()?;
-    let sport = df.column("server_port")?.u32()?;
+    let sip = df.column(columns::SERVER_IP)?.str()?;
+    let sport = df.column(columns::SERVER_PORT)?.u32()?;
     let values = df.column(column)?.str()?;
     let mut counts: HashMap<Listener, BTreeMap<String, u64>> = HashMap::new();
     for ((s, p), v) in sip.iter().zip(sport.iter()).zip(values.iter()) {

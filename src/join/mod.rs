@@ -28,6 +28,7 @@ use serde::Serialize;
 
 use crate::identity::{Tally, TraceNames};
 use crate::model::ids::{parse_span_id, parse_trace_id};
+use crate::tables::columns;
 use crate::traces::{Call, CallKind, USER};
 
 /// Bounds and windows of the join.
@@ -104,8 +105,8 @@ impl Join {
     /// Exchange rows by (connection id, position on it) -> call, for the stages that
     /// hold exchanges by connection (the chains).
     pub fn by_connection(&self, exchanges: &DataFrame) -> PolarsResult<FxHashMap<(u64, u32), u32>> {
-        let conn = exchanges.column("conn_id")?.u64()?;
-        let index = exchanges.column("index")?.u32()?;
+        let conn = exchanges.column(columns::CONN_ID)?.u64()?;
+        let index = exchanges.column(columns::INDEX)?.u32()?;
         let mut out = FxHashMap::default();
         for (row, m) in self.exchange_call.iter().enumerate() {
             if let (Some((call, _)), Some(c), Some(i)) = (m, conn.get(row), index.get(row)) {
@@ -145,17 +146,21 @@ struct Row {
 
 fn read_rows(ex: &DataFrame) -> PolarsResult<Vec<Row>> {
     let s = |n: &str| ex.column(n).and_then(|c| c.str().cloned());
-    let (cip, sip, method) = (s("client_ip")?, s("server_ip")?, s("method")?);
-    let (trace, parent) = (s("trace_id")?, s("parent_span_id")?);
-    let sport = ex.column("server_port")?.u32()?.clone();
-    let cport = ex.column("client_port")?.u32()?.clone();
-    let status = ex.column("status")?.u32()?.clone();
+    let (cip, sip, method) = (
+        s(columns::CLIENT_IP)?,
+        s(columns::SERVER_IP)?,
+        s(columns::METHOD)?,
+    );
+    let (trace, parent) = (s(columns::TRACE_ID)?, s(columns::PARENT_SPAN_ID)?);
+    let sport = ex.column(columns::SERVER_PORT)?.u32()?.clone();
+    let cport = ex.column(columns::CLIENT_PORT)?.u32()?.clone();
+    let status = ex.column(columns::STATUS)?.u32()?.clone();
     let t = |n: &str| ex.column(n).and_then(|c| c.i64().cloned());
     let (rf, rl, sf, sl) = (
-        t("req_first_ns")?,
-        t("req_last_ns")?,
-        t("resp_first_ns")?,
-        t("resp_last_ns")?,
+        t(columns::REQ_FIRST_NS)?,
+        t(columns::REQ_LAST_NS)?,
+        t(columns::RESP_FIRST_NS)?,
+        t(columns::RESP_LAST_NS)?,
     );
     Ok((0..ex.height())
         .map(|i| {

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use polars::prelude::*;
 
 use crate::identity::{Named, Naming};
+use crate::tables::columns;
 
 /// Service names of every row's client and server.
 pub(crate) struct RowNames {
@@ -19,9 +20,9 @@ pub(crate) struct RowNames {
 
 /// Names each row of a table with `client_ip`, `server_ip`, `server_port` columns.
 pub(crate) fn name_rows(df: &DataFrame, naming: &Naming) -> PolarsResult<RowNames> {
-    let cip = df.column("client_ip")?.str()?;
-    let sip = df.column("server_ip")?.str()?;
-    let sport = df.column("server_port")?.u32()?;
+    let cip = df.column(columns::CLIENT_IP)?.str()?;
+    let sip = df.column(columns::SERVER_IP)?.str()?;
+    let sport = df.column(columns::SERVER_PORT)?.u32()?;
     let mut clients: HashMap<&str, Named> = HashMap::new();
     let mut servers: HashMap<(&str, u32), (Named, String)> = HashMap::new();
     let mut out = RowNames {
@@ -86,18 +87,18 @@ pub(crate) fn exchanges_frame(
     names: &RowNames,
 ) -> PolarsResult<DataFrame> {
     let syn_seen: HashMap<u64, bool> = {
-        let ids = connections.column("conn_id")?.u64()?;
-        let syn = connections.column("syn_ns")?.i64()?;
+        let ids = connections.column(columns::CONN_ID)?.u64()?;
+        let syn = connections.column(columns::SYN_NS)?.i64()?;
         ids.iter()
             .zip(syn.iter())
             .filter_map(|(id, s)| Some((id?, s.is_some())))
             .collect()
     };
-    let conn = exchanges.column("conn_id")?.u64()?;
-    let index = exchanges.column("index")?.u32()?;
-    let req_ct = exchanges.column("req_content_type")?.str()?;
-    let resp_ct = exchanges.column("resp_content_type")?.str()?;
-    let completeness = exchanges.column("completeness")?.str()?;
+    let conn = exchanges.column(columns::CONN_ID)?.u64()?;
+    let index = exchanges.column(columns::INDEX)?.u32()?;
+    let req_ct = exchanges.column(columns::REQ_CONTENT_TYPE)?.str()?;
+    let resp_ct = exchanges.column(columns::RESP_CONTENT_TYPE)?.str()?;
+    let completeness = exchanges.column(columns::COMPLETENESS)?.str()?;
     let new_conn: Vec<bool> = conn
         .iter()
         .zip(index.iter())
@@ -110,8 +111,8 @@ pub(crate) fn exchanges_frame(
         .collect();
     let incomplete: Vec<bool> = completeness.iter().map(|c| c != Some("complete")).collect();
     // Body bytes that are JSON, per direction: what protobuf would replace.
-    let req_body = exchanges.column("req_body_bytes")?.u64()?;
-    let resp_body = exchanges.column("resp_body_bytes")?.u64()?;
+    let req_body = exchanges.column(columns::REQ_BODY_BYTES)?.u64()?;
+    let resp_body = exchanges.column(columns::RESP_BODY_BYTES)?.u64()?;
     let json_body_bytes: Vec<u64> = req_ct
         .iter()
         .zip(resp_ct.iter())
@@ -137,17 +138,20 @@ pub(crate) fn exchanges_frame(
             .map(|(a, b)| Some(a? + b?))
             .collect())
     };
-    let h2 = pair_sum("req_header_bytes_h2", "resp_header_bytes_h2")?;
-    let grpc = pair_sum("req_header_bytes_grpc", "resp_header_bytes_grpc")?;
+    let h2 = pair_sum(columns::REQ_HEADER_BYTES_H2, columns::RESP_HEADER_BYTES_H2)?;
+    let grpc = pair_sum(
+        columns::REQ_HEADER_BYTES_GRPC,
+        columns::RESP_HEADER_BYTES_GRPC,
+    )?;
     let h1_replayed: Vec<Option<u64>> = h2
         .iter()
         .zip(grpc.iter())
         .zip(
             exchanges
-                .column("req_header_bytes")?
+                .column(columns::REQ_HEADER_BYTES)?
                 .u64()?
                 .iter()
-                .zip(exchanges.column("resp_header_bytes")?.u64()?.iter()),
+                .zip(exchanges.column(columns::RESP_HEADER_BYTES)?.u64()?.iter()),
         )
         .map(|((h2, g), (q, s))| {
             (h2.is_some() && g.is_some()).then(|| q.unwrap_or(0) + s.unwrap_or(0))
@@ -165,27 +169,33 @@ pub(crate) fn exchanges_frame(
         .collect();
     // Bucketed here: polars' integer floor division needs a feature this build leaves out.
     let second: Vec<Option<i64>> = exchanges
-        .column("req_first_ns")?
+        .column(columns::REQ_FIRST_NS)?
         .i64()?
         .iter()
         .map(|t| t.map(|t| t.div_euclid(1_000_000_000)))
         .collect();
     let mut df = exchanges.clone();
-    df.with_column(name_column("client", &names.client))?;
-    df.with_column(name_column("server", &names.server))?;
-    df.with_column(Column::new("json".into(), json))?;
-    df.with_column(Column::new("new_conn".into(), new_conn))?;
-    df.with_column(Column::new("incomplete".into(), incomplete))?;
-    df.with_column(Column::new("json_body_bytes".into(), json_body_bytes))?;
-    df.with_column(Column::new("replay_h1_header_bytes".into(), h1_replayed))?;
-    df.with_column(Column::new("replay_h2_header_bytes".into(), h2))?;
-    df.with_column(Column::new("replay_grpc_header_bytes".into(), grpc))?;
-    df.with_column(Column::new("second".into(), second))?;
+    df.with_column(name_column(columns::CLIENT, &names.client))?;
+    df.with_column(name_column(columns::SERVER, &names.server))?;
+    df.with_column(Column::new(columns::JSON.into(), json))?;
+    df.with_column(Column::new(columns::NEW_CONN.into(), new_conn))?;
+    df.with_column(Column::new(columns::INCOMPLETE.into(), incomplete))?;
+    df.with_column(Column::new(
+        columns::JSON_BODY_BYTES.into(),
+        json_body_bytes,
+    ))?;
+    df.with_column(Column::new(
+        columns::REPLAY_H1_HEADER_BYTES.into(),
+        h1_replayed,
+    ))?;
+    df.with_column(Column::new(columns::REPLAY_H2_HEADER_BYTES.into(), h2))?;
+    df.with_column(Column::new(columns::REPLAY_GRPC_HEADER_BYTES.into(), grpc))?;
+    df.with_column(Column::new(columns::SECOND.into(), second))?;
     let ms = |a: &str, b: &str| (col(a) - col(b)).cast(DataType::Float64) / lit(1e6);
     df.lazy()
         .with_columns([
-            ms("resp_first_ns", "req_last_ns").alias("ttfb_ms"),
-            ms("resp_last_ns", "req_first_ns").alias("total_ms"),
+            ms(columns::RESP_FIRST_NS, columns::REQ_LAST_NS).alias(columns::TTFB_MS),
+            ms(columns::RESP_LAST_NS, columns::REQ_FIRST_NS).alias(columns::TOTAL_MS),
         ])
         .collect()
 }
@@ -196,8 +206,8 @@ pub(crate) fn connections_frame(
     names: &RowNames,
 ) -> PolarsResult<DataFrame> {
     let mut df = connections.clone();
-    df.with_column(name_column("client", &names.client))?;
-    df.with_column(name_column("server", &names.server))?;
+    df.with_column(name_column(columns::CLIENT, &names.client))?;
+    df.with_column(name_column(columns::SERVER, &names.server))?;
     Ok(df)
 }
 

@@ -7,6 +7,7 @@ use polars::prelude::*;
 use super::frame::{self, f64s, strs, u64s};
 use super::*;
 use crate::identity::{NameSource, Naming};
+use crate::tables::columns;
 use crate::tables::Tables;
 
 /// Every link of a run, unranked.
@@ -31,11 +32,16 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
     let ex = frame::exchanges_frame(&tables.exchanges, &tables.connections, &ex_names)?;
     let capture_seconds = span_seconds(&tables.connections)?;
 
-    let link_keys = ["client", "server"];
+    let link_keys = [columns::CLIENT, columns::SERVER];
     let mut http = aggregate_http(&ex, &link_keys, capture_seconds)?;
     let mut routes = aggregate_http(
         &ex,
-        &["client", "server", "method", "route"],
+        &[
+            columns::CLIENT,
+            columns::SERVER,
+            columns::METHOD,
+            columns::ROUTE,
+        ],
         capture_seconds,
     )?;
     let mut conns = aggregate_connections(&cn)?;
@@ -141,8 +147,8 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
 
 /// First to last packet over all connections, in seconds.
 fn span_seconds(connections: &DataFrame) -> PolarsResult<Option<f64>> {
-    let first = connections.column("first_ns")?.i64()?.min();
-    let last = connections.column("last_ns")?.i64()?.max();
+    let first = connections.column(columns::FIRST_NS)?.i64()?.min();
+    let last = connections.column(columns::LAST_NS)?.i64()?.max();
     Ok(match (first, last) {
         (Some(f), Some(l)) if l > f => Some((l - f) as f64 / 1e9),
         _ => None,
@@ -166,7 +172,7 @@ fn aggregate_http(
     capture_seconds: Option<f64>,
 ) -> PolarsResult<BTreeMap<Key, HttpMeasures>> {
     let by: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
-    let status = || col("status");
+    let status = || col(columns::STATUS);
     let class = |lo: u32, hi: u32, name: &str| {
         count_where(status().gt_eq(lit(lo)).and(status().lt(lit(hi))), name)
     };
@@ -184,33 +190,44 @@ fn aggregate_http(
             count_where(status().eq(lit(429u32)), "s429"),
             count_where(status().eq(lit(503u32)), "s503"),
             count_where(status().is_null(), "no_response"),
-            quantile("ttfb_ms", 0.50, "ttfb_p50"),
-            quantile("ttfb_ms", 0.95, "ttfb_p95"),
-            quantile("ttfb_ms", 0.99, "ttfb_p99"),
-            quantile("total_ms", 0.50, "total_p50"),
-            quantile("total_ms", 0.95, "total_p95"),
-            quantile("total_ms", 0.99, "total_p99"),
-            col("req_header_bytes").sum().alias("req_headers"),
-            col("req_body_bytes").sum().alias("req_bodies"),
-            col("resp_header_bytes").sum().alias("resp_headers"),
-            col("resp_body_bytes").sum().alias("resp_bodies"),
-            count_where(col("json"), "json"),
-            count_where(col("new_conn"), "new_conn"),
-            count_where(col("incomplete"), "incomplete"),
-            col("json_body_bytes").sum().alias("json_body_bytes"),
-            count_where(col("replay_grpc_header_bytes").is_not_null(), "replayed"),
-            col("replay_h1_header_bytes").sum().alias("replay_h1"),
-            col("replay_h2_header_bytes").sum().alias("replay_h2"),
-            col("replay_grpc_header_bytes").sum().alias("replay_grpc"),
+            quantile(columns::TTFB_MS, 0.50, "ttfb_p50"),
+            quantile(columns::TTFB_MS, 0.95, "ttfb_p95"),
+            quantile(columns::TTFB_MS, 0.99, "ttfb_p99"),
+            quantile(columns::TOTAL_MS, 0.50, "total_p50"),
+            quantile(columns::TOTAL_MS, 0.95, "total_p95"),
+            quantile(columns::TOTAL_MS, 0.99, "total_p99"),
+            col(columns::REQ_HEADER_BYTES).sum().alias("req_headers"),
+            col(columns::REQ_BODY_BYTES).sum().alias("req_bodies"),
+            col(columns::RESP_HEADER_BYTES).sum().alias("resp_headers"),
+            col(columns::RESP_BODY_BYTES).sum().alias("resp_bodies"),
+            count_where(col(columns::JSON), "json"),
+            count_where(col(columns::NEW_CONN), "new_conn"),
+            count_where(col(columns::INCOMPLETE), "incomplete"),
+            col(columns::JSON_BODY_BYTES)
+                .sum()
+                .alias(columns::JSON_BODY_BYTES),
+            count_where(
+                col(columns::REPLAY_GRPC_HEADER_BYTES).is_not_null(),
+                "replayed",
+            ),
+            col(columns::REPLAY_H1_HEADER_BYTES)
+                .sum()
+                .alias("replay_h1"),
+            col(columns::REPLAY_H2_HEADER_BYTES)
+                .sum()
+                .alias("replay_h2"),
+            col(columns::REPLAY_GRPC_HEADER_BYTES)
+                .sum()
+                .alias("replay_grpc"),
         ])
         .collect()?;
     let peaks = {
         let mut by_second = by.clone();
-        by_second.push(col("second"));
+        by_second.push(col(columns::SECOND));
         let per_second = ex
             .clone()
             .lazy()
-            .filter(col("second").is_not_null())
+            .filter(col(columns::SECOND).is_not_null())
             .group_by(by_second)
             .agg([len().alias("n")]);
         let peak = per_second
@@ -224,9 +241,9 @@ fn aggregate_http(
             .zip(values)
             .collect::<BTreeMap<Key, u64>>()
     };
-    let versions = value_counts(ex, keys, "version")?;
-    let req_types = value_counts(ex, keys, "req_content_type")?;
-    let resp_types = value_counts(ex, keys, "resp_content_type")?;
+    let versions = value_counts(ex, keys, columns::VERSION)?;
+    let req_types = value_counts(ex, keys, columns::REQ_CONTENT_TYPE)?;
+    let resp_types = value_counts(ex, keys, columns::RESP_CONTENT_TYPE)?;
 
     let group_keys = read_keys(&agg, keys)?;
     let n = |c: &str| u64s(&agg, c);
@@ -384,31 +401,31 @@ struct ConnectionMeasures {
 }
 
 fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, ConnectionMeasures>> {
-    let by = [col("client"), col("server")];
-    let rtt_ms = || col("handshake_rtt_ns").cast(DataType::Float64) / lit(1e6);
+    let by = [col(columns::CLIENT), col(columns::SERVER)];
+    let rtt_ms = || col(columns::HANDSHAKE_RTT_NS).cast(DataType::Float64) / lit(1e6);
     // Requests per connection counts only connections that carried HTTP.
-    let carried = || col("exchanges").filter(col("exchanges").gt(lit(0u32)));
+    let carried = || col(columns::EXCHANGES).filter(col(columns::EXCHANGES).gt(lit(0u32)));
     let agg = cn
         .clone()
         .lazy()
         .group_by(by)
         .agg([
             len().cast(DataType::UInt64).alias("connections"),
-            count_where(col("syn_ns").is_not_null(), "tcp_handshakes"),
-            count_where(col("protocol").eq(lit("tls")), "tls"),
-            count_where(col("close").eq(lit("rst")), "resets"),
-            (col("c2s_retransmitted_bytes") + col("s2c_retransmitted_bytes"))
+            count_where(col(columns::SYN_NS).is_not_null(), "tcp_handshakes"),
+            count_where(col(columns::PROTOCOL).eq(lit("tls")), "tls"),
+            count_where(col(columns::CLOSE).eq(lit("rst")), "resets"),
+            (col(columns::C2S_RETRANSMITTED_BYTES) + col(columns::S2C_RETRANSMITTED_BYTES))
                 .sum()
                 .alias("retransmitted"),
             count_where(
-                (col("c2s_gaps") + col("s2c_gaps")).gt(lit(0u64)),
+                (col(columns::C2S_GAPS) + col(columns::S2C_GAPS)).gt(lit(0u64)),
                 "with_gaps",
             ),
-            (col("c2s_gap_bytes") + col("s2c_gap_bytes"))
+            (col(columns::C2S_GAP_BYTES) + col(columns::S2C_GAP_BYTES))
                 .sum()
                 .alias("gap_bytes"),
-            count_where(col("one_sided"), "one_sided"),
-            count_where(col("handshake_seen").not(), "no_handshake"),
+            count_where(col(columns::ONE_SIDED), columns::ONE_SIDED),
+            count_where(col(columns::HANDSHAKE_SEEN).not(), "no_handshake"),
             rtt_ms()
                 .quantile(lit(0.5), QuantileMethod::Linear)
                 .alias("rtt_p50"),
@@ -423,45 +440,49 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
                 .quantile(lit(0.95), QuantileMethod::Linear)
                 .alias("rpc_p95"),
             carried().max().alias("rpc_max"),
-            count_where(col("exchanges").eq(lit(1u32)), "single"),
+            count_where(col(columns::EXCHANGES).eq(lit(1u32)), "single"),
         ])
         .collect()?;
-    let protocols = value_counts(cn, &["client", "server"], "protocol")?;
+    let protocols = value_counts(cn, &[columns::CLIENT, columns::SERVER], columns::PROTOCOL)?;
     // Tables written before the TLS columns existed simply have no TLS names.
     let has = |c: &str| cn.get_column_names().iter().any(|n| n.as_str() == c);
-    let sni = if has("tls_sni") {
-        value_counts(cn, &["client", "server"], "tls_sni")?
+    let sni = if has(columns::TLS_SNI) {
+        value_counts(cn, &[columns::CLIENT, columns::SERVER], columns::TLS_SNI)?
     } else {
         BTreeMap::new()
     };
-    let versions = if has("tls_version") {
-        value_counts(cn, &["client", "server"], "tls_version")?
+    let versions = if has(columns::TLS_VERSION) {
+        value_counts(
+            cn,
+            &[columns::CLIENT, columns::SERVER],
+            columns::TLS_VERSION,
+        )?
     } else {
         BTreeMap::new()
     };
-    let resumed_counts = if has("tls_resumed") {
+    let resumed_counts = if has(columns::TLS_RESUMED) {
         let df = cn
             .clone()
             .lazy()
-            .group_by([col("client"), col("server")])
+            .group_by([col(columns::CLIENT), col(columns::SERVER)])
             .agg([count_where(
-                col("tls_resumed").fill_null(lit(false)),
+                col(columns::TLS_RESUMED).fill_null(lit(false)),
                 "resumed",
             )])
             .collect()?;
-        read_keys(&df, &["client", "server"])?
+        read_keys(&df, &[columns::CLIENT, columns::SERVER])?
             .into_iter()
             .zip(u64s(&df, "resumed")?)
             .collect::<BTreeMap<Key, u64>>()
     } else {
         BTreeMap::new()
     };
-    let tls_ms = if has("tls_handshake_ns") {
-        let ms = || col("tls_handshake_ns").cast(DataType::Float64) / lit(1e6);
+    let tls_ms = if has(columns::TLS_HANDSHAKE_NS) {
+        let ms = || col(columns::TLS_HANDSHAKE_NS).cast(DataType::Float64) / lit(1e6);
         let df = cn
             .clone()
             .lazy()
-            .group_by([col("client"), col("server")])
+            .group_by([col(columns::CLIENT), col(columns::SERVER)])
             .agg([
                 ms().quantile(lit(0.5), QuantileMethod::Linear).alias("p50"),
                 ms().quantile(lit(0.95), QuantileMethod::Linear)
@@ -469,7 +490,7 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
             ])
             .collect()?;
         let (p50, p95) = (f64s(&df, "p50")?, f64s(&df, "p95")?);
-        read_keys(&df, &["client", "server"])?
+        read_keys(&df, &[columns::CLIENT, columns::SERVER])?
             .into_iter()
             .enumerate()
             .map(|(i, k)| {
@@ -485,12 +506,12 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
     } else {
         BTreeMap::new()
     };
-    let alpn = if has("tls_alpn") {
-        value_counts(cn, &["client", "server"], "tls_alpn")?
+    let alpn = if has(columns::TLS_ALPN) {
+        value_counts(cn, &[columns::CLIENT, columns::SERVER], columns::TLS_ALPN)?
     } else {
         BTreeMap::new()
     };
-    let keys = read_keys(&agg, &["client", "server"])?;
+    let keys = read_keys(&agg, &[columns::CLIENT, columns::SERVER])?;
     let n = |c: &str| u64s(&agg, c);
     let f = |c: &str| f64s(&agg, c);
     let (connections, hs, tls, resets, retrans) = (
@@ -503,7 +524,7 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
     let (gaps, gap_bytes, one_sided, no_hs, single) = (
         n("with_gaps")?,
         n("gap_bytes")?,
-        n("one_sided")?,
+        n(columns::ONE_SIDED)?,
         n("no_handshake")?,
         n("single")?,
     );

@@ -9,6 +9,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::model::Coverage;
+use crate::tables::columns;
 use crate::tables::Tables;
 
 /// One input of a run, as the summary names it.
@@ -44,8 +45,8 @@ impl TableFigures {
         Ok(TableFigures {
             connections: tables.connections.height(),
             exchanges: tables.exchanges.height(),
-            connections_by_protocol: counts(&tables.connections, "protocol")?,
-            exchanges_by_completeness: counts(&tables.exchanges, "completeness")?,
+            connections_by_protocol: counts(&tables.connections, columns::PROTOCOL)?,
+            exchanges_by_completeness: counts(&tables.exchanges, columns::COMPLETENESS)?,
         })
     }
 }

@@ -2,43 +2,44 @@
 
 use polars::prelude::*;
 
+use super::columns;
 use crate::dns::DnsAnswer;
 use crate::model::Symbols;
 
 /// Column name, polars type, meaning (checked against `docs/tables.md` by a test).
 pub const COLUMNS: &[(&str, &str, &str)] = &[
     (
-        "ts_ns",
+        columns::TS_NS,
         "i64",
         "capture time of the response, ns since the Unix epoch",
     ),
     (
-        "resolver_ip",
+        columns::RESOLVER_IP,
         "str",
         "source IP address of the response (the resolver that answered)",
     ),
     (
-        "client_ip",
+        columns::CLIENT_IP,
         "str",
         "destination IP address of the response (the client that asked)",
     ),
     (
-        "query",
+        columns::QUERY,
         "str",
         "the question's name, lower-case, without the trailing dot",
     ),
     (
-        "name",
+        columns::NAME,
         "str",
         "the answer record's owner name, lower-case, without the trailing dot",
     ),
-    ("type", "str", "`A`, `AAAA` or `CNAME`"),
+    (columns::TYPE, "str", "`A`, `AAAA` or `CNAME`"),
     (
-        "answer",
+        columns::ANSWER,
         "str",
         "the address as text (A, AAAA) or the CNAME target, lower-case, without the trailing dot",
     ),
-    ("ttl", "u32", "the record's time to live, seconds"),
+    (columns::TTL, "u32", "the record's time to live, seconds"),
 ];
 
 /// Rows as columns; every string column repeats (a few resolvers, clients and names), so
@@ -79,14 +80,17 @@ impl DnsColumns {
     pub fn into_frame(self, strings: &Symbols) -> PolarsResult<DataFrame> {
         let height = self.ts_ns.len();
         let columns = vec![
-            Column::new("ts_ns".into(), self.ts_ns),
-            Column::new("resolver_ip".into(), strings.resolve(self.resolver_ip)),
-            Column::new("client_ip".into(), strings.resolve(self.client_ip)),
-            Column::new("query".into(), strings.resolve(self.query)),
-            Column::new("name".into(), strings.resolve(self.name)),
-            Column::new("type".into(), strings.resolve(self.rtype)),
-            Column::new("answer".into(), strings.resolve(self.answer)),
-            Column::new("ttl".into(), self.ttl),
+            Column::new(columns::TS_NS.into(), self.ts_ns),
+            Column::new(
+                columns::RESOLVER_IP.into(),
+                strings.resolve(self.resolver_ip),
+            ),
+            Column::new(columns::CLIENT_IP.into(), strings.resolve(self.client_ip)),
+            Column::new(columns::QUERY.into(), strings.resolve(self.query)),
+            Column::new(columns::NAME.into(), strings.resolve(self.name)),
+            Column::new(columns::TYPE.into(), strings.resolve(self.rtype)),
+            Column::new(columns::ANSWER.into(), strings.resolve(self.answer)),
+            Column::new(columns::TTL.into(), self.ttl),
         ];
         DataFrame::new(height, columns)
     }

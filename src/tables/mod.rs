@@ -2,6 +2,7 @@
 //! written to and read back from Parquet (so captures processed on many nodes can be
 //! merged later).
 
+pub mod columns;
 pub mod connections;
 pub mod dns;
 pub mod exchanges;
@@ -41,8 +42,8 @@ impl Tables {
         let offset = self.next_conn_id()?;
         let shift = |mut df: DataFrame| -> PolarsResult<DataFrame> {
             if df.height() > 0 && offset > 0 {
-                let ids = df.column("conn_id")?.u64()?.clone() + offset;
-                df.replace("conn_id", ids.into_series().into())?;
+                let ids = df.column(columns::CONN_ID)?.u64()?.clone() + offset;
+                df.replace(columns::CONN_ID, ids.into_series().into())?;
             }
             Ok(df)
         };
@@ -57,7 +58,7 @@ impl Tables {
     /// One past the largest connection id in either table (0 when empty).
     fn next_conn_id(&self) -> PolarsResult<u64> {
         let max = |df: &DataFrame| -> PolarsResult<Option<u64>> {
-            Ok(df.column("conn_id")?.u64()?.max())
+            Ok(df.column(columns::CONN_ID)?.u64()?.max())
         };
         let m = max(&self.exchanges)?
             .into_iter()

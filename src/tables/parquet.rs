@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use super::columns;
 use super::{connections, dns, exchanges, payloads, Tables};
 
 pub const EXCHANGES_FILE: &str = "exchanges.parquet";
@@ -17,26 +18,26 @@ pub const PAYLOADS_FILE: &str = "payloads.parquet";
 /// earlier linkrank) is still read, with the columns null, typed as `COLUMNS` says.
 pub(crate) const ADDED_LATER: &[&str] = &[
     // connections: TLS names (links issue), then the TLS handshake (overheads issue)
-    "tls_sni",
-    "tls_alpn",
-    "tls_version",
-    "tls_cipher",
-    "tls_alpn_selected",
-    "tls_resumed",
-    "tls_ticket_offered",
-    "tls_cert_bytes",
-    "tls_handshake_ns",
-    "tls_handshake_bytes",
+    columns::TLS_SNI,
+    columns::TLS_ALPN,
+    columns::TLS_VERSION,
+    columns::TLS_CIPHER,
+    columns::TLS_ALPN_SELECTED,
+    columns::TLS_RESUMED,
+    columns::TLS_TICKET_OFFERED,
+    columns::TLS_CERT_BYTES,
+    columns::TLS_HANDSHAKE_NS,
+    columns::TLS_HANDSHAKE_BYTES,
     // exchanges: the HTTP/2 and gRPC header replay (overheads issue)
-    "req_header_bytes_h2",
-    "resp_header_bytes_h2",
-    "req_header_bytes_grpc",
-    "resp_header_bytes_grpc",
-    "req_data_frame_bytes_h2",
-    "resp_data_frame_bytes_h2",
+    columns::REQ_HEADER_BYTES_H2,
+    columns::RESP_HEADER_BYTES_H2,
+    columns::REQ_HEADER_BYTES_GRPC,
+    columns::RESP_HEADER_BYTES_GRPC,
+    columns::REQ_DATA_FRAME_BYTES_H2,
+    columns::RESP_DATA_FRAME_BYTES_H2,
     // payloads: risks seen in the samples (recommendations issue)
-    "unsafe_integers",
-    "type_conflicts",
+    columns::UNSAFE_INTEGERS,
+    columns::TYPE_CONFLICTS,
 ];
 
 /// The polars type of a nullable column type of `COLUMNS` (`u64?`, `str?`, ...).

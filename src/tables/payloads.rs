@@ -3,97 +3,98 @@
 
 use polars::prelude::*;
 
+use super::columns;
 use crate::model::Symbols;
 use crate::serialization::PayloadRow;
 
 /// Column name, polars type, meaning (checked against `docs/tables.md` by a test).
 pub const COLUMNS: &[(&str, &str, &str)] = &[
-    ("client_ip", "str", "client IP address"),
-    ("server_ip", "str", "server IP address"),
-    ("server_port", "u32", "server TCP port"),
+    (columns::CLIENT_IP, "str", "client IP address"),
+    (columns::SERVER_IP, "str", "server IP address"),
+    (columns::SERVER_PORT, "u32", "server TCP port"),
     (
-        "method",
+        columns::METHOD,
         "str",
         "request method (empty for responses without a request)",
     ),
     (
-        "route",
+        columns::ROUTE,
         "str",
         "templated route (empty for responses without a request)",
     ),
     (
-        "direction",
+        columns::DIRECTION,
         "str",
         "`request` (client to server bodies) or `response`",
     ),
-    ("bodies", "u64", "JSON bodies seen, kept or not"),
+    (columns::BODIES, "u64", "JSON bodies seen, kept or not"),
     (
-        "samples",
+        columns::SAMPLES,
         "u64",
         "JSON documents kept and measured (at most `--samples-per-route`, 32 by default, a reservoir sample)",
     ),
     (
-        "sampled_json_bytes",
+        columns::SAMPLED_JSON_BYTES,
         "u64",
         "bytes of the sampled documents as JSON (decoded, as the application sent them)",
     ),
     (
-        "sampled_protobuf_bytes",
+        columns::SAMPLED_PROTOBUF_BYTES,
         "u64",
         "bytes of the same documents encoded as protobuf with the inferred schema",
     ),
     (
-        "sampled_json_gzip_bytes",
+        columns::SAMPLED_JSON_GZIP_BYTES,
         "u64?",
         "gzip (level 6) size of the sampled documents that were sent compressed; null when none was",
     ),
     (
-        "sampled_protobuf_gzip_bytes",
+        columns::SAMPLED_PROTOBUF_GZIP_BYTES,
         "u64?",
         "gzip (level 6) size of the protobuf encodings of those same documents",
     ),
     (
-        "json_parse_ns_per_byte",
+        columns::JSON_PARSE_NS_PER_BYTE,
         "f64?",
         "CPU time of `serde_json` parsing the samples, ns per JSON byte (measured in process at the end of the run)",
     ),
     (
-        "protobuf_decode_ns_per_byte",
+        columns::PROTOBUF_DECODE_NS_PER_BYTE,
         "f64?",
         "CPU time of decoding their protobuf encodings (`prost-reflect` dynamic messages), ns per protobuf byte",
     ),
     (
-        "schema_fields",
+        columns::SCHEMA_FIELDS,
         "u32",
         "fields of the inferred protobuf schema, over all its messages",
     ),
     (
-        "unsafe_integers",
+        columns::UNSAFE_INTEGERS,
         "u64?",
         "integer values in the sampled documents beyond 2^53, which JSON clients that read numbers as doubles (JavaScript) get wrong, and which proto3's JSON mapping writes as strings",
     ),
     (
-        "type_conflicts",
+        columns::TYPE_CONFLICTS,
         "u32?",
         "fields (by key path) whose values have different JSON types across the sampled documents: schema drift a .proto must settle",
     ),
     (
-        "non_json_bodies",
+        columns::NON_JSON_BODIES,
         "u64",
         "bodies that are not JSON (not estimated)",
     ),
     (
-        "non_json_kinds",
+        columns::NON_JSON_KINDS,
         "str",
         "those bodies by kind, e.g. `form:3,xml:1` (kinds: empty, form, multipart, other, text, xml)",
     ),
     (
-        "oversized",
+        columns::OVERSIZED,
         "u64",
         "JSON bodies over the per-body bound (256 KiB decoded), not sampled",
     ),
     (
-        "dropped",
+        columns::DROPPED,
         "u64",
         "JSON bodies not among the samples (reservoir, oversized, cut, undecodable, invalid, memory bound); `bodies = samples + dropped`",
     ),
@@ -125,60 +126,72 @@ impl PayloadColumns {
         let ou = |f: fn(&PayloadRow) -> Option<u64>| r.iter().map(f).collect::<Vec<_>>();
         let of = |f: fn(&PayloadRow) -> Option<f64>| r.iter().map(f).collect::<Vec<_>>();
         let columns = vec![
-            Column::new("client_ip".into(), s(|x| x.key.client_ip.to_string())),
-            Column::new("server_ip".into(), s(|x| x.key.server_ip.to_string())),
             Column::new(
-                "server_port".into(),
+                columns::CLIENT_IP.into(),
+                s(|x| x.key.client_ip.to_string()),
+            ),
+            Column::new(
+                columns::SERVER_IP.into(),
+                s(|x| x.key.server_ip.to_string()),
+            ),
+            Column::new(
+                columns::SERVER_PORT.into(),
                 r.iter()
                     .map(|x| u32::from(x.key.server_port))
                     .collect::<Vec<u32>>(),
             ),
-            Column::new("method".into(), s(|x| x.key.method.clone())),
-            Column::new("route".into(), s(|x| x.key.route.clone())),
-            Column::new("direction".into(), s(|x| x.key.direction.to_owned())),
-            Column::new("bodies".into(), u(|x| x.bodies)),
-            Column::new("samples".into(), u(|x| x.samples)),
-            Column::new("sampled_json_bytes".into(), u(|x| x.sampled_json_bytes)),
+            Column::new(columns::METHOD.into(), s(|x| x.key.method.clone())),
+            Column::new(columns::ROUTE.into(), s(|x| x.key.route.clone())),
+            Column::new(columns::DIRECTION.into(), s(|x| x.key.direction.to_owned())),
+            Column::new(columns::BODIES.into(), u(|x| x.bodies)),
+            Column::new(columns::SAMPLES.into(), u(|x| x.samples)),
             Column::new(
-                "sampled_protobuf_bytes".into(),
+                columns::SAMPLED_JSON_BYTES.into(),
+                u(|x| x.sampled_json_bytes),
+            ),
+            Column::new(
+                columns::SAMPLED_PROTOBUF_BYTES.into(),
                 u(|x| x.sampled_protobuf_bytes),
             ),
             Column::new(
-                "sampled_json_gzip_bytes".into(),
+                columns::SAMPLED_JSON_GZIP_BYTES.into(),
                 ou(|x| x.sampled_json_gzip_bytes),
             ),
             Column::new(
-                "sampled_protobuf_gzip_bytes".into(),
+                columns::SAMPLED_PROTOBUF_GZIP_BYTES.into(),
                 ou(|x| x.sampled_protobuf_gzip_bytes),
             ),
             Column::new(
-                "json_parse_ns_per_byte".into(),
+                columns::JSON_PARSE_NS_PER_BYTE.into(),
                 of(|x| x.json_parse_ns_per_byte),
             ),
             Column::new(
-                "protobuf_decode_ns_per_byte".into(),
+                columns::PROTOBUF_DECODE_NS_PER_BYTE.into(),
                 of(|x| x.protobuf_decode_ns_per_byte),
             ),
             Column::new(
-                "schema_fields".into(),
+                columns::SCHEMA_FIELDS.into(),
                 r.iter().map(|x| x.schema_fields).collect::<Vec<u32>>(),
             ),
             Column::new(
-                "unsafe_integers".into(),
+                columns::UNSAFE_INTEGERS.into(),
                 r.iter()
                     .map(|x| Some(x.unsafe_integers))
                     .collect::<Vec<Option<u64>>>(),
             ),
             Column::new(
-                "type_conflicts".into(),
+                columns::TYPE_CONFLICTS.into(),
                 r.iter()
                     .map(|x| Some(x.type_conflicts))
                     .collect::<Vec<Option<u32>>>(),
             ),
-            Column::new("non_json_bodies".into(), u(|x| x.non_json_bodies)),
-            Column::new("non_json_kinds".into(), s(|x| x.non_json_kinds.clone())),
-            Column::new("oversized".into(), u(|x| x.oversized)),
-            Column::new("dropped".into(), u(|x| x.dropped)),
+            Column::new(columns::NON_JSON_BODIES.into(), u(|x| x.non_json_bodies)),
+            Column::new(
+                columns::NON_JSON_KINDS.into(),
+                s(|x| x.non_json_kinds.clone()),
+            ),
+            Column::new(columns::OVERSIZED.into(), u(|x| x.oversized)),
+            Column::new(columns::DROPPED.into(), u(|x| x.dropped)),
         ];
         DataFrame::new(height, columns)
     }
