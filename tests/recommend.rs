@@ -1,4 +1,4 @@
-//! Recommendations on the demo capture (issue 7): the fire-and-forget link goes to a
+//! Recommendations on the demo capture: the fire-and-forget link goes to a
 //! broker, the TLS link that handshakes on every request ranks near the top for its
 //! handshakes, a low-rate link is kept, the external caller keeps HTTP, and a deep
 //! synchronous link outranks an equally costly shallow one.

@@ -238,7 +238,7 @@ pub(crate) fn apply_attr(
 }
 
 /// `apply_attr` on the parts of a span, for a reader that folds attributes while it
-/// parses, before the span exists (otlp_fast.rs).
+/// parses, before the span exists (`otlp/fast.rs`).
 pub(crate) fn fold_attr(
     h: &mut HttpAttrs,
     p: &mut PeerAttrs,
