@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use linkrank::traces::{self, CallKind, TraceFormat, USER};
+use linkrank::traces::{self, SpanCallKind, TraceFormat, USER};
 
 fn corpus(name: &str) -> PathBuf {
     linkrank::testing::corpus::path(name)
@@ -219,7 +219,7 @@ fn kafka_producer_consumer_pairs_are_async_calls() {
     }
     let set = traces::read(&[corpus("zipkin_messaging-kafka.json")]).unwrap();
     assert!(
-        set.calls.iter().all(|c| c.kind == CallKind::Async),
+        set.calls.iter().all(|c| c.kind == SpanCallKind::Async),
         "no CLIENT/SERVER spans in the file"
     );
     let count = |a: &str, b: &str, virt: bool| {

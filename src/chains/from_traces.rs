@@ -27,7 +27,7 @@ fn edge_stand_in(service: u32) -> IpAddr {
 
 /// Call ids of trace calls: the span id of the server side (else the client side), so
 /// ids from the traces never collide with each other.
-fn span_of(c: &traces::Call) -> Option<u64> {
+fn span_of(c: &traces::SpanCall) -> Option<u64> {
     c.server_span_id.or(c.client_span_id)
 }
 
@@ -40,7 +40,11 @@ fn ns(v: Option<u64>) -> Option<i64> {
 /// callee's serving window is its server span, so the calls it makes fall inside it. A
 /// call through a broker is one the caller does not wait for: its "answer" is the
 /// producer span's end, and the consumer's work runs after.
-pub fn append_trace_calls(set: &mut CallSet, calls: &[traces::Call], skip: &dyn Fn(usize) -> bool) {
+pub fn append_trace_calls(
+    set: &mut CallSet,
+    calls: &[traces::SpanCall],
+    skip: &dyn Fn(usize) -> bool,
+) {
     set.calls.reserve(calls.len());
     for (i, c) in calls.iter().enumerate() {
         if skip(i) {
@@ -84,12 +88,12 @@ pub fn append_trace_calls(set: &mut CallSet, calls: &[traces::Call], skip: &dyn 
             status: match c.kind {
                 // Nobody waits for a message's consumer: as for a 202, the caller is
                 // answered at once.
-                traces::CallKind::Async => Some(202),
-                traces::CallKind::Sync => c.status_code,
+                traces::SpanCallKind::Async => Some(202),
+                traces::SpanCallKind::Sync => c.status_code,
             },
             req_first,
             req_last: ss.or(req_first),
-            resp_first: if c.kind == traces::CallKind::Async {
+            resp_first: if c.kind == traces::SpanCallKind::Async {
                 ce.or(se)
             } else {
                 se.or(ce)
@@ -110,7 +114,7 @@ pub fn append_trace_calls(set: &mut CallSet, calls: &[traces::Call], skip: &dyn 
 /// infers the rest. `matched` maps (connection id, position) to the call index.
 pub fn lay_span_ids(
     set: &mut CallSet,
-    calls: &[traces::Call],
+    calls: &[traces::SpanCall],
     matched: &FxHashMap<(u64, u32), u32>,
 ) -> u64 {
     let mut laid = 0;

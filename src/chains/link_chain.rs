@@ -153,7 +153,7 @@ type LinkSyms = (Sym, Sym);
 type HopKey = (u32, Sym, Sym, Option<Sym>, Option<Sym>);
 type RootKey = (Sym, Sym, Option<Sym>, Option<Sym>);
 /// (link, method, route) of an N+1 group.
-type N1Key = (LinkSyms, Option<String>, Option<String>);
+type NPlusOneKey = (LinkSyms, Option<String>, Option<String>);
 
 #[derive(Default)]
 struct LinkAcc {
@@ -370,7 +370,7 @@ pub fn summarize(
         e.1 += count;
         e.2 = e.2.max(*count);
     }
-    let mut n1_routes: BTreeMap<N1Key, (u64, u64, u64)> = BTreeMap::new();
+    let mut n1_routes: BTreeMap<NPlusOneKey, (u64, u64, u64)> = BTreeMap::new();
     for ((k, m, r, _), count) in &n1 {
         let e = n1_routes.entry((*k, sym_opt(*m), sym_opt(*r))).or_default();
         e.0 += 1;

@@ -199,7 +199,7 @@ pub fn link_savings(
     link: &Link,
     seconds: Option<f64>,
     payload: Option<&PayloadSamples>,
-    k: &CostConstants,
+    constants: &CostConstants,
 ) -> Savings {
     let mut s = Savings::default();
     // Every saving is projected from what the wire shows (handshakes, header and JSON
@@ -215,7 +215,7 @@ pub fn link_savings(
 
     // Handshakes: one pooled channel per (client address, server listener) stays.
     let channels = (link.client_addresses.len() * link.server_endpoints.len()) as f64
-        * k.pooled_channels_per_pair;
+        * constants.pooled_channels_per_pair;
     let handshakes = link.tcp_handshakes as f64;
     let saved = (handshakes - channels).max(0.0);
     let tls_share = if link.connections > 0 {
@@ -223,7 +223,7 @@ pub fn link_savings(
     } else {
         0.0
     };
-    s.tls_extra_rtts = tls_share * tls_round_trips(link, k);
+    s.tls_extra_rtts = tls_share * tls_round_trips(link, constants);
     let rtt = link.handshake_rtt_ms.p50.unwrap_or(0.0);
     let resumed_share = if link.tls_handshakes > 0 {
         link.tls_resumed as f64 / link.tls_handshakes as f64
@@ -232,8 +232,9 @@ pub fn link_savings(
     };
     // Crypto per saved handshake, both ends: full handshakes and resumed ones.
     let crypto_ms = tls_share
-        * ((1.0 - resumed_share) * (k.tls_server_crypto_ms + k.tls_client_crypto_ms)
-            + resumed_share * k.tls_resumed_crypto_ms);
+        * ((1.0 - resumed_share)
+            * (constants.tls_server_crypto_ms + constants.tls_client_crypto_ms)
+            + resumed_share * constants.tls_resumed_crypto_ms);
     s.handshakes_per_request = per_request(handshakes);
     s.handshakes_per_s_saved = per_second(saved);
     s.handshake_ms_per_request_saved =
@@ -264,8 +265,8 @@ pub fn link_savings(
         )
     } else {
         s.samples.headers_from_constant = true;
-        let h2 = now_headers * k.hpack_cold_ratio;
-        (h2, h2 + k.grpc_framing_bytes)
+        let h2 = now_headers * constants.hpack_cold_ratio;
+        (h2, h2 + constants.grpc_framing_bytes)
     };
     s.samples.header_replays = replay.exchanges;
     s.header_bytes_per_request = HeaderBytes {
@@ -283,7 +284,7 @@ pub fn link_savings(
         Some(p) => p.protobuf_bytes as f64 / p.json_bytes as f64,
         None => {
             s.samples.bodies_from_constant = true;
-            k.protobuf_size_ratio
+            constants.protobuf_size_ratio
         }
     };
     s.samples.json_documents = sampled.map_or(0, |p| p.documents);
@@ -315,16 +316,15 @@ pub fn link_savings(
     // are measured on the samples when there are any.
     let parse_ns = sampled
         .filter(|p| p.timed_json_bytes > 0)
-        .map_or(k.json_parse_ns_per_byte, |p| {
+        .map_or(constants.json_parse_ns_per_byte, |p| {
             p.json_parse_ns / p.timed_json_bytes as f64
         });
-    let decode_ns = sampled
-        .filter(|p| p.timed_protobuf_bytes > 0)
-        .map_or(k.json_parse_ns_per_byte / k.protobuf_speedup, |p| {
-            p.protobuf_decode_ns / p.timed_protobuf_bytes as f64
-        });
-    let json_us = json / r * (parse_ns + k.json_serialize_ns_per_byte) / 1e3;
-    let pb_us = json * ratio / r * decode_ns * (1.0 + k.protobuf_encode_over_decode) / 1e3;
+    let decode_ns = sampled.filter(|p| p.timed_protobuf_bytes > 0).map_or(
+        constants.json_parse_ns_per_byte / constants.protobuf_speedup,
+        |p| p.protobuf_decode_ns / p.timed_protobuf_bytes as f64,
+    );
+    let json_us = json / r * (parse_ns + constants.json_serialize_ns_per_byte) / 1e3;
+    let pb_us = json * ratio / r * decode_ns * (1.0 + constants.protobuf_encode_over_decode) / 1e3;
     s.serialization_us_per_request = SerializationMicros {
         now: Some(json_us),
         protobuf: Some(pb_us),
@@ -344,7 +344,7 @@ pub fn link_savings(
 
 /// Extra round trips per TLS handshake on this link, from the versions seen (a version
 /// not seen counts at the pessimistic end the constants give).
-fn tls_round_trips(link: &Link, k: &CostConstants) -> f64 {
+fn tls_round_trips(link: &Link, constants: &CostConstants) -> f64 {
     if link.tls_handshakes == 0 {
         return 0.0;
     }
@@ -353,18 +353,19 @@ fn tls_round_trips(link: &Link, k: &CostConstants) -> f64 {
     let mut tls12 = 0u64;
     for c in &link.tls_versions {
         if c.value == "TLS 1.3" {
-            total += c.count as f64 * k.tls13_extra_rtts;
+            total += c.count as f64 * constants.tls13_extra_rtts;
         } else {
             tls12 += c.count;
-            total += c.count as f64 * k.tls12_full_extra_rtts;
+            total += c.count as f64 * constants.tls12_full_extra_rtts;
         }
     }
     // Resumption saves a round trip in TLS 1.2 only (1.3 takes one either way); resumed
     // connections are taken to be TLS 1.2 ones first: fewer round trips today, the end
     // that saves least.
     let resumed12 = link.tls_resumed.min(tls12) as f64;
-    total -= resumed12 * (k.tls12_full_extra_rtts - k.tls12_resumed_extra_rtts).max(0.0);
+    total -=
+        resumed12 * (constants.tls12_full_extra_rtts - constants.tls12_resumed_extra_rtts).max(0.0);
     let unseen = link.tls_handshakes.saturating_sub(seen) as f64;
-    total += unseen * k.tls_unknown_extra_rtts;
+    total += unseen * constants.tls_unknown_extra_rtts;
     total / link.tls_handshakes as f64
 }

@@ -53,7 +53,7 @@ struct Slot {
     upgrade_req: Option<String>,
 }
 
-enum St {
+enum ParseState {
     /// Expecting the start of a message.
     Idle,
     /// A header block spans events; its start is in `Side::buf`.
@@ -270,7 +270,7 @@ fn offer_body(
 }
 
 struct Side {
-    st: St,
+    st: ParseState,
     /// Start of a header block that spans events (at most `max_header_bytes`).
     buf: Vec<u8>,
     /// Timestamp of the first byte of the message in progress.
@@ -289,7 +289,7 @@ struct Side {
 impl Side {
     fn new() -> Self {
         Side {
-            st: St::Idle,
+            st: ParseState::Idle,
             buf: Vec::new(),
             first: Timestamp::default(),
             last_ts: None,
@@ -382,15 +382,15 @@ impl H1Conn {
         let mut pos = 0;
         while pos < bytes.len() && self.upgraded_to.is_none() {
             pos = match self.sides[d].st {
-                St::Idle => self.start(d, ts, bytes, pos, sink),
-                St::Headers => self.more_headers(d, ts, bytes, pos, sink),
-                St::Body(_) => self.body(d, ts, bytes, pos, sink),
-                St::Resync => self.resync(d, bytes, pos),
-                St::Wait => {
+                ParseState::Idle => self.start(d, ts, bytes, pos, sink),
+                ParseState::Headers => self.more_headers(d, ts, bytes, pos, sink),
+                ParseState::Body(_) => self.body(d, ts, bytes, pos, sink),
+                ParseState::Resync => self.resync(d, bytes, pos),
+                ParseState::Wait => {
                     self.sides[d].wait_dropped = true;
                     bytes.len()
                 }
-                St::Off => bytes.len(),
+                ParseState::Off => bytes.len(),
             };
         }
         self.sides[d].last_ts = Some(ts);
@@ -428,7 +428,7 @@ impl H1Conn {
                 release(&mut s.buf);
                 s.buf.extend_from_slice(rest);
                 s.first = ts;
-                s.st = St::Headers;
+                s.st = ParseState::Headers;
                 s.line_seen = memchr(b'\n', rest).is_some();
                 bytes.len()
             }
@@ -474,7 +474,7 @@ impl H1Conn {
             Parsed::Complete(h) => {
                 let extra = s.buf.len() - h.len.min(s.buf.len());
                 release(&mut s.buf);
-                s.st = St::Idle;
+                s.st = ParseState::Idle;
                 if extra > take {
                     self.malformed(d, ts, sink);
                     return pos + take;
@@ -500,7 +500,7 @@ impl H1Conn {
         pos: usize,
         sink: &mut Sink<'_>,
     ) -> usize {
-        let St::Body(b) = &mut self.sides[d].st else {
+        let ParseState::Body(b) = &mut self.sides[d].st else {
             return bytes.len();
         };
         match b.feed(&bytes[pos..]) {
@@ -527,7 +527,7 @@ impl H1Conn {
         outcome: Option<Completeness>,
         sink: &mut Sink<'_>,
     ) {
-        if let St::Body(b) = mem::replace(&mut self.sides[d].st, St::Idle) {
+        if let ParseState::Body(b) = mem::replace(&mut self.sides[d].st, ParseState::Idle) {
             if d == CLIENT {
                 self.finish_request(ts, Some(b), outcome, sink);
             } else {
@@ -547,7 +547,7 @@ impl H1Conn {
         while p < bytes.len() {
             if at_line_start && looks_like_start(d, &bytes[p..]) {
                 let s = &mut self.sides[d];
-                s.st = St::Idle;
+                s.st = ParseState::Idle;
                 s.resynced = d == SERVER;
                 return p;
             }
@@ -565,10 +565,10 @@ impl H1Conn {
     /// Sync is lost in direction `d`; `lost_from` is the last time this side was in sync.
     fn enter_resync(&mut self, d: usize, lost_from: Option<Timestamp>, cov: &mut Coverage) {
         let s = &mut self.sides[d];
-        if matches!(s.st, St::Resync) {
+        if matches!(s.st, ParseState::Resync) {
             return;
         }
-        s.st = St::Resync;
+        s.st = ParseState::Resync;
         release(&mut s.buf);
         if !s.resynced {
             s.lost_from = lost_from;
@@ -690,7 +690,7 @@ impl H1Conn {
                     .filter(|_| json)
                     .map(|s| SampleKey::of(&s.ex, Direction::ClientToServer));
                 let b = BodyState::new(f, Target::Front, dec).sampled(key, sink);
-                self.sides[CLIENT].st = St::Body(b);
+                self.sides[CLIENT].st = ParseState::Body(b);
             }
             None => self.finish_request(ts, None, None, sink),
         }
@@ -720,8 +720,9 @@ impl H1Conn {
         offer_body(sink, &slot.ex, CLIENT, body.as_mut(), outcome);
         slot.ex.req_last = Some(ts);
         slot.req_done = true;
-        if matches!(self.sides[CLIENT].st, St::Idle) && slot.wants_switch && !slot.resp_done {
-            self.sides[CLIENT].st = St::Wait;
+        if matches!(self.sides[CLIENT].st, ParseState::Idle) && slot.wants_switch && !slot.resp_done
+        {
+            self.sides[CLIENT].st = ParseState::Wait;
             self.sides[CLIENT].wait_dropped = false;
         }
         self.emit_ready(sink);
@@ -811,7 +812,7 @@ impl H1Conn {
         ex.resp_last = Some(ts);
         if (100..200).contains(&status) && status != 101 {
             ex.interim_responses = ex.interim_responses.saturating_add(1);
-            self.sides[SERVER].st = St::Idle;
+            self.sides[SERVER].st = ParseState::Idle;
             return;
         }
         ex.status = Some(status);
@@ -839,8 +840,8 @@ impl H1Conn {
                 s.req_done = true;
             }
             self.emit_ready(sink);
-            self.sides[CLIENT].st = St::Off;
-            self.sides[SERVER].st = St::Off;
+            self.sides[CLIENT].st = ParseState::Off;
+            self.sides[SERVER].st = ParseState::Off;
             return;
         }
         let no_body = head || status == 204 || status == 304 || (100..200).contains(&status);
@@ -874,7 +875,7 @@ impl H1Conn {
                 let key = json
                     .then(|| SampleKey::of(self.exchange_mut(target), Direction::ServerToClient));
                 let b = BodyState::new(f, target, dec).sampled(key, sink);
-                self.sides[SERVER].st = St::Body(b);
+                self.sides[SERVER].st = ParseState::Body(b);
             }
             None => self.finish_response(ts, target, None, None, sink),
         }
@@ -902,8 +903,11 @@ impl H1Conn {
         }
         offer_body(sink, ex, SERVER, body.as_mut(), outcome);
         ex.resp_last = Some(ts);
-        if matches!(self.sides[SERVER].st, St::Body(_) | St::Headers) {
-            self.sides[SERVER].st = St::Idle;
+        if matches!(
+            self.sides[SERVER].st,
+            ParseState::Body(_) | ParseState::Headers
+        ) {
+            self.sides[SERVER].st = ParseState::Idle;
         }
         match target {
             Target::Orphan => {
@@ -921,20 +925,20 @@ impl H1Conn {
                 // RFC 9110 §10.1.1: a final answer to `Expect: 100-continue` before any body
                 // byte lets the client skip the body.
                 if !slot.req_done && slot.ex.expect_continue && only_one {
-                    if let St::Body(b) = &client.st {
+                    if let ParseState::Body(b) = &client.st {
                         if b.wire == 0 {
-                            client.st = St::Idle;
+                            client.st = ParseState::Idle;
                             slot.req_done = true;
                         }
                     }
                 }
-                if slot.wants_switch && matches!(client.st, St::Wait) {
+                if slot.wants_switch && matches!(client.st, ParseState::Wait) {
                     // Upgrade declined: back to HTTP, unless bytes came meanwhile.
                     if mem::take(&mut client.wait_dropped) {
-                        client.st = St::Idle;
+                        client.st = ParseState::Idle;
                         self.enter_resync(CLIENT, None, sink.cov);
                     } else {
-                        client.st = St::Idle;
+                        client.st = ParseState::Idle;
                     }
                 }
                 self.emit_ready(sink);
@@ -970,9 +974,9 @@ impl H1Conn {
             self.client_gap_seen = true;
         }
         let lost_from = self.sides[d].last_ts;
-        match mem::replace(&mut self.sides[d].st, St::Idle) {
-            St::Off => self.sides[d].st = St::Off,
-            St::Body(mut b) => {
+        match mem::replace(&mut self.sides[d].st, ParseState::Idle) {
+            ParseState::Off => self.sides[d].st = ParseState::Off,
+            ParseState::Body(mut b) => {
                 let absorbed = match &mut b.framing {
                     Framing::Length(rem) if len <= *rem => {
                         *rem -= len;
@@ -985,7 +989,7 @@ impl H1Conn {
                 if absorbed {
                     b.lose(len);
                     let done = matches!(b.framing, Framing::Length(0));
-                    self.sides[d].st = St::Body(b);
+                    self.sides[d].st = ParseState::Body(b);
                     if done {
                         self.finish_body(d, ts, None, sink);
                     }
@@ -997,15 +1001,15 @@ impl H1Conn {
                     _ => 0,
                 };
                 b.lose(promised);
-                self.sides[d].st = St::Body(b);
+                self.sides[d].st = ParseState::Body(b);
                 self.finish_body(d, ts, Some(Completeness::Gap), sink);
                 self.enter_resync(d, lost_from, sink.cov);
             }
-            St::Headers => {
+            ParseState::Headers => {
                 self.partial_head(d, ts, Completeness::Gap, sink);
                 self.enter_resync(d, lost_from, sink.cov);
             }
-            St::Idle | St::Wait | St::Resync => {
+            ParseState::Idle | ParseState::Wait | ParseState::Resync => {
                 self.enter_resync(d, lost_from, sink.cov);
             }
         }
@@ -1074,7 +1078,7 @@ impl H1Conn {
     pub(crate) fn end(&mut self, dir: Direction, ts: Timestamp, sink: &mut Sink<'_>) {
         let d = dir.index();
         if d == SERVER {
-            if let St::Body(BodyState {
+            if let ParseState::Body(BodyState {
                 framing: Framing::Close,
                 ..
             }) = self.sides[d].st
@@ -1091,15 +1095,17 @@ impl H1Conn {
         for d in [CLIENT, SERVER] {
             let last = self.sides[d].last_ts.unwrap_or_default();
             match self.sides[d].st {
-                St::Headers => self.partial_head(d, last, Completeness::Truncated, sink),
-                St::Body(BodyState {
+                ParseState::Headers => self.partial_head(d, last, Completeness::Truncated, sink),
+                ParseState::Body(BodyState {
                     framing: Framing::Close,
                     ..
                 }) if clean => self.finish_body(d, last, None, sink),
-                St::Body(_) => self.finish_body(d, last, Some(Completeness::Truncated), sink),
+                ParseState::Body(_) => {
+                    self.finish_body(d, last, Some(Completeness::Truncated), sink)
+                }
                 _ => {}
             }
-            self.sides[d].st = St::Off;
+            self.sides[d].st = ParseState::Off;
         }
         while let Some(mut slot) = self.slots.pop_front() {
             let cut = slot.ex.completeness == Completeness::Truncated;

@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::identity::{Tally, TraceNames};
 use crate::model::ids::{parse_span_id, parse_trace_id};
 use crate::tables::columns;
-use crate::traces::{Call, CallKind, USER};
+use crate::traces::{SpanCall, SpanCallKind, USER};
 
 /// Bounds and windows of the join.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,7 +187,7 @@ fn read_rows(ex: &DataFrame) -> PolarsResult<Vec<Row>> {
 
 /// The span window of a call (server view if any: it is what the wire brackets; else
 /// the client view), in ns.
-fn span_window(c: &Call) -> Option<(i64, i64)> {
+fn span_window(c: &SpanCall) -> Option<(i64, i64)> {
     let pick = |a: Option<u64>, b: Option<u64>| {
         let (a, b) = (i64::try_from(a?).ok()?, i64::try_from(b?).ok()?);
         (b >= a).then_some((a, b))
@@ -200,12 +200,12 @@ fn midpoint((a, b): (i64, i64)) -> i64 {
 }
 
 /// Calls a capture of HTTP between services could show.
-fn joinable(c: &Call) -> bool {
-    c.kind == CallKind::Sync && span_window(c).is_some()
+fn joinable(c: &SpanCall) -> bool {
+    c.kind == SpanCallKind::Sync && span_window(c).is_some()
 }
 
 /// Joins the exchanges table with the trace calls.
-pub fn join(exchanges: &DataFrame, calls: &[Call], cfg: &JoinConfig) -> PolarsResult<Join> {
+pub fn join(exchanges: &DataFrame, calls: &[SpanCall], cfg: &JoinConfig) -> PolarsResult<Join> {
     let rows = read_rows(exchanges)?;
     let mut j = Join {
         exchange_call: vec![None; rows.len()],
@@ -311,7 +311,7 @@ pub fn join(exchanges: &DataFrame, calls: &[Call], cfg: &JoinConfig) -> PolarsRe
 #[allow(clippy::too_many_arguments)]
 fn time_pass(
     rows: &[Row],
-    calls: &[Call],
+    calls: &[SpanCall],
     order: &[u32],
     names: &TraceNames,
     offset: i64,
@@ -321,7 +321,7 @@ fn time_pass(
     offsets: &mut Vec<i64>,
     stats: &mut JoinStats,
 ) {
-    // Call windows on the capture's clock, sorted by start.
+    // SpanCall windows on the capture's clock, sorted by start.
     let starts: Vec<(i64, u32)> = order
         .iter()
         .filter_map(|&i| Some((span_window(&calls[i as usize])?.0 - offset, i)))
@@ -376,7 +376,7 @@ fn time_pass(
 
 /// Same method and status where both are known; the service names rule 1 already gave
 /// the endpoints, where it gave one.
-fn compatible(row: &Row, c: &Call, names: &TraceNames) -> bool {
+fn compatible(row: &Row, c: &SpanCall, names: &TraceNames) -> bool {
     // The server span's record of the caller's port names the TCP connection.
     if let (Some(a), Some(b)) = (row.client_port, c.client_port) {
         if a != b {
@@ -424,7 +424,7 @@ fn is_service(name: &str) -> bool {
 /// address or a guess, not the server's own `service.name`.
 fn endpoint_names(
     rows: &[Row],
-    calls: &[Call],
+    calls: &[SpanCall],
     matched: &[Option<(u32, MatchRule)>],
 ) -> TraceNames {
     let mut servers: BTreeMap<(IpAddr, u16), BTreeMap<String, u64>> = BTreeMap::new();

@@ -8,8 +8,8 @@ const MS: u64 = 1_000_000;
 
 /// A call seen from both sides: client span [start, start + 10 ms], server span 1 ms
 /// inside it.
-fn call(caller: &str, callee: &str, trace: u128, client_span: u64, start: u64) -> Call {
-    Call {
+fn call(caller: &str, callee: &str, trace: u128, client_span: u64, start: u64) -> SpanCall {
+    SpanCall {
         trace_id: trace,
         client_span_id: Some(client_span),
         server_span_id: Some(client_span + 1000),
@@ -17,7 +17,7 @@ fn call(caller: &str, callee: &str, trace: u128, client_span: u64, start: u64) -
         client_port: None,
         caller: Arc::from(caller),
         callee: Arc::from(callee),
-        kind: CallKind::Sync,
+        kind: SpanCallKind::Sync,
         virtual_callee: false,
         broker: None,
         name: Arc::from("GET /orders/{id}"),
@@ -130,7 +130,7 @@ fn traceparent_matches_the_client_span_or_the_server_spans_parent() {
 fn without_ids_the_offset_is_estimated_and_nearest_calls_are_matched() {
     // Trace clocks 25 ms ahead; calls 40 ms apart, exchanges in the same rhythm.
     let skew = 25 * MS;
-    let calls: Vec<Call> = (0..20u64)
+    let calls: Vec<SpanCall> = (0..20u64)
         .map(|k| {
             call(
                 "gateway",

@@ -18,7 +18,7 @@ use crate::http::route::template;
 use crate::identity::{NameSource, Naming};
 use crate::join::Join;
 use crate::tables::Tables;
-use crate::traces::{Call, CallKind, TraceSet};
+use crate::traces::{SpanCall, SpanCallKind, TraceSet};
 
 /// (method, route) of a route.
 type RouteKey = (Option<String>, Option<String>);
@@ -52,7 +52,7 @@ struct Acc {
 }
 
 impl Acc {
-    fn add(&mut self, c: &Call) {
+    fn add(&mut self, c: &SpanCall) {
         self.requests += 1;
         let span = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (Some(a), Some(b)) if b >= a => Some((b - a) as f64 / 1e6),
@@ -137,7 +137,7 @@ impl Acc {
 }
 
 /// `HTTP/1.1`, `HTTP/2` (as the capture writes versions) or the RPC system.
-fn version_of(c: &Call) -> Option<String> {
+fn version_of(c: &SpanCall) -> Option<String> {
     if let Some(rpc) = c.rpc_system.as_deref() {
         return Some(if rpc.eq_ignore_ascii_case("grpc") {
             "gRPC".into()
@@ -176,7 +176,7 @@ fn percentiles(v: &mut [f64]) -> Percentiles {
 
 /// The route key of a call: `http.route` when the server recorded it, else the path
 /// templated as captures template it, else (RPC, database) the span name.
-pub(crate) fn route_of(c: &Call) -> Option<String> {
+pub(crate) fn route_of(c: &SpanCall) -> Option<String> {
     if let Some(r) = c.route.as_deref() {
         return Some(normalise_route(r));
     }
@@ -217,7 +217,7 @@ pub fn normalise_route(route: &str) -> String {
 /// Measures the links of the trace calls for which `shown_by_capture` is false (a
 /// capture measured those better); `calls_per_link` counts every call.
 pub fn measure_traced(
-    calls: &[Call],
+    calls: &[SpanCall],
     shown_by_capture: &dyn Fn(usize) -> bool,
     top_routes: usize,
 ) -> TracedLinks {
@@ -245,7 +245,7 @@ pub fn measure_traced(
     for (i, c) in calls.iter().enumerate() {
         let key: LinkKey = (c.caller.to_string(), c.callee.to_string());
         *out.calls_per_link.entry(key.clone()).or_default() += 1;
-        if c.kind == CallKind::Async {
+        if c.kind == SpanCallKind::Async {
             let e = out.async_per_link.entry(key.clone()).or_default();
             e.0 += 1;
             if let Some(b) = &c.broker {
@@ -355,7 +355,7 @@ pub fn add_traces(
             let e = joined_per_link.entry(key).or_default();
             e.0 += 1;
             let c = &traced_set.calls[call as usize];
-            e.1 += u64::from(c.kind == CallKind::Async);
+            e.1 += u64::from(c.kind == SpanCallKind::Async);
         }
     }
     for link in &mut set.links {

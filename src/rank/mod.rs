@@ -46,7 +46,7 @@ pub struct Ranked {
 }
 
 /// Scores and orders the assessed links, best first (ties by client, then server name).
-pub fn rank(links: Vec<Assessed>, k: &CostConstants) -> Vec<Ranked> {
+pub fn rank(links: Vec<Assessed>, constants: &CostConstants) -> Vec<Ranked> {
     let servers: BTreeSet<&str> = links.iter().map(|a| a.link.server.as_str()).collect();
     let mut callers: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for a in &links {
@@ -74,7 +74,13 @@ pub fn rank(links: Vec<Assessed>, k: &CostConstants) -> Vec<Ranked> {
                 time_saved_ms_per_s: time.max(0.0),
                 bytes_saved_per_s: bytes.max(0.0),
                 cpu_saved_cores: cpu.max(0.0),
-                effort: routes + n_callers + if external { k.external_effort } else { 0.0 },
+                effort: routes
+                    + n_callers
+                    + if external {
+                        constants.external_effort
+                    } else {
+                        0.0
+                    },
                 external,
             }
         })

@@ -147,10 +147,10 @@ impl Deref for Subject<'_> {
 }
 
 /// Decides every link of a run, in order.
-pub fn recommend(subjects: &[Subject<'_>], k: &CostConstants) -> Vec<Recommendation> {
+pub fn recommend(subjects: &[Subject<'_>], constants: &CostConstants) -> Vec<Recommendation> {
     let fleet = rules::Fleet::of(subjects);
     subjects
         .iter()
-        .map(|l| rules::decide(l, &fleet, k))
+        .map(|l| rules::decide(l, &fleet, constants))
         .collect()
 }

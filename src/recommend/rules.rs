@@ -128,7 +128,7 @@ fn at_least_high_end(name: &str, value: f64) -> f64 {
 
 /// A broker: the caller stops waiting (its whole wait minus the publish), at the
 /// pessimistic publish time.
-fn broker_gain(l: &Subject<'_>, k: &CostConstants, kind: BrokerKind) -> Gain {
+fn broker_gain(l: &Subject<'_>, constants: &CostConstants, kind: BrokerKind) -> Gain {
     let w = l
         .http
         .as_ref()
@@ -137,9 +137,9 @@ fn broker_gain(l: &Subject<'_>, k: &CostConstants, kind: BrokerKind) -> Gain {
     // NATS core publishes in the constant's time; a durable broker's publish waits for
     // its acknowledgement: the range's pessimistic end.
     let publish = match kind {
-        BrokerKind::Nats => k.broker_publish_ms,
+        BrokerKind::Nats => constants.broker_publish_ms,
         BrokerKind::Kafka | BrokerKind::Rabbitmq => {
-            at_least_high_end("broker_publish_ms", k.broker_publish_ms)
+            at_least_high_end("broker_publish_ms", constants.broker_publish_ms)
         }
     };
     Gain {
@@ -150,11 +150,14 @@ fn broker_gain(l: &Subject<'_>, k: &CostConstants, kind: BrokerKind) -> Gain {
 
 /// A mesh: sidecars pool and reuse connections (the handshake gain) and retry transient
 /// failures, at the cost of two proxies per hop.
-fn mesh_gain(l: &Subject<'_>, k: &CostConstants) -> Gain {
+fn mesh_gain(l: &Subject<'_>, constants: &CostConstants) -> Gain {
     let mut g = handshake_gain(l);
     // The proxies' cost at the pessimistic (high) end of the range: the savings'
     // pessimistic search never moves it (no saving depends on it).
-    let per_krps = at_least_high_end("mesh_proxy_cores_per_krps", k.mesh_proxy_cores_per_krps);
+    let per_krps = at_least_high_end(
+        "mesh_proxy_cores_per_krps",
+        constants.mesh_proxy_cores_per_krps,
+    );
     let proxies = 2.0 * rate(l).unwrap_or(0.0) / 1000.0 * per_krps;
     g.cpu_saved_cores -= proxies;
     g
@@ -206,7 +209,7 @@ fn pct(x: f64) -> String {
 }
 
 /// Decides one link.
-pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, k: &CostConstants) -> Recommendation {
+pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) -> Recommendation {
     let f = Facts::of(l, fleet);
     let grpc = grpc_gain(l);
     let grpc_share = fleet.share(&grpc);
@@ -226,7 +229,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, k: &CostConstants) -> Recom
     // A broker target: its gain and the broker chosen, with why that one.
     let broker =
         |rec: &mut dyn FnMut(Target, &'static str, Gain) -> Recommendation, rule, kind, reason| {
-            let mut x = rec(Target::Broker, rule, broker_gain(l, k, kind));
+            let mut x = rec(Target::Broker, rule, broker_gain(l, constants, kind));
             x.broker = Some(BrokerChoice { kind, reason });
             x
         };
@@ -260,7 +263,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, k: &CostConstants) -> Recom
         rec(Target::Keep, "keep:not-json", Gain::default())
     } else if let Some(ff) = f
         .fire_and_forget
-        .filter(|ff| *ff >= k.fire_and_forget_share)
+        .filter(|ff| *ff >= constants.fire_and_forget_share)
     {
         why.push(format!(
             "{} of its calls are fire-and-forget: the caller answered its own request before \
@@ -280,7 +283,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, k: &CostConstants) -> Recom
     } else if let Some(fo) = l
         .chain
         .and_then(|c| c.same_payload_fanout_share)
-        .filter(|s| *s >= k.same_payload_share)
+        .filter(|s| *s >= constants.same_payload_share)
     {
         why.push(format!(
             "For {} of its calls, `{}` sent the same payload (method and body size) to this \
@@ -300,7 +303,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, k: &CostConstants) -> Recom
             ),
         )
     } else if let (Some(mean), Some(peak)) = (f.rate, f.peak) {
-        if mean > 0.0 && peak / mean >= k.burst_ratio && f.overload > 0 {
+        if mean > 0.0 && peak / mean >= constants.burst_ratio && f.overload > 0 {
             why.push(format!(
                 "Its load is spiky (peak {peak:.0}/s against a mean of {mean:.1}/s, x{:.1}) and \
                  the callee turned {} requests away with 429 or 503: a queue would absorb the \
@@ -327,10 +330,14 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, k: &CostConstants) -> Recom
             };
             broker(&mut rec, "broker:bursty-overload", kind, reason)
         } else {
-            sync_rules(l, &f, fleet, k, grpc, grpc_share, &mut why, &mut rec)
+            sync_rules(
+                l, &f, fleet, constants, grpc, grpc_share, &mut why, &mut rec,
+            )
         }
     } else {
-        sync_rules(l, &f, fleet, k, grpc, grpc_share, &mut why, &mut rec)
+        sync_rules(
+            l, &f, fleet, constants, grpc, grpc_share, &mut why, &mut rec,
+        )
     };
 
     // The cheaper fix: one mechanism that captures most of the gRPC gain.
@@ -352,7 +359,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, k: &CostConstants) -> Recom
         ]
         .into_iter()
         .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((fix, share)) = best.filter(|(_, s)| *s >= k.cheaper_fix_share) {
+        if let Some((fix, share)) = best.filter(|(_, s)| *s >= constants.cheaper_fix_share) {
             r.cheaper_fix = Some(fix);
             r.cheaper_fix_share = Some(share.min(1.0));
             why.push(format!(
@@ -383,25 +390,28 @@ fn sync_rules(
     l: &Subject<'_>,
     f: &Facts,
     fleet: &Fleet,
-    k: &CostConstants,
+    constants: &CostConstants,
     grpc: Gain,
     grpc_share: f64,
     why: &mut Vec<String>,
     rec: &mut dyn FnMut(Target, &'static str, Gain) -> Recommendation,
 ) -> Recommendation {
     let hs_per_req = l.savings.handshakes_per_request;
-    if grpc_share < k.min_gain_share && l.evidence != Evidence::Traces {
+    if grpc_share < constants.min_gain_share && l.evidence != Evidence::Traces {
         why.push(format!(
             "gRPC would save it {} of the fleet's projected gain, below the {} threshold \
              (min_gain_share): not worth a migration.",
             pct(grpc_share),
-            pct(k.min_gain_share)
+            pct(constants.min_gain_share)
         ));
         return rec(Target::Keep, "keep:low-gain", Gain::default());
     }
-    if let Some(e) = f.transient_share.filter(|e| *e >= k.transient_error_share) {
-        let mesh = mesh_gain(l, k);
-        let r = k.mesh_retries.round().max(0.0) as i32;
+    if let Some(e) = f
+        .transient_share
+        .filter(|e| *e >= constants.transient_error_share)
+    {
+        let mesh = mesh_gain(l, constants);
+        let r = constants.mesh_retries.round().max(0.0) as i32;
         let avoided = f.rate.unwrap_or(0.0) * e * (1.0 - e.powi(r));
         why.push(format!(
             "{} of its requests failed transiently ({} errors or no answer, {} turned away \
@@ -411,7 +421,7 @@ fn sync_rules(
             f.errors,
             f.overload,
             r,
-            2.0 * f.rate.unwrap_or(0.0) / 1000.0 * k.mesh_proxy_cores_per_krps
+            2.0 * f.rate.unwrap_or(0.0) / 1000.0 * constants.mesh_proxy_cores_per_krps
         ));
         if let Some(h) = hs_per_req.filter(|h| *h > 0.1) {
             why.push(format!(
@@ -459,10 +469,10 @@ fn sync_rules(
                 waiters(l)
             ));
         }
-        let big_bytes = byte_share.is_some_and(|b| b >= k.grpc_min_byte_share);
+        let big_bytes = byte_share.is_some_and(|b| b >= constants.grpc_min_byte_share);
         let handshakes =
             hs_per_req.is_some_and(|h| h > 0.1) || (l.http.is_none() && l.tcp_handshakes > 0);
-        if big_bytes || handshakes || grpc_share >= k.min_gain_share {
+        if big_bytes || handshakes || grpc_share >= constants.min_gain_share {
             why.push(format!(
                 "Projected gain: {:.2} latency-ms/s along the critical paths, {:.0} B/s and \
                  {:.5} cores ({} of the fleet's).",

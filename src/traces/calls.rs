@@ -24,7 +24,7 @@ pub const UNKNOWN_CALLER: &str = "unknown-caller";
 pub const UNKNOWN_PEER: &str = "unknown-peer";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum CallKind {
+pub enum SpanCallKind {
     /// Request/response (HTTP, gRPC, database...): the caller waits.
     Sync,
     /// PRODUCER -> CONSUMER through a broker: the caller does not wait.
@@ -34,7 +34,7 @@ pub enum CallKind {
 /// One call on a link `caller -> callee`, seen from the client span, the server span,
 /// or both.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Call {
+pub struct SpanCall {
     pub trace_id: TraceId,
     /// CLIENT (or PRODUCER) span; `None` when the caller is `user`, unknown, or did not
     /// record a client span.
@@ -49,7 +49,7 @@ pub struct Call {
     pub client_port: Option<u16>,
     pub caller: Arc<str>,
     pub callee: Arc<str>,
-    pub kind: CallKind,
+    pub kind: SpanCallKind,
     /// The callee is named by the client span's attributes (`peer.service`,
     /// `server.address`, ...), not by a span of its own.
     pub virtual_callee: bool,
@@ -242,7 +242,7 @@ pub(crate) fn build_trace(
     // Call index of the spans that are the server side (SERVER, CONSUMER) of a call.
     reset(server_call, n, None);
     reset(answered, n, false);
-    // The calls go straight into `set.calls` (a `Call` is large: moved once); the span
+    // The calls go straight into `set.calls` (a `SpanCall` is large: moved once); the span
     // each one walks up from to find its parent call is kept beside them.
     walks.clear();
     let trace_id = spans[0].trace_id;
@@ -277,7 +277,7 @@ pub(crate) fn build_trace(
                         Some(s),
                         own,
                         caller,
-                        CallKind::Sync,
+                        SpanCallKind::Sync,
                         set,
                         names,
                     ),
@@ -308,7 +308,7 @@ pub(crate) fn build_trace(
                     Some(s),
                     own,
                     caller,
-                    CallKind::Async,
+                    SpanCallKind::Async,
                     set,
                     names,
                 );
@@ -329,8 +329,8 @@ pub(crate) fn build_trace(
     // CLIENT and PRODUCER spans nobody answered: virtual peers.
     for i in 0..n {
         let kind = match spans[i].kind {
-            SpanKind::Client => CallKind::Sync,
-            SpanKind::Producer => CallKind::Async,
+            SpanKind::Client => SpanCallKind::Sync,
+            SpanKind::Producer => SpanCallKind::Async,
             _ => continue,
         };
         if answered[i] {
@@ -351,7 +351,7 @@ pub(crate) fn build_trace(
         );
         c.callee = callee;
         c.virtual_callee = true;
-        if kind == CallKind::Async {
+        if kind == SpanCallKind::Async {
             c.broker = s.peer.shared_name().cloned();
         }
         set.coverage.calls_virtual += 1;
@@ -364,7 +364,7 @@ pub(crate) fn build_trace(
         let c = &mut set.calls[me];
         c.parent_call = parent_call;
         set.coverage.calls += 1;
-        if c.kind == CallKind::Async {
+        if c.kind == SpanCallKind::Async {
             set.coverage.calls_async += 1;
         }
     }
@@ -464,10 +464,10 @@ fn pair(
     server: Option<&Span>,
     own: Texts,
     caller: Arc<str>,
-    kind: CallKind,
+    kind: SpanCallKind,
     set: &mut TraceSet,
     names: &mut SharedStrings,
-) -> Call {
+) -> SpanCall {
     // The server's view first (it knows its route), then the client's. The texts are
     // the spans' shared copies (interned when read), so a call allocates none.
     let other = server.and(client);
@@ -499,7 +499,7 @@ fn pair(
             skew_ns = i64::try_from(mid(s) - mid(c)).unwrap_or(i64::MAX);
         }
     }
-    Call {
+    SpanCall {
         trace_id,
         client_span_id: client.map(|s| s.span_id),
         server_span_id: server.map(|s| s.span_id),

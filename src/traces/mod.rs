@@ -1,10 +1,10 @@
 //! Trace files as input: OTLP (JSON, JSON lines, protobuf; gzip too), Jaeger JSON and
 //! Zipkin v2 JSON, detected from content, read as streams into owned `Span`s, assembled
-//! per trace under bounds, and turned into `Call`s between services.
+//! per trace under bounds, and turned into `SpanCall`s between services.
 //!
 //! ```text
 //! file --sniff--> TraceFormat --reader (otlp | jaeger | zipkin)--> Span
-//!      --assemble (bounded map of open traces)--> trace --calls--> Call, tree statistics
+//!      --assemble (bounded map of open traces)--> trace --calls--> SpanCall, tree statistics
 //! ```
 //! See docs/traces.md for the formats, the pairing rules and the bounds.
 
@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use assemble::Limits;
-pub use calls::{Call, CallKind, UNKNOWN_CALLER, UNKNOWN_PEER, USER};
+pub use calls::{SpanCall, SpanCallKind, UNKNOWN_CALLER, UNKNOWN_PEER, USER};
 pub use error::{Location, TraceCoverage, TraceError};
 pub use sniff::{is_gzip, sniff, sniff_bytes, TraceFormat};
 pub use span::{
@@ -36,8 +36,8 @@ pub use span::{
 /// Everything read from trace files.
 #[derive(Debug, Default)]
 pub struct TraceSet {
-    /// Calls, trace by trace; `Call::parent_call` indexes this vector.
-    pub calls: Vec<Call>,
+    /// Calls, trace by trace; `SpanCall::parent_call` indexes this vector.
+    pub calls: Vec<SpanCall>,
     /// Spans kept per `service.name`.
     pub services: BTreeMap<Arc<str>, u64>,
     /// Parent -> child span pairs whose services differ, counted per (parent, child)

@@ -142,7 +142,7 @@ struct RouteModel {
 
 /// One child as the cost sees it.
 #[derive(Clone, Copy)]
-struct Kid {
+struct ChildCall {
     route: RouteKey,
     start: i64,
     end: i64,
@@ -166,7 +166,7 @@ struct State<'a> {
     /// The ambiguous calls by call index: their candidates.
     movable: FxHashMap<u32, usize>,
     models: FxHashMap<RouteKey, RouteModel>,
-    scratch: Vec<Kid>,
+    scratch: Vec<ChildCall>,
     spent: u64,
 }
 
@@ -193,7 +193,7 @@ impl State<'_> {
         let calls = self.calls;
         self.scratch.extend(kids.iter().filter_map(|&k| {
             let c = &calls[k as usize];
-            Some(Kid {
+            Some(ChildCall {
                 route: route_key(c),
                 start: c.start()?,
                 end: c.end()?,

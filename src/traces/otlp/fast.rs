@@ -76,7 +76,7 @@ impl Parsed {
         // One UTF-8 check of the whole line is cheaper than serde_json's check per string.
         let ok = std::str::from_utf8(line).is_ok_and(|text| {
             let mut de = serde_json::Deserializer::from_str(text);
-            let cx = Cx { out: self, names };
+            let cx = VisitContext { out: self, names };
             RequestSeed(cx).deserialize(&mut de).is_ok() && de.end().is_ok()
         });
         if !ok {
@@ -112,14 +112,14 @@ impl Parsed {
 }
 
 /// What the visitors write to: the line's spans, and the interner of repeated strings.
-struct Cx<'p> {
+struct VisitContext<'p> {
     out: &'p mut Parsed,
     names: &'p mut SharedStrings,
 }
 
-impl Cx<'_> {
-    fn re(&mut self) -> Cx<'_> {
-        Cx {
+impl VisitContext<'_> {
+    fn re(&mut self) -> VisitContext<'_> {
+        VisitContext {
             out: &mut *self.out,
             names: &mut *self.names,
         }
@@ -230,7 +230,7 @@ enum AnyKey {
     Other,
 }
 
-struct RequestSeed<'p>(Cx<'p>);
+struct RequestSeed<'p>(VisitContext<'p>);
 
 impl<'de> DeserializeSeed<'de> for RequestSeed<'_> {
     type Value = ();
@@ -262,11 +262,15 @@ impl<'de> Visitor<'de> for RequestSeed<'_> {
 }
 
 /// A JSON array whose elements are read by the seed `S` into `Parsed`.
-struct EachSeed<'p, S>(Cx<'p>, S);
+struct EachSeed<'p, S>(VisitContext<'p>, S);
 
 /// An element reader of `EachSeed`.
 trait ElementSeed: Copy {
-    fn next<'de, A: SeqAccess<'de>>(self, cx: Cx<'_>, seq: &mut A) -> Result<bool, A::Error>;
+    fn next<'de, A: SeqAccess<'de>>(
+        self,
+        cx: VisitContext<'_>,
+        seq: &mut A,
+    ) -> Result<bool, A::Error>;
 }
 
 impl<'de, S: ElementSeed> DeserializeSeed<'de> for EachSeed<'_, S> {
@@ -291,13 +295,17 @@ impl<'de, S: ElementSeed> Visitor<'de> for EachSeed<'_, S> {
 struct ResourceSeed;
 
 impl ElementSeed for ResourceSeed {
-    fn next<'de, A: SeqAccess<'de>>(self, cx: Cx<'_>, seq: &mut A) -> Result<bool, A::Error> {
+    fn next<'de, A: SeqAccess<'de>>(
+        self,
+        cx: VisitContext<'_>,
+        seq: &mut A,
+    ) -> Result<bool, A::Error> {
         seq.next_element_seed(ResourceSpansSeed(cx))
             .map(|o| o.is_some())
     }
 }
 
-struct ResourceSpansSeed<'p>(Cx<'p>);
+struct ResourceSpansSeed<'p>(VisitContext<'p>);
 
 impl<'de> DeserializeSeed<'de> for ResourceSpansSeed<'_> {
     type Value = ();
@@ -353,13 +361,17 @@ impl<'de> Visitor<'de> for ResourceSpansSeed<'_> {
 struct ScopeSeed;
 
 impl ElementSeed for ScopeSeed {
-    fn next<'de, A: SeqAccess<'de>>(self, cx: Cx<'_>, seq: &mut A) -> Result<bool, A::Error> {
+    fn next<'de, A: SeqAccess<'de>>(
+        self,
+        cx: VisitContext<'_>,
+        seq: &mut A,
+    ) -> Result<bool, A::Error> {
         seq.next_element_seed(ScopeSpansSeed(cx))
             .map(|o| o.is_some())
     }
 }
 
-struct ScopeSpansSeed<'p>(Cx<'p>);
+struct ScopeSpansSeed<'p>(VisitContext<'p>);
 
 impl<'de> DeserializeSeed<'de> for ScopeSpansSeed<'_> {
     type Value = ();
@@ -402,8 +414,12 @@ impl<'de> Visitor<'de> for ScopeSpansSeed<'_> {
 struct SpanSeed;
 
 impl ElementSeed for SpanSeed {
-    fn next<'de, A: SeqAccess<'de>>(self, cx: Cx<'_>, seq: &mut A) -> Result<bool, A::Error> {
-        let Cx { out, names } = cx;
+    fn next<'de, A: SeqAccess<'de>>(
+        self,
+        cx: VisitContext<'_>,
+        seq: &mut A,
+    ) -> Result<bool, A::Error> {
+        let VisitContext { out, names } = cx;
         let fields = SpanFields {
             names,
             service: out.service.as_ref().unwrap_or(&out.unnamed),
@@ -584,15 +600,15 @@ struct FastKeyValue<'a> {
 impl FastKeyValue<'_> {
     fn attr(&self) -> AttrValue<'_> {
         match self.value.as_ref().and_then(|v| v.0.as_ref()) {
-            Some(Val::Str(s)) => AttrValue::Str(s),
-            Some(Val::Int(i)) => AttrValue::Int(*i),
-            Some(Val::Bool(b)) => AttrValue::Bool(*b),
-            Some(Val::Other) | None => AttrValue::Other,
+            Some(AttrJson::Str(s)) => AttrValue::Str(s),
+            Some(AttrJson::Int(i)) => AttrValue::Int(*i),
+            Some(AttrJson::Bool(b)) => AttrValue::Bool(*b),
+            Some(AttrJson::Other) | None => AttrValue::Other,
         }
     }
 }
 
-enum Val<'a> {
+enum AttrJson<'a> {
     Str(Cow<'a, str>),
     Int(i64),
     Bool(bool),
@@ -602,7 +618,7 @@ enum Val<'a> {
 
 /// opentelemetry-proto `AnyValue` (its `serializers::deserialize_from_value`): the last
 /// known key with a non-null value wins, unknown keys are ignored.
-struct FastAnyValue<'a>(Option<Val<'a>>);
+struct FastAnyValue<'a>(Option<AttrJson<'a>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for FastAnyValue<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -623,16 +639,18 @@ impl<'de: 'a, 'a> Visitor<'de> for AnyVisitor<'a> {
             let v = match key {
                 AnyKey::StringValue => map
                     .next_value::<Option<Text<'de>>>()?
-                    .map(|t| Val::Str(t.0)),
-                AnyKey::BoolValue => map.next_value::<Option<bool>>()?.map(Val::Bool),
+                    .map(|t| AttrJson::Str(t.0)),
+                AnyKey::BoolValue => map.next_value::<Option<bool>>()?.map(AttrJson::Bool),
                 AnyKey::IntValue => map
                     .next_value::<Option<I64OrString>>()?
-                    .map(|i| Val::Int(i.0)),
-                AnyKey::DoubleValue => map.next_value::<Option<f64>>()?.map(|_| Val::Other),
-                AnyKey::ArrayValue => map.next_value::<Option<ArrayValue>>()?.map(|_| Val::Other),
+                    .map(|i| AttrJson::Int(i.0)),
+                AnyKey::DoubleValue => map.next_value::<Option<f64>>()?.map(|_| AttrJson::Other),
+                AnyKey::ArrayValue => map
+                    .next_value::<Option<ArrayValue>>()?
+                    .map(|_| AttrJson::Other),
                 AnyKey::KvlistValue => map
                     .next_value::<Option<KeyValueList>>()?
-                    .map(|_| Val::Other),
+                    .map(|_| AttrJson::Other),
                 // Base64 is checked by the reference path only: rare, so hand it over.
                 AnyKey::BytesValue => return Err(de::Error::custom("bytesValue: reference path")),
                 AnyKey::Other => {
