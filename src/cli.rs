@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::config::{DEFAULT_ROUTES, DEFAULT_SAMPLES_PER_ROUTE, DEFAULT_TOP};
 use crate::app::AnalyzeConfig;
 use crate::diff::{self, DiffConfig, Format};
-use crate::flow::FlowConfig;
+use crate::ingest::flow::FlowConfig;
 
 #[derive(Debug, Parser)]
 #[command(

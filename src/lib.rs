@@ -1,38 +1,32 @@
-//! linkrank: measure the HTTP traffic between services from packet captures and rank the
-//! service-to-service links by what migrating them off HTTP/1.1 + JSON would gain.
+//! linkrank: measure the traffic between services from packet captures and distributed
+//! traces, and rank the service-to-service links by what migrating them off HTTP/1.1 +
+//! JSON (to gRPC, a broker or a mesh) would gain.
 //!
-//! Data flows one way through the stages, each a module:
-//! `capture` (files -> frames) -> `decode` (frames -> TCP segments) -> `flow` (segments ->
-//! ordered byte streams) -> `http` (streams -> exchanges and connection records) ->
-//! `tables` (records -> polars DataFrames and Parquet) -> `identity` (names) -> `links`
-//! -> `cost` -> `chains` -> `rank` -> `report`. Beside them, `dns` reads the answers of
-//! UDP DNS responses and `tls` the names of ClientHellos; `traces` reads span files into
-//! calls, and `join` matches those calls to the captured exchanges when both are given.
+//! The data flows one way, and the folders follow it:
+//!
+//! 1. [`ingest`]: files -> frames (`capture`) -> TCP segments (`decode`) -> ordered byte
+//!    streams (`flow`) -> exchanges and connection records (`http`, with `tls`, `dns`,
+//!    `serialization` for the JSON samples and `h2cost` for the HTTP/2 header replay);
+//!    trace files -> calls (`traces`).
+//! 2. [`tables`]: the records as polars DataFrames, written to and read from Parquet.
+//! 3. [`analysis`]: traces joined to exchanges (`join`), endpoints named (`identity`),
+//!    links measured (`links`), call trees (`chains`), the cost model (`cost`), each link
+//!    assessed (`assess`, with the `recommend` rules), ranked (`rank`) and planned
+//!    (`plan`).
+//! 4. [`report`]: `links.json`, `links.csv`, `report.md`, `report.html`, the terminal.
+//!
+//! [`model`] holds the owned records passed between stages; [`app`] wires the stages of
+//! `linkrank analyze`, [`diff`] compares two analyses, [`cli`] parses the command line.
+
+pub mod ingest;
+pub mod tables;
+pub mod analysis;
+pub mod report;
 
 pub mod app;
-pub mod assess;
-pub mod capture;
-pub mod chains;
 pub mod cli;
 mod config_error;
-pub mod cost;
-pub mod decode;
 pub mod diff;
-pub mod dns;
-pub mod flow;
-pub mod h2cost;
-pub mod http;
-pub mod identity;
-pub mod join;
-pub mod links;
 pub mod model;
-pub mod plan;
-pub mod rank;
-pub mod recommend;
-pub mod report;
-pub mod serialization;
-pub mod tables;
 #[doc(hidden)]
 pub mod testing;
-pub mod tls;
-pub mod traces;

@@ -89,7 +89,7 @@ fn install_panic_report() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default(info);
-        match linkrank::capture::position::describe() {
+        match linkrank::ingest::capture::position::describe() {
             Some(at) => eprintln!(
                 "linkrank hit a bug while processing {at}. Please report it with that file, \
                  or the packets up to that one (editcap -r FILE out.pcap 1-N), as a reproducer."

@@ -9,8 +9,10 @@ use std::path::PathBuf;
 
 use assert_cmd::Command;
 use common::*;
-use linkrank::chains::{self, CallKind, CallSet, ChainConfig, EdgeSource, Forest, Inference};
-use linkrank::identity::{self, NameSources, Observed};
+use linkrank::analysis::chains::{
+    self, CallKind, CallSet, ChainConfig, EdgeSource, Forest, Inference,
+};
+use linkrank::analysis::identity::{self, NameSources, Observed};
 use serde_json::Value;
 
 fn truth(name: &str) -> Value {

@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
-use linkrank::capture::{CaptureFile, MergedCaptures};
-use linkrank::decode::{DecodeConfig, Decoder, Segment, TcpFlags};
-use linkrank::flow::{FlowConfig, FlowTable};
-use linkrank::http::{detect, HttpConfig, HttpStage, Record};
+use linkrank::ingest::capture::{CaptureFile, MergedCaptures};
+use linkrank::ingest::decode::{DecodeConfig, Decoder, Segment, TcpFlags};
+use linkrank::ingest::flow::{FlowConfig, FlowTable};
+use linkrank::ingest::http::{detect, HttpConfig, HttpStage, Record};
 use linkrank::model::{Coverage, Endpoint, Exchange, SourceId, Timestamp};
 use proptest::prelude::*;
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use linkrank::http::route;
+use linkrank::ingest::http::route;
 use serde_json::Value;
 
 fn expected(name: &str) -> Value {

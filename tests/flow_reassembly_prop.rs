@@ -5,8 +5,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use linkrank::decode::{Segment, TcpFlags};
-use linkrank::flow::{EventKind, FlowConfig, FlowTable, Interest, RoleHint};
+use linkrank::ingest::decode::{Segment, TcpFlags};
+use linkrank::ingest::flow::{EventKind, FlowConfig, FlowTable, Interest, RoleHint};
 use linkrank::model::{CloseReason, Coverage, Direction, Endpoint, SourceId, Timestamp};
 use proptest::prelude::*;
 
@@ -227,7 +227,7 @@ fn run(
     let mut table = FlowTable::new(FlowConfig::default(), unknown);
     let mut cov = Coverage::default();
     let mut seen = Seen::default();
-    let mut sink = |e: linkrank::flow::StreamEvent<'_>| {
+    let mut sink = |e: linkrank::ingest::flow::StreamEvent<'_>| {
         match e.kind {
             EventKind::Data { dir, bytes } => seen.pieces[dir.index()].push(Ok(bytes.to_vec())),
             EventKind::Gap { dir, len } => seen.pieces[dir.index()].push(Err(len)),

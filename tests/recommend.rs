@@ -7,11 +7,11 @@ mod common;
 
 use clap::Parser;
 use common::*;
-use linkrank::assess::{Assessed, Assessment};
+use linkrank::analysis::assess::{Assessed, Assessment};
+use linkrank::analysis::cost::CostConstants;
+use linkrank::analysis::rank::Ranked;
+use linkrank::analysis::recommend::{BrokerKind, Subject, Target};
 use linkrank::cli::{Cli, Command};
-use linkrank::cost::CostConstants;
-use linkrank::rank::Ranked;
-use linkrank::recommend::{BrokerKind, Subject, Target};
 use serde_json::Value;
 
 fn demo() -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
@@ -124,7 +124,7 @@ fn decide_again(links: Vec<Ranked>, k: &CostConstants) -> Vec<Assessed> {
             what_if: r.assessment.what_if.as_ref(),
         })
         .collect();
-    let decisions = linkrank::recommend::recommend(&subjects, k);
+    let decisions = linkrank::analysis::recommend::recommend(&subjects, k);
     links
         .into_iter()
         .zip(decisions)
@@ -160,7 +160,7 @@ fn a_deep_synchronous_link_outranks_an_equally_costly_shallow_one() {
     shallow.chain.as_mut().unwrap().max_depth = Some(1);
     let k = CostConstants::default();
     let assessed = decide_again(vec![real("gateway", "orders"), shallow, deep], &k);
-    let ranked = linkrank::rank::rank(assessed, &k);
+    let ranked = linkrank::analysis::rank::rank(assessed, &k);
     let pos = |s: &str| ranked.iter().position(|r| r.link.server == s).unwrap();
     let (d, sh) = (&ranked[pos("users")], &ranked[pos("users-shallow")]);
     assert_eq!(

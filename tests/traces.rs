@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use linkrank::traces::{self, SpanCallKind, TraceFormat, USER};
+use linkrank::ingest::traces::{self, SpanCallKind, TraceFormat, USER};
 
 fn corpus(name: &str) -> PathBuf {
     linkrank::testing::corpus::path(name)

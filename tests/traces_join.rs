@@ -379,7 +379,7 @@ fn truth_chains(t: &Value) -> BTreeMap<(String, String), (u64, u64, Vec<u64>)> {
     out
 }
 
-/// src/chains/tree.rs `TreeConfig::n_plus_one_min` (docs/chains.md).
+/// src/analysis/chains/tree.rs `TreeConfig::n_plus_one_min` (docs/chains.md).
 const N_PLUS_ONE_MIN: u64 = 3;
 
 /// The chain figures of every non-root link against the truth: every parent edge from
@@ -490,7 +490,7 @@ fn exchange_ids(ex: &polars::prelude::DataFrame) -> Vec<String> {
 /// Joins traced.pcap with traced.otlp.jsonl through the library and checks each match
 /// against the truth: per rule (`traceparent`, `time`), (right, wrong, wrong ids).
 fn join_against_truth(t: &Value) -> BTreeMap<&'static str, (u64, u64, Vec<String>)> {
-    use linkrank::join::{join, JoinConfig, MatchRule};
+    use linkrank::analysis::join::{join, JoinConfig, MatchRule};
     let by_id: BTreeMap<&str, &Value> = t["exchanges"]
         .as_array()
         .unwrap()
@@ -498,7 +498,7 @@ fn join_against_truth(t: &Value) -> BTreeMap<&'static str, (u64, u64, Vec<String
         .map(|e| (e["id"].as_str().unwrap(), e))
         .collect();
     let (tables, _) = analyse(&[fixture("traced.pcap")]);
-    let set = linkrank::traces::read(&[fixture("traced.otlp.jsonl")]).unwrap();
+    let set = linkrank::ingest::traces::read(&[fixture("traced.otlp.jsonl")]).unwrap();
     let j = join(&tables.exchanges, &set.calls, &JoinConfig::default()).unwrap();
     let span = |v: &Value| v.as_str().map(|s| u64::from_str_radix(s, 16).unwrap());
     let mut tally: BTreeMap<&'static str, (u64, u64, Vec<String>)> = BTreeMap::new();

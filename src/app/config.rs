@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cost::CostConstants;
-use crate::decode::DecodeConfig;
-use crate::flow::FlowConfig;
-use crate::http::HttpConfig;
-use crate::serialization::SamplerConfig;
+use crate::analysis::cost::CostConstants;
+use crate::ingest::decode::DecodeConfig;
+use crate::ingest::flow::FlowConfig;
+use crate::ingest::http::HttpConfig;
+use crate::ingest::serialization::SamplerConfig;
 
 /// JSON bodies kept per route and direction for the protobuf schema and measures.
 pub const DEFAULT_SAMPLES_PER_ROUTE: usize = 32;

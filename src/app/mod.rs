@@ -14,19 +14,19 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::assess;
-use crate::chains::{self, ChainConfig};
-use crate::cost::{self, CostConstants};
-use crate::identity::{self, K8sInventory, NameSources, Naming, Observed, ServicesFile};
-use crate::join::{self, JoinConfig};
-use crate::links;
+use crate::analysis::assess;
+use crate::analysis::chains::{self, ChainConfig};
+use crate::analysis::cost::{self, CostConstants};
+use crate::analysis::identity::{self, K8sInventory, NameSources, Naming, Observed, ServicesFile};
+use crate::analysis::join::{self, JoinConfig};
+use crate::analysis::links;
+use crate::analysis::plan;
+use crate::analysis::rank::{self, Ranked};
+use crate::ingest::traces;
 use crate::model::Coverage;
-use crate::plan;
-use crate::rank::{self, Ranked};
 use crate::report::summary::{self, InputSummary, TableFigures};
 use crate::report::{links_csv, links_json, markdown, LinkReport, TraceReport};
 use crate::tables::{self, Tables};
-use crate::traces;
 
 /// Why `analyze` failed; `main` maps each to an exit code (see README).
 #[derive(Debug, thiserror::Error)]

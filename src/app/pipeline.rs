@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use crate::capture::{CaptureFile, MergedCaptures};
-use crate::decode::{DecodeConfig, Decoder, Packet};
-use crate::dns::{DnsConfig, DnsStage};
-use crate::flow::{FlowConfig, FlowTable};
-use crate::http::{detect, HttpConfig, HttpStage};
+use crate::ingest::capture::{CaptureFile, MergedCaptures};
+use crate::ingest::decode::{DecodeConfig, Decoder, Packet};
+use crate::ingest::dns::{DnsConfig, DnsStage};
+use crate::ingest::flow::{FlowConfig, FlowTable};
+use crate::ingest::http::{detect, HttpConfig, HttpStage};
 use crate::model::Coverage;
 use crate::tables::TableBuilder;
 
@@ -99,7 +99,7 @@ pub fn run_captures(
 ) -> anyhow::Result<(MergedCaptures, TableBuilder, Coverage)> {
     let mut captures = MergedCaptures::new(open_captures(paths)?);
     let (builder, coverage) = run_pipeline_with_progress(&mut captures, config, progress);
-    let corrections = crate::flow::skew::corrections(&coverage.clock_offsets);
+    let corrections = crate::ingest::flow::skew::corrections(&coverage.clock_offsets);
     if corrections.is_empty() {
         return Ok((captures, builder, coverage));
     }

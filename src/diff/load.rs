@@ -154,7 +154,7 @@ fn add_latencies(
             continue;
         };
         let (c, s, p) = (c.unwrap_or(""), s.unwrap_or(""), p.unwrap_or(0));
-        // The same spelling as links.json's server_endpoints (src/links/frame.rs).
+        // The same spelling as links.json's server_endpoints (src/analysis/links/frame.rs).
         let endpoint = endpoints
             .entry((s, p))
             .or_insert_with(|| match (s.parse::<std::net::IpAddr>(), u16::try_from(p)) {

@@ -87,7 +87,7 @@ pub struct Exchange {
     pub upgrade: Option<String>,
     pub completeness: Completeness,
     /// The request's header block as HTTP/2 HEADERS frames (HPACK replayed over the
-    /// connection, see `crate::h2cost`); None when the block was not seen whole.
+    /// connection, see `crate::ingest::h2cost`); None when the block was not seen whole.
     pub req_header_bytes_h2: Option<u64>,
     /// Status lines and headers (1xx included) as HTTP/2 HEADERS frames.
     pub resp_header_bytes_h2: Option<u64>,

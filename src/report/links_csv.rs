@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use polars::prelude::*;
 
-use crate::rank::Ranked;
+use crate::analysis::rank::Ranked;
 
 /// The flat table (also what tests read back).
 pub fn frame(links: &[Ranked]) -> PolarsResult<DataFrame> {

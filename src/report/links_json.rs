@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::summary::{InputSummary, TableFigures};
 use super::LinkReport;
-use crate::cost::CostConstants;
-use crate::identity::{Conflict, NameSource};
-use crate::links::{Evidence, HttpMeasures};
+use crate::analysis::cost::CostConstants;
+use crate::analysis::identity::{Conflict, NameSource};
+use crate::analysis::links::{Evidence, HttpMeasures};
 use crate::model::Coverage;
 
 pub const SCHEMA: &str = "linkrank.links/v1";
@@ -44,11 +44,11 @@ struct File<'a> {
     identity: Identity<'a>,
     scoring: Scoring<'a>,
     /// Call-chain summary of the run (null when not analysed).
-    chains: Option<&'a crate::chains::RunChains>,
+    chains: Option<&'a crate::analysis::chains::RunChains>,
     /// Trace files, the join with the captures (null without trace input).
     traces: Option<&'a super::TraceReport>,
     /// Quick wins and waves of migrations (docs/cost-model.md, "Recommendations").
-    plan: Option<&'a crate::plan::Plan>,
+    plan: Option<&'a crate::analysis::plan::Plan>,
     links: Vec<Value>,
 }
 

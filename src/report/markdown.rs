@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::{fmt_opt, fmt_pct, LinkReport};
-use crate::links::{Evidence, HttpMeasures, Link};
-use crate::rank::Ranked;
+use crate::analysis::links::{Evidence, HttpMeasures, Link};
+use crate::analysis::rank::Ranked;
 
 pub fn render(r: &LinkReport<'_>) -> String {
     let mut s = String::new();
@@ -155,7 +155,8 @@ fn clocks(s: &mut String, r: &LinkReport<'_>) {
                 d as f64 / 1e6
             )),
             o.pairs,
-            if o.offset_ns.unsigned_abs() >= crate::flow::skew::MIN_CORRECTION_NS.unsigned_abs()
+            if o.offset_ns.unsigned_abs()
+                >= crate::ingest::flow::skew::MIN_CORRECTION_NS.unsigned_abs()
                 && c.clock_corrections.is_empty()
             {
                 " (too few pairs to correct by it)"
@@ -680,7 +681,7 @@ fn traces_section(s: &mut String, r: &LinkReport<'_>) {
 }
 
 /// `a (3), b (1)`, or `-` when empty.
-fn counts_text(v: &[crate::links::Count]) -> String {
+fn counts_text(v: &[crate::analysis::links::Count]) -> String {
     if v.is_empty() {
         return "-".to_string();
     }

@@ -12,10 +12,10 @@ pub mod summary;
 pub mod terminal;
 pub mod traces;
 
-use crate::cost::CostConstants;
-use crate::identity::Naming;
+use crate::analysis::cost::CostConstants;
+use crate::analysis::identity::Naming;
+use crate::analysis::rank::Ranked;
 use crate::model::Coverage;
-use crate::rank::Ranked;
 use summary::{InputSummary, TableFigures};
 pub use traces::TraceReport;
 
@@ -35,11 +35,11 @@ pub struct LinkReport<'a> {
     /// at its default moved to the end of its range that saves least.
     pub score_constants: Option<&'a CostConstants>,
     /// The run's call-chain summary (`None` when chains were not analysed).
-    pub chains: Option<&'a crate::chains::RunChains>,
+    pub chains: Option<&'a crate::analysis::chains::RunChains>,
     /// What the trace files gave (`None` without trace input).
     pub traces: Option<&'a TraceReport>,
     /// The rollout plan (`None` when not computed).
-    pub plan: Option<&'a crate::plan::Plan>,
+    pub plan: Option<&'a crate::analysis::plan::Plan>,
 }
 
 /// `12.3`, or `-` for a value that could not be measured.

@@ -4,11 +4,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::{fmt_opt, fmt_pct};
-use crate::rank::Ranked;
+use crate::analysis::rank::Ranked;
 
 /// Connections of a link, `-` when only spans showed it (they show no connections).
-pub(crate) fn connections_text(l: &crate::links::Link) -> String {
-    if l.evidence == crate::links::Evidence::Traces {
+pub(crate) fn connections_text(l: &crate::analysis::links::Link) -> String {
+    if l.evidence == crate::analysis::links::Evidence::Traces {
         "-".into()
     } else {
         l.connections.to_string()

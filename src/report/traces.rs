@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use crate::chains::ChainCheck;
-use crate::join::{Join, JoinStats};
-use crate::traces::{TraceCoverage, TraceSet};
+use crate::analysis::chains::ChainCheck;
+use crate::analysis::join::{Join, JoinStats};
+use crate::ingest::traces::{TraceCoverage, TraceSet};
 
 /// Problems listed by message; all are counted in the coverage.
 const ERRORS_LISTED: usize = 20;

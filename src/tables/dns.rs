@@ -3,7 +3,7 @@
 use polars::prelude::*;
 
 use super::columns;
-use crate::dns::DnsAnswer;
+use crate::ingest::dns::DnsAnswer;
 use crate::model::Symbols;
 
 /// Column name, polars type, meaning (checked against `docs/tables.md` by a test).

@@ -11,8 +11,8 @@ pub mod payloads;
 
 use polars::prelude::*;
 
-use crate::dns::DnsAnswer;
-use crate::http::Record;
+use crate::ingest::dns::DnsAnswer;
+use crate::ingest::http::Record;
 use crate::model::Symbols;
 use connections::ConnectionColumns;
 use dns::DnsColumns;
@@ -90,7 +90,7 @@ impl TableBuilder {
         self.dns.push(answer, &mut self.strings);
     }
 
-    pub fn push_payloads(&mut self, rows: Vec<crate::serialization::PayloadRow>) {
+    pub fn push_payloads(&mut self, rows: Vec<crate::ingest::serialization::PayloadRow>) {
         for r in rows {
             self.payloads.push(r);
         }

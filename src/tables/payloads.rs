@@ -4,8 +4,8 @@
 use polars::prelude::*;
 
 use super::columns;
+use crate::ingest::serialization::PayloadRow;
 use crate::model::Symbols;
-use crate::serialization::PayloadRow;
 
 /// Column name, polars type, meaning (checked against `docs/tables.md` by a test).
 pub const COLUMNS: &[(&str, &str, &str)] = &[

@@ -22,27 +22,29 @@ use etherparse::PacketBuilder;
 use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
 use flate2::Compression;
 
+use crate::analysis::identity::services_file::Matcher;
+use crate::analysis::identity::{
+    normalise_hostname, service_of_hostname, K8sInventory, ServicesFile,
+};
 use crate::app::{run_pipeline, PipelineConfig};
-use crate::capture::record::MAX_CAPLEN;
-use crate::capture::{CaptureError, CaptureFile, Frame, LinkType, MergedCaptures};
-use crate::decode::{DecodeConfig, Decoder, Packet, TcpFlags};
-use crate::dns::{DnsConfig, DnsStage};
-use crate::flow::tcp::seq_diff;
-use crate::flow::{EventKind, FlowConfig, FlowTable, Interest, StreamEvent};
-use crate::h2cost::Replay;
-use crate::http::body::Chunked;
-use crate::http::coding::Decoder as BodyDecoder;
-use crate::http::h1::{H1Conn, Sink};
-use crate::http::head::{self, Head, Parsed};
-use crate::http::{detect, route, HttpConfig, HttpStage, Record};
-use crate::identity::services_file::Matcher;
-use crate::identity::{normalise_hostname, service_of_hostname, K8sInventory, ServicesFile};
+use crate::ingest::capture::record::MAX_CAPLEN;
+use crate::ingest::capture::{CaptureError, CaptureFile, Frame, LinkType, MergedCaptures};
+use crate::ingest::decode::{DecodeConfig, Decoder, Packet, TcpFlags};
+use crate::ingest::dns::{DnsConfig, DnsStage};
+use crate::ingest::flow::tcp::seq_diff;
+use crate::ingest::flow::{EventKind, FlowConfig, FlowTable, Interest, StreamEvent};
+use crate::ingest::h2cost::Replay;
+use crate::ingest::http::body::Chunked;
+use crate::ingest::http::coding::Decoder as BodyDecoder;
+use crate::ingest::http::h1::{H1Conn, Sink};
+use crate::ingest::http::head::{self, Head, Parsed};
+use crate::ingest::http::{detect, route, HttpConfig, HttpStage, Record};
+use crate::ingest::serialization::{Sampler, SamplerConfig};
+use crate::ingest::traces::{self, Limits, TraceCoverage, TraceError, TraceFormat, TraceSet};
 use crate::model::{
     CloseReason, Completeness, ConnId, Connection, Coverage, Direction, Endpoint, Exchange,
     SourceId, TcpSummary, Timestamp,
 };
-use crate::serialization::{Sampler, SamplerConfig};
-use crate::traces::{self, Limits, TraceCoverage, TraceError, TraceFormat, TraceSet};
 
 /// One harness: runs linkrank's code on one input, panicking on a broken invariant.
 pub type Harness = fn(&[u8]);
@@ -1023,7 +1025,7 @@ fn run_in_memory(config: PipelineConfig, frames: &[OwnedFrame]) -> FlowRun {
     }
 }
 
-/// The order and content rules of stream events (crate::flow::EventKind).
+/// The order and content rules of stream events (crate::ingest::flow::EventKind).
 fn log_event(logs: &mut BTreeMap<ConnId, ConnLog>, ev: &StreamEvent<'_>) {
     if tracing() {
         match ev.kind {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use linkrank::app::{open_captures, run_captures, run_pipeline, PipelineConfig};
-use linkrank::capture::MergedCaptures;
+use linkrank::ingest::capture::MergedCaptures;
 use linkrank::model::Coverage;
 use linkrank::tables::Tables;
 use polars::prelude::*;

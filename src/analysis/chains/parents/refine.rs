@@ -1,0 +1,863 @@
+//! Joint refinement of the timing edges. The per-call rules choose one call at a time,
+//! in time order, and cannot take back a choice that a later call shows to be wrong.
+//! This pass re-assigns the calls the rules could only tell apart by timing fit (several
+//! enclosing candidates whose route plausibly makes such calls) so that every parent's
+//! whole child set fits the rhythm its handler shows elsewhere. The rhythm is learned per
+//! (parent route, child route) from the assignment itself; per such pair a parent's calls
+//! form a sequence:
+//!
+//! - `first`: from the parent's last request byte, or the latest answer of a call of
+//!   another route before it (the handler's previous step), to the first call;
+//! - `between`: one call's answer to the next call (sequential pairs), or `spread`: first
+//!   to last start (pairs whose calls overlap: an executor or threads);
+//! - `end`: the last answer to the parent's answer, or to the next call of another route;
+//! - the number of calls (histogram, `COUNT_WEIGHT` x -ln of its share).
+//!
+//! A gap costs its squared z-score against the pair's median and MAD scale, linear beyond
+//! `HUBER`, at most `OUTLIER` (a stalled thread). A sequential pair's call that starts
+//! while its previous one is still waiting costs `BUSY`; consecutive calls on one
+//! keep-alive connection earn `POOL`. The squared cost is convex, so of two look-alike
+//! requests the one that arrived first takes the call that started first (handlers
+//! progress in order under contention), where the greedy gap favours the latest arrival.
+//!
+//! A child of a route the parent's route never calls costs as much as a count never seen
+//! plus an outlier gap.
+//!
+//! The search is a bounded descent: move one call, swap two calls of one route, swap the
+//! tails (every call from a given start on) of two parents, or re-partition two parents'
+//! calls of a sequential route (`splits`), keeping the best improving move per call; the
+//! models are re-learned between rounds (`MODELS`). A call is only re-weighed when every
+//! candidate's route has `MIN_SAMPLE` requests (whether or not they make such calls: a
+//! well-known route that rarely makes them speaks against one more); parents with more than
+//! `MAX_KIDS` children are left alone and their calls count in `skipped`, as do the calls
+//! not visited once the budget of cost evaluations is spent.
+
+use rustc_hash::FxHashMap;
+
+use super::{route_key, Edge, RouteKey};
+use crate::analysis::chains::calls::Call;
+
+/// A call the per-call rules could not tell apart from other candidates, and those
+/// candidates (its current parent among them).
+pub(super) struct Ambiguous {
+    pub call: u32,
+    pub cands: Vec<u32>,
+}
+
+/// What the refinement did.
+#[derive(Default)]
+pub(super) struct Refined {
+    /// Calls whose parent changed.
+    pub moved: u64,
+    /// Ambiguous calls left as the rules chose (parent over `MAX_KIDS`, budget spent).
+    pub skipped: u64,
+}
+
+/// A gap this many scale units off the median costs linearly beyond (Huber).
+const HUBER: f64 = 3.0;
+/// Most a gap can cost: one further off than ~3.5 scale units is an outlier (a stalled
+/// thread, a handler waiting on another route's calls) whatever its size.
+const OUTLIER: f64 = 12.0;
+/// Smallest gap scale (ms): capture timestamps are µs-exact, handlers are not.
+const SCALE_FLOOR_MS: f64 = 0.05;
+/// Cost of a sequential route's call that starts while its previous one is waiting.
+const BUSY: f64 = 20.0;
+/// Bonus for consecutive calls of a sequential parent on one keep-alive connection.
+const POOL: f64 = 2.0;
+/// A route fans out when at least this share of its parents with children have two or
+/// more, and at least half of those overlap.
+const FAN_SHARE: f64 = 0.25;
+/// Weight of the call count against the gaps: a count off the route's usual is worth as
+/// much as a few outlier gaps (one /charges request making three fraud checks).
+const COUNT_WEIGHT: f64 = 3.0;
+/// Children counts above this share one histogram bucket.
+const COUNT_BUCKETS: usize = 12;
+/// Parents with more children than this are not re-assigned (cost grows with k^2).
+const MAX_KIDS: usize = 64;
+/// A call is re-weighed only when every candidate's route has this many requests: a
+/// thinner model fits its own few samples and would overrule the rules.
+const MIN_SAMPLE: u32 = 8;
+/// Descent rounds per model, and model re-learnings.
+const ROUNDS: usize = 30;
+const MODELS: usize = 3;
+/// Child-steps of cost evaluation allowed in one refinement: a base plus a share per tied
+/// call (the fixtures and the demo use about 500 per call; a pathological call can use
+/// 64 candidates x 129 moves x 65 steps).
+const BUDGET_BASE: u64 = 10_000_000;
+const BUDGET_PER_CALL: u64 = 2_000;
+
+/// (median, scale) of a gap in ms; `None` when never seen.
+type Fit = Option<(f64, f64)>;
+
+fn gap_cost(fit: Fit, ms: f64) -> f64 {
+    let Some((m, s)) = fit else {
+        return 0.0;
+    };
+    let z = (ms - m).abs() / s;
+    let v = if z < HUBER {
+        z * z
+    } else {
+        2.0 * HUBER * z - HUBER * HUBER
+    };
+    v.min(OUTLIER)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gap {
+    First = 0,
+    Between = 1,
+    End = 2,
+    Spread = 3,
+}
+
+/// How a parent route calls one child route.
+#[derive(Default)]
+struct PairModel {
+    /// Its calls overlap one another (an executor, threads): read as one group (first
+    /// start, spread of the starts, last answer), no busy cost, no pool bonus.
+    fans_out: bool,
+    gaps: [Fit; 4],
+    counts: [u32; COUNT_BUCKETS],
+    parents: u32,
+    /// Parents with at least one such call: the model's sample.
+    with_kids: u32,
+}
+
+impl PairModel {
+    fn count_cost(&self, k: usize) -> f64 {
+        let n = self.counts[k.min(COUNT_BUCKETS - 1)];
+        let p = (f64::from(n) + 0.5) / (f64::from(self.parents) + 0.5 * COUNT_BUCKETS as f64);
+        -p.ln()
+    }
+}
+
+/// A parent route's child routes.
+#[derive(Default)]
+struct RouteModel {
+    children: Vec<(RouteKey, PairModel)>,
+    /// Requests of the route (candidates included): a route seen this often and rarely
+    /// making some call is itself evidence against giving it one.
+    parents: u32,
+}
+
+/// One child as the cost sees it.
+#[derive(Clone, Copy)]
+struct ChildCall {
+    route: RouteKey,
+    start: i64,
+    end: i64,
+    conn: u64,
+}
+
+/// The calls of one child route under one parent, read against the parent's timeline.
+#[derive(Default)]
+struct Sequence {
+    gaps: Vec<(Gap, f64)>,
+    /// Calls that started while the previous one was waiting (sequential reading), and
+    /// consecutive calls on one keep-alive connection.
+    overlaps: u32,
+    same_conn: u32,
+    calls: usize,
+}
+
+struct State<'a> {
+    calls: &'a [Call],
+    kids: FxHashMap<u32, Vec<u32>>,
+    /// The ambiguous calls by call index: their candidates.
+    movable: FxHashMap<u32, usize>,
+    models: FxHashMap<RouteKey, RouteModel>,
+    scratch: Vec<ChildCall>,
+    spent: u64,
+}
+
+fn ms(ns: i64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// Median and MAD-based scale (ms) of `v` (sorted in place).
+fn robust(v: &mut [f64]) -> Fit {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    let m = v[v.len() / 2];
+    let mut d: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+    d.sort_unstable_by(f64::total_cmp);
+    Some((m, (d[d.len() / 2] * 1.4826).max(SCALE_FLOOR_MS)))
+}
+
+impl State<'_> {
+    /// Loads `kids` of `p` into `scratch`, time-ordered.
+    fn load(&mut self, kids: &[u32]) {
+        self.scratch.clear();
+        let calls = self.calls;
+        self.scratch.extend(kids.iter().filter_map(|&k| {
+            let c = &calls[k as usize];
+            Some(ChildCall {
+                route: route_key(c),
+                start: c.start()?,
+                end: c.end()?,
+                conn: c.conn_id,
+            })
+        }));
+        self.scratch.sort_unstable_by_key(|k| (k.start, k.end));
+        self.spent += self.scratch.len() as u64 + 1;
+    }
+
+    /// The calls of `route` among the loaded children of `p`. The sequence opens at the
+    /// parent's last request byte or the latest answer of another child route before
+    /// its first call (a handler makes its calls one after the other), and closes at
+    /// the parent's answer or the earliest start of another child route after its last
+    /// answer.
+    fn sequence(&self, p: u32, route: RouteKey, fans_out: bool, out: &mut Sequence) {
+        *out = Sequence {
+            gaps: std::mem::take(&mut out.gaps),
+            ..Sequence::default()
+        };
+        out.gaps.clear();
+        let r = &self.calls[p as usize];
+        let (Some(a), Some(b)) = (r.req_last, r.resp_first) else {
+            return;
+        };
+        let mine = || self.scratch.iter().filter(|k| k.route == route);
+        let (Some(first), Some(last_end)) = (mine().next(), mine().map(|k| k.end).max()) else {
+            return;
+        };
+        out.calls = mine().count();
+        let others = || self.scratch.iter().filter(|k| k.route != route);
+        let open = others()
+            .map(|k| k.end)
+            .filter(|&e| e <= first.start)
+            .fold(a, i64::max);
+        let close = others()
+            .map(|k| k.start)
+            .filter(|&s| s >= last_end)
+            .fold(b, i64::min);
+        out.gaps
+            .push((Gap::First, ms(first.start.saturating_sub(open))));
+        if fans_out {
+            let last_start = mine().map(|k| k.start).max().unwrap_or(first.start);
+            out.gaps
+                .push((Gap::Spread, ms(last_start.saturating_sub(first.start))));
+        } else {
+            let mut busy_until = first.end;
+            let mut prev_conn = first.conn;
+            for k in mine().skip(1) {
+                if k.start < busy_until {
+                    out.overlaps += 1;
+                    busy_until = busy_until.max(k.end);
+                    continue;
+                }
+                out.gaps
+                    .push((Gap::Between, ms(k.start.saturating_sub(busy_until))));
+                out.same_conn += u32::from(k.conn == prev_conn);
+                busy_until = k.end;
+                prev_conn = k.conn;
+            }
+        }
+        out.gaps
+            .push((Gap::End, ms(close.saturating_sub(last_end))));
+    }
+
+    /// `p`'s route calls `child` one call after the other (its pair model does not fan
+    /// out).
+    fn sequential(&self, p: u32, child: RouteKey) -> bool {
+        self.models
+            .get(&route_key(&self.calls[p as usize]))
+            .and_then(|m| m.children.iter().find(|(k, _)| *k == child))
+            .is_some_and(|(_, m)| !m.fans_out)
+    }
+
+    /// Every candidate's route is known well enough to weigh the call: it has
+    /// `MIN_SAMPLE` requests. Those that make such calls teach the pair's rhythm; if few
+    /// do, the count model speaks against one more (a /fan-b call given to an /orders
+    /// request next to the /fan request that lacks it). A route's requests with such
+    /// calls are among its requests, so this also covers "`MIN_SAMPLE` with calls".
+    fn learned(&self, a: &Ambiguous) -> bool {
+        a.cands.iter().all(|&p| {
+            self.models
+                .get(&route_key(&self.calls[p as usize]))
+                .is_some_and(|m| m.parents >= MIN_SAMPLE)
+        })
+    }
+
+    /// The cost of `p` with children `kids` (module doc).
+    fn cost(&mut self, p: u32, kids: &[u32]) -> f64 {
+        let key = route_key(&self.calls[p as usize]);
+        let routes: Vec<(RouteKey, bool)> = match self.models.get(&key) {
+            Some(m) => m.children.iter().map(|(r, m)| (*r, m.fans_out)).collect(),
+            None => return 0.0,
+        };
+        self.load(kids);
+        let mut seq = Sequence::default();
+        let mut c = 0.0;
+        // A child of a route this parent's route never calls (in the current
+        // assignment): as unlikely as a count never seen, and its gaps unknown.
+        let parents = self.models.get(&key).map_or(0, |m| m.parents);
+        let unseen = self
+            .scratch
+            .iter()
+            .filter(|k| !routes.iter().any(|(r, _)| *r == k.route))
+            .count();
+        if unseen > 0 {
+            let p = 0.5 / (f64::from(parents) + 0.5 * COUNT_BUCKETS as f64);
+            c += unseen as f64 * (COUNT_WEIGHT * -p.ln() + OUTLIER);
+        }
+        for (i, (route, fans_out)) in routes.into_iter().enumerate() {
+            self.sequence(p, route, fans_out, &mut seq);
+            let Some((_, m)) = self.models.get(&key).and_then(|m| m.children.get(i)) else {
+                continue;
+            };
+            c += COUNT_WEIGHT * m.count_cost(seq.calls);
+            c += BUSY * f64::from(seq.overlaps) - POOL * f64::from(seq.same_conn);
+            c += seq
+                .gaps
+                .iter()
+                .map(|&(g, v)| gap_cost(m.gaps[g as usize], v))
+                .sum::<f64>();
+        }
+        c
+    }
+
+    /// The models from the current assignment: every parent that has children or is a
+    /// candidate of an ambiguous call, by route; per route the child routes it calls.
+    fn learn(&mut self, amb: &[Ambiguous]) {
+        let mut parents: Vec<u32> = self.kids.keys().copied().collect();
+        parents.extend(amb.iter().flat_map(|a| a.cands.iter().copied()));
+        parents.sort_unstable();
+        parents.dedup();
+        let mut by_route: FxHashMap<RouteKey, Vec<u32>> = FxHashMap::default();
+        for &p in &parents {
+            by_route
+                .entry(route_key(&self.calls[p as usize]))
+                .or_default()
+                .push(p);
+        }
+        let mut routes: Vec<(RouteKey, Vec<u32>)> = by_route.into_iter().collect();
+        routes.sort_unstable_by_key(|(k, _)| *k);
+        self.models.clear();
+        let mut seq = Sequence::default();
+        for (key, ps) in routes {
+            let mut children: Vec<RouteKey> = ps
+                .iter()
+                .flat_map(|p| self.kids.get(p).map_or(&[][..], |v| &v[..]))
+                .map(|&k| route_key(&self.calls[k as usize]))
+                .collect();
+            children.sort_unstable();
+            children.dedup();
+            let mut m = RouteModel {
+                parents: ps.len() as u32,
+                ..RouteModel::default()
+            };
+            for child in children {
+                let mut pm = PairModel::default();
+                // [all parents, parents whose calls of the route the rules fixed alone]:
+                // with calls, with several, with overlapping ones.
+                let mut tally = [[0u32; 3]; 2];
+                for &p in &ps {
+                    let kids = self.kids.get(&p).cloned().unwrap_or_default();
+                    self.load(&kids);
+                    self.sequence(p, child, false, &mut seq);
+                    pm.counts[seq.calls.min(COUNT_BUCKETS - 1)] += 1;
+                    pm.parents += 1;
+                    pm.with_kids += u32::from(seq.calls > 0);
+                    let fixed = kids.iter().all(|k| {
+                        !self.movable.contains_key(k)
+                            || route_key(&self.calls[*k as usize]) != child
+                    });
+                    for (i, t) in tally.iter_mut().enumerate() {
+                        if i == 1 && !fixed {
+                            continue;
+                        }
+                        t[0] += u32::from(seq.calls > 0);
+                        t[1] += u32::from(seq.calls >= 2);
+                        t[2] += u32::from(seq.calls >= 2 && seq.overlaps > 0);
+                    }
+                }
+                // Whether a route fans out is read from the parents the rules fixed
+                // alone when there are enough (an assignment's errors overlap too).
+                let [with, several, overlapping] = if tally[1][1] >= MIN_SAMPLE {
+                    tally[1]
+                } else {
+                    tally[0]
+                };
+                pm.fans_out = several > 0
+                    && f64::from(several) >= FAN_SHARE * f64::from(with.max(1))
+                    && 2 * overlapping >= several;
+                let mut samples: [Vec<f64>; 4] = Default::default();
+                for &p in &ps {
+                    let kids = self.kids.get(&p).cloned().unwrap_or_default();
+                    self.load(&kids);
+                    self.sequence(p, child, pm.fans_out, &mut seq);
+                    for &(g, v) in &seq.gaps {
+                        samples[g as usize].push(v);
+                    }
+                }
+                for (slot, v) in pm.gaps.iter_mut().zip(samples.iter_mut()) {
+                    *slot = robust(v);
+                }
+                m.children.push((child, pm));
+            }
+            self.models.insert(key, m);
+        }
+    }
+}
+
+/// The moves that give `c` (a child of `p0`) or its calls to `q`, as (calls `p0`
+/// gives, calls `q` gives): `c` alone; `c` for a call of its route; `p0`'s tail from
+/// `c` on for a tail of `q`; every sequential re-split of the two (`splits`). Only calls
+/// whose candidates include the receiving parent move.
+fn moves(
+    st: &State<'_>,
+    amb: &[Ambiguous],
+    c: u32,
+    (p0, k0): (u32, &[u32]),
+    (q, kq): (u32, &[u32]),
+) -> Vec<(Vec<u32>, Vec<u32>)> {
+    let calls = st.calls;
+    let can_go = |k: u32, to: u32| {
+        st.movable
+            .get(&k)
+            .is_some_and(|&j| amb[j].cands.contains(&to))
+    };
+    let start_of = |k: u32| calls[k as usize].start().unwrap_or(i64::MIN);
+    let ck = route_key(&calls[c as usize]);
+    let start = start_of(c);
+    let mut out = vec![(vec![c], Vec::new())];
+    let tail0: Vec<u32> = k0
+        .iter()
+        .copied()
+        .filter(|&k| start_of(k) >= start)
+        .collect();
+    let tail0_ok = tail0.iter().all(|&k| can_go(k, q));
+    for &c2 in kq {
+        if !can_go(c2, p0) {
+            continue;
+        }
+        if route_key(&calls[c2 as usize]) == ck {
+            out.push((vec![c], vec![c2]));
+        }
+        if !tail0_ok {
+            continue;
+        }
+        let s2 = start_of(c2);
+        let tail_q: Vec<u32> = kq.iter().copied().filter(|&k| start_of(k) >= s2).collect();
+        if tail_q.iter().all(|&k| can_go(k, p0)) {
+            out.push((tail0.clone(), tail_q));
+        }
+    }
+    if st.sequential(p0, ck) && st.sequential(q, ck) {
+        out.extend(splits(calls, ck, (p0, k0), (q, kq), &can_go));
+    }
+    out
+}
+
+/// Calls of one route two parents can share at most this many for `splits`.
+const SPLIT_MAX_CALLS: usize = 24;
+/// Partitions `splits` proposes per parent pair at most.
+const SPLIT_MAX_LEAVES: usize = 256;
+
+/// Every way to share two parents' calls of `route` between them so that neither makes
+/// a call before its previous one was answered (the route is sequential under both):
+/// as (calls `a` gives, calls `b` gives), the current split left out. The moves of one
+/// or two calls and the tail swaps cannot take two loops apart whose calls were traded
+/// over a whole stretch (three parents tangled, each step alone worse); this proposes
+/// the whole re-partition of the pair at once. A depth-first walk in time order, cut at
+/// `SPLIT_MAX_LEAVES`.
+fn splits(
+    calls: &[Call],
+    route: RouteKey,
+    (a, ka): (u32, &[u32]),
+    (b, kb): (u32, &[u32]),
+    movable: &dyn Fn(u32, u32) -> bool,
+) -> Vec<(Vec<u32>, Vec<u32>)> {
+    // (start, end, call, may go to a, may go to b, now with a)
+    let mut items: Vec<(i64, i64, u32, bool, bool, bool)> = Vec::new();
+    for (&k, with_a) in ka
+        .iter()
+        .map(|k| (k, true))
+        .chain(kb.iter().map(|k| (k, false)))
+    {
+        let c = &calls[k as usize];
+        if route_key(c) != route {
+            continue;
+        }
+        let (Some(s), Some(e)) = (c.start(), c.end()) else {
+            return Vec::new();
+        };
+        let to_a = with_a || movable(k, a);
+        let to_b = !with_a || movable(k, b);
+        items.push((s, e, k, to_a, to_b, with_a));
+    }
+    if items.len() > SPLIT_MAX_CALLS || !items.iter().any(|it| it.3 && it.4) {
+        return Vec::new();
+    }
+    items.sort_unstable_by_key(|it| (it.0, it.1, it.2));
+    let mut out = Vec::new();
+    // (index, a busy until, b busy until)
+    let mut side = vec![false; items.len()];
+    let mut stack = vec![(0usize, i64::MIN, i64::MIN, false, false)];
+    while let Some((i, busy_a, busy_b, chosen, to_a)) = stack.pop() {
+        let (i, busy_a, busy_b) = if chosen {
+            side[i] = to_a;
+            let e = items[i].1;
+            if to_a {
+                (i + 1, e, busy_b)
+            } else {
+                (i + 1, busy_a, e)
+            }
+        } else {
+            (i, busy_a, busy_b)
+        };
+        if i == items.len() {
+            let give: Vec<u32> = items
+                .iter()
+                .zip(&side)
+                .filter(|(it, &to_a)| it.5 && !to_a)
+                .map(|(it, _)| it.2)
+                .collect();
+            let take: Vec<u32> = items
+                .iter()
+                .zip(&side)
+                .filter(|(it, &to_a)| !it.5 && to_a)
+                .map(|(it, _)| it.2)
+                .collect();
+            if !give.is_empty() || !take.is_empty() {
+                out.push((give, take));
+                if out.len() >= SPLIT_MAX_LEAVES {
+                    break;
+                }
+            }
+            continue;
+        }
+        let (s, _, _, to_a, to_b, _) = items[i];
+        if to_b && s >= busy_b {
+            stack.push((i, busy_a, busy_b, true, false));
+        }
+        if to_a && s >= busy_a {
+            stack.push((i, busy_a, busy_b, true, true));
+        }
+    }
+    out
+}
+
+fn without(v: &[u32], x: &[u32]) -> Vec<u32> {
+    v.iter().copied().filter(|k| !x.contains(k)).collect()
+}
+
+fn with(v: &[u32], x: &[u32]) -> Vec<u32> {
+    let mut out = v.to_vec();
+    out.extend_from_slice(x);
+    out
+}
+
+/// Re-assigns the ambiguous calls' parents (`edges[call].parent`) jointly; `fixed`
+/// children (every other edge that is not late) stay where they are but count in their
+/// parents' fit. Sets each ambiguous call's confidence to its parent's share of the
+/// likelihood exp(-cost/2) among its candidates.
+pub(super) fn refine(
+    calls: &[Call],
+    edges: &mut [Option<Edge>],
+    amb: &[Ambiguous],
+    tolerance_ns: i64,
+) -> Refined {
+    let mut out = Refined::default();
+    if amb.is_empty() {
+        return out;
+    }
+    let mut st = State {
+        calls,
+        kids: FxHashMap::default(),
+        movable: amb.iter().enumerate().map(|(i, a)| (a.call, i)).collect(),
+        models: FxHashMap::default(),
+        scratch: Vec::new(),
+        spent: 0,
+    };
+    for (i, e) in edges.iter().enumerate() {
+        if let Some(e) = e.filter(|e| !e.late) {
+            // A child the parent did not wait for is not part of its rhythm.
+            let p = &calls[e.parent as usize];
+            let enclosed = match (calls[i].end(), p.resp_first) {
+                (Some(end), Some(b)) => end <= b.saturating_add(tolerance_ns),
+                _ => false,
+            };
+            if enclosed {
+                st.kids.entry(e.parent).or_default().push(i as u32);
+            }
+        }
+    }
+    // Current parent per ambiguous call (kept beside `kids` for speed).
+    let mut cur: Vec<Option<u32>> = amb
+        .iter()
+        .map(|a| edges[a.call as usize].map(|e| e.parent))
+        .collect();
+    let too_many = |st: &State<'_>, p: u32| st.kids.get(&p).is_some_and(|k| k.len() > MAX_KIDS);
+    for (i, a) in amb.iter().enumerate() {
+        // Not among its parent's weighed children (not enclosed): left alone.
+        if cur[i].is_some_and(|p| !st.kids.get(&p).is_some_and(|v| v.contains(&a.call))) {
+            cur[i] = None;
+        }
+    }
+    let empty: Vec<u32> = Vec::new();
+    let budget = BUDGET_BASE.saturating_add(BUDGET_PER_CALL.saturating_mul(amb.len() as u64));
+    // A call is re-weighed only when one of its candidates' child sets changed since it
+    // was last weighed (same models): its moves depend on nothing else.
+    let mut stamp = 0u64;
+    let mut changed: FxHashMap<u32, u64> = FxHashMap::default();
+    let mut weighed = vec![None::<u64>; amb.len()];
+    'models: for _ in 0..MODELS {
+        st.learn(amb);
+        weighed.fill(None);
+        let mut cost: FxHashMap<u32, f64> = FxHashMap::default();
+        for a in amb {
+            for &q in &a.cands {
+                if let std::collections::hash_map::Entry::Vacant(slot) = cost.entry(q) {
+                    let k = st.kids.get(&q).unwrap_or(&empty).clone();
+                    slot.insert(st.cost(q, &k));
+                }
+            }
+        }
+        for _ in 0..ROUNDS {
+            let mut improved = false;
+            for (i, a) in amb.iter().enumerate() {
+                if st.spent > budget {
+                    out.skipped += (amb.len() - i) as u64;
+                    break 'models;
+                }
+                let c = a.call;
+                let Some(p0) = cur[i] else { continue };
+                if !st.learned(a) {
+                    continue;
+                }
+                if too_many(&st, p0) {
+                    continue;
+                }
+                let last_change = a
+                    .cands
+                    .iter()
+                    .map(|q| changed.get(q).copied().unwrap_or(0))
+                    .max()
+                    .unwrap_or(0);
+                if weighed[i].is_some_and(|w| w >= last_change) {
+                    continue;
+                }
+                weighed[i] = Some(stamp);
+                let k0 = st.kids.get(&p0).unwrap_or(&empty).clone();
+                let c0 = cost.get(&p0).copied().unwrap_or(0.0);
+                // (delta, new parent, children p0 gives, children q gives)
+                let mut best: Option<(f64, u32, Vec<u32>, Vec<u32>)> = None;
+                for &q in &a.cands {
+                    if q == p0 || too_many(&st, q) {
+                        continue;
+                    }
+                    let kq = st.kids.get(&q).unwrap_or(&empty).clone();
+                    let cq = cost.get(&q).copied().unwrap_or(0.0);
+                    for (give, take) in moves(&st, amb, c, (p0, &k0), (q, &kq)) {
+                        let n0 = with(&without(&k0, &give), &take);
+                        let nq = with(&without(&kq, &take), &give);
+                        let d = st.cost(p0, &n0) + st.cost(q, &nq) - c0 - cq;
+                        if d < best.as_ref().map_or(-1e-9, |b| b.0) {
+                            best = Some((d, q, give, take));
+                        }
+                    }
+                }
+                let Some((_, q, give, take)) = best else {
+                    continue;
+                };
+                let kq = st.kids.get(&q).unwrap_or(&empty).clone();
+                let n0 = with(&without(&k0, &give), &take);
+                let nq = with(&without(&kq, &take), &give);
+                let v0 = st.cost(p0, &n0);
+                let vq = st.cost(q, &nq);
+                cost.insert(p0, v0);
+                cost.insert(q, vq);
+                st.kids.insert(p0, n0);
+                st.kids.insert(q, nq);
+                for &k in &give {
+                    if let Some(&j) = st.movable.get(&k) {
+                        cur[j] = Some(q);
+                    }
+                }
+                for &k in &take {
+                    if let Some(&j) = st.movable.get(&k) {
+                        cur[j] = Some(p0);
+                    }
+                }
+                stamp += 1;
+                changed.insert(p0, stamp);
+                changed.insert(q, stamp);
+                improved = true;
+            }
+            if !improved {
+                break;
+            }
+        }
+    }
+    // Confidence: the parent's share of exp(-cost/2) against the best move that gives
+    // the call to each other candidate (alone, swapped, with its tail, in a re-split):
+    // two loops that could have traded their tails share the likelihood, where moving
+    // the call alone would look impossible.
+    for (i, a) in amb.iter().enumerate() {
+        let Some(p) = cur[i] else { continue };
+        let Some(e) = edges[a.call as usize].as_mut() else {
+            continue;
+        };
+        if !st.learned(a) {
+            continue;
+        }
+        if too_many(&st, p) {
+            out.skipped += 1;
+            continue;
+        }
+        let k0 = st.kids.get(&p).unwrap_or(&empty).clone();
+        let c0 = st.cost(p, &k0);
+        let mut others = 0.0;
+        for &q in &a.cands {
+            if q == p || too_many(&st, q) {
+                continue;
+            }
+            let kq = st.kids.get(&q).unwrap_or(&empty).clone();
+            let cq = st.cost(q, &kq);
+            let mut d_min = f64::INFINITY;
+            let mut options = moves(&st, amb, a.call, (p, &k0), (q, &kq));
+            // Past twice the search budget, only the call moved alone (as the search
+            // was cut, its answer is the rules' and the weight a rough one).
+            if st.spent > budget.saturating_mul(2) {
+                options.truncate(1);
+            }
+            for (give, take) in options {
+                if !give.contains(&a.call) {
+                    continue;
+                }
+                let n0 = with(&without(&k0, &give), &take);
+                let nq = with(&without(&kq, &take), &give);
+                d_min = d_min.min(st.cost(p, &n0) + st.cost(q, &nq) - c0 - cq);
+            }
+            others += (-(d_min / 2.0).max(-50.0)).exp();
+        }
+        out.moved += u64::from(e.parent != p);
+        e.parent = p;
+        e.confidence = 1.0 / (1.0 + others);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::chains::calls::CallKind;
+    use crate::analysis::chains::parents::EdgeSource;
+
+    /// A call on connection `conn` from A (10.0.0.2) to B, or from the edge to A when
+    /// `to_a`; times in ms.
+    fn call(conn: u64, to_a: bool, t: [f64; 4]) -> Call {
+        let (client, server) = if to_a {
+            ("10.0.0.1:5000", "10.0.0.2:80")
+        } else {
+            ("10.0.0.2:4000", "10.0.0.3:80")
+        };
+        let ns = |v: f64| Some((v * 1e6) as i64);
+        Call {
+            conn_id: conn,
+            index: 0,
+            client: client.parse().unwrap(),
+            server: server.parse().unwrap(),
+            client_service: u32::from(!to_a),
+            server_service: u32::from(to_a) + 1,
+            method: Some(0),
+            route: Some(u32::from(to_a)),
+            status: Some(200),
+            req_first: ns(t[0]),
+            req_last: ns(t[1]),
+            resp_first: ns(t[2]),
+            resp_last: ns(t[3]),
+            trace_id: None,
+            parent_span_id: None,
+            span_id: None,
+            kind: CallKind::Http,
+            req_body: None,
+        }
+    }
+
+    fn edge(parent: usize) -> Option<Edge> {
+        Some(Edge {
+            parent: parent as u32,
+            source: EdgeSource::Timing,
+            confidence: 1.0,
+            late: false,
+        })
+    }
+
+    /// Two loops whose calls overlap pairwise: x1 with y1, x2 with y2. Each parent takes
+    /// one of each overlapping pair, so 4 splits are valid and 3 differ from the current
+    /// one; a call only one parent may take stays there (then 1 differs).
+    #[test]
+    fn splits_keep_each_parent_sequential() {
+        let a = call(1, true, [0.0, 1.0, 9.0, 10.0]);
+        let b = call(2, true, [0.5, 1.5, 9.5, 10.5]);
+        let kid = |conn, s: f64| call(conn, false, [s, s + 0.1, s + 0.9, s + 1.0]);
+        let calls = vec![a, b, kid(10, 2.0), kid(11, 2.5), kid(10, 4.0), kid(11, 4.2)];
+        let route = route_key(&calls[2]);
+        let (ka, kb) = (vec![2u32, 4], vec![3u32, 5]);
+        let mut got = splits(&calls, route, (0, &ka), (1, &kb), &|_, _| true);
+        for (g, t) in &mut got {
+            g.sort_unstable();
+            t.sort_unstable();
+        }
+        got.sort();
+        let want: Vec<(Vec<u32>, Vec<u32>)> = vec![
+            (vec![2], vec![3]),
+            (vec![2, 4], vec![3, 5]),
+            (vec![4], vec![5]),
+        ];
+        assert_eq!(got, want);
+        // x2 may not go to b: only the split of the first pair remains.
+        let got = splits(&calls, route, (0, &ka), (1, &kb), &|k, to| {
+            !(k == 4 && to == 1)
+        });
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0], (vec![2], vec![3]));
+    }
+
+    /// Ten requests with one call each (the learned rhythm), a request P with 65 calls
+    /// and a request Q; one tied call between P and Q, now with P. P is over `MAX_KIDS`:
+    /// the call keeps its parent and counts as skipped; the others are untouched.
+    #[test]
+    fn a_parent_over_the_children_bound_is_left_alone_and_counted() {
+        let mut calls = Vec::new();
+        let mut edges = Vec::new();
+        for k in 0..10u64 {
+            let t0 = 1000.0 * k as f64 + 5000.0;
+            calls.push(call(k, true, [t0, t0 + 1.0, t0 + 10.0, t0 + 11.0]));
+            edges.push(None);
+            calls.push(call(
+                100 + k,
+                false,
+                [t0 + 2.0, t0 + 2.1, t0 + 8.9, t0 + 9.0],
+            ));
+            edges.push(edge(calls.len() - 2));
+        }
+        let p = calls.len();
+        calls.push(call(50, true, [0.0, 1.0, 400.0, 401.0]));
+        edges.push(None);
+        for i in 0..65u64 {
+            let s = 2.0 + 4.0 * i as f64;
+            calls.push(call(200 + i, false, [s, s + 0.1, s + 2.9, s + 3.0]));
+            edges.push(edge(p));
+        }
+        let q = calls.len();
+        calls.push(call(51, true, [300.0, 301.0, 390.0, 391.0]));
+        edges.push(None);
+        let c = calls.len();
+        calls.push(call(300, false, [350.0, 350.1, 359.9, 360.0]));
+        edges.push(edge(p));
+        let before = edges.clone();
+        let amb = [Ambiguous {
+            call: c as u32,
+            cands: vec![p as u32, q as u32],
+        }];
+        let done = refine(&calls, &mut edges, &amb, 1_000_000);
+        assert_eq!((done.moved, done.skipped), (0, 1));
+        assert_eq!(edges, before);
+    }
+}

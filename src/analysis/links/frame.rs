@@ -1,0 +1,236 @@
+//! The exchanges and connections tables with their endpoints named, plus the derived
+//! columns the link measures group and aggregate.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use polars::prelude::*;
+
+use crate::analysis::identity::{Named, Naming};
+use crate::tables::columns;
+
+/// Service names of every row's client and server.
+pub(crate) struct RowNames {
+    pub client: Vec<Named>,
+    pub server: Vec<Named>,
+    /// `ip:port` of the server endpoint.
+    pub server_endpoint: Vec<String>,
+    pub client_ip: Vec<String>,
+}
+
+/// Names each row of a table with `client_ip`, `server_ip`, `server_port` columns.
+pub(crate) fn name_rows(df: &DataFrame, naming: &Naming) -> PolarsResult<RowNames> {
+    let cip = df.column(columns::CLIENT_IP)?.str()?;
+    let sip = df.column(columns::SERVER_IP)?.str()?;
+    let sport = df.column(columns::SERVER_PORT)?.u32()?;
+    let mut clients: HashMap<&str, Named> = HashMap::new();
+    let mut servers: HashMap<(&str, u32), (Named, String)> = HashMap::new();
+    let mut out = RowNames {
+        client: Vec::with_capacity(df.height()),
+        server: Vec::with_capacity(df.height()),
+        server_endpoint: Vec::with_capacity(df.height()),
+        client_ip: Vec::with_capacity(df.height()),
+    };
+    for ((c, s), p) in cip.iter().zip(sip.iter()).zip(sport.iter()) {
+        let c = c.unwrap_or("");
+        let (s, p) = (s.unwrap_or(""), p.unwrap_or(0));
+        let client = clients
+            .entry(c)
+            .or_insert_with(|| match c.parse::<IpAddr>() {
+                Ok(ip) => naming.client(ip),
+                Err(_) => unparsable(c),
+            })
+            .clone();
+        let (server, endpoint) = servers
+            .entry((s, p))
+            .or_insert_with(|| match s.parse::<IpAddr>() {
+                Ok(ip) => {
+                    let port = p as u16;
+                    (
+                        naming.server(ip, port),
+                        std::net::SocketAddr::new(ip, port).to_string(),
+                    )
+                }
+                Err(_) => (unparsable(s), format!("{s}:{p}")),
+            })
+            .clone();
+        out.client.push(client);
+        out.server.push(server);
+        out.server_endpoint.push(endpoint);
+        out.client_ip.push(c.to_owned());
+    }
+    Ok(out)
+}
+
+/// Tables written by hand could hold anything; such a row keeps its text as its name.
+fn unparsable(text: &str) -> Named {
+    Named {
+        name: text.to_owned(),
+        source: crate::analysis::identity::NameSource::Fallback,
+    }
+}
+
+/// A media type is JSON when it is `application/json` or any `+json` suffix type.
+pub(crate) fn is_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|t| {
+        let t = t.trim().to_ascii_lowercase();
+        t == "application/json" || t.ends_with("+json") || t == "text/json"
+    })
+}
+
+/// The exchanges table plus `client`, `server`, `json` (either body is JSON), `new_conn`
+/// (first request on a connection whose SYN was captured), `incomplete`, `ttfb_ms`,
+/// `total_ms` and `second` (the 1 s bucket of the request's first byte).
+pub(crate) fn exchanges_frame(
+    exchanges: &DataFrame,
+    connections: &DataFrame,
+    names: &RowNames,
+) -> PolarsResult<DataFrame> {
+    let syn_seen: HashMap<u64, bool> = {
+        let ids = connections.column(columns::CONN_ID)?.u64()?;
+        let syn = connections.column(columns::SYN_NS)?.i64()?;
+        ids.iter()
+            .zip(syn.iter())
+            .filter_map(|(id, s)| Some((id?, s.is_some())))
+            .collect()
+    };
+    let conn = exchanges.column(columns::CONN_ID)?.u64()?;
+    let index = exchanges.column(columns::INDEX)?.u32()?;
+    let req_ct = exchanges.column(columns::REQ_CONTENT_TYPE)?.str()?;
+    let resp_ct = exchanges.column(columns::RESP_CONTENT_TYPE)?.str()?;
+    let completeness = exchanges.column(columns::COMPLETENESS)?.str()?;
+    let new_conn: Vec<bool> = conn
+        .iter()
+        .zip(index.iter())
+        .map(|(c, i)| i == Some(0) && c.and_then(|c| syn_seen.get(&c).copied()) == Some(true))
+        .collect();
+    let json: Vec<bool> = req_ct
+        .iter()
+        .zip(resp_ct.iter())
+        .map(|(a, b)| is_json(a) || is_json(b))
+        .collect();
+    let incomplete: Vec<bool> = completeness.iter().map(|c| c != Some("complete")).collect();
+    // Body bytes that are JSON, per direction: what protobuf would replace.
+    let req_body = exchanges.column(columns::REQ_BODY_BYTES)?.u64()?;
+    let resp_body = exchanges.column(columns::RESP_BODY_BYTES)?.u64()?;
+    let json_body_bytes: Vec<u64> = req_ct
+        .iter()
+        .zip(resp_ct.iter())
+        .zip(req_body.iter().zip(resp_body.iter()))
+        .map(|((qt, st), (qb, sb))| {
+            let q = if is_json(qt) { qb.unwrap_or(0) } else { 0 };
+            let s = if is_json(st) { sb.unwrap_or(0) } else { 0 };
+            q + s
+        })
+        .collect();
+    // The HTTP/2 and gRPC header replay (when the tables carry it): both directions,
+    // null unless both header blocks were replayed.
+    let has = |c: &str| exchanges.get_column_names().iter().any(|n| n.as_str() == c);
+    let pair_sum = |a: &str, b: &str| -> PolarsResult<Vec<Option<u64>>> {
+        if !(has(a) && has(b)) {
+            return Ok(vec![None; exchanges.height()]);
+        }
+        let a = exchanges.column(a)?.cast(&DataType::UInt64)?;
+        let b = exchanges.column(b)?.cast(&DataType::UInt64)?;
+        Ok(a.u64()?
+            .iter()
+            .zip(b.u64()?.iter())
+            .map(|(a, b)| Some(a? + b?))
+            .collect())
+    };
+    let h2 = pair_sum(columns::REQ_HEADER_BYTES_H2, columns::RESP_HEADER_BYTES_H2)?;
+    let grpc = pair_sum(
+        columns::REQ_HEADER_BYTES_GRPC,
+        columns::RESP_HEADER_BYTES_GRPC,
+    )?;
+    let h1_replayed: Vec<Option<u64>> = h2
+        .iter()
+        .zip(grpc.iter())
+        .zip(
+            exchanges
+                .column(columns::REQ_HEADER_BYTES)?
+                .u64()?
+                .iter()
+                .zip(exchanges.column(columns::RESP_HEADER_BYTES)?.u64()?.iter()),
+        )
+        .map(|((h2, g), (q, s))| {
+            (h2.is_some() && g.is_some()).then(|| q.unwrap_or(0) + s.unwrap_or(0))
+        })
+        .collect();
+    let h2: Vec<Option<u64>> = h2
+        .iter()
+        .zip(grpc.iter())
+        .map(|(a, b)| if b.is_some() { *a } else { None })
+        .collect();
+    let grpc: Vec<Option<u64>> = grpc
+        .iter()
+        .zip(h1_replayed.iter())
+        .map(|(g, h)| if h.is_some() { *g } else { None })
+        .collect();
+    // Bucketed here: polars' integer floor division needs a feature this build leaves out.
+    let second: Vec<Option<i64>> = exchanges
+        .column(columns::REQ_FIRST_NS)?
+        .i64()?
+        .iter()
+        .map(|t| t.map(|t| t.div_euclid(1_000_000_000)))
+        .collect();
+    let mut df = exchanges.clone();
+    df.with_column(name_column(columns::CLIENT, &names.client))?;
+    df.with_column(name_column(columns::SERVER, &names.server))?;
+    df.with_column(Column::new(columns::JSON.into(), json))?;
+    df.with_column(Column::new(columns::NEW_CONN.into(), new_conn))?;
+    df.with_column(Column::new(columns::INCOMPLETE.into(), incomplete))?;
+    df.with_column(Column::new(
+        columns::JSON_BODY_BYTES.into(),
+        json_body_bytes,
+    ))?;
+    df.with_column(Column::new(
+        columns::REPLAY_H1_HEADER_BYTES.into(),
+        h1_replayed,
+    ))?;
+    df.with_column(Column::new(columns::REPLAY_H2_HEADER_BYTES.into(), h2))?;
+    df.with_column(Column::new(columns::REPLAY_GRPC_HEADER_BYTES.into(), grpc))?;
+    df.with_column(Column::new(columns::SECOND.into(), second))?;
+    let ms = |a: &str, b: &str| (col(a) - col(b)).cast(DataType::Float64) / lit(1e6);
+    df.lazy()
+        .with_columns([
+            ms(columns::RESP_FIRST_NS, columns::REQ_LAST_NS).alias(columns::TTFB_MS),
+            ms(columns::RESP_LAST_NS, columns::REQ_FIRST_NS).alias(columns::TOTAL_MS),
+        ])
+        .collect()
+}
+
+/// The connections table plus `client` and `server`.
+pub(crate) fn connections_frame(
+    connections: &DataFrame,
+    names: &RowNames,
+) -> PolarsResult<DataFrame> {
+    let mut df = connections.clone();
+    df.with_column(name_column(columns::CLIENT, &names.client))?;
+    df.with_column(name_column(columns::SERVER, &names.server))?;
+    Ok(df)
+}
+
+fn name_column(name: &str, names: &[Named]) -> Column {
+    Column::new(
+        name.into(),
+        names.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+    )
+}
+
+/// A column as `f64`s (integers cast), nulls kept.
+pub(crate) fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
+    let c = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.iter().collect())
+}
+
+/// A column as `u64`s (nulls as 0: counts and sums).
+pub(crate) fn u64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u64>> {
+    let c = df.column(name)?.cast(&DataType::UInt64)?;
+    Ok(c.u64()?.iter().map(|v| v.unwrap_or(0)).collect())
+}
+
+pub(crate) fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
+    let c = df.column(name)?.cast(&DataType::String)?;
+    Ok(c.str()?.iter().map(|v| v.map(str::to_owned)).collect())
+}

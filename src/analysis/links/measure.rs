@@ -1,0 +1,575 @@
+//! The per-link and per-route group-bys.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use polars::prelude::*;
+
+use super::frame::{self, f64s, strs, u64s};
+use super::*;
+use crate::analysis::identity::{NameSource, Naming};
+use crate::tables::columns;
+use crate::tables::Tables;
+
+/// Every link of a run, unranked.
+#[derive(Clone, Debug, Default)]
+pub struct LinkSet {
+    pub links: Vec<Link>,
+    /// First to last packet of the analysed connections, in seconds.
+    pub capture_seconds: Option<f64>,
+    /// Connections that carried no payload at all (port probes, idle pool connections
+    /// whose pair never exchanged anything else): not made into links of their own.
+    pub payloadless_connections_unlinked: u64,
+}
+
+/// Group keys: (client, server), or with method and route for routes.
+type Key = Vec<Option<String>>;
+
+/// Measures every link in `tables`, keeping the `top_routes` busiest routes of each.
+pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsResult<LinkSet> {
+    let conn_names = frame::name_rows(&tables.connections, naming)?;
+    let ex_names = frame::name_rows(&tables.exchanges, naming)?;
+    let cn = frame::connections_frame(&tables.connections, &conn_names)?;
+    let ex = frame::exchanges_frame(&tables.exchanges, &tables.connections, &ex_names)?;
+    let capture_seconds = span_seconds(&tables.connections)?;
+
+    let link_keys = [columns::CLIENT, columns::SERVER];
+    let mut http = aggregate_http(&ex, &link_keys, capture_seconds)?;
+    let mut routes = aggregate_http(
+        &ex,
+        &[
+            columns::CLIENT,
+            columns::SERVER,
+            columns::METHOD,
+            columns::ROUTE,
+        ],
+        capture_seconds,
+    )?;
+    let mut conns = aggregate_connections(&cn)?;
+
+    // Who is behind each name, and the best source that named it.
+    let mut members: BTreeMap<
+        LinkKey,
+        (BTreeSet<String>, BTreeSet<String>, NameSource, NameSource),
+    > = BTreeMap::new();
+    for names in [&conn_names, &ex_names] {
+        for i in 0..names.client.len() {
+            let key = (names.client[i].name.clone(), names.server[i].name.clone());
+            let e = members.entry(key).or_insert_with(|| {
+                (
+                    BTreeSet::new(),
+                    BTreeSet::new(),
+                    NameSource::Fallback,
+                    NameSource::Fallback,
+                )
+            });
+            e.0.insert(names.client_ip[i].clone());
+            e.1.insert(names.server_endpoint[i].clone());
+            e.2 = e.2.min(names.client[i].source);
+            e.3 = e.3.min(names.server[i].source);
+        }
+    }
+
+    let mut set = LinkSet {
+        capture_seconds,
+        ..Default::default()
+    };
+    for (key, (clients, servers, client_source, server_source)) in members {
+        let http_key: Key = vec![Some(key.0.clone()), Some(key.1.clone())];
+        let h = http.remove(&http_key);
+        let c = conns.remove(&key).unwrap_or_default();
+        let has_requests = h.as_ref().is_some_and(|h| h.requests > 0);
+        if !has_requests && c.protocols.keys().all(|p| p == "empty") {
+            set.payloadless_connections_unlinked += c.connections;
+            continue;
+        }
+        let protocol = match &h {
+            Some(h) if h.requests > 0 => h
+                .http_versions
+                .first()
+                .map(|v| v.value.to_ascii_lowercase())
+                .unwrap_or_else(|| "http/1.1".into()),
+            _ => c
+                .protocols
+                .iter()
+                .filter(|(p, _)| p.as_str() != "empty")
+                .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                .map(|(p, _)| p.clone())
+                .unwrap_or_else(|| "empty".into()),
+        };
+        let mut link_routes: Vec<Route> = routes
+            .iter()
+            .filter(|(k, _)| k[0].as_deref() == Some(&key.0) && k[1].as_deref() == Some(&key.1))
+            .map(|(k, m)| Route {
+                method: k[2].clone(),
+                route: k[3].clone(),
+                http: m.clone(),
+            })
+            .collect();
+        let routes_not_listed = super::keep_busiest_routes(&mut link_routes, top_routes);
+        let incomplete = h.as_ref().map_or(0, |h| h.incomplete);
+        set.links.push(Link {
+            client: key.0.clone(),
+            client_source,
+            server: key.1.clone(),
+            server_source,
+            server_endpoints: servers.into_iter().collect(),
+            client_addresses: clients.into_iter().collect(),
+            protocol,
+            connections: c.connections,
+            tcp_handshakes: c.tcp_handshakes,
+            tls_handshakes: c.tls,
+            tls_versions: c.versions.clone(),
+            tls_resumed: c.resumed,
+            tls_handshake_ms: c.tls_ms,
+            tls_server_names: c.sni.clone(),
+            tls_alpn_offered: c.alpn.clone(),
+            requests_per_connection: c.per_connection.mean,
+            requests_per_connection_dist: c.per_connection,
+            handshake_rtt_ms: c.handshake_rtt_ms,
+            resets: c.resets,
+            retransmitted_bytes: c.retransmitted_bytes,
+            quality: LinkQuality {
+                incomplete_exchanges: incomplete,
+                ..c.quality
+            },
+            http: h.filter(|h| h.requests > 0),
+            routes_not_listed,
+            routes: link_routes,
+            evidence: super::Evidence::Capture,
+            traced_calls: None,
+            async_share: None,
+            broker: None,
+        });
+        routes.retain(|k, _| !(k[0].as_deref() == Some(&key.0) && k[1].as_deref() == Some(&key.1)));
+    }
+    Ok(set)
+}
+
+/// First to last packet over all connections, in seconds.
+fn span_seconds(connections: &DataFrame) -> PolarsResult<Option<f64>> {
+    let first = connections.column(columns::FIRST_NS)?.i64()?.min();
+    let last = connections.column(columns::LAST_NS)?.i64()?.max();
+    Ok(match (first, last) {
+        (Some(f), Some(l)) if l > f => Some((l - f) as f64 / 1e9),
+        _ => None,
+    })
+}
+
+fn count_where(e: Expr, name: &str) -> Expr {
+    e.cast(DataType::UInt64).sum().alias(name)
+}
+
+fn quantile(column: &str, q: f64, name: &str) -> Expr {
+    col(column)
+        .quantile(lit(q), QuantileMethod::Linear)
+        .alias(name)
+}
+
+/// Requests, rates, latency, bytes, content types, status and versions per group.
+fn aggregate_http(
+    ex: &DataFrame,
+    keys: &[&str],
+    capture_seconds: Option<f64>,
+) -> PolarsResult<BTreeMap<Key, HttpMeasures>> {
+    let by: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+    let status = || col(columns::STATUS);
+    let class = |lo: u32, hi: u32, name: &str| {
+        count_where(status().gt_eq(lit(lo)).and(status().lt(lit(hi))), name)
+    };
+    let agg = ex
+        .clone()
+        .lazy()
+        .group_by(by.clone())
+        .agg([
+            len().cast(DataType::UInt64).alias("requests"),
+            class(100, 200, "s1xx"),
+            class(200, 300, "s2xx"),
+            class(300, 400, "s3xx"),
+            class(400, 500, "s4xx"),
+            class(500, 600, "s5xx"),
+            count_where(status().eq(lit(429u32)), "s429"),
+            count_where(status().eq(lit(503u32)), "s503"),
+            count_where(status().is_null(), "no_response"),
+            quantile(columns::TTFB_MS, 0.50, "ttfb_p50"),
+            quantile(columns::TTFB_MS, 0.95, "ttfb_p95"),
+            quantile(columns::TTFB_MS, 0.99, "ttfb_p99"),
+            quantile(columns::TOTAL_MS, 0.50, "total_p50"),
+            quantile(columns::TOTAL_MS, 0.95, "total_p95"),
+            quantile(columns::TOTAL_MS, 0.99, "total_p99"),
+            col(columns::REQ_HEADER_BYTES).sum().alias("req_headers"),
+            col(columns::REQ_BODY_BYTES).sum().alias("req_bodies"),
+            col(columns::RESP_HEADER_BYTES).sum().alias("resp_headers"),
+            col(columns::RESP_BODY_BYTES).sum().alias("resp_bodies"),
+            count_where(col(columns::JSON), "json"),
+            count_where(col(columns::NEW_CONN), "new_conn"),
+            count_where(col(columns::INCOMPLETE), "incomplete"),
+            col(columns::JSON_BODY_BYTES)
+                .sum()
+                .alias(columns::JSON_BODY_BYTES),
+            count_where(
+                col(columns::REPLAY_GRPC_HEADER_BYTES).is_not_null(),
+                "replayed",
+            ),
+            col(columns::REPLAY_H1_HEADER_BYTES)
+                .sum()
+                .alias("replay_h1"),
+            col(columns::REPLAY_H2_HEADER_BYTES)
+                .sum()
+                .alias("replay_h2"),
+            col(columns::REPLAY_GRPC_HEADER_BYTES)
+                .sum()
+                .alias("replay_grpc"),
+        ])
+        .collect()?;
+    let peaks = {
+        let mut by_second = by.clone();
+        by_second.push(col(columns::SECOND));
+        let per_second = ex
+            .clone()
+            .lazy()
+            .filter(col(columns::SECOND).is_not_null())
+            .group_by(by_second)
+            .agg([len().alias("n")]);
+        let peak = per_second
+            .group_by(by.clone())
+            .agg([col("n").max().alias("peak")])
+            .collect()?;
+        let keys_of = read_keys(&peak, keys)?;
+        let values = u64s(&peak, "peak")?;
+        keys_of
+            .into_iter()
+            .zip(values)
+            .collect::<BTreeMap<Key, u64>>()
+    };
+    let versions = value_counts(ex, keys, columns::VERSION)?;
+    let req_types = value_counts(ex, keys, columns::REQ_CONTENT_TYPE)?;
+    let resp_types = value_counts(ex, keys, columns::RESP_CONTENT_TYPE)?;
+
+    let group_keys = read_keys(&agg, keys)?;
+    let n = |c: &str| u64s(&agg, c);
+    let f = |c: &str| f64s(&agg, c);
+    let (requests, s1, s2, s3, s4, s5) = (
+        n("requests")?,
+        n("s1xx")?,
+        n("s2xx")?,
+        n("s3xx")?,
+        n("s4xx")?,
+        n("s5xx")?,
+    );
+    let (s429, s503, none) = (n("s429")?, n("s503")?, n("no_response")?);
+    let ttfb = [f("ttfb_p50")?, f("ttfb_p95")?, f("ttfb_p99")?];
+    let total = [f("total_p50")?, f("total_p95")?, f("total_p99")?];
+    let bytes = [
+        n("req_headers")?,
+        n("req_bodies")?,
+        n("resp_headers")?,
+        n("resp_bodies")?,
+    ];
+    let (json, new_conn, incomplete) = (n("json")?, n("new_conn")?, n("incomplete")?);
+    let json_body_bytes = n("json_body_bytes")?;
+    let replay = [
+        n("replayed")?,
+        n("replay_h1")?,
+        n("replay_h2")?,
+        n("replay_grpc")?,
+    ];
+
+    let mut out = BTreeMap::new();
+    for (i, key) in group_keys.into_iter().enumerate() {
+        let r = requests[i];
+        let per = |total: u64| (r > 0).then(|| total as f64 / r as f64);
+        let all_bytes: u64 = bytes.iter().map(|b| b[i]).sum();
+        let header_bytes = bytes[0][i] + bytes[2][i];
+        let m = HttpMeasures {
+            requests: r,
+            requests_per_s: Rate {
+                mean: capture_seconds.map(|s| r as f64 / s),
+                peak: peaks.get(&key).map(|p| *p as f64),
+            },
+            latency_ms: Percentiles {
+                p50: ttfb[0][i],
+                p95: ttfb[1][i],
+                p99: ttfb[2][i],
+            },
+            latency_total_ms: Percentiles {
+                p50: total[0][i],
+                p95: total[1][i],
+                p99: total[2][i],
+            },
+            bytes: Bytes {
+                request_headers: Some(bytes[0][i]),
+                request_bodies: Some(bytes[1][i]),
+                response_headers: Some(bytes[2][i]),
+                response_bodies: Some(bytes[3][i]),
+            },
+            bytes_per_request: BytesPerRequest {
+                request_headers: per(bytes[0][i]),
+                request_bodies: per(bytes[1][i]),
+                response_headers: per(bytes[2][i]),
+                response_bodies: per(bytes[3][i]),
+            },
+            header_share: (all_bytes > 0).then(|| header_bytes as f64 / all_bytes as f64),
+            json_share: per(json[i]),
+            request_content_types: counts_for(&req_types, &key),
+            response_content_types: counts_for(&resp_types, &key),
+            status: StatusMix {
+                s1xx: s1[i],
+                s2xx: s2[i],
+                s3xx: s3[i],
+                s4xx: s4[i],
+                s5xx: s5[i],
+                s429: s429[i],
+                s503: s503[i],
+                no_response: none[i],
+            },
+            new_connection_share: per(new_conn[i]),
+            http_versions: counts_for(&versions, &key),
+            incomplete: incomplete[i],
+            json_body_bytes: json_body_bytes[i],
+            header_replay: HeaderReplay {
+                exchanges: replay[0][i],
+                http1_bytes: replay[1][i],
+                http2_bytes: replay[2][i],
+                grpc_bytes: replay[3][i],
+            },
+        };
+        out.insert(key, m);
+    }
+    Ok(out)
+}
+
+/// Requests per value of `column` within each group (nulls skipped).
+fn value_counts(
+    ex: &DataFrame,
+    keys: &[&str],
+    column: &str,
+) -> PolarsResult<BTreeMap<Key, BTreeMap<String, u64>>> {
+    let mut by: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+    by.push(col(column));
+    let df = ex
+        .clone()
+        .lazy()
+        .filter(col(column).is_not_null())
+        .group_by(by)
+        .agg([len().alias("n")])
+        .collect()?;
+    let group_keys = read_keys(&df, keys)?;
+    let values = strs(&df, column)?;
+    let n = u64s(&df, "n")?;
+    let mut out: BTreeMap<Key, BTreeMap<String, u64>> = BTreeMap::new();
+    for ((k, v), n) in group_keys.into_iter().zip(values).zip(n) {
+        if let Some(v) = v {
+            *out.entry(k).or_default().entry(v).or_default() += n;
+        }
+    }
+    Ok(out)
+}
+
+fn counts_for(map: &BTreeMap<Key, BTreeMap<String, u64>>, key: &Key) -> Vec<Count> {
+    map.get(key)
+        .map(|m| sorted_counts(m.clone(), 5))
+        .unwrap_or_default()
+}
+
+fn read_keys(df: &DataFrame, keys: &[&str]) -> PolarsResult<Vec<Key>> {
+    let cols: Vec<Vec<Option<String>>> = keys
+        .iter()
+        .map(|k| strs(df, k))
+        .collect::<PolarsResult<_>>()?;
+    Ok((0..df.height())
+        .map(|i| cols.iter().map(|c| c[i].clone()).collect())
+        .collect())
+}
+
+/// Connection facts of one link.
+#[derive(Clone, Debug, Default)]
+struct ConnectionMeasures {
+    connections: u64,
+    tcp_handshakes: u64,
+    tls: u64,
+    resets: u64,
+    retransmitted_bytes: u64,
+    handshake_rtt_ms: RttPercentiles,
+    per_connection: PerConnection,
+    quality: LinkQuality,
+    protocols: BTreeMap<String, u64>,
+    sni: Vec<Count>,
+    alpn: Vec<Count>,
+    versions: Vec<Count>,
+    resumed: u64,
+    tls_ms: RttPercentiles,
+}
+
+fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, ConnectionMeasures>> {
+    let by = [col(columns::CLIENT), col(columns::SERVER)];
+    let rtt_ms = || col(columns::HANDSHAKE_RTT_NS).cast(DataType::Float64) / lit(1e6);
+    // Requests per connection counts only connections that carried HTTP.
+    let carried = || col(columns::EXCHANGES).filter(col(columns::EXCHANGES).gt(lit(0u32)));
+    let agg = cn
+        .clone()
+        .lazy()
+        .group_by(by)
+        .agg([
+            len().cast(DataType::UInt64).alias("connections"),
+            count_where(col(columns::SYN_NS).is_not_null(), "tcp_handshakes"),
+            count_where(col(columns::PROTOCOL).eq(lit("tls")), "tls"),
+            count_where(col(columns::CLOSE).eq(lit("rst")), "resets"),
+            (col(columns::C2S_RETRANSMITTED_BYTES) + col(columns::S2C_RETRANSMITTED_BYTES))
+                .sum()
+                .alias("retransmitted"),
+            count_where(
+                (col(columns::C2S_GAPS) + col(columns::S2C_GAPS)).gt(lit(0u64)),
+                "with_gaps",
+            ),
+            (col(columns::C2S_GAP_BYTES) + col(columns::S2C_GAP_BYTES))
+                .sum()
+                .alias("gap_bytes"),
+            count_where(col(columns::ONE_SIDED), columns::ONE_SIDED),
+            count_where(col(columns::HANDSHAKE_SEEN).not(), "no_handshake"),
+            rtt_ms()
+                .quantile(lit(0.5), QuantileMethod::Linear)
+                .alias("rtt_p50"),
+            rtt_ms()
+                .quantile(lit(0.95), QuantileMethod::Linear)
+                .alias("rtt_p95"),
+            carried().cast(DataType::Float64).mean().alias("rpc_mean"),
+            carried()
+                .quantile(lit(0.5), QuantileMethod::Linear)
+                .alias("rpc_p50"),
+            carried()
+                .quantile(lit(0.95), QuantileMethod::Linear)
+                .alias("rpc_p95"),
+            carried().max().alias("rpc_max"),
+            count_where(col(columns::EXCHANGES).eq(lit(1u32)), "single"),
+        ])
+        .collect()?;
+    let protocols = value_counts(cn, &[columns::CLIENT, columns::SERVER], columns::PROTOCOL)?;
+    // Tables written before the TLS columns existed simply have no TLS names.
+    let has = |c: &str| cn.get_column_names().iter().any(|n| n.as_str() == c);
+    let sni = if has(columns::TLS_SNI) {
+        value_counts(cn, &[columns::CLIENT, columns::SERVER], columns::TLS_SNI)?
+    } else {
+        BTreeMap::new()
+    };
+    let versions = if has(columns::TLS_VERSION) {
+        value_counts(
+            cn,
+            &[columns::CLIENT, columns::SERVER],
+            columns::TLS_VERSION,
+        )?
+    } else {
+        BTreeMap::new()
+    };
+    let resumed_counts = if has(columns::TLS_RESUMED) {
+        let df = cn
+            .clone()
+            .lazy()
+            .group_by([col(columns::CLIENT), col(columns::SERVER)])
+            .agg([count_where(
+                col(columns::TLS_RESUMED).fill_null(lit(false)),
+                "resumed",
+            )])
+            .collect()?;
+        read_keys(&df, &[columns::CLIENT, columns::SERVER])?
+            .into_iter()
+            .zip(u64s(&df, "resumed")?)
+            .collect::<BTreeMap<Key, u64>>()
+    } else {
+        BTreeMap::new()
+    };
+    let tls_ms = if has(columns::TLS_HANDSHAKE_NS) {
+        let ms = || col(columns::TLS_HANDSHAKE_NS).cast(DataType::Float64) / lit(1e6);
+        let df = cn
+            .clone()
+            .lazy()
+            .group_by([col(columns::CLIENT), col(columns::SERVER)])
+            .agg([
+                ms().quantile(lit(0.5), QuantileMethod::Linear).alias("p50"),
+                ms().quantile(lit(0.95), QuantileMethod::Linear)
+                    .alias("p95"),
+            ])
+            .collect()?;
+        let (p50, p95) = (f64s(&df, "p50")?, f64s(&df, "p95")?);
+        read_keys(&df, &[columns::CLIENT, columns::SERVER])?
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| {
+                (
+                    k,
+                    RttPercentiles {
+                        p50: p50[i],
+                        p95: p95[i],
+                    },
+                )
+            })
+            .collect::<BTreeMap<Key, RttPercentiles>>()
+    } else {
+        BTreeMap::new()
+    };
+    let alpn = if has(columns::TLS_ALPN) {
+        value_counts(cn, &[columns::CLIENT, columns::SERVER], columns::TLS_ALPN)?
+    } else {
+        BTreeMap::new()
+    };
+    let keys = read_keys(&agg, &[columns::CLIENT, columns::SERVER])?;
+    let n = |c: &str| u64s(&agg, c);
+    let f = |c: &str| f64s(&agg, c);
+    let (connections, hs, tls, resets, retrans) = (
+        n("connections")?,
+        n("tcp_handshakes")?,
+        n("tls")?,
+        n("resets")?,
+        n("retransmitted")?,
+    );
+    let (gaps, gap_bytes, one_sided, no_hs, single) = (
+        n("with_gaps")?,
+        n("gap_bytes")?,
+        n(columns::ONE_SIDED)?,
+        n("no_handshake")?,
+        n("single")?,
+    );
+    let (rtt50, rtt95) = (f("rtt_p50")?, f("rtt_p95")?);
+    let (mean, p50, p95, max) = (f("rpc_mean")?, f("rpc_p50")?, f("rpc_p95")?, f("rpc_max")?);
+    let mut out = BTreeMap::new();
+    for (i, key) in keys.into_iter().enumerate() {
+        let link = (
+            key[0].clone().unwrap_or_default(),
+            key[1].clone().unwrap_or_default(),
+        );
+        out.insert(
+            link,
+            ConnectionMeasures {
+                connections: connections[i],
+                tcp_handshakes: hs[i],
+                tls: tls[i],
+                resets: resets[i],
+                retransmitted_bytes: retrans[i],
+                handshake_rtt_ms: RttPercentiles {
+                    p50: rtt50[i],
+                    p95: rtt95[i],
+                },
+                per_connection: PerConnection {
+                    mean: mean[i],
+                    p50: p50[i],
+                    p95: p95[i],
+                    max: max[i].map(|m| m as u64),
+                    single_request_connections: single[i],
+                },
+                quality: LinkQuality {
+                    connections_with_gaps: gaps[i],
+                    gap_bytes: gap_bytes[i],
+                    one_sided_connections: one_sided[i],
+                    no_handshake_seen: no_hs[i],
+                    incomplete_exchanges: 0,
+                },
+                protocols: protocols.get(&key).cloned().unwrap_or_default(),
+                sni: counts_for(&sni, &key),
+                versions: counts_for(&versions, &key),
+                resumed: resumed_counts.get(&key).copied().unwrap_or(0),
+                tls_ms: tls_ms.get(&key).copied().unwrap_or_default(),
+                alpn: counts_for(&alpn, &key),
+            },
+        );
+    }
+    Ok(out)
+}

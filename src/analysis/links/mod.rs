@@ -1,0 +1,286 @@
+//! Links: one row per (client service, server service), measured from the exchanges and
+//! connections tables with polars group-bys.
+//!
+//! `measure` names both tables' endpoints (see `identity`), aggregates them per link and
+//! per route, and returns owned [`Link`] records; `add_traces` adds what the trace files
+//! show (calls per link, links no capture showed). A `Link` holds measures only: what
+//! they would gain is the assessment's (`crate::analysis::assess`).
+
+mod frame;
+mod measure;
+mod traced;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::analysis::identity::NameSource;
+
+pub use measure::{measure, LinkSet};
+pub use traced::{add_traces, measure_traced, normalise_route, TracedLinks};
+
+/// p50 / p95 / p99 of a duration, in milliseconds; `None` where nothing was measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// p50 / p95 of the TCP handshake round trip, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct RttPercentiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+}
+
+/// Requests per second: over the whole capture, and in the busiest 1 s bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Rate {
+    pub mean: Option<f64>,
+    pub peak: Option<f64>,
+}
+
+/// Header and body bytes on the wire. `None` when the HTTP was not visible (TLS).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Bytes {
+    pub request_headers: Option<u64>,
+    pub request_bodies: Option<u64>,
+    pub response_headers: Option<u64>,
+    pub response_bodies: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct BytesPerRequest {
+    pub request_headers: Option<f64>,
+    pub request_bodies: Option<f64>,
+    pub response_headers: Option<f64>,
+    pub response_bodies: Option<f64>,
+}
+
+/// Final status codes by class, with the codes that signal overload called out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StatusMix {
+    #[serde(rename = "1xx")]
+    pub s1xx: u64,
+    #[serde(rename = "2xx")]
+    pub s2xx: u64,
+    #[serde(rename = "3xx")]
+    pub s3xx: u64,
+    #[serde(rename = "4xx")]
+    pub s4xx: u64,
+    #[serde(rename = "5xx")]
+    pub s5xx: u64,
+    #[serde(rename = "429")]
+    pub s429: u64,
+    #[serde(rename = "503")]
+    pub s503: u64,
+    /// Requests whose response the capture never showed.
+    pub no_response: u64,
+}
+
+/// A value and how many requests (or, for TLS names, connections) carried it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Count {
+    pub value: String,
+    pub count: u64,
+}
+
+/// What the HTTP exchanges of a link (or of one route on it) show.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HttpMeasures {
+    pub requests: u64,
+    pub requests_per_s: Rate,
+    /// Request last byte -> response first byte: the wait the caller sees.
+    pub latency_ms: Percentiles,
+    /// Request first byte -> response last byte: the whole exchange.
+    pub latency_total_ms: Percentiles,
+    pub bytes: Bytes,
+    pub bytes_per_request: BytesPerRequest,
+    /// Header bytes / all HTTP bytes (headers and bodies, both directions).
+    pub header_share: Option<f64>,
+    /// Requests whose request or response body is JSON (`application/json`, `+json`).
+    pub json_share: Option<f64>,
+    pub request_content_types: Vec<Count>,
+    pub response_content_types: Vec<Count>,
+    pub status: StatusMix,
+    /// Share of requests that were the first on a connection whose handshake was seen:
+    /// they paid a new TCP handshake.
+    pub new_connection_share: Option<f64>,
+    pub http_versions: Vec<Count>,
+    /// Exchanges not seen whole (gap, no response, truncated, response only).
+    pub incomplete: u64,
+    /// Body bytes (both directions) whose media type is JSON.
+    pub json_body_bytes: u64,
+    /// The HTTP/2 and gRPC header replay over the exchanges whose header blocks were both
+    /// seen whole.
+    pub header_replay: HeaderReplay,
+}
+
+/// Header bytes of the replayed exchanges: as sent (HTTP/1.x), as HTTP/2 (HPACK with a
+/// 4096-byte table per connection direction) and as gRPC (HPACK plus gRPC framing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HeaderReplay {
+    pub exchanges: u64,
+    pub http1_bytes: u64,
+    pub http2_bytes: u64,
+    pub grpc_bytes: u64,
+}
+
+/// How requests spread over connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct PerConnection {
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub max: Option<u64>,
+    /// Connections that carried exactly one request.
+    pub single_request_connections: u64,
+}
+
+/// Capture quality of the link's connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LinkQuality {
+    pub connections_with_gaps: u64,
+    pub gap_bytes: u64,
+    pub one_sided_connections: u64,
+    pub no_handshake_seen: u64,
+    pub incomplete_exchanges: u64,
+}
+
+/// One route of a link.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Route {
+    pub method: Option<String>,
+    pub route: Option<String>,
+    #[serde(flatten)]
+    pub http: HttpMeasures,
+}
+
+/// One service pair.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Link {
+    pub client: String,
+    pub client_source: NameSource,
+    pub server: String,
+    pub server_source: NameSource,
+    /// Server `ip:port` listeners behind the name.
+    pub server_endpoints: Vec<String>,
+    /// Client addresses behind the name.
+    pub client_addresses: Vec<String>,
+    /// The HTTP version most requests used (`http/1.1`); else what the connections
+    /// carried (`tls`, `http2`, `other`).
+    pub protocol: String,
+    pub connections: u64,
+    /// Connections whose SYN was captured.
+    pub tcp_handshakes: u64,
+    /// Connections that carried TLS.
+    pub tls_handshakes: u64,
+    /// Mean requests per connection that carried HTTP.
+    pub requests_per_connection: Option<f64>,
+    pub requests_per_connection_dist: PerConnection,
+    pub handshake_rtt_ms: RttPercentiles,
+    /// Negotiated TLS versions (`TLS 1.3`, ...), in connections, most first.
+    pub tls_versions: Vec<Count>,
+    /// TLS connections that resumed a session.
+    pub tls_resumed: u64,
+    /// TLS handshake time (ClientHello -> first client data for 1.3, -> server Finished
+    /// for 1.2), where the handshake was seen.
+    pub tls_handshake_ms: RttPercentiles,
+    /// TLS server names (SNI) the link's connections asked for, most first.
+    pub tls_server_names: Vec<Count>,
+    /// ALPN lists the clients offered (`h2,http/1.1`), most first.
+    pub tls_alpn_offered: Vec<Count>,
+    /// Connections closed by a reset.
+    pub resets: u64,
+    pub retransmitted_bytes: u64,
+    pub quality: LinkQuality,
+    /// `None` for a link whose HTTP is not visible; `links.json` writes its fields at the
+    /// link's top level, as nulls when absent.
+    pub http: Option<HttpMeasures>,
+    /// The busiest routes, most requests first.
+    pub routes: Vec<Route>,
+    /// Routes beyond those listed.
+    pub routes_not_listed: u64,
+    /// Which inputs showed the link.
+    pub evidence: Evidence,
+    /// Calls of the link in the trace files; `None` without trace input.
+    pub traced_calls: Option<u64>,
+    /// Share of the traced calls that went through a broker (PRODUCER -> CONSUMER
+    /// spans): that part of the link is already asynchronous.
+    pub async_share: Option<f64>,
+    /// The broker those calls used (`messaging.system` or the producer's peer).
+    pub broker: Option<String>,
+}
+
+/// Which inputs showed a link. Spans show no connections, handshakes or header bytes:
+/// a traces-only link has those as null in `links.json`, never 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Evidence {
+    #[default]
+    Capture,
+    Traces,
+    Both,
+}
+
+impl Evidence {
+    /// The fields of a link (and of its HTTP measures) only a capture can show.
+    pub const CAPTURE_ONLY: &'static [&'static str] = &[
+        "server_endpoints",
+        "client_addresses",
+        "connections",
+        "tcp_handshakes",
+        "tls_handshakes",
+        "requests_per_connection",
+        "requests_per_connection_dist",
+        "handshake_rtt_ms",
+        "tls_versions",
+        "tls_resumed",
+        "tls_handshake_ms",
+        "tls_server_names",
+        "tls_alpn_offered",
+        "resets",
+        "retransmitted_bytes",
+        "quality",
+        "header_share",
+        "json_share",
+        "request_content_types",
+        "response_content_types",
+        "new_connection_share",
+        "json_body_bytes",
+        "header_replay",
+    ];
+}
+
+/// Key of a link: (client service, server service).
+pub type LinkKey = (String, String);
+
+/// Keeps the `top` busiest routes (ties by route, then method) and returns how many were
+/// left out.
+pub(crate) fn keep_busiest_routes(routes: &mut Vec<Route>, top: usize) -> u64 {
+    routes.sort_by(|a, b| {
+        b.http
+            .requests
+            .cmp(&a.http.requests)
+            .then_with(|| a.route.cmp(&b.route))
+            .then_with(|| a.method.cmp(&b.method))
+    });
+    let total = routes.len();
+    routes.truncate(top);
+    (total - routes.len()) as u64
+}
+
+/// Sorted counts, largest first, ties by value.
+pub(crate) fn sorted_counts(map: BTreeMap<String, u64>, keep: usize) -> Vec<Count> {
+    let mut v: Vec<Count> = map
+        .into_iter()
+        .map(|(value, count)| Count { value, count })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    v.truncate(keep);
+    v
+}

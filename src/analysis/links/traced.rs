@@ -1,0 +1,418 @@
+//! Links measured from trace calls (spans), for calls no capture showed, and the traces'
+//! view added to the captured links.
+//!
+//! The same [`Link`] record as a capture gives, filled with what spans carry: requests,
+//! rates, latency, status, body sizes (when the instrumentation records them), protocol
+//! and routes. What only the wire shows (connections, handshakes, header bytes, content
+//! types) stays `None` here and is written as null (see [`Evidence::CAPTURE_ONLY`]).
+//! Plain Rust rather than polars: the calls are already owned rows in memory, and the
+//! few figures per link are simpler to read as a fold than as a frame.
+
+use std::collections::BTreeMap;
+
+use super::{
+    sorted_counts, Bytes, BytesPerRequest, Evidence, HttpMeasures, Link, LinkKey, LinkQuality,
+    LinkSet, Percentiles, Rate, Route, StatusMix,
+};
+use crate::analysis::identity::{NameSource, Naming};
+use crate::analysis::join::Join;
+use crate::ingest::http::route::template;
+use crate::ingest::traces::{SpanCall, SpanCallKind, TraceSet};
+use crate::tables::Tables;
+
+/// (method, route) of a route.
+type RouteKey = (Option<String>, Option<String>);
+
+/// Links made from trace calls.
+#[derive(Clone, Debug, Default)]
+pub struct TracedLinks {
+    pub links: Vec<Link>,
+    /// First call start to last call end over every traced call, in seconds.
+    pub seconds: Option<f64>,
+    /// Traced calls per link, all of them (also those a capture showed).
+    pub calls_per_link: BTreeMap<LinkKey, u64>,
+    /// Async calls and the most used broker per link.
+    pub async_per_link: BTreeMap<LinkKey, (u64, Option<String>)>,
+}
+
+/// The figures of one group of calls (a link or one of its routes).
+#[derive(Default)]
+struct Acc {
+    requests: u64,
+    /// Server-side wait (server span), else the client span: the wire's request-last to
+    /// response-first is closest to the server's own span.
+    wait_ms: Vec<f64>,
+    /// Client span (what the caller waited), else the server span.
+    total_ms: Vec<f64>,
+    seconds: BTreeMap<i64, u64>,
+    status: StatusMix,
+    req_body: (u64, u64),
+    resp_body: (u64, u64),
+    versions: BTreeMap<String, u64>,
+}
+
+impl Acc {
+    fn add(&mut self, c: &SpanCall) {
+        self.requests += 1;
+        let span = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) if b >= a => Some((b - a) as f64 / 1e6),
+            _ => None,
+        };
+        let server = span(c.server_start_ns, c.server_end_ns);
+        let client = span(c.client_start_ns, c.client_end_ns);
+        if let Some(w) = server.or(client) {
+            self.wait_ms.push(w);
+        }
+        if let Some(t) = client.or(server) {
+            self.total_ms.push(t);
+        }
+        if let Some(start) = c.client_start_ns.or(c.server_start_ns) {
+            *self
+                .seconds
+                .entry((start / 1_000_000_000) as i64)
+                .or_default() += 1;
+        }
+        let s = &mut self.status;
+        match c.status_code {
+            Some(100..=199) => s.s1xx += 1,
+            Some(200..=299) => s.s2xx += 1,
+            Some(300..=399) => s.s3xx += 1,
+            Some(400..=499) => s.s4xx += 1,
+            Some(500..=599) => s.s5xx += 1,
+            _ => {}
+        }
+        s.s429 += u64::from(c.status_code == Some(429));
+        s.s503 += u64::from(c.status_code == Some(503));
+        if let Some(b) = c.request_body_size {
+            self.req_body.0 += b;
+            self.req_body.1 += 1;
+        }
+        if let Some(b) = c.response_body_size {
+            self.resp_body.0 += b;
+            self.resp_body.1 += 1;
+        }
+        if let Some(v) = version_of(c) {
+            *self.versions.entry(v).or_default() += 1;
+        }
+    }
+
+    fn measures(mut self, seconds: Option<f64>) -> HttpMeasures {
+        let r = self.requests;
+        // Sums only over the calls whose spans recorded a size: a sum that covers some
+        // calls would read as a per-request figure that is too low.
+        let sum = |(total, n): (u64, u64)| (n > 0).then_some(total);
+        let per = |(total, n): (u64, u64)| (n > 0).then(|| total as f64 / n as f64);
+        HttpMeasures {
+            requests: r,
+            requests_per_s: Rate {
+                mean: seconds.map(|s| r as f64 / s),
+                peak: self.seconds.values().max().map(|&p| p as f64),
+            },
+            latency_ms: percentiles(&mut self.wait_ms),
+            latency_total_ms: percentiles(&mut self.total_ms),
+            bytes: Bytes {
+                request_headers: None,
+                request_bodies: sum(self.req_body),
+                response_headers: None,
+                response_bodies: sum(self.resp_body),
+            },
+            bytes_per_request: BytesPerRequest {
+                request_headers: None,
+                request_bodies: per(self.req_body),
+                response_headers: None,
+                response_bodies: per(self.resp_body),
+            },
+            header_share: None,
+            json_share: None,
+            request_content_types: Vec::new(),
+            response_content_types: Vec::new(),
+            status: self.status,
+            new_connection_share: None,
+            http_versions: sorted_counts(self.versions, 8),
+            incomplete: 0,
+            json_body_bytes: 0,
+            header_replay: Default::default(),
+        }
+    }
+}
+
+/// `HTTP/1.1`, `HTTP/2` (as the capture writes versions) or the RPC system.
+fn version_of(c: &SpanCall) -> Option<String> {
+    if let Some(rpc) = c.rpc_system.as_deref() {
+        return Some(if rpc.eq_ignore_ascii_case("grpc") {
+            "gRPC".into()
+        } else {
+            rpc.to_owned()
+        });
+    }
+    let v = c.protocol_version.as_deref()?;
+    Some(match v {
+        "1.0" => "HTTP/1.0".into(),
+        "1.1" => "HTTP/1.1".into(),
+        "2" | "2.0" => "HTTP/2".into(),
+        "3" | "3.0" => "HTTP/3".into(),
+        other => format!("HTTP/{other}"),
+    })
+}
+
+/// p50 / p95 / p99 with linear interpolation (polars' `QuantileMethod::Linear`, which the
+/// capture links use).
+fn percentiles(v: &mut [f64]) -> Percentiles {
+    v.sort_by(f64::total_cmp);
+    let q = |q: f64| -> Option<f64> {
+        let last = v.len().checked_sub(1)?;
+        let pos = q * last as f64;
+        let lo = pos.floor() as usize;
+        let hi = pos.ceil() as usize;
+        let (a, b) = (*v.get(lo)?, *v.get(hi)?);
+        Some(a + (b - a) * (pos - lo as f64))
+    };
+    Percentiles {
+        p50: q(0.50),
+        p95: q(0.95),
+        p99: q(0.99),
+    }
+}
+
+/// The route key of a call: `http.route` when the server recorded it, else the path
+/// templated as captures template it, else (RPC, database) the span name.
+pub(crate) fn route_of(c: &SpanCall) -> Option<String> {
+    if let Some(r) = c.route.as_deref() {
+        return Some(normalise_route(r));
+    }
+    if let Some(p) = c.path.as_deref() {
+        return Some(template(p));
+    }
+    let name = c.name.as_ref();
+    if name.is_empty() {
+        None
+    } else if name.starts_with('/') {
+        Some(template(name))
+    } else {
+        Some(name.to_owned())
+    }
+}
+
+/// A framework's route pattern in the captures' form: every parameter segment
+/// (`<int:uid>` Flask, `{id}` OpenAPI/Spring, `:id` Express/Gin, `*` wildcards) becomes
+/// `{id}`, so one route has one name whatever the input.
+pub fn normalise_route(route: &str) -> String {
+    let path = route.split(['?', '#']).next().unwrap_or("");
+    path.split('/')
+        .map(|seg| {
+            let param = (seg.starts_with('<') && seg.ends_with('>'))
+                || (seg.starts_with('{') && seg.ends_with('}'))
+                || (seg.starts_with(':') && seg.len() > 1)
+                || seg == "*";
+            if param {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Measures the links of the trace calls for which `shown_by_capture` is false (a
+/// capture measured those better); `calls_per_link` counts every call.
+pub fn measure_traced(
+    calls: &[SpanCall],
+    shown_by_capture: &dyn Fn(usize) -> bool,
+    top_routes: usize,
+) -> TracedLinks {
+    let mut out = TracedLinks::default();
+    let (mut first, mut last) = (u64::MAX, 0u64);
+    for c in calls {
+        for t in [
+            c.client_start_ns,
+            c.server_start_ns,
+            c.client_end_ns,
+            c.server_end_ns,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            first = first.min(t);
+            last = last.max(t);
+        }
+    }
+    out.seconds = (last > first).then(|| (last - first) as f64 / 1e9);
+
+    let mut links: BTreeMap<LinkKey, Acc> = BTreeMap::new();
+    let mut routes: BTreeMap<LinkKey, BTreeMap<RouteKey, Acc>> = BTreeMap::new();
+    let mut brokers: BTreeMap<LinkKey, BTreeMap<String, u64>> = BTreeMap::new();
+    for (i, c) in calls.iter().enumerate() {
+        let key: LinkKey = (c.caller.to_string(), c.callee.to_string());
+        *out.calls_per_link.entry(key.clone()).or_default() += 1;
+        if c.kind == SpanCallKind::Async {
+            let e = out.async_per_link.entry(key.clone()).or_default();
+            e.0 += 1;
+            if let Some(b) = &c.broker {
+                *brokers
+                    .entry(key.clone())
+                    .or_default()
+                    .entry(b.to_string())
+                    .or_default() += 1;
+            }
+        }
+        if shown_by_capture(i) {
+            continue;
+        }
+        links.entry(key.clone()).or_default().add(c);
+        routes
+            .entry(key)
+            .or_default()
+            .entry((c.method.as_deref().map(str::to_owned), route_of(c)))
+            .or_default()
+            .add(c);
+    }
+    for (key, per_broker) in brokers {
+        if let Some(e) = out.async_per_link.get_mut(&key) {
+            e.1 = sorted_counts(per_broker, 1).pop().map(|c| c.value);
+        }
+    }
+    for (key, acc) in links {
+        let mut link_routes: Vec<Route> = routes
+            .remove(&key)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|((method, route), acc)| Route {
+                method,
+                route,
+                http: acc.measures(out.seconds),
+            })
+            .collect();
+        let routes_not_listed = super::keep_busiest_routes(&mut link_routes, top_routes);
+        let acc_has_method = link_routes.iter().any(|r| r.method.is_some());
+        let http = acc.measures(out.seconds);
+        let calls = out.calls_per_link.get(&key).copied().unwrap_or(0);
+        let (async_calls, broker) = out.async_per_link.get(&key).cloned().unwrap_or_default();
+        let protocol = if async_calls * 2 > calls {
+            broker.clone().unwrap_or_else(|| "async".into())
+        } else {
+            // A client span may not record the version: an HTTP method still says HTTP.
+            match http.http_versions.first() {
+                Some(v) => v.value.to_ascii_lowercase(),
+                None if acc_has_method => "http".into(),
+                None => "unknown".into(),
+            }
+        };
+        out.links.push(Link {
+            client: key.0.clone(),
+            client_source: NameSource::Traces,
+            server: key.1.clone(),
+            server_source: NameSource::Traces,
+            server_endpoints: Vec::new(),
+            client_addresses: Vec::new(),
+            protocol,
+            connections: 0,
+            tcp_handshakes: 0,
+            tls_handshakes: 0,
+            requests_per_connection: None,
+            requests_per_connection_dist: Default::default(),
+            handshake_rtt_ms: Default::default(),
+            tls_versions: Vec::new(),
+            tls_resumed: 0,
+            tls_handshake_ms: Default::default(),
+            tls_server_names: Vec::new(),
+            tls_alpn_offered: Vec::new(),
+            resets: 0,
+            retransmitted_bytes: 0,
+            quality: LinkQuality::default(),
+            http: Some(http),
+            routes_not_listed,
+            routes: link_routes,
+            evidence: Evidence::Traces,
+            traced_calls: Some(calls),
+            async_share: (calls > 0).then(|| async_calls as f64 / calls as f64),
+            broker,
+        });
+    }
+    out
+}
+
+/// Adds the trace files' view to the links: a captured link is `both` when some of its
+/// exchanges were joined to traced calls (its `traced_calls` counts them, whatever the
+/// spans call the endpoints); the calls no capture showed make links of their own
+/// (`traces`), measured from the spans.
+pub fn add_traces(
+    set: &mut LinkSet,
+    traced_set: &TraceSet,
+    joined: Option<(&Join, &Tables, &Naming)>,
+    top_routes: usize,
+) -> polars::prelude::PolarsResult<()> {
+    let matched = joined.map(|(j, _, _)| j.call_matched.as_slice());
+    let shown = |i: usize| matched.is_some_and(|m| m.get(i).copied().unwrap_or(false));
+    let traced = measure_traced(&traced_set.calls, &shown, top_routes);
+    let mut joined_per_link: BTreeMap<LinkKey, (u64, u64)> = BTreeMap::new();
+    if let Some((j, tables, naming)) = joined {
+        for ((client, server), call) in j.matched_endpoints(&tables.exchanges)? {
+            let key = (
+                naming.client(client).name,
+                naming.server(server.0, server.1).name,
+            );
+            let e = joined_per_link.entry(key).or_default();
+            e.0 += 1;
+            let c = &traced_set.calls[call as usize];
+            e.1 += u64::from(c.kind == SpanCallKind::Async);
+        }
+    }
+    for link in &mut set.links {
+        let key = (link.client.clone(), link.server.clone());
+        let (n, async_calls) = joined_per_link.get(&key).copied().unwrap_or_default();
+        link.traced_calls = Some(n);
+        if n > 0 {
+            link.evidence = Evidence::Both;
+            link.async_share = Some(async_calls as f64 / n as f64);
+            link.broker = traced.async_per_link.get(&key).and_then(|a| a.1.clone());
+        }
+    }
+    for link in traced.links {
+        match set
+            .links
+            .iter_mut()
+            .find(|l| l.client == link.client && l.server == link.server)
+        {
+            // Calls the capture missed on a link it showed: counted, not measured twice.
+            Some(l) => {
+                l.evidence = Evidence::Both;
+                l.traced_calls = Some(l.traced_calls.unwrap_or(0) + link.traced_calls.unwrap_or(0));
+            }
+            None => set.links.push(link),
+        }
+    }
+    if set.capture_seconds.is_none() {
+        set.capture_seconds = traced.seconds;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framework_route_patterns_take_the_captures_form() {
+        assert_eq!(normalise_route("/users/<int:uid>"), "/users/{id}");
+        assert_eq!(
+            normalise_route("/orders/{orderId}/items"),
+            "/orders/{id}/items"
+        );
+        assert_eq!(normalise_route("/a/:id/b"), "/a/{id}/b");
+        assert_eq!(normalise_route("/static/*"), "/static/{id}");
+        assert_eq!(normalise_route("/health"), "/health");
+        assert_eq!(normalise_route("/q?token=secret"), "/q");
+    }
+
+    #[test]
+    fn percentiles_interpolate_linearly_like_polars() {
+        // numpy.percentile([1, 2, 3, 4, 10], [50, 95, 99]) = 3, 8.8, 9.76
+        let p = percentiles(&mut [10.0, 1.0, 3.0, 2.0, 4.0]);
+        assert_eq!(p.p50, Some(3.0));
+        assert!((p.p95.unwrap() - 8.8).abs() < 1e-9);
+        assert!((p.p99.unwrap() - 9.76).abs() < 1e-9);
+        assert_eq!(percentiles(&mut []).p50, None);
+        assert_eq!(percentiles(&mut [7.0]).p99, Some(7.0));
+    }
+}

@@ -1,0 +1,156 @@
+//! Recommendations: per link a target (gRPC, broker, mesh or keep HTTP), the cheaper fix
+//! when one captures most of the gain, the projected gain of that target, a confidence,
+//! and the measured facts behind the decision in sentences; then a rollout plan in waves
+//! (`crate::analysis::plan`). The rules follow the cost model's §3 (first match wins;
+//! docs/cost-model.md, "Recommendations").
+//!
+//! Runs inside the assessment (`crate::analysis::assess`), after the savings and the what-if: it
+//! reads a link's measures, its chain and those figures through a [`Subject`].
+
+mod rules;
+
+use std::ops::Deref;
+
+use serde::Serialize;
+
+use crate::analysis::chains::LinkChain;
+use crate::analysis::cost::{CostConstants, Savings, WhatIf};
+use crate::analysis::links::Link;
+
+/// What to move a link to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Grpc,
+    Broker,
+    Mesh,
+    Keep,
+}
+
+impl Target {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Target::Grpc => "grpc",
+            Target::Broker => "broker",
+            Target::Mesh => "mesh",
+            Target::Keep => "keep",
+        }
+    }
+}
+
+/// A fix short of a migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fix {
+    KeepAlive,
+    ConnectionPooling,
+    Http2,
+    Gzip,
+}
+
+impl Fix {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Fix::KeepAlive => "keep-alive",
+            Fix::ConnectionPooling => "connection pooling",
+            Fix::Http2 => "http2",
+            Fix::Gzip => "gzip",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerKind {
+    Nats,
+    Kafka,
+    Rabbitmq,
+}
+
+impl BrokerKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BrokerKind::Nats => "nats",
+            BrokerKind::Kafka => "kafka",
+            BrokerKind::Rabbitmq => "rabbitmq",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BrokerChoice {
+    pub kind: BrokerKind,
+    pub reason: String,
+}
+
+/// The projected gain of the recommended target, per second of capture, at the
+/// pessimistic end of the cost model's ranges where the constants give one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Gain {
+    /// Waiting removed, in latency-ms per second: along the critical paths for a
+    /// synchronous target, the caller's whole wait for a broker (nobody waits for the
+    /// consumer), weighted by the synchronous callers that wait above the link.
+    pub time_saved_ms_per_s: f64,
+    pub bytes_saved_per_s: f64,
+    /// CPU removed, in cores (negative for a mesh: its proxies cost CPU).
+    pub cpu_saved_cores: f64,
+}
+
+/// How far the figures behind a decision can be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    High,
+    Medium,
+    Low,
+}
+
+/// The `recommendation` object of a link in `links.json`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Recommendation {
+    pub target: Target,
+    /// The rule of docs/cost-model.md that decided (`keep:external`, `broker:fire-and-forget`, ...).
+    pub rule: &'static str,
+    /// A cheaper fix that captures most of the gain: do it first (or instead).
+    pub cheaper_fix: Option<Fix>,
+    /// Share of the gain the cheaper fix captures.
+    pub cheaper_fix_share: Option<f64>,
+    pub broker: Option<BrokerChoice>,
+    pub confidence: Confidence,
+    /// 0..1: the weakest of the sample-size and capture-quality factors.
+    pub confidence_score: f64,
+    /// The measured facts behind the decision, in sentences.
+    pub why: Vec<String>,
+    /// What could go wrong, as seen in the data.
+    pub risks: Vec<String>,
+    pub gain: Gain,
+}
+
+/// What the rules read of one link: its measures (the `Deref` target), where it sits in
+/// the call trees, and what the cost model projects for it.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    pub link: &'a Link,
+    /// `None` when no call of the link was placed in a call tree.
+    pub chain: Option<&'a LinkChain>,
+    pub savings: &'a Savings,
+    /// `None` without a chain.
+    pub what_if: Option<&'a WhatIf>,
+}
+
+impl Deref for Subject<'_> {
+    type Target = Link;
+
+    fn deref(&self) -> &Link {
+        self.link
+    }
+}
+
+/// Decides every link of a run, in order.
+pub fn recommend(subjects: &[Subject<'_>], constants: &CostConstants) -> Vec<Recommendation> {
+    let fleet = rules::Fleet::of(subjects);
+    subjects
+        .iter()
+        .map(|l| rules::decide(l, &fleet, constants))
+        .collect()
+}

@@ -1,0 +1,624 @@
+//! The decision rules of docs/cost-model.md ("Recommendations"), first match wins, and the
+//! gain of each target.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{BrokerChoice, BrokerKind, Confidence, Fix, Gain, Recommendation, Subject, Target};
+use crate::analysis::cost::CostConstants;
+use crate::analysis::links::Evidence;
+
+/// What the rules need from the whole run.
+pub(super) struct Fleet {
+    /// Services that serve some link: a caller outside this set is external.
+    servers: BTreeSet<String>,
+    /// Fleet totals of the gRPC gain, to normalise a link's gain (cost model §2.7).
+    totals: Gain,
+}
+
+impl Fleet {
+    pub(super) fn of(links: &[Subject<'_>]) -> Fleet {
+        let servers = links.iter().map(|l| l.server.clone()).collect();
+        let mut totals = Gain::default();
+        for l in links {
+            let g = grpc_gain(l);
+            totals.time_saved_ms_per_s += g.time_saved_ms_per_s.max(0.0);
+            totals.bytes_saved_per_s += g.bytes_saved_per_s.max(0.0);
+            totals.cpu_saved_cores += g.cpu_saved_cores.max(0.0);
+        }
+        Fleet { servers, totals }
+    }
+
+    /// The gain as the mean of its shares of the fleet totals (cost model §2.7).
+    pub(super) fn share(&self, g: &Gain) -> f64 {
+        let s = |x: f64, t: f64| if t > 0.0 { x.max(0.0) / t } else { 0.0 };
+        (s(g.time_saved_ms_per_s, self.totals.time_saved_ms_per_s)
+            + s(g.bytes_saved_per_s, self.totals.bytes_saved_per_s)
+            + s(g.cpu_saved_cores, self.totals.cpu_saved_cores))
+            / 3.0
+    }
+}
+
+/// Synchronous callers that wait while the link's call runs: the root caller and every
+/// hop above it (mean depth), at least 1.
+fn waiters(l: &Subject<'_>) -> f64 {
+    l.chain.and_then(|c| c.mean_depth).unwrap_or(1.0).max(1.0)
+}
+
+fn rate(l: &Subject<'_>) -> Option<f64> {
+    l.http.as_ref().and_then(|h| h.requests_per_s.mean)
+}
+
+/// gRPC on a pooled HTTP/2 channel: the link's savings, the time term along the critical
+/// paths (the chain's what-if) weighted by the callers that wait above it.
+pub(super) fn grpc_gain(l: &Subject<'_>) -> Gain {
+    let s = l.savings;
+    let time = l
+        .what_if
+        .and_then(|w| w.root_latency_ms_per_s_saved)
+        .or(s.latency_ms_per_s_saved)
+        .unwrap_or(0.0);
+    Gain {
+        time_saved_ms_per_s: time.max(0.0) * waiters(l),
+        bytes_saved_per_s: s.bytes_per_s_saved.unwrap_or(0.0).max(0.0),
+        cpu_saved_cores: s.cpu_ms_per_s_saved.unwrap_or(0.0).max(0.0) / 1e3,
+    }
+}
+
+/// The handshakes alone (keep-alive or pooling): their waiting and crypto CPU.
+fn handshake_gain(l: &Subject<'_>) -> Gain {
+    let s = l.savings;
+    let per_s = match (s.handshake_ms_per_request_saved, rate(l)) {
+        (Some(ms), Some(r)) => ms * r,
+        // No visible HTTP (TLS): the link's latency saving is all handshakes.
+        _ if l.http.is_none() => s.latency_ms_per_s_saved.unwrap_or(0.0),
+        _ => 0.0,
+    };
+    let share_on_path = l
+        .chain
+        .and_then(|c| c.critical_path_share.roots)
+        .unwrap_or(1.0);
+    Gain {
+        time_saved_ms_per_s: per_s.max(0.0) * share_on_path * waiters(l),
+        bytes_saved_per_s: 0.0,
+        cpu_saved_cores: s.crypto_cpu_ms_per_s_saved.unwrap_or(0.0).max(0.0) / 1e3,
+    }
+}
+
+/// HTTP/2 alone (h2c or TLS ALPN): the header bytes HPACK removes.
+fn http2_gain(l: &Subject<'_>) -> Gain {
+    let s = l.savings;
+    let h = &s.header_bytes_per_request;
+    let bytes = match (h.now, h.http2, rate(l)) {
+        (Some(now), Some(h2), Some(r)) => (now - h2).max(0.0) * r,
+        _ => 0.0,
+    };
+    Gain {
+        bytes_saved_per_s: bytes,
+        ..Default::default()
+    }
+}
+
+/// gzip alone on the JSON bodies, where the samples were compressed.
+fn gzip_gain(l: &Subject<'_>) -> Option<Gain> {
+    let b = &l.savings.sampled_bodies;
+    let (json, gz) = (b.json_bytes, b.json_gzip_bytes?);
+    if json == 0 || l.http.is_none() {
+        return None;
+    }
+    let h = l.http.as_ref()?;
+    let per_s = h.json_body_bytes as f64 * (1.0 - gz as f64 / json as f64);
+    let secs = match (h.requests_per_s.mean, h.requests) {
+        (Some(r), n) if r > 0.0 => n as f64 / r,
+        _ => return None,
+    };
+    Some(Gain {
+        bytes_saved_per_s: (per_s / secs).max(0.0),
+        ..Default::default()
+    })
+}
+
+/// `value`, raised to the high end of the constant's published range: for a cost that no
+/// saving depends on, the pessimistic search cannot find its end, so the gains take it here.
+fn at_least_high_end(name: &str, value: f64) -> f64 {
+    crate::analysis::cost::DEFINITIONS
+        .iter()
+        .find(|d| d.name == name)
+        .map_or(value, |d| d.high.max(value))
+}
+
+/// A broker: the caller stops waiting (its whole wait minus the publish), at the
+/// pessimistic publish time.
+fn broker_gain(l: &Subject<'_>, constants: &CostConstants, kind: BrokerKind) -> Gain {
+    let w = l
+        .http
+        .as_ref()
+        .and_then(|h| h.latency_total_ms.p50)
+        .unwrap_or(0.0);
+    // NATS core publishes in the constant's time; a durable broker's publish waits for
+    // its acknowledgement: the range's pessimistic end.
+    let publish = match kind {
+        BrokerKind::Nats => constants.broker_publish_ms,
+        BrokerKind::Kafka | BrokerKind::Rabbitmq => {
+            at_least_high_end("broker_publish_ms", constants.broker_publish_ms)
+        }
+    };
+    Gain {
+        time_saved_ms_per_s: rate(l).unwrap_or(0.0) * (w - publish).max(0.0),
+        ..Default::default()
+    }
+}
+
+/// A mesh: sidecars pool and reuse connections (the handshake gain) and retry transient
+/// failures, at the cost of two proxies per hop.
+fn mesh_gain(l: &Subject<'_>, constants: &CostConstants) -> Gain {
+    let mut g = handshake_gain(l);
+    // The proxies' cost at the pessimistic (high) end of the range: the savings'
+    // pessimistic search never moves it (no saving depends on it).
+    let per_krps = at_least_high_end(
+        "mesh_proxy_cores_per_krps",
+        constants.mesh_proxy_cores_per_krps,
+    );
+    let proxies = 2.0 * rate(l).unwrap_or(0.0) / 1000.0 * per_krps;
+    g.cpu_saved_cores -= proxies;
+    g
+}
+
+struct Facts {
+    requests: u64,
+    rate: Option<f64>,
+    peak: Option<f64>,
+    errors: u64,
+    overload: u64,
+    transient_share: Option<f64>,
+    fire_and_forget: Option<f64>,
+    on_critical_path: Option<f64>,
+    external: bool,
+    header_bytes: Option<f64>,
+    body_bytes: Option<f64>,
+    json_share: Option<f64>,
+}
+
+impl Facts {
+    fn of(l: &Subject<'_>, fleet: &Fleet) -> Facts {
+        let h = l.http.as_ref();
+        let requests = h.map_or(0, |h| h.requests);
+        let status = h.map(|h| h.status).unwrap_or_default();
+        let errors = status.s5xx + status.no_response;
+        let overload = status.s429 + status.s503;
+        let transient = status.s5xx + status.s429 + status.no_response;
+        let bytes = h.map(|h| h.bytes_per_request);
+        Facts {
+            requests,
+            rate: h.and_then(|h| h.requests_per_s.mean),
+            peak: h.and_then(|h| h.requests_per_s.peak),
+            errors,
+            overload,
+            transient_share: (requests > 0).then(|| transient as f64 / requests as f64),
+            fire_and_forget: l.chain.and_then(|c| c.fire_and_forget_share),
+            on_critical_path: l.chain.and_then(|c| c.critical_path_share.roots),
+            external: !fleet.servers.contains(&l.client),
+            header_bytes: bytes.and_then(|b| Some(b.request_headers? + b.response_headers?)),
+            body_bytes: bytes.and_then(|b| Some(b.request_bodies? + b.response_bodies?)),
+            json_share: h.and_then(|h| h.json_share),
+        }
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+/// Decides one link.
+pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) -> Recommendation {
+    let f = Facts::of(l, fleet);
+    let grpc = grpc_gain(l);
+    let grpc_share = fleet.share(&grpc);
+    let mut why = Vec::new();
+    let mut rec = |target, rule, gain| Recommendation {
+        target,
+        rule,
+        cheaper_fix: None,
+        cheaper_fix_share: None,
+        broker: None,
+        confidence: Confidence::Low,
+        confidence_score: 0.0,
+        why: Vec::new(),
+        risks: Vec::new(),
+        gain,
+    };
+    // A broker target: its gain and the broker chosen, with why that one.
+    let broker =
+        |rec: &mut dyn FnMut(Target, &'static str, Gain) -> Recommendation, rule, kind, reason| {
+            let mut x = rec(Target::Broker, rule, broker_gain(l, constants, kind));
+            x.broker = Some(BrokerChoice { kind, reason });
+            x
+        };
+    let rate_text = f.rate.map_or_else(
+        || "an unknown rate".to_owned(),
+        |r| format!("{r:.1} requests/s"),
+    );
+
+    let mut r = if l.async_share.is_some_and(|a| a >= 0.5) {
+        why.push(format!(
+            "{} of its traced calls already go through {} (producer/consumer spans).",
+            pct(l.async_share.unwrap_or(0.0)),
+            l.broker.as_deref().unwrap_or("a broker")
+        ));
+        rec(Target::Keep, "keep:already-async", Gain::default())
+    } else if f.external {
+        why.push(format!(
+            "The caller `{}` serves no request in the captured system: a browser, a partner or \
+             a load generator, which would need gRPC-Web or a gateway.",
+            l.client
+        ));
+        rec(Target::Keep, "keep:external", Gain::default())
+    } else if f.json_share.is_some_and(|j| j < 0.2)
+        && f.body_bytes.zip(f.header_bytes).is_some_and(|(b, h)| b > h)
+    {
+        why.push(format!(
+            "Only {} of its requests carry JSON and bodies outweigh headers: the bodies are \
+             binary or another format protobuf would not shrink.",
+            pct(f.json_share.unwrap_or(0.0))
+        ));
+        rec(Target::Keep, "keep:not-json", Gain::default())
+    } else if let Some(ff) = f
+        .fire_and_forget
+        .filter(|ff| *ff >= constants.fire_and_forget_share)
+    {
+        why.push(format!(
+            "{} of its calls are fire-and-forget: the caller answered its own request before \
+             this one returned (or the callee answered 202/204 and did the work later), so \
+             nobody waits for the answer.",
+            pct(ff)
+        ));
+        broker(
+            &mut rec,
+            "broker:fire-and-forget",
+            BrokerKind::Nats,
+            format!(
+                "ephemeral notifications at {rate_text}: NATS core publishes in about 0.1 ms; \
+                 take JetStream or Kafka instead if a message must survive a consumer restart"
+            ),
+        )
+    } else if let Some(fo) = l
+        .chain
+        .and_then(|c| c.same_payload_fanout_share)
+        .filter(|s| *s >= constants.same_payload_share)
+    {
+        why.push(format!(
+            "For {} of its calls, `{}` sent the same payload (method and body size) to this \
+             and at least one other service while serving one request: one message with \
+             several consumers.",
+            pct(fo),
+            l.client
+        ));
+        broker(
+            &mut rec,
+            "broker:same-payload-fan-out",
+            BrokerKind::Kafka,
+            format!(
+                "one payload to several services at {rate_text}: a topic with a consumer group \
+                 per service, durable and replayable (NATS subjects also fit when messages \
+                 may be lost)"
+            ),
+        )
+    } else if let (Some(mean), Some(peak)) = (f.rate, f.peak) {
+        if mean > 0.0 && peak / mean >= constants.burst_ratio && f.overload > 0 {
+            why.push(format!(
+                "Its load is spiky (peak {peak:.0}/s against a mean of {mean:.1}/s, x{:.1}) and \
+                 the callee turned {} requests away with 429 or 503: a queue would absorb the \
+                 bursts.",
+                peak / mean,
+                f.overload
+            ));
+            let (kind, reason) = if peak >= 1000.0 {
+                (
+                    BrokerKind::Kafka,
+                    format!(
+                        "bursts of {peak:.0}/s need durable buffering and replay: Kafka (or \
+                         NATS JetStream)"
+                    ),
+                )
+            } else {
+                (
+                    BrokerKind::Rabbitmq,
+                    format!(
+                        "moderate rates ({peak:.0}/s at peak) with acknowledgements and \
+                         back-pressure: RabbitMQ"
+                    ),
+                )
+            };
+            broker(&mut rec, "broker:bursty-overload", kind, reason)
+        } else {
+            sync_rules(
+                l, &f, fleet, constants, grpc, grpc_share, &mut why, &mut rec,
+            )
+        }
+    } else {
+        sync_rules(
+            l, &f, fleet, constants, grpc, grpc_share, &mut why, &mut rec,
+        )
+    };
+
+    // The cheaper fix: one mechanism that captures most of the gRPC gain.
+    if matches!(r.target, Target::Grpc | Target::Mesh | Target::Keep) && grpc_share > 0.0 {
+        let hs = fleet.share(&handshake_gain(l)) / grpc_share;
+        let h2 = fleet.share(&http2_gain(l)) / grpc_share;
+        let gz = gzip_gain(l).map_or(0.0, |g| fleet.share(&g) / grpc_share);
+        let best = [
+            (
+                if f.requests > 0 && l.requests_per_connection.is_some_and(|r| r < 1.5) {
+                    Fix::KeepAlive
+                } else {
+                    Fix::ConnectionPooling
+                },
+                hs,
+            ),
+            (Fix::Http2, h2),
+            (Fix::Gzip, gz),
+        ]
+        .into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((fix, share)) = best.filter(|(_, s)| *s >= constants.cheaper_fix_share) {
+            r.cheaper_fix = Some(fix);
+            r.cheaper_fix_share = Some(share.min(1.0));
+            why.push(format!(
+                "{} alone captures {} of what gRPC would save here: do it first.",
+                fix.as_str(),
+                pct(share.min(1.0))
+            ));
+            if r.target == Target::Keep {
+                r.gain = match fix {
+                    Fix::KeepAlive | Fix::ConnectionPooling => handshake_gain(l),
+                    Fix::Http2 => http2_gain(l),
+                    Fix::Gzip => gzip_gain(l).unwrap_or_default(),
+                };
+            }
+        }
+    }
+    r.risks = risks(l, &f, r.target);
+    let (score, level) = confidence(l, &f, r.target);
+    r.confidence_score = score;
+    r.confidence = level;
+    r.why = why;
+    r
+}
+
+/// Rules 3 (mesh), 4 (gRPC) and 5 (keep, tuned) for a synchronous link.
+#[allow(clippy::too_many_arguments)]
+fn sync_rules(
+    l: &Subject<'_>,
+    f: &Facts,
+    fleet: &Fleet,
+    constants: &CostConstants,
+    grpc: Gain,
+    grpc_share: f64,
+    why: &mut Vec<String>,
+    rec: &mut dyn FnMut(Target, &'static str, Gain) -> Recommendation,
+) -> Recommendation {
+    let hs_per_req = l.savings.handshakes_per_request;
+    if grpc_share < constants.min_gain_share && l.evidence != Evidence::Traces {
+        why.push(format!(
+            "gRPC would save it {} of the fleet's projected gain, below the {} threshold \
+             (min_gain_share): not worth a migration.",
+            pct(grpc_share),
+            pct(constants.min_gain_share)
+        ));
+        return rec(Target::Keep, "keep:low-gain", Gain::default());
+    }
+    if let Some(e) = f
+        .transient_share
+        .filter(|e| *e >= constants.transient_error_share)
+    {
+        let mesh = mesh_gain(l, constants);
+        let r = constants.mesh_retries.round().max(0.0) as i32;
+        let avoided = f.rate.unwrap_or(0.0) * e * (1.0 - e.powi(r));
+        why.push(format!(
+            "{} of its requests failed transiently ({} errors or no answer, {} turned away \
+             with 429/503): a mesh's retries ({} per failure) and outlier detection would \
+             avoid about {avoided:.2} failures/s, at {:.3} cores for two proxies per hop.",
+            pct(e),
+            f.errors,
+            f.overload,
+            r,
+            2.0 * f.rate.unwrap_or(0.0) / 1000.0 * constants.mesh_proxy_cores_per_krps
+        ));
+        if let Some(h) = hs_per_req.filter(|h| *h > 0.1) {
+            why.push(format!(
+                "It opens {h:.2} new connections per request; sidecars would pool them."
+            ));
+        }
+        return rec(Target::Mesh, "mesh:transient-errors", mesh);
+    }
+    let synchronous = f.on_critical_path.is_none_or(|cp| cp > 0.0);
+    let now_bytes = f.header_bytes.unwrap_or(0.0) + f.body_bytes.unwrap_or(0.0);
+    let byte_share = match (
+        l.savings.header_bytes_per_request.grpc,
+        l.savings.body_bytes_per_request.protobuf,
+    ) {
+        (Some(hg), Some(bp)) if now_bytes > 0.0 => Some((now_bytes - hg - bp) / now_bytes),
+        _ => None,
+    };
+    if synchronous {
+        if let Some(h) = hs_per_req.filter(|h| *h > 0.1) {
+            why.push(format!(
+                "It opens {h:.2} new TCP connections per request; one pooled HTTP/2 channel \
+                 would replace them."
+            ));
+        } else if l.http.is_none() && l.tcp_handshakes > 0 {
+            why.push(format!(
+                "Its traffic is opaque ({}) and it made {} full handshakes over {} \
+                 connections: one pooled channel would replace them.",
+                l.protocol, l.tcp_handshakes, l.connections
+            ));
+        }
+        if let Some(b) = byte_share {
+            why.push(format!(
+                "gRPC would send {} fewer bytes ({:.0} B of headers and {:.0} B of bodies per \
+                 request today).",
+                pct(b.max(0.0)),
+                f.header_bytes.unwrap_or(0.0),
+                f.body_bytes.unwrap_or(0.0)
+            ));
+        }
+        if let Some(cp) = f.on_critical_path {
+            why.push(format!(
+                "Its callers wait for it: it is on the critical path of {} of the root \
+                 requests through it (mean depth {:.1}).",
+                pct(cp),
+                waiters(l)
+            ));
+        }
+        let big_bytes = byte_share.is_some_and(|b| b >= constants.grpc_min_byte_share);
+        let handshakes =
+            hs_per_req.is_some_and(|h| h > 0.1) || (l.http.is_none() && l.tcp_handshakes > 0);
+        if big_bytes || handshakes || grpc_share >= constants.min_gain_share {
+            why.push(format!(
+                "Projected gain: {:.2} latency-ms/s along the critical paths, {:.0} B/s and \
+                 {:.5} cores ({} of the fleet's).",
+                grpc.time_saved_ms_per_s,
+                grpc.bytes_saved_per_s,
+                grpc.cpu_saved_cores,
+                pct(grpc_share)
+            ));
+            let _ = fleet;
+            return rec(Target::Grpc, "grpc:sync-internal", grpc);
+        }
+    }
+    why.push("No rule for a migration matched: keep HTTP and tune it.".to_owned());
+    rec(Target::Keep, "keep:tune", Gain::default())
+}
+
+/// Risks of the target the data shows.
+fn risks(l: &Subject<'_>, f: &Facts, target: Target) -> Vec<String> {
+    let mut out = Vec::new();
+    let depth = l.chain.and_then(|c| c.max_depth).unwrap_or(0);
+    if depth >= 3 && (f.errors + f.overload) > 0 && target != Target::Broker {
+        out.push(format!(
+            "Retry amplification: the link sits {depth} hops deep and fails sometimes; \
+             retries at every layer can multiply load up to (r+1)^{depth}. Set retry budgets."
+        ));
+    }
+    if let Some(p99) = l.http.as_ref().and_then(|h| h.latency_total_ms.p99) {
+        if p99 > 10_000.0 {
+            out.push(format!(
+                "Some requests take over 10 s (p99 {:.0} s): long polling or streaming; use \
+                 gRPC server streaming for those routes.",
+                p99 / 1e3
+            ));
+        }
+    }
+    if let Some(b) = l
+        .http
+        .as_ref()
+        .and_then(|h| h.bytes_per_request.response_bodies)
+    {
+        if b > 1_048_576.0 {
+            out.push(format!(
+                "Responses average {:.1} MiB, near gRPC's 4 MiB default message limit.",
+                b / 1_048_576.0
+            ));
+        }
+    }
+    if let Some(s) = l.savings.sampled_bodies.non_json_share {
+        if s > 0.2 && target == Target::Grpc {
+            out.push(format!(
+                "{} of the sampled bodies are not JSON: they need `bytes` fields or stay on HTTP.",
+                pct(s)
+            ));
+        }
+    }
+    let b = &l.savings.sampled_bodies;
+    if matches!(target, Target::Grpc | Target::Broker) {
+        if b.unsafe_integers > 0 {
+            out.push(format!(
+                "{} integer values in the {} sampled documents exceed 2^53: JavaScript clients \
+                 already lose them, and proto3's JSON mapping (a transcoding gateway) writes \
+                 int64 as strings, so clients that read them as numbers break.",
+                b.unsafe_integers, b.documents
+            ));
+        }
+        if b.type_conflicts > 0 {
+            out.push(format!(
+                "Schema drift: {} fields change JSON type across the {} sampled documents; \
+                 the .proto must settle each (a oneof, a wrapper, or a fix upstream).",
+                b.type_conflicts, b.documents
+            ));
+        }
+    }
+    let callers_routes = l.routes.len() as u64 + l.routes_not_listed;
+    if target == Target::Grpc && callers_routes > 0 {
+        out.push(
+            "The proto3 JSON mapping changes the JSON a transcoding gateway serves (int64 as \
+             strings, enum names, omitted defaults, lowerCamelCase): check clients that read \
+             large ids as numbers."
+                .to_owned(),
+        );
+    }
+    match target {
+        Target::Broker => out.push(
+            "Brokers deliver duplicates and order only within a partition: consumers must be \
+             idempotent; watch consumer lag, a backlog is silent."
+                .to_owned(),
+        ),
+        Target::Mesh => out.push(
+            "Two proxies per hop add CPU and about 2-3 ms at p90; budget retries so they do \
+             not amplify along the chain."
+                .to_owned(),
+        ),
+        Target::Grpc => out.push(
+            "L4 load balancers pin HTTP/2 connections (use L7 or client-side balancing); gRPC \
+             errors travel as HTTP 200 with grpc-status in trailers, so status dashboards \
+             need updating."
+                .to_owned(),
+        ),
+        Target::Keep => {}
+    }
+    out
+}
+
+/// The weakest of: sample size, capture quality, chain inference (when the rule relied on
+/// it), body samples (for gRPC), and whether the wire was seen at all.
+fn confidence(l: &Subject<'_>, f: &Facts, target: Target) -> (f64, Confidence) {
+    let n = if l.http.is_some() {
+        f.requests
+    } else {
+        l.connections
+    };
+    let mut factors: BTreeMap<&str, f64> = BTreeMap::new();
+    factors.insert(
+        "samples",
+        match n {
+            100.. => 1.0,
+            30..=99 => 0.7,
+            _ => 0.4,
+        },
+    );
+    let bad = l.quality.connections_with_gaps + l.quality.one_sided_connections;
+    let quality = if l.connections > 0 {
+        1.0 - 2.0 * bad as f64 / l.connections as f64
+    } else {
+        1.0
+    };
+    factors.insert("capture", quality.clamp(0.0, 1.0));
+    if target != Target::Keep {
+        if let Some(c) = l.chain.and_then(|c| c.inferred_confidence) {
+            factors.insert("chains", c);
+        }
+    }
+    if target == Target::Grpc && l.savings.samples.bodies_from_constant && l.http.is_some() {
+        factors.insert("bodies", 0.7);
+    }
+    if l.evidence == Evidence::Traces {
+        factors.insert("wire", 0.4);
+    }
+    let score = factors.values().copied().fold(1.0, f64::min);
+    let level = if score >= 0.8 {
+        Confidence::High
+    } else if score >= 0.5 {
+        Confidence::Medium
+    } else {
+        Confidence::Low
+    };
+    (score, level)
+}

@@ -1,0 +1,435 @@
+//! Protocol: byte streams -> HTTP/1.x exchanges and connection records. Recognises TLS and
+//! HTTP/2 by their first bytes and everything else as other TCP; of TLS only the
+//! cleartext handshake is read (by `crate::ingest::tls`): SNI, ALPN, version, cipher, timing.
+
+pub(crate) mod body;
+pub(crate) mod coding;
+pub mod detect;
+pub mod h1;
+pub(crate) mod head;
+pub mod route;
+
+#[cfg(test)]
+mod tests;
+
+use rustc_hash::FxHashMap;
+
+use crate::ingest::flow::{EventKind, Interest, StreamEvent};
+use crate::ingest::serialization::{PayloadRow, Sampler};
+use crate::ingest::tls::{Handshake, HelloNames, Progress};
+use crate::model::connection::TlsHandshake;
+use crate::model::coverage::MAX_UNANSWERED_SERVERS;
+use crate::model::{
+    ConnId, Connection, Coverage, Direction, Endpoint, Exchange, L7Protocol, TcpSummary, Timestamp,
+};
+use detect::{Sniff, SNIFF_LEN};
+use h1::{H1Conn, Sink};
+
+/// Owned output of the protocol stage.
+// Moved once into the tables stage; boxing exchanges would add an allocation per record.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    Exchange(Exchange),
+    Connection(Connection),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct HttpConfig {
+    /// Largest header block accepted (bytes); larger is malformed.
+    pub max_header_bytes: usize,
+    /// Requests waiting for a response on one connection (pipelining depth).
+    pub max_pending_requests: usize,
+    /// Decoded body bytes counted per body before decoding stops (bomb guard).
+    pub max_decoded_body_bytes: u64,
+    /// Header-block bytes buffered across all connections; past it the connection that
+    /// grew the total drops its partial header blocks (counted) so memory stays bounded.
+    pub max_header_bytes_total: usize,
+    /// Bounds and rules of the JSON body sampler (serialization cost).
+    pub sampler: crate::ingest::serialization::SamplerConfig,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_header_bytes: 64 << 10,
+            max_pending_requests: 64,
+            max_decoded_body_bytes: 256 << 20,
+            max_header_bytes_total: 32 << 20,
+            sampler: crate::ingest::serialization::SamplerConfig::default(),
+        }
+    }
+}
+
+/// The first bytes of each side, kept until they say what the connection carries.
+struct SniffBuf {
+    buf: [[u8; SNIFF_LEN]; 2],
+    len: [usize; 2],
+    first_ts: [Timestamp; 2],
+}
+
+enum Phase {
+    Sniff(Box<SniffBuf>),
+    Http(Box<H1Conn>),
+    /// TLS: the cleartext handshake of both sides, until it ends.
+    Tls(Box<Handshake>),
+    /// Not parsed any further (TLS, HTTP/2, other), or nothing at all seen.
+    Ignored(L7Protocol),
+}
+
+struct ConnState {
+    client: Endpoint,
+    server: Endpoint,
+    phase: Phase,
+    /// What the TLS handshake showed, once read (TLS connections only).
+    tls: Option<Box<(HelloNames, TlsHandshake)>>,
+}
+
+pub struct HttpStage {
+    config: HttpConfig,
+    conns: FxHashMap<ConnId, ConnState>,
+    /// Bytes held in header buffers across all connections.
+    held: usize,
+    /// JSON bodies kept for the serialization measures (`crate::ingest::serialization`).
+    sampler: Option<Box<Sampler>>,
+}
+
+impl HttpStage {
+    pub fn new(config: HttpConfig) -> Self {
+        HttpStage {
+            config,
+            conns: FxHashMap::default(),
+            held: 0,
+            sampler: Some(Box::new(Sampler::new(config.sampler))),
+        }
+    }
+
+    /// Measures the sampled JSON bodies (one row per key) and adds the sampler's counters
+    /// to `cov`; call once, at the end of the run.
+    pub fn finish_payloads(&mut self, cov: &mut Coverage) -> Vec<PayloadRow> {
+        self.sampler.take().map_or_else(Vec::new, |s| s.finish(cov))
+    }
+
+    /// Connections currently tracked.
+    pub fn live_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Bytes held in header buffers across all connections.
+    pub fn held_header_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Consumes one stream event; emits exchanges as they complete and the connection
+    /// record on `Closed`.
+    pub fn push(
+        &mut self,
+        ev: StreamEvent<'_>,
+        cov: &mut Coverage,
+        out: &mut impl FnMut(Record),
+    ) -> Interest {
+        // Taken out while the event is handled, so that `dispatch` may borrow `self`.
+        let mut sampler = self.sampler.take();
+        let mut sink = Sink {
+            cov,
+            out,
+            sampler: sampler.as_deref_mut(),
+        };
+        let held = |conns: &FxHashMap<ConnId, ConnState>| {
+            conns.get(&ev.conn).map_or(0, ConnState::held_bytes)
+        };
+        let before = held(&self.conns);
+        let mut interest = self.dispatch(ev, &mut sink);
+        let mut after = held(&self.conns);
+        if self.held - before + after > self.config.max_header_bytes_total {
+            if let Some(st) = self.conns.get_mut(&ev.conn) {
+                match &mut st.phase {
+                    Phase::Http(h) => h.shed(ev.ts, &mut sink),
+                    Phase::Tls(_) => interest = st.tls_abandon(sink.cov),
+                    _ => {}
+                }
+            }
+            after = held(&self.conns);
+        }
+        self.held = self.held - before + after;
+        self.sampler = sampler;
+        interest
+    }
+
+    fn dispatch(&mut self, ev: StreamEvent<'_>, sink: &mut Sink<'_>) -> Interest {
+        let cfg = self.config;
+        match ev.kind {
+            EventKind::Opened { client, server } => {
+                let sniff = SniffBuf {
+                    buf: [[0; SNIFF_LEN]; 2],
+                    len: [0; 2],
+                    first_ts: [ev.ts; 2],
+                };
+                let st = ConnState {
+                    client,
+                    server,
+                    phase: Phase::Sniff(Box::new(sniff)),
+                    tls: None,
+                };
+                self.conns.insert(ev.conn, st);
+                Interest::Keep
+            }
+            EventKind::Data { dir, bytes } => match self.conns.get_mut(&ev.conn) {
+                Some(st) => st.data(ev.conn, dir, ev.ts, bytes, cfg, sink),
+                None => Interest::Keep,
+            },
+            EventKind::Gap { dir, len } => {
+                if let Some(st) = self.conns.get_mut(&ev.conn) {
+                    if let Phase::Sniff(_) = st.phase {
+                        // The first bytes are lost: assume HTTP/1 and resynchronise.
+                        st.start_http(ev.conn, cfg, sink);
+                    }
+                    match &mut st.phase {
+                        Phase::Http(h) => {
+                            h.gap(dir, len, ev.ts, sink);
+                            h.interest()
+                        }
+                        // The rest of the handshake cannot be followed.
+                        Phase::Tls(_) => st.tls_abandon(sink.cov),
+                        Phase::Sniff(_) => Interest::Keep,
+                        Phase::Ignored(_) => Interest::Ignore,
+                    }
+                } else {
+                    Interest::Keep
+                }
+            }
+            EventKind::End { dir } => match self.conns.get_mut(&ev.conn) {
+                Some(st) => match &mut st.phase {
+                    Phase::Http(h) => {
+                        h.end(dir, ev.ts, sink);
+                        Interest::Keep
+                    }
+                    Phase::Tls(_) | Phase::Sniff(_) => Interest::Keep,
+                    Phase::Ignored(_) => Interest::Ignore,
+                },
+                None => Interest::Keep,
+            },
+            EventKind::Closed(summary) => {
+                if summary.unanswered_attempt() {
+                    self.conns.remove(&ev.conn);
+                    count_unanswered(sink.cov, summary);
+                    return Interest::Ignore;
+                }
+                let record = match self.conns.remove(&ev.conn) {
+                    Some(st) => st.close(summary, sink),
+                    None => unknown_connection(summary),
+                };
+                *sink
+                    .cov
+                    .connections_by_protocol
+                    .entry(record.protocol.as_str())
+                    .or_insert(0) += 1;
+                (sink.out)(Record::Connection(record));
+                Interest::Ignore
+            }
+        }
+    }
+}
+
+/// An unanswered connection attempt, counted instead of tabled (see `Coverage`).
+fn count_unanswered(cov: &mut Coverage, summary: &TcpSummary) {
+    cov.unanswered_attempts += 1;
+    let server = summary.server.to_string();
+    let by = &mut cov.unanswered_attempts_by_server;
+    let key = if by.contains_key(&server) || by.len() < MAX_UNANSWERED_SERVERS {
+        server
+    } else {
+        "other".to_owned()
+    };
+    *by.entry(key).or_insert(0) += 1;
+}
+
+/// A connection closed without `Opened` (should not happen): still reported.
+fn unknown_connection(summary: &TcpSummary) -> Connection {
+    let bytes = summary.client_to_server.bytes + summary.server_to_client.bytes;
+    Connection {
+        tcp: summary.clone(),
+        protocol: if bytes == 0 {
+            L7Protocol::Empty
+        } else {
+            L7Protocol::Other
+        },
+        upgraded_to: None,
+        exchanges: 0,
+        malformed_messages: 0,
+        tls_sni: None,
+        tls_alpn: None,
+        tls_handshake: TlsHandshake::default(),
+    }
+}
+
+fn verdict(sb: &SniffBuf) -> Sniff {
+    let client = detect::classify_client(&sb.buf[0][..sb.len[0]]);
+    match client {
+        Sniff::NeedMore if sb.len[1] > 0 => detect::classify_server(&sb.buf[1][..sb.len[1]]),
+        v => v,
+    }
+}
+
+impl ConnState {
+    fn held_bytes(&self) -> usize {
+        match &self.phase {
+            Phase::Http(h) => h.held_bytes(),
+            Phase::Tls(h) => h.held_bytes(),
+            _ => 0,
+        }
+    }
+
+    fn data(
+        &mut self,
+        conn: ConnId,
+        dir: Direction,
+        ts: Timestamp,
+        bytes: &[u8],
+        cfg: HttpConfig,
+        sink: &mut Sink<'_>,
+    ) -> Interest {
+        let sb = match &mut self.phase {
+            Phase::Http(h) => return h.data(dir, ts, bytes, sink),
+            Phase::Tls(h) => {
+                let p = h.data(dir, ts, bytes);
+                return self.tls_progress(p, sink.cov);
+            }
+            Phase::Ignored(_) => return Interest::Ignore,
+            Phase::Sniff(sb) => sb,
+        };
+        if bytes.is_empty() {
+            return Interest::Keep;
+        }
+        let d = dir.index();
+        let prev = sb.len[d];
+        if prev == 0 {
+            sb.first_ts[d] = ts;
+        }
+        let k = (SNIFF_LEN - prev).min(bytes.len());
+        sb.buf[d][prev..prev + k].copy_from_slice(&bytes[..k]);
+        sb.len[d] += k;
+        match verdict(sb) {
+            Sniff::NeedMore => Interest::Keep,
+            Sniff::Http1 => {
+                // Replay this side's earlier bytes, then deliver the current event whole.
+                sb.len[d] = prev;
+                self.start_http(conn, cfg, sink);
+                match &mut self.phase {
+                    Phase::Http(h) => h.data(dir, ts, bytes, sink),
+                    _ => Interest::Ignore,
+                }
+            }
+            Sniff::Http2 => self.ignore(L7Protocol::Http2),
+            // The client's first bytes are a handshake record: read the handshake from
+            // them (the sniffed prefixes, then this event's bytes).
+            Sniff::Tls if sb.len[0] > 0 => {
+                let h = crate::ingest::tls::handshake::start(
+                    &sb.buf,
+                    sb.len,
+                    sb.first_ts,
+                    dir,
+                    prev,
+                    ts,
+                    bytes,
+                );
+                let p = if h.done() {
+                    Progress::Done
+                } else {
+                    Progress::More
+                };
+                self.phase = Phase::Tls(h);
+                self.tls_progress(p, sink.cov)
+            }
+            // Known only by the server's bytes: the ClientHello was not captured.
+            Sniff::Tls => self.ignore(L7Protocol::Tls),
+            Sniff::Other => self.ignore(L7Protocol::Other),
+        }
+    }
+
+    /// Once the handshake reader is done, keeps what it found and reads no further.
+    fn tls_progress(&mut self, p: Progress, cov: &mut Coverage) -> Interest {
+        match p {
+            Progress::More => Interest::Keep,
+            Progress::Done => self.tls_finish(cov),
+        }
+    }
+
+    /// The handshake cannot be followed further (gap, memory bound): counted by the reader.
+    fn tls_abandon(&mut self, cov: &mut Coverage) -> Interest {
+        if let Phase::Tls(h) = &mut self.phase {
+            h.abandon();
+        }
+        self.tls_finish(cov)
+    }
+
+    fn tls_finish(&mut self, cov: &mut Coverage) -> Interest {
+        if let Phase::Tls(h) = std::mem::replace(&mut self.phase, Phase::Ignored(L7Protocol::Tls)) {
+            self.tls = Some(Box::new(h.finish(cov)));
+        }
+        Interest::Ignore
+    }
+
+    fn ignore(&mut self, p: L7Protocol) -> Interest {
+        self.phase = Phase::Ignored(p);
+        Interest::Ignore
+    }
+
+    /// Switches to HTTP/1 parsing, replaying the bytes held while sniffing in time order.
+    fn start_http(&mut self, conn: ConnId, cfg: HttpConfig, sink: &mut Sink<'_>) {
+        let mut h = Box::new(H1Conn::new(conn, self.client, self.server, cfg));
+        if let Phase::Sniff(sb) = &self.phase {
+            let mut order = [Direction::ClientToServer, Direction::ServerToClient];
+            if sb.first_ts[1] < sb.first_ts[0] {
+                order.reverse();
+            }
+            for dir in order {
+                let d = dir.index();
+                if sb.len[d] > 0 {
+                    h.data(dir, sb.first_ts[d], &sb.buf[d][..sb.len[d]], sink);
+                }
+            }
+        }
+        self.phase = Phase::Http(h);
+    }
+
+    fn close(self, summary: &TcpSummary, sink: &mut Sink<'_>) -> Connection {
+        let mut tls = self.tls.map(|b| *b);
+        let (protocol, upgraded_to, exchanges, malformed_messages) = match self.phase {
+            Phase::Sniff(sb) => {
+                let p = if sb.len == [0, 0] {
+                    L7Protocol::Empty
+                } else {
+                    L7Protocol::Other
+                };
+                (p, None, 0, 0)
+            }
+            Phase::Ignored(p) => (p, None, 0, 0),
+            Phase::Tls(h) => {
+                // Closed while the handshake was still being read.
+                tls = Some(h.finish(sink.cov));
+                (L7Protocol::Tls, None, 0, 0)
+            }
+            Phase::Http(mut h) => {
+                h.close(summary.close, sink);
+                let p = match h.version {
+                    Some("HTTP/1.0") => L7Protocol::Http10,
+                    Some(_) => L7Protocol::Http11,
+                    None => L7Protocol::Other,
+                };
+                (p, h.upgraded_to.take(), h.emitted, h.malformed)
+            }
+        };
+        let (names, tls_handshake) = tls.unwrap_or_default();
+        Connection {
+            tcp: summary.clone(),
+            protocol,
+            upgraded_to,
+            exchanges,
+            malformed_messages,
+            tls_sni: names.sni,
+            tls_alpn: names.alpn,
+            tls_handshake,
+        }
+    }
+}
