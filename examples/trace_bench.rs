@@ -1,4 +1,4 @@
-//! Reads trace files with `linkrank::traces::read` and prints throughput; driven by
+//! Reads trace files with `linkrank::ingest::traces::read` and prints throughput; driven by
 //! bench/traces.sh (which adds peak memory from /usr/bin/time).
 //!
 //! usage: cargo run --release --example trace_bench -- [--parse-only | --digest] FILE...
@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
         "usage: trace_bench [--parse-only | --digest] FILE..."
     );
     let t0 = Instant::now();
-    let set = linkrank::traces::read(&paths)?;
+    let set = linkrank::ingest::traces::read(&paths)?;
     let secs = t0.elapsed().as_secs_f64();
     let c = &set.coverage;
     let mb = c.bytes as f64 / 1e6;
