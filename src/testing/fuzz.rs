@@ -2,7 +2,7 @@
 //!
 //! Each runs linkrank's own code on arbitrary bytes and checks invariants with `assert!`,
 //! so that a violated invariant panics and libFuzzer reports it as a crash. They live in
-//! the library, not in the fuzz crate, so that `tests/fuzz_replay.rs` replays the
+//! the library, not in the fuzz crate, so that `tests/it/fuzz_replay.rs` replays the
 //! committed corpora (`fuzz/corpus-committed/<target>/`) with a plain `cargo test`.
 //!
 //! Readers that only take paths (captures, trace files) get each input as a temporary

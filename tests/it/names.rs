@@ -2,12 +2,10 @@
 //! of UDP DNS responses) and the connections' `tls_sni` / `tls_alpn` (ClientHello).
 //! Every expected value is what tshark prints for the same file.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{analyse, corpus, i64s, repo, strs, tshark, u64s};
+use crate::common::{analyse, corpus, i64s, repo, strs, tshark, u64s};
 use linkrank::tables::{read_tables, write_tables};
 
 /// One DNS answer row: (ts_ns, resolver, client, query, name, type, answer, ttl).

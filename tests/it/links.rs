@@ -1,11 +1,9 @@
 //! Links end to end: names, per-link figures against tshark, reports.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::*;
 use assert_cmd::Command;
-use common::*;
 use serde_json::Value;
 
 struct Run {

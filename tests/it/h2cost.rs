@@ -1,11 +1,9 @@
 //! HTTP/2 and gRPC header figures on real captures: the HPACK dynamic table makes later
 //! requests on a connection far smaller, and HTTP/2 headers are smaller than HTTP/1.1's.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{analyse, repo, strs, u64s};
+use crate::common::{analyse, repo, strs, u64s};
 
 /// keepalive.pcap: 7 exchanges on one connection (fixtures/README.md).
 #[test]

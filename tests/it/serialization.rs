@@ -1,10 +1,8 @@
 //! The `payloads` table on the demo capture (JSON everywhere): bounded samples, protobuf
 //! smaller than JSON, and no body value in any output file.
 
-mod common;
-
+use crate::common::*;
 use assert_cmd::Command;
-use common::*;
 
 /// A non-null u64 column of a table.
 fn u64s(df: &polars::prelude::DataFrame, c: &str) -> Vec<u64> {

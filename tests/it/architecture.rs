@@ -8,7 +8,7 @@
 //! may use its own ancestors (`super::Type` from a child of the module that declares it);
 //! siblings at every level, top-level modules included, must form a DAG.
 //!
-//! `cargo test --test architecture -- --nocapture` prints the graph of the stages and of
+//! `cargo test --test it architecture:: -- --nocapture` prints the graph of the stages and of
 //! the modules inside each.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -9,14 +9,12 @@
 //! - bit flips confined to headers: pcap record headers and the first 64 bytes of each
 //!   packet (link, IP and TCP headers), so the structure is damaged where parsers decide.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A run that takes longer is a hang.
 const WATCHDOG: Duration = Duration::from_secs(20);

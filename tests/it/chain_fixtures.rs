@@ -1,15 +1,13 @@
-//! The call-chain fixtures (fixtures/chains/, made by make_chains.sh): linkrank's exchanges
+//! The call-chain fixtures (fixtures/chains/, made by fixtures/scripts/make_chains.sh): linkrank's exchanges
 //! table must name exactly the exchanges of each truth file, which the services and the
 //! driver logged themselves as they made and served the calls (and which the script
 //! checked against tshark): the same ids (`client_ip:client_port>server_ip:server_port#
 //! index`), methods, routes and statuses, and in the `_tp` captures the traceparent ids.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// What one exchange must look like: method, route, status, trace id, traceparent span.

@@ -2,9 +2,7 @@
 //! real fixture captures, re-cut at random points, reordered within a window and partly
 //! duplicated, yield exactly the exchanges of the capture as recorded (timestamps aside).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use linkrank::ingest::capture::{CaptureFile, MergedCaptures};
 use linkrank::ingest::decode::{DecodeConfig, Decoder, Segment, TcpFlags};
 use linkrank::ingest::flow::{FlowConfig, FlowTable};

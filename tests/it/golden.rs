@@ -1,10 +1,8 @@
-//! Golden outputs (insta snapshots under tests/snapshots/): the terminal summary and the
+//! Golden outputs (insta snapshots under tests/it/snapshots/): the terminal summary and the
 //! exchanges table of real fixtures, so any change in what linkrank reports shows up in
-//! review as a diff. The figures in them were checked against tshark by tests/fixtures.rs.
+//! review as a diff. The figures in them were checked against tshark by tests/it/fixtures.rs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use linkrank::report::summary::{self, InputSummary};
 
 /// The exchanges table as text, capture times left out (they are absolute).

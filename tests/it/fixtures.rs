@@ -2,9 +2,7 @@
 //! fixtures/scripts/make_all.sh), compared with the figures tshark gave for each one
 //! (fixtures/expected/*.json, written by fixtures/scripts/expected.sh).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use linkrank::ingest::http::route;
 use serde_json::Value;
 

@@ -1,9 +1,7 @@
 //! The `linkrank` binary end to end: outputs, exit codes, messages, privacy.
 
-mod common;
-
+use crate::common::*;
 use assert_cmd::Command;
-use common::*;
 use polars::prelude::*;
 use predicates::prelude::*;
 

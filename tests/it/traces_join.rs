@@ -2,15 +2,13 @@
 //! (fixtures/traced/): real services instrumented with the OpenTelemetry SDK exported
 //! their spans while tcpdump recorded the same exchanges. Every expected figure comes
 //! from `traced.truth.json`, which the services and the driver logged as they made the
-//! calls and which make_traced.sh checked against the exported spans and tshark.
-
-mod common;
+//! calls and which fixtures/scripts/make_traced.sh checked against the exported spans and tshark.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::common::*;
 use assert_cmd::Command;
-use common::*;
 use serde_json::Value;
 
 const FIX: &str = "fixtures/traced";

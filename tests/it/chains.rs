@@ -2,13 +2,11 @@
 //! truth files the services and the driver logged themselves as they made the calls), and
 //! the demo capture's chain in links.json.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+use crate::common::*;
 use assert_cmd::Command;
-use common::*;
 use linkrank::analysis::chains::{
     self, CallKind, CallSet, ChainConfig, EdgeSource, Forest, Inference,
 };

@@ -2,9 +2,7 @@
 //! MANIFEST.tsv): the HTTP/1 request count of every capture equals tshark's, run live on
 //! the same file, except where named below with the reason.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// Captures listed in the corpus manifest (kind `pcap`).
 fn manifest_captures() -> Vec<String> {

@@ -4,12 +4,10 @@
 //! per-frame record lists (not from linkrank's code). Coverage counters against tshark's
 //! counts of ServerHellos.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{analyse, corpus, i64s, repo, strs, tshark, u64s};
+use crate::common::{analyse, corpus, i64s, repo, strs, tshark, u64s};
 use polars::prelude::*;
 
 /// One TCP payload-carrying frame of a stream, as tshark dissects it.

@@ -3,10 +3,8 @@
 //! handshakes, a low-rate link is kept, the external caller keeps HTTP, and a deep
 //! synchronous link outranks an equally costly shallow one.
 
-mod common;
-
+use crate::common::*;
 use clap::Parser;
-use common::*;
 use linkrank::analysis::assess::{Assessed, Assessment};
 use linkrank::analysis::cost::CostConstants;
 use linkrank::analysis::rank::Ranked;

@@ -1,0 +1,28 @@
+//! linkrank's integration tests, one crate (one link of polars instead of one per test
+//! file), a module per area. Shared helpers are in `common`.
+//!
+//! `cargo test --test it` runs them all; `cargo test --test it golden::` one area.
+
+mod common;
+
+mod architecture;
+mod chain_fixtures;
+mod chains;
+mod cli;
+mod corpus;
+mod diff;
+mod exchange_prop;
+mod fixtures;
+mod flow_reassembly_prop;
+mod fuzz_replay;
+mod golden;
+mod h2cost;
+mod html;
+mod links;
+mod names;
+mod recommend;
+mod robustness;
+mod serialization;
+mod tls_handshake;
+mod traces;
+mod traces_join;
