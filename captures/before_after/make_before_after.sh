@@ -11,8 +11,9 @@
 #   sudo captures/before_after/make_before_after.sh    # ~1 minute per capture, root
 #
 # Not a copy of make_prod.sh: each run builds a scratch tree whose make_prod.sh,
-# figures.sh, services.py, loadgen.py and lib.sh are symlinks to the real ones
-# and whose nginx.conf is the demo's (before) or the demo's with the pool added
+# figures.sh, services.py and loadgen.py are symlinks to the real ones, whose
+# fixtures/scripts is a symlink to the real directory (lib.sh, pool.py), and whose
+# nginx.conf is the demo's (before) or the demo's with the pool added
 # (after); make_prod.sh then writes its prod.pcap into the scratch tree, and this
 # script moves it here. Namespaces, services, load generator, checks and cleanup
 # are make_prod.sh's. DURATION (default 12 s) keeps each file under 3 MB.
@@ -36,10 +37,10 @@ pooled_conf() {
 record() {
     local variant=$1 tree f
     tree=$(mktemp -d /tmp/linkrank-ba.XXXXXX)
-    mkdir -p "$tree/captures/demo" "$tree/fixtures/scripts"
+    mkdir -p "$tree/captures/demo" "$tree/fixtures"
     for f in make_prod.sh figures.sh; do ln -s "$CAPS/$f" "$tree/captures/$f"; done
     for f in services.py loadgen.py; do ln -s "$CAPS/demo/$f" "$tree/captures/demo/$f"; done
-    ln -s "$REPO/fixtures/scripts/lib.sh" "$tree/fixtures/scripts/lib.sh"
+    ln -s "$REPO/fixtures/scripts" "$tree/fixtures/scripts"
     if [ "$variant" = after ]; then
         pooled_conf "$CAPS/demo/nginx.conf" > "$tree/captures/demo/nginx.conf"
         # the edit must have happened: a changed demo config would silently give two equal files

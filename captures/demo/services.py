@@ -34,6 +34,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# The keep-alive pool is shared with the fixtures' services (fixtures/scripts/pool.py).
+# realpath: captures/before_after/make_before_after.sh runs this file through a symlink.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..",
+                                "fixtures", "scripts"))
+from pool import Pool  # noqa: E402
+
 ROLE = sys.argv[1] if len(sys.argv) > 1 else "orders"
 TIMEOUT = 5.0  # every outgoing call is bounded
 
@@ -66,49 +72,13 @@ def child_traceparent(incoming):
     return "00-%s-%016x-%s" % (parts[1], random.getrandbits(64), parts[3])
 
 
-class Pool:
-    """A small keep-alive pool of http.client connections to one peer."""
-
-    def __init__(self, name, max_idle=8):
-        self.host, self.port, self.hostname = peer(name)
-        self.max_idle = max_idle
-        self.idle = []
-        self.lock = threading.Lock()
-
-    def request(self, method, path, body=None, headers=None):
-        hdrs = {"Host": self.hostname, "Accept": "application/json",
-                "User-Agent": "orders-svc/2.3 http.client"}
-        hdrs.update({k: v for k, v in (headers or {}).items() if v is not None})
-        data = None
-        if body is not None:
-            data = json.dumps(body, separators=(",", ":")).encode()
-            hdrs["Content-Type"] = "application/json"
-        for attempt in range(2):
-            with self.lock:
-                conn = self.idle.pop() if self.idle else None
-            reused = conn is not None
-            if conn is None:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
-            try:
-                conn.request(method, path, body=data, headers=hdrs)
-                resp = conn.getresponse()
-                payload = resp.read()
-            except (http.client.HTTPException, OSError):
-                conn.close()
-                if reused and attempt == 0:
-                    continue  # a pooled connection went stale: one fresh try
-                raise
-            if resp.will_close:
-                conn.close()
-            else:
-                with self.lock:
-                    if len(self.idle) < self.max_idle:
-                        self.idle.append(conn)
-                        conn = None
-                if conn is not None:
-                    conn.close()
-            return resp.status, payload
-        raise OSError("unreachable")
+def upstream(name):
+    """The keep-alive pool to one peer: up to 8 idle connections, a request that fails
+    on a reused connection is sent once more on a new one, compact JSON bodies."""
+    host, port, hostname = peer(name)
+    return Pool(host, port, TIMEOUT, max_idle=8, retry_stale=True, separators=(",", ":"),
+                headers={"Host": hostname, "Accept": "application/json",
+                         "User-Agent": "orders-svc/2.3 http.client"})
 
 
 def urllib_call(name, method, path, body=None, headers=None):
@@ -429,9 +399,9 @@ class Orders(Base):
 
     def get_order(self, oid):
         order = make_order(oid)
-        status, body = self.users.request("GET", "/users/%d" % order["customer_id"], headers={"traceparent": self.tp()})
-        if status == 200:
-            u = json.loads(body)
+        r = self.users.request("GET", "/users/%d" % order["customer_id"], headers={"traceparent": self.tp()})
+        if r.status == 200:
+            u = json.loads(r.body)
             order["customer"] = {"id": u["id"], "name": u["name"], "tier": u["tier"]}
         self.send_json(200, order)
 
@@ -445,13 +415,13 @@ class Orders(Base):
                                  None, {"traceparent": self.tp()})
         # N+1: one users call per line item, sequential, on the pool
         for it in order["items"]:
-            status, body = self.users.request("GET", "/users/%d" % it["seller_id"], headers={"traceparent": self.tp()})
-            if status == 200:
-                it["seller"] = json.loads(body).get("name")
+            r = self.users.request("GET", "/users/%d" % it["seller_id"], headers={"traceparent": self.tp()})
+            if r.status == 200:
+                it["seller"] = json.loads(r.body).get("name")
         for it, f in zip(order["items"], futs):
-            status, body = f.result(timeout=TIMEOUT)
-            if status == 200:
-                d = json.loads(body)
+            r = f.result(timeout=TIMEOUT)
+            if r.status == 200:
+                d = json.loads(r.body)
                 it["stock"], it["warehouse"] = d["stock"], d["warehouse"]
         status, body, _ = pay.result(timeout=TIMEOUT)
         order["payment"] = json.loads(body) if status == 200 else None
@@ -459,8 +429,8 @@ class Orders(Base):
 
     def list_orders(self, params):
         cid = int(params["customer_id"]) if params.get("customer_id", "").isdigit() else 1000
-        status, body = self.users.request("GET", "/users/%d" % cid, headers={"traceparent": self.tp()})
-        if status != 200:
+        r = self.users.request("GET", "/users/%d" % cid, headers={"traceparent": self.tp()})
+        if r.status != 200:
             return self.send_json(404, {"error": "customer_not_found"})
         rows = []
         for k in range(8):
@@ -473,10 +443,10 @@ class Orders(Base):
     def create_order(self, req):
         tp = self.tp()
         lines = req.get("lines", [])
-        status, body = self.inventory.request("POST", "/reservations", {"lines": lines}, {"traceparent": tp})
-        if status != 201:
-            return self.send_json(409 if status == 409 else 502, {"error": "reservation_failed", "upstream_status": status})
-        reservation = json.loads(body)
+        r = self.inventory.request("POST", "/reservations", headers={"traceparent": tp}, body={"lines": lines})
+        if r.status != 201:
+            return self.send_json(409 if r.status == 409 else 502, {"error": "reservation_failed", "upstream_status": r.status})
+        reservation = json.loads(r.body)
         amount = sum(int(l.get("qty", 1)) * int(l.get("unit_price_cents", 0)) for l in lines)
         charge = {"amount_cents": amount, "currency": "EUR", "customer_id": req.get("customer_id", 1000),
                   "reservation_id": reservation["reservation_id"], "payment_method": req.get("payment_method")}
@@ -519,8 +489,8 @@ def main():
     handler = {"orders": Orders, "inventory": Inventory, "payments": Payments,
                "users": Users, "notifications": Notifications, "fraud": Fraud}[ROLE]
     if handler is Orders:
-        Orders.inventory = Pool("inventory")
-        Orders.users = Pool("users")
+        Orders.inventory = upstream("inventory")
+        Orders.users = upstream("users")
     ThreadingHTTPServer.request_queue_size = 128
     ThreadingHTTPServer.daemon_threads = True
     if handler is Fraud:
