@@ -77,7 +77,12 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, RunError> {
         }
         print!(
             "{}",
-            terminal::render(&outcome.ranked, config.top, &outcome.out_dir)
+            terminal::render(
+                &outcome.ranked,
+                config.top,
+                &outcome.out_dir,
+                outcome.capture_seconds
+            )
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -6,13 +6,15 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{fmt_opt, fmt_pct, LinkReport};
+use super::{fmt_opt, fmt_pct, LinkReport, SHORT_CAPTURE_S};
+use crate::analysis::cost::units;
 use crate::analysis::links::{Evidence, HttpMeasures, Link};
 use crate::analysis::rank::Ranked;
 
 pub fn render(r: &LinkReport<'_>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# linkrank report\n");
+    summary(&mut s, r);
     analysed(&mut s, r);
     quality(&mut s, r);
     traces_section(&mut s, r);
@@ -171,18 +173,18 @@ fn ranking(s: &mut String, r: &LinkReport<'_>) {
     let _ = writeln!(s, "## Ranked links\n");
     let _ = writeln!(
         s,
-        "| rank | client -> server | protocol | requests | req/s mean / peak | connections | new-connection share | latency p50 / p95 ms | header share | JSON share | 4xx / 5xx | score |"
+        "| rank | client -> server | protocol | requests | req/s mean / peak | connections | new-connection share | total p50 / p95 ms | to first byte p50 ms | header share | JSON share | 4xx / 5xx | score |"
     );
     let _ = writeln!(
         s,
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for x in r.links {
         let l = &x.link;
         let h = l.http.as_ref();
         let _ = writeln!(
             s,
-            "| {} | [{} -> {}](#{}) | {} | {} | {} / {} | {} | {} | {} / {} | {} | {} | {} | {:.4} |",
+            "| {} | [{} -> {}](#{}) | {} | {} | {} / {} | {} | {} | {} / {} | {} | {} | {} | {} | {:.4} |",
             x.rank,
             l.client,
             l.server,
@@ -193,8 +195,9 @@ fn ranking(s: &mut String, r: &LinkReport<'_>) {
             fmt_opt(h.and_then(|h| h.requests_per_s.peak), 0),
             super::terminal::connections_text(l),
             fmt_pct(h.and_then(|h| h.new_connection_share)),
+            fmt_opt(h.and_then(|h| h.latency_total_ms.p50), 1),
+            fmt_opt(h.and_then(|h| h.latency_total_ms.p95), 1),
             fmt_opt(h.and_then(|h| h.latency_ms.p50), 1),
-            fmt_opt(h.and_then(|h| h.latency_ms.p95), 1),
             fmt_pct(h.and_then(|h| h.header_share)),
             fmt_pct(h.and_then(|h| h.json_share)),
             h.map_or("-".into(), |h| format!("{} / {}", h.status.s4xx, h.status.s5xx)),
@@ -364,11 +367,12 @@ fn link_section(s: &mut String, x: &Ranked) {
     let i = &x.score_inputs;
     let _ = writeln!(
         s,
-        "Score {:.4}: saves {:.2} latency-ms/s, {:.0} B/s and {:.6} cores; effort {}{}.\n",
+        "Score {:.4}: the advice saves {:.2} latency-ms/s (weighted by the callers waiting), \
+         {} and {}; effort {}{}.\n",
         x.score,
         i.time_saved_ms_per_s,
-        i.bytes_saved_per_s,
-        i.cpu_saved_cores,
+        units::bit_rate(i.bytes_saved_per_s),
+        units::cores(i.cpu_saved_cores),
         i.effort,
         if i.external { " (external caller)" } else { "" }
     );
@@ -443,7 +447,7 @@ fn recommendations(s: &mut String, r: &LinkReport<'_>) {
     let _ = writeln!(s, "## Recommendations\n");
     let _ = writeln!(
         s,
-        "| rank | link | target | cheaper fix | confidence | time saved ms/s | bytes saved/s | cores saved | main reason |"
+        "| rank | link | target | cheaper fix | confidence | waiting saved per request | bandwidth saved | CPU saved | main reason |"
     );
     let _ = writeln!(s, "|---:|---|---|---|---|---:|---:|---:|---|");
     for x in r.links {
@@ -455,7 +459,7 @@ fn recommendations(s: &mut String, r: &LinkReport<'_>) {
         };
         let _ = writeln!(
             s,
-            "| {} | [{} -> {}](#{}) | {} | {} | {:?} ({:.2}) | {:.2} | {:.0} | {:.5} | {} |",
+            "| {} | [{} -> {}](#{}) | {} | {} | {:?} ({:.2}) | {} | {} | {} | {} |",
             x.rank,
             l.client,
             l.server,
@@ -464,13 +468,98 @@ fn recommendations(s: &mut String, r: &LinkReport<'_>) {
             rec.cheaper_fix.map_or("-", |f| f.as_str()),
             rec.confidence,
             rec.confidence_score,
-            rec.gain.time_saved_ms_per_s,
-            rec.gain.bytes_saved_per_s,
-            rec.gain.cpu_saved_cores,
+            per_request(
+                rec.gain.root_latency_ms_per_s_saved,
+                link_rate(l, r.capture_seconds)
+            )
+            .map_or("-".into(), units::millis),
+            units::bit_rate(rec.gain.bytes_saved_per_s),
+            units::cores(rec.gain.cpu_saved_cores),
             rec.why.first().map_or("-", String::as_str)
         );
     }
     let _ = writeln!(s);
+}
+
+/// Requests per second of a link, or connections per second where its requests are not
+/// visible.
+fn link_rate(l: &Link, seconds: Option<f64>) -> Option<f64> {
+    l.http
+        .as_ref()
+        .and_then(|h| h.requests_per_s.mean)
+        .or_else(|| {
+            seconds
+                .filter(|t| *t > 0.0)
+                .map(|t| l.connections as f64 / t)
+        })
+}
+
+fn per_request(per_s: f64, rate: Option<f64>) -> Option<f64> {
+    rate.filter(|r| *r > 0.0).map(|r| per_s / r)
+}
+
+/// The report's opening: what following the advice would save, in absolute units, and
+/// how far the capture can be trusted for it.
+fn summary(s: &mut String, r: &LinkReport<'_>) {
+    let _ = writeln!(s, "## Summary\n");
+    let mut total = crate::analysis::recommend::Gain::default();
+    let (mut migrations, mut fixes) = (0, 0);
+    for x in r.links {
+        let rec = &x.assessment.recommendation;
+        total.root_latency_ms_per_s_saved += rec.gain.root_latency_ms_per_s_saved.max(0.0);
+        total.bytes_saved_per_s += rec.gain.bytes_saved_per_s.max(0.0);
+        total.cpu_saved_cores += rec.gain.cpu_saved_cores;
+        if rec.target != crate::analysis::recommend::Target::Keep {
+            migrations += 1;
+        }
+        if rec.cheaper_fix.is_some() {
+            fixes += 1;
+        }
+    }
+    let roots_per_s = match (r.chains, r.capture_seconds) {
+        (Some(c), Some(t)) if t > 0.0 && c.roots > 0 => Some(c.roots as f64 / t),
+        _ => None,
+    };
+    let _ = writeln!(
+        s,
+        "Following every recommendation would save **{}** of CPU, **{}** of bandwidth and \
+         **{}** of waiting per root request{} ({} over {}; the rest keep HTTP as it is).\n",
+        units::cores(total.cpu_saved_cores),
+        units::bit_rate(total.bytes_saved_per_s),
+        per_request(total.root_latency_ms_per_s_saved, roots_per_s)
+            .map_or("-".into(), units::millis),
+        roots_per_s.map_or(String::new(), |q| format!(
+            " ({:.1} latency-ms per second over {q:.1} root requests/s)",
+            total.root_latency_ms_per_s_saved
+        )),
+        plural_pair(migrations, "migration", fixes, "cheaper fix"),
+        plural(r.links.len(), "link")
+    );
+    if let Some(t) = r.capture_seconds.filter(|t| *t < SHORT_CAPTURE_S) {
+        let _ = writeln!(
+            s,
+            "> **Short capture:** {} of traffic. Rates, gains and the ranking are \
+             extrapolated from under {SHORT_CAPTURE_S:.0} s; every confidence is capped for \
+             it. Capture at least 5 minutes of representative traffic before acting.\n",
+            units::duration(t)
+        );
+    }
+}
+
+/// `1 link`, `2 links`, `3 cheaper fixes`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else if word.ends_with('x') {
+        format!("{n} {word}es")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// `2 migrations and 1 cheaper fix`.
+fn plural_pair(a: usize, a_name: &str, b: usize, b_name: &str) -> String {
+    format!("{} and {}", plural(a, a_name), plural(b, b_name))
 }
 
 /// Quick wins, then the waves of migrations with their steps, risks and checks.
@@ -537,6 +626,34 @@ fn rollout_plan(s: &mut String, r: &LinkReport<'_>) {
     }
 }
 
+/// What "waiting saved" means for this link's advice, in one sentence.
+fn time_saved_meaning(rec: &crate::analysis::recommend::Recommendation) -> &'static str {
+    use crate::analysis::recommend::{Fix, Target};
+    match (rec.target, rec.cheaper_fix) {
+        (Target::Grpc, _) => {
+            "Waiting saved here: the root latency gRPC's savings remove along the critical \
+             paths the link's calls lie on, counted once for every synchronous caller waiting \
+             above it."
+        }
+        (Target::Broker, _) => {
+            "Waiting saved here: the caller's wait for the answer, minus the publish, where \
+             the call is on its roots' critical paths."
+        }
+        (Target::Mesh, _) => {
+            "Waiting saved here: the handshakes the sidecars' pooled connections avoid; the \
+             proxies' CPU is counted against the gain."
+        }
+        (Target::Keep, Some(Fix::KeepAlive | Fix::ConnectionPooling)) => {
+            "Waiting saved here: the TCP (and TLS) handshake a reused connection no longer \
+             waits for, on the share of calls on a critical path."
+        }
+        (Target::Keep, Some(Fix::Http2 | Fix::Gzip)) => {
+            "Waiting saved here: none counted; the fix saves bytes."
+        }
+        (Target::Keep, None) => "Waiting saved here: none; the link stays as it is.",
+    }
+}
+
 /// The link's recommendation and the facts behind it.
 fn recommendation_text(s: &mut String, x: &Ranked) {
     let rec = &x.assessment.recommendation;
@@ -558,6 +675,7 @@ fn recommendation_text(s: &mut String, x: &Ranked) {
     for w in &rec.why {
         let _ = writeln!(s, "- {w}");
     }
+    let _ = writeln!(s, "\n{}", time_saved_meaning(rec));
     if !rec.risks.is_empty() {
         let _ = writeln!(s, "\nRisks:\n");
         for r in &rec.risks {

@@ -42,6 +42,9 @@ pub struct LinkReport<'a> {
     pub plan: Option<&'a crate::analysis::plan::Plan>,
 }
 
+/// Under this many seconds a capture is called short (report and terminal).
+pub(crate) const SHORT_CAPTURE_S: f64 = 60.0;
+
 /// `12.3`, or `-` for a value that could not be measured.
 pub(crate) fn fmt_opt(v: Option<f64>, decimals: usize) -> String {
     match v {

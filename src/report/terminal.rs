@@ -15,12 +15,26 @@ pub(crate) fn connections_text(l: &crate::analysis::links::Link) -> String {
     }
 }
 
-/// The `top` best links, one line each, and where the reports are.
-pub fn render(links: &[Ranked], top: usize, out_dir: &Path) -> String {
+/// The `top` best links, one line each with the advice, and where the reports are;
+/// a warning first when the capture is too short to extrapolate from.
+pub fn render(
+    links: &[Ranked],
+    top: usize,
+    out_dir: &Path,
+    capture_seconds: Option<f64>,
+) -> String {
     let mut s = String::new();
+    if let Some(t) = capture_seconds.filter(|t| *t < super::SHORT_CAPTURE_S) {
+        let _ = writeln!(
+            s,
+            "\nwarning: the capture lasts {}: rates and gains are extrapolated from under a \
+             minute of traffic (confidence capped); capture at least 5 minutes before acting",
+            crate::analysis::cost::units::duration(t)
+        );
+    }
     let _ = writeln!(
         s,
-        "\n{:>4}  {:<36} {:<9} {:>8} {:>7} {:>6} {:>8} {:>9} {:>7} {:>8}",
+        "\n{:>4}  {:<36} {:<9} {:>8} {:>7} {:>6} {:>8} {:>11} {:>5}  {:<26} {:>8}",
         "rank",
         "client -> server",
         "protocol",
@@ -28,8 +42,9 @@ pub fn render(links: &[Ranked], top: usize, out_dir: &Path) -> String {
         "req/s",
         "conns",
         "new-conn",
-        "p95 ms",
+        "p50 ms total",
         "5xx",
+        "advice",
         "score"
     );
     for x in links.iter().take(top) {
@@ -39,9 +54,14 @@ pub fn render(links: &[Ranked], top: usize, out_dir: &Path) -> String {
         if pair.chars().count() > 36 {
             pair = pair.chars().take(35).collect::<String>() + "~";
         }
+        let rec = &x.assessment.recommendation;
+        let advice = match rec.cheaper_fix {
+            Some(fix) => format!("{} + {}", rec.target.as_str(), fix.as_str()),
+            None => rec.target.as_str().to_owned(),
+        };
         let _ = writeln!(
             s,
-            "{:>4}  {:<36} {:<9} {:>8} {:>7} {:>6} {:>8} {:>9} {:>7} {:>8.4}",
+            "{:>4}  {:<36} {:<9} {:>8} {:>7} {:>6} {:>8} {:>11} {:>5}  {:<26} {:>8.4}",
             x.rank,
             pair,
             l.protocol,
@@ -49,8 +69,9 @@ pub fn render(links: &[Ranked], top: usize, out_dir: &Path) -> String {
             fmt_opt(h.and_then(|h| h.requests_per_s.mean), 1),
             connections_text(&x.link),
             fmt_pct(h.and_then(|h| h.new_connection_share)),
-            fmt_opt(h.and_then(|h| h.latency_ms.p95), 1),
+            fmt_opt(h.and_then(|h| h.latency_total_ms.p50), 1),
             h.map_or("-".into(), |h| h.status.s5xx.to_string()),
+            advice,
             x.score
         );
     }

@@ -131,6 +131,16 @@ pub const NEW_CONN: &str = "new_conn";
 pub const INCOMPLETE: &str = "incomplete";
 /// Body bytes (both directions) whose media type is JSON.
 pub const JSON_BODY_BYTES: &str = "json_body_bytes";
+/// The part of those sent without a content coding (what gzip could still shrink).
+pub const JSON_IDENTITY_BODY_BYTES: &str = "json_identity_body_bytes";
+/// The request carried an idempotency key header.
+pub const IDEMPOTENCY_KEYED: &str = "idempotency_keyed";
+/// The response carried `Retry-After`.
+pub const RETRY_AFTER: &str = "retry_after";
+/// The exchange failed and its client sent the same request again; and that retry
+/// succeeded.
+pub const RETRIED_FAILURE: &str = "retried_failure";
+pub const RECOVERED_FAILURE: &str = "recovered_failure";
 /// Header bytes of the exchanges whose header replay was complete, as sent, as HTTP/2
 /// and as gRPC.
 pub const REPLAY_H1_HEADER_BYTES: &str = "replay_h1_header_bytes";

@@ -46,12 +46,12 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     (
         columns::SAMPLED_JSON_GZIP_BYTES,
         "u64?",
-        "gzip (level 6) size of the sampled documents that were sent compressed; null when none was",
+        "gzip (level 6) size of all the sampled documents, whether or not they were sent compressed; null without samples",
     ),
     (
         columns::SAMPLED_PROTOBUF_GZIP_BYTES,
         "u64?",
-        "gzip (level 6) size of the protobuf encodings of those same documents",
+        "gzip (level 6) size of the protobuf encodings of the same documents",
     ),
     (
         columns::JSON_PARSE_NS_PER_BYTE,

@@ -1,7 +1,6 @@
-//! Recommendations on the demo capture: the fire-and-forget link goes to a
-//! broker, the TLS link that handshakes on every request ranks near the top for its
-//! handshakes, a low-rate link is kept, the external caller keeps HTTP, and a deep
-//! synchronous link outranks an equally costly shallow one.
+//! Recommendations on the demo capture, checked against the advice an expert gives from
+//! the demo services' code: measured costs, floors, cheaper fixes, retries, confidence,
+//! and a deep synchronous link outranking an equally costly shallow one.
 
 use crate::common::*;
 use clap::Parser;
@@ -45,74 +44,232 @@ fn link<'a>(json: &'a Value, client: &str, server: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no link {client} -> {server}"))
 }
 
-#[test]
-fn demo_links_get_the_targets_the_cost_model_rules_give() {
-    let (dir, json, _) = demo();
-    // orders -> notifications: orders answers before notifications does (docs: captures/README.md).
-    let n = link(&json, "orders", "notifications");
-    assert_eq!(n["chain"]["fire_and_forget_share"], 1.0);
-    assert_eq!(n["recommendation"]["target"], "broker");
-    assert_eq!(n["recommendation"]["rule"], "broker:fire-and-forget");
-    assert_eq!(n["recommendation"]["broker"]["kind"], "nats");
-
-    // payments -> fraud: TLS 1.3 with a full handshake per request.
-    let f = link(&json, "payments", "fraud");
-    assert!(f["rank"].as_u64().unwrap() <= 3, "rank {}", f["rank"]);
-    assert_eq!(f["tls_handshakes"], f["connections"]);
-    let why = f["recommendation"]["why"][0].as_str().unwrap();
-    assert!(why.contains("handshakes"), "{why}");
-    assert_eq!(f["recommendation"]["cheaper_fix"], "connection-pooling");
-
-    // The lowest-rate internal link is kept: its gain is below min_gain_share.
-    let internal: Vec<&Value> = json["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|l| l["client"] != "client" && l["requests_per_s"]["mean"].is_number())
-        .collect();
-    let slowest = internal
-        .iter()
-        .min_by(|a, b| {
-            let r = |l: &Value| l["requests_per_s"]["mean"].as_f64().unwrap();
-            r(a).total_cmp(&r(b))
-        })
-        .unwrap();
-    assert_eq!(slowest["recommendation"]["target"], "keep", "{slowest}");
-    assert_eq!(slowest["recommendation"]["rule"], "keep:low-gain");
-
+/// The advice an expert gives on the demo, link by link, written from what
+/// `captures/demo/services.py`, `loadgen.py` and `nginx.conf` do at the demo's rates (tens
+/// of requests per second), not from linkrank's output. docs/ranking.md shows the same
+/// table with the reasons. (client, server, target, cheaper fix, rule)
+const EXPECTED_DEMO_ADVICE: &[(&str, &str, &str, Option<&str>, &str)] = &[
     // The load generator is outside the system.
-    let c = link(&json, "client", "gateway");
-    assert_eq!(c["recommendation"]["rule"], "keep:external");
+    ("client", "gateway", "keep", None, "keep:external"),
+    // nginx proxies REST; a migration saves ~0.1 Mbit/s and ~0 ms at 17 requests/s.
+    ("gateway", "orders", "keep", None, "keep:below-floors"),
+    // nginx opens a connection per request (HTTP/1.0 upstream); at 3 requests/s on a
+    // sub-millisecond RTT the handshakes cost nothing worth a change.
+    ("gateway", "inventory", "keep", None, "keep:below-floors"),
+    ("gateway", "users", "keep", None, "keep:low-gain"),
+    // Already a keep-alive pool; gRPC would save 50 kbit/s.
+    ("orders", "inventory", "keep", None, "keep:below-floors"),
+    // Fire-and-forget in a thread pool: nobody waits, a broker saves no waiting.
+    ("orders", "notifications", "keep", None, "keep:below-floors"),
+    // 503 every 17th and 429 every 23rd charge, all on POST /charges, which orders already
+    // retries once with an Idempotency-Key: no mesh retries on top.
+    ("orders", "payments", "keep", None, "keep:client-retries"),
+    // A new connection per request, but at ~0.1 ms RTT: immaterial.
+    ("payments", "users", "keep", None, "keep:low-gain"),
+    // A full TLS handshake per request (measured ~1.6 ms plus the RTT): pooling removes all
+    // of what a migration would save.
+    (
+        "payments",
+        "fraud",
+        "keep",
+        Some("connection-pooling"),
+        "keep:cheaper-fix",
+    ),
+];
 
-    // Every link has a decision with reasons; the plan places every migrated link once.
-    let mut planned = Vec::new();
-    for w in json["plan"]["waves"].as_array().unwrap() {
-        assert!(!w["steps"].as_array().unwrap().is_empty());
-        assert!(!w["verify"].as_array().unwrap().is_empty());
-        for l in w["links"].as_array().unwrap() {
-            planned.push(format!("{} -> {}", l["client"], l["server"]));
-        }
-    }
-    let migrated: Vec<String> = json["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|l| l["recommendation"]["target"] != "keep")
-        .map(|l| format!("{} -> {}", l["client"], l["server"]))
-        .collect();
-    planned.sort();
-    let mut expected = migrated.clone();
-    expected.sort();
-    assert_eq!(planned, expected);
-    for l in json["links"].as_array().unwrap() {
-        assert!(!l["recommendation"]["why"].as_array().unwrap().is_empty());
+#[test]
+fn demo_advice_is_what_an_expert_gives() {
+    let (dir, json, _) = demo();
+    for &(client, server, target, fix, rule) in EXPECTED_DEMO_ADVICE {
+        let l = link(&json, client, server);
+        let rec = &l["recommendation"];
+        assert_eq!(rec["target"], target, "{client} -> {server}: {rec}");
+        assert_eq!(
+            rec["cheaper_fix"].as_str(),
+            fix,
+            "{client} -> {server}: {rec}"
+        );
+        assert_eq!(rec["rule"], rule, "{client} -> {server}: {rec}");
+        assert!(
+            !rec["why"].as_array().unwrap().is_empty(),
+            "{client} -> {server}"
+        );
     }
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
-    assert!(md.contains("## Recommendations") && md.contains("### Wave 1"));
+    assert!(md.contains("## Recommendations"));
+}
+
+/// The TLS handshake cost is the capture's measure (ClientHello -> first client data),
+/// not the constants' 0.34 ms of crypto plus one round trip.
+#[test]
+fn measured_tls_handshakes_win_over_the_constants() {
+    let (_dir, json, _) = demo();
+    let f = link(&json, "payments", "fraud");
+    let measured = f["tls_handshake_ms"]["p50"].as_f64().unwrap();
+    assert!(measured > 1.0, "{measured}");
+    let s = &f["savings"];
+    assert_eq!(s["samples"]["tls_handshake_measured"], true);
+    assert_eq!(s["tls_handshake_ms"].as_f64().unwrap(), measured);
+    let rtt = f["handshake_rtt_ms"]["p50"].as_f64().unwrap();
+    let per_conn = s["latency_ms_per_s_saved"].as_f64().unwrap()
+        / s["handshakes_per_s_saved"].as_f64().unwrap();
+    assert!(
+        (per_conn - (rtt + measured)).abs() < 1e-6,
+        "each saved handshake removes the RTT plus the measured TLS wait: {per_conn} vs {rtt} + {measured}"
+    );
+}
+
+/// gzip is judged on every sampled document (also where nothing is compressed yet) and
+/// only on the JSON bytes that travel uncompressed.
+#[test]
+fn gzip_gain_counts_only_uncompressed_bodies() {
+    let (_dir, json, outcome) = demo();
+    // orders -> users never compresses: its samples still have a gzip size.
+    let ou = link(&json, "orders", "users");
+    let b = &ou["savings"]["sampled_bodies"];
+    let (j, g) = (
+        b["json_bytes"].as_u64().unwrap(),
+        b["json_gzip_bytes"].as_u64().unwrap(),
+    );
+    assert!(g > 0 && g < j, "{b}");
+    assert_eq!(ou["json_identity_body_bytes"], ou["json_body_bytes"]);
+    // client -> gateway: a third of the catalog answers are gzip already; those bytes are
+    // not counted again.
+    let cg = link(&json, "client", "gateway");
+    let identity = cg["json_identity_body_bytes"].as_u64().unwrap();
+    assert!(identity < cg["json_body_bytes"].as_u64().unwrap(), "{cg}");
+    // What gzip could still save there: the uncompressed JSON at the samples' ratio,
+    // less than a tenth of the 33,750 B/s the compressed samples alone used to claim.
+    let secs = outcome.capture_seconds.unwrap();
+    let b = &cg["savings"]["sampled_bodies"];
+    let ratio = b["json_gzip_bytes"].as_f64().unwrap() / b["json_bytes"].as_f64().unwrap();
+    assert!(ratio > 0.05 && ratio < 0.9, "{ratio}");
+    let could = identity as f64 * (1.0 - ratio) / secs;
+    assert!(could < identity as f64 / secs, "{could}");
+}
+
+/// The demo's retries: orders already retries its failed charges (with an
+/// Idempotency-Key), the 429s say Retry-After, so no mesh retry is advised; without the
+/// client's retries, failures on an unkeyed POST still get no retry advice.
+#[test]
+fn retries_are_not_advised_on_top_of_the_clients_or_on_unsafe_routes() {
+    let (_dir, json, outcome) = demo();
+    let op = link(&json, "orders", "payments");
+    let r = &op["retries"];
+    assert!(r["failures_retried"].as_u64().unwrap() >= 10, "{r}");
+    assert!(r["retry_after_responses"].as_u64().unwrap() > 0, "{r}");
+    let why = op["recommendation"]["why"].to_string();
+    assert!(why.contains("already retries"), "{why}");
+    assert!(why.contains("Retry-After"), "{why}");
+
+    // The same link, had the client not retried and sent no key.
+    let k = CostConstants::default();
+    let mut links = outcome.ranked.clone();
+    let i = links
+        .iter()
+        .position(|r| r.link.client == "orders" && r.link.server == "payments")
+        .unwrap();
+    let strip = |h: &mut linkrank::analysis::links::HttpMeasures| {
+        h.retries.failures_retried = 0;
+        h.retries.failures_recovered = 0;
+        h.retries.idempotency_keyed = 0;
+    };
+    strip(links[i].link.http.as_mut().unwrap());
+    for route in &mut links[i].link.routes {
+        strip(&mut route.http);
+    }
+    let decided = decide_again(links.clone(), &k, outcome.capture_seconds);
+    let rec = &decided[i].assessment.recommendation;
+    assert_eq!(rec.rule, "keep:non-idempotent-failures", "{:?}", rec.why);
+    assert!(rec.why[0].contains("POST /charges"), "{}", rec.why[0]);
+
+    // And on idempotent routes, the mesh is advised, its proxies' CPU stated once.
+    for route in &mut links[i].link.routes {
+        route.method = Some("GET".into());
+    }
+    let decided = decide_again(links, &k, outcome.capture_seconds);
+    let rec = &decided[i].assessment.recommendation;
+    let rate = decided[i]
+        .link
+        .http
+        .as_ref()
+        .unwrap()
+        .requests_per_s
+        .mean
+        .unwrap();
+    let proxies = 2.0 * rate / 1000.0 * 0.5; // the constant's pessimistic (high) end
+    let text = linkrank::analysis::cost::units::cores(proxies);
+    assert!(
+        rec.why.iter().any(|w| w.contains(&text)),
+        "{text} in {:?}",
+        rec.why
+    );
+}
+
+/// A broker removes no waiting from a link nobody waits for (fire-and-forget, 0% on its
+/// roots' critical paths).
+#[test]
+fn a_broker_gains_no_waiting_off_the_critical_path() {
+    let (_dir, json, _) = demo();
+    let n = link(&json, "orders", "notifications");
+    assert_eq!(n["chain"]["fire_and_forget_share"], 1.0);
+    assert_eq!(n["chain"]["critical_path_share"]["roots"], 0.0);
+    let gain = &n["recommendation"]["gain"];
+    assert_eq!(gain["time_saved_ms_per_s"], 0.0, "{gain}");
+    assert_eq!(n["recommendation"]["target"], "keep");
+}
+
+/// Confidence is bounded by what was seen: the demo lasts about 31 s, so no advice is
+/// more than medium; the report and the terminal say the capture is short.
+#[test]
+fn a_short_capture_caps_the_confidence_and_is_called_short() {
+    let (dir, json, outcome) = demo();
+    assert!(outcome.capture_seconds.unwrap() < 60.0);
+    for l in json["links"].as_array().unwrap() {
+        let c = l["recommendation"]["confidence_score"].as_f64().unwrap();
+        assert!(c <= 0.6, "{} -> {}: {c}", l["client"], l["server"]);
+    }
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("**Short capture:**"), "report.md");
+    let terminal = linkrank::report::terminal::render(
+        &outcome.ranked,
+        10,
+        dir.path(),
+        outcome.capture_seconds,
+    );
+    assert!(
+        terminal.contains("warning: the capture lasts"),
+        "{terminal}"
+    );
+}
+
+/// The report opens with absolute totals in readable units; no figure is printed as a
+/// run of zeros, and every check names the link's own figures.
+#[test]
+fn the_report_leads_with_absolute_totals_in_units() {
+    let (dir, _, _) = demo();
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    let summary = md.split("## What was analysed").next().unwrap();
+    assert!(summary.contains("## Summary"), "{summary}");
+    assert!(
+        summary.contains("millicores") || summary.contains("cores"),
+        "{summary}"
+    );
+    assert!(summary.contains("bit/s"), "{summary}");
+    assert!(summary.contains("per root request"), "{summary}");
+    assert!(!md.contains("0.00000"), "a figure printed as zeros");
+    assert!(
+        !md.contains("from - to"),
+        "a check without the link's figure"
+    );
+    assert!(
+        md.contains("Waiting saved here:"),
+        "each link says what time saved means"
+    );
 }
 
 /// Decides `links` again (their savings, what-if and chain as given) at `k`.
-fn decide_again(links: Vec<Ranked>, k: &CostConstants) -> Vec<Assessed> {
+fn decide_again(links: Vec<Ranked>, k: &CostConstants, seconds: Option<f64>) -> Vec<Assessed> {
     let subjects: Vec<Subject<'_>> = links
         .iter()
         .map(|r| Subject {
@@ -122,7 +279,7 @@ fn decide_again(links: Vec<Ranked>, k: &CostConstants) -> Vec<Assessed> {
             what_if: r.assessment.what_if.as_ref(),
         })
         .collect();
-    let decisions = linkrank::analysis::recommend::recommend(&subjects, k);
+    let decisions = linkrank::analysis::recommend::recommend(&subjects, k, seconds);
     links
         .into_iter()
         .zip(decisions)
@@ -156,8 +313,19 @@ fn a_deep_synchronous_link_outranks_an_equally_costly_shallow_one() {
     deep.chain.as_mut().unwrap().max_depth = Some(3);
     shallow.chain.as_mut().unwrap().mean_depth = Some(1.0);
     shallow.chain.as_mut().unwrap().max_depth = Some(1);
-    let k = CostConstants::default();
-    let assessed = decide_again(vec![real("gateway", "orders"), shallow, deep], &k);
+    // At a scale where a migration passes the floors (they are absolute; the demo's rates
+    // are not): the ranking's depth weighting is what is checked.
+    let k = CostConstants {
+        floor_cores: 0.0,
+        floor_mbit_per_s: 0.0,
+        floor_ms_per_request: 0.0,
+        ..CostConstants::default()
+    };
+    let assessed = decide_again(
+        vec![real("gateway", "orders"), shallow, deep],
+        &k,
+        outcome.capture_seconds,
+    );
     let ranked = linkrank::analysis::rank::rank(assessed, &k);
     let pos = |s: &str| ranked.iter().position(|r| r.link.server == s).unwrap();
     let (d, sh) = (&ranked[pos("users")], &ranked[pos("users-shallow")]);
@@ -185,10 +353,10 @@ fn one_payload_sent_to_several_services_goes_to_a_broker() {
         .position(|r| r.link.client == "orders" && r.link.server == "users")
         .unwrap();
     let k = CostConstants::default();
-    let decided = decide_again(links.clone(), &k);
+    let decided = decide_again(links.clone(), &k, outcome.capture_seconds);
     assert_ne!(decided[i].assessment.recommendation.target, Target::Broker);
     links[i].chain.as_mut().unwrap().same_payload_fanout_share = Some(0.9);
-    let decided = decide_again(links, &k);
+    let decided = decide_again(links, &k, outcome.capture_seconds);
     let r = &decided[i].assessment.recommendation;
     assert_eq!(r.rule, "broker:same-payload-fan-out");
     assert_eq!(r.broker.as_ref().unwrap().kind, BrokerKind::Kafka);

@@ -100,7 +100,7 @@ pub fn assess(
             what_if: what_if.as_ref(),
         })
         .collect();
-    let decisions = recommend::recommend(&subjects, &low);
+    let decisions = recommend::recommend(&subjects, &low, seconds);
     let at_constants = project(constants);
     let links = set
         .links

@@ -203,6 +203,15 @@ constants! {
     cheaper_fix_share = 0.8, [0.8, 0.8], "share",
         "share of a link's gain one cheap mechanism (keep-alive, pooling, HTTP/2, gzip) must capture to be recommended instead",
         "cost-model.md §3";
+    floor_cores = 0.05, [0.05, 0.05], "cores",
+        "CPU a change must save to be recommended (or pass another floor): below the 50-100 millicore steps containers are sized in",
+        "judgement, cost-model.md §6 (Floors); Kubernetes CPU requests";
+    floor_mbit_per_s = 1.0, [1.0, 1.0], "Mbit/s",
+        "bandwidth a change must save to be recommended (or pass another floor): 0.1% of a 1 Gbit/s link",
+        "judgement, cost-model.md §6 (Floors)";
+    floor_ms_per_request = 1.0, [1.0, 1.0], "ms",
+        "waiting a change must remove per request on the critical path to be recommended (or pass another floor): above the 0.1-0.5 ms of one data-centre round trip",
+        "judgement, cost-model.md §6 (Floors)";
 }
 
 /// Decision thresholds: they say when a rule applies, not how much a link saves, so the
@@ -216,6 +225,9 @@ pub const THRESHOLDS: &[&str] = &[
     "transient_error_share",
     "grpc_min_byte_share",
     "cheaper_fix_share",
+    "floor_cores",
+    "floor_mbit_per_s",
+    "floor_ms_per_request",
 ];
 
 impl CostConstants {

@@ -8,6 +8,7 @@
 
 pub mod constants;
 pub mod savings;
+pub mod units;
 pub mod whatif;
 
 pub use constants::{ConstantsError, CostConstants, DEFINITIONS};

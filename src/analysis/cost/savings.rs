@@ -43,6 +43,9 @@ pub struct Samples {
     pub header_replays: u64,
     /// JSON documents encoded as protobuf.
     pub json_documents: u64,
+    /// The TLS handshake wait is the capture's measure (not round trips x RTT + crypto
+    /// constants).
+    pub tls_handshake_measured: bool,
     /// The header figures come from the cold-HPACK constant, not a replay.
     pub headers_from_constant: bool,
     /// The body and serialization figures come from constants, not samples.
@@ -57,6 +60,10 @@ pub struct Savings {
     /// TLS round trips beyond TCP's per connection, averaged over all the link's
     /// connections (0 for plaintext).
     pub tls_extra_rtts: f64,
+    /// The wait one TLS handshake adds beyond TCP's, in ms: the capture's median
+    /// ClientHello -> first client data (TLS 1.3) or -> server Finished (TLS 1.2) where it
+    /// saw handshakes, else the extra round trips x RTT + the crypto constants.
+    pub tls_handshake_ms: Option<f64>,
     /// Handshakes a pooled channel per (client address, server listener) would not make.
     pub handshakes_per_s_saved: Option<f64>,
     /// Waiting per request removed: saved handshakes x ((1 + TLS RTTs) x RTT + crypto).
@@ -90,8 +97,8 @@ pub struct PayloadSamples {
     /// JSON bytes that had a measured parse cost (and protobuf bytes a decode cost).
     pub timed_json_bytes: u64,
     pub timed_protobuf_bytes: u64,
-    /// gzip sizes of the sampled documents that were sent compressed, as JSON and as
-    /// protobuf (0 when none was).
+    /// gzip sizes of all the sampled documents, as JSON and as protobuf (0 without
+    /// samples).
     pub json_gzip_bytes: u64,
     pub protobuf_gzip_bytes: u64,
     /// JSON bodies seen, and bodies of other kinds (not estimated).
@@ -108,7 +115,7 @@ pub struct SampledBodies {
     pub documents: u64,
     pub json_bytes: u64,
     pub protobuf_bytes: u64,
-    /// Where bodies were sent gzip-compressed: the compressed sizes of those samples.
+    /// gzip sizes of the sampled documents (all of them), as JSON and as protobuf.
     pub json_gzip_bytes: Option<u64>,
     pub protobuf_gzip_bytes: Option<u64>,
     /// Measured in process on the samples.
@@ -235,12 +242,24 @@ pub fn link_savings(
         * ((1.0 - resumed_share)
             * (constants.tls_server_crypto_ms + constants.tls_client_crypto_ms)
             + resumed_share * constants.tls_resumed_crypto_ms);
+    // The TLS wait per connection: measured where the capture saw handshakes (it holds
+    // the round trips and both ends' crypto as they really took), else modelled.
+    let modelled_tls_ms = tls_round_trips(link, constants) * rtt
+        + (1.0 - resumed_share) * (constants.tls_server_crypto_ms + constants.tls_client_crypto_ms)
+        + resumed_share * constants.tls_resumed_crypto_ms;
+    let measured_tls_ms = link
+        .tls_handshake_ms
+        .p50
+        .filter(|_| link.tls_handshakes > 0);
+    s.samples.tls_handshake_measured = measured_tls_ms.is_some();
+    let tls_ms = measured_tls_ms.unwrap_or(modelled_tls_ms);
+    s.tls_handshake_ms = (link.tls_handshakes > 0).then_some(tls_ms);
     s.handshakes_per_request = per_request(handshakes);
     s.handshakes_per_s_saved = per_second(saved);
-    s.handshake_ms_per_request_saved =
-        per_request(saved).map(|h| h * ((1.0 + s.tls_extra_rtts) * rtt + crypto_ms));
+    // CPU cannot be seen on the wire: the crypto constants stay for the cores.
     s.crypto_cpu_ms_per_s_saved = per_second(saved * crypto_ms);
-    let handshake_wait_ms = (1.0 + s.tls_extra_rtts) * rtt + crypto_ms;
+    let handshake_wait_ms = rtt + tls_share * tls_ms;
+    s.handshake_ms_per_request_saved = per_request(saved).map(|h| h * handshake_wait_ms);
     s.latency_ms_per_s_saved = per_second(saved * handshake_wait_ms);
     s.samples.handshakes = link.tcp_handshakes;
     s.samples.tls_versions_seen = link.tls_versions.iter().map(|c| c.count).sum();

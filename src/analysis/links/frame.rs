@@ -78,6 +78,70 @@ pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     })
 }
 
+/// Request header names that carry an idempotency key (the IETF draft's and the common
+/// `X-` spelling).
+const IDEMPOTENCY_HEADERS: &[&str] = &["idempotency-key", "x-idempotency-key"];
+
+/// A failure (5xx, 429 or no answer) is retried when the same client address sends the
+/// same method, route and request body length to the same service within this long of
+/// the failed exchange's end: what a client's retry of that request looks like on the
+/// wire.
+const RETRY_WINDOW_NS: i64 = 2_000_000_000;
+
+/// Per row: the header-name list `column` (lower-case, comma-separated) holds one of
+/// `names`.
+fn header_flag(df: &DataFrame, column: &str, names: &[&str]) -> PolarsResult<Vec<bool>> {
+    Ok(df
+        .column(column)?
+        .str()?
+        .iter()
+        .map(|list| list.is_some_and(|l| l.split(',').any(|h| names.contains(&h.trim()))))
+        .collect())
+}
+
+/// Per row: the exchange failed (5xx, 429, no response) and the client retried it
+/// (`RETRY_WINDOW_NS`); and the retry succeeded (a status below 400).
+fn retried_failures(ex: &DataFrame, names: &RowNames) -> PolarsResult<(Vec<bool>, Vec<bool>)> {
+    let n = ex.height();
+    let method = ex.column(columns::METHOD)?.str()?;
+    let route = ex.column(columns::ROUTE)?.str()?;
+    let body = ex.column(columns::REQ_BODY_LEN)?.u64()?;
+    let status = ex.column(columns::STATUS)?.u32()?;
+    let start = ex.column(columns::REQ_FIRST_NS)?.i64()?;
+    let end = ex.column(columns::RESP_LAST_NS)?.i64()?;
+    let req_last = ex.column(columns::REQ_LAST_NS)?.i64()?;
+    let failed = |s: Option<u32>| s.is_none_or(|s| s >= 500 || s == 429);
+    // The same request from the same client, in time order.
+    let mut order: Vec<usize> = (0..n).filter(|&i| start.get(i).is_some()).collect();
+    let key = |i: usize| {
+        (
+            names.client[i].name.as_str(),
+            names.server[i].name.as_str(),
+            names.client_ip[i].as_str(),
+            method.get(i),
+            route.get(i),
+            body.get(i),
+        )
+    };
+    order.sort_by(|&a, &b| key(a).cmp(&key(b)).then(start.get(a).cmp(&start.get(b))));
+    let (mut retried, mut recovered) = (vec![false; n], vec![false; n]);
+    for w in order.windows(2) {
+        let (i, j) = (w[0], w[1]);
+        if !failed(status.get(i)) || key(i) != key(j) {
+            continue;
+        }
+        let Some(done) = end.get(i).or(req_last.get(i)).or(start.get(i)) else {
+            continue;
+        };
+        let next = start.get(j).unwrap_or(i64::MIN);
+        if next >= done && next - done <= RETRY_WINDOW_NS {
+            retried[i] = true;
+            recovered[i] = status.get(j).is_some_and(|s| s < 400);
+        }
+    }
+    Ok((retried, recovered))
+}
+
 /// The exchanges table plus `client`, `server`, `json` (either body is JSON), `new_conn`
 /// (first request on a connection whose SYN was captured), `incomplete`, `ttfb_ms`,
 /// `total_ms` and `second` (the 1 s bucket of the request's first byte).
@@ -120,6 +184,29 @@ pub(crate) fn exchanges_frame(
         .map(|((qt, st), (qb, sb))| {
             let q = if is_json(qt) { qb.unwrap_or(0) } else { 0 };
             let s = if is_json(st) { sb.unwrap_or(0) } else { 0 };
+            q + s
+        })
+        .collect();
+    // The same, for the bodies sent without a Content-Encoding.
+    let req_enc = exchanges.column(columns::REQ_CONTENT_ENCODING)?.str()?;
+    let resp_enc = exchanges.column(columns::RESP_CONTENT_ENCODING)?.str()?;
+    let json_identity_body_bytes: Vec<u64> = req_ct
+        .iter()
+        .zip(resp_ct.iter())
+        .zip(req_body.iter().zip(resp_body.iter()))
+        .zip(req_enc.iter().zip(resp_enc.iter()))
+        .map(|(((qt, st), (qb, sb)), (qe, se))| {
+            let plain = |e: Option<&str>| e.is_none_or(|e| e.eq_ignore_ascii_case("identity"));
+            let q = if is_json(qt) && plain(qe) {
+                qb.unwrap_or(0)
+            } else {
+                0
+            };
+            let s = if is_json(st) && plain(se) {
+                sb.unwrap_or(0)
+            } else {
+                0
+            };
             q + s
         })
         .collect();
@@ -167,6 +254,9 @@ pub(crate) fn exchanges_frame(
         .zip(h1_replayed.iter())
         .map(|(g, h)| if h.is_some() { *g } else { None })
         .collect();
+    let keyed = header_flag(exchanges, columns::REQ_HEADER_NAMES, IDEMPOTENCY_HEADERS)?;
+    let retry_after = header_flag(exchanges, columns::RESP_HEADER_NAMES, &["retry-after"])?;
+    let (retried, recovered) = retried_failures(exchanges, names)?;
     // Bucketed here: polars' integer floor division needs a feature this build leaves out.
     let second: Vec<Option<i64>> = exchanges
         .column(columns::REQ_FIRST_NS)?
@@ -185,12 +275,20 @@ pub(crate) fn exchanges_frame(
         json_body_bytes,
     ))?;
     df.with_column(Column::new(
+        columns::JSON_IDENTITY_BODY_BYTES.into(),
+        json_identity_body_bytes,
+    ))?;
+    df.with_column(Column::new(
         columns::REPLAY_H1_HEADER_BYTES.into(),
         h1_replayed,
     ))?;
     df.with_column(Column::new(columns::REPLAY_H2_HEADER_BYTES.into(), h2))?;
     df.with_column(Column::new(columns::REPLAY_GRPC_HEADER_BYTES.into(), grpc))?;
     df.with_column(Column::new(columns::SECOND.into(), second))?;
+    df.with_column(Column::new(columns::IDEMPOTENCY_KEYED.into(), keyed))?;
+    df.with_column(Column::new(columns::RETRY_AFTER.into(), retry_after))?;
+    df.with_column(Column::new(columns::RETRIED_FAILURE.into(), retried))?;
+    df.with_column(Column::new(columns::RECOVERED_FAILURE.into(), recovered))?;
     let ms = |a: &str, b: &str| (col(a) - col(b)).cast(DataType::Float64) / lit(1e6);
     df.lazy()
         .with_columns([

@@ -203,9 +203,16 @@ fn aggregate_http(
             count_where(col(columns::JSON), "json"),
             count_where(col(columns::NEW_CONN), "new_conn"),
             count_where(col(columns::INCOMPLETE), "incomplete"),
+            count_where(col(columns::IDEMPOTENCY_KEYED), "idempotency_keyed"),
+            count_where(col(columns::RETRY_AFTER), "retry_after"),
+            count_where(col(columns::RETRIED_FAILURE), "retried"),
+            count_where(col(columns::RECOVERED_FAILURE), "recovered"),
             col(columns::JSON_BODY_BYTES)
                 .sum()
                 .alias(columns::JSON_BODY_BYTES),
+            col(columns::JSON_IDENTITY_BODY_BYTES)
+                .sum()
+                .alias(columns::JSON_IDENTITY_BODY_BYTES),
             count_where(
                 col(columns::REPLAY_GRPC_HEADER_BYTES).is_not_null(),
                 "replayed",
@@ -267,6 +274,13 @@ fn aggregate_http(
     ];
     let (json, new_conn, incomplete) = (n("json")?, n("new_conn")?, n("incomplete")?);
     let json_body_bytes = n("json_body_bytes")?;
+    let json_identity_body_bytes = n("json_identity_body_bytes")?;
+    let retry = [
+        n("idempotency_keyed")?,
+        n("retry_after")?,
+        n("retried")?,
+        n("recovered")?,
+    ];
     let replay = [
         n("replayed")?,
         n("replay_h1")?,
@@ -326,6 +340,13 @@ fn aggregate_http(
             http_versions: counts_for(&versions, &key),
             incomplete: incomplete[i],
             json_body_bytes: json_body_bytes[i],
+            json_identity_body_bytes: json_identity_body_bytes[i],
+            retries: Retries {
+                idempotency_keyed: retry[0][i],
+                retry_after_responses: retry[1][i],
+                failures_retried: retry[2][i],
+                failures_recovered: retry[3][i],
+            },
             header_replay: HeaderReplay {
                 exchanges: replay[0][i],
                 http1_bytes: replay[1][i],

@@ -115,9 +115,28 @@ pub struct HttpMeasures {
     pub incomplete: u64,
     /// Body bytes (both directions) whose media type is JSON.
     pub json_body_bytes: u64,
+    /// The part of those sent without a content coding (what gzip could still shrink).
+    pub json_identity_body_bytes: u64,
+    /// What the client already does about failures.
+    pub retries: Retries,
     /// The HTTP/2 and gRPC header replay over the exchanges whose header blocks were both
     /// seen whole.
     pub header_replay: HeaderReplay,
+}
+
+/// Retries seen on the wire: the client's own, and what the requests and answers say
+/// about retrying.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Retries {
+    /// Requests that carried an idempotency key header (`Idempotency-Key`).
+    pub idempotency_keyed: u64,
+    /// Responses that carried `Retry-After`.
+    pub retry_after_responses: u64,
+    /// Failures (5xx, 429, no answer) the client sent again: the same method, route and
+    /// request body length from the same address within 2 s.
+    pub failures_retried: u64,
+    /// Of those, failures whose retry succeeded.
+    pub failures_recovered: u64,
 }
 
 /// Header bytes of the replayed exchanges: as sent (HTTP/1.x), as HTTP/2 (HPACK with a
@@ -252,6 +271,8 @@ impl Evidence {
         "response_content_types",
         "new_connection_share",
         "json_body_bytes",
+        "json_identity_body_bytes",
+        "retries",
         "header_replay",
     ];
 }

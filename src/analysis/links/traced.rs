@@ -131,6 +131,8 @@ impl Acc {
             http_versions: sorted_counts(self.versions, 8),
             incomplete: 0,
             json_body_bytes: 0,
+            json_identity_body_bytes: 0,
+            retries: Default::default(),
             header_replay: Default::default(),
         }
     }

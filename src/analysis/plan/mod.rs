@@ -215,32 +215,44 @@ fn build_wave(number: u32, members: Vec<(PlannedLink, &Ranked)>) -> Wave {
         for risk in &rec.risks {
             w.risks.push(format!("{pair}: {risk}"));
         }
-        let hs = r
-            .assessment
-            .savings
-            .handshakes_per_request
-            .map_or("-".to_owned(), |h| format!("{h:.2}"));
+        // Each check names the link's own figures today.
+        let handshakes = match r.assessment.savings.handshakes_per_request {
+            Some(h) => format!("new connections per request should fall from {h:.2} to below 0.05"),
+            None if l.tls_handshakes > 0 => format!(
+                "full TLS handshakes ({} over {} connections today) should fall to one per \
+                 pooled channel",
+                l.tls_handshakes, l.connections
+            ),
+            None => format!(
+                "new connections ({} today) should fall to one per pooled channel",
+                l.tcp_handshakes
+            ),
+        };
         let p95 = l
             .http
             .as_ref()
-            .and_then(|h| h.latency_ms.p95)
-            .map_or("-".to_owned(), |p| format!("{p:.1}"));
+            .and_then(|h| h.latency_total_ms.p95)
+            .map_or_else(
+                || "p95 latency".to_owned(),
+                |p| format!("p95 latency ({p:.1} ms today)"),
+            );
         let diff = "capture the same traffic again and run `linkrank diff <before> <after> \
                     --fail-if-regressed 10`";
         w.verify.push(match rec.target {
             Target::Broker => format!(
-                "{pair}: {diff}: the caller's wait on the link ({p95} ms p95 today) should \
-                 fall to the publish time; the consumer must see as many messages as were \
-                 published (no loss, duplicates absorbed)."
+                "{pair}: {diff}: the caller's wait on the link ({p95}) should fall to the \
+                 publish time; the consumer must see as many messages as were published (no \
+                 loss, duplicates absorbed)."
             ),
             Target::Mesh => format!(
-                "{pair}: {diff}: the 5xx/429/503 share should fall, handshakes per request \
-                 ({hs} today) should fall to about 0, and p95 latency ({p95} ms) must not \
-                 rise by more than the proxies' 2-3 ms."
+                "{pair}: {diff}: the 5xx/429/503 share ({} of {} requests today) should fall, \
+                 {handshakes}, and {p95} must not rise by more than the proxies' 2-3 ms.",
+                l.http.as_ref().map_or(0, |h| h.status.s5xx + h.status.s429),
+                l.http.as_ref().map_or(0, |h| h.requests)
             ),
             _ => format!(
-                "{pair}: {diff}: handshakes per request should fall from {hs} to about 0, p95 \
-                 latency ({p95} ms today) must not rise, and the error rate must not grow."
+                "{pair}: {diff}: {handshakes}, {p95} must not rise, and the error rate must not \
+                 grow."
             ),
         });
         w.links.push(planned);

@@ -91,6 +91,9 @@ pub struct Gain {
     /// synchronous target, the caller's whole wait for a broker (nobody waits for the
     /// consumer), weighted by the synchronous callers that wait above the link.
     pub time_saved_ms_per_s: f64,
+    /// The root latency removed, in latency-ms per second: the same waiting counted once
+    /// (not per waiting caller). Per request, what the floors and the report use.
+    pub root_latency_ms_per_s_saved: f64,
     pub bytes_saved_per_s: f64,
     /// CPU removed, in cores (negative for a mesh: its proxies cost CPU).
     pub cpu_saved_cores: f64,
@@ -146,9 +149,14 @@ impl Deref for Subject<'_> {
     }
 }
 
-/// Decides every link of a run, in order.
-pub fn recommend(subjects: &[Subject<'_>], constants: &CostConstants) -> Vec<Recommendation> {
-    let fleet = rules::Fleet::of(subjects);
+/// Decides every link of a run, in order. `capture_seconds` is the span of what was
+/// analysed: it turns counts into rates and bounds the confidence.
+pub fn recommend(
+    subjects: &[Subject<'_>],
+    constants: &CostConstants,
+    capture_seconds: Option<f64>,
+) -> Vec<Recommendation> {
+    let fleet = rules::Fleet::of(subjects, capture_seconds);
     subjects
         .iter()
         .map(|l| rules::decide(l, &fleet, constants))

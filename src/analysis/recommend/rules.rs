@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{BrokerChoice, BrokerKind, Confidence, Fix, Gain, Recommendation, Subject, Target};
-use crate::analysis::cost::CostConstants;
+use crate::analysis::cost::{units, CostConstants};
 use crate::analysis::links::Evidence;
 
 /// What the rules need from the whole run.
@@ -13,10 +13,12 @@ pub(super) struct Fleet {
     servers: BTreeSet<String>,
     /// Fleet totals of the gRPC gain, to normalise a link's gain (cost model §2.7).
     totals: Gain,
+    /// First to last packet of the run, in seconds.
+    capture_seconds: Option<f64>,
 }
 
 impl Fleet {
-    pub(super) fn of(links: &[Subject<'_>]) -> Fleet {
+    pub(super) fn of(links: &[Subject<'_>], capture_seconds: Option<f64>) -> Fleet {
         let servers = links.iter().map(|l| l.server.clone()).collect();
         let mut totals = Gain::default();
         for l in links {
@@ -25,7 +27,11 @@ impl Fleet {
             totals.bytes_saved_per_s += g.bytes_saved_per_s.max(0.0);
             totals.cpu_saved_cores += g.cpu_saved_cores.max(0.0);
         }
-        Fleet { servers, totals }
+        Fleet {
+            servers,
+            totals,
+            capture_seconds,
+        }
     }
 
     /// The gain as the mean of its shares of the fleet totals (cost model §2.7).
@@ -59,6 +65,7 @@ pub(super) fn grpc_gain(l: &Subject<'_>) -> Gain {
         .unwrap_or(0.0);
     Gain {
         time_saved_ms_per_s: time.max(0.0) * waiters(l),
+        root_latency_ms_per_s_saved: time.max(0.0),
         bytes_saved_per_s: s.bytes_per_s_saved.unwrap_or(0.0).max(0.0),
         cpu_saved_cores: s.cpu_ms_per_s_saved.unwrap_or(0.0).max(0.0) / 1e3,
     }
@@ -79,6 +86,7 @@ fn handshake_gain(l: &Subject<'_>) -> Gain {
         .unwrap_or(1.0);
     Gain {
         time_saved_ms_per_s: per_s.max(0.0) * share_on_path * waiters(l),
+        root_latency_ms_per_s_saved: per_s.max(0.0) * share_on_path,
         bytes_saved_per_s: 0.0,
         cpu_saved_cores: s.crypto_cpu_ms_per_s_saved.unwrap_or(0.0).max(0.0) / 1e3,
     }
@@ -98,15 +106,17 @@ fn http2_gain(l: &Subject<'_>) -> Gain {
     }
 }
 
-/// gzip alone on the JSON bodies, where the samples were compressed.
+/// gzip alone on the JSON bodies that travel uncompressed: the gzip ratio of the sampled
+/// documents (all of them, compressed on the wire or not) applied to the JSON body bytes
+/// sent without a content coding. Bodies already compressed gain nothing more.
 fn gzip_gain(l: &Subject<'_>) -> Option<Gain> {
     let b = &l.savings.sampled_bodies;
     let (json, gz) = (b.json_bytes, b.json_gzip_bytes?);
-    if json == 0 || l.http.is_none() {
+    if json == 0 {
         return None;
     }
     let h = l.http.as_ref()?;
-    let per_s = h.json_body_bytes as f64 * (1.0 - gz as f64 / json as f64);
+    let per_s = h.json_identity_body_bytes as f64 * (1.0 - gz as f64 / json as f64).max(0.0);
     let secs = match (h.requests_per_s.mean, h.requests) {
         (Some(r), n) if r > 0.0 => n as f64 / r,
         _ => return None,
@@ -127,7 +137,7 @@ fn at_least_high_end(name: &str, value: f64) -> f64 {
 }
 
 /// A broker: the caller stops waiting (its whole wait minus the publish), at the
-/// pessimistic publish time.
+/// pessimistic publish time, where the call is on its roots' critical paths.
 fn broker_gain(l: &Subject<'_>, constants: &CostConstants, kind: BrokerKind) -> Gain {
     let w = l
         .http
@@ -142,8 +152,16 @@ fn broker_gain(l: &Subject<'_>, constants: &CostConstants, kind: BrokerKind) -> 
             at_least_high_end("broker_publish_ms", constants.broker_publish_ms)
         }
     };
+    // Waiting removed counts only where someone waits: the share of the root requests
+    // through the link whose critical path holds it (all of them without a chain).
+    let on_path = l
+        .chain
+        .and_then(|c| c.critical_path_share.roots)
+        .unwrap_or(1.0);
+    let saved = rate(l).unwrap_or(0.0) * (w - publish).max(0.0) * on_path;
     Gain {
-        time_saved_ms_per_s: rate(l).unwrap_or(0.0) * (w - publish).max(0.0),
+        time_saved_ms_per_s: saved,
+        root_latency_ms_per_s_saved: saved,
         ..Default::default()
     }
 }
@@ -152,15 +170,103 @@ fn broker_gain(l: &Subject<'_>, constants: &CostConstants, kind: BrokerKind) -> 
 /// failures, at the cost of two proxies per hop.
 fn mesh_gain(l: &Subject<'_>, constants: &CostConstants) -> Gain {
     let mut g = handshake_gain(l);
-    // The proxies' cost at the pessimistic (high) end of the range: the savings'
-    // pessimistic search never moves it (no saving depends on it).
+    g.cpu_saved_cores -= mesh_proxy_cores(l, constants);
+    g
+}
+
+/// CPU of the two proxies a meshed hop adds, in cores, at the pessimistic (high) end of
+/// the constant's range: the savings' pessimistic search never moves it (no saving
+/// depends on it). The one figure the gain and the reasons both give.
+fn mesh_proxy_cores(l: &Subject<'_>, constants: &CostConstants) -> f64 {
     let per_krps = at_least_high_end(
         "mesh_proxy_cores_per_krps",
         constants.mesh_proxy_cores_per_krps,
     );
-    let proxies = 2.0 * rate(l).unwrap_or(0.0) / 1000.0 * per_krps;
-    g.cpu_saved_cores -= proxies;
-    g
+    2.0 * rate(l).unwrap_or(0.0) / 1000.0 * per_krps
+}
+
+/// Requests (or, where the HTTP is not visible, connections) per second.
+fn rate_or_connections(l: &Subject<'_>, seconds: Option<f64>) -> Option<f64> {
+    rate(l).or_else(|| {
+        seconds
+            .filter(|t| *t > 0.0)
+            .map(|t| l.connections as f64 / t)
+    })
+}
+
+/// Whether a gain matters in absolute terms: it passes at least one of the floors (cores,
+/// Mbit/s, ms per request on the critical path). Below all of them the advice is keep,
+/// whatever the gain's share of the fleet.
+fn material(g: &Gain, per_s: Option<f64>, constants: &CostConstants) -> bool {
+    let ms_per_request = per_s
+        .filter(|r| *r > 0.0)
+        .map_or(0.0, |r| g.root_latency_ms_per_s_saved / r);
+    g.cpu_saved_cores >= constants.floor_cores
+        || g.bytes_saved_per_s * 8.0 / 1e6 >= constants.floor_mbit_per_s
+        || ms_per_request >= constants.floor_ms_per_request
+}
+
+/// A gain in absolute units, for the reasons: `0.0015 cores, 0.06 Mbit/s, 0.41 ms per
+/// request`.
+fn gain_text(g: &Gain, per_s: Option<f64>) -> String {
+    let ms = per_s.filter(|r| *r > 0.0).map_or_else(
+        || "-".to_owned(),
+        |r| format!("{:.2}", g.root_latency_ms_per_s_saved / r),
+    );
+    format!(
+        "{}, {} and {ms} ms per request",
+        units::cores(g.cpu_saved_cores),
+        units::bit_rate(g.bytes_saved_per_s)
+    )
+}
+
+fn minus(a: Gain, b: Gain) -> Gain {
+    Gain {
+        time_saved_ms_per_s: (a.time_saved_ms_per_s - b.time_saved_ms_per_s).max(0.0),
+        root_latency_ms_per_s_saved: (a.root_latency_ms_per_s_saved
+            - b.root_latency_ms_per_s_saved)
+            .max(0.0),
+        bytes_saved_per_s: (a.bytes_saved_per_s - b.bytes_saved_per_s).max(0.0),
+        cpu_saved_cores: (a.cpu_saved_cores - b.cpu_saved_cores).max(0.0),
+    }
+}
+
+/// What the answers' `Retry-After` headers ask of any retry.
+fn retry_after_note(retries: &crate::analysis::links::Retries) -> Option<String> {
+    (retries.retry_after_responses > 0).then(|| {
+        format!(
+            "{} of its answers carry Retry-After: any retry must wait that long, never sooner.",
+            retries.retry_after_responses
+        )
+    })
+}
+
+/// Failures (5xx, 429, no answer) on the link's listed routes that a retry could repeat
+/// with effects: the method is not idempotent (RFC 9110 §9.2.2: POST, PATCH, unknown) and
+/// under 90% of the route's requests carry an idempotency key. With those routes; `None`
+/// when there are none.
+fn non_idempotent_failures(l: &Subject<'_>) -> Option<(u64, String)> {
+    let mut n = 0;
+    let mut names = Vec::new();
+    for r in &l.routes {
+        let idempotent = matches!(
+            r.method.as_deref(),
+            Some("GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE")
+        );
+        let keyed = r.http.requests > 0
+            && r.http.retries.idempotency_keyed as f64 >= 0.9 * r.http.requests as f64;
+        let s = &r.http.status;
+        let failed = s.s5xx + s.s429 + s.no_response;
+        if !idempotent && !keyed && failed > 0 {
+            n += failed;
+            names.push(format!(
+                "{} {}",
+                r.method.as_deref().unwrap_or("?"),
+                r.route.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+    (n > 0).then(|| (n, names.join(", ")))
 }
 
 struct Facts {
@@ -340,44 +446,105 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
         )
     };
 
-    // The cheaper fix: one mechanism that captures most of the gRPC gain.
+    // The cheaper fix: one mechanism that captures part of the gRPC gain. A migration is
+    // advised only for what it adds beyond it, and not at all when the fix captures
+    // nearly all of it.
+    let per_s = rate_or_connections(l, fleet.capture_seconds);
     if matches!(r.target, Target::Grpc | Target::Mesh | Target::Keep) && grpc_share > 0.0 {
-        let hs = fleet.share(&handshake_gain(l)) / grpc_share;
-        let h2 = fleet.share(&http2_gain(l)) / grpc_share;
-        let gz = gzip_gain(l).map_or(0.0, |g| fleet.share(&g) / grpc_share);
-        let best = [
-            (
-                if f.requests > 0 && l.requests_per_connection.is_some_and(|r| r < 1.5) {
-                    Fix::KeepAlive
-                } else {
-                    Fix::ConnectionPooling
-                },
-                hs,
-            ),
-            (Fix::Http2, h2),
-            (Fix::Gzip, gz),
-        ]
-        .into_iter()
-        .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((fix, share)) = best.filter(|(_, s)| *s >= constants.cheaper_fix_share) {
-            r.cheaper_fix = Some(fix);
-            r.cheaper_fix_share = Some(share.min(1.0));
-            why.push(format!(
-                "{} alone captures {} of what gRPC would save here: do it first.",
-                fix.as_str(),
-                pct(share.min(1.0))
-            ));
-            if r.target == Target::Keep {
-                r.gain = match fix {
-                    Fix::KeepAlive | Fix::ConnectionPooling => handshake_gain(l),
-                    Fix::Http2 => http2_gain(l),
-                    Fix::Gzip => gzip_gain(l).unwrap_or_default(),
-                };
+        let fix_gain = |fix: Fix| match fix {
+            Fix::KeepAlive | Fix::ConnectionPooling => handshake_gain(l),
+            Fix::Http2 => http2_gain(l),
+            Fix::Gzip => gzip_gain(l).unwrap_or_default(),
+        };
+        let pooling = if f.requests > 0 && l.requests_per_connection.is_some_and(|r| r < 1.5) {
+            Fix::KeepAlive
+        } else {
+            Fix::ConnectionPooling
+        };
+        let best = [pooling, Fix::Http2, Fix::Gzip]
+            .into_iter()
+            .map(|fix| (fix, fleet.share(&fix_gain(fix)) / grpc_share))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .filter(|(_, share)| *share > 0.0);
+        if let Some((fix, share)) = best {
+            let g = fix_gain(fix);
+            let share = share.min(1.0);
+            if !material(&g, per_s, constants) {
+                if share >= constants.cheaper_fix_share {
+                    why.push(format!(
+                        "{} alone would capture {} of what gRPC would save here, but that is \
+                         {}: below every floor, not worth the change.",
+                        fix.as_str(),
+                        pct(share),
+                        gain_text(&g, per_s)
+                    ));
+                }
+            } else if share >= constants.cheaper_fix_share || r.target == Target::Keep {
+                r.cheaper_fix = Some(fix);
+                r.cheaper_fix_share = Some(share);
+                why.push(format!(
+                    "{} alone captures {} of what gRPC would save here ({}): do it instead \
+                     of a migration.",
+                    fix.as_str(),
+                    pct(share),
+                    gain_text(&g, per_s)
+                ));
+                if r.target == Target::Grpc {
+                    r.target = Target::Keep;
+                    r.rule = "keep:cheaper-fix";
+                    // The reason that decided goes first.
+                    if let Some(last) = why.pop() {
+                        why.insert(0, last);
+                    }
+                }
+                if r.target == Target::Keep {
+                    r.gain = g;
+                }
+            } else if r.target == Target::Grpc {
+                // The fix first; the migration is worth only what it adds beyond it.
+                r.cheaper_fix = Some(fix);
+                r.cheaper_fix_share = Some(share);
+                r.gain = minus(r.gain, g);
+                why.push(format!(
+                    "{} alone captures {} of what gRPC would save ({}): do it first; gRPC \
+                     adds {} beyond it.",
+                    fix.as_str(),
+                    pct(share),
+                    gain_text(&g, per_s),
+                    gain_text(&r.gain, per_s)
+                ));
             }
         }
     }
+    // Absolute floors: a migration whose gain passes none of them is not advised,
+    // whatever its share of the fleet.
+    if matches!(r.target, Target::Grpc | Target::Broker | Target::Mesh)
+        && !material(&r.gain, per_s, constants)
+    {
+        why.push(format!(
+            "A {} migration would gain {}: below every floor ({} cores, {} Mbit/s, {} ms \
+             per request on the critical path): keep HTTP.",
+            r.target.as_str(),
+            gain_text(&r.gain, per_s),
+            constants.floor_cores,
+            constants.floor_mbit_per_s,
+            constants.floor_ms_per_request
+        ));
+        if let Some(last) = why.pop() {
+            why.insert(0, last);
+        }
+        r.target = Target::Keep;
+        r.rule = "keep:below-floors";
+        r.broker = None;
+        r.gain = match r.cheaper_fix {
+            Some(Fix::KeepAlive | Fix::ConnectionPooling) => handshake_gain(l),
+            Some(Fix::Http2) => http2_gain(l),
+            Some(Fix::Gzip) => gzip_gain(l).unwrap_or_default(),
+            None => Gain::default(),
+        };
+    }
     r.risks = risks(l, &f, r.target);
-    let (score, level) = confidence(l, &f, r.target);
+    let (score, level) = confidence(l, &f, r.target, fleet.capture_seconds);
     r.confidence_score = score;
     r.confidence = level;
     r.why = why;
@@ -397,6 +564,66 @@ fn sync_rules(
     rec: &mut dyn FnMut(Target, &'static str, Gain) -> Recommendation,
 ) -> Recommendation {
     let hs_per_req = l.savings.handshakes_per_request;
+    if let Some(e) = f
+        .transient_share
+        .filter(|e| *e >= constants.transient_error_share)
+    {
+        let failures = f.errors + l.http.as_ref().map_or(0, |h| h.status.s429);
+        let retries = l.http.as_ref().map(|h| h.retries).unwrap_or_default();
+        let unsafe_routes = non_idempotent_failures(l);
+        let keyed = retries.idempotency_keyed > 0;
+        if failures > 0 && retries.failures_retried * 2 >= failures {
+            why.push(format!(
+                "{} of its requests failed transiently, but the caller already retries: {} of \
+                 the {} failures were sent again ({} then succeeded). A mesh retry on top \
+                 would multiply the attempts; keep the client's retry (with its budget) \
+                 instead.",
+                pct(e),
+                retries.failures_retried,
+                failures,
+                retries.failures_recovered
+            ));
+            why.extend(retry_after_note(&retries));
+            return rec(Target::Keep, "keep:client-retries", Gain::default());
+        }
+        if let Some((n, routes)) = unsafe_routes.filter(|(n, _)| *n * 2 >= failures) {
+            why.push(format!(
+                "{} of its requests failed transiently, but {n} of the {failures} failures \
+                 are on routes that are not idempotent ({routes}) and carry no idempotency \
+                 key: a mesh must not retry them. Fix the callee's failures, or add an \
+                 Idempotency-Key first.",
+                pct(e)
+            ));
+            why.extend(retry_after_note(&retries));
+            return rec(
+                Target::Keep,
+                "keep:non-idempotent-failures",
+                Gain::default(),
+            );
+        }
+        why.extend(retry_after_note(&retries));
+        let mesh = mesh_gain(l, constants);
+        let r = constants.mesh_retries.round().max(0.0) as i32;
+        let avoided = f.rate.unwrap_or(0.0) * e * (1.0 - e.powi(r));
+        why.push(format!(
+            "{} of its requests failed transiently ({} errors or no answer, {} turned away \
+             with 429/503): a mesh's retries ({} per failure, on idempotent{} routes only) \
+             and outlier detection would avoid about {avoided:.2} failures/s, at {} for \
+             two proxies per hop.",
+            pct(e),
+            f.errors,
+            f.overload,
+            r,
+            if keyed { " or idempotency-keyed" } else { "" },
+            units::cores(mesh_proxy_cores(l, constants))
+        ));
+        if let Some(h) = hs_per_req.filter(|h| *h > 0.1) {
+            why.push(format!(
+                "It opens {h:.2} new connections per request; sidecars would pool them."
+            ));
+        }
+        return rec(Target::Mesh, "mesh:transient-errors", mesh);
+    }
     if grpc_share < constants.min_gain_share && l.evidence != Evidence::Traces {
         why.push(format!(
             "gRPC would save it {} of the fleet's projected gain, below the {} threshold \
@@ -405,30 +632,6 @@ fn sync_rules(
             pct(constants.min_gain_share)
         ));
         return rec(Target::Keep, "keep:low-gain", Gain::default());
-    }
-    if let Some(e) = f
-        .transient_share
-        .filter(|e| *e >= constants.transient_error_share)
-    {
-        let mesh = mesh_gain(l, constants);
-        let r = constants.mesh_retries.round().max(0.0) as i32;
-        let avoided = f.rate.unwrap_or(0.0) * e * (1.0 - e.powi(r));
-        why.push(format!(
-            "{} of its requests failed transiently ({} errors or no answer, {} turned away \
-             with 429/503): a mesh's retries ({} per failure) and outlier detection would \
-             avoid about {avoided:.2} failures/s, at {:.3} cores for two proxies per hop.",
-            pct(e),
-            f.errors,
-            f.overload,
-            r,
-            2.0 * f.rate.unwrap_or(0.0) / 1000.0 * constants.mesh_proxy_cores_per_krps
-        ));
-        if let Some(h) = hs_per_req.filter(|h| *h > 0.1) {
-            why.push(format!(
-                "It opens {h:.2} new connections per request; sidecars would pool them."
-            ));
-        }
-        return rec(Target::Mesh, "mesh:transient-errors", mesh);
     }
     let synchronous = f.on_critical_path.is_none_or(|cp| cp > 0.0);
     let now_bytes = f.header_bytes.unwrap_or(0.0) + f.body_bytes.unwrap_or(0.0);
@@ -577,9 +780,15 @@ fn risks(l: &Subject<'_>, f: &Facts, target: Target) -> Vec<String> {
     out
 }
 
-/// The weakest of: sample size, capture quality, chain inference (when the rule relied on
-/// it), body samples (for gRPC), and whether the wire was seen at all.
-fn confidence(l: &Subject<'_>, f: &Facts, target: Target) -> (f64, Confidence) {
+/// The weakest of: sample size, how long the capture lasted, capture quality, chain
+/// inference (when the rule relied on it), body samples (for gRPC), whether the requests
+/// were visible (for a migration) and whether the wire was seen at all.
+fn confidence(
+    l: &Subject<'_>,
+    f: &Facts,
+    target: Target,
+    seconds: Option<f64>,
+) -> (f64, Confidence) {
     let n = if l.http.is_some() {
         f.requests
     } else {
@@ -594,6 +803,22 @@ fn confidence(l: &Subject<'_>, f: &Facts, target: Target) -> (f64, Confidence) {
             _ => 0.4,
         },
     );
+    // Rates and gains are extrapolated from the capture: a few seconds of traffic say
+    // little about a service's hour.
+    factors.insert(
+        "duration",
+        match seconds {
+            Some(t) if t >= 300.0 => 1.0,
+            Some(t) if t >= 60.0 => 0.8,
+            Some(t) if t >= 10.0 => 0.6,
+            _ => 0.4,
+        },
+    );
+    // A migration decided on a link whose requests nobody saw (TLS without keys) rests
+    // on its handshakes alone.
+    if target != Target::Keep && l.http.is_none() && l.evidence != Evidence::Traces {
+        factors.insert("visibility", 0.5);
+    }
     let bad = l.quality.connections_with_gaps + l.quality.one_sided_connections;
     let quality = if l.connections > 0 {
         1.0 - 2.0 * bad as f64 / l.connections as f64

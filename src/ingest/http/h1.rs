@@ -119,7 +119,7 @@ impl BodyState {
             return self;
         };
         self.json = true;
-        let Some(capture) = sampler.admit(key, self.dec.is_some()) else {
+        let Some(capture) = sampler.admit(key) else {
             // Counted; the reservoir does not keep it, so its bytes are not copied.
             return self;
         };

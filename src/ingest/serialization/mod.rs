@@ -148,8 +148,6 @@ pub struct Capture {
     buf: Vec<u8>,
     cap: usize,
     oversized: bool,
-    /// The body was sent with a Content-Encoding (gzip/deflate).
-    pub compressed: bool,
 }
 
 impl Capture {
@@ -213,7 +211,6 @@ pub enum Offer {
 #[derive(Default)]
 struct Doc {
     bytes: Vec<u8>,
-    compressed: bool,
 }
 
 #[derive(Default)]
@@ -269,7 +266,7 @@ impl Sampler {
     /// it; only then does the body get a [`Capture`] that copies its bytes. Deciding at the
     /// start (Algorithm R only needs the body's rank within its key) means the bodies the
     /// sample will not keep, most of them on a busy link, are never copied.
-    pub fn admit(&mut self, key: SampleKey, compressed: bool) -> Option<Box<Capture>> {
+    pub fn admit(&mut self, key: SampleKey) -> Option<Box<Capture>> {
         if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
             self.counts.keys_over_cap += 1;
             self.counts.dropped += 1;
@@ -297,7 +294,6 @@ impl Sampler {
             buf: Vec::new(),
             cap: self.cfg.max_body_bytes,
             oversized: false,
-            compressed,
         }))
     }
 
@@ -355,7 +351,6 @@ impl Sampler {
             slot,
             buf,
             oversized,
-            compressed,
             ..
         } = *cap;
         let max = self.cfg.max_docs_per_key;
@@ -369,10 +364,7 @@ impl Sampler {
             self.counts.dropped += 1;
             return;
         }
-        let doc = Doc {
-            bytes: buf,
-            compressed,
-        };
+        let doc = Doc { bytes: buf };
         // Bodies finish out of order across connections: a slot may not exist yet (append
         // instead), and an appended body may find the sample already full (replace one).
         let slot = match slot {
@@ -434,7 +426,7 @@ pub struct PayloadRow {
     pub samples: u64,
     pub sampled_json_bytes: u64,
     pub sampled_protobuf_bytes: u64,
-    /// Over the samples that were sent compressed; None when none was.
+    /// gzip sizes of all the samples (as JSON, and as protobuf); None without samples.
     pub sampled_json_gzip_bytes: Option<u64>,
     pub sampled_protobuf_gzip_bytes: Option<u64>,
     pub json_parse_ns_per_byte: Option<f64>,
@@ -511,13 +503,10 @@ fn key_row(
         .map(|d| prost::Message::encode_to_vec(&schema.message(&desc, d)))
         .collect();
     row.sampled_protobuf_bytes = encoded.iter().map(|e| e.len() as u64).sum();
-    let compressed: Vec<usize> = (0..raw.len()).filter(|&i| raw[i].compressed).collect();
-    if !compressed.is_empty() {
-        row.sampled_json_gzip_bytes =
-            Some(compressed.iter().map(|&i| gzip_len(&raw[i].bytes)).sum());
-        row.sampled_protobuf_gzip_bytes =
-            Some(compressed.iter().map(|&i| gzip_len(&encoded[i])).sum());
-    }
+    // Every sample, compressed on the wire or not: what gzip would make of this key's
+    // documents, for links that do not compress yet as much as for those that do.
+    row.sampled_json_gzip_bytes = Some(raw.iter().map(|d| gzip_len(&d.bytes)).sum());
+    row.sampled_protobuf_gzip_bytes = Some(encoded.iter().map(|e| gzip_len(e)).sum());
     let json_bytes: Vec<&[u8]> = raw.iter().map(|d| d.bytes.as_slice()).collect();
     row.json_parse_ns_per_byte = time_per_byte(budget, &json_bytes, |b| {
         black_box(serde_json::from_slice::<serde_json::Value>(b).is_ok());

@@ -225,8 +225,8 @@ fn key(route: &str) -> SampleKey {
 
 /// One JSON body through the sampler as the HTTP stage hands it over: admitted when it
 /// starts, offered when it ends.
-fn json(s: &mut Sampler, k: SampleKey, text: &[u8], compressed: bool) {
-    if let Some(mut c) = s.admit(k.clone(), compressed) {
+fn json(s: &mut Sampler, k: SampleKey, text: &[u8]) {
+    if let Some(mut c) = s.admit(k.clone()) {
         c.push(text);
         s.offer(k, Offer::Json(c));
     }
@@ -239,22 +239,17 @@ fn sampler_bounds_counts_and_rows() {
         ..Default::default()
     });
     for i in 0..10 {
-        json(
-            &mut s,
-            key("/a"),
-            format!(r#"{{"id":{i}}}"#).as_bytes(),
-            i % 2 == 0,
-        );
+        json(&mut s, key("/a"), format!(r#"{{"id":{i}}}"#).as_bytes());
     }
     // An 11th body, cut by a gap: dropped whether the reservoir admitted it or not.
-    if s.admit(key("/a"), false).is_some() {
+    if s.admit(key("/a")).is_some() {
         s.offer(key("/a"), Offer::AdmittedLost);
     }
     s.offer(key("/a"), Offer::Other(BodyKind::Form));
     s.offer(key("/a"), Offer::Other(BodyKind::Xml));
     s.offer(key("/a"), Offer::Other(BodyKind::Form));
-    json(&mut s, key("/b"), &vec![b'1'; (256 << 10) + 1], false);
-    json(&mut s, key("/b"), b"not json", false);
+    json(&mut s, key("/b"), &vec![b'1'; (256 << 10) + 1]);
+    json(&mut s, key("/b"), b"not json");
     let mut cov = Coverage::default();
     let rows = s.finish(&mut cov);
     assert_eq!(rows.len(), 2);
@@ -272,6 +267,31 @@ fn sampler_bounds_counts_and_rows() {
     assert_eq!(cov.json_bodies_oversized, 1);
 }
 
+/// What gzip would make of a key's documents is measured on every sample, also where
+/// the link sends its bodies uncompressed (the case where gzip could help at all).
+#[test]
+fn gzip_sizes_cover_uncompressed_samples() {
+    let mut s = Sampler::new(SamplerConfig::default());
+    let doc = format!(
+        r#"{{"items":[{}]}}"#,
+        vec![r#"{"sku":"SKU-10042","name":"Espresso beans 1kg","qty":2}"#; 20].join(",")
+    );
+    for _ in 0..3 {
+        json(&mut s, key("/orders"), doc.as_bytes());
+    }
+    let mut cov = Coverage::default();
+    let rows = s.finish(&mut cov);
+    let r = &rows[0];
+    assert_eq!(r.sampled_json_bytes, 3 * doc.len() as u64);
+    assert_eq!(
+        r.sampled_json_gzip_bytes,
+        Some(3 * gzip_len(doc.as_bytes())),
+        "every sample is gzipped"
+    );
+    assert!(r.sampled_json_gzip_bytes.unwrap() < r.sampled_json_bytes / 5);
+    assert!(r.sampled_protobuf_gzip_bytes.is_some_and(|g| g > 0));
+}
+
 #[test]
 fn sampler_memory_bound_is_counted() {
     let mut s = Sampler::new(SamplerConfig {
@@ -279,7 +299,7 @@ fn sampler_memory_bound_is_counted() {
         ..Default::default()
     });
     for _ in 0..3 {
-        json(&mut s, key("/m"), br#"{"id":123456}"#, false); // 13 bytes
+        json(&mut s, key("/m"), br#"{"id":123456}"#); // 13 bytes
     }
     assert_eq!(s.held_bytes(), 13);
     let c = s.counts();
