@@ -135,6 +135,9 @@ pub const JSON_BODY_BYTES: &str = "json_body_bytes";
 pub const JSON_IDENTITY_BODY_BYTES: &str = "json_identity_body_bytes";
 /// The request carried an idempotency key header.
 pub const IDEMPOTENCY_KEYED: &str = "idempotency_keyed";
+/// The request carried forwarding headers (`X-Forwarded-For`, `X-Real-IP`, `Forwarded`,
+/// `Via`): its client is a proxy.
+pub const FORWARDED: &str = "forwarded";
 /// The response carried `Retry-After`.
 pub const RETRY_AFTER: &str = "retry_after";
 /// The exchange failed and its client sent the same request again; and that retry

@@ -362,3 +362,44 @@ fn one_payload_sent_to_several_services_goes_to_a_broker() {
     assert_eq!(r.broker.as_ref().unwrap().kind, BrokerKind::Kafka);
     assert!(r.why[0].contains("90%"), "{}", r.why[0]);
 }
+
+/// nginx relays the clients' REST to orders with X-Forwarded-For: where gRPC would be
+/// advised on that hop, the advice and the plan account for the proxy on the client side.
+#[test]
+fn a_proxy_caller_is_named_and_planned_for() {
+    let (_dir, json, outcome) = demo();
+    let go = link(&json, "gateway", "orders");
+    assert!(
+        go["forwarded_requests"].as_u64().unwrap() * 2 >= go["requests"].as_u64().unwrap(),
+        "{go}"
+    );
+    assert_eq!(link(&json, "orders", "users")["forwarded_requests"], 0);
+    // At a scale where the floors pass.
+    let k = CostConstants {
+        floor_cores: 0.0,
+        floor_mbit_per_s: 0.0,
+        floor_ms_per_request: 0.0,
+        ..CostConstants::default()
+    };
+    let decided = decide_again(outcome.ranked.clone(), &k, outcome.capture_seconds);
+    let ranked = linkrank::analysis::rank::rank(decided, &k);
+    let g = ranked
+        .iter()
+        .find(|r| r.link.client == "gateway" && r.link.server == "orders")
+        .unwrap();
+    let rec = &g.assessment.recommendation;
+    assert_eq!(rec.target, Target::Grpc, "{:?}", rec.why);
+    assert!(
+        rec.why.iter().any(|w| w.contains("is a proxy")),
+        "{:?}",
+        rec.why
+    );
+    let plan = linkrank::analysis::plan::plan(&ranked);
+    let steps: Vec<&String> = plan.waves.iter().flat_map(|w| &w.steps).collect();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("gateway -> orders") && s.contains("transcoding gateway")),
+        "{steps:?}"
+    );
+}

@@ -82,6 +82,10 @@ pub(crate) fn is_json(content_type: Option<&str>) -> bool {
 /// `X-` spelling).
 const IDEMPOTENCY_HEADERS: &[&str] = &["idempotency-key", "x-idempotency-key"];
 
+/// Request header names a proxy adds when it forwards a request (RFC 7239, RFC 9110
+/// §7.6.3, and the de facto `X-` ones nginx, Envoy and HAProxy set).
+const FORWARDING_HEADERS: &[&str] = &["x-forwarded-for", "x-real-ip", "forwarded", "via"];
+
 /// A failure (5xx, 429 or no answer) is retried when the same client address sends the
 /// same method, route and request body length to the same service within this long of
 /// the failed exchange's end: what a client's retry of that request looks like on the
@@ -256,6 +260,7 @@ pub(crate) fn exchanges_frame(
         .collect();
     let keyed = header_flag(exchanges, columns::REQ_HEADER_NAMES, IDEMPOTENCY_HEADERS)?;
     let retry_after = header_flag(exchanges, columns::RESP_HEADER_NAMES, &["retry-after"])?;
+    let forwarded = header_flag(exchanges, columns::REQ_HEADER_NAMES, FORWARDING_HEADERS)?;
     let (retried, recovered) = retried_failures(exchanges, names)?;
     // Bucketed here: polars' integer floor division needs a feature this build leaves out.
     let second: Vec<Option<i64>> = exchanges
@@ -287,6 +292,7 @@ pub(crate) fn exchanges_frame(
     df.with_column(Column::new(columns::SECOND.into(), second))?;
     df.with_column(Column::new(columns::IDEMPOTENCY_KEYED.into(), keyed))?;
     df.with_column(Column::new(columns::RETRY_AFTER.into(), retry_after))?;
+    df.with_column(Column::new(columns::FORWARDED.into(), forwarded))?;
     df.with_column(Column::new(columns::RETRIED_FAILURE.into(), retried))?;
     df.with_column(Column::new(columns::RECOVERED_FAILURE.into(), recovered))?;
     let ms = |a: &str, b: &str| (col(a) - col(b)).cast(DataType::Float64) / lit(1e6);

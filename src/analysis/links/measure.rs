@@ -205,6 +205,7 @@ fn aggregate_http(
             count_where(col(columns::INCOMPLETE), "incomplete"),
             count_where(col(columns::IDEMPOTENCY_KEYED), "idempotency_keyed"),
             count_where(col(columns::RETRY_AFTER), "retry_after"),
+            count_where(col(columns::FORWARDED), "forwarded"),
             count_where(col(columns::RETRIED_FAILURE), "retried"),
             count_where(col(columns::RECOVERED_FAILURE), "recovered"),
             col(columns::JSON_BODY_BYTES)
@@ -275,6 +276,7 @@ fn aggregate_http(
     let (json, new_conn, incomplete) = (n("json")?, n("new_conn")?, n("incomplete")?);
     let json_body_bytes = n("json_body_bytes")?;
     let json_identity_body_bytes = n("json_identity_body_bytes")?;
+    let forwarded = n("forwarded")?;
     let retry = [
         n("idempotency_keyed")?,
         n("retry_after")?,
@@ -341,6 +343,7 @@ fn aggregate_http(
             incomplete: incomplete[i],
             json_body_bytes: json_body_bytes[i],
             json_identity_body_bytes: json_identity_body_bytes[i],
+            forwarded_requests: forwarded[i],
             retries: Retries {
                 idempotency_keyed: retry[0][i],
                 retry_after_responses: retry[1][i],

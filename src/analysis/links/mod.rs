@@ -117,6 +117,9 @@ pub struct HttpMeasures {
     pub json_body_bytes: u64,
     /// The part of those sent without a content coding (what gzip could still shrink).
     pub json_identity_body_bytes: u64,
+    /// Requests that carried forwarding headers (`X-Forwarded-For`, `X-Real-IP`,
+    /// `Forwarded`, `Via`): the client forwards them for its own clients, as a proxy.
+    pub forwarded_requests: u64,
     /// What the client already does about failures.
     pub retries: Retries,
     /// The HTTP/2 and gRPC header replay over the exchanges whose header blocks were both
@@ -235,6 +238,17 @@ pub struct Link {
     pub broker: Option<String>,
 }
 
+impl Link {
+    /// Half or more of the link's requests carry forwarding headers: its client is a
+    /// proxy (a gateway) relaying its own clients' requests, which a change of protocol on
+    /// this link must account for.
+    pub fn client_is_proxy(&self) -> bool {
+        self.http
+            .as_ref()
+            .is_some_and(|h| h.requests > 0 && h.forwarded_requests * 2 >= h.requests)
+    }
+}
+
 /// Which inputs showed a link. Spans show no connections, handshakes or header bytes:
 /// a traces-only link has those as null in `links.json`, never 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -272,6 +286,7 @@ impl Evidence {
         "new_connection_share",
         "json_body_bytes",
         "json_identity_body_bytes",
+        "forwarded_requests",
         "retries",
         "header_replay",
     ];

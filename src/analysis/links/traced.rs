@@ -132,6 +132,7 @@ impl Acc {
             incomplete: 0,
             json_body_bytes: 0,
             json_identity_body_bytes: 0,
+            forwarded_requests: 0,
             retries: Default::default(),
             header_replay: Default::default(),
         }

@@ -178,6 +178,15 @@ fn build_wave(number: u32, members: Vec<(PlannedLink, &Ranked)>) -> Wave {
                      move `{}` to one pooled gRPC channel.",
                     l.server, l.client
                 ));
+                if l.client_is_proxy() {
+                    w.steps.push(format!(
+                        "{pair}: `{}` relays its clients' REST (forwarding headers on the \
+                         requests): put a transcoding gateway in its place or behind it (Envoy \
+                         with the gRPC-JSON transcoder), so its clients keep REST while the hop \
+                         to `{}` speaks gRPC.",
+                        l.client, l.server
+                    ));
+                }
                 w.steps.push(format!(
                     "{pair}: canary by service pair (a weighted route matching `{}` only), \
                      {}.",

@@ -24,7 +24,8 @@ pub struct ScoreInputs {
     pub bytes_saved_per_s: f64,
     /// Handshake crypto and (de)serialization CPU removed, in cores.
     pub cpu_saved_cores: f64,
-    /// Distinct routes + callers of the server + [external] x `external_effort`.
+    /// Distinct routes + callers of the server + [external caller or proxy caller] x
+    /// `external_effort`.
     pub effort: f64,
     /// The caller is outside the captured system (it serves no captured request).
     pub external: bool,
@@ -60,6 +61,8 @@ pub fn rank(links: Vec<Assessed>, constants: &CostConstants) -> Vec<Ranked> {
         .map(|a| {
             let l = &a.link;
             let external = !servers.contains(l.client.as_str());
+            // A proxy caller (a gateway relaying its clients' REST) must change tier too.
+            let proxy = l.client_is_proxy();
             let routes = (l.routes.len() as u64 + l.routes_not_listed) as f64;
             let n_callers = callers.get(l.server.as_str()).map_or(1, |c| c.len()) as f64;
             // The gain of the recommended target (a kept link gains only what its
@@ -76,7 +79,7 @@ pub fn rank(links: Vec<Assessed>, constants: &CostConstants) -> Vec<Ranked> {
                 cpu_saved_cores: cpu.max(0.0),
                 effort: routes
                     + n_callers
-                    + if external {
+                    + if external || proxy {
                         constants.external_effort
                     } else {
                         0.0

@@ -684,6 +684,18 @@ fn sync_rules(
                 grpc.cpu_saved_cores,
                 pct(grpc_share)
             ));
+            if l.client_is_proxy() {
+                why.push(format!(
+                    "`{}` is a proxy: {} of its {} requests here carry forwarding headers \
+                     (X-Forwarded-For, Forwarded, Via). It relays REST from its own clients, \
+                     so gRPC on this link needs a gateway that transcodes REST to gRPC (Envoy's \
+                     gRPC-JSON transcoder, grpc-gateway); nginx does not, and the effort counts \
+                     the proxy tier's change.",
+                    l.client,
+                    l.http.as_ref().map_or(0, |h| h.forwarded_requests),
+                    f.requests
+                ));
+            }
             let _ = fleet;
             return rec(Target::Grpc, "grpc:sync-internal", grpc);
         }
