@@ -9,6 +9,7 @@
 //! ever leaves memory: neither the documents nor the inferred schema (whose names are
 //! synthetic) reach a record, a log line or an error.
 
+pub mod calibration;
 mod drift;
 pub mod json;
 pub mod schema;
@@ -401,9 +402,14 @@ impl Sampler {
     pub fn finish(self, cov: &mut Coverage) -> Vec<PayloadRow> {
         let mut counts = self.counts();
         let mut budget = self.cfg.cpu_budget;
+        // The generic codecs the samples are timed with, against generated code: once per
+        // run, when there is something to time.
+        let ratios = (!budget.is_zero() && self.keys.values().any(|k| !k.docs.is_empty()))
+            .then(calibration::ratios)
+            .flatten();
         let mut rows = Vec::with_capacity(self.keys.len());
         for (key, st) in self.keys {
-            let (row, invalid) = key_row(key, st, self.cfg.infer_enums, &mut budget);
+            let (row, invalid) = key_row(key, st, self.cfg.infer_enums, &mut budget, ratios);
             counts.kept -= invalid;
             counts.dropped += invalid;
             rows.push(row);
@@ -449,6 +455,7 @@ fn key_row(
     st: KeyState,
     infer_enums: bool,
     budget: &mut Duration,
+    ratios: Option<calibration::CodecRatios>,
 ) -> (PayloadRow, u64) {
     let mut raw = Vec::with_capacity(st.docs.len());
     let mut docs = Vec::with_capacity(st.docs.len());
@@ -508,13 +515,19 @@ fn key_row(
     row.sampled_json_gzip_bytes = Some(raw.iter().map(|d| gzip_len(&d.bytes)).sum());
     row.sampled_protobuf_gzip_bytes = Some(encoded.iter().map(|e| gzip_len(e)).sum());
     let json_bytes: Vec<&[u8]> = raw.iter().map(|d| d.bytes.as_slice()).collect();
+    // Timed with the generic codecs (the schema is only known at run time), then scaled
+    // to what generated code takes (`calibration`); untimed without a calibration.
     row.json_parse_ns_per_byte = time_per_byte(budget, &json_bytes, |b| {
         black_box(serde_json::from_slice::<serde_json::Value>(b).is_ok());
-    });
+    })
+    .zip(ratios)
+    .map(|(t, r)| t * r.json_typed_over_value);
     let pb: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
     row.protobuf_decode_ns_per_byte = time_per_byte(budget, &pb, |b| {
         black_box(DynamicMessage::decode(desc.clone(), b).is_ok());
-    });
+    })
+    .zip(ratios)
+    .map(|(t, r)| t * r.protobuf_generated_over_dynamic);
     (row, invalid)
 }
 
