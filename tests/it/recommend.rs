@@ -403,3 +403,51 @@ fn a_proxy_caller_is_named_and_planned_for() {
         "{steps:?}"
     );
 }
+
+/// The fixtures are captures of a few milliseconds to a few seconds (made to test the
+/// parsers, not to size a fleet): an expert advises nothing from them, and neither does
+/// linkrank, though it measures and shows every figure. docs/ranking.md lists them.
+#[test]
+fn nothing_is_advised_from_a_few_milliseconds_of_traffic() {
+    for name in [
+        "keepalive",
+        "pipelined",
+        "gzip",
+        "large_body",
+        "new_conn_per_request",
+        "tls_sni",
+        "grpc_vs_json",
+        "chunked",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = repo(&format!("fixtures/{name}.pcap"));
+        let cli = Cli::try_parse_from([
+            "linkrank",
+            "analyze",
+            path.to_str().unwrap(),
+            "--out",
+            dir.path().to_str().unwrap(),
+            "--quiet",
+            "--reproducible",
+        ])
+        .unwrap();
+        let Command::Analyze(args) = cli.command else {
+            panic!("not analyze")
+        };
+        let outcome = linkrank::app::analyze(&args.into_config().unwrap()).unwrap();
+        assert!(outcome.capture_seconds.unwrap() < 10.0, "{name}");
+        assert!(!outcome.ranked.is_empty(), "{name}");
+        for r in &outcome.ranked {
+            let rec = &r.assessment.recommendation;
+            assert_eq!(rec.target, Target::Keep, "{name}: {:?}", rec.why);
+            assert_eq!(rec.cheaper_fix, None, "{name}: {:?}", rec.why);
+            assert!(
+                rec.rule == "keep:too-little-evidence"
+                    || rec.rule.starts_with("keep:") && rec.gain.bytes_saved_per_s == 0.0,
+                "{name}: {} {:?}",
+                rec.rule,
+                rec.why
+            );
+        }
+    }
+}

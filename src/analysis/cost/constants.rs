@@ -203,6 +203,12 @@ constants! {
     cheaper_fix_share = 0.8, [0.8, 0.8], "share",
         "share of a link's gain one cheap mechanism (keep-alive, pooling, HTTP/2, gzip) must capture to be recommended instead",
         "cost-model.md §3";
+    evidence_min_seconds = 10.0, [10.0, 10.0], "s",
+        "capture span below which no change is advised: rates cannot be extrapolated from it",
+        "judgement, cost-model.md §6 (Evidence)";
+    evidence_min_requests = 30.0, [30.0, 30.0], "requests",
+        "requests (connections where requests are not visible) below which no change is advised for a link",
+        "judgement, cost-model.md §6 (Evidence)";
     floor_cores = 0.05, [0.05, 0.05], "cores",
         "CPU a change must save to be recommended (or pass another floor): below the 50-100 millicore steps containers are sized in",
         "judgement, cost-model.md §6 (Floors); Kubernetes CPU requests";
@@ -225,6 +231,8 @@ pub const THRESHOLDS: &[&str] = &[
     "transient_error_share",
     "grpc_min_byte_share",
     "cheaper_fix_share",
+    "evidence_min_seconds",
+    "evidence_min_requests",
     "floor_cores",
     "floor_mbit_per_s",
     "floor_ms_per_request",

@@ -543,6 +543,43 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
             None => Gain::default(),
         };
     }
+    // Too little seen to extrapolate from: nothing is advised, whatever the rules found.
+    let seen = if l.http.is_some() {
+        f.requests
+    } else {
+        l.connections
+    };
+    let short = fleet
+        .capture_seconds
+        .is_none_or(|t| t < constants.evidence_min_seconds);
+    if (short || (seen as f64) < constants.evidence_min_requests)
+        && (r.target != Target::Keep || r.cheaper_fix.is_some())
+    {
+        why.insert(
+            0,
+            format!(
+                "Only {seen} {} over {} were seen: too little to extrapolate a rate from \
+                 (at least {:.0} and {:.0} s are needed). Nothing is advised; recapture at \
+                 least 5 minutes of representative traffic.",
+                if l.http.is_some() {
+                    "requests"
+                } else {
+                    "connections"
+                },
+                fleet
+                    .capture_seconds
+                    .map_or_else(|| "an unknown span".to_owned(), units::duration),
+                constants.evidence_min_requests,
+                constants.evidence_min_seconds
+            ),
+        );
+        r.target = Target::Keep;
+        r.rule = "keep:too-little-evidence";
+        r.cheaper_fix = None;
+        r.cheaper_fix_share = None;
+        r.broker = None;
+        r.gain = Gain::default();
+    }
     r.risks = risks(l, &f, r.target);
     let (score, level) = confidence(l, &f, r.target, fleet.capture_seconds);
     r.confidence_score = score;
