@@ -523,13 +523,13 @@ fn summary(s: &mut String, r: &LinkReport<'_>) {
     let _ = writeln!(
         s,
         "Following every recommendation would save **{}** of CPU, **{}** of bandwidth and \
-         **{}** of waiting per root request{} ({} over {}; the rest keep HTTP as it is).\n",
+         **{}** of waiting per root request{}, from {} over {}; the rest keep HTTP as it is.\n",
         units::cores(total.cpu_saved_cores),
         units::bit_rate(total.bytes_saved_per_s),
         per_request(total.root_latency_ms_per_s_saved, roots_per_s)
             .map_or("-".into(), units::millis),
         roots_per_s.map_or(String::new(), |q| format!(
-            " ({:.1} latency-ms per second over {q:.1} root requests/s)",
+            " ({:.1} latency-ms/s over {q:.1} root requests/s)",
             total.root_latency_ms_per_s_saved
         )),
         plural_pair(migrations, "migration", fixes, "cheaper fix"),
