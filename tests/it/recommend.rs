@@ -7,7 +7,7 @@ use clap::Parser;
 use linkrank::analysis::assess::{Assessed, Assessment};
 use linkrank::analysis::cost::CostConstants;
 use linkrank::analysis::rank::Ranked;
-use linkrank::analysis::recommend::{BrokerKind, Subject, Target};
+use linkrank::analysis::recommend::{BrokerKind, Fix, Subject, Target};
 use linkrank::cli::{Cli, Command};
 use serde_json::Value;
 
@@ -450,4 +450,41 @@ fn nothing_is_advised_from_a_few_milliseconds_of_traffic() {
             );
         }
     }
+}
+
+/// nginx opens a new HTTP/1.0 connection per request to inventory: where that is worth
+/// fixing, the fix named is the proxy's upstream setting, not client code.
+#[test]
+fn connection_reuse_on_a_proxy_is_its_upstream_setting() {
+    let (_dir, _, outcome) = demo();
+    let k = CostConstants {
+        floor_cores: 0.0,
+        floor_mbit_per_s: 0.0,
+        floor_ms_per_request: 0.0,
+        cheaper_fix_share: 0.0,
+        ..CostConstants::default()
+    };
+    // As if the hop had a 5 ms round trip (the demo's is sub-millisecond) and its bodies
+    // were compressed already: connection reuse is then the fix that pays.
+    let mut links = outcome.ranked.clone();
+    for r in &mut links {
+        if r.link.client == "gateway" && r.link.server == "inventory" {
+            r.link.http.as_mut().unwrap().json_identity_body_bytes = 0;
+            r.assessment.savings.handshake_ms_per_request_saved = Some(5.0);
+        }
+    }
+    let decided = decide_again(links, &k, outcome.capture_seconds);
+    let gi = decided
+        .iter()
+        .find(|a| a.link.client == "gateway" && a.link.server == "inventory")
+        .unwrap();
+    // nginx adds no forwarding header on this hop; its other hops show it is a proxy.
+    assert!(!gi.link.forwards());
+    let rec = &gi.assessment.recommendation;
+    assert_eq!(rec.cheaper_fix, Some(Fix::KeepAlive), "{:?}", rec.why);
+    assert!(
+        rec.why.iter().any(|w| w.contains("proxy_http_version 1.1")),
+        "{:?}",
+        rec.why
+    );
 }

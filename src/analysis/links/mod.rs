@@ -13,7 +13,7 @@ mod traced;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -239,14 +239,25 @@ pub struct Link {
 }
 
 impl Link {
-    /// Half or more of the link's requests carry forwarding headers: its client is a
-    /// proxy (a gateway) relaying its own clients' requests, which a change of protocol on
-    /// this link must account for.
-    pub fn client_is_proxy(&self) -> bool {
+    /// Half or more of the link's requests carry forwarding headers.
+    pub fn forwards(&self) -> bool {
         self.http
             .as_ref()
             .is_some_and(|h| h.requests > 0 && h.forwarded_requests * 2 >= h.requests)
     }
+}
+
+/// Client services that are proxies (gateways relaying their own clients' requests): at
+/// least one of their links carries forwarding headers on half or more of its requests.
+/// A proxy is one piece of software, so it counts on all of its links, also those where
+/// it adds no forwarding header; a change of protocol or of connection reuse on any of
+/// them is the proxy's configuration.
+pub fn proxy_clients<'a>(links: impl IntoIterator<Item = &'a Link>) -> BTreeSet<String> {
+    links
+        .into_iter()
+        .filter(|l| l.forwards())
+        .map(|l| l.client.clone())
+        .collect()
 }
 
 /// Which inputs showed a link. Spans show no connections, handshakes or header bytes:

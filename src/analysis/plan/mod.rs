@@ -54,6 +54,7 @@ fn add(a: &mut Gain, b: &Gain) {
 /// The plan for ranked, recommended links.
 pub fn plan(links: &[Ranked]) -> Plan {
     let mut p = Plan::default();
+    let proxies = crate::analysis::links::proxy_clients(links.iter().map(|r| &r.link));
     let totals = links.iter().fold(Gain::default(), |mut t, r| {
         let g = &r.assessment.recommendation.gain;
         t.time_saved_ms_per_s += g.time_saved_ms_per_s.max(0.0);
@@ -125,13 +126,18 @@ pub fn plan(links: &[Ranked]) -> Plan {
                 served.push((l.server.clone(), l.target));
             }
             let number = p.waves.len() as u32 + 1;
-            p.waves.push(build_wave(number, std::mem::take(&mut wave)));
+            p.waves
+                .push(build_wave(number, std::mem::take(&mut wave), &proxies));
         }
     }
     p
 }
 
-fn build_wave(number: u32, members: Vec<(PlannedLink, &Ranked)>) -> Wave {
+fn build_wave(
+    number: u32,
+    members: Vec<(PlannedLink, &Ranked)>,
+    proxies: &std::collections::BTreeSet<String>,
+) -> Wave {
     let mut w = Wave {
         number,
         links: Vec::new(),
@@ -178,7 +184,7 @@ fn build_wave(number: u32, members: Vec<(PlannedLink, &Ranked)>) -> Wave {
                      move `{}` to one pooled gRPC channel.",
                     l.server, l.client
                 ));
-                if l.client_is_proxy() {
+                if proxies.contains(&l.client) {
                     w.steps.push(format!(
                         "{pair}: `{}` relays its clients' REST (forwarding headers on the \
                          requests): put a transcoding gateway in its place or behind it (Envoy \

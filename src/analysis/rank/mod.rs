@@ -56,13 +56,14 @@ pub fn rank(links: Vec<Assessed>, constants: &CostConstants) -> Vec<Ranked> {
             .or_default()
             .insert(&a.link.client);
     }
+    let proxies = crate::analysis::links::proxy_clients(links.iter().map(|a| &a.link));
     let inputs: Vec<ScoreInputs> = links
         .iter()
         .map(|a| {
             let l = &a.link;
             let external = !servers.contains(l.client.as_str());
             // A proxy caller (a gateway relaying its clients' REST) must change tier too.
-            let proxy = l.client_is_proxy();
+            let proxy = proxies.contains(&l.client);
             let routes = (l.routes.len() as u64 + l.routes_not_listed) as f64;
             let n_callers = callers.get(l.server.as_str()).map_or(1, |c| c.len()) as f64;
             // The gain of the recommended target (a kept link gains only what its

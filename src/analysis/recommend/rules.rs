@@ -15,6 +15,8 @@ pub(super) struct Fleet {
     totals: Gain,
     /// First to last packet of the run, in seconds.
     capture_seconds: Option<f64>,
+    /// Client services that are proxies (`links::proxy_clients`).
+    proxies: BTreeSet<String>,
 }
 
 impl Fleet {
@@ -31,6 +33,7 @@ impl Fleet {
             servers,
             totals,
             capture_seconds,
+            proxies: crate::analysis::links::proxy_clients(links.iter().map(|l| l.link)),
         }
     }
 
@@ -229,6 +232,19 @@ fn minus(a: Gain, b: Gain) -> Gain {
         bytes_saved_per_s: (a.bytes_saved_per_s - b.bytes_saved_per_s).max(0.0),
         cpu_saved_cores: (a.cpu_saved_cores - b.cpu_saved_cores).max(0.0),
     }
+}
+
+/// Where the client is a proxy, connection reuse is the proxy's setting, not code.
+fn proxy_pooling_hint(l: &Subject<'_>, fleet: &Fleet, fix: Fix) -> Option<String> {
+    (matches!(fix, Fix::KeepAlive | Fix::ConnectionPooling) && fleet.proxies.contains(&l.client))
+        .then(|| {
+            format!(
+                "`{}` is a proxy: reuse is its upstream setting (nginx: `keepalive N` in the \
+             upstream block with `proxy_http_version 1.1` and `proxy_set_header Connection \
+             \"\"`; HAProxy: `http-reuse`; Envoy pools by default).",
+                l.client
+            )
+        })
 }
 
 /// What the answers' `Retry-After` headers ask of any retry.
@@ -489,6 +505,9 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
                     pct(share),
                     gain_text(&g, per_s)
                 ));
+                if let Some(how) = proxy_pooling_hint(l, fleet, fix) {
+                    why.push(how);
+                }
                 if r.target == Target::Grpc {
                     r.target = Target::Keep;
                     r.rule = "keep:cheaper-fix";
@@ -721,16 +740,20 @@ fn sync_rules(
                 grpc.cpu_saved_cores,
                 pct(grpc_share)
             ));
-            if l.client_is_proxy() {
+            if fleet.proxies.contains(&l.client) {
+                let evidence = match l.http.as_ref().filter(|_| l.forwards()) {
+                    Some(h) => format!(
+                        "{} of its {} requests here carry forwarding headers",
+                        h.forwarded_requests, h.requests
+                    ),
+                    None => "its requests on other links carry forwarding headers".to_owned(),
+                };
                 why.push(format!(
-                    "`{}` is a proxy: {} of its {} requests here carry forwarding headers \
-                     (X-Forwarded-For, Forwarded, Via). It relays REST from its own clients, \
-                     so gRPC on this link needs a gateway that transcodes REST to gRPC (Envoy's \
-                     gRPC-JSON transcoder, grpc-gateway); nginx does not, and the effort counts \
-                     the proxy tier's change.",
-                    l.client,
-                    l.http.as_ref().map_or(0, |h| h.forwarded_requests),
-                    f.requests
+                    "`{}` is a proxy ({evidence}: X-Forwarded-For, Forwarded, Via). It relays \
+                     REST from its own clients, so gRPC on this link needs a gateway that \
+                     transcodes REST to gRPC (Envoy's gRPC-JSON transcoder, grpc-gateway); \
+                     nginx does not, and the effort counts the proxy tier's change.",
+                    l.client
                 ));
             }
             let _ = fleet;
