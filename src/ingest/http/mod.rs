@@ -174,7 +174,7 @@ impl HttpStage {
                 self.conns.insert(ev.conn, st);
                 Interest::Keep
             }
-            EventKind::Data { dir, bytes } => match self.conns.get_mut(&ev.conn) {
+            EventKind::Data { dir, bytes, .. } => match self.conns.get_mut(&ev.conn) {
                 Some(st) => st.data(ev.conn, dir, ev.ts, bytes, cfg, sink),
                 None => Interest::Keep,
             },

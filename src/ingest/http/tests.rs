@@ -64,11 +64,19 @@ impl Harness {
     }
 
     fn c(&mut self, b: &[u8]) -> Interest {
-        self.push(EventKind::Data { dir: C2S, bytes: b })
+        self.push(EventKind::Data {
+            dir: C2S,
+            bytes: b,
+            stall_ns: None,
+        })
     }
 
     fn s(&mut self, b: &[u8]) -> Interest {
-        self.push(EventKind::Data { dir: S2C, bytes: b })
+        self.push(EventKind::Data {
+            dir: S2C,
+            bytes: b,
+            stall_ns: None,
+        })
     }
 
     fn gap(&mut self, dir: Direction, len: u64) {
@@ -1094,12 +1102,14 @@ fn run_split(stream: &[(Direction, &[u8])], cuts: &[usize]) -> Vec<Exchange> {
             h.push(EventKind::Data {
                 dir: *dir,
                 bytes: &bytes[prev..c],
+                stall_ns: None,
             });
             prev = c;
         }
         h.push(EventKind::Data {
             dir: *dir,
             bytes: &bytes[prev..],
+            stall_ns: None,
         });
     }
     let (exs, _) = h.close(CloseReason::Fin);
@@ -1168,7 +1178,7 @@ proptest! {
         for e in &evs {
             let dir = |c: bool| if c { C2S } else { S2C };
             match e {
-                Ev::Data(c, b) => { h.push(EventKind::Data { dir: dir(*c), bytes: b }); }
+                Ev::Data(c, b) => { h.push(EventKind::Data { dir: dir(*c), bytes: b, stall_ns: None }); }
                 Ev::Gap(c, l) => h.gap(dir(*c), *l),
                 Ev::End(c) => h.end(dir(*c)),
             }
