@@ -147,3 +147,8 @@ pub const SECOND: &str = "second";
 /// Request last byte -> response first byte, and the whole exchange, in ms.
 pub const TTFB_MS: &str = "ttfb_ms";
 pub const TOTAL_MS: &str = "total_ms";
+/// The request's and the response's stall in ms (null when none), and their sum (0 when
+/// neither stalled): the time the exchange lost to its senders waiting for ACKs.
+pub const REQ_STALL_MS: &str = "req_stall_ms";
+pub const RESP_STALL_MS: &str = "resp_stall_ms";
+pub const STALL_MS: &str = "stall_ms";

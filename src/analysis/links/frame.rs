@@ -80,7 +80,8 @@ pub(crate) fn is_json(content_type: Option<&str>) -> bool {
 
 /// The exchanges table plus `client`, `server`, `json` (either body is JSON), `new_conn`
 /// (first request on a connection whose SYN was captured), `incomplete`, `ttfb_ms`,
-/// `total_ms` and `second` (the 1 s bucket of the request's first byte).
+/// `total_ms`, the stalls in ms (`req_stall_ms`, `resp_stall_ms`, `stall_ms`) and `second`
+/// (the 1 s bucket of the request's first byte).
 pub(crate) fn exchanges_frame(
     exchanges: &DataFrame,
     connections: &DataFrame,
@@ -192,10 +193,16 @@ pub(crate) fn exchanges_frame(
     df.with_column(Column::new(columns::REPLAY_GRPC_HEADER_BYTES.into(), grpc))?;
     df.with_column(Column::new(columns::SECOND.into(), second))?;
     let ms = |a: &str, b: &str| (col(a) - col(b)).cast(DataType::Float64) / lit(1e6);
+    let stall_ms = |c: &str| col(c).cast(DataType::Float64) / lit(1e6);
     df.lazy()
         .with_columns([
             ms(columns::RESP_FIRST_NS, columns::REQ_LAST_NS).alias(columns::TTFB_MS),
             ms(columns::RESP_LAST_NS, columns::REQ_FIRST_NS).alias(columns::TOTAL_MS),
+            stall_ms(columns::REQ_STALL_NS).alias(columns::REQ_STALL_MS),
+            stall_ms(columns::RESP_STALL_NS).alias(columns::RESP_STALL_MS),
+            (stall_ms(columns::REQ_STALL_NS).fill_null(lit(0.0))
+                + stall_ms(columns::RESP_STALL_NS).fill_null(lit(0.0)))
+            .alias(columns::STALL_MS),
         ])
         .collect()
 }
