@@ -503,3 +503,72 @@ fn zero_windows_and_timer_retransmissions_of_a_made_connection() {
     assert_eq!(our_transport_counts(&path), tshark_transport_counts(&path));
     assert_eq!(t.exchanges.height(), 1);
 }
+
+/// links.json and report.md carry each link's stalls as the exchanges table has them:
+/// orders -> users' responses, the time they cost per request, and the sentence naming
+/// the fix; a link without stalls gets no such sentence.
+#[test]
+fn demo_links_report_the_stalls_of_their_exchanges() {
+    let file = repo("captures/prod.pcap");
+    let (t, _) = analyse(std::slice::from_ref(&file));
+    let (n, _, resp) = &our_stalls(&t)[&("10.77.0.11".to_owned(), "10.77.0.14".to_owned())];
+    let out = tempfile::tempdir().unwrap();
+    assert_cmd::Command::cargo_bin("linkrank")
+        .unwrap()
+        .current_dir(repo(""))
+        .args([
+            "analyze",
+            "--quiet",
+            "--reproducible",
+            "captures/prod.pcap",
+            "--out",
+        ])
+        .arg(out.path())
+        .assert()
+        .success();
+    let read = |f: &str| std::fs::read_to_string(out.path().join(f)).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&read("links.json")).unwrap();
+    let link = |c: &str, s: &str| {
+        json["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["client"] == c && l["server"] == s)
+            .unwrap_or_else(|| panic!("{c} -> {s}"))
+            .clone()
+    };
+    let l = link("orders", "users");
+    assert_eq!(l["requests"], *n);
+    assert_eq!(l["stalled_requests"], resp.len() as u64);
+    assert_eq!(l["response_stalls"]["stalled"], resp.len() as u64);
+    assert_eq!(l["request_stalls"]["stalled"], 0);
+    let p50 = l["response_stalls"]["p50_ms"].as_f64().unwrap();
+    assert!((p50 - median_ms(resp)).abs() < 1e-9, "{p50}");
+    let mean = l["stall_ms"]["mean"].as_f64().unwrap();
+    let want = resp.iter().sum::<i64>() as f64 / 1e6 / *n as f64;
+    assert!((mean - want).abs() < 1e-9, "{mean} vs {want}");
+    assert_eq!(l["zero_window_events"], 0);
+    assert_eq!(l["retransmission_timeouts"], 0);
+    let quiet = link("gateway", "inventory");
+    assert_eq!(quiet["stalled_requests"], 0);
+    assert_eq!(quiet["stall_ms"]["mean"], 0.0);
+
+    let md = read("report.md");
+    let sentence = format!(
+        "{} of {n} responses were held a median {p50:.1} ms",
+        resp.len()
+    );
+    assert!(md.contains(&sentence), "{sentence}");
+    assert!(md.contains(
+        "waiting for orders' delayed ACK: set TCP_NODELAY on users' sockets or write each \
+         response in one call"
+    ));
+    let section = |title: &str| {
+        let start = md.find(title).unwrap_or_else(|| panic!("{title}"));
+        let end = md[start + 1..]
+            .find("\n## ")
+            .map_or(md.len(), |e| start + 1 + e);
+        md[start..end].to_owned()
+    };
+    assert!(!section("gateway -> inventory (").contains("**Transport.**"));
+}
