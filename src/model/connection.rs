@@ -74,6 +74,13 @@ pub struct DirStats {
     pub gap_bytes: u64,
     /// Packets of this direction seen on another interface or input file (capture copies).
     pub capture_duplicates: u64,
+    /// Segments of this direction advertising a zero receive window: its sender could
+    /// take no more bytes (SYN, FIN and RST segments are not counted, as in Wireshark).
+    pub zero_windows: u64,
+    /// Retransmissions sent by the retransmission timer: segments repeating this
+    /// direction's bytes after its sender was silent for at least
+    /// [`RTO_SILENCE_NS`](crate::ingest::flow::tcp::RTO_SILENCE_NS).
+    pub retransmission_timeouts: u64,
     pub fin: bool,
     pub rst: bool,
 }

@@ -98,6 +98,11 @@ pub struct Exchange {
     /// DATA frame headers HTTP/2 would add to the request body (9 per 16384 octets).
     pub req_data_frame_bytes_h2: Option<u64>,
     pub resp_data_frame_bytes_h2: Option<u64>,
+    /// The longest sender stall inside the request (see `crate::ingest::flow::tcp`): the
+    /// client had sent part of it, waited for the server's ACK and only then sent the rest.
+    pub req_stall_ns: Option<i64>,
+    /// The same inside the response (1xx included): the server's writes held back.
+    pub resp_stall_ns: Option<i64>,
 }
 
 impl Exchange {
@@ -146,6 +151,8 @@ impl Exchange {
             resp_header_bytes_grpc: None,
             req_data_frame_bytes_h2: None,
             resp_data_frame_bytes_h2: None,
+            req_stall_ns: None,
+            resp_stall_ns: None,
         }
     }
 }

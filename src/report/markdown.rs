@@ -380,6 +380,7 @@ fn link_section(s: &mut String, x: &Ranked) {
     evidence_text(s, l);
     savings_text(s, x);
     chain_text(s, x);
+    transport_text(s, l);
     let _ = writeln!(s, "| measure | value |\n|---|---:|");
     if l.evidence == Evidence::Traces {
         let _ = writeln!(
@@ -390,7 +391,7 @@ fn link_section(s: &mut String, x: &Ranked) {
         connection_rows(s, l);
     }
     match &l.http {
-        Some(h) => http_rows(s, h),
+        Some(h) => http_rows(s, h, l.evidence != Evidence::Traces),
         None => {
             let _ = writeln!(s, "| HTTP | not visible (encrypted or not HTTP/1) |");
         }
@@ -685,6 +686,71 @@ fn recommendation_text(s: &mut String, x: &Ranked) {
     let _ = writeln!(s);
 }
 
+/// `n`, or `-` when unknown.
+fn count_text(n: Option<u64>) -> String {
+    n.map_or_else(|| "-".into(), |n| n.to_string())
+}
+
+/// `users'` or `orders'`: a service name as an owner.
+fn owner(name: &str) -> String {
+    if name.ends_with('s') {
+        format!("{name}'")
+    } else {
+        format!("{name}'s")
+    }
+}
+
+/// What the link's TCP showed: messages held until the peer's ACK (with the fix), zero
+/// windows and retransmission timeouts, each in the link's own figures; nothing when
+/// there was none.
+fn transport_text(s: &mut String, l: &Link) {
+    let mut t = String::new();
+    if let Some(h) = l.http.as_ref().filter(|_| l.evidence != Evidence::Traces) {
+        for (side, stalls, writer, waiter) in [
+            ("responses", &h.response_stalls, &l.server, &l.client),
+            ("requests", &h.request_stalls, &l.client, &l.server),
+        ] {
+            if stalls.stalled == 0 {
+                continue;
+            }
+            let one = &side[..side.len() - 1];
+            let _ = write!(
+                t,
+                "{} of {} {side} were held a median {} (p95 {}) by Nagle's algorithm waiting \
+                 for {} delayed ACK: set TCP_NODELAY on {} sockets or write each {one} in \
+                 one call. ",
+                stalls.stalled,
+                h.requests,
+                ms_text(stalls.p50_ms),
+                ms_text(stalls.p95_ms),
+                owner(waiter),
+                owner(writer),
+            );
+        }
+        if h.stalled_requests > 0 {
+            let _ = write!(
+                t,
+                "The stalls cost {} per request on average over all {} requests. ",
+                ms_text(h.stall_ms.mean),
+                h.requests
+            );
+        }
+    }
+    let zero = l.zero_window_events.unwrap_or(0);
+    let rto = l.retransmission_timeouts.unwrap_or(0);
+    if zero > 0 || rto > 0 {
+        let _ = write!(
+            t,
+            "Its connections advertised a zero receive window {zero} times (a receiver that \
+             could take no more) and resent {rto} segments on a retransmission timeout \
+             (at least 200 ms of silence each). "
+        );
+    }
+    if !t.is_empty() {
+        let _ = writeln!(s, "**Transport.** {}\n", t.trim_end());
+    }
+}
+
 /// Which inputs showed the link, and what the spans say of it.
 fn evidence_text(s: &mut String, l: &Link) {
     let Some(calls) = l.traced_calls else { return };
@@ -855,6 +921,14 @@ fn connection_rows(s: &mut String, l: &Link) {
         ("connections reset", l.resets.to_string()),
         ("retransmitted bytes", l.retransmitted_bytes.to_string()),
         (
+            "zero windows / retransmission timeouts",
+            format!(
+                "{} / {}",
+                count_text(l.zero_window_events),
+                count_text(l.retransmission_timeouts)
+            ),
+        ),
+        (
             "quality: gaps / one-sided / no handshake / incomplete exchanges",
             format!(
                 "{} / {} / {} / {}",
@@ -870,11 +944,12 @@ fn connection_rows(s: &mut String, l: &Link) {
     }
 }
 
-fn http_rows(s: &mut String, h: &HttpMeasures) {
+/// `capture`: the measures come from a capture (spans show no stalls).
+fn http_rows(s: &mut String, h: &HttpMeasures, capture: bool) {
     let b = &h.bytes;
     let p = &h.bytes_per_request;
     let st = &h.status;
-    let rows = [
+    let mut rows = vec![
         ("requests", h.requests.to_string()),
         (
             "requests/s mean / peak (1 s)",
@@ -940,6 +1015,26 @@ fn http_rows(s: &mut String, h: &HttpMeasures) {
             format!("{} / {} / {}", st.s429, st.s503, st.no_response),
         ),
     ];
+    if capture {
+        rows.extend([
+            (
+                "stalled requests / responses (sender waited for an ACK)",
+                format!(
+                    "{} / {}",
+                    h.request_stalls.stalled, h.response_stalls.stalled
+                ),
+            ),
+            (
+                "stall per request mean / p95 / p99 ms",
+                format!(
+                    "{} / {} / {}",
+                    fmt_opt(h.stall_ms.mean, 2),
+                    fmt_opt(h.stall_ms.p95, 2),
+                    fmt_opt(h.stall_ms.p99, 2)
+                ),
+            ),
+        ]);
+    }
     for (k, v) in rows {
         let _ = writeln!(s, "| {k} | {v} |");
     }

@@ -48,6 +48,8 @@ pub const REQ_HEADER_BYTES_GRPC: &str = "req_header_bytes_grpc";
 pub const RESP_HEADER_BYTES_GRPC: &str = "resp_header_bytes_grpc";
 pub const REQ_DATA_FRAME_BYTES_H2: &str = "req_data_frame_bytes_h2";
 pub const RESP_DATA_FRAME_BYTES_H2: &str = "resp_data_frame_bytes_h2";
+pub const REQ_STALL_NS: &str = "req_stall_ns";
+pub const RESP_STALL_NS: &str = "resp_stall_ns";
 
 // First listed by the `connections` table.
 pub const FIRST_NS: &str = "first_ns";
@@ -89,6 +91,10 @@ pub const TLS_TICKET_OFFERED: &str = "tls_ticket_offered";
 pub const TLS_CERT_BYTES: &str = "tls_cert_bytes";
 pub const TLS_HANDSHAKE_NS: &str = "tls_handshake_ns";
 pub const TLS_HANDSHAKE_BYTES: &str = "tls_handshake_bytes";
+pub const C2S_ZERO_WINDOWS: &str = "c2s_zero_windows";
+pub const S2C_ZERO_WINDOWS: &str = "s2c_zero_windows";
+pub const C2S_RETRANSMISSION_TIMEOUTS: &str = "c2s_retransmission_timeouts";
+pub const S2C_RETRANSMISSION_TIMEOUTS: &str = "s2c_retransmission_timeouts";
 
 // First listed by the `dns` table.
 pub const TS_NS: &str = "ts_ns";
@@ -154,3 +160,8 @@ pub const SECOND: &str = "second";
 /// Request last byte -> response first byte, and the whole exchange, in ms.
 pub const TTFB_MS: &str = "ttfb_ms";
 pub const TOTAL_MS: &str = "total_ms";
+/// The request's and the response's stall in ms (null when none), and their sum (0 when
+/// neither stalled): the time the exchange lost to its senders waiting for ACKs.
+pub const REQ_STALL_MS: &str = "req_stall_ms";
+pub const RESP_STALL_MS: &str = "resp_stall_ms";
+pub const STALL_MS: &str = "stall_ms";

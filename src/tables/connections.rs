@@ -184,6 +184,26 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
         "u64?",
         "TLS record bytes of both directions from the ClientHello to the handshake end",
     ),
+    (
+        columns::C2S_ZERO_WINDOWS,
+        "u64?",
+        "segments client -> server advertising a zero receive window (SYN, FIN and RST not counted): the client could take no more; null in tables written before it was counted",
+    ),
+    (
+        columns::S2C_ZERO_WINDOWS,
+        "u64?",
+        "segments server -> client advertising a zero receive window: the server could take no more",
+    ),
+    (
+        columns::C2S_RETRANSMISSION_TIMEOUTS,
+        "u64?",
+        "client -> server retransmissions sent by the retransmission timer: repeated bytes after the client sent no payload for at least 200 ms (keep-alives not counted); null in tables written before it was counted",
+    ),
+    (
+        columns::S2C_RETRANSMISSION_TIMEOUTS,
+        "u64?",
+        "server -> client retransmissions sent by the retransmission timer",
+    ),
 ];
 
 #[derive(Default)]
@@ -232,6 +252,10 @@ pub struct ConnectionColumns {
     tls_cert_bytes: Vec<Option<u64>>,
     tls_handshake_ns: Vec<Option<i64>>,
     tls_handshake_bytes: Vec<Option<u64>>,
+    c2s_zero_windows: Vec<Option<u64>>,
+    s2c_zero_windows: Vec<Option<u64>>,
+    c2s_retransmission_timeouts: Vec<Option<u64>>,
+    s2c_retransmission_timeouts: Vec<Option<u64>>,
 }
 
 impl ConnectionColumns {
@@ -301,6 +325,13 @@ impl ConnectionColumns {
         self.tls_cert_bytes.push(h.cert_bytes);
         self.tls_handshake_ns.push(h.handshake_ns);
         self.tls_handshake_bytes.push(h.handshake_bytes);
+        // Nullable only for tables written before these were counted.
+        self.c2s_zero_windows.push(Some(up.zero_windows));
+        self.s2c_zero_windows.push(Some(down.zero_windows));
+        self.c2s_retransmission_timeouts
+            .push(Some(up.retransmission_timeouts));
+        self.s2c_retransmission_timeouts
+            .push(Some(down.retransmission_timeouts));
     }
 
     pub fn into_frame(self, strings: &Symbols) -> PolarsResult<DataFrame> {
@@ -376,6 +407,16 @@ impl ConnectionColumns {
             Column::new(
                 columns::TLS_HANDSHAKE_BYTES.into(),
                 self.tls_handshake_bytes,
+            ),
+            Column::new(columns::C2S_ZERO_WINDOWS.into(), self.c2s_zero_windows),
+            Column::new(columns::S2C_ZERO_WINDOWS.into(), self.s2c_zero_windows),
+            Column::new(
+                columns::C2S_RETRANSMISSION_TIMEOUTS.into(),
+                self.c2s_retransmission_timeouts,
+            ),
+            Column::new(
+                columns::S2C_RETRANSMISSION_TIMEOUTS.into(),
+                self.s2c_retransmission_timeouts,
             ),
         ];
         DataFrame::new(height, columns)

@@ -53,6 +53,8 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     (columns::RESP_HEADER_BYTES_GRPC, "u64?", "all gRPC framing of the response: HEADERS, DATA frame header, message prefix, trailers HEADERS"),
     (columns::REQ_DATA_FRAME_BYTES_H2, "u64?", "DATA frame headers HTTP/2 adds to the request body (9 per 16384 bytes, 0 without a body)"),
     (columns::RESP_DATA_FRAME_BYTES_H2, "u64?", "DATA frame headers HTTP/2 adds to the response body"),
+    (columns::REQ_STALL_NS, "i64?", "the longest sender stall inside the request, ns: the client sent part of it, sent nothing for at least 10 ms while waiting for the server's ACK, and sent the rest right after that ACK (Nagle's algorithm against a delayed ACK); null when none"),
+    (columns::RESP_STALL_NS, "i64?", "the longest sender stall inside the response (1xx included), ns: the server's writes held until the client's ACK came; null when none"),
 ];
 
 #[derive(Default)]
@@ -101,6 +103,8 @@ pub struct ExchangeColumns {
     resp_header_bytes_grpc: Vec<Option<u64>>,
     req_data_frame_bytes_h2: Vec<Option<u64>>,
     resp_data_frame_bytes_h2: Vec<Option<u64>>,
+    req_stall_ns: Vec<Option<i64>>,
+    resp_stall_ns: Vec<Option<i64>>,
 }
 
 impl ExchangeColumns {
@@ -167,6 +171,8 @@ impl ExchangeColumns {
         self.req_data_frame_bytes_h2.push(x.req_data_frame_bytes_h2);
         self.resp_data_frame_bytes_h2
             .push(x.resp_data_frame_bytes_h2);
+        self.req_stall_ns.push(x.req_stall_ns);
+        self.resp_stall_ns.push(x.resp_stall_ns);
     }
 
     /// Builds the DataFrame, consuming the columns.
@@ -262,6 +268,8 @@ impl ExchangeColumns {
                 columns::RESP_DATA_FRAME_BYTES_H2.into(),
                 self.resp_data_frame_bytes_h2,
             ),
+            Column::new(columns::REQ_STALL_NS.into(), self.req_stall_ns),
+            Column::new(columns::RESP_STALL_NS.into(), self.resp_stall_ns),
         ];
         DataFrame::new(height, columns)
     }

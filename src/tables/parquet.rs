@@ -38,6 +38,14 @@ pub(crate) const ADDED_LATER: &[&str] = &[
     // payloads: risks seen in the samples (recommendations issue)
     columns::UNSAFE_INTEGERS,
     columns::TYPE_CONFLICTS,
+    // exchanges and connections: transport pathologies (sender stalls, zero windows,
+    // retransmission timeouts)
+    columns::REQ_STALL_NS,
+    columns::RESP_STALL_NS,
+    columns::C2S_ZERO_WINDOWS,
+    columns::S2C_ZERO_WINDOWS,
+    columns::C2S_RETRANSMISSION_TIMEOUTS,
+    columns::S2C_RETRANSMISSION_TIMEOUTS,
 ];
 
 /// The polars type of a nullable column type of `COLUMNS` (`u64?`, `str?`, ...).

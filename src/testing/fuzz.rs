@@ -1029,9 +1029,13 @@ fn run_in_memory(config: PipelineConfig, frames: &[OwnedFrame]) -> FlowRun {
 fn log_event(logs: &mut BTreeMap<ConnId, ConnLog>, ev: &StreamEvent<'_>) {
     if tracing() {
         match ev.kind {
-            EventKind::Data { dir, bytes } => {
+            EventKind::Data {
+                dir,
+                bytes,
+                stall_ns,
+            } => {
                 eprintln!(
-                    "  {:?} {} Data {dir:?} {} bytes",
+                    "  {:?} {} Data {dir:?} {} bytes, stall {stall_ns:?}",
                     ev.conn,
                     ev.ts,
                     bytes.len()
@@ -1052,9 +1056,17 @@ fn log_event(logs: &mut BTreeMap<ConnId, ConnLog>, ev: &StreamEvent<'_>) {
     assert!(log.opened.is_some(), "{c:?}: an event before Opened");
     match ev.kind {
         EventKind::Opened { .. } => {}
-        EventKind::Data { dir, bytes } => {
+        EventKind::Data {
+            dir,
+            bytes,
+            stall_ns,
+        } => {
             let d = dir.index();
             assert!(!bytes.is_empty(), "{c:?}: an empty Data event");
+            assert!(
+                stall_ns.is_none_or(|s| s >= crate::ingest::flow::tcp::STALL_MIN_NS),
+                "{c:?}: a stall shorter than the threshold: {stall_ns:?}"
+            );
             assert!(!log.ended[d], "{c:?}: Data after the direction's End");
             log.data[d] += bytes.len() as u64;
         }

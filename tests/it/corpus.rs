@@ -5,7 +5,7 @@
 use crate::common::*;
 
 /// Captures listed in the corpus manifest (kind `pcap`).
-fn manifest_captures() -> Vec<String> {
+pub(crate) fn manifest_captures() -> Vec<String> {
     let manifest =
         std::fs::read_to_string(corpus("MANIFEST.tsv")).expect("the corpus MANIFEST.tsv");
     manifest

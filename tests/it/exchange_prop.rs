@@ -67,7 +67,9 @@ fn segments_of(file: &str) -> Vec<Seg> {
 }
 
 /// Exchanges with the capture-time fields cleared (re-cut pieces keep their parent's time,
-/// but which piece carries a message's first byte changes).
+/// but which piece carries a message's first byte changes), and the sender stalls too:
+/// they are read off the segments' timing, which reordering and duplicates change by
+/// design (a duplicate restarts its sender's silence, a reordered piece ends none).
 fn exchanges_of(segs: &[Seg]) -> Vec<Exchange> {
     let mut cov = Coverage::default();
     let mut flows = FlowTable::new(FlowConfig::default(), detect::role_hint);
@@ -80,6 +82,8 @@ fn exchanges_of(segs: &[Seg]) -> Vec<Exchange> {
             x.req_last = None;
             x.resp_first = None;
             x.resp_last = None;
+            x.req_stall_ns = None;
+            x.resp_stall_ns = None;
             got.push(x);
         }
     };

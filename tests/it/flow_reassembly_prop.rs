@@ -229,7 +229,7 @@ fn run(
     let mut seen = Seen::default();
     let mut sink = |e: linkrank::ingest::flow::StreamEvent<'_>| {
         match e.kind {
-            EventKind::Data { dir, bytes } => seen.pieces[dir.index()].push(Ok(bytes.to_vec())),
+            EventKind::Data { dir, bytes, .. } => seen.pieces[dir.index()].push(Ok(bytes.to_vec())),
             EventKind::Gap { dir, len } => seen.pieces[dir.index()].push(Err(len)),
             EventKind::End { dir } => seen.ended[dir.index()] = true,
             EventKind::Closed(s) => seen.close = Some(s.close),

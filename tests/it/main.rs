@@ -26,3 +26,4 @@ mod serialization;
 mod tls_handshake;
 mod traces;
 mod traces_join;
+mod transport;

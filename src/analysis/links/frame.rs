@@ -148,7 +148,8 @@ fn retried_failures(ex: &DataFrame, names: &RowNames) -> PolarsResult<(Vec<bool>
 
 /// The exchanges table plus `client`, `server`, `json` (either body is JSON), `new_conn`
 /// (first request on a connection whose SYN was captured), `incomplete`, `ttfb_ms`,
-/// `total_ms` and `second` (the 1 s bucket of the request's first byte).
+/// `total_ms`, the stalls in ms (`req_stall_ms`, `resp_stall_ms`, `stall_ms`) and `second`
+/// (the 1 s bucket of the request's first byte).
 pub(crate) fn exchanges_frame(
     exchanges: &DataFrame,
     connections: &DataFrame,
@@ -296,10 +297,16 @@ pub(crate) fn exchanges_frame(
     df.with_column(Column::new(columns::RETRIED_FAILURE.into(), retried))?;
     df.with_column(Column::new(columns::RECOVERED_FAILURE.into(), recovered))?;
     let ms = |a: &str, b: &str| (col(a) - col(b)).cast(DataType::Float64) / lit(1e6);
+    let stall_ms = |c: &str| col(c).cast(DataType::Float64) / lit(1e6);
     df.lazy()
         .with_columns([
             ms(columns::RESP_FIRST_NS, columns::REQ_LAST_NS).alias(columns::TTFB_MS),
             ms(columns::RESP_LAST_NS, columns::REQ_FIRST_NS).alias(columns::TOTAL_MS),
+            stall_ms(columns::REQ_STALL_NS).alias(columns::REQ_STALL_MS),
+            stall_ms(columns::RESP_STALL_NS).alias(columns::RESP_STALL_MS),
+            (stall_ms(columns::REQ_STALL_NS).fill_null(lit(0.0))
+                + stall_ms(columns::RESP_STALL_NS).fill_null(lit(0.0)))
+            .alias(columns::STALL_MS),
         ])
         .collect()
 }

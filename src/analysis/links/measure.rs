@@ -128,6 +128,8 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             handshake_rtt_ms: c.handshake_rtt_ms,
             resets: c.resets,
             retransmitted_bytes: c.retransmitted_bytes,
+            zero_window_events: c.zero_window_events,
+            retransmission_timeouts: c.retransmission_timeouts,
             quality: LinkQuality {
                 incomplete_exchanges: incomplete,
                 ..c.quality
@@ -227,6 +229,17 @@ fn aggregate_http(
             col(columns::REPLAY_GRPC_HEADER_BYTES)
                 .sum()
                 .alias("replay_grpc"),
+            count_where(col(columns::STALL_MS).gt(lit(0.0)), "stalled"),
+            col(columns::STALL_MS).mean().alias("stall_mean"),
+            quantile(columns::STALL_MS, 0.50, "stall_p50"),
+            quantile(columns::STALL_MS, 0.95, "stall_p95"),
+            quantile(columns::STALL_MS, 0.99, "stall_p99"),
+            count_where(col(columns::REQ_STALL_MS).is_not_null(), "req_stalled"),
+            quantile(columns::REQ_STALL_MS, 0.50, "req_stall_p50"),
+            quantile(columns::REQ_STALL_MS, 0.95, "req_stall_p95"),
+            count_where(col(columns::RESP_STALL_MS).is_not_null(), "resp_stalled"),
+            quantile(columns::RESP_STALL_MS, 0.50, "resp_stall_p50"),
+            quantile(columns::RESP_STALL_MS, 0.95, "resp_stall_p95"),
         ])
         .collect()?;
     let peaks = {
@@ -289,6 +302,26 @@ fn aggregate_http(
         n("replay_h2")?,
         n("replay_grpc")?,
     ];
+    let stalled = n("stalled")?;
+    let stall = [
+        f("stall_mean")?,
+        f("stall_p50")?,
+        f("stall_p95")?,
+        f("stall_p99")?,
+    ];
+    let side = |prefix: &str| -> PolarsResult<_> {
+        Ok((
+            n(&format!("{prefix}_stalled"))?,
+            f(&format!("{prefix}_stall_p50"))?,
+            f(&format!("{prefix}_stall_p95"))?,
+        ))
+    };
+    let (req_stalls, resp_stalls) = (side("req")?, side("resp")?);
+    let side_at = |s: &(Vec<u64>, Vec<Option<f64>>, Vec<Option<f64>>), i: usize| SideStalls {
+        stalled: s.0[i],
+        p50_ms: s.1[i],
+        p95_ms: s.2[i],
+    };
 
     let mut out = BTreeMap::new();
     for (i, key) in group_keys.into_iter().enumerate() {
@@ -356,6 +389,15 @@ fn aggregate_http(
                 http2_bytes: replay[2][i],
                 grpc_bytes: replay[3][i],
             },
+            stalled_requests: stalled[i],
+            stall_ms: PerRequestMs {
+                mean: stall[0][i],
+                p50: stall[1][i],
+                p95: stall[2][i],
+                p99: stall[3][i],
+            },
+            request_stalls: side_at(&req_stalls, i),
+            response_stalls: side_at(&resp_stalls, i),
         };
         out.insert(key, m);
     }
@@ -413,6 +455,8 @@ struct ConnectionMeasures {
     tls: u64,
     resets: u64,
     retransmitted_bytes: u64,
+    zero_window_events: Option<u64>,
+    retransmission_timeouts: Option<u64>,
     handshake_rtt_ms: RttPercentiles,
     per_connection: PerConnection,
     quality: LinkQuality,
@@ -427,6 +471,9 @@ struct ConnectionMeasures {
 fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, ConnectionMeasures>> {
     let by = [col(columns::CLIENT), col(columns::SERVER)];
     let rtt_ms = || col(columns::HANDSHAKE_RTT_NS).cast(DataType::Float64) / lit(1e6);
+    let zero_windows = || col(columns::C2S_ZERO_WINDOWS) + col(columns::S2C_ZERO_WINDOWS);
+    let timeouts =
+        || col(columns::C2S_RETRANSMISSION_TIMEOUTS) + col(columns::S2C_RETRANSMISSION_TIMEOUTS);
     // Requests per connection counts only connections that carried HTTP.
     let carried = || col(columns::EXCHANGES).filter(col(columns::EXCHANGES).gt(lit(0u32)));
     let agg = cn
@@ -441,6 +488,12 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
             (col(columns::C2S_RETRANSMITTED_BYTES) + col(columns::S2C_RETRANSMITTED_BYTES))
                 .sum()
                 .alias("retransmitted"),
+            // Null only in tables written before these were counted: a link whose
+            // connections all lack them has them unknown, not 0.
+            zero_windows().sum().alias("zero_windows"),
+            zero_windows().count().alias("zero_windows_known"),
+            timeouts().sum().alias("timeouts"),
+            timeouts().count().alias("timeouts_known"),
             count_where(
                 (col(columns::C2S_GAPS) + col(columns::S2C_GAPS)).gt(lit(0u64)),
                 "with_gaps",
@@ -552,6 +605,15 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
         n("no_handshake")?,
         n("single")?,
     );
+    let known = |sum: &str, count: &str| -> PolarsResult<Vec<Option<u64>>> {
+        Ok(n(sum)?
+            .into_iter()
+            .zip(n(count)?)
+            .map(|(s, k)| (k > 0).then_some(s))
+            .collect())
+    };
+    let zero_windows = known("zero_windows", "zero_windows_known")?;
+    let timeouts = known("timeouts", "timeouts_known")?;
     let (rtt50, rtt95) = (f("rtt_p50")?, f("rtt_p95")?);
     let (mean, p50, p95, max) = (f("rpc_mean")?, f("rpc_p50")?, f("rpc_p95")?, f("rpc_max")?);
     let mut out = BTreeMap::new();
@@ -568,6 +630,8 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
                 tls: tls[i],
                 resets: resets[i],
                 retransmitted_bytes: retrans[i],
+                zero_window_events: zero_windows[i],
+                retransmission_timeouts: timeouts[i],
                 handshake_rtt_ms: RttPercentiles {
                     p50: rtt50[i],
                     p95: rtt95[i],

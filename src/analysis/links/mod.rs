@@ -37,6 +37,28 @@ pub struct RttPercentiles {
     pub p95: Option<f64>,
 }
 
+/// A per-request cost in milliseconds: mean, p50, p95 and p99 over every request of the
+/// group (requests that paid nothing count as 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct PerRequestMs {
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// The messages of one side that stalled: their sender wrote part of the message, then
+/// waited for the peer's ACK before sending the rest (Nagle's algorithm against a delayed
+/// ACK; `req_stall_ns` in docs/tables.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct SideStalls {
+    /// Messages that stalled.
+    pub stalled: u64,
+    /// Their (longest) stall, ms; `None` when none stalled.
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+}
+
 /// Requests per second: over the whole capture, and in the busiest 1 s bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Rate {
@@ -125,6 +147,15 @@ pub struct HttpMeasures {
     /// The HTTP/2 and gRPC header replay over the exchanges whose header blocks were both
     /// seen whole.
     pub header_replay: HeaderReplay,
+    /// Requests whose request or response stalled (see [`SideStalls`]).
+    pub stalled_requests: u64,
+    /// Time lost to stalls per request (the request's and the response's added), over
+    /// all requests: the mean is what the stalls cost each request.
+    pub stall_ms: PerRequestMs,
+    /// Stalls of the requests: the client's writes held until the server's ACK.
+    pub request_stalls: SideStalls,
+    /// Stalls of the responses: the server's writes held until the client's ACK.
+    pub response_stalls: SideStalls,
 }
 
 /// Retries seen on the wire: the client's own, and what the requests and answers say
@@ -219,6 +250,12 @@ pub struct Link {
     /// Connections closed by a reset.
     pub resets: u64,
     pub retransmitted_bytes: u64,
+    /// Segments advertising a zero receive window, both directions: a receiver that could
+    /// take no more. `None` when the connections were read from tables that predate it.
+    pub zero_window_events: Option<u64>,
+    /// Segments sent again by the retransmission timer (after 200 ms of their sender's
+    /// silence), both directions; `None` as above.
+    pub retransmission_timeouts: Option<u64>,
     pub quality: LinkQuality,
     /// `None` for a link whose HTTP is not visible; `links.json` writes its fields at the
     /// link's top level, as nulls when absent.
@@ -289,6 +326,8 @@ impl Evidence {
         "tls_alpn_offered",
         "resets",
         "retransmitted_bytes",
+        "zero_window_events",
+        "retransmission_timeouts",
         "quality",
         "header_share",
         "json_share",
@@ -300,6 +339,10 @@ impl Evidence {
         "forwarded_requests",
         "retries",
         "header_replay",
+        "stalled_requests",
+        "stall_ms",
+        "request_stalls",
+        "response_stalls",
     ];
 }
 

@@ -135,6 +135,11 @@ impl Acc {
             forwarded_requests: 0,
             retries: Default::default(),
             header_replay: Default::default(),
+            // Spans show no TCP segments: links.json writes these as null (CAPTURE_ONLY).
+            stalled_requests: 0,
+            stall_ms: Default::default(),
+            request_stalls: Default::default(),
+            response_stalls: Default::default(),
         }
     }
 }
@@ -322,6 +327,8 @@ pub fn measure_traced(
             tls_alpn_offered: Vec::new(),
             resets: 0,
             retransmitted_bytes: 0,
+            zero_window_events: None,
+            retransmission_timeouts: None,
             quality: LinkQuality::default(),
             http: Some(http),
             routes_not_listed,

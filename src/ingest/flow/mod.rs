@@ -39,8 +39,14 @@ pub enum Interest {
 pub enum EventKind<'a> {
     /// Roles decided; always the connection's first event.
     Opened { client: Endpoint, server: Endpoint },
-    /// In-order bytes. `ts` is the capture time of the segment that carried them.
-    Data { dir: Direction, bytes: &'a [u8] },
+    /// In-order bytes. `ts` is the capture time of the segment that carried them;
+    /// `stall_ns` is set when that segment ended a sender stall that long (its sender
+    /// waited for an ACK, see [`tcp`]).
+    Data {
+        dir: Direction,
+        bytes: &'a [u8],
+        stall_ns: Option<i64>,
+    },
     /// `len` bytes of this direction were never captured.
     Gap { dir: Direction, len: u64 },
     /// This direction ended (FIN reached in order, or RST).

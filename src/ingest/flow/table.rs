@@ -132,13 +132,14 @@ impl<F: FnMut(StreamEvent<'_>) -> Interest> Out<'_, F> {
 
 impl<F: FnMut(StreamEvent<'_>) -> Interest> HalfSink for Out<'_, F> {
     #[inline]
-    fn data(&mut self, ts: Timestamp, bytes: &[u8]) {
+    fn data(&mut self, ts: Timestamp, bytes: &[u8], stall_ns: Option<i64>) {
         if !*self.ignore {
             self.emit(
                 ts,
                 EventKind::Data {
                     dir: self.dir,
                     bytes,
+                    stall_ns,
                 },
             );
         }
@@ -269,6 +270,11 @@ where
         conn.half[side].stats.rst = true;
         return Some(CloseReason::Rst);
     }
+    // Wireshark's "zero window": none of SYN, FIN, RST set (a SYN's window is not yet
+    // scaled, a closing side's window no longer matters).
+    if seg.window == 0 && !flags.syn() && !flags.fin() {
+        conn.half[side].stats.zero_windows += 1;
+    }
 
     let mut data_seq = seg.seq;
     if flags.syn() {
@@ -310,8 +316,9 @@ where
             // A gap is about to be reported: roles are needed first.
             ensure_roles(conn, None, probe, out);
         }
+        let pure = seg.payload.is_empty() && seg.wire_len == 0;
         let (h, mut sink) = half_and_sink!(conn, peer, out);
-        h.on_peer_ack(seg.ack, ts, budget, &mut sink);
+        h.on_peer_ack(seg.ack, pure, ts, budget, &mut sink);
     }
 
     if !seg.payload.is_empty() || seg.wire_len > 0 {

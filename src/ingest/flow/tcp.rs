@@ -1,6 +1,25 @@
 //! One direction of a TCP connection: in-order delivery, a bounded out-of-order buffer,
 //! retransmission and overlap trimming, sequence wrap-around, gap detection.
 //!
+//! It also reads two transport pathologies off the segment times, at no cost beyond a few
+//! integers per direction:
+//! - a *sender stall*: the sender had bytes in flight, sent nothing for at least
+//!   [`STALL_MIN_NS`], and sent its next new bytes within [`STALL_RESUME_NS`] of a pure
+//!   ACK (no payload) that covered everything it had sent. That is Nagle's algorithm
+//!   holding a small segment until the peer's delayed ACK comes (or a congestion window
+//!   of one segment waiting for the same ACK); an application that is slow to write the
+//!   rest resumes at its own pace, not right after an ACK, and a sender answering the
+//!   peer's data (an ACK riding on it) is the protocol's turn, not a stall. The stall is
+//!   handed on with the bytes that ended it ([`HalfSink::data`]), for the protocol stage
+//!   to charge to the message being sent.
+//! - a *retransmission timeout*: a segment repeating bytes already sent, after its sender
+//!   was silent for at least [`RTO_SILENCE_NS`] (counted in [`DirStats`]).
+//!
+//! Neither is claimed across what the capture did not show: a segment that repeats bytes,
+//! fills or follows a hole, or arrives ahead of one ends no stall, and a hole the capture
+//! never filled forgets when the sender last sent (its missing bytes were sent some time
+//! in between).
+//!
 //! Hand-written rather than taken from a crate: the reassemblers on crates.io (smoltcp's
 //! `Assembler`, ...) track ranges for a live stack and neither keep per-segment capture
 //! times nor report the holes a passive capture never fills, which is the point here.
@@ -23,9 +42,27 @@ pub const MAX_OOO_SEGMENTS: usize = 4096;
 /// connection's) and never declare a gap.
 const MAX_ACK_JUMP: i32 = 1 << 30;
 
+/// The shortest pause inside a sender's data that counts as a stall. Nagle's algorithm
+/// waiting for a delayed ACK holds a segment about 40 ms on Linux (up to 200 ms
+/// elsewhere); pauses under 10 ms are scheduling noise and cost little.
+pub const STALL_MIN_NS: i64 = 10_000_000;
+
+/// How soon after the releasing ACK (as the capture saw it) a stalled sender's next bytes
+/// come: the ACK's way from the capture point to the sender, the sender's wake-up and its
+/// segment's way back. A sender resuming later was waiting for something else.
+pub const STALL_RESUME_NS: i64 = 2_000_000;
+
+/// The shortest silence of a sender after which a retransmission is the retransmission
+/// timer's: Linux's minimum RTO is 200 ms. A fast retransmit (three duplicate ACKs) or a
+/// tail-loss probe follows the sender's last segment by a few round trips, far less on
+/// the networks between services.
+pub const RTO_SILENCE_NS: i64 = 200_000_000;
+
 /// Receives what one direction's reassembly produces.
 pub trait HalfSink {
-    fn data(&mut self, ts: Timestamp, bytes: &[u8]);
+    /// In-order bytes of the segment captured at `ts`; `stall_ns` when that segment ended a
+    /// sender stall that long (see the module docs).
+    fn data(&mut self, ts: Timestamp, bytes: &[u8], stall_ns: Option<i64>);
     fn gap(&mut self, ts: Timestamp, len: u64);
     fn end(&mut self, ts: Timestamp);
     /// True once the consumer does not want the bytes: nothing is copied any more.
@@ -74,6 +111,14 @@ pub struct HalfStream {
     fin_acked: bool,
     /// Highest ACK the peer sent for this direction.
     peer_ack: Option<u32>,
+    /// Furthest sequence number this direction is known to have sent: the end of its
+    /// furthest segment, or `next` when the peer acknowledged bytes the capture missed.
+    sent_high: u32,
+    /// Capture time of this direction's last segment with payload (new or repeated);
+    /// `None` before the first one and after a hole (bytes were sent then, unseen).
+    last_payload: Option<Timestamp>,
+    /// When the peer's ACK last moved up to everything this direction had sent.
+    caught_up: Option<Timestamp>,
     ended: bool,
     ooo: VecDeque<OooSeg>,
     ooo_bytes: usize,
@@ -115,6 +160,7 @@ impl HalfStream {
         if !self.started || self.stats.bytes == 0 {
             self.started = true;
             self.next = isn.wrapping_add(1);
+            self.sent_high = self.next;
         }
         true
     }
@@ -125,7 +171,54 @@ impl HalfStream {
         if !self.started {
             self.started = true;
             self.next = seq;
+            self.sent_high = seq;
         }
+    }
+
+    /// Furthest sequence number the sender is known to have reached.
+    #[inline]
+    fn reach(&self) -> u32 {
+        if seq_diff(self.next, self.sent_high) > 0 {
+            self.next
+        } else {
+            self.sent_high
+        }
+    }
+
+    /// Reads the stall or the retransmission timeout a segment of `wire` bytes at `seq`,
+    /// captured at `ts`, shows (see the module docs), and notes it as the sender's last.
+    /// Returns the stall it ends, if any.
+    #[inline]
+    fn on_sent(&mut self, seq: u32, wire: u32, ts: Timestamp) -> Option<i64> {
+        let reach = self.reach();
+        // Saturating: capture times are whatever the file says.
+        let silence = self.last_payload.map(|p| ts.0.saturating_sub(p.0));
+        self.last_payload = Some(ts);
+        let ahead = seq_diff(seq, reach);
+        if ahead < 0 {
+            // Bytes already sent. Repeating just the one byte before `reach` is a
+            // keep-alive, or the data that follows a one-byte zero-window probe once the
+            // window opens: not the retransmission timer.
+            let one_byte = ahead == -1;
+            if !one_byte && silence.is_some_and(|s| s >= RTO_SILENCE_NS) {
+                self.stats.retransmission_timeouts += 1;
+            }
+            let end = seq.wrapping_add(wire);
+            if seq_diff(end, reach) > 0 && seq_diff(end, self.next) <= MAX_ACK_JUMP {
+                self.sent_high = end;
+            }
+            return None;
+        }
+        if seq_diff(seq.wrapping_add(wire), self.next) <= MAX_ACK_JUMP {
+            self.sent_high = seq.wrapping_add(wire);
+        }
+        // New bytes right where the sender left off, nothing missing before them.
+        if ahead != 0 || seq != self.next || self.ended {
+            return None;
+        }
+        let silence = silence.filter(|&s| s >= STALL_MIN_NS)?;
+        let released = self.caught_up.map(|a| ts.0.saturating_sub(a.0))?;
+        (0..=STALL_RESUME_NS).contains(&released).then_some(silence)
     }
 
     /// Payload of one segment: `payload` is what was captured of `wire` bytes at `seq`.
@@ -156,12 +249,13 @@ impl HalfStream {
         if wire == 0 {
             return;
         }
+        let stall = self.on_sent(seq, wire, ts);
         let captured = payload.len() as u32;
         if self.ended || seq_diff(seq, self.next) <= 0 {
             if self.ended && seq_diff(seq.wrapping_add(wire), self.next) > 0 {
                 return; // bytes after the end of the stream: junk
             }
-            self.accept(seq, wire, captured, payload, ts, sink);
+            self.accept(seq, wire, captured, payload, ts, stall, sink);
             self.drain(ts, budget, sink);
         } else {
             self.buffer(seq, wire, payload, ts, budget, cov, sink);
@@ -186,9 +280,12 @@ impl HalfStream {
     }
 
     /// The peer acknowledged everything before `ack`: bytes we never saw there are a gap.
+    /// `pure`: the ACK carried no payload, so it can be what released a stalled sender (an
+    /// ACK riding on the peer's data may be the answer the sender was waiting for).
     pub fn on_peer_ack(
         &mut self,
         ack: u32,
+        pure: bool,
         ts: Timestamp,
         budget: &mut OooBudget,
         sink: &mut impl HalfSink,
@@ -199,6 +296,9 @@ impl HalfStream {
         match self.peer_ack {
             Some(p) if seq_diff(ack, p) <= 0 => return,
             _ => self.peer_ack = Some(ack),
+        }
+        if pure && seq_diff(ack, self.reach()) >= 0 {
+            self.caught_up = Some(ts);
         }
         self.update_fin_acked();
         let jump = seq_diff(ack, self.next);
@@ -251,7 +351,15 @@ impl HalfStream {
             self.ooo_bytes -= seg.data.len();
             budget.used = budget.used.saturating_sub(seg.data.len());
             self.skip_to(seg.seq, ts, sink);
-            self.accept(seg.seq, seg.wire, seg.captured, &seg.data, seg.ts, sink);
+            self.accept(
+                seg.seq,
+                seg.wire,
+                seg.captured,
+                &seg.data,
+                seg.ts,
+                None,
+                sink,
+            );
             self.drain(ts, budget, sink);
         }
         if !self.ended {
@@ -289,6 +397,8 @@ impl HalfStream {
     }
 
     /// Bytes at `seq` that start at or before `next`: trims what was already delivered.
+    /// `stall_ns` goes with the bytes (the segment ended a sender stall).
+    #[allow(clippy::too_many_arguments)]
     fn accept(
         &mut self,
         seq: u32,
@@ -296,6 +406,7 @@ impl HalfStream {
         captured: u32,
         bytes: &[u8],
         ts: Timestamp,
+        stall_ns: Option<i64>,
         sink: &mut impl HalfSink,
     ) {
         let end = seq.wrapping_add(wire);
@@ -314,7 +425,7 @@ impl HalfStream {
             if !sink.ignoring() {
                 if let Some(b) = bytes.get(k as usize..) {
                     if !b.is_empty() {
-                        sink.data(ts, b);
+                        sink.data(ts, b, stall_ns);
                     }
                 }
             }
@@ -338,7 +449,15 @@ impl HalfStream {
             };
             self.ooo_bytes -= seg.data.len();
             budget.used = budget.used.saturating_sub(seg.data.len());
-            self.accept(seg.seq, seg.wire, seg.captured, &seg.data, seg.ts, sink);
+            self.accept(
+                seg.seq,
+                seg.wire,
+                seg.captured,
+                &seg.data,
+                seg.ts,
+                None,
+                sink,
+            );
         }
         self.check_fin(ts, budget, sink);
     }
@@ -363,6 +482,8 @@ impl HalfStream {
         let len = seq_diff(upto, self.next);
         if len > 0 {
             self.next = upto;
+            // The missing bytes were sent at some unseen time.
+            self.last_payload = None;
             self.count_gap(len as u64, ts, sink);
         }
     }
@@ -404,7 +525,7 @@ impl HalfStream {
             loop {
                 let Some(upto) = self.ooo.front().map(|s| s.seq) else {
                     self.skip_to(seq, ts, sink);
-                    self.accept(seq, wire, payload.len() as u32, payload, ts, sink);
+                    self.accept(seq, wire, payload.len() as u32, payload, ts, None, sink);
                     self.drain(ts, budget, sink);
                     return;
                 };
@@ -414,7 +535,7 @@ impl HalfStream {
                     return;
                 }
                 if seq_diff(seq, self.next) <= 0 {
-                    self.accept(seq, wire, payload.len() as u32, payload, ts, sink);
+                    self.accept(seq, wire, payload.len() as u32, payload, ts, None, sink);
                     self.drain(ts, budget, sink);
                     return;
                 }
@@ -467,7 +588,7 @@ mod tests {
     }
 
     impl HalfSink for Rec {
-        fn data(&mut self, ts: Timestamp, bytes: &[u8]) {
+        fn data(&mut self, ts: Timestamp, bytes: &[u8], _stall_ns: Option<i64>) {
             self.evs.push(Ev::Data(ts.0, bytes.to_vec()));
         }
         fn gap(&mut self, _ts: Timestamp, len: u64) {
@@ -535,7 +656,7 @@ mod tests {
         h.ensure_started(0);
         h.on_segment(10, b"0123456789", 10, Timestamp(1), &mut b, &mut c, &mut r);
         assert_eq!(b.used, 0);
-        h.on_peer_ack(20, Timestamp(2), &mut b, &mut r);
+        h.on_peer_ack(20, true, Timestamp(2), &mut b, &mut r);
         assert_eq!(r.evs, vec![Ev::Gap(10)]);
         assert_eq!(h.stats.bytes, 10);
         assert_eq!(h.next_seq(), 20);
@@ -584,9 +705,9 @@ mod tests {
         let (mut h, mut b, mut c, mut r) = setup();
         h.ensure_started(100);
         h.on_segment(110, b"x", 1, Timestamp(1), &mut b, &mut c, &mut r);
-        h.on_peer_ack(200, Timestamp(2), &mut b, &mut r);
+        h.on_peer_ack(200, true, Timestamp(2), &mut b, &mut r);
         h.on_fin(100u32.wrapping_add(1 << 31), Timestamp(3), &mut b, &mut r);
-        h.on_peer_ack(300, Timestamp(4), &mut b, &mut r);
+        h.on_peer_ack(300, true, Timestamp(4), &mut b, &mut r);
         h.close(Timestamp(5), &mut b, &mut r);
         assert!(h.ended());
         assert_eq!(b.used, 0);
@@ -675,7 +796,7 @@ mod tests {
                         );
                     }
                     2 => h.on_fin(seq, Timestamp(t), &mut b, &mut r),
-                    3 => h.on_peer_ack(seq, Timestamp(t), &mut b, &mut r),
+                    3 => h.on_peer_ack(seq, v & 1 == 0, Timestamp(t), &mut b, &mut r),
                     _ => {
                         h.on_syn(seq);
                     }

@@ -46,6 +46,10 @@ struct Rig {
     evs: Vec<Ev>,
     ignore: bool,
     source: SourceId,
+    /// Receive window the next segments advertise.
+    window: u16,
+    /// Sender stalls the Data events reported: (direction, capture time, stall).
+    stalls: Vec<(Direction, i64, i64)>,
 }
 
 impl Rig {
@@ -59,6 +63,8 @@ impl Rig {
             evs: Vec::new(),
             ignore: false,
             source: SourceId::default(),
+            window: 65535,
+            stalls: Vec::new(),
         }
     }
     /// Feeds a segment of `wire` bytes of which `payload` was captured.
@@ -82,12 +88,20 @@ impl Rig {
             seq,
             ack,
             flags: TcpFlags(flags),
-            window: 65535,
+            window: self.window,
             payload,
             wire_len: wire,
         };
-        let (evs, ignore) = (&mut self.evs, self.ignore);
+        let (evs, stalls, ignore) = (&mut self.evs, &mut self.stalls, self.ignore);
         self.t.push(&s, &mut self.cov, &mut |e: StreamEvent<'_>| {
+            if let EventKind::Data {
+                dir,
+                stall_ns: Some(ns),
+                ..
+            } = e.kind
+            {
+                stalls.push((dir, e.ts.0, ns));
+            }
             evs.push(own(&e));
             if ignore {
                 Interest::Ignore
@@ -157,7 +171,7 @@ fn own(e: &StreamEvent<'_>) -> Ev {
     let c = e.conn.0;
     match e.kind {
         EventKind::Opened { client, server } => Ev::Opened(c, client, server),
-        EventKind::Data { dir, bytes } => Ev::Data(c, dir, e.ts.0, bytes.to_vec()),
+        EventKind::Data { dir, bytes, .. } => Ev::Data(c, dir, e.ts.0, bytes.to_vec()),
         EventKind::Gap { dir, len } => Ev::Gap(c, dir, len),
         EventKind::End { dir } => Ev::End(c, dir),
         EventKind::Closed(s) => Ev::Closed(c, Box::new(s.clone())),
@@ -646,4 +660,171 @@ fn ignored_connection_gets_no_data_and_buffers_nothing() {
         (t.client_to_server.bytes, t.client_to_server.gap_bytes),
         (48, 1)
     );
+}
+
+// ---- transport pathologies ----------------------------------------------------------------
+
+const MS: i64 = 1_000_000;
+const US: i64 = 1_000;
+const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"; // 38 bytes
+
+/// Handshake, a request at `T0` (client 1001..1028) that the server ACKs at once, and the
+/// response head (server 5001..5039) at `T0 + 1 ms`: the server now has 38 bytes in flight.
+const T0: i64 = 4 * SEC;
+fn head_in_flight(r: &mut Rig, c: Endpoint, s: Endpoint) {
+    handshake(r, c, s, 1000, 5000);
+    r.seg(T0, c, s, 1001, 5001, ACK, REQ);
+    r.seg(T0 + 100 * US, s, c, 5001, 1028, ACK, b"");
+    r.seg(T0 + MS, s, c, 5001, 1028, ACK, HEAD);
+}
+
+/// The demo's users service: the body waits for the client's delayed ACK of the head and
+/// follows it at once. The stall (head to body) goes with the body's bytes.
+#[test]
+fn body_held_until_a_delayed_ack_is_a_stall() {
+    let (c, s) = (ep(1, 40000), ep(2, 80));
+    let mut r = Rig::new();
+    head_in_flight(&mut r, c, s);
+    r.seg(T0 + 41 * MS, c, s, 1028, 5039, ACK, b"");
+    r.seg(T0 + 41 * MS + 50 * US, s, c, 5039, 1028, ACK, b"hello");
+    assert_eq!(
+        r.stalls,
+        vec![(S2C, T0 + 41 * MS + 50 * US, 40 * MS + 50 * US)]
+    );
+    assert_eq!(r.data(S2C), [HEAD, b"hello"].concat());
+}
+
+/// An application slow to write the rest: the client ACKed the head at once, the body
+/// comes 20 ms later on its own schedule. Not a stall.
+#[test]
+fn slow_writer_after_a_prompt_ack_is_not_a_stall() {
+    let (c, s) = (ep(1, 40000), ep(2, 80));
+    let mut r = Rig::new();
+    head_in_flight(&mut r, c, s);
+    r.seg(T0 + MS + 40 * US, c, s, 1028, 5039, ACK, b"");
+    r.seg(T0 + 21 * MS, s, c, 5039, 1028, ACK, b"hello");
+    assert_eq!(r.stalls, vec![]);
+}
+
+/// The body comes 3 ms after the ACK: later than a released sender would send it.
+#[test]
+fn resuming_long_after_the_ack_is_not_a_stall() {
+    let (c, s) = (ep(1, 40000), ep(2, 80));
+    let mut r = Rig::new();
+    head_in_flight(&mut r, c, s);
+    r.seg(T0 + 41 * MS, c, s, 1028, 5039, ACK, b"");
+    r.seg(T0 + 44 * MS, s, c, 5039, 1028, ACK, b"hello");
+    assert_eq!(r.stalls, vec![]);
+}
+
+/// An ACK riding on the peer's data may be the answer the sender waited for (a
+/// `100 Continue`, the next request): it releases no stall.
+#[test]
+fn ack_carried_by_data_releases_no_stall() {
+    let (c, s) = (ep(1, 40000), ep(2, 80));
+    let mut r = Rig::new();
+    head_in_flight(&mut r, c, s);
+    r.seg(T0 + 41 * MS, c, s, 1028, 5039, ACK, b"more");
+    r.seg(T0 + 41 * MS + 50 * US, s, c, 5039, 1032, ACK, b"hello");
+    assert_eq!(r.stalls, vec![]);
+}
+
+/// The ACK covers the head but not the 10 bytes sent after it: the sender was not waiting
+/// for that ACK to send what it had (Nagle waits for everything to be acknowledged).
+#[test]
+fn ack_of_part_of_the_data_in_flight_releases_no_stall() {
+    let (c, s) = (ep(1, 40000), ep(2, 80));
+    let mut r = Rig::new();
+    head_in_flight(&mut r, c, s);
+    r.seg(T0 + MS + 500 * US, s, c, 5039, 1028, ACK, b"0123456789");
+    r.seg(T0 + 41 * MS, c, s, 1028, 5039, ACK, b"");
+    r.seg(T0 + 41 * MS + 50 * US, s, c, 5049, 1028, ACK, b"hello");
+    assert_eq!(r.stalls, vec![]);
+}
+
+/// A retransmission is a segment sent: the silence restarts from it (here 6 ms, under the
+/// threshold). The retransmission itself never ends a stall.
+#[test]
+fn a_retransmission_restarts_the_silence_and_ends_no_stall() {
+    let (c, s) = (ep(1, 40000), ep(2, 80));
+    let mut r = Rig::new();
+    head_in_flight(&mut r, c, s);
+    r.seg(T0 + 35 * MS, s, c, 5001, 1028, ACK, HEAD);
+    r.seg(T0 + 41 * MS, c, s, 1028, 5039, ACK, b"");
+    r.seg(T0 + 41 * MS + 50 * US, s, c, 5001, 1028, ACK, HEAD);
+    r.seg(T0 + 41 * MS + 60 * US, s, c, 5039, 1028, ACK, b"hello");
+    assert_eq!(r.stalls, vec![]);
+    r.finish();
+    let t = &r.closed()[0];
+    assert_eq!(t.server_to_client.retransmitted_segments, 2);
+    assert_eq!(t.server_to_client.retransmission_timeouts, 0);
+}
+
+/// Bytes the capture missed were sent at some unseen time: the segment after the hole
+/// ends no stall, even right after the ACK that declared the hole.
+#[test]
+fn no_stall_across_a_gap() {
+    let (c, s) = (ep(1, 40000), ep(2, 80));
+    let mut r = Rig::new();
+    head_in_flight(&mut r, c, s);
+    // [5039, 5044) never captured; the client's ACK of it declares the gap.
+    r.seg(T0 + 41 * MS, c, s, 1028, 5044, ACK, b"");
+    r.seg(T0 + 41 * MS + 50 * US, s, c, 5044, 1028, ACK, b"hello");
+    assert_eq!(r.gaps(), vec![(S2C, 5)]);
+    assert_eq!(r.stalls, vec![]);
+}
+
+/// A segment arriving ahead of a hole is not "right where the sender left off".
+#[test]
+fn no_stall_ahead_of_a_hole() {
+    let (c, s) = (ep(1, 40000), ep(2, 80));
+    let mut r = Rig::new();
+    head_in_flight(&mut r, c, s);
+    r.seg(T0 + 41 * MS, c, s, 1028, 5039, ACK, b"");
+    r.seg(T0 + 41 * MS + 50 * US, s, c, 5041, 1028, ACK, b"llo");
+    r.seg(T0 + 41 * MS + 60 * US, s, c, 5039, 1028, ACK, b"he");
+    assert_eq!(r.data(S2C), [HEAD, b"hello"].concat());
+    assert_eq!(r.stalls, vec![]);
+}
+
+/// Retransmissions after 200 ms of the sender's silence are the retransmission timer's
+/// (each backoff counts); one 50 ms after the original is not; keep-alives (zero bytes,
+/// or one byte just before the sender's furthest byte) are no retransmissions at all.
+#[test]
+fn retransmission_timeouts_follow_a_silence_of_200_ms() {
+    let (c, s) = (ep(1, 40000), ep(2, 80));
+    let mut r = Rig::new();
+    handshake(&mut r, c, s, 1000, 5000);
+    r.seg(T0, c, s, 1001, 5001, ACK, REQ);
+    r.seg(T0 + 50 * MS, c, s, 1001, 5001, ACK, REQ); // quick: not the timer
+    r.seg(T0 + 260 * MS, c, s, 1001, 5001, ACK, REQ); // 210 ms of silence
+    r.seg(T0 + 680 * MS, c, s, 1001, 5001, ACK, REQ); // backed off, 420 ms
+    r.seg(T0 + 700 * MS, s, c, 5001, 1028, ACK, RESP);
+    r.seg(T0 + 10 * SEC, c, s, 1027, 5039, ACK, b"x"); // keep-alive with one byte
+    r.seg(T0 + 20 * SEC, c, s, 1027, 5039, ACK, b""); // keep-alive without
+    r.seg(T0 + 30 * SEC, s, c, 5001, 1028, ACK, RESP); // the server's, after 29.3 s
+    r.finish();
+    let t = &r.closed()[0];
+    assert_eq!(t.client_to_server.retransmission_timeouts, 2);
+    assert_eq!(t.server_to_client.retransmission_timeouts, 1);
+    assert_eq!(t.client_to_server.retransmitted_segments, 4);
+}
+
+/// Zero windows are counted per sender, as Wireshark does: not on SYN, FIN or RST.
+#[test]
+fn zero_windows_are_counted_per_direction() {
+    let (c, s) = (ep(1, 40000), ep(2, 80));
+    let mut r = Rig::new();
+    r.window = 0;
+    handshake(&mut r, c, s, 1000, 5000); // SYN and SYN-ACK not counted, the ACK is
+    r.window = 65535;
+    r.seg(T0, c, s, 1001, 5001, ACK, REQ);
+    r.window = 0;
+    r.seg(T0 + MS, s, c, 5001, 1028, ACK, b"");
+    r.seg(T0 + 2 * MS, s, c, 5001, 1028, ACK, b"");
+    r.seg(T0 + 3 * MS, s, c, 5001, 1028, FIN | ACK, b"");
+    r.seg(T0 + 4 * MS, c, s, 1028, 5002, RST | ACK, b"");
+    let t = &r.closed()[0];
+    assert_eq!(t.client_to_server.zero_windows, 1);
+    assert_eq!(t.server_to_client.zero_windows, 2);
 }

@@ -284,6 +284,9 @@ struct Side {
     wait_dropped: bool,
     /// The first line of the header block in `buf` is complete.
     line_seen: bool,
+    /// The longest sender stall inside the message in progress, until the message is
+    /// finished and the stall written to its exchange.
+    stall_ns: Option<i64>,
 }
 
 impl Side {
@@ -297,6 +300,7 @@ impl Side {
             resynced: false,
             wait_dropped: false,
             line_seen: false,
+            stall_ns: None,
         }
     }
 }
@@ -368,6 +372,31 @@ impl H1Conn {
             Interest::Ignore
         } else {
             Interest::Keep
+        }
+    }
+
+    /// The next `data` of `dir` starts with bytes that ended a sender stall of `ns` (see
+    /// `crate::ingest::flow::tcp`). It is charged to the message in progress on that side;
+    /// a pause between two messages is the application's (think time, waiting for the
+    /// response), not the transport's, and is not counted. Nor is the pause of a client
+    /// that sent `Expect: 100-continue` before the first byte of its body: it waits for
+    /// the server's answer by design.
+    pub(crate) fn stall(&mut self, dir: Direction, ns: i64) {
+        let d = dir.index();
+        let s = &self.sides[d];
+        let counted = match &s.st {
+            ParseState::Headers => true,
+            ParseState::Body(b) => {
+                let awaiting_continue = d == CLIENT
+                    && b.wire == 0
+                    && self.slots.back().is_some_and(|x| x.ex.expect_continue);
+                !awaiting_continue
+            }
+            _ => false,
+        };
+        if counted {
+            let s = &mut self.sides[d];
+            s.stall_ns = s.stall_ns.max(Some(ns));
         }
     }
 
@@ -569,6 +598,8 @@ impl H1Conn {
             return;
         }
         s.st = ParseState::Resync;
+        // A stall in a message that was not followed to its end belongs to no exchange.
+        s.stall_ns = None;
         release(&mut s.buf);
         if !s.resynced {
             s.lost_from = lost_from;
@@ -703,9 +734,11 @@ impl H1Conn {
         outcome: Option<Completeness>,
         sink: &mut Sink<'_>,
     ) {
+        let stall = self.sides[CLIENT].stall_ns.take();
         let Some(slot) = self.slots.back_mut() else {
             return;
         };
+        slot.ex.req_stall_ns = slot.ex.req_stall_ns.max(stall);
         if let Some(b) = body.as_mut() {
             slot.ex.req_body_bytes = b.wire;
             slot.ex.req_body_len = b.len;
@@ -889,7 +922,9 @@ impl H1Conn {
         outcome: Option<Completeness>,
         sink: &mut Sink<'_>,
     ) {
+        let stall = self.sides[SERVER].stall_ns.take();
         let ex = self.exchange_mut(target);
+        ex.resp_stall_ns = ex.resp_stall_ns.max(stall);
         if let Some(b) = body.as_mut() {
             ex.resp_body_bytes = b.wire;
             ex.resp_body_len = b.len;
@@ -1041,6 +1076,7 @@ impl H1Conn {
             ex.req_first = Some(first);
             ex.req_last = Some(ts);
             ex.req_header_bytes = buf.len() as u64;
+            ex.req_stall_ns = self.sides[CLIENT].stall_ns.take();
             ex.completeness = outcome;
             self.slots.push_back(Slot {
                 ex,

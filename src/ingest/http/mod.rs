@@ -174,8 +174,12 @@ impl HttpStage {
                 self.conns.insert(ev.conn, st);
                 Interest::Keep
             }
-            EventKind::Data { dir, bytes } => match self.conns.get_mut(&ev.conn) {
-                Some(st) => st.data(ev.conn, dir, ev.ts, bytes, cfg, sink),
+            EventKind::Data {
+                dir,
+                bytes,
+                stall_ns,
+            } => match self.conns.get_mut(&ev.conn) {
+                Some(st) => st.data(ev.conn, dir, ev.ts, bytes, stall_ns, cfg, sink),
                 None => Interest::Keep,
             },
             EventKind::Gap { dir, len } => {
@@ -280,17 +284,25 @@ impl ConnState {
         }
     }
 
+    /// `stall_ns`: the segment carrying `bytes` ended a sender stall (see `EventKind::Data`).
+    #[allow(clippy::too_many_arguments)]
     fn data(
         &mut self,
         conn: ConnId,
         dir: Direction,
         ts: Timestamp,
         bytes: &[u8],
+        stall_ns: Option<i64>,
         cfg: HttpConfig,
         sink: &mut Sink<'_>,
     ) -> Interest {
         let sb = match &mut self.phase {
-            Phase::Http(h) => return h.data(dir, ts, bytes, sink),
+            Phase::Http(h) => {
+                if let Some(ns) = stall_ns {
+                    h.stall(dir, ns);
+                }
+                return h.data(dir, ts, bytes, sink);
+            }
             Phase::Tls(h) => {
                 let p = h.data(dir, ts, bytes);
                 return self.tls_progress(p, sink.cov);
@@ -316,7 +328,12 @@ impl ConnState {
                 sb.len[d] = prev;
                 self.start_http(conn, cfg, sink);
                 match &mut self.phase {
-                    Phase::Http(h) => h.data(dir, ts, bytes, sink),
+                    Phase::Http(h) => {
+                        if let Some(ns) = stall_ns {
+                            h.stall(dir, ns);
+                        }
+                        h.data(dir, ts, bytes, sink)
+                    }
                     _ => Interest::Ignore,
                 }
             }

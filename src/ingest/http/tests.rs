@@ -64,11 +64,28 @@ impl Harness {
     }
 
     fn c(&mut self, b: &[u8]) -> Interest {
-        self.push(EventKind::Data { dir: C2S, bytes: b })
+        self.push(EventKind::Data {
+            dir: C2S,
+            bytes: b,
+            stall_ns: None,
+        })
     }
 
     fn s(&mut self, b: &[u8]) -> Interest {
-        self.push(EventKind::Data { dir: S2C, bytes: b })
+        self.push(EventKind::Data {
+            dir: S2C,
+            bytes: b,
+            stall_ns: None,
+        })
+    }
+
+    /// Bytes of `dir` whose segment ended a sender stall of `ns` (as the flow stage says).
+    fn stalled(&mut self, dir: Direction, b: &[u8], ns: i64) -> Interest {
+        self.push(EventKind::Data {
+            dir,
+            bytes: b,
+            stall_ns: Some(ns),
+        })
     }
 
     fn gap(&mut self, dir: Direction, len: u64) {
@@ -1094,12 +1111,14 @@ fn run_split(stream: &[(Direction, &[u8])], cuts: &[usize]) -> Vec<Exchange> {
             h.push(EventKind::Data {
                 dir: *dir,
                 bytes: &bytes[prev..c],
+                stall_ns: None,
             });
             prev = c;
         }
         h.push(EventKind::Data {
             dir: *dir,
             bytes: &bytes[prev..],
+            stall_ns: None,
         });
     }
     let (exs, _) = h.close(CloseReason::Fin);
@@ -1168,7 +1187,7 @@ proptest! {
         for e in &evs {
             let dir = |c: bool| if c { C2S } else { S2C };
             match e {
-                Ev::Data(c, b) => { h.push(EventKind::Data { dir: dir(*c), bytes: b }); }
+                Ev::Data(c, b) => { h.push(EventKind::Data { dir: dir(*c), bytes: b, stall_ns: None }); }
                 Ev::Gap(c, l) => h.gap(dir(*c), *l),
                 Ev::End(c) => h.end(dir(*c)),
             }
@@ -1230,4 +1249,112 @@ fn header_buffers_across_connections_stay_within_their_bound() {
         0,
         "closed connections hold nothing"
     );
+}
+
+// ---- sender stalls: charged to the message they interrupt ------------------------------
+
+const MS: i64 = 1_000_000;
+
+/// The demo's users service: the response head in one write, the body in the next, held
+/// by Nagle until the client's delayed ACK. The stall is the response's, not the request's.
+#[test]
+fn stall_inside_a_response_body_is_the_responses() {
+    let mut h = Harness::new();
+    h.c(b"GET /users/7 HTTP/1.1\r\nHost: users\r\n\r\n");
+    h.s(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+    h.stalled(S2C, b"hello", 41 * MS);
+    let (exs, _) = h.close(CloseReason::Fin);
+    assert_eq!(exs.len(), 1);
+    assert_eq!(exs[0].resp_stall_ns, Some(41 * MS));
+    assert_eq!(exs[0].req_stall_ns, None);
+    assert_eq!(exs[0].completeness, Completeness::Complete);
+}
+
+/// A request whose header block spans two segments with a stall between them, and a body
+/// with two stalls: the request keeps the longest; the response had none.
+#[test]
+fn longest_stall_inside_a_request_is_kept() {
+    let mut h = Harness::new();
+    h.c(b"POST /charges HTTP/1.1\r\nHost: p\r\n");
+    h.stalled(C2S, b"Content-Length: 6\r\n\r\n", 12 * MS);
+    h.c(b"ab");
+    h.stalled(C2S, b"cd", 40 * MS);
+    h.stalled(C2S, b"ef", 15 * MS);
+    h.s(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    let (exs, _) = h.close(CloseReason::Fin);
+    assert_eq!(exs.len(), 1);
+    assert_eq!(exs[0].req_stall_ns, Some(40 * MS));
+    assert_eq!(exs[0].resp_stall_ns, None);
+}
+
+/// A pause before a message starts is the application's (the client thinking, the server
+/// working): a stall reported with the first bytes of a message is not counted, on either
+/// side, on the first exchange or a later one on the same connection.
+#[test]
+fn pause_before_a_new_message_is_not_a_stall() {
+    let mut h = Harness::new();
+    h.stalled(C2S, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", 30 * MS);
+    h.stalled(
+        S2C,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        30 * MS,
+    );
+    h.stalled(C2S, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n", 30 * MS);
+    h.stalled(
+        S2C,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        30 * MS,
+    );
+    let (exs, _) = h.close(CloseReason::Fin);
+    assert_eq!(exs.len(), 2);
+    for e in &exs {
+        assert_eq!(
+            (e.req_stall_ns, e.resp_stall_ns),
+            (None, None),
+            "{:?}",
+            e.route
+        );
+    }
+}
+
+/// A client that sent `Expect: 100-continue` waits for the answer before its body by
+/// design: that pause is not the transport's. A stall later in the same body is.
+#[test]
+fn waiting_for_100_continue_is_not_a_stall() {
+    let mut h = Harness::new();
+    h.c(b"PUT /blob HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    h.s(b"HTTP/1.1 100 Continue\r\n\r\n");
+    h.stalled(C2S, b"ab", 45 * MS);
+    h.s(b"HTTP/1.1 204 No Content\r\n\r\n");
+    let (exs, _) = h.close(CloseReason::Fin);
+    assert_eq!(exs[0].req_stall_ns, None);
+
+    let mut h = Harness::new();
+    h.c(b"PUT /blob HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    h.s(b"HTTP/1.1 100 Continue\r\n\r\n");
+    h.c(b"ab");
+    h.stalled(C2S, b"cd", 45 * MS);
+    h.s(b"HTTP/1.1 204 No Content\r\n\r\n");
+    let (exs, _) = h.close(CloseReason::Fin);
+    assert_eq!(exs[0].req_stall_ns, Some(45 * MS));
+}
+
+/// A stall in a message the parser lost track of belongs to no exchange: it must not leak
+/// into the next message of that side.
+#[test]
+fn stall_in_a_message_lost_to_resync_is_dropped() {
+    let mut h = Harness::new();
+    h.c(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.s(b"HTTP/1.1 200 OK\r\n");
+    // The rest of the head, after a stall, turns out unreadable: the response is malformed.
+    h.stalled(S2C, b"Bad\0Name: v\r\n\r\n", 40 * MS);
+    h.c(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.s(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
+    h.s(b"ok");
+    let (exs, conn) = h.close(CloseReason::Fin);
+    assert_eq!(conn.malformed_messages, 1);
+    assert_eq!(outcomes(&exs).len(), 2);
+    for e in &exs {
+        assert_eq!(e.resp_stall_ns, None, "{:?}", e.route);
+    }
 }
