@@ -448,7 +448,7 @@ fn recommendations(s: &mut String, r: &LinkReport<'_>) {
     let _ = writeln!(s, "## Recommendations\n");
     let _ = writeln!(
         s,
-        "| rank | link | target | cheaper fix | confidence | waiting saved per request | bandwidth saved | CPU saved | main reason |"
+        "| rank | link | target | fixes | confidence | waiting saved per request | bandwidth saved | CPU saved | main reason |"
     );
     let _ = writeln!(s, "|---:|---|---|---|---|---:|---:|---:|---|");
     for x in r.links {
@@ -466,11 +466,15 @@ fn recommendations(s: &mut String, r: &LinkReport<'_>) {
             l.server,
             anchor(x),
             target,
-            rec.cheaper_fix.map_or("-", |f| f.as_str()),
+            fixes_text(rec),
             rec.confidence,
             rec.confidence_score,
             per_request(
-                rec.gain.root_latency_ms_per_s_saved,
+                rec.gain.root_latency_ms_per_s_saved
+                    + rec
+                        .transport_fix
+                        .as_ref()
+                        .map_or(0.0, |t| t.gain.root_latency_ms_per_s_saved),
                 link_rate(l, r.capture_seconds)
             )
             .map_or("-".into(), units::millis),
@@ -480,6 +484,23 @@ fn recommendations(s: &mut String, r: &LinkReport<'_>) {
         );
     }
     let _ = writeln!(s);
+}
+
+/// The fixes advised on a link: the cheaper fix and the transport fix, `-` for none.
+fn fixes_text(rec: &crate::analysis::recommend::Recommendation) -> String {
+    let mut v: Vec<String> = rec
+        .cheaper_fix
+        .iter()
+        .map(|f| f.as_str().to_owned())
+        .collect();
+    if let Some(t) = &rec.transport_fix {
+        v.push(format!("TCP_NODELAY on {}", t.service));
+    }
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(" + ")
+    }
 }
 
 /// Requests per second of a link, or connections per second where its requests are not
@@ -508,6 +529,10 @@ fn summary(s: &mut String, r: &LinkReport<'_>) {
     for x in r.links {
         let rec = &x.assessment.recommendation;
         total.root_latency_ms_per_s_saved += rec.gain.root_latency_ms_per_s_saved.max(0.0);
+        if let Some(t) = &rec.transport_fix {
+            total.root_latency_ms_per_s_saved += t.gain.root_latency_ms_per_s_saved;
+            fixes += 1;
+        }
         total.bytes_saved_per_s += rec.gain.bytes_saved_per_s.max(0.0);
         total.cpu_saved_cores += rec.gain.cpu_saved_cores;
         if rec.target != crate::analysis::recommend::Target::Keep {
@@ -533,7 +558,7 @@ fn summary(s: &mut String, r: &LinkReport<'_>) {
             " ({:.1} latency-ms/s over {q:.1} root requests/s)",
             total.root_latency_ms_per_s_saved
         )),
-        plural_pair(migrations, "migration", fixes, "cheaper fix"),
+        plural_pair(migrations, "migration", fixes, "fix"),
         plural(r.links.len(), "link")
     );
     if let Some(t) = r.capture_seconds.filter(|t| *t < SHORT_CAPTURE_S) {
@@ -570,7 +595,7 @@ fn rollout_plan(s: &mut String, r: &LinkReport<'_>) {
     if !p.quick_wins.is_empty() {
         let _ = writeln!(
             s,
-            "**Quick wins first** (one cheap change captures most of the link's gain):\n"
+            "**Quick wins first** (cheap changes: a fix that captures most of a link's gain, or a transport fix):\n"
         );
         for q in &p.quick_wins {
             let _ = writeln!(
@@ -578,7 +603,10 @@ fn rollout_plan(s: &mut String, r: &LinkReport<'_>) {
                 "- {} -> {}: {}",
                 q.client,
                 q.server,
-                q.cheaper_fix.map_or("-", |f| f.as_str())
+                q.transport_fix
+                    .clone()
+                    .or_else(|| q.cheaper_fix.map(|f| f.as_str().to_owned()))
+                    .unwrap_or_else(|| "-".into())
             );
         }
         let _ = writeln!(s);

@@ -55,10 +55,13 @@ pub fn render(
             pair = pair.chars().take(35).collect::<String>() + "~";
         }
         let rec = &x.assessment.recommendation;
-        let advice = match rec.cheaper_fix {
-            Some(fix) => format!("{} + {}", rec.target.as_str(), fix.as_str()),
-            None => rec.target.as_str().to_owned(),
-        };
+        let mut advice = rec.target.as_str().to_owned();
+        if let Some(fix) = rec.cheaper_fix {
+            advice = format!("{advice} + {}", fix.as_str());
+        }
+        if rec.transport_fix.is_some() {
+            advice.push_str(" + nodelay");
+        }
         let _ = writeln!(
             s,
             "{:>4}  {:<36} {:<9} {:>8} {:>7} {:>6} {:>8} {:>11} {:>5}  {:<26} {:>8.4}",

@@ -19,6 +19,8 @@ pub struct PlannedLink {
     pub server: String,
     pub target: Target,
     pub cheaper_fix: Option<Fix>,
+    /// A transport fix, in words (`TCP_NODELAY on users`).
+    pub transport_fix: Option<String>,
     /// Gain share over (1 + effort) when the link was placed.
     pub priority: f64,
     /// The callee already served this target from an earlier wave.
@@ -78,7 +80,22 @@ pub fn plan(links: &[Ranked]) -> Plan {
                 server: r.link.server.clone(),
                 target: rec.target,
                 cheaper_fix: Some(fix),
+                transport_fix: None,
                 priority: share(&rec.gain) / (1.0 + r.score_inputs.effort),
+                reuses_earlier_wave: false,
+            });
+        }
+        if let Some(t) = &rec.transport_fix {
+            p.quick_wins.push(PlannedLink {
+                client: r.link.client.clone(),
+                server: r.link.server.clone(),
+                target: rec.target,
+                cheaper_fix: None,
+                transport_fix: Some(format!(
+                    "TCP_NODELAY on {} (or one write per message): {:.1} ms per request",
+                    t.service, t.ms_per_request
+                )),
+                priority: share(&t.gain) / (1.0 + r.score_inputs.effort),
                 reuses_earlier_wave: false,
             });
         }
@@ -116,6 +133,7 @@ pub fn plan(links: &[Ranked]) -> Plan {
                 server: r.link.server.clone(),
                 target,
                 cheaper_fix: r.assessment.recommendation.cheaper_fix,
+                transport_fix: None,
                 priority: prio,
                 reuses_earlier_wave: reuse,
             },

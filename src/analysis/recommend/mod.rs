@@ -127,6 +127,22 @@ pub struct Recommendation {
     /// What could go wrong, as seen in the data.
     pub risks: Vec<String>,
     pub gain: Gain,
+    /// A transport fix found beside the decision (a Nagle / delayed-ACK stall): it
+    /// applies whatever the target, and its gain adds to the target's in the ranking.
+    pub transport_fix: Option<TransportFix>,
+}
+
+/// A fix of the transport beneath HTTP: the stalls the capture measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TransportFix {
+    /// `tcp-nodelay`: set TCP_NODELAY on the sender's sockets, or write each message in
+    /// one call.
+    pub kind: &'static str,
+    /// The service whose writes stall (the server for responses, the client for requests).
+    pub service: String,
+    /// Mean ms per request the stalls cost today, over all of the link's requests.
+    pub ms_per_request: f64,
+    pub gain: Gain,
 }
 
 /// What the rules read of one link: its measures (the `Deref` target), where it sits in

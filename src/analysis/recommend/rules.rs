@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{BrokerChoice, BrokerKind, Confidence, Fix, Gain, Recommendation, Subject, Target};
+use super::{
+    BrokerChoice, BrokerKind, Confidence, Fix, Gain, Recommendation, Subject, Target, TransportFix,
+};
 use crate::analysis::cost::{units, CostConstants};
 use crate::analysis::links::Evidence;
 
@@ -234,6 +236,36 @@ fn minus(a: Gain, b: Gain) -> Gain {
     }
 }
 
+/// The stalls' cost removed: the link's mean stall per request, at its rate, on the share
+/// of calls on a critical path (all of them without a chain), counted per waiting caller
+/// for the ranking's time term as gRPC's is. The stalling side is the one whose messages
+/// stalled more.
+fn transport_fix(l: &Subject<'_>, per_s: Option<f64>) -> Option<TransportFix> {
+    let h = l.http.as_ref()?;
+    let ms = h.stall_ms.mean.filter(|m| *m > 0.0)?;
+    let rate = per_s?;
+    let on_path = l
+        .chain
+        .and_then(|c| c.critical_path_share.roots)
+        .unwrap_or(1.0);
+    let service = if h.response_stalls.stalled >= h.request_stalls.stalled {
+        l.server.clone()
+    } else {
+        l.client.clone()
+    };
+    let root = ms * rate * on_path;
+    Some(TransportFix {
+        kind: "tcp-nodelay",
+        service,
+        ms_per_request: ms,
+        gain: Gain {
+            time_saved_ms_per_s: root * waiters(l),
+            root_latency_ms_per_s_saved: root,
+            ..Default::default()
+        },
+    })
+}
+
 /// Where the client is a proxy, connection reuse is the proxy's setting, not code.
 fn proxy_pooling_hint(l: &Subject<'_>, fleet: &Fleet, fix: Fix) -> Option<String> {
     (matches!(fix, Fix::KeepAlive | Fix::ConnectionPooling) && fleet.proxies.contains(&l.client))
@@ -347,6 +379,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
         why: Vec::new(),
         risks: Vec::new(),
         gain,
+        transport_fix: None,
     };
     // A broker target: its gain and the broker chosen, with why that one.
     let broker =
@@ -562,6 +595,24 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
             None => Gain::default(),
         };
     }
+    // The transport's own stalls: a fix below the protocol, whatever the target.
+    if let Some(t) = transport_fix(l, per_s).filter(|t| material(&t.gain, per_s, constants)) {
+        why.insert(
+            0,
+            format!(
+                "Nagle's algorithm against delayed ACKs stalls this link: {} of its {} \
+                 requests had a message held until the peer's ACK, {} per request on \
+                 average. Set TCP_NODELAY on `{}`'s sockets (or write each message in one \
+                 call): {}.",
+                l.http.as_ref().map_or(0, |h| h.stalled_requests),
+                f.requests,
+                units::millis(t.ms_per_request),
+                t.service,
+                gain_text(&t.gain, per_s)
+            ),
+        );
+        r.transport_fix = Some(t);
+    }
     // Too little seen to extrapolate from: nothing is advised, whatever the rules found.
     let seen = if l.http.is_some() {
         f.requests
@@ -572,7 +623,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
         .capture_seconds
         .is_none_or(|t| t < constants.evidence_min_seconds);
     if (short || (seen as f64) < constants.evidence_min_requests)
-        && (r.target != Target::Keep || r.cheaper_fix.is_some())
+        && (r.target != Target::Keep || r.cheaper_fix.is_some() || r.transport_fix.is_some())
     {
         why.insert(
             0,
@@ -596,6 +647,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
         r.rule = "keep:too-little-evidence";
         r.cheaper_fix = None;
         r.cheaper_fix_share = None;
+        r.transport_fix = None;
         r.broker = None;
         r.gain = Gain::default();
     }
