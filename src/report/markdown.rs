@@ -173,18 +173,18 @@ fn ranking(s: &mut String, r: &LinkReport<'_>) {
     let _ = writeln!(s, "## Ranked links\n");
     let _ = writeln!(
         s,
-        "| rank | client -> server | protocol | requests | req/s mean / peak | connections | new-connection share | total p50 / p95 ms | to first byte p50 ms | header share | JSON share | 4xx / 5xx | score |"
+        "| rank | client -> server | protocol | requests | req/s mean / peak | connections | new-connection share | total p50 / p95 ms | to first byte p50 ms | stalled | header share | JSON share | 4xx / 5xx | score |"
     );
     let _ = writeln!(
         s,
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for x in r.links {
         let l = &x.link;
         let h = l.http.as_ref();
         let _ = writeln!(
             s,
-            "| {} | [{} -> {}](#{}) | {} | {} | {} / {} | {} | {} | {} / {} | {} | {} | {} | {} | {:.4} |",
+            "| {} | [{} -> {}](#{}) | {} | {} | {} / {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {:.4} |",
             x.rank,
             l.client,
             l.server,
@@ -198,6 +198,8 @@ fn ranking(s: &mut String, r: &LinkReport<'_>) {
             fmt_opt(h.and_then(|h| h.latency_total_ms.p50), 1),
             fmt_opt(h.and_then(|h| h.latency_total_ms.p95), 1),
             fmt_opt(h.and_then(|h| h.latency_ms.p50), 1),
+            fmt_pct(h.and_then(|h| (h.requests > 0)
+                .then(|| h.stalled_requests as f64 / h.requests as f64))),
             fmt_pct(h.and_then(|h| h.header_share)),
             fmt_pct(h.and_then(|h| h.json_share)),
             h.map_or("-".into(), |h| format!("{} / {}", h.status.s4xx, h.status.s5xx)),

@@ -560,3 +560,38 @@ fn connection_reuse_on_a_proxy_is_its_upstream_setting() {
         rec.why
     );
 }
+
+/// orders calls users once per line item, in sequence: the advice names the N+1 with the
+/// link's own counts; and the ranked table shows the stalled share beside total latency.
+#[test]
+fn the_n_plus_one_and_the_stall_share_are_reported() {
+    let (dir, json, _) = demo();
+    let ou = link(&json, "orders", "users");
+    let n = &ou["chain"]["n_plus_one"][0];
+    let (calls, parents) = (n["calls"].as_u64().unwrap(), n["parents"].as_u64().unwrap());
+    assert!(calls >= 3 * parents, "{n}");
+    let why = ou["recommendation"]["why"].to_string();
+    assert!(
+        why.contains(&format!("({calls} calls under {parents} parents")),
+        "{why}"
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    let header = md
+        .lines()
+        .find(|l| l.starts_with("| rank | client -> server"))
+        .unwrap();
+    assert!(
+        header.contains("| stalled |") && header.contains("total p50"),
+        "{header}"
+    );
+    let stalled =
+        ou["stalled_requests"].as_u64().unwrap() as f64 / ou["requests"].as_u64().unwrap() as f64;
+    let row = md
+        .lines()
+        .find(|l| l.contains("[orders -> users](#") && l.contains("| http/1.1 |"))
+        .unwrap();
+    assert!(
+        row.contains(&format!("| {:.0}% |", stalled * 100.0)),
+        "{row}"
+    );
+}

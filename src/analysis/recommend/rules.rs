@@ -613,6 +613,35 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
         );
         r.transport_fix = Some(t);
     }
+    // N+1: the same route called over and over, in sequence, for one parent request.
+    if let Some(n) = l
+        .chain
+        .and_then(|c| c.n_plus_one.iter().max_by_key(|n| n.calls))
+        .filter(|n| n.parents > 0)
+    {
+        let per_call = l
+            .http
+            .as_ref()
+            .and_then(|h| h.latency_total_ms.p50)
+            .unwrap_or(0.0);
+        let extra = (n.calls - n.parents.min(n.calls)) as f64 / n.parents as f64;
+        why.push(format!(
+            "N+1: `{}` calls {} {} {:.1} times per parent request ({} calls under {} \
+             parents, up to {} in one), one after the other. One batched call per parent \
+             would save about {:.1} sequential calls, {} of waiting per parent at today's \
+             {} per call.",
+            l.client,
+            n.method.as_deref().unwrap_or("?"),
+            n.route.as_deref().unwrap_or("?"),
+            n.calls as f64 / n.parents as f64,
+            n.calls,
+            n.parents,
+            n.max_per_parent,
+            extra,
+            units::millis(extra * per_call),
+            units::millis(per_call)
+        ));
+    }
     // Too little seen to extrapolate from: nothing is advised, whatever the rules found.
     let seen = if l.http.is_some() {
         f.requests
