@@ -11,13 +11,14 @@ use linkrank::analysis::recommend::{BrokerKind, Fix, Subject, Target};
 use linkrank::cli::{Cli, Command};
 use serde_json::Value;
 
-fn demo() -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
+/// `linkrank analyze --quiet --reproducible CAPTURE` into a scratch folder.
+fn analyse_capture(capture: &str) -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
     let dir = tempfile::tempdir().unwrap();
-    let demo = repo("captures/prod.pcap");
+    let path = repo(capture);
     let cli = Cli::try_parse_from([
         "linkrank",
         "analyze",
-        demo.to_str().unwrap(),
+        path.to_str().unwrap(),
         "--out",
         dir.path().to_str().unwrap(),
         "--quiet",
@@ -33,6 +34,10 @@ fn demo() -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("links.json")).unwrap())
             .unwrap();
     (dir, json, outcome)
+}
+
+fn demo() -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
+    analyse_capture("captures/prod.pcap")
 }
 
 fn link<'a>(json: &'a Value, client: &str, server: &str) -> &'a Value {
@@ -491,22 +496,7 @@ fn nothing_is_advised_from_a_few_milliseconds_of_traffic() {
         "grpc_vs_json",
         "chunked",
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = repo(&format!("fixtures/{name}.pcap"));
-        let cli = Cli::try_parse_from([
-            "linkrank",
-            "analyze",
-            path.to_str().unwrap(),
-            "--out",
-            dir.path().to_str().unwrap(),
-            "--quiet",
-            "--reproducible",
-        ])
-        .unwrap();
-        let Command::Analyze(args) = cli.command else {
-            panic!("not analyze")
-        };
-        let outcome = linkrank::app::analyze(&args.into_config().unwrap()).unwrap();
+        let (_dir, _, outcome) = analyse_capture(&format!("fixtures/{name}.pcap"));
         assert!(outcome.capture_seconds.unwrap() < 10.0, "{name}");
         assert!(!outcome.ranked.is_empty(), "{name}");
         for r in &outcome.ranked {
