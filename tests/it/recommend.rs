@@ -585,3 +585,33 @@ fn the_n_plus_one_and_the_stall_share_are_reported() {
         "{row}"
     );
 }
+
+/// Retransmission timeouts and zero windows are turned into advice with their cost: what
+/// the link's own counts say, and that a protocol change does not help.
+#[test]
+fn loss_and_back_pressure_are_explained() {
+    let (_dir, _, outcome) = demo();
+    let mut links = outcome.ranked.clone();
+    let i = links
+        .iter()
+        .position(|r| r.link.client == "orders" && r.link.server == "inventory")
+        .unwrap();
+    // The demo has neither (its links are clean): as if 5 timeouts and 3 zero windows.
+    assert_eq!(links[i].link.retransmission_timeouts, Some(0));
+    links[i].link.retransmission_timeouts = Some(5);
+    links[i].link.zero_window_events = Some(3);
+    let requests = links[i].link.http.as_ref().unwrap().requests as f64;
+    let decided = decide_again(links, &CostConstants::default(), outcome.capture_seconds);
+    let why = &decided[i].assessment.recommendation.why;
+    let cost = linkrank::analysis::cost::units::millis(5.0 * 200.0 / requests);
+    assert!(
+        why.iter()
+            .any(|w| w.starts_with("5 segments were resent") && w.contains(&cost)),
+        "{cost} in {why:?}"
+    );
+    assert!(
+        why.iter()
+            .any(|w| w.starts_with("3 segments advertised a zero receive window")),
+        "{why:?}"
+    );
+}

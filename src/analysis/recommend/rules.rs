@@ -279,6 +279,9 @@ fn proxy_pooling_hint(l: &Subject<'_>, fleet: &Fleet, fix: Fix) -> Option<String
         })
 }
 
+/// Linux's minimum retransmission timeout (RFC 6298 recommends 1 s; Linux uses 200 ms).
+const RTO_MIN_MS: f64 = 200.0;
+
 /// What the answers' `Retry-After` headers ask of any retry.
 fn retry_after_note(retries: &crate::analysis::links::Retries) -> Option<String> {
     (retries.retry_after_responses > 0).then(|| {
@@ -612,6 +615,28 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
             ),
         );
         r.transport_fix = Some(t);
+    }
+    // Loss and back-pressure: what the retransmission timer and zero windows cost.
+    if let Some(n) = l.retransmission_timeouts.filter(|n| *n > 0) {
+        let requests = if f.requests > 0 {
+            f.requests
+        } else {
+            l.connections.max(1)
+        };
+        why.push(format!(
+            "{n} segments were resent by the retransmission timer (a loss not repaired by \
+             fast retransmit): each stalls its request for at least the 200 ms minimum \
+             RTO, about {} per request here. Look for loss on the path (interface drops, \
+             full queues) before any protocol change.",
+            units::millis(n as f64 * RTO_MIN_MS / requests as f64)
+        ));
+    }
+    if let Some(n) = l.zero_window_events.filter(|n| *n > 0) {
+        why.push(format!(
+            "{n} segments advertised a zero receive window: a receiver could not keep up \
+             and made its peer wait. Raise its socket receive buffer or read faster; a \
+             protocol change does not help."
+        ));
     }
     // N+1: the same route called over and over, in sequence, for one parent request.
     if let Some(n) = l
