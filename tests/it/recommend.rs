@@ -615,3 +615,33 @@ fn loss_and_back_pressure_are_explained() {
         "{why:?}"
     );
 }
+
+/// gzip's bytes are not free: the CPU to compress and decompress them counts against its
+/// gain.
+#[test]
+fn gzip_costs_cpu() {
+    let (_dir, _, outcome) = demo();
+    let k = CostConstants {
+        floor_cores: 0.0,
+        floor_mbit_per_s: 0.0,
+        floor_ms_per_request: 0.0,
+        ..CostConstants::default()
+    };
+    let decided = decide_again(outcome.ranked.clone(), &k, outcome.capture_seconds);
+    let gi = decided
+        .iter()
+        .find(|a| a.link.client == "gateway" && a.link.server == "inventory")
+        .unwrap();
+    let rec = &gi.assessment.recommendation;
+    assert_eq!(rec.cheaper_fix, Some(Fix::Gzip), "{:?}", rec.why);
+    let h = gi.link.http.as_ref().unwrap();
+    let secs = outcome.capture_seconds.unwrap();
+    // 50 ns/B, the range's high end, on the uncompressed JSON bytes.
+    let cores = h.json_identity_body_bytes as f64 / secs * 50.0 / 1e9;
+    assert!(
+        (rec.gain.cpu_saved_cores + cores).abs() < 1e-12,
+        "{} vs -{cores}",
+        rec.gain.cpu_saved_cores
+    );
+    assert!(rec.gain.bytes_saved_per_s > 0.0);
+}

@@ -173,6 +173,9 @@ constants! {
     protobuf_encode_over_decode = 1.0, [0.5, 1.0], "ratio",
         "protobuf encode time / decode time (the sender's side, from the measured decode)",
         "djkoloski/rust_serialization_benchmark (encode 3.4-8.6x, decode 2.0-5.1x faster than JSON)";
+    gzip_ns_per_byte = 25.0, [15.0, 50.0], "ns/B",
+        "CPU to gzip (level 6) one byte and gunzip it, both ends together (compress 20-60 MB/s, decompress 300+ MB/s per core)",
+        "lzbench zlib level 6; cost-model.md §6 (Cheaper fix)";
     min_gain_share = 0.02, [0.01, 0.05], "share",
         "below this share of the fleet's projected gain a link keeps HTTP (rule 1: lambda x S small)",
         "cost-model.md §3 rule 1";

@@ -113,8 +113,10 @@ fn http2_gain(l: &Subject<'_>) -> Gain {
 
 /// gzip alone on the JSON bodies that travel uncompressed: the gzip ratio of the sampled
 /// documents (all of them, compressed on the wire or not) applied to the JSON body bytes
-/// sent without a content coding. Bodies already compressed gain nothing more.
-fn gzip_gain(l: &Subject<'_>) -> Option<Gain> {
+/// sent without a content coding. Bodies already compressed gain nothing more. The CPU to
+/// compress and decompress them counts against it, at the pessimistic (high) end of
+/// `gzip_ns_per_byte`'s range.
+fn gzip_gain(l: &Subject<'_>, constants: &CostConstants) -> Option<Gain> {
     let b = &l.savings.sampled_bodies;
     let (json, gz) = (b.json_bytes, b.json_gzip_bytes?);
     if json == 0 {
@@ -126,8 +128,10 @@ fn gzip_gain(l: &Subject<'_>) -> Option<Gain> {
         (Some(r), n) if r > 0.0 => n as f64 / r,
         _ => return None,
     };
+    let ns = at_least_high_end("gzip_ns_per_byte", constants.gzip_ns_per_byte);
     Some(Gain {
         bytes_saved_per_s: (per_s / secs).max(0.0),
+        cpu_saved_cores: -(h.json_identity_body_bytes as f64 / secs) * ns / 1e9,
         ..Default::default()
     })
 }
@@ -506,7 +510,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
         let fix_gain = |fix: Fix| match fix {
             Fix::KeepAlive | Fix::ConnectionPooling => handshake_gain(l),
             Fix::Http2 => http2_gain(l),
-            Fix::Gzip => gzip_gain(l).unwrap_or_default(),
+            Fix::Gzip => gzip_gain(l, constants).unwrap_or_default(),
         };
         let pooling = if f.requests > 0 && l.requests_per_connection.is_some_and(|r| r < 1.5) {
             Fix::KeepAlive
@@ -594,7 +598,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
         r.gain = match r.cheaper_fix {
             Some(Fix::KeepAlive | Fix::ConnectionPooling) => handshake_gain(l),
             Some(Fix::Http2) => http2_gain(l),
-            Some(Fix::Gzip) => gzip_gain(l).unwrap_or_default(),
+            Some(Fix::Gzip) => gzip_gain(l, constants).unwrap_or_default(),
             None => Gain::default(),
         };
     }
