@@ -229,14 +229,18 @@ fn gain_text(g: &Gain, per_s: Option<f64>) -> String {
     )
 }
 
+/// What `a` adds beyond `b`, dimension by dimension: a cost in `b` (a negative part, such
+/// as gzip's CPU) is not something `a` saves.
 fn minus(a: Gain, b: Gain) -> Gain {
+    let beyond = |x: f64, y: f64| (x - y.max(0.0)).max(0.0);
     Gain {
-        time_saved_ms_per_s: (a.time_saved_ms_per_s - b.time_saved_ms_per_s).max(0.0),
-        root_latency_ms_per_s_saved: (a.root_latency_ms_per_s_saved
-            - b.root_latency_ms_per_s_saved)
-            .max(0.0),
-        bytes_saved_per_s: (a.bytes_saved_per_s - b.bytes_saved_per_s).max(0.0),
-        cpu_saved_cores: (a.cpu_saved_cores - b.cpu_saved_cores).max(0.0),
+        time_saved_ms_per_s: beyond(a.time_saved_ms_per_s, b.time_saved_ms_per_s),
+        root_latency_ms_per_s_saved: beyond(
+            a.root_latency_ms_per_s_saved,
+            b.root_latency_ms_per_s_saved,
+        ),
+        bytes_saved_per_s: beyond(a.bytes_saved_per_s, b.bytes_saved_per_s),
+        cpu_saved_cores: beyond(a.cpu_saved_cores, b.cpu_saved_cores),
     }
 }
 
