@@ -15,10 +15,10 @@
 //! - a *retransmission timeout*: a segment repeating bytes already sent, after its sender
 //!   was silent for at least [`RTO_SILENCE_NS`] (counted in [`DirStats`]).
 //!
-//! Neither is claimed across what the capture did not show: a segment that repeats bytes,
-//! fills or follows a hole, or arrives ahead of one ends no stall, and a hole the capture
-//! never filled forgets when the sender last sent (its missing bytes were sent some time
-//! in between).
+//! A segment that repeats bytes (it restarts its sender's silence), fills or follows a
+//! hole, or arrives ahead of one ends no stall. A hole the capture never filled forgets
+//! when the sender last sent (its missing bytes left at some unseen time), so neither a
+//! stall nor a timeout is claimed across it.
 //!
 //! Hand-written rather than taken from a crate: the reassemblers on crates.io (smoltcp's
 //! `Assembler`, ...) track ranges for a live stack and neither keep per-segment capture
