@@ -260,10 +260,19 @@ fn retries_are_not_advised_on_top_of_the_clients_or_on_unsafe_routes() {
     assert_eq!(rec.rule, "keep:non-idempotent-failures", "{:?}", rec.why);
     assert!(rec.why[0].contains("POST /charges"), "{}", rec.why[0]);
 
-    // And on idempotent routes, the mesh is advised, its proxies' CPU stated once.
+    // And on idempotent routes, with failures that do not recur on a schedule, the mesh
+    // is advised, its proxies' CPU stated once.
     for route in &mut links[i].link.routes {
         route.method = Some("GET".into());
+        route.http.periodic_failures.clear();
     }
+    links[i]
+        .link
+        .http
+        .as_mut()
+        .unwrap()
+        .periodic_failures
+        .clear();
     let decided = decide_again(links, &k, outcome.capture_seconds);
     let rec = &decided[i].assessment.recommendation;
     let rate = decided[i]
@@ -644,4 +653,33 @@ fn gzip_costs_cpu() {
         rec.gain.cpu_saved_cores
     );
     assert!(rec.gain.bytes_saved_per_s > 0.0);
+}
+
+/// payments answers 503 to every 17th charge and 429 to every 23rd (services.py): the
+/// failures are found to recur on that schedule, and the advice says retries and outlier
+/// detection cannot help a deterministic fault.
+#[test]
+fn deterministic_failures_are_told_from_transient_ones() {
+    let (_dir, json, _) = demo();
+    let op = link(&json, "orders", "payments");
+    let periodic = op["periodic_failures"].as_array().unwrap();
+    let every = |status: u64| {
+        periodic
+            .iter()
+            .find(|p| p["status"] == status)
+            .map(|p| p["every"].as_u64().unwrap())
+    };
+    assert_eq!(every(503), Some(17), "{periodic:?}");
+    assert_eq!(every(429), Some(23), "{periodic:?}");
+    let why = op["recommendation"]["why"].to_string();
+    assert!(why.contains("deterministic"), "{why}");
+    assert!(why.contains("503 every 17th request"), "{why}");
+    // A link without such a schedule has none.
+    assert_eq!(
+        link(&json, "orders", "users")["periodic_failures"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 }

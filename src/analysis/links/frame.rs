@@ -1,7 +1,7 @@
 //! The exchanges and connections tables with their endpoints named, plus the derived
 //! columns the link measures group and aggregate.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use polars::prelude::*;
@@ -344,4 +344,74 @@ pub(crate) fn u64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u64>> {
 pub(crate) fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
     let c = df.column(name)?.cast(&DataType::String)?;
     Ok(c.str()?.iter().map(|v| v.map(str::to_owned)).collect())
+}
+
+/// Periodic failures per route: (client, server, method, route) -> the statuses found.
+pub(crate) type PeriodicByRoute = BTreeMap<Vec<Option<String>>, Vec<super::PeriodicFailure>>;
+
+/// Failures of one status on a route that come every n-th request (n >= 2), with at least
+/// 4 failures and 80% of the gaps between them exactly n, keyed like the route measures
+/// (client, server, method, route). Over the named exchanges frame, in request order.
+pub(crate) fn periodic_failures(ex: &DataFrame) -> PolarsResult<PeriodicByRoute> {
+    let s = |c: &str| ex.column(c).and_then(|c| c.str().cloned());
+    let (client, server, method, route) = (
+        s(columns::CLIENT)?,
+        s(columns::SERVER)?,
+        s(columns::METHOD)?,
+        s(columns::ROUTE)?,
+    );
+    let status = ex.column(columns::STATUS)?.u32()?.clone();
+    let start = ex.column(columns::REQ_FIRST_NS)?.i64()?.clone();
+    // (request start, status) of every exchange, per route.
+    type Starts = Vec<(i64, Option<u32>)>;
+    let mut rows: BTreeMap<Vec<Option<String>>, Starts> = BTreeMap::new();
+    for i in 0..ex.height() {
+        let Some(t) = start.get(i) else { continue };
+        let key = vec![
+            client.get(i).map(str::to_owned),
+            server.get(i).map(str::to_owned),
+            method.get(i).map(str::to_owned),
+            route.get(i).map(str::to_owned),
+        ];
+        rows.entry(key).or_default().push((t, status.get(i)));
+    }
+    let mut out = BTreeMap::new();
+    for (key, mut v) in rows {
+        v.sort_by_key(|r| r.0);
+        let mut by_status: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+        for (i, (_, st)) in v.iter().enumerate() {
+            if let Some(st) = st.filter(|s| *s >= 500 || *s == 429) {
+                by_status.entry(st).or_default().push(i as u64);
+            }
+        }
+        let mut found = Vec::new();
+        for (st, idx) in by_status {
+            if idx.len() < 4 {
+                continue;
+            }
+            let gaps: Vec<u64> = idx.windows(2).map(|w| w[1] - w[0]).collect();
+            let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+            for g in &gaps {
+                *counts.entry(*g).or_default() += 1;
+            }
+            let Some((&every, &n)) = counts
+                .iter()
+                .max_by_key(|(g, n)| (**n, std::cmp::Reverse(**g)))
+            else {
+                continue;
+            };
+            if every >= 2 && n * 5 >= gaps.len() as u64 * 4 {
+                found.push(super::PeriodicFailure {
+                    status: st as u16,
+                    every,
+                    failures: idx.len() as u64,
+                    regular_gaps: n,
+                });
+            }
+        }
+        if !found.is_empty() {
+            out.insert(key, found);
+        }
+    }
+    Ok(out)
 }

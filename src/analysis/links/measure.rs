@@ -45,6 +45,7 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
         capture_seconds,
     )?;
     let mut conns = aggregate_connections(&cn)?;
+    let periodic = frame::periodic_failures(&ex)?;
 
     // Who is behind each name, and the best source that named it.
     let mut members: BTreeMap<
@@ -102,10 +103,20 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             .map(|(k, m)| Route {
                 method: k[2].clone(),
                 route: k[3].clone(),
-                http: m.clone(),
+                http: HttpMeasures {
+                    periodic_failures: periodic.get(k).cloned().unwrap_or_default(),
+                    ..m.clone()
+                },
             })
             .collect();
         let routes_not_listed = super::keep_busiest_routes(&mut link_routes, top_routes);
+        let h = h.map(|mut h| {
+            h.periodic_failures = link_routes
+                .iter()
+                .flat_map(|r| r.http.periodic_failures.iter().cloned())
+                .collect();
+            h
+        });
         let incomplete = h.as_ref().map_or(0, |h| h.incomplete);
         set.links.push(Link {
             client: key.0.clone(),
@@ -377,6 +388,7 @@ fn aggregate_http(
             json_body_bytes: json_body_bytes[i],
             json_identity_body_bytes: json_identity_body_bytes[i],
             forwarded_requests: forwarded[i],
+            periodic_failures: Vec::new(),
             retries: Retries {
                 idempotency_keyed: retry[0][i],
                 retry_after_responses: retry[1][i],

@@ -144,6 +144,8 @@ pub struct HttpMeasures {
     pub forwarded_requests: u64,
     /// What the client already does about failures.
     pub retries: Retries,
+    /// Failures that recur every n-th request of a route (for a link: its listed routes').
+    pub periodic_failures: Vec<PeriodicFailure>,
     /// The HTTP/2 and gRPC header replay over the exchanges whose header blocks were both
     /// seen whole.
     pub header_replay: HeaderReplay,
@@ -156,6 +158,19 @@ pub struct HttpMeasures {
     pub request_stalls: SideStalls,
     /// Stalls of the responses: the server's writes held until the client's ACK.
     pub response_stalls: SideStalls,
+}
+
+/// Failures of one status that recur at a fixed interval of a route's requests: a
+/// deterministic fault in the callee (every n-th call), not a transient one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PeriodicFailure {
+    pub status: u16,
+    /// The failures came every `every`-th request of the route, in time order.
+    pub every: u64,
+    /// Failures of that status on the route, and how many of the gaps between them
+    /// were exactly `every`.
+    pub failures: u64,
+    pub regular_gaps: u64,
 }
 
 /// Retries seen on the wire: the client's own, and what the requests and answers say
@@ -338,6 +353,7 @@ impl Evidence {
         "json_identity_body_bytes",
         "forwarded_requests",
         "retries",
+        "periodic_failures",
         "header_replay",
         "stalled_requests",
         "stall_ms",

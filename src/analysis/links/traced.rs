@@ -134,6 +134,7 @@ impl Acc {
             json_identity_body_bytes: 0,
             forwarded_requests: 0,
             retries: Default::default(),
+            periodic_failures: Vec::new(),
             header_replay: Default::default(),
             // Spans show no TCP segments: links.json writes these as null (CAPTURE_ONLY).
             stalled_requests: 0,

@@ -290,6 +290,47 @@ fn proxy_pooling_hint(l: &Subject<'_>, fleet: &Fleet, fix: Fix) -> Option<String
 /// Linux's minimum retransmission timeout (RFC 6298 recommends 1 s; Linux uses 200 ms).
 const RTO_MIN_MS: f64 = 200.0;
 
+/// Failures that come every n-th request: a deterministic fault, which neither retries nor
+/// outlier detection help (the same instance fails the same way on its schedule).
+fn periodic_note(l: &Subject<'_>) -> Option<String> {
+    let h = l.http.as_ref()?;
+    let parts: Vec<String> = h
+        .periodic_failures
+        .iter()
+        .map(|p| {
+            format!(
+                "{} every {} request ({} of them, {} of the {} gaps exact)",
+                p.status,
+                ordinal(p.every),
+                p.failures,
+                p.regular_gaps,
+                p.failures.saturating_sub(1)
+            )
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "The failures are deterministic, not transient: {}. That is a fault in `{}` \
+             on a schedule; outlier detection cannot help and retries only repeat it: fix \
+             it in the callee.",
+            parts.join("; "),
+            l.server
+        )
+    })
+}
+
+/// `2nd`, `17th`, `23rd`, `111th`.
+fn ordinal(n: u64) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 /// What the answers' `Retry-After` headers ask of any retry.
 fn retry_after_note(retries: &crate::analysis::links::Retries) -> Option<String> {
     (retries.retry_after_responses > 0).then(|| {
@@ -739,6 +780,7 @@ fn sync_rules(
         .filter(|e| *e >= constants.transient_error_share)
     {
         let failures = f.errors + l.http.as_ref().map_or(0, |h| h.status.s429);
+        let periodic = periodic_note(l);
         let retries = l.http.as_ref().map(|h| h.retries).unwrap_or_default();
         let unsafe_routes = non_idempotent_failures(l);
         let keyed = retries.idempotency_keyed > 0;
@@ -754,6 +796,7 @@ fn sync_rules(
                 retries.failures_recovered
             ));
             why.extend(retry_after_note(&retries));
+            why.extend(periodic.clone());
             return rec(Target::Keep, "keep:client-retries", Gain::default());
         }
         if let Some((n, routes)) = unsafe_routes.filter(|(n, _)| *n * 2 >= failures) {
@@ -765,6 +808,7 @@ fn sync_rules(
                 pct(e)
             ));
             why.extend(retry_after_note(&retries));
+            why.extend(periodic.clone());
             return rec(
                 Target::Keep,
                 "keep:non-idempotent-failures",
@@ -772,6 +816,11 @@ fn sync_rules(
             );
         }
         why.extend(retry_after_note(&retries));
+        if let Some(p) = periodic {
+            // A schedule of failures is not what retries and outlier detection are for.
+            why.push(p);
+            return rec(Target::Keep, "keep:deterministic-failures", Gain::default());
+        }
         let mesh = mesh_gain(l, constants);
         let r = constants.mesh_retries.round().max(0.0) as i32;
         let avoided = f.rate.unwrap_or(0.0) * e * (1.0 - e.powi(r));
