@@ -477,7 +477,7 @@ fn recommendations(s: &mut String, r: &LinkReport<'_>) {
                         .transport_fix
                         .as_ref()
                         .map_or(0.0, |t| t.gain.root_latency_ms_per_s_saved),
-                link_rate(l, r.capture_seconds)
+                l.requests_or_connections_per_s(r.capture_seconds)
             )
             .map_or("-".into(), units::millis),
             units::bit_rate(rec.gain.bytes_saved_per_s),
@@ -503,19 +503,6 @@ fn fixes_text(rec: &crate::analysis::recommend::Recommendation) -> String {
     } else {
         v.join(" + ")
     }
-}
-
-/// Requests per second of a link, or connections per second where its requests are not
-/// visible.
-fn link_rate(l: &Link, seconds: Option<f64>) -> Option<f64> {
-    l.http
-        .as_ref()
-        .and_then(|h| h.requests_per_s.mean)
-        .or_else(|| {
-            seconds
-                .filter(|t| *t > 0.0)
-                .map(|t| l.connections as f64 / t)
-        })
 }
 
 fn per_request(per_s: f64, rate: Option<f64>) -> Option<f64> {

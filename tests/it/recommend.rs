@@ -40,6 +40,17 @@ fn demo() -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
     analyse_capture("captures/prod.pcap")
 }
 
+/// The default constants with every floor at 0: a fleet where a migration's gain is
+/// material (the demo's rates are not).
+fn without_floors() -> CostConstants {
+    CostConstants {
+        floor_cores: 0.0,
+        floor_mbit_per_s: 0.0,
+        floor_ms_per_request: 0.0,
+        ..CostConstants::default()
+    }
+}
+
 fn link<'a>(json: &'a Value, client: &str, server: &str) -> &'a Value {
     json["links"]
         .as_array()
@@ -401,12 +412,7 @@ fn a_deep_synchronous_link_outranks_an_equally_costly_shallow_one() {
     shallow.chain.as_mut().unwrap().max_depth = Some(1);
     // At a scale where a migration passes the floors (they are absolute; the demo's rates
     // are not): the ranking's depth weighting is what is checked.
-    let k = CostConstants {
-        floor_cores: 0.0,
-        floor_mbit_per_s: 0.0,
-        floor_ms_per_request: 0.0,
-        ..CostConstants::default()
-    };
+    let k = without_floors();
     let assessed = decide_again(
         vec![real("gateway", "orders"), shallow, deep],
         &k,
@@ -461,12 +467,7 @@ fn a_proxy_caller_is_named_and_planned_for() {
     );
     assert_eq!(link(&json, "orders", "users")["forwarded_requests"], 0);
     // At a scale where the floors pass.
-    let k = CostConstants {
-        floor_cores: 0.0,
-        floor_mbit_per_s: 0.0,
-        floor_ms_per_request: 0.0,
-        ..CostConstants::default()
-    };
+    let k = without_floors();
     let decided = decide_again(outcome.ranked.clone(), &k, outcome.capture_seconds);
     let ranked = linkrank::analysis::rank::rank(decided, &k);
     let g = ranked
@@ -529,11 +530,8 @@ fn nothing_is_advised_from_a_few_milliseconds_of_traffic() {
 fn connection_reuse_on_a_proxy_is_its_upstream_setting() {
     let (_dir, _, outcome) = demo();
     let k = CostConstants {
-        floor_cores: 0.0,
-        floor_mbit_per_s: 0.0,
-        floor_ms_per_request: 0.0,
         cheaper_fix_share: 0.0,
-        ..CostConstants::default()
+        ..without_floors()
     };
     // As if the hop had a 5 ms round trip (the demo's is sub-millisecond) and its bodies
     // were compressed already: connection reuse is then the fix that pays.
@@ -630,12 +628,7 @@ fn loss_and_back_pressure_are_explained() {
 #[test]
 fn gzip_costs_cpu() {
     let (_dir, _, outcome) = demo();
-    let k = CostConstants {
-        floor_cores: 0.0,
-        floor_mbit_per_s: 0.0,
-        floor_ms_per_request: 0.0,
-        ..CostConstants::default()
-    };
+    let k = without_floors();
     let decided = decide_again(outcome.ranked.clone(), &k, outcome.capture_seconds);
     let gi = decided
         .iter()

@@ -291,6 +291,19 @@ pub struct Link {
 }
 
 impl Link {
+    /// Requests per second, or connections per second where the requests are not
+    /// visible (TLS): the rate a per-request figure is taken over.
+    pub fn requests_or_connections_per_s(&self, capture_seconds: Option<f64>) -> Option<f64> {
+        self.http
+            .as_ref()
+            .and_then(|h| h.requests_per_s.mean)
+            .or_else(|| {
+                capture_seconds
+                    .filter(|t| *t > 0.0)
+                    .map(|t| self.connections as f64 / t)
+            })
+    }
+
     /// Half or more of the link's requests carry forwarding headers.
     pub fn forwards(&self) -> bool {
         self.http

@@ -194,13 +194,13 @@ fn mesh_proxy_cores(l: &Subject<'_>, constants: &CostConstants) -> f64 {
     2.0 * rate(l).unwrap_or(0.0) / 1000.0 * per_krps
 }
 
-/// Requests (or, where the HTTP is not visible, connections) per second.
-fn rate_or_connections(l: &Subject<'_>, seconds: Option<f64>) -> Option<f64> {
-    rate(l).or_else(|| {
-        seconds
-            .filter(|t| *t > 0.0)
-            .map(|t| l.connections as f64 / t)
-    })
+/// The gain of one cheaper fix alone.
+fn fix_gain(l: &Subject<'_>, fix: Fix, constants: &CostConstants) -> Gain {
+    match fix {
+        Fix::KeepAlive | Fix::ConnectionPooling => handshake_gain(l),
+        Fix::Http2 => http2_gain(l),
+        Fix::Gzip => gzip_gain(l, constants).unwrap_or_default(),
+    }
 }
 
 /// Whether a gain matters in absolute terms: it passes at least one of the floors (cores,
@@ -550,13 +550,9 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
     // The cheaper fix: one mechanism that captures part of the gRPC gain. A migration is
     // advised only for what it adds beyond it, and not at all when the fix captures
     // nearly all of it.
-    let per_s = rate_or_connections(l, fleet.capture_seconds);
+    let per_s = l.requests_or_connections_per_s(fleet.capture_seconds);
     if matches!(r.target, Target::Grpc | Target::Mesh | Target::Keep) && grpc_share > 0.0 {
-        let fix_gain = |fix: Fix| match fix {
-            Fix::KeepAlive | Fix::ConnectionPooling => handshake_gain(l),
-            Fix::Http2 => http2_gain(l),
-            Fix::Gzip => gzip_gain(l, constants).unwrap_or_default(),
-        };
+        let fix_gain = |fix| fix_gain(l, fix, constants);
         let pooling = if f.requests > 0 && l.requests_per_connection.is_some_and(|r| r < 1.5) {
             Fix::KeepAlive
         } else {
@@ -640,12 +636,9 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
         r.target = Target::Keep;
         r.rule = "keep:below-floors";
         r.broker = None;
-        r.gain = match r.cheaper_fix {
-            Some(Fix::KeepAlive | Fix::ConnectionPooling) => handshake_gain(l),
-            Some(Fix::Http2) => http2_gain(l),
-            Some(Fix::Gzip) => gzip_gain(l, constants).unwrap_or_default(),
-            None => Gain::default(),
-        };
+        r.gain = r
+            .cheaper_fix
+            .map_or_else(Gain::default, |fix| fix_gain(l, fix, constants));
     }
     // The transport's own stalls: a fix below the protocol, whatever the target.
     if let Some(t) = transport_fix(l, per_s).filter(|t| material(&t.gain, per_s, constants)) {
