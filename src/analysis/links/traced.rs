@@ -139,6 +139,9 @@ impl Acc {
             // Spans show no TCP segments: links.json writes these as null (CAPTURE_ONLY).
             stalled_requests: 0,
             stall_ms: Default::default(),
+            slow_start_restarts: 0,
+            slow_start_restarted_responses: 0,
+            slow_start_restart_ms_per_request: None,
             request_stalls: Default::default(),
             response_stalls: Default::default(),
         }
@@ -330,6 +333,9 @@ pub fn measure_traced(
             retransmitted_bytes: 0,
             zero_window_events: None,
             retransmission_timeouts: None,
+            rto_wait_ms: None,
+            client_zero_window_ms: None,
+            server_zero_window_ms: None,
             quality: LinkQuality::default(),
             http: Some(http),
             routes_not_listed,
