@@ -12,7 +12,9 @@ use linkrank::cli::{Cli, Command};
 use serde_json::Value;
 
 /// `linkrank analyze --quiet --reproducible CAPTURE` into a scratch folder.
-fn analyse_capture(capture: &str) -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
+pub(crate) fn analyse_capture(
+    capture: &str,
+) -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
     let dir = tempfile::tempdir().unwrap();
     let path = repo(capture);
     let cli = Cli::try_parse_from([
