@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::assemble::Ingest;
+use super::ids::text_id as parse_id;
 use super::shared_strings::SharedStrings;
 use super::span::{apply_attr, AttrValue, Span, SpanKind, SpanLink, SpanStatus};
 use super::stream::{json_document, KeyedArray};
@@ -184,19 +185,6 @@ fn span_of(s: JSpan, service: std::sync::Arc<str>, names: &mut SharedStrings) ->
         }
     }
     Some(span)
-}
-
-/// Hex (UI, up to 32 digits) or base64 of 8 or 16 bytes (model protojson).
-pub(crate) fn parse_id(s: &str) -> Option<u128> {
-    use base64::Engine;
-    if let Some(id) = super::span::parse_hex_id(s) {
-        return Some(id);
-    }
-    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
-    match bytes.len() {
-        8 | 16 => super::span::id_from_bytes(&bytes, bytes.len()),
-        _ => None,
-    }
 }
 
 /// Microseconds since the epoch (UI) or an RFC 3339 string (protojson) to ns.

@@ -11,6 +11,7 @@
 mod assemble;
 mod calls;
 mod error;
+mod ids;
 mod jaeger;
 mod otlp;
 mod shared_strings;

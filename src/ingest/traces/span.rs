@@ -318,22 +318,3 @@ pub(crate) fn fold_attr(
     }
     true
 }
-
-/// Parses a hex id of up to 32 digits (either case); `None` if empty, too long or not hex.
-pub fn parse_hex_id(s: &str) -> Option<u128> {
-    if s.is_empty() || s.len() > 32 {
-        return None;
-    }
-    u128::from_str_radix(s, 16)
-        .ok()
-        .filter(|_| s.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// Big-endian id bytes (OTLP protobuf/JSON after hex decoding) to an integer; `None`
-/// unless exactly `len` bytes (16 for traces, 8 for spans).
-pub fn id_from_bytes(b: &[u8], len: usize) -> Option<u128> {
-    if b.len() != len {
-        return None;
-    }
-    Some(b.iter().fold(0u128, |acc, &x| (acc << 8) | u128::from(x)))
-}

@@ -43,9 +43,11 @@ impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for EachElement<'_, T, 
 }
 
 /// Deserializes a JSON object, streaming the array under one of `keys` through `f` and
-/// skipping every other member. Returns whether the key was present.
+/// skipping every other member; an object under a `wrappers` key (Jaeger's
+/// `{"result": {...}}`) is searched the same way. Returns whether the key was present.
 pub(crate) struct KeyedArray<'f, T, F> {
     pub keys: &'static [&'static str],
+    pub wrappers: &'static [&'static str],
     pub f: &'f mut F,
     _t: PhantomData<fn() -> T>,
 }
@@ -54,9 +56,16 @@ impl<'f, T, F> KeyedArray<'f, T, F> {
     pub fn new(keys: &'static [&'static str], f: &'f mut F) -> Self {
         KeyedArray {
             keys,
+            wrappers: &[],
             f,
             _t: PhantomData,
         }
+    }
+
+    /// Also looks inside the object under each of `wrappers`.
+    pub fn within(mut self, wrappers: &'static [&'static str]) -> Self {
+        self.wrappers = wrappers;
+        self
     }
 }
 
@@ -78,6 +87,9 @@ impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for KeyedArray<'_, T, F
             if self.keys.contains(&k.as_ref()) {
                 map.next_value_seed(EachElement::<T, F>::new(self.f))?;
                 found = true;
+            } else if self.wrappers.contains(&k.as_ref()) {
+                // One level: a wrapper inside a wrapper is not a shape any tool writes.
+                found |= map.next_value_seed(KeyedArray::<T, F>::new(self.keys, self.f))?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }

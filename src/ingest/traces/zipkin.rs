@@ -11,7 +11,8 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::assemble::Ingest;
-use super::span::{apply_attr, parse_hex_id, AttrValue, Span, SpanKind, SpanStatus};
+use super::ids::text_id;
+use super::span::{apply_attr, AttrValue, Span, SpanKind, SpanStatus};
 use super::stream::{json_document, EachElement};
 
 #[derive(Deserialize, Default)]
@@ -96,8 +97,8 @@ fn convert(z: ZSpan, ing: &mut Ingest) {
         .and_then(|e| e.service_name.as_deref());
     let service = ing.service(local.filter(|s| !s.is_empty()).unwrap_or("unknown_service"));
     let ids = (
-        parse_hex_id(&z.trace_id).filter(|&t| t != 0),
-        parse_hex_id(&z.id)
+        text_id(&z.trace_id).filter(|&t| t != 0),
+        text_id(&z.id)
             .and_then(|i| u64::try_from(i).ok())
             .filter(|&i| i != 0),
     );
@@ -112,7 +113,7 @@ fn convert(z: ZSpan, ing: &mut Ingest) {
         parent_span_id: z
             .parent_id
             .as_deref()
-            .and_then(parse_hex_id)
+            .and_then(text_id)
             .and_then(|p| u64::try_from(p).ok())
             .filter(|&p| p != 0),
         service,

@@ -9,11 +9,11 @@
 
 mod convert;
 mod fast;
+mod reference;
 
 use std::io::{BufRead, Read};
 use std::path::Path;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use prost::Message;
 use serde::de::DeserializeSeed;
@@ -79,7 +79,7 @@ pub(crate) fn read_lines(
             fast.drain_into(ing);
             continue;
         }
-        match serde_json::from_slice::<ExportTraceServiceRequest>(&line) {
+        match reference::request(&line) {
             Ok(req) => req
                 .resource_spans
                 .into_iter()
@@ -152,8 +152,10 @@ pub(crate) fn read_document(
             "no resourceSpans array",
             true,
             |de, ing| {
-                let mut each = |rs: ResourceSpans| convert(rs, ing);
-                KeyedArray::new(&["resourceSpans", "resource_spans"], &mut each).deserialize(de)
+                let mut each = |rs: reference::Element| convert(rs.0, ing);
+                KeyedArray::new(&["resourceSpans", "resource_spans"], &mut each)
+                    .within(&["result"])
+                    .deserialize(de)
             },
         );
         if !ok {
