@@ -100,11 +100,8 @@ fn read_file(
             jaeger::read_query(r, path, ing);
             Ok(())
         }
-        TraceFormat::JaegerTrace => {
-            jaeger::read_trace(r, path, ing);
-            Ok(())
-        }
-        TraceFormat::ZipkinV2 => {
+        TraceFormat::JaegerTrace => jaeger::read_trace(r, path, ing),
+        TraceFormat::ZipkinV2 | TraceFormat::ZipkinV1 => {
             zipkin::read(r, path, ing);
             Ok(())
         }

@@ -223,6 +223,41 @@ pub(crate) fn json_document<R: std::io::Read>(
     ok
 }
 
+/// `json_document` over JSON documents that follow one another (pretty-printed requests
+/// appended to one file, a gRPC-gateway stream of `{"result": ...}` chunks), until the
+/// end of the file or the first document in error.
+pub(crate) fn json_documents<R: std::io::BufRead>(
+    mut r: R,
+    file: &std::path::Path,
+    ing: &mut super::assemble::Ingest,
+    missing: &str,
+    mut body: impl FnMut(
+        &mut DocDeserializer<'_, &mut R>,
+        &mut super::assemble::Ingest,
+    ) -> serde_json::Result<bool>,
+) -> std::io::Result<()> {
+    loop {
+        // Whitespace between documents; serde_json reads no byte past a document's
+        // closing brace, so the next one starts here.
+        loop {
+            let buf = r.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            let ws = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            let at_doc = ws < buf.len();
+            r.consume(ws);
+            ing.coverage().bytes += ws as u64;
+            if at_doc {
+                break;
+            }
+        }
+        if !json_document(&mut r, file, ing, missing, true, &mut body) {
+            return Ok(());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
