@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use assemble::Limits;
-pub use calls::{SpanCall, SpanCallKind, UNKNOWN_CALLER, UNKNOWN_PEER, USER};
+pub use calls::{CallRule, SpanCall, SpanCallKind, UNKNOWN_CALLER, UNKNOWN_PEER, USER};
 pub use error::{Location, TraceCoverage, TraceError};
 pub use sniff::{is_gzip, sniff, sniff_bytes, TraceFormat};
 pub use span::{
