@@ -563,8 +563,19 @@ fn pair(
         .into_iter()
         .flatten()
         .any(|s| s.status == SpanStatus::Error);
+    let method = pick(own.method, |h| h.method.as_ref());
+    let path = pick(own.path, |h| h.path.as_ref());
+    let destination = peer(&|p| p.messaging_destination.as_ref());
+    // A call that is not HTTP (RPC, messaging, a kind-less pair) is routed by its
+    // destination, else its span name (`shop.Catalog/GetItem` for gRPC): the route the
+    // chains count N+1 calls and fan-out by.
+    let route = pick(own.route, |h| h.route.as_ref()).or_else(|| {
+        (method.is_none() && path.is_none() && !name.is_empty())
+            .then(|| destination.clone().unwrap_or_else(|| Arc::clone(&name)))
+    });
     let mut skew_ns = 0i64;
-    if let (Some(c), Some(s)) = (client, server) {
+    // A consumer runs after its producer ended: that is no clock skew.
+    if let (Some(c), Some(s), SpanCallKind::Sync) = (client, server, kind) {
         if s.start_ns < c.start_ns || s.end_ns > c.end_ns {
             set.coverage.clock_skew += 1;
             let mid = |x: &Span| (i128::from(x.start_ns) + i128::from(x.end_ns)) / 2;
@@ -585,9 +596,9 @@ fn pair(
         virtual_callee: false,
         broker: None,
         name,
-        method: pick(own.method, |h| h.method.as_ref()),
-        route: pick(own.route, |h| h.route.as_ref()),
-        path: pick(own.path, |h| h.path.as_ref()),
+        method,
+        route,
+        path,
         status_code,
         error: failed
             || status_code.is_some_and(|c| c >= 500)
@@ -602,7 +613,7 @@ fn pair(
         rpc_system: pick(own.rpc_system, |h| h.rpc_system.as_ref()),
         grpc_status,
         db_system: peer(&|p| p.db_system.as_ref()),
-        destination: peer(&|p| p.messaging_destination.as_ref()),
+        destination,
         rule: CallRule::ServerOnly,
         skew_ns,
         parent_call: None,
