@@ -33,18 +33,14 @@ fn truth() -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixture("rpc.truth.json")).unwrap()).unwrap()
 }
 
-/// The truth's links by (caller, callee): the driver sends no traceparent, so traces
-/// call it `user`.
+/// The truth's links by (caller, callee), the caller as traces name it.
 fn truth_links(t: &Value) -> BTreeMap<(String, String), &Value> {
     t["links"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| {
-            let caller = match l["caller"].as_str().unwrap() {
-                "driver" => "user",
-                c => c,
-            };
+            let caller = traced_caller(&l["caller"]);
             (
                 (caller.to_owned(), l["callee"].as_str().unwrap().to_owned()),
                 l,
@@ -149,12 +145,15 @@ fn every_format_gives_the_links_counts_errors_depths_and_protocols_the_services_
     }
 }
 
+/// (trace id, client span id, server span id) of a call.
+type SpanPair = (u128, Option<u64>, Option<u64>);
+
 #[test]
 fn every_exchange_the_services_logged_is_a_call_with_its_own_span_ids() {
     let t = truth();
     for (file, _) in FILES {
         let set = traces::read(&[fixture(file)]).unwrap();
-        let got: BTreeMap<(u128, Option<u64>, Option<u64>), (&str, &str, bool)> = set
+        let got: BTreeMap<SpanPair, (&str, &str, bool)> = set
             .calls
             .iter()
             .map(|c| {
@@ -172,10 +171,7 @@ fn every_exchange_the_services_logged_is_a_call_with_its_own_span_ids() {
                 hex(&e["client_span_id"]),
                 hex(&e["server_span_id"]),
             );
-            let caller = match e["caller"].as_str().unwrap() {
-                "driver" => "user",
-                c => c,
-            };
+            let caller = traced_caller(&e["caller"]);
             let failed = e["status"] != 0;
             assert_eq!(
                 got.get(&key),
