@@ -14,6 +14,13 @@ if ! command -v tshark >/dev/null; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null
 fi
 
+# python3 (standard library only) runs the tests' independent references and the bench
+# generator.
+if ! command -v python3 >/dev/null; then
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null
+fi
+
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 

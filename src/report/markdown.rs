@@ -788,6 +788,16 @@ fn evidence_text(s: &mut String, l: &Link) {
         _ => {}
     }
     let _ = writeln!(s, ".\n");
+    if l.evidence == Evidence::Traces {
+        let _ = writeln!(
+            s,
+            "From the spans alone: calls, latency, errors, depth, fan-out, N+1 and the \
+             synchronous share (protocol `{}`). A capture of this link is needed for its \
+             connections and handshakes, header and body bytes, JSON share, retries and \
+             transport stalls, and so for its savings and its score.\n",
+            l.protocol
+        );
+    }
 }
 
 /// The trace files, what was read of them, and the join with the captures.
@@ -804,6 +814,34 @@ fn traces_section(s: &mut String, r: &LinkReport<'_>) {
         t.spans, t.services, t.coverage.traces, t.calls, t.max_span_depth
     );
     let c = &t.coverage;
+    let rules = [
+        ("a SERVER span under a CLIENT span", c.calls_client_server),
+        (
+            "a SERVER span under a span of another kind, or a root (`user`)",
+            c.calls_server_only,
+        ),
+        (
+            "a span without a kind (or INTERNAL) under a span of another service",
+            c.calls_kindless,
+        ),
+        (
+            "a CLIENT or PRODUCER span nobody answered, or a kind-less span naming its `peer.service` (virtual callee)",
+            c.calls_virtual,
+        ),
+        ("a CONSUMER span (PRODUCER -> CONSUMER)", c.calls_producer_consumer),
+    ];
+    let _ = writeln!(
+        s,
+        "| calls found by rule ([traces.md](docs/traces.md)) | calls |\n|---|---:|"
+    );
+    for (k, v) in rules {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+    let _ = writeln!(
+        s,
+        "| of all of them, asynchronous (through a broker) | {} |\n",
+        c.calls_async
+    );
     let lost = [
         (
             "malformed documents or lines (read up to the fault)",
@@ -1025,6 +1063,12 @@ fn http_rows(s: &mut String, h: &HttpMeasures, capture: bool) {
             format!("{} / {} / {}", st.s429, st.s503, st.no_response),
         ),
     ];
+    if let Some(f) = st.failed {
+        rows.push((
+            "calls a span marked failed (error status or tag, 5xx, gRPC status not OK; no status: counted as 5xx by the advice)",
+            format!("{f} ({} with no status)", st.failed_without_status),
+        ));
+    }
     if capture {
         rows.extend([
             (

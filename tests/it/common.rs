@@ -73,3 +73,12 @@ pub fn tshark(args: &[&str]) -> String {
         .expect("tshark is needed by this test: run `bash scripts/test.sh`, which installs it");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A caller of a traced fixture's truth file as trace files name it: the driver sends no
+/// traceparent and exports no span, so traces call it `user` (an untraced caller).
+pub fn traced_caller(truth_caller: &serde_json::Value) -> &str {
+    match truth_caller.as_str().unwrap() {
+        "driver" => "user",
+        c => c,
+    }
+}

@@ -26,4 +26,5 @@ mod serialization;
 mod tls_handshake;
 mod traces;
 mod traces_join;
+mod traces_rpc;
 mod transport;

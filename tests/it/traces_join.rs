@@ -49,10 +49,7 @@ fn truth_links(t: &Value) -> PerLink {
         .unwrap()
         .iter()
         .map(|l| {
-            let caller = match l["caller"].as_str().unwrap() {
-                "driver" => "user",
-                c => c,
-            };
+            let caller = traced_caller(&l["caller"]);
             let statuses = l["statuses"].as_object().unwrap();
             let bucket = |first: char| -> u64 {
                 statuses

@@ -34,6 +34,10 @@ fn call(caller: &str, callee: &str, trace: u128, client_span: u64, start: u64) -
         response_body_size: None,
         protocol_version: None,
         rpc_system: None,
+        grpc_status: None,
+        db_system: None,
+        destination: None,
+        rule: crate::ingest::traces::CallRule::ClientServer,
         skew_ns: 0,
         parent_call: None,
     }

@@ -395,6 +395,9 @@ fn aggregate_http(
                 s429: s429[i],
                 s503: s503[i],
                 no_response: none[i],
+                // Spans only: a capture shows statuses, not failed spans.
+                failed: None,
+                failed_without_status: 0,
             },
             new_connection_share: per(new_conn[i]),
             http_versions: counts_for(&versions, &key),

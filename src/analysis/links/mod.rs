@@ -102,6 +102,16 @@ pub struct StatusMix {
     pub s503: u64,
     /// Requests whose response the capture never showed.
     pub no_response: u64,
+    /// Trace files only (absent from links.json otherwise): calls a span marked failed
+    /// (ERROR status, an `error` tag, a 5xx, a gRPC status other than OK), the
+    /// servicegraph connector's `failed` count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<u64>,
+    /// Of those, the calls that carry neither an HTTP status nor a gRPC status (a Thrift
+    /// exception, a failed span of another RPC): the advice counts them as server errors,
+    /// as it counts 5xx.
+    #[serde(skip)]
+    pub failed_without_status: u64,
 }
 
 /// A value and how many requests (or, for TLS names, connections) carried it.

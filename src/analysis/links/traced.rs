@@ -73,7 +73,9 @@ impl Acc {
                 .or_default() += 1;
         }
         let s = &mut self.status;
-        match c.status_code {
+        // gRPC's status in HTTP's classes, as grpc-gateway maps them.
+        let code = c.status_code.or(c.grpc_status.map(grpc_as_http));
+        match code {
             Some(100..=199) => s.s1xx += 1,
             Some(200..=299) => s.s2xx += 1,
             Some(300..=399) => s.s3xx += 1,
@@ -81,8 +83,14 @@ impl Acc {
             Some(500..=599) => s.s5xx += 1,
             _ => {}
         }
-        s.s429 += u64::from(c.status_code == Some(429));
-        s.s503 += u64::from(c.status_code == Some(503));
+        s.s429 += u64::from(code == Some(429));
+        s.s503 += u64::from(code == Some(503));
+        if c.error {
+            *s.failed.get_or_insert(0) += 1;
+            s.failed_without_status += u64::from(code.is_none());
+        } else {
+            s.failed.get_or_insert(0);
+        }
         if let Some(b) = c.request_body_size {
             self.req_body.0 += b;
             self.req_body.1 += 1;
@@ -148,7 +156,31 @@ impl Acc {
     }
 }
 
-/// `HTTP/1.1`, `HTTP/2` (as the capture writes versions) or the RPC system.
+/// The HTTP status grpc-gateway answers for a gRPC status code (its
+/// `runtime.HTTPStatusFromCode`): OK 200, CANCELLED 499, INVALID_ARGUMENT,
+/// FAILED_PRECONDITION and OUT_OF_RANGE 400, NOT_FOUND 404, ALREADY_EXISTS and ABORTED
+/// 409, PERMISSION_DENIED 403, UNAUTHENTICATED 401, RESOURCE_EXHAUSTED 429,
+/// UNIMPLEMENTED 501, UNAVAILABLE 503, DEADLINE_EXCEEDED 504, UNKNOWN, INTERNAL,
+/// DATA_LOSS and any other 500.
+pub fn grpc_as_http(code: u16) -> u16 {
+    match code {
+        0 => 200,
+        1 => 499,
+        3 | 9 | 11 => 400,
+        5 => 404,
+        6 | 10 => 409,
+        7 => 403,
+        16 => 401,
+        8 => 429,
+        12 => 501,
+        14 => 503,
+        4 => 504,
+        _ => 500,
+    }
+}
+
+/// `HTTP/1.1`, `HTTP/2` (as the capture writes versions), the RPC system (`gRPC`,
+/// `thrift`, `apache_dubbo`, ...), else the database system of a database call.
 fn version_of(c: &SpanCall) -> Option<String> {
     if let Some(rpc) = c.rpc_system.as_deref() {
         return Some(if rpc.eq_ignore_ascii_case("grpc") {
@@ -157,7 +189,9 @@ fn version_of(c: &SpanCall) -> Option<String> {
             rpc.to_owned()
         });
     }
-    let v = c.protocol_version.as_deref()?;
+    let Some(v) = c.protocol_version.as_deref() else {
+        return c.db_system.as_deref().map(str::to_owned);
+    };
     Some(match v {
         "1.0" => "HTTP/1.0".into(),
         "1.1" => "HTTP/1.1".into(),

@@ -62,6 +62,10 @@ fn rate(l: &Subject<'_>) -> Option<f64> {
 /// gRPC on a pooled HTTP/2 channel: the link's savings, the time term along the critical
 /// paths (the chain's what-if) weighted by the callers that wait above it.
 pub(super) fn grpc_gain(l: &Subject<'_>) -> Gain {
+    // A link on gRPC already has nothing to gain from it.
+    if already_grpc(l) {
+        return Gain::default();
+    }
     let s = l.savings;
     let time = l
         .what_if
@@ -74,6 +78,11 @@ pub(super) fn grpc_gain(l: &Subject<'_>) -> Gain {
         bytes_saved_per_s: s.bytes_per_s_saved.unwrap_or(0.0).max(0.0),
         cpu_saved_cores: s.cpu_ms_per_s_saved.unwrap_or(0.0).max(0.0) / 1e3,
     }
+}
+
+/// The link already speaks gRPC: its spans' `rpc.system`, or gRPC on the wire.
+fn already_grpc(l: &Subject<'_>) -> bool {
+    l.protocol == "grpc"
 }
 
 /// The handshakes alone (keep-alive or pooling): their waiting and crypto CPU.
@@ -480,9 +489,11 @@ impl Facts {
         let h = l.http.as_ref();
         let requests = h.map_or(0, |h| h.requests);
         let status = h.map(|h| h.status).unwrap_or_default();
-        let errors = status.s5xx + status.no_response;
+        // A failed span with no status (a Thrift exception) counts as a server error.
+        let errors = status.s5xx + status.no_response + status.failed_without_status;
         let overload = status.s429 + status.s503;
-        let transient = status.s5xx + status.s429 + status.no_response;
+        let transient =
+            status.s5xx + status.s429 + status.no_response + status.failed_without_status;
         let bytes = h.map(|h| h.bytes_per_request);
         Facts {
             requests,
@@ -543,14 +554,15 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
             l.broker.as_deref().unwrap_or("a broker")
         ));
         rec(Target::Keep, "keep:already-async", Gain::default())
-    } else if f.external {
+    } else if f.external && !already_grpc(l) {
         why.push(format!(
             "The caller `{}` serves no request in the captured system: a browser, a partner or \
              a load generator, which would need gRPC-Web or a gateway.",
             l.client
         ));
         rec(Target::Keep, "keep:external", Gain::default())
-    } else if f.json_share.is_some_and(|j| j < 0.2)
+    } else if !already_grpc(l)
+        && f.json_share.is_some_and(|j| j < 0.2)
         && f.body_bytes.zip(f.header_bytes).is_some_and(|(b, h)| b > h)
     {
         why.push(format!(
@@ -900,6 +912,14 @@ fn sync_rules(
             ));
         }
         return rec(Target::Mesh, "mesh:transient-errors", mesh);
+    }
+    if already_grpc(l) {
+        why.push(
+            "It already speaks gRPC (its spans' rpc.system, or gRPC on the wire): there is \
+             nothing to migrate, and no failure pattern here calls for a broker or a mesh."
+                .to_owned(),
+        );
+        return rec(Target::Keep, "keep:already-grpc", Gain::default());
     }
     if grpc_share < constants.min_gain_share && l.evidence != Evidence::Traces {
         why.push(format!(

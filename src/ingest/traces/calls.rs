@@ -1,11 +1,14 @@
 //! One assembled trace to calls: the span tree (parents resolved, Zipkin shared spans
 //! split, cycles broken), its statistics, and the calls between services.
 //!
-//! Pairing follows the Collector's servicegraph connector: a SERVER span whose parent is
-//! a CLIENT span makes one call from the client's service to the server's. A CLIENT span
-//! no SERVER span answers calls a virtual peer named by its attributes; a SERVER span
-//! without a parent is called by `user`. PRODUCER -> CONSUMER (parent or span link) is an
-//! asynchronous call through a broker.
+//! Pairing follows the Collector's servicegraph connector, Jaeger's dependencies job and
+//! Zipkin's dependency linker (each rule is a [`CallRule`], counted in `TraceCoverage`):
+//! a SERVER span whose parent is a CLIENT span makes one call from the client's service
+//! to the server's; a SERVER span without a parent is called by `user`. A span without a
+//! kind (or INTERNAL) whose parent is in another service is a call from that service, as
+//! C++ and older Jaeger clients, and hand-made spans, record RPCs. A CLIENT span no
+//! SERVER span answers calls a virtual peer named by its attributes. PRODUCER ->
+//! CONSUMER (parent or span link) is an asynchronous call through a broker.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +16,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::shared_strings::SharedStrings;
-use super::span::{strip_query, HttpAttrs, Span, SpanId, SpanKind, SpanStatus, TraceId};
+use super::span::{strip_query, HttpAttrs, PeerAttrs, Span, SpanId, SpanKind, SpanStatus, TraceId};
 use super::TraceSet;
 
 /// Caller of a root SERVER span.
@@ -22,6 +25,23 @@ pub const USER: &str = "user";
 pub const UNKNOWN_CALLER: &str = "unknown-caller";
 /// Callee of a CLIENT span with no SERVER child and no peer attribute.
 pub const UNKNOWN_PEER: &str = "unknown-peer";
+
+/// Which rule made a call (docs/traces.md, "Spans to calls").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum CallRule {
+    /// A SERVER span under a CLIENT span.
+    ClientServer,
+    /// A SERVER span under a span of another kind (caller: its service), or with no
+    /// parent (`user`) or a parent that never arrived (`unknown-caller`).
+    ServerOnly,
+    /// A span without a kind (or INTERNAL) under a span of another service.
+    KindlessPair,
+    /// A CLIENT or PRODUCER span nobody answered (or a kind-less span naming its
+    /// `peer.service` whose children all stay in its service): a virtual callee.
+    Virtual,
+    /// A CONSUMER span: fed by its PRODUCER (parent or span link), else by the broker.
+    ProducerConsumer,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum SpanCallKind {
@@ -72,6 +92,13 @@ pub struct SpanCall {
     pub response_body_size: Option<u64>,
     pub protocol_version: Option<Arc<str>>,
     pub rpc_system: Option<Arc<str>>,
+    /// `rpc.grpc.status_code`, the server's if it recorded one.
+    pub grpc_status: Option<u16>,
+    /// `db.system` of the client or server span (a database call).
+    pub db_system: Option<Arc<str>>,
+    /// `messaging.destination.name` of the producer or consumer (topic, queue, subject).
+    pub destination: Option<Arc<str>>,
+    pub rule: CallRule,
     /// Server midpoint minus client midpoint when the server span is not inside the
     /// client span (clocks disagree); 0 otherwise.
     pub skew_ns: i64,
@@ -250,13 +277,17 @@ pub(crate) fn build_trace(
     // Span links resolve within the trace only: the assembler holds one trace at a time.
     let by_id = &tree.by_id;
     for i in 0..n {
+        let parent = tree.parent[i];
+        // A kind-less span under a span of another service is the serving side of a call.
+        let kindless_call = spans[i].kind == SpanKind::Internal
+            && parent.is_some_and(|p| spans[p].service != spans[i].service);
         let own = match spans[i].kind {
             SpanKind::Server | SpanKind::Consumer => Texts::take(&mut spans[i].http),
+            SpanKind::Internal if kindless_call => Texts::take(&mut spans[i].http),
             _ => continue,
         };
         let s = &spans[i];
-        let parent = tree.parent[i];
-        let call = match s.kind {
+        let (mut c, walk) = match s.kind {
             SpanKind::Server => {
                 let (caller, client) = match parent {
                     Some(p) if spans[p].kind == SpanKind::Client => {
@@ -266,23 +297,19 @@ pub(crate) fn build_trace(
                     None if s.parent_span_id.is_none() => (names.get(USER), None),
                     None => (names.get(UNKNOWN_CALLER), None),
                 };
-                if let Some(c) = client {
-                    answered[c] = true;
+                // The parent answered: a kind-less parent naming `peer.service` is no
+                // virtual call when its callee's SERVER span is here.
+                if let Some(p) = parent {
+                    answered[p] = true;
                 }
-                let walk = client.or(parent);
-                Some((
-                    pair(
-                        trace_id,
-                        client.map(|c| &spans[c]),
-                        Some(s),
-                        own,
-                        caller,
-                        SpanCallKind::Sync,
-                        set,
-                        names,
-                    ),
-                    walk,
-                ))
+                let rule = if client.is_some() {
+                    CallRule::ClientServer
+                } else {
+                    CallRule::ServerOnly
+                };
+                let views = (client.map(|c| &spans[c]), Some(s));
+                let c = pair(trace_id, views, own, caller, SpanCallKind::Sync, set, names);
+                (CallRule::with(c, rule), client.or(parent))
             }
             SpanKind::Consumer => {
                 let producer = parent
@@ -296,41 +323,68 @@ pub(crate) fn build_trace(
                     });
                 let caller = match (producer, parent) {
                     (Some(p), _) | (None, Some(p)) => Arc::clone(&spans[p].service),
-                    (None, None) => shared_or(s.peer.shared_name(), UNKNOWN_CALLER, names),
+                    (None, None) => {
+                        let broker = s.peer.broker_name(names);
+                        shared_or(broker.as_ref(), UNKNOWN_CALLER, names)
+                    }
                 };
-                if let Some(p) = producer {
+                if let Some(p) = producer.or(parent) {
                     answered[p] = true;
                 }
-                let walk = producer.or(parent);
+                let views = (producer.map(|p| &spans[p]), Some(s));
                 let mut c = pair(
                     trace_id,
-                    producer.map(|p| &spans[p]),
-                    Some(s),
+                    views,
                     own,
                     caller,
                     SpanCallKind::Async,
                     set,
                     names,
                 );
-                c.broker = producer
-                    .and_then(|p| spans[p].peer.shared_name())
-                    .or_else(|| s.peer.shared_name())
-                    .cloned();
-                Some((c, walk))
+                c.broker = match producer {
+                    Some(p) => spans[p].peer.broker_name(names),
+                    None => None,
+                }
+                .or_else(|| s.peer.broker_name(names));
+                (
+                    CallRule::with(c, CallRule::ProducerConsumer),
+                    producer.or(parent),
+                )
             }
-            _ => None,
+            _ => {
+                // Kind-less: the caller's span is the client view when it is the caller's
+                // own work (a kind-less or CLIENT span), not when it is the caller
+                // serving or consuming (its whole window) or sending a message.
+                let Some(p) = parent else { continue };
+                let caller_kind = spans[p].kind;
+                answered[p] = true;
+                let client = matches!(caller_kind, SpanKind::Internal | SpanKind::Client)
+                    .then_some(&spans[p]);
+                let kind = if caller_kind == SpanKind::Producer {
+                    SpanCallKind::Async
+                } else {
+                    SpanCallKind::Sync
+                };
+                let caller = Arc::clone(&spans[p].service);
+                let mut c = pair(trace_id, (client, Some(s)), own, caller, kind, set, names);
+                if kind == SpanCallKind::Async {
+                    c.broker = spans[p].peer.broker_name(names);
+                }
+                (CallRule::with(c, CallRule::KindlessPair), Some(p))
+            }
         };
-        if let Some((c, walk)) = call {
-            server_call[i] = Some(set.calls.len());
-            set.calls.push(c);
-            walks.push(walk);
-        }
+        c.parent_call = None;
+        server_call[i] = Some(set.calls.len());
+        set.calls.push(c);
+        walks.push(walk);
     }
-    // CLIENT and PRODUCER spans nobody answered: virtual peers.
+    // CLIENT and PRODUCER spans nobody answered, and kind-less spans that name their
+    // `peer.service` (Zipkin's linker takes those as client spans): virtual peers.
     for i in 0..n {
         let kind = match spans[i].kind {
             SpanKind::Client => SpanCallKind::Sync,
             SpanKind::Producer => SpanCallKind::Async,
+            SpanKind::Internal if spans[i].peer.peer_service.is_some() => SpanCallKind::Sync,
             _ => continue,
         };
         if answered[i] {
@@ -338,24 +392,19 @@ pub(crate) fn build_trace(
         }
         let own = Texts::take(&mut spans[i].http);
         let s = &spans[i];
-        let callee = shared_or(s.peer.shared_name(), UNKNOWN_PEER, names);
-        let mut c = pair(
-            trace_id,
-            Some(s),
-            None,
-            own,
-            Arc::clone(&s.service),
-            kind,
-            set,
-            names,
-        );
-        c.callee = callee;
+        let callee = if kind == SpanCallKind::Async {
+            s.peer.broker_name(names)
+        } else {
+            s.peer.node_name(names)
+        };
+        let caller = Arc::clone(&s.service);
+        let mut c = pair(trace_id, (Some(s), None), own, caller, kind, set, names);
+        c.callee = shared_or(callee.as_ref(), UNKNOWN_PEER, names);
         c.virtual_callee = true;
         if kind == SpanCallKind::Async {
-            c.broker = s.peer.shared_name().cloned();
+            c.broker = callee;
         }
-        set.coverage.calls_virtual += 1;
-        set.calls.push(c);
+        set.calls.push(CallRule::with(c, CallRule::Virtual));
         walks.push(Some(i));
     }
     for (k, &walk) in walks.iter().enumerate() {
@@ -363,10 +412,26 @@ pub(crate) fn build_trace(
         let parent_call = ancestor_call(walk, &tree.parent, server_call, me);
         let c = &mut set.calls[me];
         c.parent_call = parent_call;
-        set.coverage.calls += 1;
+        let cov = &mut set.coverage;
+        cov.calls += 1;
         if c.kind == SpanCallKind::Async {
-            set.coverage.calls_async += 1;
+            cov.calls_async += 1;
         }
+        *match c.rule {
+            CallRule::ClientServer => &mut cov.calls_client_server,
+            CallRule::ServerOnly => &mut cov.calls_server_only,
+            CallRule::KindlessPair => &mut cov.calls_kindless,
+            CallRule::Virtual => &mut cov.calls_virtual,
+            CallRule::ProducerConsumer => &mut cov.calls_producer_consumer,
+        } += 1;
+    }
+}
+
+impl CallRule {
+    /// `c` made by this rule.
+    fn with(mut c: SpanCall, rule: CallRule) -> SpanCall {
+        c.rule = rule;
+        c
     }
 }
 
@@ -455,13 +520,11 @@ impl Texts {
     }
 }
 
-/// A call from a client view, a server view, or both; `own` are the texts of the server
-/// span, else of the client span.
-#[allow(clippy::too_many_arguments)]
+/// A call from a client view, a server view, or both (`views`); `own` are the texts of
+/// the server span, else of the client span.
 fn pair(
     trace_id: TraceId,
-    client: Option<&Span>,
-    server: Option<&Span>,
+    (client, server): (Option<&Span>, Option<&Span>),
     own: Texts,
     caller: Arc<str>,
     kind: SpanCallKind,
@@ -487,12 +550,32 @@ fn pair(
     let status_code = server
         .and_then(|s| s.http.status_code)
         .or_else(|| client.and_then(|s| s.http.status_code));
+    let grpc_status = server
+        .and_then(|s| s.http.grpc_status)
+        .or_else(|| client.and_then(|s| s.http.grpc_status));
+    let peer = |f: &dyn Fn(&PeerAttrs) -> Option<&Arc<str>>| {
+        server
+            .and_then(|s| f(&s.peer))
+            .or_else(|| client.and_then(|s| f(&s.peer)))
+            .cloned()
+    };
     let failed = [client, server]
         .into_iter()
         .flatten()
         .any(|s| s.status == SpanStatus::Error);
+    let method = pick(own.method, |h| h.method.as_ref());
+    let path = pick(own.path, |h| h.path.as_ref());
+    let destination = peer(&|p| p.messaging_destination.as_ref());
+    // A call that is not HTTP (RPC, messaging, a kind-less pair) is routed by its
+    // destination, else its span name (`shop.Catalog/GetItem` for gRPC): the route the
+    // chains count N+1 calls and fan-out by.
+    let route = pick(own.route, |h| h.route.as_ref()).or_else(|| {
+        (method.is_none() && path.is_none() && !name.is_empty())
+            .then(|| destination.clone().unwrap_or_else(|| Arc::clone(&name)))
+    });
     let mut skew_ns = 0i64;
-    if let (Some(c), Some(s)) = (client, server) {
+    // A consumer runs after its producer ended: that is no clock skew.
+    if let (Some(c), Some(s), SpanCallKind::Sync) = (client, server, kind) {
         if s.start_ns < c.start_ns || s.end_ns > c.end_ns {
             set.coverage.clock_skew += 1;
             let mid = |x: &Span| (i128::from(x.start_ns) + i128::from(x.end_ns)) / 2;
@@ -513,11 +596,13 @@ fn pair(
         virtual_callee: false,
         broker: None,
         name,
-        method: pick(own.method, |h| h.method.as_ref()),
-        route: pick(own.route, |h| h.route.as_ref()),
-        path: pick(own.path, |h| h.path.as_ref()),
+        method,
+        route,
+        path,
         status_code,
-        error: failed || status_code.is_some_and(|c| c >= 500),
+        error: failed
+            || status_code.is_some_and(|c| c >= 500)
+            || grpc_status.is_some_and(|g| g != 0),
         client_start_ns: client.map(|s| s.start_ns),
         client_end_ns: client.map(|s| s.end_ns),
         server_start_ns: server.map(|s| s.start_ns),
@@ -526,6 +611,10 @@ fn pair(
         response_body_size: pick_n(&|s| s.http.response_body_size),
         protocol_version: pick(own.protocol_version, |h| h.protocol_version.as_ref()),
         rpc_system: pick(own.rpc_system, |h| h.rpc_system.as_ref()),
+        grpc_status,
+        db_system: peer(&|p| p.db_system.as_ref()),
+        destination,
+        rule: CallRule::ServerOnly,
         skew_ns,
         parent_call: None,
     }

@@ -151,10 +151,20 @@ pub struct TraceCoverage {
     /// Paired calls whose SERVER span is not inside its CLIENT span's time.
     pub clock_skew: u64,
     pub calls: u64,
-    /// Calls to a peer named by a CLIENT/PRODUCER span's attributes (no SERVER span).
+    /// Calls to a peer named by a CLIENT/PRODUCER span's attributes (no SERVER span), or
+    /// by a kind-less span's `peer.service` (rule `Virtual`).
     pub calls_virtual: u64,
-    /// PRODUCER -> CONSUMER calls through a broker.
+    /// Asynchronous calls (through a broker), whatever the rule.
     pub calls_async: u64,
+    /// Calls by rule (docs/traces.md, "Spans to calls"); with `calls_virtual` they add up
+    /// to `calls`. A SERVER span under a CLIENT span:
+    pub calls_client_server: u64,
+    /// A SERVER span under a span of another kind, or with no (known) parent.
+    pub calls_server_only: u64,
+    /// A kind-less (or INTERNAL) span under a span of another service.
+    pub calls_kindless: u64,
+    /// A CONSUMER span (fed by its PRODUCER, or by the broker).
+    pub calls_producer_consumer: u64,
     /// Errors found (the first ones are kept in `TraceSet::errors`).
     pub errors: u64,
 }

@@ -14,15 +14,18 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::assemble::Ingest;
+use super::ids::text_id as parse_id;
 use super::shared_strings::SharedStrings;
 use super::span::{apply_attr, AttrValue, Span, SpanKind, SpanLink, SpanStatus};
-use super::stream::{json_document, KeyedArray};
+use super::stream::{json_document, json_documents, KeyedArray};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct JTrace {
     spans: Vec<JSpan>,
     processes: HashMap<String, JProcess>,
+    /// Jaeger api_v2's gRPC-gateway JSON wraps each chunk of spans in `{"result": ...}`.
+    result: Option<Box<JTrace>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -92,27 +95,38 @@ impl JTag {
 /// `{"data": [trace, ...]}`: each trace is converted once parsed.
 pub(crate) fn read_query(r: impl BufRead, file: &Path, ing: &mut Ingest) {
     json_document(r, file, ing, "no data array", false, |de, ing| {
-        let mut each = |t: JTrace| convert(t, ing);
+        let mut each = |t: JTrace| {
+            convert(t, ing);
+        };
         KeyedArray::new(&["data"], &mut each).deserialize(de)
     });
 }
 
-/// One trace document; it is held whole (one trace is the unit the pairing needs anyway).
-pub(crate) fn read_trace(r: impl BufRead, file: &Path, ing: &mut Ingest) {
-    json_document(r, file, ing, "no spans", false, |de, ing| {
+/// One trace document, or several in a row (api_v2's stream of `{"result": {"spans":
+/// [...]}}` chunks); each is held whole (one trace is the unit the pairing needs anyway).
+pub(crate) fn read_trace(r: impl BufRead, file: &Path, ing: &mut Ingest) -> std::io::Result<()> {
+    json_documents(r, file, ing, "no spans", |de, ing| {
         let t = JTrace::deserialize(de)?;
-        let found = !t.spans.is_empty();
-        convert(t, ing);
-        Ok(found)
-    });
+        Ok(convert(t, ing))
+    })
 }
 
-fn convert(t: JTrace, ing: &mut Ingest) {
-    for s in t.spans {
+/// Converts a trace's spans (and a wrapped chunk's); false if it had none.
+fn convert(t: JTrace, ing: &mut Ingest) -> bool {
+    let JTrace {
+        spans,
+        processes,
+        result,
+    } = t;
+    let mut found = !spans.is_empty();
+    if let Some(inner) = result {
+        found |= convert(*inner, ing);
+    }
+    for s in spans {
         let service = s
             .process
             .as_ref()
-            .or_else(|| t.processes.get(&s.process_id))
+            .or_else(|| processes.get(&s.process_id))
             .map_or("", |p| p.service_name.as_str());
         let service = ing.service(if service.is_empty() {
             "unknown_service"
@@ -124,6 +138,7 @@ fn convert(t: JTrace, ing: &mut Ingest) {
             None => ing.missing_ids(),
         }
     }
+    found
 }
 
 fn span_of(s: JSpan, service: std::sync::Arc<str>, names: &mut SharedStrings) -> Option<Span> {
@@ -184,19 +199,6 @@ fn span_of(s: JSpan, service: std::sync::Arc<str>, names: &mut SharedStrings) ->
         }
     }
     Some(span)
-}
-
-/// Hex (UI, up to 32 digits) or base64 of 8 or 16 bytes (model protojson).
-pub(crate) fn parse_id(s: &str) -> Option<u128> {
-    use base64::Engine;
-    if let Some(id) = super::span::parse_hex_id(s) {
-        return Some(id);
-    }
-    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
-    match bytes.len() {
-        8 | 16 => super::span::id_from_bytes(&bytes, bytes.len()),
-        _ => None,
-    }
 }
 
 /// Microseconds since the epoch (UI) or an RFC 3339 string (protojson) to ns.

@@ -11,6 +11,7 @@
 mod assemble;
 mod calls;
 mod error;
+mod ids;
 mod jaeger;
 mod otlp;
 mod shared_strings;
@@ -26,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use assemble::Limits;
-pub use calls::{SpanCall, SpanCallKind, UNKNOWN_CALLER, UNKNOWN_PEER, USER};
+pub use calls::{CallRule, SpanCall, SpanCallKind, UNKNOWN_CALLER, UNKNOWN_PEER, USER};
 pub use error::{Location, TraceCoverage, TraceError};
 pub use sniff::{is_gzip, sniff, sniff_bytes, TraceFormat};
 pub use span::{
@@ -99,11 +100,8 @@ fn read_file(
             jaeger::read_query(r, path, ing);
             Ok(())
         }
-        TraceFormat::JaegerTrace => {
-            jaeger::read_trace(r, path, ing);
-            Ok(())
-        }
-        TraceFormat::ZipkinV2 => {
+        TraceFormat::JaegerTrace => jaeger::read_trace(r, path, ing),
+        TraceFormat::ZipkinV2 | TraceFormat::ZipkinV1 => {
             zipkin::read(r, path, ing);
             Ok(())
         }

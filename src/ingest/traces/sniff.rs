@@ -24,6 +24,8 @@ pub enum TraceFormat {
     JaegerTrace,
     /// Zipkin v2 JSON: a list of spans, or a list of traces (lists of spans).
     ZipkinV2,
+    /// Zipkin v1 JSON (annotations with endpoints, binary annotations), the same lists.
+    ZipkinV1,
 }
 
 impl TraceFormat {
@@ -41,6 +43,7 @@ impl TraceFormat {
             TraceFormat::JaegerQuery => "jaeger-query",
             TraceFormat::JaegerTrace => "jaeger-trace",
             TraceFormat::ZipkinV2 => "zipkin-v2",
+            TraceFormat::ZipkinV1 => "zipkin-v1",
         }
     }
 }
@@ -167,7 +170,16 @@ pub fn sniff_bytes(head: &[u8]) -> Option<TraceFormat> {
         Some((i, b'{')) => sniff_object(&text[i..]),
         Some((i, b'[')) => {
             let t = &text[i..];
-            (contains(t, b"\"traceId\"") && contains(t, b"\"id\"")).then_some(TraceFormat::ZipkinV2)
+            if !(contains(t, b"\"traceId\"") && contains(t, b"\"id\"")) {
+                return None;
+            }
+            let v1 = contains(t, b"\"binaryAnnotations\"")
+                || (contains(t, b"\"endpoint\"") && !contains(t, b"\"localEndpoint\""));
+            Some(if v1 {
+                TraceFormat::ZipkinV1
+            } else {
+                TraceFormat::ZipkinV2
+            })
         }
         _ => sniff_protobuf(head),
     }

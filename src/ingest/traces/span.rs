@@ -83,8 +83,10 @@ pub struct HttpAttrs {
     pub response_body_size: Option<u64>,
     /// `network.protocol.version` / `http.flavor`.
     pub protocol_version: Option<Arc<str>>,
-    /// `rpc.system` (grpc, connect_rpc, ...).
+    /// `rpc.system` (grpc, thrift, apache_dubbo, connect_rpc, jsonrpc, ...).
     pub rpc_system: Option<Arc<str>>,
+    /// `rpc.grpc.status_code` (0 is OK).
+    pub grpc_status: Option<u16>,
 }
 
 /// What a CLIENT or PRODUCER span says about its peer, to name a virtual node when no
@@ -97,12 +99,19 @@ pub struct PeerAttrs {
     pub server_address: Option<Arc<str>>,
     /// `net.peer.name`.
     pub net_peer_name: Option<Arc<str>>,
-    /// `db.system`.
+    /// `db.system` (`db.system.name` in the newer conventions).
     pub db_system: Option<Arc<str>>,
+    /// `db.name` (`db.namespace` in the newer conventions).
+    pub db_name: Option<Arc<str>>,
+    /// `rpc.service` (`shop.Catalog`).
+    pub rpc_service: Option<Arc<str>>,
     /// Host of `url.full` / `http.url` (the rest of the URL is not kept).
     pub url_host: Option<Arc<str>>,
-    /// `messaging.system` (kafka, rabbitmq, ...).
+    /// `messaging.system` (kafka, rabbitmq, nats, ...).
     pub messaging_system: Option<Arc<str>>,
+    /// `messaging.destination.name` (the old `messaging.destination`): topic, queue,
+    /// subject.
+    pub messaging_destination: Option<Arc<str>>,
     /// On a SERVER span, the caller's port: `client.port`, else the peer's
     /// (`network.peer.port`, `net.sock.peer.port`, the old `net.peer.port`). It tells one
     /// TCP connection from another when a capture is joined to the spans.
@@ -111,25 +120,41 @@ pub struct PeerAttrs {
 }
 
 impl PeerAttrs {
-    /// The virtual node's name. `peer.service` first: it is the name a team gave the
-    /// peer, while the addresses after it may be a load balancer's or a pod's.
-    pub fn name(&self) -> Option<&str> {
-        self.shared_name().map(|s| &**s)
+    /// The virtual node's name: `peer.service`, `server.address`, `net.peer.name`,
+    /// `db.system` with `db.name` (`postgresql/shop`), `rpc.service`, the host of the URL,
+    /// `messaging.system`. `peer.service` first: it is the name a team gave the peer,
+    /// while the addresses after it may be a load balancer's or a pod's.
+    pub(crate) fn node_name(&self, names: &mut SharedStrings) -> Option<Arc<str>> {
+        let some = |v: &Option<Arc<str>>| v.as_ref().filter(|s| !s.is_empty()).cloned();
+        let db = || {
+            let system = some(&self.db_system)?;
+            Some(match some(&self.db_name) {
+                Some(name) => names.get(&format!("{system}/{name}")),
+                None => system,
+            })
+        };
+        some(&self.peer_service)
+            .or_else(|| some(&self.server_address))
+            .or_else(|| some(&self.net_peer_name))
+            .or_else(db)
+            .or_else(|| some(&self.rpc_service))
+            .or_else(|| some(&self.url_host))
+            .or_else(|| some(&self.messaging_system))
     }
 
-    /// `name()`, shared.
-    pub fn shared_name(&self) -> Option<&Arc<str>> {
-        [
-            &self.peer_service,
-            &self.server_address,
-            &self.net_peer_name,
-            &self.db_system,
-            &self.url_host,
-            &self.messaging_system,
-        ]
-        .into_iter()
-        .flatten()
-        .find(|s| !s.is_empty())
+    /// The broker of a PRODUCER or CONSUMER span: `messaging.system` (`nats`, `kafka`),
+    /// else the peer's name (Zipkin's remote endpoint, `kafka`).
+    pub(crate) fn broker_name(&self, names: &mut SharedStrings) -> Option<Arc<str>> {
+        (self.messaging_system.as_ref())
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .or_else(|| self.node_name(names))
+    }
+
+    /// The virtual node's name, as `node_name` gives it.
+    pub fn name(&self) -> Option<String> {
+        self.node_name(&mut SharedStrings::default())
+            .map(|s| s.to_string())
     }
 }
 
@@ -277,6 +302,18 @@ pub(crate) fn fold_attr(
             }
         }
         "rpc.system" => h.rpc_system = v.as_text(names),
+        "rpc.grpc.status_code" => h.grpc_status = v.as_u64().and_then(|c| u16::try_from(c).ok()),
+        "rpc.jsonrpc.error_code" | "rpc.connect_rpc.error_code" => {
+            // Set only when the call failed (the RPC conventions).
+            if !matches!(v, AttrValue::Other) {
+                *status = SpanStatus::Error;
+            }
+        }
+        "rpc.service" => p.rpc_service = v.as_text(names),
+        "db.name" | "db.namespace" => p.db_name = v.as_text(names),
+        "messaging.destination.name" | "messaging.destination" => {
+            p.messaging_destination = v.as_text(names)
+        }
         "peer.service" => p.peer_service = v.as_text(names),
         "server.address" => p.server_address = v.as_text(names),
         "net.peer.name" => p.net_peer_name = v.as_text(names),
@@ -317,23 +354,4 @@ pub(crate) fn fold_attr(
         _ => return false,
     }
     true
-}
-
-/// Parses a hex id of up to 32 digits (either case); `None` if empty, too long or not hex.
-pub fn parse_hex_id(s: &str) -> Option<u128> {
-    if s.is_empty() || s.len() > 32 {
-        return None;
-    }
-    u128::from_str_radix(s, 16)
-        .ok()
-        .filter(|_| s.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// Big-endian id bytes (OTLP protobuf/JSON after hex decoding) to an integer; `None`
-/// unless exactly `len` bytes (16 for traces, 8 for spans).
-pub fn id_from_bytes(b: &[u8], len: usize) -> Option<u128> {
-    if b.len() != len {
-        return None;
-    }
-    Some(b.iter().fold(0u128, |acc, &x| (acc << 8) | u128::from(x)))
 }

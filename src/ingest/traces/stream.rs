@@ -43,9 +43,11 @@ impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for EachElement<'_, T, 
 }
 
 /// Deserializes a JSON object, streaming the array under one of `keys` through `f` and
-/// skipping every other member. Returns whether the key was present.
+/// skipping every other member; an object under a `wrappers` key (Jaeger's
+/// `{"result": {...}}`) is searched the same way. Returns whether the key was present.
 pub(crate) struct KeyedArray<'f, T, F> {
     pub keys: &'static [&'static str],
+    pub wrappers: &'static [&'static str],
     pub f: &'f mut F,
     _t: PhantomData<fn() -> T>,
 }
@@ -54,9 +56,16 @@ impl<'f, T, F> KeyedArray<'f, T, F> {
     pub fn new(keys: &'static [&'static str], f: &'f mut F) -> Self {
         KeyedArray {
             keys,
+            wrappers: &[],
             f,
             _t: PhantomData,
         }
+    }
+
+    /// Also looks inside the object under each of `wrappers`.
+    pub fn within(mut self, wrappers: &'static [&'static str]) -> Self {
+        self.wrappers = wrappers;
+        self
     }
 }
 
@@ -78,6 +87,9 @@ impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for KeyedArray<'_, T, F
             if self.keys.contains(&k.as_ref()) {
                 map.next_value_seed(EachElement::<T, F>::new(self.f))?;
                 found = true;
+            } else if self.wrappers.contains(&k.as_ref()) {
+                // One level: a wrapper inside a wrapper is not a shape any tool writes.
+                found |= map.next_value_seed(KeyedArray::<T, F>::new(self.keys, self.f))?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -209,6 +221,41 @@ pub(crate) fn json_document<R: std::io::Read>(
     drop(de);
     ing.coverage().bytes += counted.n;
     ok
+}
+
+/// `json_document` over JSON documents that follow one another (pretty-printed requests
+/// appended to one file, a gRPC-gateway stream of `{"result": ...}` chunks), until the
+/// end of the file or the first document in error.
+pub(crate) fn json_documents<R: std::io::BufRead>(
+    mut r: R,
+    file: &std::path::Path,
+    ing: &mut super::assemble::Ingest,
+    missing: &str,
+    mut body: impl FnMut(
+        &mut DocDeserializer<'_, &mut R>,
+        &mut super::assemble::Ingest,
+    ) -> serde_json::Result<bool>,
+) -> std::io::Result<()> {
+    loop {
+        // Whitespace between documents; serde_json reads no byte past a document's
+        // closing brace, so the next one starts here.
+        loop {
+            let buf = r.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            let ws = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            let at_doc = ws < buf.len();
+            r.consume(ws);
+            ing.coverage().bytes += ws as u64;
+            if at_doc {
+                break;
+            }
+        }
+        if !json_document(&mut r, file, ing, missing, true, &mut body) {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]

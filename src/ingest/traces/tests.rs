@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-use super::span::{parse_hex_id, url_host, url_path};
+use super::span::{url_host, url_path};
 use super::*;
 
 fn corpus(name: &str) -> PathBuf {
@@ -470,9 +470,6 @@ fn url_helpers_keep_no_query() {
     assert_eq!(url_path("http://h/a/b?token=1#f"), Some("/a/b"));
     assert_eq!(url_path("http://h"), None);
     assert_eq!(strip_query("/p?q"), "/p");
-    assert_eq!(parse_hex_id("00ff"), Some(255));
-    assert_eq!(parse_hex_id("+ff"), None);
-    assert_eq!(parse_hex_id(&"f".repeat(33)), None);
 }
 
 #[test]

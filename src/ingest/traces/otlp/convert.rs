@@ -10,10 +10,9 @@ use opentelemetry_proto::tonic::trace::v1::span::Link;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Status};
 
 use crate::ingest::traces::assemble::Ingest;
+use crate::ingest::traces::ids::id_from_bytes;
 use crate::ingest::traces::shared_strings::SharedStrings;
-use crate::ingest::traces::span::{
-    apply_attr, id_from_bytes, AttrValue, Span, SpanKind, SpanLink, SpanStatus,
-};
+use crate::ingest::traces::span::{apply_attr, AttrValue, Span, SpanKind, SpanLink, SpanStatus};
 
 /// Name OTel SDKs give a service that did not set one.
 const UNKNOWN_SERVICE: &str = "unknown_service";

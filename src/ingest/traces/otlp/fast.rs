@@ -28,6 +28,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::Deserialize;
 
 use super::convert::{service_name, span_of, Head, SpanSink};
+use crate::ingest::traces::ids::bytes_id;
 use crate::ingest::traces::shared_strings::SharedStrings;
 use crate::ingest::traces::span::{fold_attr, AttrValue, HttpAttrs, PeerAttrs, Span, SpanStatus};
 
@@ -169,6 +170,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 #[serde(field_identifier, rename_all = "camelCase")]
 enum RequestKey {
     ResourceSpans,
+    /// Jaeger's api_v3 wraps each `TracesData` in `{"result": ...}`.
+    Result,
     #[serde(other)]
     Other,
 }
@@ -245,12 +248,16 @@ impl<'de> Visitor<'de> for RequestSeed<'_> {
         f.write_str("struct ExportTraceServiceRequest")
     }
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = false;
+        let (mut seen, mut seen_result) = (false, false);
         while let Some(key) = map.next_key::<RequestKey>()? {
             match key {
                 RequestKey::ResourceSpans => {
                     once(&mut seen, "resourceSpans")?;
                     map.next_value_seed(EachSeed(self.0.re(), ResourceSeed))?;
+                }
+                RequestKey::Result => {
+                    once(&mut seen_result, "result")?;
+                    map.next_value_seed(RequestSeed(self.0.re()))?;
                 }
                 RequestKey::Other => {
                     map.next_value::<IgnoredAny>()?;
@@ -666,10 +673,10 @@ impl<'de: 'a, 'a> Visitor<'de> for AnyVisitor<'a> {
     }
 }
 
-/// A hex id as opentelemetry-proto reads it (`const_hex::decode`: even length, an
-/// optional `0x`, either case; anything else fails the document), kept as an integer
-/// when it has exactly `N` bytes (`id_from_bytes`), else `None` (missing or malformed
-/// id, which the converter counts).
+/// An id as the reference path reads it (`ids::bytes_id`: hex as opentelemetry-proto's
+/// `const_hex::decode` takes it, or base64 of exactly `N` bytes; anything else fails the
+/// document), kept as an integer when it has exactly `N` bytes, else `None` (missing or
+/// malformed id, which the converter counts).
 #[derive(Default, Clone, Copy)]
 pub(crate) struct HexId<const N: usize>(pub Option<u128>);
 
@@ -687,46 +694,10 @@ impl<const N: usize> Visitor<'_> for HexVisitor<N> {
         f.write_str("a string representing hex-encoded bytes")
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<HexId<N>, E> {
-        decode_hex_id::<N>(s.as_bytes())
+        bytes_id(s.as_bytes(), N)
             .map(HexId)
-            .ok_or_else(|| E::custom("invalid hex id"))
+            .ok_or_else(|| E::custom("invalid id: neither hex nor base64"))
     }
-}
-
-const NOT_HEX: u8 = 0xff;
-/// Value of each byte as a hex digit (either case), else `NOT_HEX`: a table lookup is
-/// cheaper than `char::to_digit` on the 64 id digits of every span.
-const HEX_DIGIT: [u8; 256] = {
-    let mut t = [NOT_HEX; 256];
-    let mut i = 0;
-    while i < 16 {
-        let lower = b"0123456789abcdef"[i];
-        t[lower as usize] = i as u8;
-        t[lower.to_ascii_uppercase() as usize] = i as u8;
-        i += 1;
-    }
-    t
-};
-
-/// `None` when const_hex would reject `s`; `Some(None)` when it decodes to other than
-/// `N` bytes.
-fn decode_hex_id<const N: usize>(s: &[u8]) -> Option<Option<u128>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    let digits = match s {
-        [b'0', b'x' | b'X', rest @ ..] => rest,
-        _ => s,
-    };
-    let mut v = 0u128;
-    for &c in digits {
-        let d = HEX_DIGIT[usize::from(c)];
-        if d == NOT_HEX {
-            return None;
-        }
-        v = v.wrapping_shl(4) | u128::from(d);
-    }
-    Some((digits.len() == 2 * N).then_some(v))
 }
 
 /// opentelemetry-proto `deserialize_string_to_u64`: a u64, a non-negative i64, or a
@@ -786,10 +757,9 @@ impl<'de> Deserialize<'de> for I64OrString {
 mod tests {
     use std::path::PathBuf;
 
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-
     use super::super::convert::{convert, SpanSink};
-    use super::{decode_hex_id, Parsed};
+    use super::Parsed;
+    use crate::ingest::traces::ids::bytes_id;
     use crate::ingest::traces::shared_strings::SharedStrings;
     use crate::ingest::traces::span::Span;
 
@@ -806,7 +776,7 @@ mod tests {
     }
 
     fn reference(line: &[u8]) -> Option<Vec<Option<Span>>> {
-        let req: ExportTraceServiceRequest = serde_json::from_slice(line).ok()?;
+        let req = super::super::reference::request(line).ok()?;
         let mut c = Collect::default();
         req.resource_spans
             .into_iter()
@@ -1017,6 +987,43 @@ mod tests {
         for l in &accepted {
             assert!(agree(l), "handed over: {}", String::from_utf8_lossy(l));
         }
+        // Base64 ids (protobuf's JSON mapping of bytes) and Jaeger api_v3's wrapper.
+        let b64 = [
+            line(&[("traceId", r#""AQIDBAUGBwgJCgsMDQ4PEA==""#)], s),
+            line(&[("traceId", r#""AQIDBAUGBwgJCgsMDQ4PEA""#)], s),
+            line(
+                &[
+                    ("spanId", r#""ERITFBUWFxg=""#),
+                    ("parentSpanId", r#""-_8AAAAAAAE""#),
+                ],
+                s,
+            ),
+            format!(
+                r#"{{"result":{}}}"#,
+                String::from_utf8(line(&[("spanId", r#""ERITFBUWFxg=""#)], s)).unwrap()
+            )
+            .into_bytes(),
+        ];
+        let plain = fast(&line(&[], s)).unwrap();
+        for l in &b64 {
+            assert!(agree(l), "handed over: {}", String::from_utf8_lossy(l));
+        }
+        // The same ids in base64 give the same spans as in hex.
+        assert_eq!(fast(&b64[0]).unwrap(), plain);
+        assert_eq!(fast(&b64[3]).unwrap(), plain);
+        // Links are read by opentelemetry-proto's types on the fast path too: base64 in
+        // them hands the line over, and the reference path reads it.
+        let linked = line(
+            &[(
+                "links",
+                r#"[{"traceId":"AQIDBAUGBwgJCgsMDQ4PEA==","spanId":"ERITFBUWFxg="}]"#,
+            )],
+            s,
+        );
+        agree(&linked);
+        let (spans, _) = split(reference(&linked).unwrap());
+        assert_eq!(spans[0].links[0].span_id, 0x1112131415161718);
+
         // A resource before its spans names them as they are read, one after them names
         // them when the line is handed over, none gives the SDK default: all as the
         // reference names them.
@@ -1058,6 +1065,8 @@ mod tests {
         let other = [
             line(&[("traceId", r#""0102030405060708090a0b0c0d0e0f1""#)], s),
             line(&[("traceId", r#""zz02030405060708090a0b0c0d0e0f10""#)], s),
+            line(&[("spanId", r#""AQIDBAUGBwgJCgsMDQ4PEA==""#)], s),
+            line(&[("traceId", r#""ERITFBUWFxg=""#)], s),
             line(&[("traceId", r#"null"#)], s),
             line(&[("traceId", r#"12"#)], s),
             line(&[("spanId", r#""\u0031112131415161718""#)], s),
@@ -1100,7 +1109,8 @@ mod tests {
 
     #[test]
     fn hex_ids_follow_const_hex() {
-        // opentelemetry-proto's own id deserializer (const_hex) is the oracle.
+        // opentelemetry-proto's own id deserializer (const_hex) is the oracle. None of
+        // these has the length of a span id in base64 (11 or 12 characters).
         for s in [
             "",
             "0x",
@@ -1121,7 +1131,7 @@ mod tests {
             "é1",
         ] {
             let reference = const_hex_decode(s);
-            let fast8 = decode_hex_id::<8>(s.as_bytes());
+            let fast8 = bytes_id(s.as_bytes(), 8);
             assert_eq!(fast8.is_some(), reference.is_some(), "{s:?}");
             if let (Some(f), Some(r)) = (fast8, reference) {
                 let want =

@@ -9,18 +9,18 @@
 
 mod convert;
 mod fast;
+mod reference;
 
 use std::io::{BufRead, Read};
 use std::path::Path;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use prost::Message;
 use serde::de::DeserializeSeed;
 
 use super::assemble::Ingest;
 use super::error::{Location, TraceError};
-use super::stream::{json_document, KeyedArray};
+use super::stream::{json_documents, KeyedArray};
 use convert::convert;
 
 /// One request per line. A line longer than the bound is skipped (counted), so a file
@@ -79,7 +79,7 @@ pub(crate) fn read_lines(
             fast.drain_into(ing);
             continue;
         }
-        match serde_json::from_slice::<ExportTraceServiceRequest>(&line) {
+        match reference::request(&line) {
             Ok(req) => req
                 .resource_spans
                 .into_iter()
@@ -124,42 +124,13 @@ fn read_line(r: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> std::io::R
 /// JSON documents, streamed: each `resourceSpans` element is converted as soon as it is
 /// parsed, so a truncated file still yields the elements before the cut. Documents may
 /// follow one another (pretty-printed requests appended to one file).
-pub(crate) fn read_document(
-    mut r: impl BufRead,
-    file: &Path,
-    ing: &mut Ingest,
-) -> std::io::Result<()> {
-    loop {
-        // Whitespace between documents; serde_json reads no byte past a document's
-        // closing brace, so the next one starts here.
-        loop {
-            let buf = r.fill_buf()?;
-            if buf.is_empty() {
-                return Ok(());
-            }
-            let ws = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
-            let at_doc = ws < buf.len();
-            r.consume(ws);
-            ing.coverage().bytes += ws as u64;
-            if at_doc {
-                break;
-            }
-        }
-        let ok = json_document(
-            &mut r,
-            file,
-            ing,
-            "no resourceSpans array",
-            true,
-            |de, ing| {
-                let mut each = |rs: ResourceSpans| convert(rs, ing);
-                KeyedArray::new(&["resourceSpans", "resource_spans"], &mut each).deserialize(de)
-            },
-        );
-        if !ok {
-            return Ok(());
-        }
-    }
+pub(crate) fn read_document(r: impl BufRead, file: &Path, ing: &mut Ingest) -> std::io::Result<()> {
+    json_documents(r, file, ing, "no resourceSpans array", |de, ing| {
+        let mut each = |rs: reference::Element| convert(rs.0, ing);
+        KeyedArray::new(&["resourceSpans", "resource_spans"], &mut each)
+            .within(&["result"])
+            .deserialize(de)
+    })
 }
 
 /// Binary OTLP. Without `length_delimited`, the file is one `ExportTraceServiceRequest`,
