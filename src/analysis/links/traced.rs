@@ -141,6 +141,7 @@ impl Acc {
             stall_ms: Default::default(),
             request_stalls: Default::default(),
             response_stalls: Default::default(),
+            http2: None,
         }
     }
 }

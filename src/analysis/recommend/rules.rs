@@ -459,7 +459,8 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
             l.client
         ));
         rec(Target::Keep, "keep:external", Gain::default())
-    } else if f.json_share.is_some_and(|j| j < 0.2)
+    } else if l.already_migrated().is_none()
+        && f.json_share.is_some_and(|j| j < 0.2)
         && f.body_bytes.zip(f.header_bytes).is_some_and(|(b, h)| b > h)
     {
         why.push(format!(
@@ -835,6 +836,19 @@ fn sync_rules(
             ));
         }
         return rec(Target::Mesh, "mesh:transient-errors", mesh);
+    }
+    if let Some(rule) = l.already_migrated() {
+        why.push(format!(
+            "It already speaks {}: one multiplexed connection, HPACK headers{}. No gRPC \
+             saving is projected for it.",
+            l.protocol,
+            if rule == "keep:already-grpc" {
+                ", protobuf bodies"
+            } else {
+                ""
+            }
+        ));
+        return rec(Target::Keep, rule, Gain::default());
     }
     if grpc_share < constants.min_gain_share && l.evidence != Evidence::Traces {
         why.push(format!(

@@ -41,6 +41,8 @@ pub(crate) struct Head {
     /// Sizes of this block as HTTP/2 and gRPC, from the connection's HPACK replay while
     /// the values were in hand; None without a replay or for a lenient request line.
     pub cost: Option<HeadCost>,
+    /// The `grpc-*` headers (gRPC-Web), when any came.
+    pub grpc: Option<Box<super::grpc_web::GrpcHead>>,
 }
 
 impl Head {
@@ -360,10 +362,7 @@ struct BadHeader;
 
 fn fill(h: &mut Head, headers: &[httparse::Header<'_>]) -> Result<(), BadHeader> {
     h.names.reserve(headers.len() * 12);
-    // Lower-precedence ids, resolved after the loop (headers come in any order).
-    let mut b3: Option<(String, String)> = None;
-    let (mut b3_trace, mut b3_span): (Option<String>, Option<String>) = (None, None);
-    let mut request_id: Option<String> = None;
+    let mut ids = TraceHeaders::default();
     for hd in headers {
         if !h.names.is_empty() {
             h.names.push(',');
@@ -413,25 +412,61 @@ fn fill(h: &mut Head, headers: &[httparse::Header<'_>]) -> Result<(), BadHeader>
             }
         } else if name.eq_ignore_ascii_case("expect") {
             h.expect_continue |= value.eq_ignore_ascii_case("100-continue");
-        } else if name.eq_ignore_ascii_case("traceparent") && h.trace.is_none() {
-            h.trace = traceparent(value).map(|(t, p)| (t, Some(p)));
-        } else if name.eq_ignore_ascii_case("b3") && b3.is_none() {
-            b3 = b3_single(value);
-        } else if name.eq_ignore_ascii_case("x-b3-traceid") {
-            b3_trace = b3_trace_id(value);
-        } else if name.eq_ignore_ascii_case("x-b3-spanid") {
-            b3_span = b3_span_id(value);
-        } else if name.eq_ignore_ascii_case("x-request-id") && request_id.is_none() {
-            request_id = request_trace_id(value);
+        } else if name.len() > 5 && name.as_bytes()[..5].eq_ignore_ascii_case(b"grpc-") {
+            super::grpc_web::head_field(&mut h.grpc, name, value);
+        } else {
+            ids.offer(name, value);
         }
     }
-    if h.trace.is_none() {
-        h.trace = b3
-            .or_else(|| b3_trace.zip(b3_span))
-            .map(|(t, s)| (t, Some(s)))
-            .or_else(|| request_id.map(|t| (t, None)));
-    }
+    h.trace = ids.finish();
     Ok(())
+}
+
+/// The trace ids of a request's headers, whatever their order: W3C `traceparent`, else
+/// B3 (single header, else the `X-B3-TraceId` and `X-B3-SpanId` pair), else
+/// `X-Request-Id`. Shared by HTTP/1 and HTTP/2.
+#[derive(Default)]
+pub(crate) struct TraceHeaders {
+    traceparent: Option<(String, String)>,
+    b3: Option<(String, String)>,
+    b3_trace: Option<String>,
+    b3_span: Option<String>,
+    request_id: Option<String>,
+}
+
+impl TraceHeaders {
+    /// One header; returns whether its name is one of the trace headers.
+    pub(crate) fn offer(&mut self, name: &str, value: &str) -> bool {
+        if name.eq_ignore_ascii_case("traceparent") {
+            if self.traceparent.is_none() {
+                self.traceparent = traceparent(value);
+            }
+        } else if name.eq_ignore_ascii_case("b3") {
+            if self.b3.is_none() {
+                self.b3 = b3_single(value);
+            }
+        } else if name.eq_ignore_ascii_case("x-b3-traceid") {
+            self.b3_trace = b3_trace_id(value);
+        } else if name.eq_ignore_ascii_case("x-b3-spanid") {
+            self.b3_span = b3_span_id(value);
+        } else if name.eq_ignore_ascii_case("x-request-id") {
+            if self.request_id.is_none() {
+                self.request_id = request_trace_id(value);
+            }
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// (trace id, caller's span id) by the precedence above.
+    pub(crate) fn finish(self) -> Option<(String, Option<String>)> {
+        self.traceparent
+            .or(self.b3)
+            .or_else(|| self.b3_trace.zip(self.b3_span))
+            .map(|(t, s)| (t, Some(s)))
+            .or_else(|| self.request_id.map(|t| (t, None)))
+    }
 }
 
 /// A B3 trace id: 16 or 32 lower-case hex digits, not all zero; a 64-bit id is
