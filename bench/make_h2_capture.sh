@@ -62,7 +62,7 @@ for i in range(1001, 1017):
     json.dump(app.order(i), open("%s/orders/%d" % (sys.argv[1], i), "w"), separators=(",", ":"))
 json.dump([app.order(i) for i in range(2000, 2012)], open(sys.argv[1] + "/catalog/page", "w"))' \
         "$WORK/root"
-    sed -e "s#__PREFIX__#$WORK#g" -e "s#__ROOT__#$WORK/root#g" \
+    sed -e "s#__PREFIX__#$WORK#g" -e "s#__ROOT__#$WORK/root#g" -e "s#__INNER__#8090#g" \
         -e "s#__LISTEN__#listen $ADDR:$PORT http2;#" -e "s#__LISTEN_SHORT__#listen $ADDR:$((PORT + 2)) http2;#" \
         -e "s#keepalive_requests 1000;#keepalive_requests 100000;#" \
         "$SRC/nginx_h2.conf" > "$WORK/nginx.conf"
