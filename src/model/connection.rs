@@ -81,6 +81,15 @@ pub struct DirStats {
     /// direction's bytes after its sender was silent for at least
     /// [`RTO_SILENCE_NS`](crate::ingest::flow::tcp::RTO_SILENCE_NS).
     pub retransmission_timeouts: u64,
+    /// How long the sender was silent before each of those retransmissions, summed: the
+    /// time the retransmission timer cost this direction's messages.
+    pub rto_wait_ns: u64,
+    /// How long this direction kept its receive window at zero: from each first
+    /// zero-window segment to its next segment with an open window (or its last packet),
+    /// summed. Its peer could send nothing meanwhile.
+    pub zero_window_ns: u64,
+    /// The maximum segment size this direction's SYN advertised.
+    pub mss: Option<u16>,
     pub fin: bool,
     pub rst: bool,
 }

@@ -473,10 +473,7 @@ fn recommendations(s: &mut String, r: &LinkReport<'_>) {
             rec.confidence_score,
             per_request(
                 rec.gain.root_latency_ms_per_s_saved
-                    + rec
-                        .transport_fix
-                        .as_ref()
-                        .map_or(0.0, |t| t.gain.root_latency_ms_per_s_saved),
+                    + rec.transport_gain().root_latency_ms_per_s_saved,
                 l.requests_or_connections_per_s(r.capture_seconds)
             )
             .map_or("-".into(), units::millis),
@@ -495,9 +492,7 @@ fn fixes_text(rec: &crate::analysis::recommend::Recommendation) -> String {
         .iter()
         .map(|f| f.as_str().to_owned())
         .collect();
-    if let Some(t) = &rec.transport_fix {
-        v.push(format!("TCP_NODELAY on {}", t.service));
-    }
+    v.extend(rec.transport_fixes.iter().map(|t| t.action.clone()));
     if v.is_empty() {
         "-".into()
     } else {
@@ -518,10 +513,8 @@ fn summary(s: &mut String, r: &LinkReport<'_>) {
     for x in r.links {
         let rec = &x.assessment.recommendation;
         total.root_latency_ms_per_s_saved += rec.gain.root_latency_ms_per_s_saved.max(0.0);
-        if let Some(t) = &rec.transport_fix {
-            total.root_latency_ms_per_s_saved += t.gain.root_latency_ms_per_s_saved;
-            fixes += 1;
-        }
+        total.root_latency_ms_per_s_saved += rec.transport_gain().root_latency_ms_per_s_saved;
+        fixes += rec.transport_fixes.len();
         total.bytes_saved_per_s += rec.gain.bytes_saved_per_s.max(0.0);
         total.cpu_saved_cores += rec.gain.cpu_saved_cores;
         if rec.target != crate::analysis::recommend::Target::Keep {

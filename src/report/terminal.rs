@@ -59,8 +59,13 @@ pub fn render(
         if let Some(fix) = rec.cheaper_fix {
             advice = format!("{advice} + {}", fix.as_str());
         }
-        if rec.transport_fix.is_some() {
-            advice.push_str(" + nodelay");
+        for t in &rec.transport_fixes {
+            advice.push_str(match t.kind {
+                "tcp-nodelay" => " + nodelay",
+                "repair-loss" => " + loss",
+                "receive-buffer" => " + rcvbuf",
+                _ => " + no-ssai",
+            });
         }
         let _ = writeln!(
             s,

@@ -143,6 +143,11 @@ pub const C2S_ZERO_WINDOWS: &str = "c2s_zero_windows";
 pub const S2C_ZERO_WINDOWS: &str = "s2c_zero_windows";
 pub const C2S_RETRANSMISSION_TIMEOUTS: &str = "c2s_retransmission_timeouts";
 pub const S2C_RETRANSMISSION_TIMEOUTS: &str = "s2c_retransmission_timeouts";
+pub const C2S_RTO_WAIT_NS: &str = "c2s_rto_wait_ns";
+pub const S2C_RTO_WAIT_NS: &str = "s2c_rto_wait_ns";
+pub const C2S_ZERO_WINDOW_NS: &str = "c2s_zero_window_ns";
+pub const S2C_ZERO_WINDOW_NS: &str = "s2c_zero_window_ns";
+pub const MSS: &str = "mss";
 
 // First listed by the `dns` table.
 pub const TS_NS: &str = "ts_ns";
@@ -200,6 +205,8 @@ pub const RETRY_AFTER: &str = "retry_after";
 /// succeeded.
 pub const RETRIED_FAILURE: &str = "retried_failure";
 pub const RECOVERED_FAILURE: &str = "recovered_failure";
+pub const SLOW_START_MS: &str = "slow_start_ms";
+pub const SLOW_START_RESPONSE: &str = "slow_start_response";
 /// Header bytes of the exchanges whose header replay was complete, as sent, as HTTP/2
 /// and as gRPC.
 pub const REPLAY_H1_HEADER_BYTES: &str = "replay_h1_header_bytes";

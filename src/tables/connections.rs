@@ -204,6 +204,31 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
         "u64?",
         "server -> client retransmissions sent by the retransmission timer",
     ),
+    (
+        columns::C2S_RTO_WAIT_NS,
+        "u64?",
+        "how long the client was silent before each of its timer retransmissions, summed: what the retransmission timer cost its requests",
+    ),
+    (
+        columns::S2C_RTO_WAIT_NS,
+        "u64?",
+        "how long the server was silent before each of its timer retransmissions, summed",
+    ),
+    (
+        columns::C2S_ZERO_WINDOW_NS,
+        "u64?",
+        "how long the client kept its receive window at zero (first zero-window segment -> next open window, or its last packet), summed: the server could send nothing meanwhile",
+    ),
+    (
+        columns::S2C_ZERO_WINDOW_NS,
+        "u64?",
+        "how long the server kept its receive window at zero, summed: the client could send nothing meanwhile",
+    ),
+    (
+        columns::MSS,
+        "u32?",
+        "the smaller of the two SYNs' MSS options (the largest segment either side may send); null when neither SYN carried one or no SYN was seen",
+    ),
     (columns::H2_FOUND_BY, "str?", "how HTTP/2 was found: `preface` (prior knowledge), `upgrade` (h2c after a 101) or `frames` (frames found in a connection captured mid-way)"),
     (columns::H2_STREAMS, "u32?", "HTTP/2 streams seen (each an exchange)"),
     (columns::H2_STREAMS_EVICTED, "u32?", "streams given up because the connection had too many open (`max_h2_streams`), emitted as truncated"),
@@ -283,6 +308,11 @@ pub struct ConnectionColumns {
     s2c_zero_windows: Vec<Option<u64>>,
     c2s_retransmission_timeouts: Vec<Option<u64>>,
     s2c_retransmission_timeouts: Vec<Option<u64>>,
+    c2s_rto_wait_ns: Vec<Option<u64>>,
+    s2c_rto_wait_ns: Vec<Option<u64>>,
+    c2s_zero_window_ns: Vec<Option<u64>>,
+    s2c_zero_window_ns: Vec<Option<u64>>,
+    mss: Vec<Option<u32>>,
     h2: super::h2::H2ConnectionColumns,
 }
 
@@ -360,6 +390,15 @@ impl ConnectionColumns {
             .push(Some(up.retransmission_timeouts));
         self.s2c_retransmission_timeouts
             .push(Some(down.retransmission_timeouts));
+        self.c2s_rto_wait_ns.push(Some(up.rto_wait_ns));
+        self.s2c_rto_wait_ns.push(Some(down.rto_wait_ns));
+        self.c2s_zero_window_ns.push(Some(up.zero_window_ns));
+        self.s2c_zero_window_ns.push(Some(down.zero_window_ns));
+        let mss = match (up.mss, down.mss) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.mss.push(mss.map(u32::from));
         self.h2.push(c);
     }
 
@@ -447,6 +486,11 @@ impl ConnectionColumns {
                 columns::S2C_RETRANSMISSION_TIMEOUTS.into(),
                 self.s2c_retransmission_timeouts,
             ),
+            Column::new(columns::C2S_RTO_WAIT_NS.into(), self.c2s_rto_wait_ns),
+            Column::new(columns::S2C_RTO_WAIT_NS.into(), self.s2c_rto_wait_ns),
+            Column::new(columns::C2S_ZERO_WINDOW_NS.into(), self.c2s_zero_window_ns),
+            Column::new(columns::S2C_ZERO_WINDOW_NS.into(), self.s2c_zero_window_ns),
+            Column::new(columns::MSS.into(), self.mss),
         ];
         columns.extend(self.h2.into_columns());
         DataFrame::new(height, columns)

@@ -17,7 +17,7 @@ pub const PAYLOADS_FILE: &str = "payloads.parquet";
 /// Nullable columns newer than the first tables: a file without them (written by an
 /// earlier linkrank) is still read, with the columns null, typed as `COLUMNS` says.
 pub(crate) const ADDED_LATER: &[&str] = &[
-    // connections: TLS names (links issue), then the TLS handshake (overheads issue)
+    // connections: TLS names and the TLS handshake
     columns::TLS_SNI,
     columns::TLS_ALPN,
     columns::TLS_VERSION,
@@ -28,14 +28,14 @@ pub(crate) const ADDED_LATER: &[&str] = &[
     columns::TLS_CERT_BYTES,
     columns::TLS_HANDSHAKE_NS,
     columns::TLS_HANDSHAKE_BYTES,
-    // exchanges: the HTTP/2 and gRPC header replay (overheads issue)
+    // exchanges: the HTTP/2 and gRPC header replay
     columns::REQ_HEADER_BYTES_H2,
     columns::RESP_HEADER_BYTES_H2,
     columns::REQ_HEADER_BYTES_GRPC,
     columns::RESP_HEADER_BYTES_GRPC,
     columns::REQ_DATA_FRAME_BYTES_H2,
     columns::RESP_DATA_FRAME_BYTES_H2,
-    // payloads: risks seen in the samples (recommendations issue)
+    // payloads: risks seen in the samples
     columns::UNSAFE_INTEGERS,
     columns::TYPE_CONFLICTS,
     // exchanges and connections: transport pathologies (sender stalls, zero windows,
@@ -46,6 +46,11 @@ pub(crate) const ADDED_LATER: &[&str] = &[
     columns::S2C_ZERO_WINDOWS,
     columns::C2S_RETRANSMISSION_TIMEOUTS,
     columns::S2C_RETRANSMISSION_TIMEOUTS,
+    columns::C2S_RTO_WAIT_NS,
+    columns::S2C_RTO_WAIT_NS,
+    columns::C2S_ZERO_WINDOW_NS,
+    columns::S2C_ZERO_WINDOW_NS,
+    columns::MSS,
 ];
 
 /// Every column an older file may lack: [`ADDED_LATER`] and the HTTP/2 and gRPC columns.

@@ -33,6 +33,7 @@ impl Seg {
             ack: self.ack,
             flags: self.flags,
             window: self.window,
+            mss: None,
             payload: &self.payload,
             wire_len: self.payload.len() as u32,
         }

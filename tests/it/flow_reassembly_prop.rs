@@ -255,6 +255,7 @@ fn run(
             ack: p.ack,
             flags: TcpFlags(p.flags),
             window: 1000,
+            mss: None,
             payload: &p.data,
             wire_len: p.data.len() as u32,
         };

@@ -16,6 +16,7 @@ mod fixtures;
 mod flow_reassembly_prop;
 mod fuzz_replay;
 mod golden;
+mod h2_truth;
 mod h2cost;
 mod html;
 mod links;

@@ -173,9 +173,18 @@ fn demo_advice_is_what_an_expert_gives() {
             "{client} -> {server}: {rec}"
         );
         assert_eq!(rec["rule"], rule, "{client} -> {server}: {rec}");
+        // The demo's only transport problem is the Nagle stall: no loss, no zero
+        // window, no slow-start restart is advised.
+        let fixes = rec["transport_fixes"].as_array().unwrap();
         assert_eq!(
-            rec["transport_fix"]["service"].as_str(),
-            nodelay,
+            fixes
+                .iter()
+                .map(|t| (t["kind"].as_str().unwrap(), t["service"].as_str().unwrap()))
+                .collect::<Vec<_>>(),
+            nodelay
+                .map(|s| ("tcp-nodelay", s))
+                .into_iter()
+                .collect::<Vec<_>>(),
             "{client} -> {server}: {rec}"
         );
         assert!(
@@ -593,33 +602,89 @@ fn the_n_plus_one_and_the_stall_share_are_reported() {
     );
 }
 
-/// Retransmission timeouts and zero windows are turned into advice with their cost: what
-/// the link's own counts say, and that a protocol change does not help.
+/// Retransmission timeouts and zero windows are priced by the time they cost (the
+/// senders' silence before the timer fired, the time a window stayed shut) and become
+/// transport fixes, ranked on the migrations' scale; below the floors they are told as
+/// facts, not advised.
 #[test]
-fn loss_and_back_pressure_are_explained() {
+fn loss_and_back_pressure_are_ranked_fixes_with_their_cost() {
     let (_dir, _, outcome) = demo();
-    let mut links = outcome.ranked.clone();
-    let i = links
+    let k = CostConstants::default();
+    let i = outcome
+        .ranked
         .iter()
         .position(|r| r.link.client == "orders" && r.link.server == "inventory")
         .unwrap();
-    // The demo has neither (its links are clean): as if 5 timeouts and 3 zero windows.
-    assert_eq!(links[i].link.retransmission_timeouts, Some(0));
-    links[i].link.retransmission_timeouts = Some(5);
-    links[i].link.zero_window_events = Some(3);
-    let requests = links[i].link.http.as_ref().unwrap().requests as f64;
-    let decided = decide_again(links, &CostConstants::default(), outcome.capture_seconds);
-    let why = &decided[i].assessment.recommendation.why;
-    let cost = linkrank::analysis::cost::units::millis(5.0 * 200.0 / requests);
+    // The demo has neither (its links are clean): as if 5 timeouts had cost 1.5 s and
+    // inventory's receive window had stayed shut for 1 s in all.
+    let clean = &outcome.ranked[i].link;
+    assert_eq!(clean.retransmission_timeouts, Some(0));
+    assert_eq!(clean.rto_wait_ms, Some(0.0));
+    assert_eq!(clean.server_zero_window_ms, Some(0.0));
+    let requests = clean.http.as_ref().unwrap().requests as f64;
+    let hurt = |rto_ms: f64, window_ms: f64| {
+        let mut links = outcome.ranked.clone();
+        let l = &mut links[i].link;
+        l.retransmission_timeouts = Some(5);
+        l.rto_wait_ms = Some(rto_ms);
+        l.zero_window_events = Some(3);
+        l.server_zero_window_ms = Some(window_ms);
+        let ranked =
+            linkrank::analysis::rank::rank(decide_again(links, &k, outcome.capture_seconds), &k);
+        ranked
+            .into_iter()
+            .find(|r| r.link.client == "orders" && r.link.server == "inventory")
+            .unwrap()
+    };
+    let r = hurt(1500.0, 1000.0);
+    let rec = &r.assessment.recommendation;
+    let fix = |kind: &str| {
+        rec.transport_fixes
+            .iter()
+            .find(|t| t.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {:?}", rec.transport_fixes))
+    };
+    let loss = fix("repair-loss");
+    assert!((loss.ms_per_request - 1500.0 / requests).abs() < 1e-9);
+    let window = fix("receive-buffer");
+    assert_eq!(window.service, "inventory");
+    assert!((window.ms_per_request - 1000.0 / requests).abs() < 1e-9);
+    let cost = linkrank::analysis::cost::units::millis(1500.0 / requests);
     assert!(
-        why.iter()
+        rec.why
+            .iter()
             .any(|w| w.starts_with("5 segments were resent") && w.contains(&cost)),
-        "{cost} in {why:?}"
+        "{cost} in {:?}",
+        rec.why
     );
     assert!(
-        why.iter()
-            .any(|w| w.starts_with("3 segments advertised a zero receive window")),
-        "{why:?}"
+        rec.why
+            .iter()
+            .any(|w| w.starts_with("`inventory` kept its receive window at zero")),
+        "{:?}",
+        rec.why
+    );
+    // Ranked with the migrations: the fixes' time raises the link's score.
+    let before = outcome.ranked[i].score;
+    assert!(r.score > before, "{} <= {before}", r.score);
+
+    // A few milliseconds in all pass no floor: told, not advised.
+    let r = hurt(3.0, 2.0);
+    let rec = &r.assessment.recommendation;
+    assert!(
+        rec.transport_fixes
+            .iter()
+            .all(|t| t.kind != "repair-loss" && t.kind != "receive-buffer"),
+        "{:?}",
+        rec.transport_fixes
+    );
+    assert!(
+        rec.why
+            .iter()
+            .any(|w| w.starts_with("5 segments were resent")
+                && w.ends_with("Below the floors: not advised on its own.")),
+        "{:?}",
+        rec.why
     );
 }
 

@@ -147,10 +147,117 @@ fn retried_failures(ex: &DataFrame, names: &RowNames) -> PolarsResult<(Vec<bool>
     Ok((retried, recovered))
 }
 
+/// One direction's message columns of the exchanges table.
+struct Messages {
+    first: Int64Chunked,
+    last: Int64Chunked,
+    head: UInt64Chunked,
+    body: UInt64Chunked,
+}
+
+/// Linux's initial congestion window (RFC 6928), in segments: what a sender may send in
+/// its first round trip, and again after a restart.
+const INITIAL_WINDOW_SEGMENTS: u64 = 10;
+
+/// A sender idle longer than its retransmission timeout restarts slow start (RFC 5681
+/// §4.1; Linux's `net.ipv4.tcp_slow_start_after_idle`, on by default). Linux's RTO is at
+/// least 200 ms, so a shorter pause never restarts it.
+const IDLE_RESTART_NS: i64 = 200_000_000;
+
+/// Per row: what a slow-start restart cost the exchange, in ms (request and response
+/// added), or null when none did. A message restarts slow start when its sender sent
+/// nothing on the connection for [`IDLE_RESTART_NS`] before it (its previous message on
+/// the connection ended that long before) and it is larger than the initial window of
+/// the connection's MSS: it then needs `ceil(log2(size / window + 1))` round trips instead
+/// of the one a warm window takes. The extra round trips are priced at the connection's
+/// handshake RTT, and only counted when the message's own sending time shows them (at
+/// least half of them elapsed between its first and last byte); the cost is capped by
+/// that sending time. Connections without a SYN (no MSS, no RTT) are not judged.
+/// Returns the cost per row and whether the row's response restarted.
+fn slow_start_restarts(
+    exchanges: &DataFrame,
+    connections: &DataFrame,
+) -> PolarsResult<(Vec<Option<f64>>, Vec<bool>)> {
+    let path: HashMap<u64, (u64, i64)> = {
+        let ids = connections.column(columns::CONN_ID)?.u64()?;
+        let mss = connections.column(columns::MSS)?.cast(&DataType::UInt64)?;
+        let rtt = connections.column(columns::HANDSHAKE_RTT_NS)?.i64()?;
+        ids.iter()
+            .zip(mss.u64()?.iter())
+            .zip(rtt.iter())
+            .filter_map(|((id, m), r)| Some((id?, (m?, r.filter(|r| *r > 0)?))))
+            .collect()
+    };
+    let n = exchanges.height();
+    let (mut out, mut response) = (vec![None; n], vec![false; n]);
+    if path.is_empty() {
+        return Ok((out, response));
+    }
+    let t = |c: &str| exchanges.column(c).and_then(|c| c.i64().cloned());
+    let b = |c: &str| exchanges.column(c).and_then(|c| c.u64().cloned());
+    let conn = exchanges.column(columns::CONN_ID)?.u64()?;
+    let index = exchanges.column(columns::INDEX)?.u32()?;
+    // One direction's messages: first and last byte, header and body bytes.
+    let side = |first: &str, last: &str, head: &str, body: &str| -> PolarsResult<Messages> {
+        Ok(Messages {
+            first: t(first)?,
+            last: t(last)?,
+            head: b(head)?,
+            body: b(body)?,
+        })
+    };
+    let requests = side(
+        columns::REQ_FIRST_NS,
+        columns::REQ_LAST_NS,
+        columns::REQ_HEADER_BYTES,
+        columns::REQ_BODY_BYTES,
+    )?;
+    let responses = side(
+        columns::RESP_FIRST_NS,
+        columns::RESP_LAST_NS,
+        columns::RESP_HEADER_BYTES,
+        columns::RESP_BODY_BYTES,
+    )?;
+    let mut order: Vec<usize> = (0..n)
+        .filter(|&i| conn.get(i).is_some_and(|c| path.contains_key(&c)))
+        .collect();
+    order.sort_by_key(|&i| (conn.get(i), index.get(i)));
+    // Message `i` of one direction, its sender's previous message `p` on the connection.
+    let cost = |m: &Messages, p: usize, i: usize, (mss, rtt): (u64, i64)| -> Option<f64> {
+        let (prev, first, last) = (m.last.get(p)?, m.first.get(i)?, m.last.get(i)?);
+        let size = m.head.get(i).unwrap_or(0) + m.body.get(i).unwrap_or(0);
+        let window = INITIAL_WINDOW_SEGMENTS * mss.max(1);
+        if first - prev < IDLE_RESTART_NS || size <= window {
+            return None;
+        }
+        let rounds = (size as f64 / window as f64 + 1.0).log2().ceil();
+        let extra_ns = (rounds - 1.0) * rtt as f64;
+        let sending = (last - first) as f64;
+        (extra_ns > 0.0 && sending * 2.0 >= extra_ns).then(|| extra_ns.min(sending) / 1e6)
+    };
+    for w in order.windows(2) {
+        let (p, i) = (w[0], w[1]);
+        if conn.get(p) != conn.get(i) {
+            continue;
+        }
+        let Some(&link_path) = conn.get(i).and_then(|c| path.get(&c)) else {
+            continue;
+        };
+        let req = cost(&requests, p, i, link_path);
+        let resp = cost(&responses, p, i, link_path);
+        if req.is_some() || resp.is_some() {
+            out[i] = Some(req.unwrap_or(0.0) + resp.unwrap_or(0.0));
+            response[i] = resp.is_some();
+        }
+    }
+    Ok((out, response))
+}
+
 /// The exchanges table plus `client`, `server`, `json` (either body is JSON), `new_conn`
 /// (first request on a connection whose SYN was captured), `incomplete`, `ttfb_ms`,
 /// `total_ms`, the stalls in ms (`req_stall_ms`, `resp_stall_ms`, `stall_ms`) and `second`
-/// (the 1 s bucket of the request's first byte).
+/// (the 1 s bucket of the request's first byte), and `slow_start_ms` (see
+/// [`slow_start_restarts`]).
 pub(crate) fn exchanges_frame(
     exchanges: &DataFrame,
     connections: &DataFrame,
@@ -265,6 +372,7 @@ pub(crate) fn exchanges_frame(
     let retry_after = header_flag(exchanges, columns::RESP_HEADER_NAMES, &["retry-after"])?;
     let forwarded = header_flag(exchanges, columns::REQ_HEADER_NAMES, FORWARDING_HEADERS)?;
     let (retried, recovered) = retried_failures(exchanges, names)?;
+    let (slow_start, slow_start_response) = slow_start_restarts(exchanges, connections)?;
     // Bucketed here: polars' integer floor division needs a feature this build leaves out.
     let second: Vec<Option<i64>> = exchanges
         .column(columns::REQ_FIRST_NS)?
@@ -298,6 +406,11 @@ pub(crate) fn exchanges_frame(
     df.with_column(Column::new(columns::FORWARDED.into(), forwarded))?;
     df.with_column(Column::new(columns::RETRIED_FAILURE.into(), retried))?;
     df.with_column(Column::new(columns::RECOVERED_FAILURE.into(), recovered))?;
+    df.with_column(Column::new(columns::SLOW_START_MS.into(), slow_start))?;
+    df.with_column(Column::new(
+        columns::SLOW_START_RESPONSE.into(),
+        slow_start_response,
+    ))?;
     let ms = |a: &str, b: &str| (col(a) - col(b)).cast(DataType::Float64) / lit(1e6);
     let stall_ms = |c: &str| col(c).cast(DataType::Float64) / lit(1e6);
     df.lazy()

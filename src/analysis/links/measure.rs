@@ -150,6 +150,9 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             retransmitted_bytes: c.retransmitted_bytes,
             zero_window_events: c.zero_window_events,
             retransmission_timeouts: c.retransmission_timeouts,
+            rto_wait_ms: c.rto_wait_ms,
+            client_zero_window_ms: c.client_zero_window_ms,
+            server_zero_window_ms: c.server_zero_window_ms,
             quality: LinkQuality {
                 incomplete_exchanges: incomplete,
                 ..c.quality
@@ -179,6 +182,11 @@ fn span_seconds(connections: &DataFrame) -> PolarsResult<Option<f64>> {
 
 fn count_where(e: Expr, name: &str) -> Expr {
     e.cast(DataType::UInt64).sum().alias(name)
+}
+
+/// A sum of nanoseconds, in ms.
+fn ms_sum(e: Expr) -> Expr {
+    e.sum().cast(DataType::Float64) / lit(1e6)
 }
 
 fn quantile(column: &str, q: f64, name: &str) -> Expr {
@@ -266,6 +274,10 @@ fn aggregate_http(
             count_where(col(columns::RESP_STALL_MS).is_not_null(), "resp_stalled"),
             quantile(columns::RESP_STALL_MS, 0.50, "resp_stall_p50"),
             quantile(columns::RESP_STALL_MS, 0.95, "resp_stall_p95"),
+            count_where(col(columns::SLOW_START_MS).is_not_null(), "slow_starts"),
+            count_where(col(columns::SLOW_START_RESPONSE), "slow_start_responses"),
+            (col(columns::SLOW_START_MS).fill_null(lit(0.0)).sum() / len().cast(DataType::Float64))
+                .alias("slow_start_ms"),
         ])
         .collect()?;
     let peaks = {
@@ -332,6 +344,8 @@ fn aggregate_http(
         n("replay_grpc")?,
     ];
     let stalled = n("stalled")?;
+    let (slow_starts, slow_start_ms) = (n("slow_starts")?, f("slow_start_ms")?);
+    let slow_start_responses = n("slow_start_responses")?;
     let (h2_streams, h2_complete, grpc_calls) =
         (n("h2_streams")?, n("h2_complete")?, n("grpc_calls")?);
     let stall = [
@@ -422,6 +436,9 @@ fn aggregate_http(
                 grpc_bytes: replay[3][i],
             },
             stalled_requests: stalled[i],
+            slow_start_restarts: slow_starts[i],
+            slow_start_restarted_responses: slow_start_responses[i],
+            slow_start_restart_ms_per_request: slow_start_ms[i].filter(|_| slow_starts[i] > 0),
             stall_ms: PerRequestMs {
                 mean: stall[0][i],
                 p50: stall[1][i],
@@ -497,6 +514,9 @@ struct ConnectionMeasures {
     retransmitted_bytes: u64,
     zero_window_events: Option<u64>,
     retransmission_timeouts: Option<u64>,
+    rto_wait_ms: Option<f64>,
+    client_zero_window_ms: Option<f64>,
+    server_zero_window_ms: Option<f64>,
     handshake_rtt_ms: RttPercentiles,
     per_connection: PerConnection,
     quality: LinkQuality,
@@ -534,6 +554,16 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
             zero_windows().count().alias("zero_windows_known"),
             timeouts().sum().alias("timeouts"),
             timeouts().count().alias("timeouts_known"),
+            ms_sum(col(columns::C2S_RTO_WAIT_NS) + col(columns::S2C_RTO_WAIT_NS))
+                .alias("rto_wait_ms"),
+            (col(columns::C2S_RTO_WAIT_NS) + col(columns::S2C_RTO_WAIT_NS))
+                .count()
+                .alias("rto_wait_known"),
+            ms_sum(col(columns::C2S_ZERO_WINDOW_NS)).alias("client_zero_window_ms"),
+            ms_sum(col(columns::S2C_ZERO_WINDOW_NS)).alias("server_zero_window_ms"),
+            col(columns::C2S_ZERO_WINDOW_NS)
+                .count()
+                .alias("zero_window_known"),
             count_where(
                 (col(columns::C2S_GAPS) + col(columns::S2C_GAPS)).gt(lit(0u64)),
                 "with_gaps",
@@ -654,6 +684,16 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
     };
     let zero_windows = known("zero_windows", "zero_windows_known")?;
     let timeouts = known("timeouts", "timeouts_known")?;
+    let known_ms = |sum: &str, count: &str| -> PolarsResult<Vec<Option<f64>>> {
+        Ok(f(sum)?
+            .into_iter()
+            .zip(n(count)?)
+            .map(|(s, k)| (k > 0).then(|| s.unwrap_or(0.0)))
+            .collect())
+    };
+    let rto_wait = known_ms("rto_wait_ms", "rto_wait_known")?;
+    let client_zero_window = known_ms("client_zero_window_ms", "zero_window_known")?;
+    let server_zero_window = known_ms("server_zero_window_ms", "zero_window_known")?;
     let (rtt50, rtt95) = (f("rtt_p50")?, f("rtt_p95")?);
     let (mean, p50, p95, max) = (f("rpc_mean")?, f("rpc_p50")?, f("rpc_p95")?, f("rpc_max")?);
     let mut out = BTreeMap::new();
@@ -672,6 +712,9 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
                 retransmitted_bytes: retrans[i],
                 zero_window_events: zero_windows[i],
                 retransmission_timeouts: timeouts[i],
+                rto_wait_ms: rto_wait[i],
+                client_zero_window_ms: client_zero_window[i],
+                server_zero_window_ms: server_zero_window[i],
                 handshake_rtt_ms: RttPercentiles {
                     p50: rtt50[i],
                     p95: rtt95[i],

@@ -154,6 +154,15 @@ pub struct HttpMeasures {
     /// Time lost to stalls per request (the request's and the response's added), over
     /// all requests: the mean is what the stalls cost each request.
     pub stall_ms: PerRequestMs,
+    /// Messages sent after their sender idled past the minimum RTO, too large for the
+    /// restarted congestion window, whose sending took the extra round trips (see
+    /// `frame::slow_start_restarts`).
+    pub slow_start_restarts: u64,
+    /// Of those, exchanges whose response restarted (the server was the idle sender).
+    pub slow_start_restarted_responses: u64,
+    /// What those restarts cost, in ms per request over all requests (their extra round
+    /// trips, capped by each message's measured sending time).
+    pub slow_start_restart_ms_per_request: Option<f64>,
     /// Stalls of the requests: the client's writes held until the server's ACK.
     pub request_stalls: SideStalls,
     /// Stalls of the responses: the server's writes held until the client's ACK.
@@ -294,6 +303,14 @@ pub struct Link {
     /// Segments sent again by the retransmission timer (after 200 ms of their sender's
     /// silence), both directions; `None` as above.
     pub retransmission_timeouts: Option<u64>,
+    /// The senders' silence before those retransmissions, summed over the link's
+    /// connections: the time the retransmission timer cost; `None` as above.
+    pub rto_wait_ms: Option<f64>,
+    /// How long the client kept its receive window at zero, summed over the link's
+    /// connections: the time the server could send nothing; `None` as above.
+    pub client_zero_window_ms: Option<f64>,
+    /// How long the server kept its receive window at zero: the client's wait.
+    pub server_zero_window_ms: Option<f64>,
     pub quality: LinkQuality,
     /// `None` for a link whose HTTP is not visible; `links.json` writes its fields at the
     /// link's top level, as nulls when absent.
@@ -389,6 +406,12 @@ impl Evidence {
         "retransmitted_bytes",
         "zero_window_events",
         "retransmission_timeouts",
+        "rto_wait_ms",
+        "client_zero_window_ms",
+        "server_zero_window_ms",
+        "slow_start_restarts",
+        "slow_start_restarted_responses",
+        "slow_start_restart_ms_per_request",
         "quality",
         "header_share",
         "json_share",

@@ -85,15 +85,15 @@ pub fn plan(links: &[Ranked]) -> Plan {
                 reuses_earlier_wave: false,
             });
         }
-        if let Some(t) = &rec.transport_fix {
+        for t in &rec.transport_fixes {
             p.quick_wins.push(PlannedLink {
                 client: r.link.client.clone(),
                 server: r.link.server.clone(),
                 target: rec.target,
                 cheaper_fix: None,
                 transport_fix: Some(format!(
-                    "TCP_NODELAY on {} (or one write per message): {:.1} ms per request",
-                    t.service, t.ms_per_request
+                    "{}: {:.1} ms per request",
+                    t.action, t.ms_per_request
                 )),
                 priority: share(&t.gain) / (1.0 + r.score_inputs.effort),
                 reuses_earlier_wave: false,

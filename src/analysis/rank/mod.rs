@@ -68,14 +68,10 @@ pub fn rank(links: Vec<Assessed>, constants: &CostConstants) -> Vec<Ranked> {
             let n_callers = callers.get(l.server.as_str()).map_or(1, |c| c.len()) as f64;
             // The gain of the recommended target (a kept link gains only what its
             // cheaper fix would).
-            // ... plus the transport fix's, which applies whatever the target.
+            // ... plus the transport fixes', which apply whatever the target.
             let rec = &a.assessment.recommendation;
             let g = &rec.gain;
-            let t = rec
-                .transport_fix
-                .as_ref()
-                .map(|t| t.gain)
-                .unwrap_or_default();
+            let t = rec.transport_gain();
             let (time, bytes, cpu) = (
                 g.time_saved_ms_per_s + t.time_saved_ms_per_s,
                 g.bytes_saved_per_s + t.bytes_saved_per_s,

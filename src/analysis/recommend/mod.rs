@@ -99,6 +99,20 @@ pub struct Gain {
     pub cpu_saved_cores: f64,
 }
 
+impl std::ops::Add for Gain {
+    type Output = Gain;
+
+    fn add(self, o: Gain) -> Gain {
+        Gain {
+            time_saved_ms_per_s: self.time_saved_ms_per_s + o.time_saved_ms_per_s,
+            root_latency_ms_per_s_saved: self.root_latency_ms_per_s_saved
+                + o.root_latency_ms_per_s_saved,
+            bytes_saved_per_s: self.bytes_saved_per_s + o.bytes_saved_per_s,
+            cpu_saved_cores: self.cpu_saved_cores + o.cpu_saved_cores,
+        }
+    }
+}
+
 /// How far the figures behind a decision can be trusted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -127,20 +141,34 @@ pub struct Recommendation {
     /// What could go wrong, as seen in the data.
     pub risks: Vec<String>,
     pub gain: Gain,
-    /// A transport fix found beside the decision (a Nagle / delayed-ACK stall): it
+    /// Transport fixes found beside the decision (Nagle / delayed-ACK stalls, loss
+    /// repaired by the retransmission timer, zero windows, slow-start restarts): each
     /// applies whatever the target, and its gain adds to the target's in the ranking.
-    pub transport_fix: Option<TransportFix>,
+    pub transport_fixes: Vec<TransportFix>,
 }
 
-/// A fix of the transport beneath HTTP: the stalls the capture measured.
+impl Recommendation {
+    /// The transport fixes' gains together.
+    pub fn transport_gain(&self) -> Gain {
+        self.transport_fixes
+            .iter()
+            .fold(Gain::default(), |a, t| a + t.gain)
+    }
+}
+
+/// A fix of the transport beneath HTTP, for a cost the packets measured.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TransportFix {
-    /// `tcp-nodelay`: set TCP_NODELAY on the sender's sockets, or write each message in
-    /// one call.
+    /// `tcp-nodelay` (Nagle against delayed ACKs), `repair-loss` (segments resent by the
+    /// retransmission timer), `receive-buffer` (zero windows) or `no-slow-start-after-idle`
+    /// (slow-start restarts on idle keep-alive connections).
     pub kind: &'static str,
-    /// The service whose writes stall (the server for responses, the client for requests).
+    /// The service whose sockets or host the fix changes (for loss: the server end of
+    /// the path to look along).
     pub service: String,
-    /// Mean ms per request the stalls cost today, over all of the link's requests.
+    /// What to change, in a few words.
+    pub action: String,
+    /// Mean ms per request the problem costs today, over all of the link's requests.
     pub ms_per_request: f64,
     pub gain: Gain,
 }

@@ -244,34 +244,128 @@ fn minus(a: Gain, b: Gain) -> Gain {
     }
 }
 
-/// The stalls' cost removed: the link's mean stall per request, at its rate, on the share
-/// of calls on a critical path (all of them without a chain), counted per waiting caller
-/// for the ranking's time term as gRPC's is. The stalling side is the one whose messages
-/// stalled more.
-fn transport_fix(l: &Subject<'_>, per_s: Option<f64>) -> Option<TransportFix> {
-    let h = l.http.as_ref()?;
-    let ms = h.stall_ms.mean.filter(|m| *m > 0.0)?;
-    let rate = per_s?;
+/// The transport problems the packets priced, each as a fix with its cost removed: the
+/// link's mean cost per request, at its rate, on the share of calls on a critical path
+/// (all of them without a chain), counted per waiting caller for the ranking's time term
+/// as gRPC's is. Unpriced problems (tables that predate the measure, no requests) give
+/// none. Each comes with the sentence that explains it.
+fn transport_fixes(l: &Subject<'_>, per_s: Option<f64>) -> Vec<(TransportFix, String)> {
+    let Some(rate) = per_s.filter(|r| *r > 0.0) else {
+        return Vec::new();
+    };
+    let requests = l.http.as_ref().map_or(l.connections, |h| h.requests).max(1) as f64;
     let on_path = l
         .chain
         .and_then(|c| c.critical_path_share.roots)
         .unwrap_or(1.0);
-    let service = if h.response_stalls.stalled >= h.request_stalls.stalled {
-        l.server.clone()
-    } else {
-        l.client.clone()
+    let fix = |kind: &'static str, service: &str, action: String, ms: f64| {
+        let root = ms * rate * on_path;
+        TransportFix {
+            kind,
+            service: service.to_owned(),
+            action,
+            ms_per_request: ms,
+            gain: Gain {
+                time_saved_ms_per_s: root * waiters(l),
+                root_latency_ms_per_s_saved: root,
+                ..Default::default()
+            },
+        }
     };
-    let root = ms * rate * on_path;
-    Some(TransportFix {
-        kind: "tcp-nodelay",
-        service,
-        ms_per_request: ms,
-        gain: Gain {
-            time_saved_ms_per_s: root * waiters(l),
-            root_latency_ms_per_s_saved: root,
-            ..Default::default()
-        },
-    })
+    let mut out = Vec::new();
+    if let Some(h) = l.http.as_ref() {
+        if let Some(ms) = h.stall_ms.mean.filter(|m| *m > 0.0) {
+            // The stalling side is the one whose messages stalled more.
+            let service = if h.response_stalls.stalled >= h.request_stalls.stalled {
+                &l.server
+            } else {
+                &l.client
+            };
+            let t = fix(
+                "tcp-nodelay",
+                service,
+                format!("TCP_NODELAY on {service} (or one write per message)"),
+                ms,
+            );
+            let why = format!(
+                "Nagle's algorithm against delayed ACKs stalls this link: {} of its {} \
+                 requests had a message held until the peer's ACK, {} per request on \
+                 average. Set TCP_NODELAY on `{service}`'s sockets (or write each message \
+                 in one call): {}.",
+                h.stalled_requests,
+                h.requests,
+                units::millis(ms),
+                gain_text(&t.gain, per_s)
+            );
+            out.push((t, why));
+        }
+        if let Some(ms) = h.slow_start_restart_ms_per_request.filter(|m| *m > 0.0) {
+            let service = if h.slow_start_restarted_responses * 2 >= h.slow_start_restarts {
+                &l.server
+            } else {
+                &l.client
+            };
+            let t = fix(
+                "no-slow-start-after-idle",
+                service,
+                format!("net.ipv4.tcp_slow_start_after_idle=0 on {service}'s hosts"),
+                ms,
+            );
+            let why = format!(
+                "{} messages were sent on a keep-alive connection idle for over 200 ms and \
+                 were larger than the restarted congestion window, so they took extra round \
+                 trips: {} per request. Set `net.ipv4.tcp_slow_start_after_idle=0` on \
+                 `{service}`'s hosts (or keep the connection warm): {}.",
+                h.slow_start_restarts,
+                units::millis(ms),
+                gain_text(&t.gain, per_s)
+            );
+            out.push((t, why));
+        }
+    }
+    if let Some(ms) = l.rto_wait_ms.filter(|m| *m > 0.0) {
+        let n = l.retransmission_timeouts.unwrap_or(0);
+        let t = fix(
+            "repair-loss",
+            &l.server,
+            format!("find the loss between {} and {}", l.client, l.server),
+            ms / requests,
+        );
+        let why = format!(
+            "{n} segments were resent by the retransmission timer (a loss fast retransmit \
+             did not repair), after {} of silence in all: {} per request. Look for loss on \
+             the path (interface drops, full queues, a policer) before any protocol \
+             change: {}.",
+            units::millis(ms),
+            units::millis(ms / requests),
+            gain_text(&t.gain, per_s)
+        );
+        out.push((t, why));
+    }
+    for (ms, receiver, sender) in [
+        (l.client_zero_window_ms, &l.client, &l.server),
+        (l.server_zero_window_ms, &l.server, &l.client),
+    ] {
+        let Some(ms) = ms.filter(|m| *m > 0.0) else {
+            continue;
+        };
+        let t = fix(
+            "receive-buffer",
+            receiver,
+            format!("a larger receive buffer on {receiver} (or read faster)"),
+            ms / requests,
+        );
+        let why = format!(
+            "`{receiver}` kept its receive window at zero for {} in all, and `{sender}` \
+             could send nothing meanwhile: {} per request. Raise `{receiver}`'s socket \
+             receive buffer or read its socket sooner; a protocol change does not help: {}.",
+            units::millis(ms),
+            units::millis(ms / requests),
+            gain_text(&t.gain, per_s)
+        );
+        out.push((t, why));
+    }
+    out
 }
 
 /// Where the client is a proxy, connection reuse is the proxy's setting, not code.
@@ -286,9 +380,6 @@ fn proxy_pooling_hint(l: &Subject<'_>, fleet: &Fleet, fix: Fix) -> Option<String
             )
         })
 }
-
-/// Linux's minimum retransmission timeout (RFC 6298 recommends 1 s; Linux uses 200 ms).
-const RTO_MIN_MS: f64 = 200.0;
 
 /// Failures that come every n-th request: a deterministic fault, which neither retries nor
 /// outlier detection help (the same instance fails the same way on its schedule).
@@ -431,7 +522,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
         why: Vec::new(),
         risks: Vec::new(),
         gain,
-        transport_fix: None,
+        transport_fixes: Vec::new(),
     };
     // A broker target: its gain and the broker chosen, with why that one.
     let broker =
@@ -641,45 +732,19 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
             .cheaper_fix
             .map_or_else(Gain::default, |fix| fix_gain(l, fix, constants));
     }
-    // The transport's own stalls: a fix below the protocol, whatever the target.
-    if let Some(t) = transport_fix(l, per_s).filter(|t| material(&t.gain, per_s, constants)) {
-        why.insert(
-            0,
-            format!(
-                "Nagle's algorithm against delayed ACKs stalls this link: {} of its {} \
-                 requests had a message held until the peer's ACK, {} per request on \
-                 average. Set TCP_NODELAY on `{}`'s sockets (or write each message in one \
-                 call): {}.",
-                l.http.as_ref().map_or(0, |h| h.stalled_requests),
-                f.requests,
-                units::millis(t.ms_per_request),
-                t.service,
-                gain_text(&t.gain, per_s)
-            ),
-        );
-        r.transport_fix = Some(t);
-    }
-    // Loss and back-pressure: what the retransmission timer and zero windows cost.
-    if let Some(n) = l.retransmission_timeouts.filter(|n| *n > 0) {
-        let requests = if f.requests > 0 {
-            f.requests
+    // The transport's own problems: fixes below the protocol, whatever the target. A
+    // fix below the floors is still told, as a fact, after the decision's reasons.
+    let mut told = 0;
+    for (t, sentence) in transport_fixes(l, per_s) {
+        if material(&t.gain, per_s, constants) {
+            why.insert(told, sentence);
+            told += 1;
+            r.transport_fixes.push(t);
         } else {
-            l.connections.max(1)
-        };
-        why.push(format!(
-            "{n} segments were resent by the retransmission timer (a loss not repaired by \
-             fast retransmit): each stalls its request for at least the 200 ms minimum \
-             RTO, about {} per request here. Look for loss on the path (interface drops, \
-             full queues) before any protocol change.",
-            units::millis(n as f64 * RTO_MIN_MS / requests as f64)
-        ));
-    }
-    if let Some(n) = l.zero_window_events.filter(|n| *n > 0) {
-        why.push(format!(
-            "{n} segments advertised a zero receive window: a receiver could not keep up \
-             and made its peer wait. Raise its socket receive buffer or read faster; a \
-             protocol change does not help."
-        ));
+            why.push(format!(
+                "{sentence} Below the floors: not advised on its own."
+            ));
+        }
     }
     // N+1: the same route called over and over, in sequence, for one parent request.
     if let Some(n) = l
@@ -720,7 +785,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
         .capture_seconds
         .is_none_or(|t| t < constants.evidence_min_seconds);
     if (short || (seen as f64) < constants.evidence_min_requests)
-        && (r.target != Target::Keep || r.cheaper_fix.is_some() || r.transport_fix.is_some())
+        && (r.target != Target::Keep || r.cheaper_fix.is_some() || !r.transport_fixes.is_empty())
     {
         why.insert(
             0,
@@ -744,7 +809,7 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
         r.rule = "keep:too-little-evidence";
         r.cheaper_fix = None;
         r.cheaper_fix_share = None;
-        r.transport_fix = None;
+        r.transport_fixes.clear();
         r.broker = None;
         r.gain = Gain::default();
     }

@@ -56,6 +56,8 @@ pub struct Segment<'a> {
     pub ack: u32,
     pub flags: TcpFlags,
     pub window: u16,
+    /// The MSS option of a SYN (read on SYNs only: no other segment carries it).
+    pub mss: Option<u16>,
     /// Captured payload bytes (may be shorter than `wire_len` when snaplen cut the frame).
     pub payload: &'a [u8],
     /// Payload length on the wire, from the IP length fields.
@@ -369,6 +371,7 @@ impl<'a> Walk<'a, '_, '_> {
             ack: tcp.acknowledgment_number(),
             flags: TcpFlags(header.get(13).copied().unwrap_or(0)),
             window: tcp.window_size(),
+            mss: if tcp.syn() { syn_mss(&tcp) } else { None },
             payload: tcp.payload(),
             wire_len: u32::try_from(wire_len).unwrap_or(u32::MAX),
         })
@@ -378,4 +381,13 @@ impl<'a> Walk<'a, '_, '_> {
 enum Inner<'a> {
     Packet(Packet<'a>),
     Tunnel(Next<'a>),
+}
+
+/// The MSS option of a SYN; malformed options end the search without an error (the rest of
+/// the segment is still good).
+fn syn_mss(tcp: &TcpSlice<'_>) -> Option<u16> {
+    tcp.options_iterator().find_map(|o| match o {
+        Ok(etherparse::TcpOptionElement::MaximumSegmentSize(m)) => Some(m),
+        _ => None,
+    })
 }

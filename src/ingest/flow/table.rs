@@ -272,8 +272,11 @@ where
     }
     // Wireshark's "zero window": none of SYN, FIN, RST set (a SYN's window is not yet
     // scaled, a closing side's window no longer matters).
-    if seg.window == 0 && !flags.syn() && !flags.fin() {
-        conn.half[side].stats.zero_windows += 1;
+    if !flags.syn() && !flags.fin() {
+        conn.half[side].on_window(seg.window, ts);
+    }
+    if flags.syn() && seg.mss.is_some() {
+        conn.half[side].stats.mss = seg.mss;
     }
 
     let mut data_seq = seg.seq;
@@ -371,6 +374,9 @@ fn close_conn<F>(
         } else {
             h.close(ts, budget, &mut sink);
         }
+    }
+    for h in &mut conn.half {
+        h.end_zero_window(conn.last_packet);
     }
     let c2s = conn.half[client].stats;
     let s2c = conn.half[1 - client].stats;

@@ -119,6 +119,8 @@ pub struct HalfStream {
     last_payload: Option<Timestamp>,
     /// When the peer's ACK last moved up to everything this direction had sent.
     caught_up: Option<Timestamp>,
+    /// When this direction's receive window went to zero, while it stays there.
+    zero_window_since: Option<Timestamp>,
     ended: bool,
     ooo: VecDeque<OooSeg>,
     ooo_bytes: usize,
@@ -149,6 +151,22 @@ impl HalfStream {
     }
     pub fn buffered_bytes(&self) -> usize {
         self.ooo_bytes
+    }
+
+    /// The receive window this direction advertised at `ts` (SYN and FIN segments are
+    /// not counted: a SYN's window is not yet scaled, a closing side's no longer matters).
+    pub fn on_window(&mut self, window: u16, ts: Timestamp) {
+        if window == 0 {
+            self.stats.zero_windows += 1;
+            self.zero_window_since.get_or_insert(ts);
+        } else if let Some(since) = self.zero_window_since.take() {
+            self.stats.zero_window_ns += ts.0.saturating_sub(since.0).max(0) as u64;
+        }
+    }
+
+    /// Closes a zero window still open when the connection ends at `last`.
+    pub fn end_zero_window(&mut self, last: Timestamp) {
+        self.on_window(1, last);
     }
 
     /// A SYN: the stream starts after `isn`. Returns false for a retransmitted SYN.
@@ -200,8 +218,9 @@ impl HalfStream {
             // keep-alive, or the data that follows a one-byte zero-window probe once the
             // window opens: not the retransmission timer.
             let one_byte = ahead == -1;
-            if !one_byte && silence.is_some_and(|s| s >= RTO_SILENCE_NS) {
+            if let Some(s) = silence.filter(|s| !one_byte && *s >= RTO_SILENCE_NS) {
                 self.stats.retransmission_timeouts += 1;
+                self.stats.rto_wait_ns += s as u64;
             }
             let end = seq.wrapping_add(wire);
             if seq_diff(end, reach) > 0 && seq_diff(end, self.next) <= MAX_ACK_JUMP {

@@ -89,6 +89,7 @@ impl Rig {
             ack,
             flags: TcpFlags(flags),
             window: self.window,
+            mss: None,
             payload,
             wire_len: wire,
         };

@@ -107,6 +107,7 @@ fn run_with(
             ack,
             flags: TcpFlags(fl),
             window: 65535,
+            mss: None,
             payload: p,
             wire_len: p.len() as u32,
         };
@@ -205,6 +206,7 @@ fn unmatched_first_copies_are_counted() {
         ack: 0,
         flags: TcpFlags(fl),
         window: 0,
+        mss: None,
         payload: p,
         wire_len: p.len() as u32,
     };
@@ -231,6 +233,7 @@ fn deltas_beyond_the_bound_are_counted_as_dropped() {
         ack: 0,
         flags: TcpFlags(SYN),
         window: 0,
+        mss: None,
         payload: b"",
         wire_len: 0,
     };
