@@ -91,10 +91,16 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             );
             bar
         });
+    let mut http = config.http;
+    if config.reproducible {
+        // Timings differ from run to run: none are taken (the constants stand in), so
+        // that payloads.parquet is identical too, and no CPU is spent on them.
+        http.sampler.cpu_budget = std::time::Duration::ZERO;
+    }
     let pipeline = PipelineConfig {
         decode: config.decode,
         flow: config.flow,
-        http: config.http,
+        http,
     };
     let (captures, builder, coverage) =
         run_captures(&capture_paths, pipeline, progress.as_ref()).map_err(RunError::Input)?;
@@ -216,11 +222,11 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             .zip(coverage.clock_offsets.iter().map(|o| o.offset_ns)),
     );
     let constants: CostConstants = config.cost;
+    // Payloads read back from tables written without --reproducible may carry timings.
     let mut payloads = payload_samples(&tables, &naming)
         .context("reading the payload samples")
         .map_err(RunError::Output)?;
     if config.reproducible {
-        // Timings differ from run to run; without them the constants stand in.
         for p in payloads.values_mut() {
             p.timed_json_bytes = 0;
             p.timed_protobuf_bytes = 0;

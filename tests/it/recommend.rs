@@ -12,7 +12,9 @@ use linkrank::cli::{Cli, Command};
 use serde_json::Value;
 
 /// `linkrank analyze --quiet --reproducible CAPTURE` into a scratch folder.
-fn analyse_capture(capture: &str) -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
+pub(crate) fn analyse_capture(
+    capture: &str,
+) -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
     let dir = tempfile::tempdir().unwrap();
     let path = repo(capture);
     let cli = Cli::try_parse_from([
@@ -740,4 +742,20 @@ fn deterministic_failures_are_told_from_transient_ones() {
             .len(),
         0
     );
+}
+
+/// `--reproducible` times nothing: two runs write the same payloads table, byte for byte,
+/// with no timing in it (the constants stand in for the codecs' CPU).
+#[test]
+fn reproducible_runs_write_identical_payload_tables_without_timings() {
+    let (a, _, _) = analyse_capture("fixtures/gzip.pcap");
+    let (b, _, _) = analyse_capture("fixtures/gzip.pcap");
+    let read = |d: &tempfile::TempDir| std::fs::read(d.path().join("payloads.parquet")).unwrap();
+    assert_eq!(read(&a), read(&b));
+    let t = linkrank::tables::read_tables(&[a.path().join("payloads.parquet")]).unwrap();
+    let p = &t.payloads;
+    assert!(p.height() > 0);
+    for c in ["json_parse_ns_per_byte", "protobuf_decode_ns_per_byte"] {
+        assert_eq!(p.column(c).unwrap().null_count(), p.height(), "{c}");
+    }
 }

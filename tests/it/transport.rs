@@ -38,6 +38,7 @@ struct TsSeg {
     retransmission: bool,
     keep_alive: bool,
     zero_window: bool,
+    fin: bool,
 }
 
 /// `1795630421.145318000` -> ns.
@@ -71,6 +72,7 @@ fn tshark_segments(file: &Path) -> Vec<TsSeg> {
         "tcp.analysis.retransmission",
         "tcp.analysis.keep_alive",
         "tcp.analysis.zero_window",
+        "tcp.flags.fin",
     ];
     let mut args = vec!["-r", file.to_str().unwrap(), "-Y", "tcp && ip"];
     args.extend(["-T", "fields", "-E", "separator=\t", "-E", "occurrence=l"]);
@@ -95,6 +97,7 @@ fn tshark_segments(file: &Path) -> Vec<TsSeg> {
                 retransmission: flag(12),
                 keep_alive: flag(13),
                 zero_window: flag(14),
+                fin: flag(15),
             })
         })
         .collect()
@@ -571,4 +574,142 @@ fn demo_links_report_the_stalls_of_their_exchanges() {
         md[start..end].to_owned()
     };
     assert!(!section("gateway -> inventory (").contains("**Transport.**"));
+}
+
+/// ns per (tshark stream, sending side).
+type WaitBySide = BTreeMap<(u64, Side), i64>;
+
+/// Per connection (tshark's stream) and side: the time the side's window stayed at zero
+/// (its first zero-window segment to its next segment, neither SYN nor FIN, with an open
+/// window), and its silence before each timer retransmission, summed, in ns.
+fn tshark_transport_waits(segs: &[TsSeg]) -> (WaitBySide, WaitBySide) {
+    let (mut shut, mut since) = (BTreeMap::new(), BTreeMap::<(u64, Side), i64>::new());
+    let (mut rto, mut last) = (BTreeMap::new(), BTreeMap::<(u64, Side), i64>::new());
+    for s in segs {
+        let key = (s.stream, s.src.clone());
+        if s.zero_window {
+            since.entry(key.clone()).or_insert(s.ts);
+        } else if !s.syn && !s.fin {
+            if let Some(t) = since.remove(&key) {
+                *shut.entry(key.clone()).or_insert(0) += s.ts - t;
+            }
+        }
+        if s.len > 0 {
+            let prev = last.insert(key.clone(), s.ts);
+            if let Some(p) =
+                prev.filter(|p| s.retransmission && !s.keep_alive && s.ts - p >= RTO_SILENCE_NS)
+            {
+                *rto.entry(key).or_insert(0) += s.ts - p;
+            }
+        }
+    }
+    (shut, rto)
+}
+
+/// A real network with a 40 ms round trip (fixtures/transport, made by
+/// fixtures/scripts/make_transport.sh): a CUBIC server whose host restarts slow start after
+/// idle, the same with the restart off, a server whose segments are lost past the capture
+/// point, and a reader whose window closes. Checked against what the client did
+/// (transport.truth.json) and against tshark; each problem becomes its own fix, on the
+/// service the fix changes, and no Nagle stall is claimed for a sender that waited for a
+/// window.
+#[test]
+fn a_real_networks_transport_problems_are_priced_and_advised() {
+    let file = repo("fixtures/transport/transport.pcap");
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("fixtures/transport/transport.truth.json")).unwrap(),
+    )
+    .unwrap();
+    // The counts, the waits and the MSS, as tshark has them.
+    assert_eq!(our_transport_counts(&file), tshark_transport_counts(&file));
+    let (t, _) = analyse(std::slice::from_ref(&file));
+    let c = &t.connections;
+    let mss = truth["mss"].as_array().unwrap();
+    assert_eq!(mss.len(), 1);
+    let syn = i64s(c, "syn_ns");
+    assert!(u64s(c, "mss")
+        .iter()
+        .zip(&syn)
+        .all(|(m, s)| *m == s.and(mss[0].as_u64())));
+    let (shut, rto) = tshark_transport_waits(&tshark_segments(&file));
+    let ours = |col: &str| sum(c, col) as i64;
+    let total = |m: &WaitBySide, port_is_server: bool| -> i64 {
+        m.iter()
+            .filter(|((_, (_, port)), _)| (*port == 8080) == port_is_server)
+            .map(|(_, v)| *v)
+            .sum()
+    };
+    assert!(total(&shut, false) > 0 && total(&rto, true) > 0);
+    assert_eq!(ours("c2s_zero_window_ns"), total(&shut, false));
+    assert_eq!(ours("s2c_zero_window_ns"), total(&shut, true));
+    assert_eq!(ours("s2c_rto_wait_ns"), total(&rto, true));
+    assert_eq!(ours("c2s_rto_wait_ns"), total(&rto, false));
+
+    // links.json: each problem on its link, with its fix; the control link has none.
+    let (_dir, json, _) = crate::recommend::analyse_capture("fixtures/transport/transport.pcap");
+    let link = |server: &str| {
+        json["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["server"] == server)
+            .unwrap_or_else(|| panic!("no link to {server}"))
+            .clone()
+    };
+    let fixes = |l: &serde_json::Value| -> Vec<(String, String)> {
+        l["recommendation"]["transport_fixes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["kind"].as_str().unwrap().into(),
+                    t["service"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let pair = |k: &str, s: &str| vec![(k.to_owned(), s.to_owned())];
+    let idle = link("idle");
+    let expected = truth["scenarios"]["idle"]["idle_large_responses"]
+        .as_u64()
+        .unwrap();
+    assert!(expected >= 30);
+    assert_eq!(idle["slow_start_restarts"].as_u64(), Some(expected));
+    assert_eq!(
+        idle["slow_start_restarted_responses"].as_u64(),
+        Some(expected)
+    );
+    // One extra round trip (20 KB against a 14.6 KB window) of about 40 ms each.
+    let per_request = idle["slow_start_restart_ms_per_request"].as_f64().unwrap();
+    let rtt = idle["handshake_rtt_ms"]["p50"].as_f64().unwrap();
+    let requests = idle["requests"].as_f64().unwrap();
+    assert!(
+        (per_request - rtt * expected as f64 / requests).abs() < 0.15 * rtt,
+        "{per_request} ms per request, RTT {rtt} ms"
+    );
+    assert_eq!(fixes(&idle), pair("no-slow-start-after-idle", "idle"));
+    let warm = link("warm");
+    assert_eq!(warm["slow_start_restarts"].as_u64(), Some(0));
+    assert!(
+        truth["scenarios"]["warm"]["idle_large_responses"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(fixes(&warm), vec![]);
+    let lossy = link("lossy");
+    // Both ends' timers: a lost response also carried the ACK of its request.
+    assert_eq!(
+        lossy["rto_wait_ms"].as_f64().unwrap(),
+        (total(&rto, true) + total(&rto, false)) as f64 / 1e6
+    );
+    assert_eq!(fixes(&lossy), pair("repair-loss", "lossy"));
+    let bulk = link("bulk");
+    assert!(bulk["client_zero_window_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(fixes(&bulk), pair("receive-buffer", "client"));
+    // Senders that waited for a window are not Nagle stalls.
+    for l in [&idle, &warm, &bulk] {
+        assert_eq!(l["stalled_requests"].as_u64(), Some(0), "{}", l["server"]);
+    }
 }

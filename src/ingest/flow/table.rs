@@ -275,8 +275,9 @@ where
     if !flags.syn() && !flags.fin() {
         conn.half[side].on_window(seg.window, ts);
     }
-    if flags.syn() && seg.mss.is_some() {
-        conn.half[side].stats.mss = seg.mss;
+    if let Some(mss) = seg.mss.filter(|_| flags.syn()) {
+        conn.half[side].stats.mss = Some(mss);
+        conn.half[peer].set_send_mss(mss);
     }
 
     let mut data_seq = seg.seq;

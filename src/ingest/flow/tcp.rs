@@ -4,14 +4,16 @@
 //! It also reads two transport pathologies off the segment times, at no cost beyond a few
 //! integers per direction:
 //! - a *sender stall*: the sender had bytes in flight, sent nothing for at least
-//!   [`STALL_MIN_NS`], and sent its next new bytes within [`STALL_RESUME_NS`] of a pure
-//!   ACK (no payload) that covered everything it had sent. That is Nagle's algorithm
-//!   holding a small segment until the peer's delayed ACK comes (or a congestion window
-//!   of one segment waiting for the same ACK); an application that is slow to write the
-//!   rest resumes at its own pace, not right after an ACK, and a sender answering the
-//!   peer's data (an ACK riding on it) is the protocol's turn, not a stall. The stall is
-//!   handed on with the bytes that ended it ([`HalfSink::data`]), for the protocol stage
-//!   to charge to the message being sent.
+//!   [`STALL_MIN_NS`], and sent its next new bytes, in a segment shorter than
+//!   full-sized, within [`STALL_RESUME_NS`] of a pure ACK (no payload) that covered
+//!   everything it had sent. That is Nagle's algorithm holding a small segment until the
+//!   peer's delayed ACK comes; an application that is slow to write the rest resumes at
+//!   its own pace, not right after an ACK, and a sender answering the peer's data (an
+//!   ACK riding on it) is the protocol's turn, not a stall. Nagle never holds a
+//!   full-sized segment: one that resumes right after an ACK waited for the congestion
+//!   or receive window (a slow-start round, a slow reader), which other measures price.
+//!   The stall is handed on with the bytes that ended it ([`HalfSink::data`]), for the
+//!   protocol stage to charge to the message being sent.
 //! - a *retransmission timeout*: a segment repeating bytes already sent, after its sender
 //!   was silent for at least [`RTO_SILENCE_NS`] (counted in [`DirStats`]).
 //!
@@ -119,6 +121,10 @@ pub struct HalfStream {
     last_payload: Option<Timestamp>,
     /// When the peer's ACK last moved up to everything this direction had sent.
     caught_up: Option<Timestamp>,
+    /// The largest segment this direction may send: the MSS its peer's SYN advertised.
+    send_mss: Option<u16>,
+    /// The largest segment this direction sent so far.
+    largest_segment: u32,
     /// When this direction's receive window went to zero, while it stays there.
     zero_window_since: Option<Timestamp>,
     ended: bool,
@@ -151,6 +157,21 @@ impl HalfStream {
     }
     pub fn buffered_bytes(&self) -> usize {
         self.ooo_bytes
+    }
+
+    /// The MSS the peer's SYN advertised: the largest segment this direction may send.
+    pub fn set_send_mss(&mut self, mss: u16) {
+        self.send_mss = Some(mss);
+    }
+
+    /// A full-sized segment, which Nagle's algorithm never holds back: within the 40 bytes
+    /// TCP options may take of the MSS, or (without a SYN seen) as large as the largest
+    /// this direction sent, when that was at least the 536 bytes every host accepts.
+    fn full_sized(&self, wire: u32) -> bool {
+        match self.send_mss {
+            Some(mss) => wire + 40 >= u32::from(mss),
+            None => self.largest_segment >= 536 && wire >= self.largest_segment,
+        }
     }
 
     /// The receive window this direction advertised at `ts` (SYN and FIN segments are
@@ -209,6 +230,8 @@ impl HalfStream {
     #[inline]
     fn on_sent(&mut self, seq: u32, wire: u32, ts: Timestamp) -> Option<i64> {
         let reach = self.reach();
+        let full = self.full_sized(wire);
+        self.largest_segment = self.largest_segment.max(wire);
         // Saturating: capture times are whatever the file says.
         let silence = self.last_payload.map(|p| ts.0.saturating_sub(p.0));
         self.last_payload = Some(ts);
@@ -231,8 +254,9 @@ impl HalfStream {
         if seq_diff(seq.wrapping_add(wire), self.next) <= MAX_ACK_JUMP {
             self.sent_high = seq.wrapping_add(wire);
         }
-        // New bytes right where the sender left off, nothing missing before them.
-        if ahead != 0 || seq != self.next || self.ended {
+        // New bytes right where the sender left off, nothing missing before them; a
+        // full-sized segment waited for the window (congestion or receive), not for Nagle.
+        if ahead != 0 || seq != self.next || self.ended || full {
             return None;
         }
         let silence = silence.filter(|&s| s >= STALL_MIN_NS)?;
