@@ -133,6 +133,19 @@ impl TcpSummary {
         self.client_to_server.packets == 0 || self.server_to_client.packets == 0
     }
 
+    /// The same connection with client and server the other way round (for a protocol
+    /// stage that found the inferred roles wrong; the handshake times stay, they were not
+    /// seen where roles are inferred).
+    pub fn reversed(&self) -> TcpSummary {
+        TcpSummary {
+            client: self.server,
+            server: self.client,
+            client_to_server: self.server_to_client,
+            server_to_client: self.client_to_server,
+            ..self.clone()
+        }
+    }
+
     /// A SYN nobody answered (Zeek's `S0`): the client sent no payload, the capture
     /// saw no byte of it lost, and the server sent no packet at all.
     pub fn unanswered_attempt(&self) -> bool {

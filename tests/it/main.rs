@@ -18,6 +18,7 @@ mod fuzz_replay;
 mod golden;
 mod h2_truth;
 mod h2cost;
+mod http2;
 mod html;
 mod links;
 mod names;

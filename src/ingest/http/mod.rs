@@ -539,6 +539,7 @@ impl ConnState {
     fn close(self, summary: &TcpSummary, sink: &mut Sink<'_>) -> Connection {
         let mut tls = self.tls.map(|b| *b);
         let mut h2_stats = None;
+        let mut swapped = false;
         let (protocol, upgraded_to, exchanges, malformed_messages) = match self.phase {
             Phase::Sniff(sb) => {
                 let p = if sb.len == [0, 0] {
@@ -553,6 +554,7 @@ impl ConnState {
             Phase::H2(h) => {
                 let H2Phase { mut h2, before } = *h;
                 h2.close(summary.close, sink);
+                swapped = h2.swapped;
                 let (p, up, n, bad) = before.unwrap_or((L7Protocol::Http2, None, 0, 0));
                 h2_stats = Some(Box::new(h2.stats));
                 (p, up, n.saturating_add(h2.emitted), bad)
@@ -574,7 +576,12 @@ impl ConnState {
         };
         let (names, tls_handshake) = tls.unwrap_or_default();
         Connection {
-            tcp: summary.clone(),
+            // The HTTP/2 frames showed the flow stage's guess of the roles wrong.
+            tcp: if swapped {
+                summary.reversed()
+            } else {
+                summary.clone()
+            },
             protocol,
             upgraded_to,
             exchanges,

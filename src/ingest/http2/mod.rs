@@ -99,6 +99,8 @@ struct OpenBlock {
     buf: Vec<u8>,
     ts: Timestamp,
     dropped: bool,
+    /// Padding of the block's HEADERS or PUSH_PROMISE frame (pad length octet included).
+    padding: u64,
 }
 
 struct Side {
@@ -160,6 +162,11 @@ pub(crate) struct H2Conn {
     next_index: u32,
     pub(crate) emitted: u32,
     pub(crate) stats: H2Connection,
+    /// Mid-connection: the flow stage's client is this reader's server (see
+    /// [`H2Conn::check_roles`]); physical direction `p` is side `p ^ swapped`.
+    pub(crate) swapped: bool,
+    /// A header block has shown which side is the client.
+    roles_known: bool,
 }
 
 impl H2Conn {
@@ -239,6 +246,8 @@ impl H2Conn {
                 found_by: found_by.as_str(),
                 ..H2Connection::default()
             },
+            swapped: false,
+            roles_known: from_start,
         }
     }
 
@@ -267,6 +276,11 @@ impl H2Conn {
         }
     }
 
+    /// The side (client 0, server 1) of physical direction `p`.
+    fn side_of(&self, p: usize) -> usize {
+        p ^ usize::from(self.swapped)
+    }
+
     /// Bytes of one direction, in order.
     pub(crate) fn data(
         &mut self,
@@ -275,7 +289,8 @@ impl H2Conn {
         bytes: &[u8],
         sink: &mut Sink<'_>,
     ) {
-        let d = dir.index();
+        let p = dir.index();
+        let d = self.side_of(p);
         let mut pos = 0;
         if !self.sides[d].synced {
             if self.sides[d].preface_left == 0 && bytes.starts_with(PREFACE) && d == CLIENT {
@@ -290,25 +305,29 @@ impl H2Conn {
                 return;
             }
         }
-        // Each pass consumes at least one byte, or leaves sync (which ends the loop).
-        while pos < bytes.len() && self.sides[d].synced {
-            pos = self.step(d, ts, bytes, pos, sink);
+        // Each pass consumes at least one byte, or leaves sync (which ends the loop). The
+        // side is looked up on every pass: a header block may swap the roles.
+        while pos < bytes.len() && self.sides[self.side_of(p)].synced {
+            pos = self.step(p, ts, bytes, pos, sink);
         }
         if pos < bytes.len() {
             self.stats.unsynced_bytes += (bytes.len() - pos) as u64;
         }
+        let d = self.side_of(p);
         self.sides[d].last_ts = Some(ts);
     }
 
-    /// Reads from `pos`: the preface, a frame header, or frame payload.
+    /// Reads from `pos` of physical direction `p`: the preface, a frame header, or frame
+    /// payload.
     fn step(
         &mut self,
-        d: usize,
+        p: usize,
         ts: Timestamp,
         bytes: &[u8],
         pos: usize,
         sink: &mut Sink<'_>,
     ) -> usize {
+        let d = self.side_of(p);
         let rest = &bytes[pos..];
         let side = &mut self.sides[d];
         if side.preface_left > 0 {
@@ -550,10 +569,8 @@ impl H2Conn {
                     buf: Vec::new(),
                     ts: c.ts,
                     dropped: false,
+                    padding,
                 };
-                if padding > 0 {
-                    self.padding(h.stream, padding);
-                }
                 if h.flags & frame::END_HEADERS != 0 {
                     self.decode_block(d, block, frag, ts, sink);
                 } else {
@@ -623,6 +640,7 @@ impl H2Conn {
                     buf: Vec::new(),
                     ts: self.sides[d].head_ts,
                     dropped: true,
+                    padding: 0,
                 };
                 if h.flags & frame::END_HEADERS != 0 {
                     let ts = block.ts;
@@ -644,12 +662,6 @@ impl H2Conn {
                 }
             }
             _ => {}
-        }
-    }
-
-    fn padding(&mut self, id: u32, n: u64) {
-        if let Some(s) = self.streams.get_mut(&id) {
-            s.h2().padding_bytes += n;
         }
     }
 
@@ -691,6 +703,7 @@ impl H2Conn {
         let unknown = u64::from(facts.unknown);
         self.stats.hpack_unknown_fields += unknown;
         sink.cov.h2_hpack_unknown_fields += unknown;
+        let d = self.check_roles(d, &facts, b.promised.is_some());
         // PUSH_PROMISE: the promised stream's request, sent by the server.
         let (id, side) = match b.promised {
             Some(p) => (p, CLIENT),
@@ -712,6 +725,9 @@ impl H2Conn {
             }
             self.open(id, d, sink);
         }
+        if let Some(s) = self.streams.get_mut(&b.stream) {
+            s.h2().padding_bytes += b.padding;
+        }
         let Some(s) = self.streams.get_mut(&id) else {
             return;
         };
@@ -732,6 +748,40 @@ impl H2Conn {
         if b.end_stream {
             self.end_stream(d, id, ts, sink);
         }
+    }
+
+    /// Mid-connection, the flow stage guessed the roles (from the ports, without a SYN):
+    /// the first header block with `:method` or `:status` tells who the client is. When
+    /// the guess was wrong and no stream has headers yet, the sides swap (`swapped`); the
+    /// connection record is then written with the roles the frames showed. Returns side
+    /// `d`'s role afterwards.
+    fn check_roles(&mut self, d: usize, facts: &Block, promise: bool) -> usize {
+        if self.roles_known || promise {
+            return d;
+        }
+        let request = facts.method.is_some();
+        let response = facts.status.is_some();
+        if !(request || response) {
+            return d;
+        }
+        self.roles_known = true;
+        let wrong = (d == SERVER && request) || (d == CLIENT && response && !request);
+        let settled = self
+            .streams
+            .values()
+            .any(|s| s.request_seen || s.response_seen);
+        if !wrong || self.from_start || settled {
+            return d;
+        }
+        self.swapped = !self.swapped;
+        self.sides.swap(0, 1);
+        std::mem::swap(&mut self.client, &mut self.server);
+        self.stats.header_table_size.swap(0, 1);
+        self.stats.max_frame_size.swap(0, 1);
+        for s in self.streams.values_mut() {
+            s.swap_sides(self.client, self.server);
+        }
+        1 - d
     }
 
     /// END_STREAM from side `d`.
@@ -852,7 +902,7 @@ impl H2Conn {
 
     /// `len` bytes of direction `dir` were not captured.
     pub(crate) fn gap(&mut self, dir: Direction, len: u64, sink: &mut Sink<'_>) {
-        let d = dir.index();
+        let d = self.side_of(dir.index());
         if !self.sides[d].synced {
             return;
         }

@@ -5,7 +5,7 @@ use super::grpc::{self, MessageReader};
 use super::hpack::Field;
 use crate::ingest::http::head::TraceHeaders;
 use crate::ingest::http::route;
-use crate::model::{Completeness, Exchange, GrpcExchange, H2Exchange, Timestamp};
+use crate::model::{Completeness, Endpoint, Exchange, GrpcExchange, H2Exchange, Timestamp};
 
 const CLIENT: usize = 0;
 const SERVER: usize = 1;
@@ -264,6 +264,25 @@ impl Stream {
             self.ex.grpc = Some(Box::default());
         }
         self.ex.grpc.as_deref_mut()
+    }
+
+    /// The stream was read with client and server the wrong way round (only DATA seen so
+    /// far, see `H2Conn::check_roles`): what each side sent changes places.
+    pub(crate) fn swap_sides(&mut self, client: Endpoint, server: Endpoint) {
+        let ex = &mut self.ex;
+        ex.client = client;
+        ex.server = server;
+        std::mem::swap(&mut ex.req_body_bytes, &mut ex.resp_body_bytes);
+        std::mem::swap(&mut ex.req_body_len, &mut ex.resp_body_len);
+        std::mem::swap(&mut ex.req_first, &mut ex.resp_first);
+        std::mem::swap(&mut ex.req_last, &mut ex.resp_last);
+        self.ended.swap(0, 1);
+        self.grpc_from_start.swap(0, 1);
+        if let Some(r) = self.grpc.as_deref_mut() {
+            r.swap(0, 1);
+        }
+        let h2 = self.h2();
+        std::mem::swap(&mut h2.req_data_frames, &mut h2.resp_data_frames);
     }
 
     /// DATA payload bytes of side `d` (padding excluded).
