@@ -10,7 +10,6 @@ pub mod capture;
 pub mod decode;
 pub mod flow;
 pub mod http;
-pub mod http2;
 pub mod tls;
 pub mod dns;
 pub mod serialization;

@@ -4,7 +4,7 @@
 use polars::prelude::*;
 
 use super::columns;
-use crate::ingest::http2::grpc;
+use crate::ingest::http::h2::grpc;
 use crate::model::connection::H2_FRAME_TYPES;
 use crate::model::{Connection, Exchange};
 

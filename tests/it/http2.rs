@@ -74,7 +74,8 @@ fn ours(t: &Tables) -> Figures {
     f.grpc_message_bytes = sum(ex, "req_grpc_message_bytes") + sum(ex, "resp_grpc_message_bytes");
     f.grpc_compressed_messages = sum(ex, "grpc_compressed_messages");
     f.header_fields_unknown = sum(ex, "hpack_unknown_fields");
-    f.streams_headers_complete = bools(ex, "headers_complete").iter().filter(|b| **b).count() as u64;
+    f.streams_headers_complete =
+        bools(ex, "headers_complete").iter().filter(|b| **b).count() as u64;
     let cn = &t.connections;
     for (name, col) in FRAME_COLUMNS {
         let n = sum(cn, col);
@@ -103,7 +104,8 @@ fn truth_figures(totals: &Value) -> (Figures, u64) {
     };
     for (k, v) in totals.as_object().unwrap() {
         if let Some(code) = k.strip_prefix("grpc_status_") {
-            f.grpc_status.insert(code.parse().unwrap(), v.as_u64().unwrap());
+            f.grpc_status
+                .insert(code.parse().unwrap(), v.as_u64().unwrap());
         }
     }
     f.frames = totals["frames"]
@@ -145,9 +147,21 @@ fn compare(name: &str, t: &Tables, truth: &Value) -> Vec<String> {
             diffs.push(format!("{name} {what}: linkrank {a}, tshark {b}"));
         }
     };
-    check("requests", format!("{}", got.requests), format!("{}", want.requests));
-    check("responses", format!("{}", got.responses), format!("{}", want.responses));
-    check("grpc_messages", format!("{}", got.grpc_messages), format!("{}", want.grpc_messages));
+    check(
+        "requests",
+        format!("{}", got.requests),
+        format!("{}", want.requests),
+    );
+    check(
+        "responses",
+        format!("{}", got.responses),
+        format!("{}", want.responses),
+    );
+    check(
+        "grpc_messages",
+        format!("{}", got.grpc_messages),
+        format!("{}", want.grpc_messages),
+    );
     check(
         "grpc_message_bytes",
         format!("{}", got.grpc_message_bytes),
@@ -158,9 +172,21 @@ fn compare(name: &str, t: &Tables, truth: &Value) -> Vec<String> {
         format!("{}", got.grpc_compressed_messages),
         format!("{}", want.grpc_compressed_messages),
     );
-    check("grpc_status", format!("{:?}", got.grpc_status), format!("{:?}", want.grpc_status));
-    check("http1_requests", format!("{}", got.http1_requests), format!("{}", want.http1_requests));
-    check("frames", format!("{:?}", got.frames), format!("{:?}", want.frames));
+    check(
+        "grpc_status",
+        format!("{:?}", got.grpc_status),
+        format!("{:?}", want.grpc_status),
+    );
+    check(
+        "http1_requests",
+        format!("{}", got.http1_requests),
+        format!("{}", want.http1_requests),
+    );
+    check(
+        "frames",
+        format!("{:?}", got.frames),
+        format!("{:?}", want.frames),
+    );
     check(
         "header_fields_unknown",
         format!("{}", got.header_fields_unknown),
@@ -197,7 +223,11 @@ fn corpus_http2_requests_and_grpc_messages_equal_tsharks() {
         let (want, padded) = truth_figures(&t["totals"]);
         assert_eq!(sum_padding(&tables), want.padding_bytes + padded, "{name}");
     }
-    assert!(diffs.is_empty(), "differences from tshark:\n  {}", diffs.join("\n  "));
+    assert!(
+        diffs.is_empty(),
+        "differences from tshark:\n  {}",
+        diffs.join("\n  ")
+    );
 }
 
 #[test]
@@ -225,5 +255,9 @@ fn every_h2_fixture_matches_its_truth() {
         checked += 1;
     }
     assert_eq!(checked, 11);
-    assert!(diffs.is_empty(), "differences from tshark:\n  {}", diffs.join("\n  "));
+    assert!(
+        diffs.is_empty(),
+        "differences from tshark:\n  {}",
+        diffs.join("\n  ")
+    );
 }

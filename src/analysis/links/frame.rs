@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use polars::prelude::*;
 
 use crate::analysis::identity::{Named, Naming};
-use crate::ingest::http2::{grpc_http_status, grpc_status_name};
+use crate::ingest::http::h2::{grpc_http_status, grpc_status_name};
 use crate::tables::columns;
 
 /// Service names of every row's client and server.

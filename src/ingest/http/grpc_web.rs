@@ -3,7 +3,7 @@
 //! at the end of the response body. The base64 `-text` forms are recognised as gRPC-Web
 //! but their messages are not counted.
 
-use crate::ingest::http2::grpc::{self, MessageReader};
+use crate::ingest::http::h2::grpc::{self, MessageReader};
 use crate::model::{Exchange, GrpcExchange};
 
 /// The `grpc-*` headers of one HTTP/1 head (privacy: `grpc-message` by presence only).

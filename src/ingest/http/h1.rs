@@ -22,25 +22,18 @@ use super::body::Chunked;
 use super::coding::Decoder;
 use super::grpc_web;
 use super::head::{self, Head, Parsed};
+pub(crate) use super::Sink;
 use super::{HttpConfig, Record};
 use crate::ingest::flow::Interest;
 use crate::ingest::h2cost::{self, Replay};
-use crate::ingest::http2::grpc::MessageReader;
-use crate::ingest::serialization::{self, BodyKind, Capture, Offer, SampleKey, Sampler};
+use crate::ingest::http::h2::grpc::MessageReader;
+use crate::ingest::serialization::{self, BodyKind, Capture, Offer, SampleKey};
 use crate::model::{
     CloseReason, Completeness, ConnId, Coverage, Direction, Endpoint, Exchange, Timestamp,
 };
 
 const CLIENT: usize = 0;
 const SERVER: usize = 1;
-
-/// Where emitted records and counters go.
-pub(crate) struct Sink<'a> {
-    pub cov: &'a mut Coverage,
-    pub out: &'a mut dyn FnMut(Record),
-    /// Where finished bodies go to be sampled (`None`: bodies are not sampled).
-    pub sampler: Option<&'a mut Sampler>,
-}
 
 struct Slot {
     ex: Exchange,

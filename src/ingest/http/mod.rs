@@ -1,6 +1,6 @@
 //! Protocol: byte streams -> HTTP exchanges and connection records. HTTP/1.x is read here;
 //! HTTP/2 (the preface, an `Upgrade: h2c`, or frames found in a connection whose first
-//! bytes were none of the known ones) is handed to `crate::ingest::http2`. Of TLS only the
+//! bytes were none of the known ones) is handed to `crate::ingest::http::h2`. Of TLS only the
 //! cleartext handshake is read (by `crate::ingest::tls`): SNI, ALPN, version, cipher, timing.
 
 pub(crate) mod body;
@@ -8,8 +8,10 @@ pub(crate) mod coding;
 pub mod detect;
 pub mod h1;
 pub(crate) mod grpc_web;
+pub mod h2;
 pub(crate) mod head;
 pub mod route;
+pub(crate) mod trace;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -17,8 +19,6 @@ pub(crate) mod tests;
 use rustc_hash::FxHashMap;
 
 use crate::ingest::flow::{EventKind, Interest, StreamEvent};
-use crate::ingest::http2::sync::{Probe, Verdict};
-use crate::ingest::http2::H2Conn;
 use crate::ingest::serialization::{PayloadRow, Sampler};
 use crate::ingest::tls::{Handshake, HelloNames, Progress};
 use crate::model::connection::TlsHandshake;
@@ -28,7 +28,17 @@ use crate::model::{
     TcpSummary, Timestamp,
 };
 use detect::{Sniff, SNIFF_LEN};
-use h1::{H1Conn, Sink};
+use h1::H1Conn;
+use h2::sync::{Probe, Verdict};
+use h2::H2Conn;
+
+/// Where emitted records and counters go.
+pub(crate) struct Sink<'a> {
+    pub cov: &'a mut Coverage,
+    pub out: &'a mut dyn FnMut(Record),
+    /// Where finished bodies go to be sampled (`None`: bodies are not sampled).
+    pub sampler: Option<&'a mut Sampler>,
+}
 
 /// Owned output of the protocol stage.
 // Moved once into the tables stage; boxing exchanges would add an allocation per record.

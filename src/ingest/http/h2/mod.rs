@@ -33,8 +33,7 @@ use std::collections::VecDeque;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::ingest::http::h1::Sink;
-use crate::ingest::http::{HttpConfig, Record};
+use crate::ingest::http::{HttpConfig, Record, Sink};
 use crate::model::connection::H2Connection;
 use crate::model::{CloseReason, Completeness, ConnId, Direction, Endpoint, Exchange, Timestamp};
 use frame::Head;

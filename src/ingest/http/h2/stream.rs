@@ -3,8 +3,8 @@
 
 use super::grpc::{self, MessageReader};
 use super::hpack::Field;
-use crate::ingest::http::head::TraceHeaders;
 use crate::ingest::http::route;
+use crate::ingest::http::trace::TraceHeaders;
 use crate::model::{Completeness, Endpoint, Exchange, GrpcExchange, H2Exchange, Timestamp};
 
 const CLIENT: usize = 0;
