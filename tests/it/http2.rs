@@ -202,3 +202,140 @@ fn every_h2_fixture_matches_its_truth() {
         diffs.join("\n  ")
     );
 }
+
+/// Calls of the truth's streams by final grpc-status or HTTP status class.
+fn truth_streams(truth: &Value) -> Vec<Value> {
+    truth["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["streams"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// Links over gRPC and h2c get the measures of HTTP/1 links (connections, header and body
+/// bytes per request, latency, errors: a non-OK grpc-status as the HTTP status it maps
+/// to), their HTTP/2 facts, no gRPC saving and a keep.
+#[test]
+fn links_over_grpc_and_h2c_are_measured_and_kept() {
+    let (_dir, json, _) = crate::recommend::analyse_capture("fixtures/h2/grpc_kinds.pcap");
+    let truth = read_truth(&repo("fixtures/h2/grpc_kinds.truth.json"));
+    let links = json["links"].as_array().unwrap();
+    assert_eq!(links.len(), 2, "one server per port");
+    let statuses: Vec<u64> = truth_streams(&truth)
+        .iter()
+        .filter_map(|s| s["grpc_status"].as_str().map(|g| g.parse().unwrap()))
+        .collect();
+    assert_eq!(statuses.len(), 22);
+    let failed = |lo: u64, hi: u64| {
+        statuses
+            .iter()
+            .map(|&g| u64::from(linkrank::ingest::http::h2::grpc_http_status(g as u32)))
+            .filter(|s| (lo..hi).contains(s))
+            .count() as u64
+    };
+    let sum = |key: &str| {
+        links
+            .iter()
+            .map(|l| l["status"][key].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(sum("4xx"), failed(400, 500));
+    assert_eq!(sum("5xx"), failed(500, 600));
+    assert!(failed(400, 600) > 0);
+    for l in links {
+        assert_eq!(l["protocol"], "grpc");
+        assert_eq!(l["requests"], 11);
+        assert_eq!(l["connections"], 1);
+        assert!(l["latency_ms"]["p50"].as_f64().is_some_and(|ms| ms > 0.0));
+        assert!(l["bytes_per_request"]["request_headers"].as_f64().unwrap() > 0.0);
+        let h2 = &l["http2"];
+        assert_eq!(h2["streams"], 11);
+        assert_eq!(h2["grpc_calls"], 11);
+        let by_code: u64 = h2["grpc_status"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(by_code, 11);
+        let kinds: Vec<&str> = h2["grpc_call_kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["value"].as_str().unwrap())
+            .collect();
+        for k in [
+            "unary",
+            "server_streaming",
+            "client_streaming",
+            "bidi_streaming",
+        ] {
+            assert!(kinds.contains(&k), "{kinds:?}");
+        }
+        assert_eq!(l["recommendation"]["target"], "keep");
+        assert!(
+            l["savings"]["bytes_per_s_saved"].is_null(),
+            "{}",
+            l["savings"]
+        );
+    }
+    let (_dir, json, _) = crate::recommend::analyse_capture("fixtures/h2/h2c_prior_nginx.pcap");
+    let truth = read_truth(&repo("fixtures/h2/h2c_prior_nginx.truth.json"));
+    let l = &json["links"].as_array().unwrap()[0];
+    assert_eq!(l["protocol"], "h2c");
+    assert_eq!(l["requests"], truth["totals"]["requests"]);
+    let final_status = |lo: u64, hi: u64| {
+        truth_streams(&truth)
+            .iter()
+            .filter_map(|s| s["status"].as_str().map(|v| v.parse::<u64>().unwrap()))
+            .filter(|s| (lo..hi).contains(s))
+            .count() as u64
+    };
+    assert_eq!(l["status"]["5xx"].as_u64(), Some(final_status(500, 600)));
+    assert_eq!(l["status"]["4xx"].as_u64(), Some(final_status(400, 500)));
+    assert_eq!(l["connections"], truth["totals"]["connections"]);
+}
+
+/// A link that speaks gRPC or h2c inside the system (its caller serves requests too) is
+/// never moved to gRPC nor given a gRPC fix at any scale: with its failures it may go to
+/// a failure rule (a keep or a mesh), without them it is kept by its own rule.
+#[test]
+fn already_migrated_links_are_kept_by_their_rule() {
+    use linkrank::analysis::recommend::Target;
+    for (capture, rule) in [
+        ("fixtures/h2/grpc_kinds.pcap", "keep:already-grpc"),
+        ("fixtures/h2/h2c_prior_nginx.pcap", "keep:already-http2"),
+    ] {
+        let (_dir, _, outcome) = crate::recommend::analyse_capture(capture);
+        let real = outcome.ranked[0].clone();
+        let mut healthy = real.clone();
+        healthy.link.server = format!("{}-healthy", real.link.server);
+        if let Some(h) = healthy.link.http.as_mut() {
+            h.status = Default::default();
+        }
+        // The same traffic, as if its caller also served a link: not external.
+        let mut upstream = real.clone();
+        upstream.link.client = "edge".into();
+        upstream.link.server = real.link.client.clone();
+        let k = crate::recommend::without_floors();
+        let assessed = crate::recommend::decide_again(
+            vec![real, healthy, upstream],
+            &k,
+            outcome.capture_seconds.map(|s| s.max(600.0)),
+        );
+        for a in &assessed[..2] {
+            let r = &a.assessment.recommendation;
+            assert_ne!(r.target, Target::Grpc, "{capture}");
+            assert!(r.cheaper_fix.is_none(), "{capture}: {:?}", r.cheaper_fix);
+            assert_eq!(r.gain.bytes_saved_per_s, 0.0, "{capture}");
+        }
+        let r = &assessed[1].assessment.recommendation;
+        assert_eq!(
+            (r.target, r.rule),
+            (Target::Keep, rule),
+            "{capture}: {:?}",
+            r.why
+        );
+    }
+}
