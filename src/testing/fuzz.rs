@@ -2155,9 +2155,10 @@ pub fn http2(data: &[u8]) {
     for from_start in [true, false] {
         let mut d = Hpack::new(from_start);
         for block in [body, body] {
+            // An index past the table is unknown even on a connection seen from its start
+            // (a corrupt block there is still read as far as it goes).
             if let Ok(s) = d.decode(block, |_| {}) {
                 assert!(s.unknown <= s.fields, "{s:?}");
-                assert!(!from_start || s.unknown == 0 || d.unknown_tail);
             }
         }
     }
@@ -2332,6 +2333,10 @@ fn check_h2_exchange(e: &Exchange) {
             "{g:?} {}",
             e.req_body_len
         );
-        assert!(g.resp_message_bytes <= e.resp_body_len.saturating_add(u64::from(u32::MAX)));
+        assert!(
+            g.resp_message_bytes <= e.resp_body_len,
+            "{g:?} {}",
+            e.resp_body_len
+        );
     }
 }

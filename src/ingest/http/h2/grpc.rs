@@ -14,8 +14,14 @@ const MAX_WEB_TRAILERS: usize = 1024;
 enum State {
     /// Reading the 5-byte prefix; `n` bytes of it so far.
     Prefix { buf: [u8; 5], n: usize },
-    /// Inside a message (or gRPC-Web trailers frame) with `rem` bytes to go.
-    Body { rem: u32, trailers: bool },
+    /// Inside a message (or gRPC-Web trailers frame) with `rem` bytes to go; `len` and
+    /// `compressed` are counted when it ends (as tshark counts a message once whole).
+    Body {
+        rem: u32,
+        len: u32,
+        compressed: bool,
+        trailers: bool,
+    },
     /// A gap cut a prefix: message boundaries are lost for the rest of this direction.
     Lost,
 }
@@ -64,21 +70,17 @@ impl MessageReader {
                         let trailers = self.web && flag & 0x80 != 0;
                         if trailers {
                             self.web_trailers = Some(Vec::new());
-                        } else {
-                            self.messages = self.messages.saturating_add(1);
-                            self.bytes = self.bytes.saturating_add(u64::from(len));
-                            if flag & 1 != 0 {
-                                self.compressed = self.compressed.saturating_add(1);
-                            }
                         }
-                        self.state = if len == 0 {
-                            State::Prefix { buf: [0; 5], n: 0 }
-                        } else {
-                            State::Body { rem: len, trailers }
+                        self.state = State::Body {
+                            rem: len,
+                            len,
+                            compressed: flag & 1 != 0,
+                            trailers,
                         };
+                        self.message_end();
                     }
                 }
-                State::Body { rem, trailers } => {
+                State::Body { rem, trailers, .. } => {
                     let k = (*rem as usize).min(b.len());
                     if *trailers {
                         if let Some(t) = &mut self.web_trailers {
@@ -88,23 +90,39 @@ impl MessageReader {
                     }
                     *rem -= k as u32;
                     b = &b[k..];
-                    if *rem == 0 {
-                        self.state = State::Prefix { buf: [0; 5], n: 0 };
-                    }
+                    self.message_end();
                 }
             }
         }
     }
 
-    /// `n` bytes of this direction were not captured.
+    /// A message (or trailers frame) whose bytes have all come is counted, and the next
+    /// prefix is awaited.
+    fn message_end(&mut self) {
+        if let State::Body {
+            rem: 0,
+            len,
+            compressed,
+            trailers,
+        } = self.state
+        {
+            if !trailers {
+                self.messages = self.messages.saturating_add(1);
+                self.bytes = self.bytes.saturating_add(u64::from(len));
+                self.compressed = self.compressed.saturating_add(u32::from(compressed));
+            }
+            self.state = State::Prefix { buf: [0; 5], n: 0 };
+        }
+    }
+
+    /// `n` bytes of this direction were not captured: a message they fall inside still
+    /// counts; one whose prefix they cut loses the boundaries for good.
     pub(crate) fn lose(&mut self, n: u64) {
         self.lost = true;
         match &mut self.state {
             State::Body { rem, .. } if n <= u64::from(*rem) => {
                 *rem -= n as u32;
-                if *rem == 0 {
-                    self.state = State::Prefix { buf: [0; 5], n: 0 };
-                }
+                self.message_end();
             }
             _ => self.state = State::Lost,
         }
@@ -254,6 +272,16 @@ mod tests {
         v.extend_from_slice(&(body.len() as u32).to_be_bytes());
         v.extend_from_slice(body);
         v
+    }
+
+    #[test]
+    fn a_message_counts_once_whole() {
+        let mut r = MessageReader::new(false);
+        let m = msg(1, &[9; 40]);
+        r.feed(&m[..30]);
+        assert_eq!((r.messages, r.bytes, r.compressed), (0, 0, 0));
+        r.feed(&m[30..]);
+        assert_eq!((r.messages, r.bytes, r.compressed), (1, 40, 1));
     }
 
     #[test]

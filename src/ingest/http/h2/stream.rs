@@ -50,7 +50,9 @@ impl Block {
                     .filter(|v| v.len() == 3)
                     .and_then(|v| v.parse().ok())
             }
-            b":scheme" | b":protocol" => {}
+            // `:scheme`, `:protocol`, and pseudo-headers RFC 9113 does not define (a
+            // malformed block): not header names.
+            n if n.starts_with(b":") => {}
             _ => {
                 if !self.names.is_empty() {
                     self.names.push(',');
