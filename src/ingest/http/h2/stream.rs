@@ -3,6 +3,7 @@
 
 use super::grpc::{self, MessageReader};
 use super::hpack::Field;
+use crate::ingest::http::detect::is_tchar;
 use crate::ingest::http::route;
 use crate::ingest::http::trace::TraceHeaders;
 use crate::model::{Completeness, Endpoint, Exchange, GrpcExchange, H2Exchange, Timestamp};
@@ -53,6 +54,8 @@ impl Block {
             // `:scheme`, `:protocol`, and pseudo-headers RFC 9113 does not define (a
             // malformed block): not header names.
             n if n.starts_with(b":") => {}
+            // Not a token (RFC 9110 §5.1): a malformed field, neither named nor read.
+            n if n.is_empty() || !n.iter().all(|&c| is_tchar(c)) => {}
             _ => {
                 if !self.names.is_empty() {
                     self.names.push(',');
@@ -113,9 +116,7 @@ impl Block {
 
 /// A method is a token (RFC 9110); anything else is kept as `?` rather than as text.
 fn method_token(v: &[u8]) -> String {
-    let ok = !v.is_empty()
-        && v.len() <= 20
-        && v.iter().all(|&c| crate::ingest::http::detect::is_tchar(c));
+    let ok = !v.is_empty() && v.len() <= 20 && v.iter().all(|&c| is_tchar(c));
     if ok {
         String::from_utf8_lossy(v).into_owned()
     } else {
