@@ -349,8 +349,9 @@ fn lookup(entries: &VecDeque<Entry>, index: u64) -> Result<EntryRef<'_>, HpackEr
     }
 }
 
-/// RFC 7541 §5.1 integer with an `n`-bit prefix: (value, bytes used). Values past 2^32
-/// are refused (no real block needs them, and they would overflow the arithmetic).
+/// RFC 7541 §5.1 integer with an `n`-bit prefix: (value, bytes used). Values past 2^32,
+/// and more than 5 continuation bytes (zero-padded ones included), are refused: no real
+/// block needs them, and they would overflow the arithmetic.
 fn integer(b: &[u8], n: u32) -> Result<(u64, usize), HpackError> {
     let first = *b.first().ok_or(HpackError::Truncated)?;
     let max = (1u64 << n) - 1;
@@ -359,7 +360,7 @@ fn integer(b: &[u8], n: u32) -> Result<(u64, usize), HpackError> {
         return Ok((v, 1));
     }
     let mut shift = 0;
-    for (i, &c) in b.iter().enumerate().skip(1) {
+    for (i, &c) in b.iter().enumerate().skip(1).take(5) {
         v += u64::from(c & 0x7f) << shift;
         if v > u64::from(u32::MAX) {
             return Err(HpackError::Truncated);
@@ -528,6 +529,9 @@ mod tests {
             &[0x80][..],                                     // index 0
             &[0xff][..],                                     // integer cut
             &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f][..], // too large
+            &[
+                0xff, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01,
+            ][..], // zero-padded
             &[0x40, 5, b'a'][..],                            // string cut
             &[0x40, 0x81, 0xff][..],                         // bad Huffman (EOS padding too long)
         ] {
