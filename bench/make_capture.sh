@@ -22,7 +22,7 @@ NSS=lrbns
 NSC=lrbnc
 
 # shellcheck source=SCRIPTDIR/../fixtures/scripts/lib.sh
-. "$REPO/fixtures/scripts/lib.sh"   # need_*, netns_*, wait_tcp, cleanup_all, cap_*
+. "$REPO/fixtures/scripts/lib.sh"   # need_*, netns_*, wait_tcp, cleanup_all, cap_*, wait_size
 need_root
 need_tools wrk:wrk nginx:nginx-light tcpdump:tcpdump ip:iproute2 ethtool:ethtool \
            capinfos:wireshark-common python3:python3
@@ -70,14 +70,7 @@ PIDS+=($!); W1=$!
 PIDS+=($!); W2=$!
 
 start=$(date +%s)
-limit=$((MIN_MB * 1024 * 1024))
-while :; do
-    sz=$(stat -c %s "$OUT" 2>/dev/null || echo 0)
-    [ "$sz" -ge "$limit" ] && break
-    [ $(( $(date +%s) - start )) -ge "$MAX_SECS" ] && { echo "time limit reached" >&2; break; }
-    kill -0 "$W1" 2>/dev/null || kill -0 "$W2" 2>/dev/null || break
-    sleep 0.2
-done
+wait_size "$OUT" $((MIN_MB * 1024 * 1024)) "$MAX_SECS" "$W1" "$W2"
 kill -INT "$W1" "$W2" 2>/dev/null || true
 wait "$W1" "$W2" 2>/dev/null || true
 cap_stop

@@ -24,7 +24,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUZZ="$ROOT/fuzz"
-ALL_TARGETS=(capture_reader decode_frame tcp_http_flow http1 trace_otlp_json
+ALL_TARGETS=(capture_reader decode_frame tcp_http_flow http1 http2 trace_otlp_json
   trace_otlp_proto trace_jaeger trace_zipkin services_yaml k8s_json)
 BUILD_FLAGS=(-s none --debug-assertions)
 LIBFUZZER_FLAGS=(-rss_limit_mb=2048 -timeout=20)

@@ -128,6 +128,13 @@ fn merge_http_counters(cov: &mut Coverage, http: &Coverage) {
     cov.http_resyncs += http.http_resyncs;
     cov.header_budget_overflows += http.header_budget_overflows;
     cov.h2_replay_dropped += http.h2_replay_dropped;
+    cov.h2_streams += http.h2_streams;
+    cov.h2_streams_evicted += http.h2_streams_evicted;
+    cov.h2_hpack_unknown_fields += http.h2_hpack_unknown_fields;
+    cov.h2_hpack_errors += http.h2_hpack_errors;
+    cov.h2_header_blocks_dropped += http.h2_header_blocks_dropped;
+    cov.h2_sync_lost += http.h2_sync_lost;
+    cov.h2_resyncs += http.h2_resyncs;
     cov.tls_client_hellos += http.tls_client_hellos;
     cov.tls_client_hello_unparsed += http.tls_client_hello_unparsed;
     cov.tls_server_hellos += http.tls_server_hellos;

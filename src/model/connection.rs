@@ -133,6 +133,19 @@ impl TcpSummary {
         self.client_to_server.packets == 0 || self.server_to_client.packets == 0
     }
 
+    /// The same connection with client and server the other way round (for a protocol
+    /// stage that found the inferred roles wrong; the handshake times stay, they were not
+    /// seen where roles are inferred).
+    pub fn reversed(&self) -> TcpSummary {
+        TcpSummary {
+            client: self.server,
+            server: self.client,
+            client_to_server: self.server_to_client,
+            server_to_client: self.client_to_server,
+            ..self.clone()
+        }
+    }
+
     /// A SYN nobody answered (Zeek's `S0`): the client sent no payload, the capture
     /// saw no byte of it lost, and the server sent no packet at all.
     pub fn unanswered_attempt(&self) -> bool {
@@ -161,6 +174,63 @@ pub struct Connection {
     pub tls_alpn: Option<String>,
     /// What the rest of the cleartext TLS handshake showed (all null on non-TLS rows).
     pub tls_handshake: TlsHandshake,
+    /// HTTP/2 counters of a connection that carried HTTP/2 (None otherwise).
+    pub h2: Option<Box<H2Connection>>,
+}
+
+/// Frame types of RFC 9113 in type order; index 10 counts the others.
+pub const H2_FRAME_TYPES: [&str; 11] = [
+    "data",
+    "headers",
+    "priority",
+    "rst_stream",
+    "settings",
+    "push_promise",
+    "ping",
+    "goaway",
+    "window_update",
+    "continuation",
+    "unknown",
+];
+
+/// What the HTTP/2 reader counted on one connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct H2Connection {
+    /// `preface`, `upgrade` (h2c after a 101) or `frames` (found mid-connection).
+    pub found_by: &'static str,
+    /// Frames of each type, both directions, by [`H2_FRAME_TYPES`] index.
+    pub frames: [u64; 11],
+    pub streams: u32,
+    /// Streams given up at the per-connection cap.
+    pub streams_evicted: u32,
+    /// Streams whose every header block was decoded with every field known.
+    pub complete_header_streams: u32,
+    /// SETTINGS_HEADER_TABLE_SIZE and SETTINGS_MAX_FRAME_SIZE each side announced
+    /// (client, server), the last value seen.
+    pub header_table_size: [Option<u32>; 2],
+    pub max_frame_size: [Option<u32>; 2],
+    pub rst_streams_by: [u64; 2],
+    /// Error code of the last GOAWAY.
+    pub goaway_error: Option<&'static str>,
+    /// Streams a GOAWAY refused.
+    pub goaway_refused: u32,
+    pub hpack_unknown_fields: u64,
+    pub hpack_errors: u64,
+    pub header_blocks_dropped: u64,
+    /// Frames that break the protocol or could not be kept (counted, skipped).
+    pub frame_errors: u64,
+    /// Frames for streams already ended or never opened (counted, skipped).
+    pub late_frames: u64,
+    pub sync_lost: u64,
+    /// Bytes passed over while looking for frames.
+    pub unsynced_bytes: u64,
+}
+
+impl H2Connection {
+    pub fn count_frame(&mut self, kind: u8) {
+        let i = usize::from(kind).min(10);
+        self.frames[i] = self.frames[i].saturating_add(1);
+    }
 }
 
 /// Facts of a TLS handshake read in clear from both directions; each is `None` where the

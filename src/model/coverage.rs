@@ -63,6 +63,21 @@ pub struct Coverage {
     /// Connections whose HPACK replay (h2cost) was stopped to keep header memory within
     /// that bound; their later exchanges have no HTTP/2 or gRPC header figures.
     pub h2_replay_dropped: u64,
+    /// HTTP/2 streams made into exchanges (their count is in `exchanges` too).
+    pub h2_streams: u64,
+    /// HTTP/2 streams given up because a connection had `max_h2_streams` open.
+    pub h2_streams_evicted: u64,
+    /// HPACK fields naming a table entry the capture never saw inserted (the capture
+    /// began mid-connection, or a header block was lost): decoded as unknown.
+    pub h2_hpack_unknown_fields: u64,
+    /// Header blocks HPACK could not decode (the table is then forgotten).
+    pub h2_hpack_errors: u64,
+    /// Header blocks not decoded: over `max_header_bytes`, cut by a gap, or broken up.
+    pub h2_header_blocks_dropped: u64,
+    /// Times a direction lost its place in the frames (a gap across a frame boundary, a
+    /// bad preface or frame header) and times it found frames again.
+    pub h2_sync_lost: u64,
+    pub h2_resyncs: u64,
     /// TLS connections whose ClientHello was read (SNI and ALPN taken from it).
     pub tls_client_hellos: u64,
     /// TLS connections whose client began with a handshake record but whose ClientHello

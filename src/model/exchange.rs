@@ -103,6 +103,70 @@ pub struct Exchange {
     pub req_stall_ns: Option<i64>,
     /// The same inside the response (1xx included): the server's writes held back.
     pub resp_stall_ns: Option<i64>,
+    /// HTTP/2 facts of the stream that carried the exchange (None for HTTP/1).
+    pub h2: Option<Box<H2Exchange>>,
+    /// gRPC facts, over HTTP/2 or gRPC-Web (None for other exchanges).
+    pub grpc: Option<Box<GrpcExchange>>,
+}
+
+impl Exchange {
+    /// What the exchange spoke: `http/1.0`, `http/1.1`, `h2c` (HTTP/2 in clear: linkrank
+    /// reads no other), `grpc` (gRPC over HTTP/2) or `grpc-web` (over HTTP/1.1).
+    pub fn protocol(&self) -> &'static str {
+        match (&self.h2, &self.grpc) {
+            (Some(_), Some(_)) => "grpc",
+            (None, Some(_)) => "grpc-web",
+            (Some(_), None) => "h2c",
+            (None, None) if self.version == "HTTP/1.0" => "http/1.0",
+            (None, None) => "http/1.1",
+        }
+    }
+}
+
+/// One HTTP/2 stream's own facts (the `exchanges` columns that only HTTP/2 fills).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct H2Exchange {
+    pub stream_id: u32,
+    /// Decoded size of the request's header fields (name + value + 32 each, RFC 9113
+    /// §6.5.2), of the fields whose table entry was known.
+    pub req_header_decoded: u64,
+    pub resp_header_decoded: u64,
+    pub req_data_frames: u32,
+    pub resp_data_frames: u32,
+    /// Padding bytes of the stream's DATA, HEADERS and PUSH_PROMISE frames (pad length
+    /// octet included), both ways.
+    pub padding_bytes: u64,
+    /// The response ended with a trailers block (HEADERS after the response's HEADERS).
+    pub trailers: bool,
+    /// Fields naming an HPACK table entry the capture never saw inserted.
+    pub unknown_fields: u32,
+    /// Every header block of the stream was seen and decoded with every field known.
+    pub headers_complete: bool,
+    /// `rst_client:CODE` / `rst_server:CODE` (an RST_STREAM before the stream completed,
+    /// NO_ERROR after a whole response excepted), or `goaway_refused` (a GOAWAY's last
+    /// stream id was below this stream's).
+    pub error: Option<String>,
+}
+
+/// One gRPC call's facts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GrpcExchange {
+    pub req_messages: u32,
+    pub resp_messages: u32,
+    /// Sum of the messages' lengths (the 5-byte prefixes excluded).
+    pub req_message_bytes: u64,
+    pub resp_message_bytes: u64,
+    /// Messages sent with the compressed flag, both ways.
+    pub compressed_messages: u32,
+    /// `grpc-encoding` of the request, else of the response (a coding name only).
+    pub encoding: Option<String>,
+    /// `grpc-status` of the trailers (or of a trailers-only response).
+    pub status: Option<u32>,
+    /// A non-empty `grpc-message` came with the status; its text is never kept (free text
+    /// that may hold user data).
+    pub message_sent: bool,
+    /// The deadline the client sent (`grpc-timeout`), in ns.
+    pub timeout_ns: Option<i64>,
 }
 
 impl Exchange {
@@ -153,6 +217,8 @@ impl Exchange {
             resp_data_frame_bytes_h2: None,
             req_stall_ns: None,
             resp_stall_ns: None,
+            h2: None,
+            grpc: None,
         }
     }
 }

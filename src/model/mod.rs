@@ -7,9 +7,9 @@ pub mod ids;
 pub mod symbols;
 pub mod time;
 
-pub use connection::{CloseReason, Connection, DirStats, L7Protocol, TcpSummary};
+pub use connection::{CloseReason, Connection, DirStats, H2Connection, L7Protocol, TcpSummary};
 pub use coverage::{ClockCorrection, ClockOffset, Coverage};
-pub use exchange::{Completeness, Exchange};
+pub use exchange::{Completeness, Exchange, GrpcExchange, H2Exchange};
 pub use ids::{ConnId, Direction, Endpoint, SourceId};
 pub use symbols::{Sym, Symbols};
 pub use time::Timestamp;

@@ -229,6 +229,33 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
         "u32?",
         "the smaller of the two SYNs' MSS options (the largest segment either side may send); null when neither SYN carried one or no SYN was seen",
     ),
+    (columns::H2_FOUND_BY, "str?", "how HTTP/2 was found: `preface` (prior knowledge), `upgrade` (h2c after a 101) or `frames` (frames found in a connection captured mid-way)"),
+    (columns::H2_STREAMS, "u32?", "HTTP/2 streams seen (each an exchange)"),
+    (columns::H2_STREAMS_EVICTED, "u32?", "streams given up because the connection had too many open (`max_h2_streams`), emitted as truncated"),
+    (columns::H2_FRAMES_DATA, "u64?", "DATA frames, both ways"),
+    (columns::H2_FRAMES_HEADERS, "u64?", "HEADERS frames"),
+    (columns::H2_FRAMES_PRIORITY, "u64?", "PRIORITY frames"),
+    (columns::H2_FRAMES_RST_STREAM, "u64?", "RST_STREAM frames"),
+    (columns::H2_FRAMES_SETTINGS, "u64?", "SETTINGS frames (acknowledgements included)"),
+    (columns::H2_FRAMES_PUSH_PROMISE, "u64?", "PUSH_PROMISE frames"),
+    (columns::H2_FRAMES_PING, "u64?", "PING frames (acknowledgements included)"),
+    (columns::H2_FRAMES_GOAWAY, "u64?", "GOAWAY frames"),
+    (columns::H2_FRAMES_WINDOW_UPDATE, "u64?", "WINDOW_UPDATE frames"),
+    (columns::H2_FRAMES_CONTINUATION, "u64?", "CONTINUATION frames"),
+    (columns::H2_FRAMES_UNKNOWN, "u64?", "frames of types RFC 9113 does not define (skipped)"),
+    (columns::H2_CLIENT_HEADER_TABLE_SIZE, "u32?", "SETTINGS_HEADER_TABLE_SIZE the client announced (last seen)"),
+    (columns::H2_SERVER_HEADER_TABLE_SIZE, "u32?", "SETTINGS_HEADER_TABLE_SIZE the server announced"),
+    (columns::H2_CLIENT_MAX_FRAME_SIZE, "u32?", "SETTINGS_MAX_FRAME_SIZE the client announced"),
+    (columns::H2_SERVER_MAX_FRAME_SIZE, "u32?", "SETTINGS_MAX_FRAME_SIZE the server announced"),
+    (columns::H2_GOAWAY_ERROR, "str?", "error code of the last GOAWAY (`NO_ERROR`, `PROTOCOL_ERROR`, ...)"),
+    (columns::H2_GOAWAY_REFUSED, "u32?", "streams a GOAWAY refused (opened above its last stream id)"),
+    (columns::H2_HPACK_UNKNOWN_FIELDS, "u64?", "header fields naming an HPACK entry the capture never saw inserted"),
+    (columns::H2_HPACK_ERRORS, "u64?", "header blocks HPACK could not decode"),
+    (columns::H2_HEADER_BLOCKS_DROPPED, "u64?", "header blocks not decoded: over the header size bound, or broken by a frame of another stream"),
+    (columns::H2_FRAME_ERRORS, "u64?", "frames that break the protocol or whose payload could not be kept (skipped)"),
+    (columns::H2_LATE_FRAMES, "u64?", "frames for streams already ended or never opened (skipped)"),
+    (columns::H2_SYNC_LOST, "u64?", "times a direction lost its place in the frames (a gap across a frame boundary, a bad frame header)"),
+    (columns::H2_UNSYNCED_BYTES, "u64?", "bytes passed over while looking for frames"),
 ];
 
 #[derive(Default)]
@@ -286,6 +313,7 @@ pub struct ConnectionColumns {
     c2s_zero_window_ns: Vec<Option<u64>>,
     s2c_zero_window_ns: Vec<Option<u64>>,
     mss: Vec<Option<u32>>,
+    h2: super::h2::H2ConnectionColumns,
 }
 
 impl ConnectionColumns {
@@ -371,11 +399,12 @@ impl ConnectionColumns {
             (a, b) => a.or(b),
         };
         self.mss.push(mss.map(u32::from));
+        self.h2.push(c);
     }
 
     pub fn into_frame(self, strings: &Symbols) -> PolarsResult<DataFrame> {
         let height = self.conn_id.len();
-        let columns = vec![
+        let mut columns = vec![
             Column::new(columns::CONN_ID.into(), self.conn_id),
             Column::new(columns::CLIENT_IP.into(), strings.resolve(self.client_ip)),
             Column::new(columns::CLIENT_PORT.into(), self.client_port),
@@ -463,6 +492,7 @@ impl ConnectionColumns {
             Column::new(columns::S2C_ZERO_WINDOW_NS.into(), self.s2c_zero_window_ns),
             Column::new(columns::MSS.into(), self.mss),
         ];
+        columns.extend(self.h2.into_columns());
         DataFrame::new(height, columns)
     }
 }

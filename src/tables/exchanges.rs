@@ -15,7 +15,7 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     (columns::CLIENT_PORT, "u32", "client TCP port"),
     (columns::SERVER_IP, "str", "server IP address"),
     (columns::SERVER_PORT, "u32", "server TCP port"),
-    (columns::VERSION, "str", "HTTP version of the request (`HTTP/1.0`, `HTTP/1.1`)"),
+    (columns::VERSION, "str", "HTTP version of the request (`HTTP/1.0`, `HTTP/1.1`, `HTTP/2`)"),
     (columns::METHOD, "str?", "request method; null when only the response was captured"),
     (columns::ROUTE, "str?", "request path without query, identifiers templated as `{id}`"),
     (columns::STATUS, "u32?", "final response status code; null when no response was seen"),
@@ -55,6 +55,27 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     (columns::RESP_DATA_FRAME_BYTES_H2, "u64?", "DATA frame headers HTTP/2 adds to the response body"),
     (columns::REQ_STALL_NS, "i64?", "the longest sender stall inside the request, ns: the client sent part of it, sent nothing for at least 10 ms while waiting for the server's ACK, and sent the rest right after that ACK (Nagle's algorithm against a delayed ACK); null when none"),
     (columns::RESP_STALL_NS, "i64?", "the longest sender stall inside the response (1xx included), ns: the server's writes held until the client's ACK came; null when none"),
+    (columns::EXCHANGE_PROTOCOL, "str?", "what the exchange spoke: `http/1.0`, `http/1.1`, `h2c` (HTTP/2 in clear), `grpc` (over HTTP/2) or `grpc-web` (over HTTP/1.1)"),
+    (columns::STREAM_ID, "u32?", "HTTP/2 stream id; null for HTTP/1"),
+    (columns::REQ_HEADER_DECODED_BYTES, "u64?", "HTTP/2: the request's header fields decoded (name + value + 32 each, RFC 9113 §6.5.2), trailers included, of the fields whose HPACK entry was known; `req_header_bytes` is then the HEADERS and CONTINUATION frames on the wire"),
+    (columns::RESP_HEADER_DECODED_BYTES, "u64?", "HTTP/2: the same for the response (1xx and trailers included)"),
+    (columns::REQ_DATA_FRAMES, "u32?", "HTTP/2: DATA frames of the request; `req_body_bytes` is their bytes on the wire (frame headers and padding included), `req_body_len` their data"),
+    (columns::RESP_DATA_FRAMES, "u32?", "HTTP/2: DATA frames of the response"),
+    (columns::PADDING_BYTES, "u64?", "HTTP/2: padding of the stream's DATA, HEADERS and PUSH_PROMISE frames, both ways (pad length octets included)"),
+    (columns::TRAILERS, "bool?", "HTTP/2: the response ended with a trailers block"),
+    (columns::HPACK_UNKNOWN_FIELDS, "u32?", "HTTP/2: header fields naming an HPACK table entry the capture never saw inserted (it began mid-connection, or lost a header block); decoded as unknown"),
+    (columns::HEADERS_COMPLETE, "bool?", "HTTP/2: every header block of the stream, the request's included, was seen and decoded with every field known"),
+    (columns::STREAM_ERROR, "str?", "HTTP/2: `rst_client:CODE` or `rst_server:CODE` (an RST_STREAM before the stream ended; NO_ERROR after a whole response is not one), or `goaway_refused` (above a GOAWAY's last stream id)"),
+    (columns::GRPC_STATUS, "u32?", "gRPC status code from the trailers (or a trailers-only response, or a gRPC-Web trailers frame)"),
+    (columns::GRPC_MESSAGE_SENT, "bool?", "gRPC: a non-empty `grpc-message` came with the status (its text is free and never kept)"),
+    (columns::GRPC_ENCODING, "str?", "gRPC `grpc-encoding` (message compression) of the request, else of the response"),
+    (columns::REQ_GRPC_MESSAGES, "u32?", "gRPC length-prefixed messages the client sent; null when the call's start was not captured"),
+    (columns::RESP_GRPC_MESSAGES, "u32?", "gRPC messages the server sent"),
+    (columns::REQ_GRPC_MESSAGE_BYTES, "u64?", "bytes of the client's gRPC messages (their 5-byte prefixes excluded)"),
+    (columns::RESP_GRPC_MESSAGE_BYTES, "u64?", "bytes of the server's gRPC messages"),
+    (columns::GRPC_COMPRESSED_MESSAGES, "u32?", "gRPC messages sent with the compressed flag, both ways"),
+    (columns::GRPC_CALL_KIND, "str?", "`unary`, `server_streaming`, `client_streaming` or `bidi_streaming`, from the messages each side sent (a bidirectional call that sent one each way reads as unary)"),
+    (columns::GRPC_TIMEOUT_NS, "i64?", "the call's deadline from `grpc-timeout`, ns"),
 ];
 
 #[derive(Default)]
@@ -105,6 +126,7 @@ pub struct ExchangeColumns {
     resp_data_frame_bytes_h2: Vec<Option<u64>>,
     req_stall_ns: Vec<Option<i64>>,
     resp_stall_ns: Vec<Option<i64>>,
+    h2: super::h2::H2ExchangeColumns,
 }
 
 impl ExchangeColumns {
@@ -173,12 +195,13 @@ impl ExchangeColumns {
             .push(x.resp_data_frame_bytes_h2);
         self.req_stall_ns.push(x.req_stall_ns);
         self.resp_stall_ns.push(x.resp_stall_ns);
+        self.h2.push(x);
     }
 
     /// Builds the DataFrame, consuming the columns.
     pub fn into_frame(self, strings: &Symbols) -> PolarsResult<DataFrame> {
         let height = self.conn_id.len();
-        let columns = vec![
+        let mut columns = vec![
             Column::new(columns::CONN_ID.into(), self.conn_id),
             Column::new(columns::INDEX.into(), self.index),
             Column::new(columns::CLIENT_IP.into(), strings.resolve(self.client_ip)),
@@ -271,6 +294,7 @@ impl ExchangeColumns {
             Column::new(columns::REQ_STALL_NS.into(), self.req_stall_ns),
             Column::new(columns::RESP_STALL_NS.into(), self.resp_stall_ns),
         ];
+        columns.extend(self.h2.into_columns());
         DataFrame::new(height, columns)
     }
 }

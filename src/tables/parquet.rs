@@ -53,6 +53,15 @@ pub(crate) const ADDED_LATER: &[&str] = &[
     columns::MSS,
 ];
 
+/// Every column an older file may lack: [`ADDED_LATER`] and the HTTP/2 and gRPC columns.
+pub(crate) fn added_later() -> impl Iterator<Item = &'static str> {
+    ADDED_LATER
+        .iter()
+        .chain(super::h2::EXCHANGE_NAMES.iter())
+        .chain(super::h2::CONNECTION_NAMES.iter())
+        .copied()
+}
+
 /// The polars type of a nullable column type of `COLUMNS` (`u64?`, `str?`, ...).
 fn nullable_dtype(ty: &str) -> Option<DataType> {
     Some(match ty.strip_suffix('?')? {
@@ -142,7 +151,8 @@ fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
             source,
         })?;
     let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    let optional = |c: &str, ty: &str| ADDED_LATER.contains(&c) && nullable_dtype(ty).is_some();
+    let optional =
+        |c: &str, ty: &str| added_later().any(|a| a == c) && nullable_dtype(ty).is_some();
     let matches = |cols: &[(&str, &str, &str)]| {
         cols.iter()
             .all(|(c, ty, _)| names.contains(c) || optional(c, ty))

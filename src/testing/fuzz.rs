@@ -55,6 +55,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("decode_frame", decode_frame),
     ("tcp_http_flow", tcp_http_flow),
     ("http1", http1),
+    ("http2", http2),
     ("trace_otlp_json", trace_otlp_json),
     ("trace_otlp_proto", trace_otlp_proto),
     ("trace_jaeger", trace_jaeger),
@@ -1631,7 +1632,7 @@ fn content_coding(ctl: u8, body: &[u8], pieces: &[&[u8]], rng: &mut Rng) {
 fn text_helpers(text: &str) {
     check_route(&route::template(text));
     for line in text.lines().take(16) {
-        if let Some((t, p)) = head::traceparent(line.trim()) {
+        if let Some((t, p)) = crate::ingest::http::trace::traceparent(line.trim()) {
             assert!(
                 is_id_hex(&t, 32) && is_id_hex(&p, 16),
                 "traceparent ids {t:?} {p:?}"
@@ -2124,4 +2125,218 @@ pub fn k8s_json(data: &[u8]) {
             && again.endpoints == inv.endpoints,
         "two parses of the same file differ"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// http2
+// ---------------------------------------------------------------------------------------
+
+/// HTTP/2 frames through the HTTP stage, and HPACK alone. Input: `[control][seed]`, then
+/// frame records `[type][flags][stream][len][len bytes]` (type and stream taken modulo 12
+/// and 8, so that unknown types and stream 0 occur; flags bit 7 picks the direction:
+/// set for the server; flags are kept to END_STREAM, END_HEADERS, PADDED and PRIORITY),
+/// each written as a real 9-byte frame header and its payload
+/// (random HPACK, SETTINGS, padding...); control bit 0 starts the client with the
+/// preface (else the connection is found mid-way, or not at all), bit 1 uses tiny HTTP
+/// bounds, bit 2 sends an HTTP/1.1 `Upgrade: h2c` exchange first, bits 3-4 put raw input
+/// bytes between frames. The streams are cut into pieces at seeded points, delivered in
+/// a seeded order with gaps. Checks: every exchange is reported once with indices
+/// `0..exchanges` and a stream id for HTTP/2 rows; header names are lower-case, never
+/// pseudo-headers; routes obey the privacy rules (gRPC method paths aside); gRPC message
+/// bytes fit in the body; the stage holds no more header memory than its bound; the
+/// HPACK decoder reads the whole input as one block (from the start and mid-way) without
+/// reporting more unknown fields than fields.
+pub fn http2(data: &[u8]) {
+    use crate::ingest::http::h2::hpack::Decoder as Hpack;
+    let [ctl, seed, body @ ..] = data else {
+        return;
+    };
+    let (ctl, seed) = (*ctl, *seed);
+    for from_start in [true, false] {
+        let mut d = Hpack::new(from_start);
+        for block in [body, body] {
+            // An index past the table is unknown even on a connection seen from its start
+            // (a corrupt block there is still read as far as it goes).
+            if let Ok(s) = d.decode(block, |_| {}) {
+                assert!(s.unknown <= s.fields, "{s:?}");
+            }
+        }
+    }
+    crate::ingest::http::h2::frame::walk(
+        body,
+        crate::ingest::http::h2::frame::LARGEST_MAX_FRAME,
+        64,
+    );
+    let mut rng = Rng::new((u64::from(seed) << 8) | u64::from(ctl));
+    let mut sides: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    if ctl & 4 != 0 {
+        sides[0].extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n");
+        sides[1].extend_from_slice(
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+        );
+    }
+    if ctl & 5 != 0 {
+        sides[0].extend_from_slice(crate::ingest::http::detect::H2_PREFACE);
+    }
+    let mut rest = body;
+    while let [kind, flags, stream, len, more @ ..] = rest {
+        let n = usize::from(*len).min(more.len());
+        let (payload, after) = more.split_at(n);
+        let stream = u32::from(*stream % 8);
+        let d = usize::from(*flags >> 7);
+        let out = &mut sides[d];
+        out.extend_from_slice(&(n as u32).to_be_bytes()[1..]);
+        out.push(*kind % 12);
+        out.push(*flags & 0x2d);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+        if ctl & 0x18 == 0x18 && rng.next_u64() % 8 == 0 {
+            out.extend_from_slice(&after[..after.len().min(3)]);
+        }
+        rest = after;
+    }
+    let cfg = if ctl & 2 != 0 {
+        HttpConfig {
+            max_header_bytes: 64,
+            max_header_bytes_total: 256,
+            max_h2_streams: 2,
+            ..HttpConfig::default()
+        }
+    } else {
+        HttpConfig::default()
+    };
+    let mut stage = HttpStage::new(cfg);
+    let mut cov = Coverage::default();
+    let mut records: Vec<Record> = Vec::new();
+    let conn = ConnId(3);
+    let (client, server) = flow_endpoints(false, 1);
+    let mut ts = T0;
+    let mut push = |stage: &mut HttpStage, kind: EventKind<'_>, records: &mut Vec<Record>| {
+        ts += 1_000_000;
+        let ev = StreamEvent {
+            conn,
+            ts: Timestamp(ts),
+            kind,
+        };
+        stage.push(ev, &mut cov, &mut |r| records.push(r));
+        assert!(
+            stage.held_header_bytes() <= cfg.max_header_bytes_total,
+            "{} header bytes held",
+            stage.held_header_bytes()
+        );
+    };
+    push(
+        &mut stage,
+        EventKind::Opened { client, server },
+        &mut records,
+    );
+    let cuts: [Vec<usize>; 2] = [
+        cut_points(sides[0].len(), &mut rng, 6),
+        cut_points(sides[1].len(), &mut rng, 6),
+    ];
+    let mut pieces: [std::collections::VecDeque<&[u8]>; 2] = [
+        split_at_points(&sides[0], &cuts[0]).into(),
+        split_at_points(&sides[1], &cuts[1]).into(),
+    ];
+    // The upgrade's request and answer go first, in order, as a client would wait.
+    while !pieces[0].is_empty() || !pieces[1].is_empty() {
+        let r = rng.next_u64();
+        let d = if pieces[1].is_empty() || (!pieces[0].is_empty() && r & 1 == 0) {
+            0
+        } else {
+            1
+        };
+        let dir = [Direction::ClientToServer, Direction::ServerToClient][d];
+        if r & 0x3f0 == 0 {
+            push(
+                &mut stage,
+                EventKind::Gap {
+                    dir,
+                    len: 1 + (r >> 16) % 200,
+                },
+                &mut records,
+            );
+        }
+        if let Some(p) = pieces[d].pop_front() {
+            push(
+                &mut stage,
+                EventKind::Data {
+                    dir,
+                    bytes: p,
+                    stall_ns: None,
+                },
+                &mut records,
+            );
+        }
+    }
+    let summary = TcpSummary {
+        conn,
+        client,
+        server,
+        first_packet: Timestamp(T0),
+        last_packet: Timestamp(T0),
+        syn: None,
+        syn_ack: None,
+        handshake_ack: None,
+        handshake_seen: false,
+        roles_inferred: true,
+        client_to_server: Default::default(),
+        server_to_client: Default::default(),
+        close: CloseReason::Fin,
+    };
+    push(&mut stage, EventKind::Closed(&summary), &mut records);
+    assert_eq!(stage.live_connections(), 0);
+    let mut indices = Vec::new();
+    let mut row = None;
+    for r in &records {
+        match r {
+            Record::Exchange(e) => {
+                assert!(row.is_none(), "an exchange after its connection's row");
+                indices.push(e.index);
+                check_h2_exchange(e);
+            }
+            Record::Connection(c) => row = Some(c.exchanges),
+        }
+    }
+    indices.sort_unstable();
+    let n = row.expect("the connection's row") as usize;
+    assert_eq!(
+        indices,
+        (0..n as u32).collect::<Vec<_>>(),
+        "exchange indices"
+    );
+}
+
+fn check_h2_exchange(e: &Exchange) {
+    for names in [&e.req_header_names, &e.resp_header_names] {
+        assert!(!has_upper(names), "upper-case header names {names:?}");
+        assert!(!names.contains(':'), "a pseudo-header in {names:?}");
+    }
+    let grpc_path = e
+        .route
+        .as_deref()
+        .is_some_and(|r| route::grpc_method(r).is_some());
+    if let Some(r) = e.route.as_deref().filter(|_| !grpc_path) {
+        check_route(r);
+    }
+    if let Some(t) = &e.trace_id {
+        assert!(is_id_hex(t, 32), "trace id {t:?}");
+    }
+    if let Some(h) = &e.h2 {
+        assert!(h.stream_id > 0 || e.version != "HTTP/2");
+        assert!(u64::from(h.req_data_frames) * 9 <= e.req_body_bytes);
+        assert!(u64::from(h.resp_data_frames) * 9 <= e.resp_body_bytes);
+    }
+    if let (Some(g), Some(_)) = (&e.grpc, &e.h2) {
+        assert!(
+            g.req_message_bytes <= e.req_body_len,
+            "{g:?} {}",
+            e.req_body_len
+        );
+        assert!(
+            g.resp_message_bytes <= e.resp_body_len,
+            "{g:?} {}",
+            e.resp_body_len
+        );
+    }
 }

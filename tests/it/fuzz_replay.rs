@@ -55,6 +55,7 @@ fn every_target_has_a_test_here() {
         "decode_frame",
         "tcp_http_flow",
         "http1",
+        "http2",
         "trace_otlp_json",
         "trace_otlp_proto",
         "trace_jaeger",
@@ -93,6 +94,11 @@ fn tcp_http_flow() {
 #[test]
 fn http1() {
     replay("http1");
+}
+
+#[test]
+fn http2() {
+    replay("http2");
 }
 
 #[test]

@@ -44,7 +44,7 @@ fn demo() -> (tempfile::TempDir, Value, linkrank::app::RunOutcome) {
 
 /// The default constants with every floor at 0: a fleet where a migration's gain is
 /// material (the demo's rates are not).
-fn without_floors() -> CostConstants {
+pub(crate) fn without_floors() -> CostConstants {
     CostConstants {
         floor_cores: 0.0,
         floor_mbit_per_s: 0.0,
@@ -377,7 +377,11 @@ fn the_report_leads_with_absolute_totals_in_units() {
 }
 
 /// Decides `links` again (their savings, what-if and chain as given) at `k`.
-fn decide_again(links: Vec<Ranked>, k: &CostConstants, seconds: Option<f64>) -> Vec<Assessed> {
+pub(crate) fn decide_again(
+    links: Vec<Ranked>,
+    k: &CostConstants,
+    seconds: Option<f64>,
+) -> Vec<Assessed> {
     let subjects: Vec<Subject<'_>> = links
         .iter()
         .map(|r| Subject {

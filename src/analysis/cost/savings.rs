@@ -215,6 +215,10 @@ pub fn link_savings(
     if link.evidence == crate::analysis::links::Evidence::Traces {
         return s;
     }
+    // A link that already speaks HTTP/2 or gRPC has no gRPC saving to project.
+    if link.already_migrated().is_some() {
+        return s;
+    }
     let secs = seconds.filter(|t| *t > 0.0);
     let requests = link.http.as_ref().map_or(0, |h| h.requests);
     let per_request = |x: f64| (requests > 0).then(|| x / requests as f64);

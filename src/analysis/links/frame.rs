@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use polars::prelude::*;
 
 use crate::analysis::identity::{Named, Naming};
+use crate::ingest::http::h2::{grpc_http_status, grpc_status_name};
 use crate::tables::columns;
 
 /// Service names of every row's client and server.
@@ -262,6 +263,7 @@ pub(crate) fn exchanges_frame(
     connections: &DataFrame,
     names: &RowNames,
 ) -> PolarsResult<DataFrame> {
+    let exchanges = &failures_as_status(exchanges)?;
     let syn_seen: HashMap<u64, bool> = {
         let ids = connections.column(columns::CONN_ID)?.u64()?;
         let syn = connections.column(columns::SYN_NS)?.i64()?;
@@ -422,6 +424,46 @@ pub(crate) fn exchanges_frame(
             .alias(columns::STALL_MS),
         ])
         .collect()
+}
+
+/// The exchanges with `status` as the measures count failures: a gRPC call that ended
+/// with a non-OK `grpc-status` has the HTTP status its code maps to (its HTTP status is
+/// 200 whatever the outcome), and an HTTP/2 stream the server reset or a GOAWAY refused
+/// has none (no answer); plus `grpc_status_name` (`OK`, `UNAVAILABLE`, ...).
+fn failures_as_status(exchanges: &DataFrame) -> PolarsResult<DataFrame> {
+    let has = |c: &str| exchanges.get_column_names().iter().any(|n| n.as_str() == c);
+    let mut df = exchanges.clone();
+    // Frames built without the HTTP/2 columns (not read through `tables`) get them null.
+    for (c, ty) in [
+        (columns::GRPC_STATUS, DataType::UInt32),
+        (columns::STREAM_ERROR, DataType::String),
+        (columns::STREAM_ID, DataType::UInt32),
+        (columns::HEADERS_COMPLETE, DataType::Boolean),
+        (columns::GRPC_CALL_KIND, DataType::String),
+        (columns::EXCHANGE_PROTOCOL, DataType::String),
+    ] {
+        if !has(c) {
+            df.with_column(Column::full_null(c.into(), df.height(), &ty))?;
+        }
+    }
+    let exchanges = &df.clone();
+    let status = exchanges.column(columns::STATUS)?.u32()?;
+    let grpc = exchanges.column(columns::GRPC_STATUS)?.u32()?;
+    let error = exchanges.column(columns::STREAM_ERROR)?.str()?;
+    let effective: Vec<Option<u32>> = status
+        .iter()
+        .zip(grpc.iter())
+        .zip(error.iter())
+        .map(|((s, g), e)| match (g, e) {
+            (Some(g), _) if g != 0 => Some(grpc_http_status(g)),
+            (None, Some(e)) if e.starts_with("rst_server") || e == "goaway_refused" => None,
+            _ => s,
+        })
+        .collect();
+    let names: Vec<Option<&str>> = grpc.iter().map(|g| g.map(grpc_status_name)).collect();
+    df.with_column(Column::new(columns::STATUS.into(), effective))?;
+    df.with_column(Column::new(columns::GRPC_STATUS_NAME.into(), names))?;
+    Ok(df)
 }
 
 /// The connections table plus `client` and `server`.

@@ -46,6 +46,7 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
     )?;
     let mut conns = aggregate_connections(&cn)?;
     let periodic = frame::periodic_failures(&ex)?;
+    let exchange_protocols = value_counts(&ex, &link_keys, columns::EXCHANGE_PROTOCOL)?;
 
     // Who is behind each name, and the best source that named it.
     let mut members: BTreeMap<
@@ -83,11 +84,19 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             set.payloadless_connections_unlinked += c.connections;
             continue;
         }
+        let spoke = exchange_protocols
+            .get(&http_key)
+            .map(|m| sorted_counts(m.clone(), 1));
         let protocol = match &h {
-            Some(h) if h.requests > 0 => h
-                .http_versions
-                .first()
-                .map(|v| v.value.to_ascii_lowercase())
+            // What most requests spoke (`h2c`, `grpc`), else their HTTP version.
+            Some(h) if h.requests > 0 => spoke
+                .and_then(|c| c.into_iter().next())
+                .map(|c| c.value)
+                .or_else(|| {
+                    h.http_versions
+                        .first()
+                        .map(|v| v.value.to_ascii_lowercase())
+                })
                 .unwrap_or_else(|| "http/1.1".into()),
             _ => c
                 .protocols
@@ -253,6 +262,12 @@ fn aggregate_http(
             quantile(columns::STALL_MS, 0.50, "stall_p50"),
             quantile(columns::STALL_MS, 0.95, "stall_p95"),
             quantile(columns::STALL_MS, 0.99, "stall_p99"),
+            count_where(col(columns::STREAM_ID).is_not_null(), "h2_streams"),
+            count_where(
+                col(columns::HEADERS_COMPLETE).fill_null(lit(false)),
+                "h2_complete",
+            ),
+            count_where(col(columns::GRPC_CALL_KIND).is_not_null(), "grpc_calls"),
             count_where(col(columns::REQ_STALL_MS).is_not_null(), "req_stalled"),
             quantile(columns::REQ_STALL_MS, 0.50, "req_stall_p50"),
             quantile(columns::REQ_STALL_MS, 0.95, "req_stall_p95"),
@@ -288,6 +303,9 @@ fn aggregate_http(
     let versions = value_counts(ex, keys, columns::VERSION)?;
     let req_types = value_counts(ex, keys, columns::REQ_CONTENT_TYPE)?;
     let resp_types = value_counts(ex, keys, columns::RESP_CONTENT_TYPE)?;
+    let stream_errors = value_counts(ex, keys, columns::STREAM_ERROR)?;
+    let grpc_status = value_counts(ex, keys, columns::GRPC_STATUS_NAME)?;
+    let grpc_kinds = value_counts(ex, keys, columns::GRPC_CALL_KIND)?;
 
     let group_keys = read_keys(&agg, keys)?;
     let n = |c: &str| u64s(&agg, c);
@@ -328,6 +346,8 @@ fn aggregate_http(
     let stalled = n("stalled")?;
     let (slow_starts, slow_start_ms) = (n("slow_starts")?, f("slow_start_ms")?);
     let slow_start_responses = n("slow_start_responses")?;
+    let (h2_streams, h2_complete, grpc_calls) =
+        (n("h2_streams")?, n("h2_complete")?, n("grpc_calls")?);
     let stall = [
         f("stall_mean")?,
         f("stall_p50")?,
@@ -430,6 +450,14 @@ fn aggregate_http(
             },
             request_stalls: side_at(&req_stalls, i),
             response_stalls: side_at(&resp_stalls, i),
+            http2: (h2_streams[i] > 0 || grpc_calls[i] > 0).then(|| Http2Measures {
+                streams: h2_streams[i],
+                complete_headers: h2_complete[i],
+                stream_errors: counts_for(&stream_errors, &key),
+                grpc_calls: grpc_calls[i],
+                grpc_status: counts_for(&grpc_status, &key),
+                grpc_call_kinds: counts_for(&grpc_kinds, &key),
+            }),
         };
         out.insert(key, m);
     }

@@ -177,6 +177,29 @@ pub struct HttpMeasures {
     pub request_stalls: SideStalls,
     /// Stalls of the responses: the server's writes held until the client's ACK.
     pub response_stalls: SideStalls,
+    /// HTTP/2 and gRPC facts; `None` where no request went over HTTP/2 or gRPC.
+    pub http2: Option<Http2Measures>,
+}
+
+/// What the HTTP/2 streams and gRPC calls of a link (or route) show.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Http2Measures {
+    /// Requests that were HTTP/2 streams.
+    pub streams: u64,
+    /// Of those, the ones whose header blocks were all decoded with every field known (a
+    /// capture that began mid-connection may name HPACK entries it never saw).
+    pub complete_headers: u64,
+    /// Streams reset before they ended (`rst_client:CANCEL`, `rst_server:...`) or refused
+    /// by a GOAWAY (`goaway_refused`), most first.
+    pub stream_errors: Vec<Count>,
+    /// gRPC calls (over HTTP/2 or gRPC-Web).
+    pub grpc_calls: u64,
+    /// Their `grpc-status` by name (`OK`, `UNAVAILABLE`, ...), most first; a call that
+    /// failed counts in `status` as the HTTP status its code maps to (UNAVAILABLE 503,
+    /// RESOURCE_EXHAUSTED 429, INTERNAL 500, ...).
+    pub grpc_status: Vec<Count>,
+    /// `unary`, `server_streaming`, `client_streaming`, `bidi_streaming`, most first.
+    pub grpc_call_kinds: Vec<Count>,
 }
 
 /// Failures of one status that recur at a fixed interval of a route's requests: a
@@ -331,6 +354,16 @@ impl Link {
             })
     }
 
+    /// The link already speaks HTTP/2 or gRPC: the rule that keeps it
+    /// (`keep:already-grpc`, `keep:already-http2`), and no gRPC saving is projected.
+    pub fn already_migrated(&self) -> Option<&'static str> {
+        match self.protocol.as_str() {
+            "grpc" | "grpc-web" => Some("keep:already-grpc"),
+            "h2c" | "h2" | "http2" | "http/2" => Some("keep:already-http2"),
+            _ => None,
+        }
+    }
+
     /// Half or more of the link's requests carry forwarding headers.
     pub fn forwards(&self) -> bool {
         self.http
@@ -405,6 +438,7 @@ impl Evidence {
         "stall_ms",
         "request_stalls",
         "response_stalls",
+        "http2",
     ];
 }
 

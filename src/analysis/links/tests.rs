@@ -91,6 +91,7 @@ fn stalls_zero_windows_and_timeouts_per_link() {
         tls_sni: None,
         tls_alpn: None,
         tls_handshake: Default::default(),
+        h2: None,
     }));
     let mut tables = b.finish().unwrap();
     let set = measure(&tables, &Naming::default(), 10).unwrap();

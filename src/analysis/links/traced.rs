@@ -152,6 +152,7 @@ impl Acc {
             slow_start_restart_ms_per_request: None,
             request_stalls: Default::default(),
             response_stalls: Default::default(),
+            http2: None,
         }
     }
 }

@@ -62,8 +62,8 @@ fn rate(l: &Subject<'_>) -> Option<f64> {
 /// gRPC on a pooled HTTP/2 channel: the link's savings, the time term along the critical
 /// paths (the chain's what-if) weighted by the callers that wait above it.
 pub(super) fn grpc_gain(l: &Subject<'_>) -> Gain {
-    // A link on gRPC already has nothing to gain from it.
-    if already_grpc(l) {
+    // A link on HTTP/2 or gRPC already has nothing to gain from it.
+    if l.already_migrated().is_some() {
         return Gain::default();
     }
     let s = l.savings;
@@ -78,11 +78,6 @@ pub(super) fn grpc_gain(l: &Subject<'_>) -> Gain {
         bytes_saved_per_s: s.bytes_per_s_saved.unwrap_or(0.0).max(0.0),
         cpu_saved_cores: s.cpu_ms_per_s_saved.unwrap_or(0.0).max(0.0) / 1e3,
     }
-}
-
-/// The link already speaks gRPC: its spans' `rpc.system`, or gRPC on the wire.
-fn already_grpc(l: &Subject<'_>) -> bool {
-    l.protocol == "grpc"
 }
 
 /// The handshakes alone (keep-alive or pooling): their waiting and crypto CPU.
@@ -554,14 +549,14 @@ pub(super) fn decide(l: &Subject<'_>, fleet: &Fleet, constants: &CostConstants) 
             l.broker.as_deref().unwrap_or("a broker")
         ));
         rec(Target::Keep, "keep:already-async", Gain::default())
-    } else if f.external && !already_grpc(l) {
+    } else if f.external && l.already_migrated().is_none() {
         why.push(format!(
             "The caller `{}` serves no request in the captured system: a browser, a partner or \
              a load generator, which would need gRPC-Web or a gateway.",
             l.client
         ));
         rec(Target::Keep, "keep:external", Gain::default())
-    } else if !already_grpc(l)
+    } else if l.already_migrated().is_none()
         && f.json_share.is_some_and(|j| j < 0.2)
         && f.body_bytes.zip(f.header_bytes).is_some_and(|(b, h)| b > h)
     {
@@ -913,13 +908,18 @@ fn sync_rules(
         }
         return rec(Target::Mesh, "mesh:transient-errors", mesh);
     }
-    if already_grpc(l) {
-        why.push(
-            "It already speaks gRPC (its spans' rpc.system, or gRPC on the wire): there is \
-             nothing to migrate, and no failure pattern here calls for a broker or a mesh."
-                .to_owned(),
-        );
-        return rec(Target::Keep, "keep:already-grpc", Gain::default());
+    if let Some(rule) = l.already_migrated() {
+        why.push(format!(
+            "It already speaks {} (its spans' rpc.system, or what the wire showed): {}. No \
+             gRPC saving is projected for it.",
+            l.protocol,
+            match l.protocol.as_str() {
+                "grpc" => "HPACK headers and protobuf bodies on multiplexed HTTP/2",
+                "grpc-web" => "protobuf bodies, through a gRPC-Web proxy",
+                _ => "HPACK headers on multiplexed connections",
+            }
+        ));
+        return rec(Target::Keep, rule, Gain::default());
     }
     if grpc_share < constants.min_gain_share && l.evidence != Evidence::Traces {
         why.push(format!(

@@ -9,7 +9,7 @@
 mod grpc;
 pub mod hpack;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use grpc::{grpc_path, grpc_status};
 use hpack::{policy, Hpack};

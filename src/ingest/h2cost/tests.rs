@@ -18,7 +18,7 @@ fn encode(enc: &mut Hpack, fields: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
-fn hex(s: &str) -> Vec<u8> {
+pub(crate) fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
     (0..s.len())
         .step_by(2)

@@ -20,25 +20,20 @@ use memchr::memchr;
 
 use super::body::Chunked;
 use super::coding::Decoder;
+use super::grpc_web;
 use super::head::{self, Head, Parsed};
+pub(crate) use super::Sink;
 use super::{HttpConfig, Record};
 use crate::ingest::flow::Interest;
 use crate::ingest::h2cost::{self, Replay};
-use crate::ingest::serialization::{self, BodyKind, Capture, Offer, SampleKey, Sampler};
+use crate::ingest::http::h2::grpc::MessageReader;
+use crate::ingest::serialization::{self, BodyKind, Capture, Offer, SampleKey};
 use crate::model::{
     CloseReason, Completeness, ConnId, Coverage, Direction, Endpoint, Exchange, Timestamp,
 };
 
 const CLIENT: usize = 0;
 const SERVER: usize = 1;
-
-/// Where emitted records and counters go.
-pub(crate) struct Sink<'a> {
-    pub cov: &'a mut Coverage,
-    pub out: &'a mut dyn FnMut(Record),
-    /// Where finished bodies go to be sampled (`None`: bodies are not sampled).
-    pub sampler: Option<&'a mut Sampler>,
-}
 
 struct Slot {
     ex: Exchange,
@@ -93,6 +88,8 @@ struct BodyState {
     /// The sampler admitted this JSON body (it counted it when it started).
     admitted: bool,
     sample: Option<Box<Capture>>,
+    /// gRPC-Web: the body's messages are counted.
+    grpc: Option<Box<MessageReader>>,
 }
 
 impl BodyState {
@@ -108,6 +105,7 @@ impl BodyState {
             json: false,
             admitted: false,
             sample: None,
+            grpc: None,
         }
     }
 
@@ -157,6 +155,9 @@ impl BodyState {
                     &mut self.sample,
                     &b[..k],
                 );
+                if let Some(g) = &mut self.grpc {
+                    g.feed(&b[..k]);
+                }
                 *rem -= k as u64;
                 Ok((k, *rem == 0))
             }
@@ -164,14 +165,21 @@ impl BodyState {
                 self.wire = self.wire.saturating_add(b.len() as u64);
                 self.len = self.len.saturating_add(b.len() as u64);
                 decode(&mut self.dec, &mut self.dec_failed, &mut self.sample, b);
+                if let Some(g) = &mut self.grpc {
+                    g.feed(b);
+                }
                 Ok((b.len(), false))
             }
             Framing::Chunked(c) => {
                 let (dec, failed, len) = (&mut self.dec, &mut self.dec_failed, &mut self.len);
                 let sample = &mut self.sample;
+                let grpc = &mut self.grpc;
                 let r = c.feed(b, &mut |d: &[u8]| {
                     *len = len.saturating_add(d.len() as u64);
                     decode(dec, failed, sample, d);
+                    if let Some(g) = grpc {
+                        g.feed(d);
+                    }
                 });
                 let n = match r {
                     Ok((n, _)) => n,
@@ -192,6 +200,9 @@ impl BodyState {
         self.dec = None;
         self.dec_failed = true;
         self.sample = None;
+        if let Some(g) = &mut self.grpc {
+            g.lose(len);
+        }
     }
 
     fn decoded(&mut self) -> Option<u64> {
@@ -324,6 +335,10 @@ pub(crate) struct H1Conn {
     client_gap_seen: bool,
     /// HPACK state for the HTTP/2 and gRPC sizes; None once shed for memory.
     replay: Option<Box<Replay>>,
+    /// After an `Upgrade: h2c` answered 101: where in the last `data` bytes HTTP/2 began,
+    /// and the request that asked (stream 1 carries its response).
+    pub(crate) switched_at: Option<usize>,
+    pub(crate) h2c_request: Option<Box<Exchange>>,
 }
 
 impl H1Conn {
@@ -343,7 +358,14 @@ impl H1Conn {
             version: None,
             client_gap_seen: false,
             replay: Some(Box::default()),
+            switched_at: None,
+            h2c_request: None,
         }
+    }
+
+    /// The index the connection's next exchange takes.
+    pub(crate) fn next_index(&self) -> u32 {
+        self.next_index
     }
 
     /// Bytes this connection holds in header buffers (capacity, what memory it costs).
@@ -409,6 +431,7 @@ impl H1Conn {
     ) -> Interest {
         let d = dir.index();
         let mut pos = 0;
+        let switched = self.upgraded_to.is_some();
         while pos < bytes.len() && self.upgraded_to.is_none() {
             pos = match self.sides[d].st {
                 ParseState::Idle => self.start(d, ts, bytes, pos, sink),
@@ -421,6 +444,9 @@ impl H1Conn {
                 }
                 ParseState::Off => bytes.len(),
             };
+        }
+        if !switched && self.upgraded_to.is_some() {
+            self.switched_at = Some(pos.min(bytes.len()));
         }
         self.sides[d].last_ts = Some(ts);
         self.interest()
@@ -699,6 +725,7 @@ impl H1Conn {
             Decoder::for_codings(ce.split(','), self.cfg.max_decoded_body_bytes)
         });
         ex.req_content_encoding = h.content_encoding;
+        let grpc = grpc_web::request(&mut ex, h.grpc.as_deref());
         self.slots.push_back(Slot {
             ex,
             req_done: false,
@@ -720,7 +747,8 @@ impl H1Conn {
                     .back()
                     .filter(|_| json)
                     .map(|s| SampleKey::of(&s.ex, Direction::ClientToServer));
-                let b = BodyState::new(f, Target::Front, dec).sampled(key, sink);
+                let mut b = BodyState::new(f, Target::Front, dec).sampled(key, sink);
+                b.grpc = grpc;
                 self.sides[CLIENT].st = ParseState::Body(b);
             }
             None => self.finish_request(ts, None, None, sink),
@@ -740,6 +768,9 @@ impl H1Conn {
         };
         slot.ex.req_stall_ns = slot.ex.req_stall_ns.max(stall);
         if let Some(b) = body.as_mut() {
+            if let Some(g) = &b.grpc {
+                grpc_web::body_done(&mut slot.ex, true, g);
+            }
             slot.ex.req_body_bytes = b.wire;
             slot.ex.req_body_len = b.len;
             slot.ex.req_body_decoded_len = b.decoded();
@@ -866,7 +897,24 @@ impl H1Conn {
         if let Some(proto) = switch {
             ex.upgrade = Some(proto.clone());
             ex.resp_content_encoding = h.content_encoding;
+            let h2c = proto == "h2c" && status == 101 && target == Target::Front;
             self.upgraded_to = Some(proto);
+            if h2c {
+                // The response comes on HTTP/2 stream 1: the exchange goes on there, with
+                // the 101 as an interim response.
+                if let Some(mut slot) = self.slots.pop_front() {
+                    let stall = self.sides[SERVER].stall_ns.take();
+                    slot.ex.resp_stall_ns = slot.ex.resp_stall_ns.max(stall);
+                    slot.ex.status = None;
+                    slot.ex.resp_first = None;
+                    slot.ex.interim_responses = slot.ex.interim_responses.saturating_add(1);
+                    h2cost::finish(&mut slot.ex);
+                    self.h2c_request = Some(Box::new(slot.ex));
+                }
+                self.sides[CLIENT].st = ParseState::Off;
+                self.sides[SERVER].st = ParseState::Off;
+                return;
+            }
             self.finish_response(ts, target, None, None, sink);
             // The request side is over too: later bytes are another protocol.
             if let Some(s) = self.slots.front_mut().filter(|s| s.resp_done) {
@@ -902,12 +950,14 @@ impl H1Conn {
             Decoder::for_codings(ce.split(','), cap)
         });
         ex.resp_content_encoding = h.content_encoding;
+        let grpc = grpc_web::response(ex, h.grpc.as_deref());
         let json = wants_sample(self.exchange_mut(target), SERVER, dec.as_ref());
         match framing {
             Some(f) => {
                 let key = json
                     .then(|| SampleKey::of(self.exchange_mut(target), Direction::ServerToClient));
-                let b = BodyState::new(f, target, dec).sampled(key, sink);
+                let mut b = BodyState::new(f, target, dec).sampled(key, sink);
+                b.grpc = grpc;
                 self.sides[SERVER].st = ParseState::Body(b);
             }
             None => self.finish_response(ts, target, None, None, sink),
@@ -926,6 +976,9 @@ impl H1Conn {
         let ex = self.exchange_mut(target);
         ex.resp_stall_ns = ex.resp_stall_ns.max(stall);
         if let Some(b) = body.as_mut() {
+            if let Some(g) = &b.grpc {
+                grpc_web::body_done(ex, false, g);
+            }
             ex.resp_body_bytes = b.wire;
             ex.resp_body_len = b.len;
             ex.resp_body_decoded_len = b.decoded();

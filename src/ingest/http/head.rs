@@ -3,6 +3,7 @@
 //! Privacy: only allowlisted values leave this module (Host, the Content-Type media type,
 //! Content-Encoding, the Upgrade token, traceparent ids); every other header by name only.
 
+use super::trace::TraceHeaders;
 use super::{detect, route};
 use crate::ingest::h2cost::{self, HeadCost, Replay};
 
@@ -41,6 +42,8 @@ pub(crate) struct Head {
     /// Sizes of this block as HTTP/2 and gRPC, from the connection's HPACK replay while
     /// the values were in hand; None without a replay or for a lenient request line.
     pub cost: Option<HeadCost>,
+    /// The `grpc-*` headers (gRPC-Web), when any came.
+    pub grpc: Option<Box<super::grpc_web::GrpcHead>>,
 }
 
 impl Head {
@@ -360,10 +363,7 @@ struct BadHeader;
 
 fn fill(h: &mut Head, headers: &[httparse::Header<'_>]) -> Result<(), BadHeader> {
     h.names.reserve(headers.len() * 12);
-    // Lower-precedence ids, resolved after the loop (headers come in any order).
-    let mut b3: Option<(String, String)> = None;
-    let (mut b3_trace, mut b3_span): (Option<String>, Option<String>) = (None, None);
-    let mut request_id: Option<String> = None;
+    let mut ids = TraceHeaders::default();
     for hd in headers {
         if !h.names.is_empty() {
             h.names.push(',');
@@ -413,74 +413,14 @@ fn fill(h: &mut Head, headers: &[httparse::Header<'_>]) -> Result<(), BadHeader>
             }
         } else if name.eq_ignore_ascii_case("expect") {
             h.expect_continue |= value.eq_ignore_ascii_case("100-continue");
-        } else if name.eq_ignore_ascii_case("traceparent") && h.trace.is_none() {
-            h.trace = traceparent(value).map(|(t, p)| (t, Some(p)));
-        } else if name.eq_ignore_ascii_case("b3") && b3.is_none() {
-            b3 = b3_single(value);
-        } else if name.eq_ignore_ascii_case("x-b3-traceid") {
-            b3_trace = b3_trace_id(value);
-        } else if name.eq_ignore_ascii_case("x-b3-spanid") {
-            b3_span = b3_span_id(value);
-        } else if name.eq_ignore_ascii_case("x-request-id") && request_id.is_none() {
-            request_id = request_trace_id(value);
+        } else if name.len() > 5 && name.as_bytes()[..5].eq_ignore_ascii_case(b"grpc-") {
+            super::grpc_web::head_field(&mut h.grpc, name, value);
+        } else {
+            ids.offer(name, value);
         }
     }
-    if h.trace.is_none() {
-        h.trace = b3
-            .or_else(|| b3_trace.zip(b3_span))
-            .map(|(t, s)| (t, Some(s)))
-            .or_else(|| request_id.map(|t| (t, None)));
-    }
+    h.trace = ids.finish();
     Ok(())
-}
-
-/// A B3 trace id: 16 or 32 lower-case hex digits, not all zero; a 64-bit id is
-/// zero-extended to 128 bits as Zipkin does.
-fn b3_trace_id(v: &str) -> Option<String> {
-    let v = v.trim();
-    let hex = v.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
-    if !hex || !(v.len() == 16 || v.len() == 32) || v.bytes().all(|c| c == b'0') {
-        return None;
-    }
-    Some(format!("{v:0>32}"))
-}
-
-/// A B3 span id: 16 lower-case hex digits, not all zero.
-fn b3_span_id(v: &str) -> Option<String> {
-    let v = v.trim();
-    let hex = v.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
-    (hex && v.len() == 16 && !v.bytes().all(|c| c == b'0')).then(|| v.to_owned())
-}
-
-/// B3 single header `{TraceId}-{SpanId}[-{SamplingState}[-{ParentSpanId}]]`; a bare
-/// sampling decision (`0`, `1`, `d`) carries no ids.
-fn b3_single(v: &str) -> Option<(String, String)> {
-    let mut parts = v.trim().split('-');
-    let trace = b3_trace_id(parts.next()?)?;
-    let span = b3_span_id(parts.next()?)?;
-    Some((trace, span))
-}
-
-/// `X-Request-Id` as a trace id: proxies (nginx `$request_id`, Envoy) copy it from a
-/// request to the calls made for it. A UUID or 32-hex value is used as it is; any other
-/// value is hashed (FNV-1a, 128 bits) so that its text never reaches a table.
-fn request_trace_id(v: &str) -> Option<String> {
-    let v = v.trim();
-    if v.is_empty() || v.len() > 200 {
-        return None;
-    }
-    let hex: String = v.chars().filter(|c| *c != '-').collect();
-    if hex.len() == 32 && hex.bytes().all(|c| c.is_ascii_hexdigit()) {
-        let hex = hex.to_ascii_lowercase();
-        return (!hex.bytes().all(|c| c == b'0')).then_some(hex);
-    }
-    // FNV-1a 128 (no crate needed for one hash of a short id).
-    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
-    for b in v.bytes() {
-        h ^= u128::from(b);
-        h = h.wrapping_mul(0x0000000001000000000000000000013B);
-    }
-    (h != 0).then(|| format!("{h:032x}"))
 }
 
 fn join(slot: &mut Option<String>, value: &str) {
@@ -500,31 +440,10 @@ fn parse_len(v: &str) -> Option<u64> {
     v.parse().ok()
 }
 
-/// W3C Trace Context `traceparent`: `version-traceid-parentid-flags`, lower-case hex.
-/// Version ff is invalid; all-zero ids are invalid; later versions may append `-fields`.
-pub(crate) fn traceparent(v: &str) -> Option<(String, String)> {
-    let b = v.as_bytes();
-    let lower_hex = |s: &[u8]| s.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
-    if b.len() < 55 || b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
-        return None;
-    }
-    let (ver, trace, parent, flags) = (&b[..2], &b[3..35], &b[36..52], &b[53..55]);
-    if !(lower_hex(ver) && lower_hex(trace) && lower_hex(parent) && lower_hex(flags)) {
-        return None;
-    }
-    if ver == b"ff" || (ver == b"00" && b.len() != 55) || (b.len() > 55 && b[55] != b'-') {
-        return None;
-    }
-    let zero = |s: &[u8]| s.iter().all(|&c| c == b'0');
-    if zero(trace) || zero(parent) {
-        return None;
-    }
-    Some((v[3..35].to_owned(), v[36..52].to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::http::trace::traceparent;
 
     fn req(b: &[u8]) -> Head {
         match parse_request(b) {

@@ -1,16 +1,20 @@
-//! Protocol: byte streams -> HTTP/1.x exchanges and connection records. Recognises TLS and
-//! HTTP/2 by their first bytes and everything else as other TCP; of TLS only the
+//! Protocol: byte streams -> HTTP exchanges and connection records. HTTP/1.x is read here;
+//! HTTP/2 (the preface, an `Upgrade: h2c`, or frames found in a connection whose first
+//! bytes were none of the known ones) is handed to `crate::ingest::http::h2`. Of TLS only the
 //! cleartext handshake is read (by `crate::ingest::tls`): SNI, ALPN, version, cipher, timing.
 
 pub(crate) mod body;
 pub(crate) mod coding;
 pub mod detect;
 pub mod h1;
+pub(crate) mod grpc_web;
+pub mod h2;
 pub(crate) mod head;
 pub mod route;
+pub(crate) mod trace;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use rustc_hash::FxHashMap;
 
@@ -20,10 +24,21 @@ use crate::ingest::tls::{Handshake, HelloNames, Progress};
 use crate::model::connection::TlsHandshake;
 use crate::model::coverage::MAX_UNANSWERED_SERVERS;
 use crate::model::{
-    ConnId, Connection, Coverage, Direction, Endpoint, Exchange, L7Protocol, TcpSummary, Timestamp,
+    CloseReason, ConnId, Connection, Coverage, Direction, Endpoint, Exchange, L7Protocol,
+    TcpSummary, Timestamp,
 };
 use detect::{Sniff, SNIFF_LEN};
-use h1::{H1Conn, Sink};
+use h1::H1Conn;
+use h2::sync::{Probe, Verdict};
+use h2::H2Conn;
+
+/// Where emitted records and counters go.
+pub(crate) struct Sink<'a> {
+    pub cov: &'a mut Coverage,
+    pub out: &'a mut dyn FnMut(Record),
+    /// Where finished bodies go to be sampled (`None`: bodies are not sampled).
+    pub sampler: Option<&'a mut Sampler>,
+}
 
 /// Owned output of the protocol stage.
 // Moved once into the tables stage; boxing exchanges would add an allocation per record.
@@ -47,6 +62,9 @@ pub struct HttpConfig {
     pub max_header_bytes_total: usize,
     /// Bounds and rules of the JSON body sampler (serialization cost).
     pub sampler: crate::ingest::serialization::SamplerConfig,
+    /// HTTP/2 streams open at once on one connection; beyond it the lowest-numbered is
+    /// given up (emitted as truncated, counted).
+    pub max_h2_streams: usize,
 }
 
 impl Default for HttpConfig {
@@ -57,6 +75,7 @@ impl Default for HttpConfig {
             max_decoded_body_bytes: 256 << 20,
             max_header_bytes_total: 32 << 20,
             sampler: crate::ingest::serialization::SamplerConfig::default(),
+            max_h2_streams: 1000,
         }
     }
 }
@@ -73,8 +92,20 @@ enum Phase {
     Http(Box<H1Conn>),
     /// TLS: the cleartext handshake of both sides, until it ends.
     Tls(Box<Handshake>),
+    /// HTTP/2 frames.
+    H2(Box<H2Phase>),
+    /// First bytes that were none of the above, held while they may yet read as HTTP/2
+    /// frames (a capture that began mid-connection).
+    H2Probe(Box<Probe>),
     /// Not parsed any further (TLS, HTTP/2, other), or nothing at all seen.
     Ignored(L7Protocol),
+}
+
+/// An HTTP/2 connection, and what HTTP/1 read on it before an `Upgrade: h2c`.
+struct H2Phase {
+    h2: H2Conn,
+    /// (version, upgraded_to, exchanges, malformed) of the HTTP/1 part.
+    before: Option<(L7Protocol, Option<String>, u32, u32)>,
 }
 
 struct ConnState {
@@ -146,6 +177,8 @@ impl HttpStage {
                 match &mut st.phase {
                     Phase::Http(h) => h.shed(ev.ts, &mut sink),
                     Phase::Tls(_) => interest = st.tls_abandon(sink.cov),
+                    Phase::H2(h) => h.h2.shed(&mut sink),
+                    Phase::H2Probe(_) => interest = st.ignore(L7Protocol::Other),
                     _ => {}
                 }
             }
@@ -195,6 +228,14 @@ impl HttpStage {
                         }
                         // The rest of the handshake cannot be followed.
                         Phase::Tls(_) => st.tls_abandon(sink.cov),
+                        Phase::H2(h) => {
+                            h.h2.gap(dir, len, sink);
+                            Interest::Keep
+                        }
+                        Phase::H2Probe(p) => {
+                            p.gap(dir);
+                            Interest::Keep
+                        }
                         Phase::Sniff(_) => Interest::Keep,
                         Phase::Ignored(_) => Interest::Ignore,
                     }
@@ -208,7 +249,9 @@ impl HttpStage {
                         h.end(dir, ev.ts, sink);
                         Interest::Keep
                     }
-                    Phase::Tls(_) | Phase::Sniff(_) => Interest::Keep,
+                    Phase::Tls(_) | Phase::Sniff(_) | Phase::H2(_) | Phase::H2Probe(_) => {
+                        Interest::Keep
+                    }
                     Phase::Ignored(_) => Interest::Ignore,
                 },
                 None => Interest::Keep,
@@ -264,6 +307,7 @@ fn unknown_connection(summary: &TcpSummary) -> Connection {
         tls_sni: None,
         tls_alpn: None,
         tls_handshake: TlsHandshake::default(),
+        h2: None,
     }
 }
 
@@ -280,6 +324,8 @@ impl ConnState {
         match &self.phase {
             Phase::Http(h) => h.held_bytes(),
             Phase::Tls(h) => h.held_bytes(),
+            Phase::H2(h) => h.h2.held_bytes(),
+            Phase::H2Probe(p) => p.held_bytes(),
             _ => 0,
         }
     }
@@ -301,11 +347,20 @@ impl ConnState {
                 if let Some(ns) = stall_ns {
                     h.stall(dir, ns);
                 }
-                return h.data(dir, ts, bytes, sink);
+                let i = h.data(dir, ts, bytes, sink);
+                return self.after_http(i, conn, cfg, dir, ts, bytes, sink);
             }
             Phase::Tls(h) => {
                 let p = h.data(dir, ts, bytes);
                 return self.tls_progress(p, sink.cov);
+            }
+            Phase::H2(h) => {
+                h.h2.data(dir, ts, bytes, sink);
+                return Interest::Keep;
+            }
+            Phase::H2Probe(p) => {
+                let v = p.push(dir, ts, bytes);
+                return self.probed(v, conn, cfg, sink);
             }
             Phase::Ignored(_) => return Interest::Ignore,
             Phase::Sniff(sb) => sb,
@@ -332,12 +387,22 @@ impl ConnState {
                         if let Some(ns) = stall_ns {
                             h.stall(dir, ns);
                         }
-                        h.data(dir, ts, bytes, sink)
+                        let i = h.data(dir, ts, bytes, sink);
+                        self.after_http(i, conn, cfg, dir, ts, bytes, sink)
                     }
                     _ => Interest::Ignore,
                 }
             }
-            Sniff::Http2 => self.ignore(L7Protocol::Http2),
+            Sniff::Http2 => {
+                sb.len[d] = prev;
+                let mut h2 = H2Conn::with_preface(conn, self.client, self.server, cfg);
+                for (dir, ts, b) in sniffed(sb) {
+                    h2.data(dir, ts, b, sink);
+                }
+                h2.data(dir, ts, bytes, sink);
+                self.phase = Phase::H2(Box::new(H2Phase { h2, before: None }));
+                Interest::Keep
+            }
             // The client's first bytes are a handshake record: read the handshake from
             // them (the sniffed prefixes, then this event's bytes).
             Sniff::Tls if sb.len[0] > 0 => {
@@ -360,8 +425,86 @@ impl ConnState {
             }
             // Known only by the server's bytes: the ClientHello was not captured.
             Sniff::Tls => self.ignore(L7Protocol::Tls),
-            Sniff::Other => self.ignore(L7Protocol::Other),
+            // Not a known opening: may be HTTP/2 frames mid-connection.
+            Sniff::Other => {
+                sb.len[d] = prev;
+                let mut p = Box::<Probe>::default();
+                let mut v = Verdict::More;
+                let held = sniffed(sb);
+                for (dir, ts, b) in held.into_iter().chain([(dir, ts, bytes)]) {
+                    let now = p.push(dir, ts, b);
+                    if v == Verdict::More {
+                        v = now;
+                    }
+                }
+                self.phase = Phase::H2Probe(p);
+                self.probed(v, conn, cfg, sink)
+            }
         }
+    }
+
+    /// After HTTP/1 bytes: an `Upgrade: h2c` answered 101 hands the connection, and the
+    /// bytes after the 101, to the HTTP/2 reader.
+    #[allow(clippy::too_many_arguments)]
+    fn after_http(
+        &mut self,
+        interest: Interest,
+        conn: ConnId,
+        cfg: HttpConfig,
+        dir: Direction,
+        ts: Timestamp,
+        bytes: &[u8],
+        sink: &mut Sink<'_>,
+    ) -> Interest {
+        let Phase::Http(h) = &mut self.phase else {
+            return interest;
+        };
+        if h.upgraded_to.as_deref() != Some("h2c") {
+            return interest;
+        }
+        let rest = h.switched_at.take().unwrap_or(bytes.len());
+        let request = h.h2c_request.take();
+        let next = h.next_index();
+        h.close(CloseReason::Fin, sink);
+        let p = match h.version {
+            Some("HTTP/1.0") => L7Protocol::Http10,
+            _ => L7Protocol::Http11,
+        };
+        let before = (p, h.upgraded_to.take(), h.emitted, h.malformed);
+        let mut h2 = H2Conn::upgraded(conn, self.client, self.server, cfg, request, next);
+        if let Some(b) = bytes.get(rest..).filter(|b| !b.is_empty()) {
+            h2.data(dir, ts, b, sink);
+        }
+        self.phase = Phase::H2(Box::new(H2Phase {
+            h2,
+            before: Some(before),
+        }));
+        Interest::Keep
+    }
+
+    /// Acts on the probe's verdict: HTTP/2 replays the held segments into the reader.
+    fn probed(
+        &mut self,
+        v: Verdict,
+        conn: ConnId,
+        cfg: HttpConfig,
+        sink: &mut Sink<'_>,
+    ) -> Interest {
+        let Phase::H2Probe(p) = &self.phase else {
+            return Interest::Keep;
+        };
+        let mut h2 = match v {
+            Verdict::More => return Interest::Keep,
+            Verdict::NotHttp2 => return self.ignore(L7Protocol::Other),
+            Verdict::Http2 => H2Conn::mid_connection(conn, self.client, self.server, cfg),
+            Verdict::Preface => H2Conn::with_preface(conn, self.client, self.server, cfg),
+        };
+        // With the preface, the server's frames before it are from the start too.
+        for (dir, ts, b) in p.segments() {
+            h2.data(dir, ts, b, sink);
+        }
+        self.phase = Phase::H2(Box::new(H2Phase { h2, before: None }));
+        Interest::Keep
     }
 
     /// Once the handshake reader is done, keeps what it found and reads no further.
@@ -396,15 +539,8 @@ impl ConnState {
     fn start_http(&mut self, conn: ConnId, cfg: HttpConfig, sink: &mut Sink<'_>) {
         let mut h = Box::new(H1Conn::new(conn, self.client, self.server, cfg));
         if let Phase::Sniff(sb) = &self.phase {
-            let mut order = [Direction::ClientToServer, Direction::ServerToClient];
-            if sb.first_ts[1] < sb.first_ts[0] {
-                order.reverse();
-            }
-            for dir in order {
-                let d = dir.index();
-                if sb.len[d] > 0 {
-                    h.data(dir, sb.first_ts[d], &sb.buf[d][..sb.len[d]], sink);
-                }
+            for (dir, ts, b) in sniffed(sb) {
+                h.data(dir, ts, b, sink);
             }
         }
         self.phase = Phase::Http(h);
@@ -412,6 +548,8 @@ impl ConnState {
 
     fn close(self, summary: &TcpSummary, sink: &mut Sink<'_>) -> Connection {
         let mut tls = self.tls.map(|b| *b);
+        let mut h2_stats = None;
+        let mut swapped = false;
         let (protocol, upgraded_to, exchanges, malformed_messages) = match self.phase {
             Phase::Sniff(sb) => {
                 let p = if sb.len == [0, 0] {
@@ -422,6 +560,15 @@ impl ConnState {
                 (p, None, 0, 0)
             }
             Phase::Ignored(p) => (p, None, 0, 0),
+            Phase::H2Probe(_) => (L7Protocol::Other, None, 0, 0),
+            Phase::H2(h) => {
+                let H2Phase { mut h2, before } = *h;
+                h2.close(summary.close, sink);
+                swapped = h2.swapped;
+                let (p, up, n, bad) = before.unwrap_or((L7Protocol::Http2, None, 0, 0));
+                h2_stats = Some(Box::new(h2.stats));
+                (p, up, n.saturating_add(h2.emitted), bad)
+            }
             Phase::Tls(h) => {
                 // Closed while the handshake was still being read.
                 tls = Some(h.finish(sink.cov));
@@ -439,7 +586,12 @@ impl ConnState {
         };
         let (names, tls_handshake) = tls.unwrap_or_default();
         Connection {
-            tcp: summary.clone(),
+            // The HTTP/2 frames showed the flow stage's guess of the roles wrong.
+            tcp: if swapped {
+                summary.reversed()
+            } else {
+                summary.clone()
+            },
             protocol,
             upgraded_to,
             exchanges,
@@ -447,6 +599,23 @@ impl ConnState {
             tls_sni: names.sni,
             tls_alpn: names.alpn,
             tls_handshake,
+            h2: h2_stats,
         }
     }
+}
+
+/// The bytes held while sniffing, both sides, in time order.
+fn sniffed(sb: &SniffBuf) -> Vec<(Direction, Timestamp, &[u8])> {
+    let mut order = [Direction::ClientToServer, Direction::ServerToClient];
+    if sb.first_ts[1] < sb.first_ts[0] {
+        order.reverse();
+    }
+    order
+        .into_iter()
+        .filter(|dir| sb.len[dir.index()] > 0)
+        .map(|dir| {
+            let d = dir.index();
+            (dir, sb.first_ts[d], &sb.buf[d][..sb.len[d]])
+        })
+        .collect()
 }

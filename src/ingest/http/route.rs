@@ -16,6 +16,26 @@ pub fn template(target: &str) -> String {
     }
 }
 
+/// A gRPC method path `/package.Service/Method` kept as it is: identifier characters
+/// only (letters, digits, `_`, and `.` in the service), no run of 4 or more digits, at
+/// most 200 bytes; `None` for anything else (then [`template`] it).
+pub fn grpc_method(path: &str) -> Option<String> {
+    let rest = path.strip_prefix('/')?;
+    let (service, method) = rest.split_once('/')?;
+    let ident = |s: &str, dots: bool| {
+        s.bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+            && s.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || (dots && c == b'.'))
+    };
+    let ok = path.len() <= 200
+        && ident(service, true)
+        && ident(method, false)
+        && longest_digit_run(path.as_bytes()) < 4;
+    ok.then(|| path.to_owned())
+}
+
 fn template_once(target: &str) -> String {
     // The query and fragment may hold secrets: drop them first.
     let end = target.find(['?', '#']).unwrap_or(target.len());

@@ -10,10 +10,10 @@ use proptest::prelude::*;
 use super::*;
 use crate::model::{CloseReason, Completeness, DirStats};
 
-const C2S: Direction = Direction::ClientToServer;
-const S2C: Direction = Direction::ServerToClient;
+pub(crate) const C2S: Direction = Direction::ClientToServer;
+pub(crate) const S2C: Direction = Direction::ServerToClient;
 
-fn ep(last: u8, port: u16) -> Endpoint {
+pub(crate) fn ep(last: u8, port: u16) -> Endpoint {
     Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), port)
 }
 
@@ -24,7 +24,7 @@ fn outcomes(exs: &[Exchange]) -> Vec<(Option<&str>, Option<u16>, Completeness)> 
         .collect()
 }
 
-struct Harness {
+pub(crate) struct Harness {
     stage: HttpStage,
     cov: Coverage,
     recs: Vec<Record>,
@@ -33,11 +33,11 @@ struct Harness {
 }
 
 impl Harness {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with(HttpConfig::default())
     }
 
-    fn with(cfg: HttpConfig) -> Self {
+    pub(crate) fn with(cfg: HttpConfig) -> Self {
         let mut h = Harness {
             stage: HttpStage::new(cfg),
             cov: Coverage::default(),
@@ -52,7 +52,7 @@ impl Harness {
         h
     }
 
-    fn push(&mut self, kind: EventKind<'_>) -> Interest {
+    pub(crate) fn push(&mut self, kind: EventKind<'_>) -> Interest {
         self.t += 1_000;
         let ev = StreamEvent {
             conn: self.conn,
@@ -63,7 +63,7 @@ impl Harness {
         self.stage.push(ev, &mut self.cov, &mut |r| recs.push(r))
     }
 
-    fn c(&mut self, b: &[u8]) -> Interest {
+    pub(crate) fn c(&mut self, b: &[u8]) -> Interest {
         self.push(EventKind::Data {
             dir: C2S,
             bytes: b,
@@ -71,7 +71,7 @@ impl Harness {
         })
     }
 
-    fn s(&mut self, b: &[u8]) -> Interest {
+    pub(crate) fn s(&mut self, b: &[u8]) -> Interest {
         self.push(EventKind::Data {
             dir: S2C,
             bytes: b,
@@ -80,7 +80,7 @@ impl Harness {
     }
 
     /// Bytes of `dir` whose segment ended a sender stall of `ns` (as the flow stage says).
-    fn stalled(&mut self, dir: Direction, b: &[u8], ns: i64) -> Interest {
+    pub(crate) fn stalled(&mut self, dir: Direction, b: &[u8], ns: i64) -> Interest {
         self.push(EventKind::Data {
             dir,
             bytes: b,
@@ -88,15 +88,15 @@ impl Harness {
         })
     }
 
-    fn gap(&mut self, dir: Direction, len: u64) {
+    pub(crate) fn gap(&mut self, dir: Direction, len: u64) {
         self.push(EventKind::Gap { dir, len });
     }
 
-    fn end(&mut self, dir: Direction) {
+    pub(crate) fn end(&mut self, dir: Direction) {
         self.push(EventKind::End { dir });
     }
 
-    fn close(&mut self, reason: CloseReason) -> (Vec<Exchange>, Connection) {
+    pub(crate) fn close(&mut self, reason: CloseReason) -> (Vec<Exchange>, Connection) {
         let summary = TcpSummary {
             conn: self.conn,
             client: ep(1, 40000),
@@ -134,7 +134,7 @@ impl Harness {
     }
 
     /// Exchanges emitted so far (before Closed).
-    fn exchanges(&self) -> Vec<&Exchange> {
+    pub(crate) fn exchanges(&self) -> Vec<&Exchange> {
         self.recs
             .iter()
             .filter_map(|r| match r {
@@ -977,8 +977,9 @@ fn classify(first: &[u8]) -> (L7Protocol, Interest, Coverage) {
 
 #[test]
 fn protocol_classification() {
+    // HTTP/2 is read (crate::ingest::http2).
     let (p, i, cov) = classify(detect::H2_PREFACE);
-    assert_eq!((p, i), (L7Protocol::Http2, Interest::Ignore));
+    assert_eq!((p, i), (L7Protocol::Http2, Interest::Keep));
     assert_eq!(cov.connections_by_protocol.get("http2"), Some(&1));
     // The start of a ClientHello: TLS, its bytes still wanted until the hello is whole.
     let (p, i, cov) = classify(&[0x16, 3, 1, 0, 0xc8, 1, 0, 0, 0xc4, 3, 3]);
@@ -987,8 +988,9 @@ fn protocol_classification() {
         cov.tls_client_hello_unparsed, 1,
         "closed before the hello was whole"
     );
+    // Unknown bytes are held a while, in case they are HTTP/2 frames mid-connection.
     let (p, i, _) = classify(b"\x00\x00\x00\x2c\x0a\x0b binary");
-    assert_eq!((p, i), (L7Protocol::Other, Interest::Ignore));
+    assert_eq!((p, i), (L7Protocol::Other, Interest::Keep));
     let (p, _, cov) = classify(b"");
     assert_eq!(p, L7Protocol::Empty);
     assert_eq!(cov.connections_by_protocol.get("empty"), Some(&1));
@@ -1040,7 +1042,7 @@ fn client_hello_lost_or_too_large_is_counted() {
 fn preface_split_over_events_is_http2() {
     let mut h = Harness::new();
     assert_eq!(h.c(&detect::H2_PREFACE[..3]), Interest::Keep);
-    assert_eq!(h.c(&detect::H2_PREFACE[3..]), Interest::Ignore);
+    assert_eq!(h.c(&detect::H2_PREFACE[3..]), Interest::Keep);
     let (_, conn) = h.close(CloseReason::Fin);
     assert_eq!(conn.protocol, L7Protocol::Http2);
     assert_eq!(h.cov.malformed_http, 0);
