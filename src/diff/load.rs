@@ -27,6 +27,13 @@ pub struct SideLink {
     /// Request and response header and body bytes per request; `None` when a part is
     /// unknown (HTTP not visible, or a link seen only in traces).
     pub bytes_per_request: Option<f64>,
+    /// Request and response header bytes per request, and body bytes per request.
+    pub header_bytes_per_request: Option<f64>,
+    pub body_bytes_per_request: Option<f64>,
+    /// What the analysis projected for the link on gRPC (links.json `savings`): header
+    /// bytes per request (HPACK plus gRPC framing) and protobuf body bytes per request.
+    pub projected_grpc_header_bytes: Option<f64>,
+    pub projected_protobuf_body_bytes: Option<f64>,
     /// The same latency per exchange, ms, from exchanges.parquet.
     pub latencies: Vec<f64>,
 }
@@ -188,7 +195,15 @@ fn side_link(l: &Value) -> SideLink {
     .iter()
     .map(|k| f(bpr.and_then(|v| v.get(*k))))
     .collect();
+    let pair = |a: usize, b: usize| parts.as_ref().map(|p| p[a] + p[b]);
+    let savings = l.get("savings");
+    let projected =
+        |group: &str, k: &str| f(savings.and_then(|v| v.get(group)).and_then(|v| v.get(k)));
     SideLink {
+        header_bytes_per_request: pair(0, 2),
+        body_bytes_per_request: pair(1, 3),
+        projected_grpc_header_bytes: projected("header_bytes_per_request", "grpc"),
+        projected_protobuf_body_bytes: projected("body_bytes_per_request", "protobuf"),
         client: s("client").unwrap_or_default(),
         server: s("server").unwrap_or_default(),
         protocol: s(columns::PROTOCOL),
@@ -200,7 +215,7 @@ fn side_link(l: &Value) -> SideLink {
             .and_then(|v| v.get("5xx"))
             .and_then(Value::as_u64),
         latency_ms: [pct("p50"), pct("p95"), pct("p99")],
-        bytes_per_request: parts.map(|p| p.iter().sum()),
+        bytes_per_request: parts.as_ref().map(|p| p.iter().sum()),
         latencies: Vec::new(),
     }
 }

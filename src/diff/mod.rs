@@ -148,6 +148,40 @@ pub struct LinkDiff {
     pub error_rate_pct: Change,
     /// Why the link counts as regressed under `--fail-if-regressed` (empty otherwise).
     pub regressions: Vec<String>,
+    /// A link that moved to gRPC: what the before analysis projected against what the
+    /// after capture measured.
+    pub grpc_prediction: Option<GrpcPrediction>,
+}
+
+/// The gRPC projection of the before side checked against the after side, per request:
+/// `before` is the projection, `after` the measure, and `change_pct` the projection's
+/// error relative to it ((measured - projected) / projected).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct GrpcPrediction {
+    pub header_bytes_per_request: Change,
+    pub body_bytes_per_request: Change,
+    pub bytes_per_request: Change,
+}
+
+/// Set when the link left another protocol for gRPC and both figures are known.
+fn grpc_prediction(before: &SideLink, after: &SideLink) -> Option<GrpcPrediction> {
+    let grpc = |l: &SideLink| l.protocol.as_deref() == Some("grpc");
+    if grpc(before) || !grpc(after) {
+        return None;
+    }
+    let (h, b) = (
+        before.projected_grpc_header_bytes?,
+        before.projected_protobuf_body_bytes?,
+    );
+    let (mh, mb) = (
+        after.header_bytes_per_request?,
+        after.body_bytes_per_request?,
+    );
+    Some(GrpcPrediction {
+        header_bytes_per_request: Change::of(Some(h), Some(mh)),
+        body_bytes_per_request: Change::of(Some(b), Some(mb)),
+        bytes_per_request: Change::of(Some(h + b), Some(mh + mb)),
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -226,6 +260,7 @@ fn link_diff(before: Option<&SideLink>, after: Option<&SideLink>) -> LinkDiff {
         handshakes_per_request: pick(&|l| ratio(l.tcp_handshakes, l.requests)),
         error_rate_pct: pick(&|l| ratio(l.status_5xx, l.requests).map(|r| r * 100.0)),
         regressions: Vec::new(),
+        grpc_prediction: before.zip(after).and_then(|(b, a)| grpc_prediction(b, a)),
     }
 }
 

@@ -130,6 +130,31 @@ pub fn markdown(d: &Diff) -> String {
             notes(l)
         );
     }
+    let predicted: Vec<&LinkDiff> = d
+        .links
+        .iter()
+        .filter(|l| l.grpc_prediction.is_some())
+        .collect();
+    if !predicted.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## gRPC projections checked\n\nLinks that moved to gRPC: the bytes per request the \
+             before analysis projected for gRPC → what the after capture measured (the error is \
+             relative to the projection).\n\n| link | header bytes/request | body bytes/request | bytes/request |\n|---|---|---|---|"
+        );
+        for l in predicted {
+            let p = l.grpc_prediction.as_ref().expect("filtered");
+            let _ = writeln!(
+                s,
+                "| {} → {} | {} | {} | {} |",
+                l.client,
+                l.server,
+                cell(&p.header_bytes_per_request, 0, true),
+                cell(&p.body_bytes_per_request, 0, true),
+                cell(&p.bytes_per_request, 0, true)
+            );
+        }
+    }
     let regressed: Vec<&LinkDiff> = d
         .links
         .iter()

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::repo;
 use assert_cmd::Command;
 use serde_json::Value;
 
@@ -205,4 +206,58 @@ fn bad_inputs_and_arguments_have_their_exit_codes() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("non-negative"));
+}
+
+/// A real migration (fixtures/h2: the same client and service, HTTP/1.1 + JSON before,
+/// grpcio after): the diff shows the protocol change, the bytes and connections per
+/// request on each side as tshark counts them, and checks the before analysis's gRPC
+/// projection against the bytes the gRPC capture measured.
+#[test]
+fn a_migration_to_grpc_is_measured_and_its_projection_checked() {
+    let before = repo("fixtures/h2/diff_before_json.pcap");
+    let after = repo("fixtures/h2/diff_after_grpc.pcap");
+    let truth = |name: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(repo(&format!("fixtures/h2/{name}.truth.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    let (tb, ta) = (truth("diff_before_json"), truth("diff_after_grpc"));
+    let (code, d) = run_diff(&before, &after, &[]);
+    assert_eq!(code, 0);
+    let l = link(&d, "client", "orders");
+    assert_eq!(l["protocol"]["before"], "http/1.1");
+    assert_eq!(l["protocol"]["after"], "grpc");
+    assert_eq!(l["requests"]["before"].as_f64(), Some(75.0));
+    assert_eq!(l["requests"]["after"].as_f64(), Some(75.0));
+    // Before: every TCP payload byte is HTTP/1.1. After: header blocks and DATA, each
+    // frame with its 9-byte header (SETTINGS, WINDOW_UPDATE and PING are the
+    // connection's, not a request's).
+    let n = |v: &Value| v.as_f64().unwrap();
+    let payload = &tb["connections"][0]["tcp_payload_bytes"];
+    let before_bytes = (n(&payload["client"]) + n(&payload["server"])) / 75.0;
+    let t = &ta["totals"];
+    let frames = |k: &str| t["frames"][k].as_f64().unwrap_or(0.0);
+    let headers =
+        (n(&t["header_block_bytes"]) + 9.0 * (frames("HEADERS") + frames("CONTINUATION"))) / 75.0;
+    let bodies = (n(&t["data_bytes"]) + 9.0 * frames("DATA")) / 75.0;
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+    assert!(close(n(&l["bytes_per_request"]["before"]), before_bytes));
+    assert!(close(n(&l["bytes_per_request"]["after"]), headers + bodies));
+    assert!(close(n(&l["handshakes_per_request"]["before"]), 1.0 / 75.0));
+    assert!(close(n(&l["handshakes_per_request"]["after"]), 1.0 / 75.0));
+    assert!(l["latency_test"]["n_after"].as_u64() == Some(75));
+    // The projection against the measure: within a quarter on each part, the total
+    // within 15% (docs/cost-model.md gives the figures).
+    let p = &l["grpc_prediction"];
+    assert!(close(n(&p["header_bytes_per_request"]["after"]), headers));
+    assert!(close(n(&p["body_bytes_per_request"]["after"]), bodies));
+    for (part, bound) in [
+        ("header_bytes_per_request", 40.0),
+        ("body_bytes_per_request", 25.0),
+        ("bytes_per_request", 15.0),
+    ] {
+        let err = n(&p[part]["change_pct"]);
+        assert!(err.abs() < bound, "{part}: {err:.1}% off the projection");
+    }
 }
