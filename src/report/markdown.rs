@@ -633,7 +633,7 @@ fn rollout_plan(s: &mut String, r: &LinkReport<'_>) {
         }
     }
     if !p.kept.is_empty() {
-        let _ = writeln!(s, "Kept on HTTP: {}.\n", p.kept.join(", "));
+        let _ = writeln!(s, "Kept on their protocol: {}.\n", p.kept.join(", "));
     }
 }
 

@@ -867,7 +867,7 @@ fn plan(s: &mut String, doc: &Value) {
         let names: Vec<String> = kept.iter().map(|k| esc(&scalar(k))).collect();
         let _ = write!(
             s,
-            "<p><strong>Kept on HTTP:</strong> {}.</p>",
+            "<p><strong>Kept on their protocol:</strong> {}.</p>",
             names.join(", ")
         );
     }
