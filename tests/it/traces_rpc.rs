@@ -296,3 +296,60 @@ fn pairs_requests_and_failures_equal_an_independent_reference() {
         assert_eq!(pairs(f), reference(f), "{}", f.display());
     }
 }
+
+/// The same run captured on loopback (`rpc.pcap`) and joined with its spans: every gRPC
+/// exchange of the capture is a traced call. The instrumented caller's calls join by the
+/// traceparent riding in their HTTP/2 headers; the uninstrumented driver's, by endpoints
+/// and time. Thrift and NATS carry no HTTP: their links come from the spans alone.
+#[test]
+fn a_capture_of_the_run_joins_its_grpc_calls_by_traceparent_and_by_time() {
+    let t = truth();
+    let links = truth_links(&t);
+    let grpc: Vec<(&(String, String), &&Value)> = links
+        .iter()
+        .filter(|(_, l)| l["protocol"] == "grpc")
+        .collect();
+    let requests = |pred: &dyn Fn(&str) -> bool| -> u64 {
+        grpc.iter()
+            .filter(|((caller, _), _)| pred(caller))
+            .map(|(_, l)| n(&l["requests"]))
+            .sum()
+    };
+    let all = requests(&|_| true);
+    // The driver is uninstrumented: traces name it `user`.
+    let instrumented = requests(&|c| c != "user");
+    assert!(instrumented > 0 && instrumented < all);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("linkrank")
+        .unwrap()
+        .arg("analyze")
+        .arg(fixture("rpc.pcap"))
+        .arg(fixture("rpc.otlp.jsonl"))
+        .arg("--out")
+        .arg(dir.path())
+        .arg("--quiet")
+        .assert()
+        .success();
+    drop(out);
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("links.json")).unwrap())
+            .unwrap();
+    let join = &doc["traces"]["join"];
+    assert_eq!(n(&join["exchanges"]), all, "{join}");
+    assert_eq!(n(&join["matched"]), all, "{join}");
+    assert_eq!(n(&join["by_traceparent"]), instrumented, "{join}");
+    assert_eq!(n(&join["by_time"]), all - instrumented, "{join}");
+    // The instrumented link, seen by both: its requests and its failures by grpc-status.
+    let l = doc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["client"] == "frontend" && l["server"] == "catalog")
+        .unwrap();
+    let want = links[&("frontend".to_owned(), "catalog".to_owned())];
+    assert_eq!(l["evidence"], "both");
+    assert_eq!(l["protocol"], "grpc");
+    assert_eq!(l["requests"], want["requests"]);
+    let failed = n(&l["status"]["4xx"]) + n(&l["status"]["5xx"]);
+    assert_eq!(failed, n(&want["failed"]));
+}
