@@ -86,6 +86,10 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub reproducible: bool,
 
+    /// Print the wall time of each stage on stderr and write it to timings.json.
+    #[arg(long)]
+    pub timings: bool,
+
     /// JSON bodies kept per route and direction to infer a protobuf schema and measure
     /// the protobuf size and CPU (a reservoir sample; more is slower and more exact).
     #[arg(long, default_value_t = DEFAULT_SAMPLES_PER_ROUTE, value_name = "N")]
@@ -157,6 +161,7 @@ impl AnalyzeArgs {
         config.top = self.top;
         config.routes = self.routes;
         config.reproducible = self.reproducible;
+        config.timings = self.timings;
         config.quiet = self.quiet;
         Ok(config)
     }

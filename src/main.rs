@@ -50,6 +50,9 @@ fn usage_error(msg: &str) -> ExitCode {
 /// `linkrank analyze`: runs, then prints the warnings and (unless quiet) the summary.
 fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, RunError> {
     let outcome = app::analyze(config)?;
+    if config.timings {
+        eprint!("{}", outcome.timings.table());
+    }
     for w in &outcome.coverage.input_warnings {
         eprintln!(
             "warning: {w}; the packets before it were analysed, the rest of that file was not"

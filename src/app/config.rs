@@ -32,6 +32,8 @@ pub struct AnalyzeConfig {
     /// Cost-model constants in force (defaults, then the file, then `--set`).
     pub cost: CostConstants,
     pub reproducible: bool,
+    /// Print the time of each stage and write it to `timings.json`.
+    pub timings: bool,
     pub quiet: bool,
 }
 
@@ -66,6 +68,7 @@ impl AnalyzeConfig {
             routes: DEFAULT_ROUTES,
             cost: CostConstants::default(),
             reproducible: false,
+            timings: false,
             quiet: false,
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod config;
 mod pipeline;
+pub mod timings;
 
 pub use config::{default_out_dir, services_beside, AnalyzeConfig};
 pub use pipeline::{
@@ -52,10 +53,13 @@ pub struct RunOutcome {
     pub ranked: Vec<Ranked>,
     /// What the trace files gave (`None` without trace input).
     pub traces: Option<TraceReport>,
+    /// Wall time per stage (also written to `timings.json` under `--timings`).
+    pub timings: timings::StageClock,
 }
 
 /// `linkrank analyze`: read inputs, run the pipeline, write the tables, print the summary.
 pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
+    let mut clock = timings::StageClock::start();
     let mut capture_paths = Vec::new();
     let mut table_paths = Vec::new();
     let mut trace_paths = Vec::new();
@@ -80,6 +84,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     } else {
         Some(tables::read_tables(&table_paths).map_err(|e| RunError::Input(e.into()))?)
     };
+    clock.lap("traces and tables in");
 
     // A spinner on stderr, only when a person is watching it.
     let progress =
@@ -107,6 +112,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    clock.lap("captures");
     let inputs: Vec<InputSummary> = captures
         .files()
         .iter()
@@ -151,6 +157,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     tables::write_tables(&tables, &config.out).map_err(|e| RunError::Output(e.into()))?;
     summary::write_quality_json(&config.out, &inputs, &coverage, &tables)
         .map_err(RunError::Output)?;
+    clock.lap("tables out");
 
     // Spans joined to the captured exchanges name the endpoints they saw.
     let joined = match &trace_set {
@@ -168,6 +175,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         .context("reading names from the tables")
         .map_err(RunError::Output)?;
     let naming = identity::resolve(&name_sources, &observed);
+    clock.lap("join and names");
     let mut link_set = links::measure(&tables, &naming, config.routes)
         .context("measuring the links")
         .map_err(RunError::Output)?;
@@ -181,6 +189,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         .context("adding the traced links")
         .map_err(RunError::Output)?;
     }
+    clock.lap("link measures");
     let chain_config = ChainConfig::default();
     let mut chain_set = chains::calls_from_tables(&tables, &naming)
         .context("reading the calls for the chains")
@@ -221,6 +230,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             .map(String::as_str)
             .zip(coverage.clock_offsets.iter().map(|o| o.offset_ns)),
     );
+    clock.lap("chains");
     let constants: CostConstants = config.cost;
     // Payloads read back from tables written without --reproducible may carry timings.
     let mut payloads = payload_samples(&tables, &naming)
@@ -237,6 +247,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     let assessed = assess::assess(link_set, chain_analysis.links, &payloads, &constants);
     let ranked = rank::rank(assessed.links, &constants);
     let plan = plan::plan(&ranked);
+    clock.lap("assess, rank, plan");
     let report = LinkReport {
         inputs: &inputs,
         coverage: &coverage,
@@ -263,6 +274,15 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     links_csv::write(&config.out, &ranked).map_err(RunError::Output)?;
     markdown::write(&config.out, &report).map_err(RunError::Output)?;
     crate::report::html::write(&config.out, &report).map_err(RunError::Output)?;
+    clock.lap("reports");
+    if config.timings {
+        let text = serde_json::to_string_pretty(&clock.stages)
+            .context("writing timings.json")
+            .map_err(RunError::Output)?;
+        std::fs::write(config.out.join("timings.json"), text + "\n")
+            .context("writing timings.json")
+            .map_err(RunError::Output)?;
+    }
     Ok(RunOutcome {
         tables,
         coverage,
@@ -272,6 +292,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         capture_seconds,
         ranked,
         traces: trace_report,
+        timings: clock,
     })
 }
 

@@ -285,3 +285,57 @@ fn no_secret_reaches_any_output() {
         }
     }
 }
+
+/// `--timings` prints each stage's time and writes timings.json, stages in the order they
+/// run; without it no timings.json is written (the other outputs stay reproducible).
+#[test]
+fn timings_name_every_stage_in_order() {
+    let with = tempfile::tempdir().unwrap();
+    linkrank()
+        .args([
+            "analyze",
+            "fixtures/keepalive.pcap",
+            "--quiet",
+            "--timings",
+            "--out",
+        ])
+        .arg(with.path())
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("captures").and(predicate::str::contains("total")));
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(with.path().join("timings.json")).unwrap())
+            .unwrap();
+    let stages: Vec<&str> = t
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "traces and tables in",
+            "captures",
+            "tables out",
+            "join and names",
+            "link measures",
+            "chains",
+            "assess, rank, plan",
+            "reports"
+        ]
+    );
+    assert!(t
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["ms"].as_f64().unwrap() >= 0.0));
+    let without = tempfile::tempdir().unwrap();
+    linkrank()
+        .args(["analyze", "fixtures/keepalive.pcap", "--quiet", "--out"])
+        .arg(without.path())
+        .assert()
+        .success();
+    assert!(!without.path().join("timings.json").exists());
+    assert!(without.path().join("links.json").exists());
+}
