@@ -388,21 +388,11 @@ impl HalfStream {
         // Each pass takes the front segment out of the buffer, so the loop ends after at
         // most as many passes as segments were buffered, whatever their sequence numbers.
         while !self.ended {
-            let Some(seg) = self.ooo.pop_front() else {
+            let Some(seg) = self.pop_buffered(budget) else {
                 break;
             };
-            self.ooo_bytes -= seg.data.len();
-            budget.used = budget.used.saturating_sub(seg.data.len());
             self.skip_to(seg.seq, ts, sink);
-            self.accept(
-                seg.seq,
-                seg.wire,
-                seg.captured,
-                &seg.data,
-                seg.ts,
-                None,
-                sink,
-            );
+            self.accept_buffered(seg, sink);
             self.drain(ts, budget, sink);
         }
         if !self.ended {
@@ -487,22 +477,33 @@ impl HalfStream {
             if seq_diff(front.seq, self.next) > 0 {
                 break;
             }
-            let Some(seg) = self.ooo.pop_front() else {
+            let Some(seg) = self.pop_buffered(budget) else {
                 break;
             };
-            self.ooo_bytes -= seg.data.len();
-            budget.used = budget.used.saturating_sub(seg.data.len());
-            self.accept(
-                seg.seq,
-                seg.wire,
-                seg.captured,
-                &seg.data,
-                seg.ts,
-                None,
-                sink,
-            );
+            self.accept_buffered(seg, sink);
         }
         self.check_fin(ts, budget, sink);
+    }
+
+    /// Takes the front segment out of the out-of-order buffer, releasing its bytes.
+    fn pop_buffered(&mut self, budget: &mut OooBudget) -> Option<OooSeg> {
+        let seg = self.ooo.pop_front()?;
+        self.ooo_bytes -= seg.data.len();
+        budget.used = budget.used.saturating_sub(seg.data.len());
+        Some(seg)
+    }
+
+    /// Delivers a segment that waited in the buffer: it ended no stall (it followed a hole).
+    fn accept_buffered(&mut self, seg: OooSeg, sink: &mut impl HalfSink) {
+        self.accept(
+            seg.seq,
+            seg.wire,
+            seg.captured,
+            &seg.data,
+            seg.ts,
+            None,
+            sink,
+        );
     }
 
     fn check_fin(&mut self, ts: Timestamp, budget: &mut OooBudget, sink: &mut impl HalfSink) {
