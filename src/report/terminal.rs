@@ -60,12 +60,8 @@ pub fn render(
             advice = format!("{advice} + {}", fix.as_str());
         }
         for t in &rec.transport_fixes {
-            advice.push_str(match t.kind {
-                "tcp-nodelay" => " + nodelay",
-                "repair-loss" => " + loss",
-                "receive-buffer" => " + rcvbuf",
-                _ => " + no-ssai",
-            });
+            advice.push_str(" + ");
+            advice.push_str(t.kind.short());
         }
         let _ = writeln!(
             s,

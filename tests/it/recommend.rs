@@ -7,7 +7,7 @@ use clap::Parser;
 use linkrank::analysis::assess::{Assessed, Assessment};
 use linkrank::analysis::cost::CostConstants;
 use linkrank::analysis::rank::Ranked;
-use linkrank::analysis::recommend::{BrokerKind, Fix, Subject, Target};
+use linkrank::analysis::recommend::{BrokerKind, Fix, Subject, Target, TransportFixKind};
 use linkrank::cli::{Cli, Command};
 use serde_json::Value;
 
@@ -644,15 +644,15 @@ fn loss_and_back_pressure_are_ranked_fixes_with_their_cost() {
     };
     let r = hurt(1500.0, 1000.0);
     let rec = &r.assessment.recommendation;
-    let fix = |kind: &str| {
+    let fix = |kind: TransportFixKind| {
         rec.transport_fixes
             .iter()
             .find(|t| t.kind == kind)
-            .unwrap_or_else(|| panic!("no {kind} in {:?}", rec.transport_fixes))
+            .unwrap_or_else(|| panic!("no {kind:?} in {:?}", rec.transport_fixes))
     };
-    let loss = fix("repair-loss");
+    let loss = fix(TransportFixKind::RepairLoss);
     assert!((loss.ms_per_request - 1500.0 / requests).abs() < 1e-9);
-    let window = fix("receive-buffer");
+    let window = fix(TransportFixKind::ReceiveBuffer);
     assert_eq!(window.service, "inventory");
     assert!((window.ms_per_request - 1000.0 / requests).abs() < 1e-9);
     let cost = linkrank::analysis::cost::units::millis(1500.0 / requests);
@@ -680,7 +680,8 @@ fn loss_and_back_pressure_are_ranked_fixes_with_their_cost() {
     assert!(
         rec.transport_fixes
             .iter()
-            .all(|t| t.kind != "repair-loss" && t.kind != "receive-buffer"),
+            .all(|t| t.kind != TransportFixKind::RepairLoss
+                && t.kind != TransportFixKind::ReceiveBuffer),
         "{:?}",
         rec.transport_fixes
     );

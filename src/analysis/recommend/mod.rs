@@ -156,13 +156,36 @@ impl Recommendation {
     }
 }
 
+/// What a transport fix repairs (links.json writes it kebab-case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportFixKind {
+    /// Nagle's algorithm against delayed ACKs.
+    TcpNodelay,
+    /// Segments resent by the retransmission timer.
+    RepairLoss,
+    /// Zero windows.
+    ReceiveBuffer,
+    /// Slow-start restarts on idle keep-alive connections.
+    NoSlowStartAfterIdle,
+}
+
+impl TransportFixKind {
+    /// A few letters for the terminal's advice column.
+    pub const fn short(self) -> &'static str {
+        match self {
+            TransportFixKind::TcpNodelay => "nodelay",
+            TransportFixKind::RepairLoss => "loss",
+            TransportFixKind::ReceiveBuffer => "rcvbuf",
+            TransportFixKind::NoSlowStartAfterIdle => "no-ssai",
+        }
+    }
+}
+
 /// A fix of the transport beneath HTTP, for a cost the packets measured.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TransportFix {
-    /// `tcp-nodelay` (Nagle against delayed ACKs), `repair-loss` (segments resent by the
-    /// retransmission timer), `receive-buffer` (zero windows) or `no-slow-start-after-idle`
-    /// (slow-start restarts on idle keep-alive connections).
-    pub kind: &'static str,
+    pub kind: TransportFixKind,
     /// The service whose sockets or host the fix changes (for loss: the server end of
     /// the path to look along).
     pub service: String,

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     BrokerChoice, BrokerKind, Confidence, Fix, Gain, Recommendation, Subject, Target, TransportFix,
+    TransportFixKind,
 };
 use crate::analysis::cost::{units, CostConstants};
 use crate::analysis::links::Evidence;
@@ -262,7 +263,7 @@ fn transport_fixes(l: &Subject<'_>, per_s: Option<f64>) -> Vec<(TransportFix, St
         .chain
         .and_then(|c| c.critical_path_share.roots)
         .unwrap_or(1.0);
-    let fix = |kind: &'static str, service: &str, action: String, ms: f64| {
+    let fix = |kind: TransportFixKind, service: &str, action: String, ms: f64| {
         let root = ms * rate * on_path;
         TransportFix {
             kind,
@@ -286,7 +287,7 @@ fn transport_fixes(l: &Subject<'_>, per_s: Option<f64>) -> Vec<(TransportFix, St
                 &l.client
             };
             let t = fix(
-                "tcp-nodelay",
+                TransportFixKind::TcpNodelay,
                 service,
                 format!("TCP_NODELAY on {service} (or one write per message)"),
                 ms,
@@ -310,7 +311,7 @@ fn transport_fixes(l: &Subject<'_>, per_s: Option<f64>) -> Vec<(TransportFix, St
                 &l.client
             };
             let t = fix(
-                "no-slow-start-after-idle",
+                TransportFixKind::NoSlowStartAfterIdle,
                 service,
                 format!("net.ipv4.tcp_slow_start_after_idle=0 on {service}'s hosts"),
                 ms,
@@ -330,7 +331,7 @@ fn transport_fixes(l: &Subject<'_>, per_s: Option<f64>) -> Vec<(TransportFix, St
     if let Some(ms) = l.rto_wait_ms.filter(|m| *m > 0.0) {
         let n = l.retransmission_timeouts.unwrap_or(0);
         let t = fix(
-            "repair-loss",
+            TransportFixKind::RepairLoss,
             &l.server,
             format!("find the loss between {} and {}", l.client, l.server),
             ms / requests,
@@ -354,7 +355,7 @@ fn transport_fixes(l: &Subject<'_>, per_s: Option<f64>) -> Vec<(TransportFix, St
             continue;
         };
         let t = fix(
-            "receive-buffer",
+            TransportFixKind::ReceiveBuffer,
             receiver,
             format!("a larger receive buffer on {receiver} (or read faster)"),
             ms / requests,
