@@ -324,15 +324,24 @@ fn our_transport_counts(file: &Path) -> (u64, u64) {
 fn tshark_transport_counts(file: &Path) -> (u64, u64) {
     let segs = tshark_segments(file);
     let zero = segs.iter().filter(|s| s.zero_window).count() as u64;
+    (zero, timer_retransmissions(&segs).len() as u64)
+}
+
+/// tshark's retransmissions (not keep-alives) whose sender sent no payload in the 200 ms
+/// before: each with its (stream, sender) and that silence in ns.
+fn timer_retransmissions(segs: &[TsSeg]) -> Vec<((u64, Side), i64)> {
     let mut last: BTreeMap<(u64, Side), i64> = BTreeMap::new();
-    let mut rto = 0;
+    let mut out = Vec::new();
     for s in segs.iter().filter(|s| s.len > 0) {
-        let prev = last.insert((s.stream, s.src.clone()), s.ts);
-        if s.retransmission && !s.keep_alive && prev.is_some_and(|p| s.ts - p >= RTO_SILENCE_NS) {
-            rto += 1;
+        let key = (s.stream, s.src.clone());
+        let prev = last.insert(key.clone(), s.ts);
+        if let Some(p) =
+            prev.filter(|p| s.retransmission && !s.keep_alive && s.ts - p >= RTO_SILENCE_NS)
+        {
+            out.push((key, s.ts - p));
         }
     }
-    (zero, rto)
+    out
 }
 
 /// The repository's own captures are clean: no zero window, no retransmission timeout,
@@ -584,24 +593,19 @@ type WaitBySide = BTreeMap<(u64, Side), i64>;
 /// window), and its silence before each timer retransmission, summed, in ns.
 fn tshark_transport_waits(segs: &[TsSeg]) -> (WaitBySide, WaitBySide) {
     let (mut shut, mut since) = (BTreeMap::new(), BTreeMap::<(u64, Side), i64>::new());
-    let (mut rto, mut last) = (BTreeMap::new(), BTreeMap::<(u64, Side), i64>::new());
     for s in segs {
         let key = (s.stream, s.src.clone());
         if s.zero_window {
-            since.entry(key.clone()).or_insert(s.ts);
+            since.entry(key).or_insert(s.ts);
         } else if !s.syn && !s.fin {
             if let Some(t) = since.remove(&key) {
-                *shut.entry(key.clone()).or_insert(0) += s.ts - t;
+                *shut.entry(key).or_insert(0) += s.ts - t;
             }
         }
-        if s.len > 0 {
-            let prev = last.insert(key.clone(), s.ts);
-            if let Some(p) =
-                prev.filter(|p| s.retransmission && !s.keep_alive && s.ts - p >= RTO_SILENCE_NS)
-            {
-                *rto.entry(key).or_insert(0) += s.ts - p;
-            }
-        }
+    }
+    let mut rto = BTreeMap::new();
+    for (key, silence) in timer_retransmissions(segs) {
+        *rto.entry(key).or_insert(0) += silence;
     }
     (shut, rto)
 }
