@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Bounded load generator for the linkrank demo (standard library only).
 
-    loadgen.py GATEWAY_IP PORT SECONDS MAX_REQUESTS
+    loadgen.py GATEWAY_IP PORT SECONDS MAX_REQUESTS [RATE_SCALE]
 
 Worker threads send a deterministic mix of routes to the gateway, paced to a
 few requests per second each, and stop at SECONDS or MAX_REQUESTS, whichever
@@ -20,6 +20,8 @@ import time
 
 GW, PORT = sys.argv[1], int(sys.argv[2])
 SECONDS, MAX_REQ = float(sys.argv[3]), int(sys.argv[4])
+# multiplies every worker's pace (the benchmark's larger captures); 1 for the demo
+RATE_SCALE = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
 HOST = "shop.example.test"
 # Fake secrets: they only exist so that privacy handling can be tested.
 BEARER = "Bearer eyJhbGciOiJIUzI1NiJ9.ZGVtby11c2Vy.ZmFrZS1zaWduYXR1cmU"
@@ -121,8 +123,8 @@ def worker(idx, rate, keepalive):
 
 
 def main():
-    threads = [threading.Thread(target=worker, args=(i, 4.0, True)) for i in range(6)]
-    threads.append(threading.Thread(target=worker, args=(99, 2.0, False)))  # the legacy client
+    threads = [threading.Thread(target=worker, args=(i, 4.0 * RATE_SCALE, True)) for i in range(6)]
+    threads.append(threading.Thread(target=worker, args=(99, 2.0 * RATE_SCALE, False)))  # the legacy client
     for t in threads:
         t.start()
     for t in threads:

@@ -1,6 +1,7 @@
-//! One HPACK encoder (httlib-hpack) with the choices real HTTP/2 stacks make.
+//! The size of what one HPACK encoder would write, with the choices real HTTP/2 stacks
+//! make.
 //!
-//! httlib-hpack encodes what it is told: these choices are ours, taken from nghttp2 and the
+//! An encoder encodes what it is told: these choices are ours, taken from nghttp2 and the
 //! Rust `h2` crate so that sizes match what they would send:
 //! - Huffman per string only where it is shorter than the plain octets (both stacks).
 //! - Incremental indexing, except for values that change per message or are secret:
@@ -12,7 +13,12 @@
 //! Privacy: the dynamic table holds the values it indexes in memory while the connection
 //! lives (that is what HPACK is); secrets are never indexed, and nothing is ever read back.
 
-use httlib_hpack::Encoder;
+use std::collections::VecDeque;
+use std::sync::LazyLock;
+
+use rustc_hash::FxHashMap;
+
+use crate::ingest::http::h2::hpack::STATIC_TABLE;
 
 /// SETTINGS_HEADER_TABLE_SIZE default (RFC 9113 §6.5.2).
 pub const TABLE_SIZE: usize = 4096;
@@ -40,75 +46,177 @@ pub fn policy(name: &[u8], path_indexed: bool) -> Index {
     }
 }
 
-/// An encoder and the size its dynamic table is known to stay within.
+/// The static table by name: each name's (value, index) entries, lowest index first.
+static STATIC_BY_NAME: LazyLock<FxHashMap<&'static [u8], Vec<(&'static [u8], usize)>>> =
+    LazyLock::new(|| {
+        let mut m: FxHashMap<&'static [u8], Vec<(&'static [u8], usize)>> = FxHashMap::default();
+        for (i, (n, v)) in STATIC_TABLE.iter().enumerate() {
+            m.entry(n.as_bytes())
+                .or_default()
+                .push((v.as_bytes(), i + 1));
+        }
+        m
+    });
+
+/// One dynamic-table entry and the number of its insertion.
+struct Entry {
+    name: Box<[u8]>,
+    value: Box<[u8]>,
+    seq: u64,
+}
+
+/// The octets an HPACK encoder writes for each field, without writing them.
+///
+/// The replay runs four encoders for every exchange and needs only sizes, while the
+/// HPACK crates write the octets and search their tables linearly (httlib-hpack also
+/// copies every name and value, and Huffman-codes them). This one decides exactly as
+/// httlib-hpack's encoder with `BEST_FORMAT` does (`Table::find`: the first full match
+/// in index order, else the first name match; static entries before dynamic ones,
+/// newest dynamic entry first) and keeps the same table (RFC 7541 §4.4 eviction), with
+/// hash maps from field and name to their newest entry. The tests check it octet count
+/// for octet count against httlib-hpack.
 pub struct Hpack {
-    enc: Encoder<'static>,
     huffman: bool,
-    /// Upper bound of the dynamic table's size (RFC 7541 §4.1 octets), for the memory
-    /// budget: the crate does not expose the table.
-    held: usize,
+    /// Dynamic table, oldest entry at the front.
+    entries: VecDeque<Entry>,
+    /// RFC 7541 §4.1 size of the dynamic table.
+    size: usize,
+    /// Insertions so far; the newest entry's `seq` is `inserted - 1`.
+    inserted: u64,
+    /// Newest entry of each field (key: [`field_key`]) and of each name.
+    by_field: FxHashMap<Vec<u8>, u64>,
+    by_name: FxHashMap<Box<[u8]>, u64>,
+    /// Scratch for field keys.
+    key: Vec<u8>,
+}
+
+/// A field's key in `by_field`: the name's length, the name, the value.
+fn field_key(key: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    key.clear();
+    key.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    key.extend_from_slice(name);
+    key.extend_from_slice(value);
+}
+
+/// What the table offers a field.
+enum Found {
+    /// Name and value: the field is one index.
+    Field(usize),
+    /// The name only.
+    Name(usize),
+    None,
 }
 
 impl Hpack {
     pub fn new(huffman: bool) -> Self {
         Hpack {
-            enc: Encoder::with_dynamic_size(TABLE_SIZE as u32),
             huffman,
-            held: 0,
+            entries: VecDeque::new(),
+            size: 0,
+            inserted: 0,
+            by_field: FxHashMap::default(),
+            by_name: FxHashMap::default(),
+            key: Vec::new(),
         }
     }
 
-    /// Table octets this encoder may hold.
+    /// Octets the dynamic table holds (RFC 7541 §4.1 size, at most [`TABLE_SIZE`]).
     pub fn held_bytes(&self) -> usize {
-        self.held
+        self.size
     }
 
-    /// Appends one field's representation to `out`.
-    pub fn field(
-        &mut self,
-        name: &[u8],
-        value: &[u8],
-        index: Index,
-        out: &mut Vec<u8>,
-    ) -> Result<(), httlib_hpack::EncoderError> {
+    /// The octets of one field's representation; an indexed field enters the table.
+    pub fn field(&mut self, name: &[u8], value: &[u8], index: Index) -> usize {
         let entry = name.len() + value.len() + ENTRY_OVERHEAD;
         let index = if index == Index::Yes && entry > TABLE_SIZE * 3 / 4 {
             Index::No
         } else {
             index
         };
-        let mut flags = Encoder::BEST_FORMAT;
-        flags |= match index {
-            Index::Yes => Encoder::WITH_INDEXING,
-            Index::Never => Encoder::NEVER_INDEXED,
-            Index::No => 0,
+        // Literal forms: 6-bit index prefix with incremental indexing, 4-bit otherwise.
+        let prefix = if index == Index::Yes { 6 } else { 4 };
+        let octets = match self.find(name, value) {
+            Found::Field(i) => return integer_len(i, 7),
+            Found::Name(i) => integer_len(i, prefix) + self.string_len(value),
+            Found::None => 1 + self.string_len(name) + self.string_len(value),
         };
-        if self.huffman && self.huffman_shorter(name) {
-            flags |= Encoder::HUFFMAN_NAME;
+        if index == Index::Yes {
+            self.insert(name, value);
         }
-        if self.huffman && self.huffman_shorter(value) {
-            flags |= Encoder::HUFFMAN_VALUE;
-        }
-        let start = out.len();
-        self.enc
-            .encode((name.to_vec(), value.to_vec(), flags), out)?;
-        // `01xxxxxx`: a literal with incremental indexing, so the entry went into the table.
-        if out.get(start).is_some_and(|b| b & 0xc0 == 0x40) {
-            self.held = (self.held + entry).min(TABLE_SIZE);
-        }
-        Ok(())
+        octets
     }
 
-    /// Whether the Huffman form of `s` is shorter than its plain form, as nghttp2 and h2
-    /// decide. The Huffman length comes from the crate itself: a literal without indexing
-    /// with an empty name on a scratch encoder is `00 00` followed by the string.
-    /// Whether the Huffman coding of `s` is shorter than the raw string, as h2 and nghttp2
-    /// decide. The length comes from the bit lengths of httlib-huffman's own code table
-    /// (RFC 7541 Appendix B), without encoding: this runs for every header of every
-    /// exchange, twice (HTTP/2 and gRPC replays).
-    fn huffman_shorter(&self, s: &[u8]) -> bool {
-        !s.is_empty() && string_len(huffman_len(s)) < string_len(s.len())
+    /// Octets of a string literal: Huffman-coded where that is shorter.
+    fn string_len(&self, s: &[u8]) -> usize {
+        if self.huffman && huffman_shorter(s) {
+            string_len(huffman_len(s))
+        } else {
+            string_len(s.len())
+        }
     }
+
+    fn find(&mut self, name: &[u8], value: &[u8]) -> Found {
+        let statics = STATIC_BY_NAME.get(name);
+        if let Some(&(_, i)) = statics.and_then(|e| e.iter().find(|(v, _)| *v == value)) {
+            return Found::Field(i);
+        }
+        field_key(&mut self.key, name, value);
+        if let Some(&seq) = self.by_field.get(self.key.as_slice()) {
+            return Found::Field(self.dynamic_index(seq));
+        }
+        if let Some(&(_, i)) = statics.and_then(|e| e.first()) {
+            return Found::Name(i);
+        }
+        match self.by_name.get(name) {
+            Some(&seq) => Found::Name(self.dynamic_index(seq)),
+            None => Found::None,
+        }
+    }
+
+    /// The index of the dynamic entry inserted `seq`-th: 62 is the newest.
+    fn dynamic_index(&self, seq: u64) -> usize {
+        STATIC_TABLE.len() + 1 + (self.inserted - 1 - seq) as usize
+    }
+
+    fn insert(&mut self, name: &[u8], value: &[u8]) {
+        let seq = self.inserted;
+        self.inserted += 1;
+        self.size += name.len() + value.len() + ENTRY_OVERHEAD;
+        field_key(&mut self.key, name, value);
+        self.by_field.insert(self.key.clone(), seq);
+        match self.by_name.get_mut(name) {
+            Some(s) => *s = seq,
+            None => {
+                self.by_name.insert(name.into(), seq);
+            }
+        }
+        self.entries.push_back(Entry {
+            name: name.into(),
+            value: value.into(),
+            seq,
+        });
+        // An entry larger than the table empties it, itself included (RFC 7541 §4.4).
+        while self.size > TABLE_SIZE {
+            let Some(old) = self.entries.pop_front() else {
+                break;
+            };
+            self.size -= old.name.len() + old.value.len() + ENTRY_OVERHEAD;
+            field_key(&mut self.key, &old.name, &old.value);
+            if self.by_field.get(self.key.as_slice()) == Some(&old.seq) {
+                self.by_field.remove(self.key.as_slice());
+            }
+            if self.by_name.get(&old.name) == Some(&old.seq) {
+                self.by_name.remove(&old.name);
+            }
+        }
+    }
+}
+
+/// Whether the Huffman coding of `s` is shorter than the raw string, as h2 and nghttp2
+/// decide. The length comes from the bit lengths of httlib-huffman's own code table
+/// (RFC 7541 Appendix B), without encoding.
+fn huffman_shorter(s: &[u8]) -> bool {
+    !s.is_empty() && string_len(huffman_len(s)) < string_len(s.len())
 }
 
 /// Bytes of the Huffman coding of `s` (RFC 7541 §5.2: padded to a whole byte).

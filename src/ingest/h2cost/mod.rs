@@ -1,7 +1,8 @@
 //! What each HTTP/1.x header block would cost as HTTP/2 and as gRPC.
 //!
-//! The header lists of a connection are replayed, in order, through real HPACK encoders
-//! ([`hpack`], httlib-hpack) with the default 4096-octet dynamic table: one per direction
+//! The header lists of a connection are replayed, in order, through HPACK encoders that
+//! count octets ([`hpack`], checked against httlib-hpack) with the default 4096-octet
+//! dynamic table: one per direction
 //! for HTTP/2 and another pair for gRPC, as one HTTP/2 connection would have. The values
 //! are used only inside [`Replay::request`] / [`Replay::response`], while the parser
 //! holds them; only sizes come out. See docs/engine.md "h2cost" for the lists built.
@@ -59,8 +60,7 @@ const RESP: usize = 1;
 pub struct Replay {
     h2: [Hpack; 2],
     grpc: [Hpack; 2],
-    /// Scratch: the header block being encoded, the lower-cased name.
-    block: Vec<u8>,
+    /// Scratch: the lower-cased name.
     name: Vec<u8>,
 }
 
@@ -137,19 +137,16 @@ fn header_value<'h>(headers: &'h [httparse::Header<'_>], name: &str) -> Option<&
         .map(|h| h.value.trim_ascii())
 }
 
-type EncResult = Result<(), httlib_hpack::EncoderError>;
-
 impl Replay {
     pub fn new() -> Self {
         Replay {
             h2: [Hpack::new(true), Hpack::new(true)],
             grpc: [Hpack::new(true), Hpack::new(true)],
-            block: Vec::new(),
             name: Vec::new(),
         }
     }
 
-    /// Dynamic-table octets the four encoders may hold (each at most 4096).
+    /// Dynamic-table octets the four encoders hold (each at most 4096).
     pub fn held_bytes(&self) -> usize {
         self.h2
             .iter()
@@ -158,60 +155,42 @@ impl Replay {
             .sum()
     }
 
-    /// Replays one request head; `None` when an encoder refused a field (then the
-    /// figures for this head are unknown, and the tables may differ from a real peer's).
+    /// Replays one request head. `Option` for the callers' sake: every head is replayed.
     pub fn request(&mut self, req: &Request<'_>) -> Option<HeadCost> {
         let host = header_value(req.headers, "host");
         let (abs_authority, path) = split_target(req.target);
         let authority = host.or(abs_authority.map(str::as_bytes));
-        let connect = req.method.eq_ignore_ascii_case("CONNECT");
 
         // HTTP/2 (RFC 9113 §8.3.1; CONNECT §8.5 has only :method and :authority).
         let enc = &mut self.h2[REQ];
-        let out = &mut self.block;
-        out.clear();
-        let pseudo = |enc: &mut Hpack, out: &mut Vec<u8>| -> EncResult {
-            let m = req.method.as_bytes();
-            enc.field(b":method", m, policy(b":method", false), out)?;
-            if connect {
-                return enc.field(b":authority", req.target.as_bytes(), hpack::Index::Yes, out);
-            }
-            enc.field(b":scheme", b"http", hpack::Index::Yes, out)?;
+        let mut block = enc.field(b":method", req.method.as_bytes(), policy(b":method", false));
+        if req.method.eq_ignore_ascii_case("CONNECT") {
+            block += enc.field(b":authority", req.target.as_bytes(), hpack::Index::Yes);
+        } else {
+            block += enc.field(b":scheme", b"http", hpack::Index::Yes);
             if let Some(a) = authority {
-                enc.field(b":authority", a, hpack::Index::Yes, out)?;
+                block += enc.field(b":authority", a, hpack::Index::Yes);
             }
-            enc.field(b":path", path.as_bytes(), policy(b":path", false), out)
-        };
-        pseudo(enc, out).ok()?;
-        fields(enc, out, &mut self.name, req.headers, |_| false).ok()?;
-        let h2 = headers_frames(self.block.len() as u64);
+            block += enc.field(b":path", path.as_bytes(), policy(b":path", false));
+        }
+        block += fields(enc, &mut self.name, req.headers, |_| false);
+        let h2 = headers_frames(block as u64);
 
         // gRPC: a unary call carrying the application's metadata.
         let enc = &mut self.grpc[REQ];
-        let out = &mut self.block;
-        out.clear();
         let host_str = host.map(String::from_utf8_lossy);
         let gpath = grpc_path(host_str.as_deref(), req.method, req.route);
-        let pseudo = |enc: &mut Hpack, out: &mut Vec<u8>| -> EncResult {
-            enc.field(b":method", b"POST", hpack::Index::Yes, out)?;
-            enc.field(b":scheme", b"http", hpack::Index::Yes, out)?;
-            enc.field(b":path", gpath.as_bytes(), policy(b":path", true), out)?;
-            if let Some(a) = authority {
-                enc.field(b":authority", a, hpack::Index::Yes, out)?;
-            }
-            enc.field(b"te", b"trailers", hpack::Index::Yes, out)?;
-            enc.field(b"content-type", b"application/grpc", hpack::Index::Yes, out)?;
-            enc.field(
-                b"grpc-accept-encoding",
-                ACCEPT_ENCODING,
-                hpack::Index::Yes,
-                out,
-            )
-        };
-        pseudo(enc, out).ok()?;
-        fields(enc, out, &mut self.name, req.headers, http_only).ok()?;
-        let grpc = headers_frames(self.block.len() as u64) + FRAME_HEADER + GRPC_PREFIX;
-        self.block.clear();
+        let mut block = enc.field(b":method", b"POST", hpack::Index::Yes)
+            + enc.field(b":scheme", b"http", hpack::Index::Yes)
+            + enc.field(b":path", gpath.as_bytes(), policy(b":path", true));
+        if let Some(a) = authority {
+            block += enc.field(b":authority", a, hpack::Index::Yes);
+        }
+        block += enc.field(b"te", b"trailers", hpack::Index::Yes)
+            + enc.field(b"content-type", b"application/grpc", hpack::Index::Yes)
+            + enc.field(b"grpc-accept-encoding", ACCEPT_ENCODING, hpack::Index::Yes)
+            + fields(enc, &mut self.name, req.headers, http_only);
+        let grpc = headers_frames(block as u64) + FRAME_HEADER + GRPC_PREFIX;
         Some(HeadCost { h2, grpc })
     }
 
@@ -219,50 +198,31 @@ impl Replay {
     /// HEADERS frame; gRPC has none, so it costs nothing there).
     pub fn response(&mut self, resp: &Response<'_>) -> Option<HeadCost> {
         let enc = &mut self.h2[RESP];
-        let out = &mut self.block;
-        out.clear();
         let status = format!("{:03}", resp.status.min(999));
-        enc.field(b":status", status.as_bytes(), hpack::Index::Yes, out)
-            .ok()?;
-        fields(enc, out, &mut self.name, resp.headers, |_| false).ok()?;
-        let h2 = headers_frames(self.block.len() as u64);
+        let block = enc.field(b":status", status.as_bytes(), hpack::Index::Yes)
+            + fields(enc, &mut self.name, resp.headers, |_| false);
+        let h2 = headers_frames(block as u64);
         if (100..200).contains(&resp.status) {
-            self.block.clear();
             return Some(HeadCost { h2, grpc: 0 });
         }
 
         let enc = &mut self.grpc[RESP];
-        let out = &mut self.block;
-        out.clear();
-        enc.field(b":status", b"200", hpack::Index::Yes, out).ok()?;
-        enc.field(b"content-type", b"application/grpc", hpack::Index::Yes, out)
-            .ok()?;
-        enc.field(
-            b"grpc-accept-encoding",
-            ACCEPT_ENCODING,
-            hpack::Index::Yes,
-            out,
-        )
-        .ok()?;
-        fields(enc, out, &mut self.name, resp.headers, http_only).ok()?;
-        let headers = headers_frames(out.len() as u64);
+        let block = enc.field(b":status", b"200", hpack::Index::Yes)
+            + enc.field(b"content-type", b"application/grpc", hpack::Index::Yes)
+            + enc.field(b"grpc-accept-encoding", ACCEPT_ENCODING, hpack::Index::Yes)
+            + fields(enc, &mut self.name, resp.headers, http_only);
+        let headers = headers_frames(block as u64);
         // Trailers: grpc-status and grpc-message, which grpc-go and grpc-core send on
         // success too (empty); grpc-core sends the message without indexing, as seen in
         // fixtures/grpc_vs_json.pcap. An error's message is its reason phrase.
-        out.clear();
         let code = grpc_status(resp.status);
-        enc.field(
+        let msg = if code == 0 { "" } else { resp.reason.trim() };
+        let block = enc.field(
             b"grpc-status",
             code.to_string().as_bytes(),
             hpack::Index::Yes,
-            out,
-        )
-        .ok()?;
-        let msg = if code == 0 { "" } else { resp.reason.trim() };
-        enc.field(b"grpc-message", msg.as_bytes(), hpack::Index::No, out)
-            .ok()?;
-        let trailers = headers_frames(out.len() as u64);
-        self.block.clear();
+        ) + enc.field(b"grpc-message", msg.as_bytes(), hpack::Index::No);
+        let trailers = headers_frames(block as u64);
         Some(HeadCost {
             h2,
             grpc: headers + FRAME_HEADER + GRPC_PREFIX + trailers,
@@ -270,15 +230,15 @@ impl Replay {
     }
 }
 
-/// Encodes the regular fields of a head with lower-cased names, leaving out the
+/// The octets of the regular fields of a head with lower-cased names, leaving out the
 /// connection-specific ones and those `drop` names.
 fn fields(
     enc: &mut Hpack,
-    out: &mut Vec<u8>,
     name: &mut Vec<u8>,
     headers: &[httparse::Header<'_>],
     drop: impl Fn(&[u8]) -> bool,
-) -> EncResult {
+) -> usize {
+    let mut octets = 0;
     for h in headers {
         name.clear();
         name.extend(h.name.bytes().map(|c| c.to_ascii_lowercase()));
@@ -286,9 +246,9 @@ fn fields(
         if connection_specific(name, value) || drop(name) {
             continue;
         }
-        enc.field(name, value, policy(name, false), out)?;
+        octets += enc.field(name, value, policy(name, false));
     }
-    Ok(())
+    octets
 }
 
 /// Sets a request's figures from its head's cost (`None`: not seen whole or not replayed).
