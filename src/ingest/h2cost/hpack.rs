@@ -46,17 +46,19 @@ pub fn policy(name: &[u8], path_indexed: bool) -> Index {
     }
 }
 
-/// The static table by name: each name's (value, index) entries, lowest index first.
-static STATIC_BY_NAME: LazyLock<FxHashMap<&'static [u8], Vec<(&'static [u8], usize)>>> =
-    LazyLock::new(|| {
-        let mut m: FxHashMap<&'static [u8], Vec<(&'static [u8], usize)>> = FxHashMap::default();
-        for (i, (n, v)) in STATIC_TABLE.iter().enumerate() {
-            m.entry(n.as_bytes())
-                .or_default()
-                .push((v.as_bytes(), i + 1));
-        }
-        m
-    });
+/// A static-table name's (value, index) entries, lowest index first.
+type StaticEntries = Vec<(&'static [u8], usize)>;
+
+/// The static table by name.
+static STATIC_BY_NAME: LazyLock<FxHashMap<&'static [u8], StaticEntries>> = LazyLock::new(|| {
+    let mut m: FxHashMap<&'static [u8], StaticEntries> = FxHashMap::default();
+    for (i, (n, v)) in STATIC_TABLE.iter().enumerate() {
+        m.entry(n.as_bytes())
+            .or_default()
+            .push((v.as_bytes(), i + 1));
+    }
+    m
+});
 
 /// One dynamic-table entry and the number of its insertion.
 struct Entry {
