@@ -90,8 +90,13 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub timings: bool,
 
+    /// Threads that read connections (besides the one reading the files); the reports
+    /// are the same whatever the number. Default: one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+
     /// JSON bodies kept per route and direction to infer a protobuf schema and measure
-    /// the protobuf size and CPU (a reservoir sample; more is slower and more exact).
+    /// the protobuf size and CPU (a uniform sample; more is slower and more exact).
     #[arg(long, default_value_t = DEFAULT_SAMPLES_PER_ROUTE, value_name = "N")]
     pub samples_per_route: usize,
 
@@ -162,6 +167,9 @@ impl AnalyzeArgs {
         config.routes = self.routes;
         config.reproducible = self.reproducible;
         config.timings = self.timings;
+        if let Some(n) = self.threads {
+            config.threads = usize::from(n);
+        }
         config.quiet = self.quiet;
         Ok(config)
     }

@@ -34,7 +34,14 @@ pub struct AnalyzeConfig {
     pub reproducible: bool,
     /// Print the time of each stage and write it to `timings.json`.
     pub timings: bool,
+    /// Threads for the flow and protocol stages (see `PipelineConfig::threads`).
+    pub threads: usize,
     pub quiet: bool,
+}
+
+/// One thread per core, as the system reports them (1 when it cannot tell).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl AnalyzeConfig {
@@ -69,6 +76,7 @@ impl AnalyzeConfig {
             cost: CostConstants::default(),
             reproducible: false,
             timings: false,
+            threads: default_threads(),
             quiet: false,
         }
     }

@@ -8,7 +8,7 @@ pub mod timings;
 
 pub use config::{default_out_dir, services_beside, AnalyzeConfig};
 pub use pipeline::{
-    open_captures, run_captures, run_pipeline, run_pipeline_with_progress, PipelineConfig,
+    open_captures, run_captures, run_pipeline, run_pipeline_with_progress, PipelineConfig, Rows,
 };
 
 use std::path::PathBuf;
@@ -106,6 +106,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         decode: config.decode,
         flow: config.flow,
         http,
+        threads: config.threads,
     };
     let (captures, builder, coverage) =
         run_captures(&capture_paths, pipeline, progress.as_ref()).map_err(RunError::Input)?;

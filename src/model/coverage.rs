@@ -104,7 +104,7 @@ pub struct Coverage {
     // serialization sampler (JSON bodies, see docs/engine.md)
     /// JSON bodies kept and measured in the `payloads` table.
     pub json_bodies_sampled: u64,
-    /// JSON bodies not kept: over the per-key reservoir, oversized, cut, undecodable,
+    /// JSON bodies not kept: not in the per-key sample, oversized, cut, undecodable,
     /// not valid JSON, or past the memory or key bound.
     pub json_bodies_dropped: u64,
     /// JSON bodies larger than the per-body bound (256 KiB decoded).
@@ -122,6 +122,141 @@ pub struct Coverage {
     /// what is left). Empty when no source was off by `skew::MIN_CORRECTION_NS`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub clock_corrections: Vec<ClockCorrection>,
+}
+
+impl Coverage {
+    /// Adds the counters of another part of the same run (another thread's connections,
+    /// another stage's counters). Every field is named, so a new one cannot be forgotten.
+    /// Clock offsets and corrections are the run's own, set once: `other`'s must be empty.
+    pub fn add(&mut self, other: &Coverage) {
+        let Coverage {
+            files,
+            packets,
+            bytes,
+            truncated_snaplen,
+            unsupported_link,
+            non_ip,
+            non_tcp,
+            decode_errors,
+            tunnels_unwrapped,
+            ip_fragments,
+            ip_fragments_reassembled,
+            ip_fragments_dropped,
+            tcp_segments,
+            tcp_malformed,
+            connections,
+            connections_without_handshake,
+            one_sided_connections,
+            unanswered_attempts,
+            unanswered_attempts_by_server,
+            gaps,
+            gap_bytes,
+            retransmitted_bytes,
+            capture_duplicates,
+            out_of_order_overflows,
+            evicted_idle,
+            evicted_capacity,
+            flushed_at_end,
+            stray_segments,
+            connections_by_protocol,
+            exchanges,
+            incomplete_exchanges,
+            malformed_http,
+            http_resyncs,
+            header_budget_overflows,
+            h2_replay_dropped,
+            h2_streams,
+            h2_streams_evicted,
+            h2_hpack_unknown_fields,
+            h2_hpack_errors,
+            h2_header_blocks_dropped,
+            h2_sync_lost,
+            h2_resyncs,
+            tls_client_hellos,
+            tls_client_hello_unparsed,
+            tls_server_hellos,
+            tls_handshakes_resumed,
+            tls_handshake_unparsed,
+            dns_responses,
+            dns_answers,
+            dns_answers_dropped,
+            dns_malformed,
+            json_bodies_sampled,
+            json_bodies_dropped,
+            json_bodies_oversized,
+            json_sample_memory_cap_hits,
+            input_warnings,
+            clock_offsets,
+            clock_corrections,
+        } = other;
+        self.files += files;
+        self.packets += packets;
+        self.bytes += bytes;
+        self.truncated_snaplen += truncated_snaplen;
+        self.unsupported_link += unsupported_link;
+        self.non_ip += non_ip;
+        self.non_tcp += non_tcp;
+        self.decode_errors += decode_errors;
+        self.tunnels_unwrapped += tunnels_unwrapped;
+        self.ip_fragments += ip_fragments;
+        self.ip_fragments_reassembled += ip_fragments_reassembled;
+        self.ip_fragments_dropped += ip_fragments_dropped;
+        self.tcp_segments += tcp_segments;
+        self.tcp_malformed += tcp_malformed;
+        self.connections += connections;
+        self.connections_without_handshake += connections_without_handshake;
+        self.one_sided_connections += one_sided_connections;
+        self.unanswered_attempts += unanswered_attempts;
+        self.gaps += gaps;
+        self.gap_bytes += gap_bytes;
+        self.retransmitted_bytes += retransmitted_bytes;
+        self.capture_duplicates += capture_duplicates;
+        self.out_of_order_overflows += out_of_order_overflows;
+        self.evicted_idle += evicted_idle;
+        self.evicted_capacity += evicted_capacity;
+        self.flushed_at_end += flushed_at_end;
+        self.stray_segments += stray_segments;
+        self.exchanges += exchanges;
+        self.incomplete_exchanges += incomplete_exchanges;
+        self.malformed_http += malformed_http;
+        self.http_resyncs += http_resyncs;
+        self.header_budget_overflows += header_budget_overflows;
+        self.h2_replay_dropped += h2_replay_dropped;
+        self.h2_streams += h2_streams;
+        self.h2_streams_evicted += h2_streams_evicted;
+        self.h2_hpack_unknown_fields += h2_hpack_unknown_fields;
+        self.h2_hpack_errors += h2_hpack_errors;
+        self.h2_header_blocks_dropped += h2_header_blocks_dropped;
+        self.h2_sync_lost += h2_sync_lost;
+        self.h2_resyncs += h2_resyncs;
+        self.tls_client_hellos += tls_client_hellos;
+        self.tls_client_hello_unparsed += tls_client_hello_unparsed;
+        self.tls_server_hellos += tls_server_hellos;
+        self.tls_handshakes_resumed += tls_handshakes_resumed;
+        self.tls_handshake_unparsed += tls_handshake_unparsed;
+        self.dns_responses += dns_responses;
+        self.dns_answers += dns_answers;
+        self.dns_answers_dropped += dns_answers_dropped;
+        self.dns_malformed += dns_malformed;
+        self.json_bodies_sampled += json_bodies_sampled;
+        self.json_bodies_dropped += json_bodies_dropped;
+        self.json_bodies_oversized += json_bodies_oversized;
+        self.json_sample_memory_cap_hits += json_sample_memory_cap_hits;
+        for (k, v) in connections_by_protocol {
+            *self.connections_by_protocol.entry(k).or_default() += v;
+        }
+        for (k, v) in unanswered_attempts_by_server {
+            let by = &mut self.unanswered_attempts_by_server;
+            let key = if by.contains_key(k) || by.len() < MAX_UNANSWERED_SERVERS {
+                k.clone()
+            } else {
+                "other".to_owned()
+            };
+            *by.entry(key).or_default() += v;
+        }
+        self.input_warnings.extend(input_warnings.iter().cloned());
+        debug_assert!(clock_offsets.is_empty() && clock_corrections.is_empty());
+    }
 }
 
 /// A correction applied to one capture source's clock: each of its timestamps `t` was

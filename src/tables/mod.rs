@@ -38,6 +38,55 @@ impl Tables {
         TableBuilder::default().finish()
     }
 
+    /// The tables of a pipeline run from the reader's rows (DNS answers, payloads) and the
+    /// shards' (connections and their exchanges, with the number of the frame that opened
+    /// each connection as its id). The connections are renumbered 0, 1, ... in that
+    /// order, which is the order one flow table would have numbered them in, and the rows
+    /// are put in one order (connections by id, exchanges by connection and index), so
+    /// the tables are the same however the connections were shared.
+    pub fn from_shards(reader: Tables, shards: Vec<Tables>) -> PolarsResult<Tables> {
+        let mut t = reader;
+        for s in shards {
+            t.exchanges.vstack_mut_owned(s.exchanges)?;
+            t.connections.vstack_mut_owned(s.connections)?;
+        }
+        let ids = |df: &DataFrame| -> PolarsResult<Vec<u64>> {
+            Ok(df
+                .column(columns::CONN_ID)?
+                .u64()?
+                .iter()
+                .map(|v| v.unwrap_or(0))
+                .collect())
+        };
+        let (x_ids, c_ids) = (ids(&t.exchanges)?, ids(&t.connections)?);
+        let mut order: Vec<u64> = x_ids.iter().chain(&c_ids).copied().collect();
+        order.sort_unstable();
+        order.dedup();
+        let renumber = |old: &[u64]| -> Vec<u64> {
+            old.iter()
+                .map(|id| order.binary_search(id).unwrap_or_default() as u64)
+                .collect()
+        };
+        let (x_new, c_new) = (renumber(&x_ids), renumber(&c_ids));
+        let index: Vec<u32> = t
+            .exchanges
+            .column(columns::INDEX)?
+            .u32()?
+            .iter()
+            .map(|v| v.unwrap_or(0))
+            .collect();
+        let permute = |df: &mut DataFrame, new: Vec<u64>, key: &dyn Fn(usize) -> (u64, u32)| {
+            let mut rows: Vec<IdxSize> = (0..new.len() as IdxSize).collect();
+            rows.sort_by_key(|&r| key(r as usize));
+            df.replace(columns::CONN_ID, Column::new(columns::CONN_ID.into(), new))?;
+            *df = df.take(&IdxCa::from_vec("rows".into(), rows))?;
+            PolarsResult::Ok(())
+        };
+        permute(&mut t.exchanges, x_new.clone(), &|r| (x_new[r], index[r]))?;
+        permute(&mut t.connections, c_new.clone(), &|r| (c_new[r], 0))?;
+        Ok(t)
+    }
+
     /// Appends `other`, renumbering its connection ids after ours so they stay unique.
     pub fn append(&mut self, other: Tables) -> PolarsResult<()> {
         let offset = self.next_conn_id()?;

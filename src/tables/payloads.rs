@@ -31,7 +31,7 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     (
         columns::SAMPLES,
         "u64",
-        "JSON documents kept and measured (at most `--samples-per-route`, 32 by default, a reservoir sample)",
+        "JSON documents kept and measured (at most `--samples-per-route`, 32 by default, a uniform bottom-k sample)",
     ),
     (
         columns::SAMPLED_JSON_BYTES,
@@ -96,7 +96,7 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     (
         columns::DROPPED,
         "u64",
-        "JSON bodies not among the samples (reservoir, oversized, cut, undecodable, invalid, memory bound); `bodies = samples + dropped`",
+        "JSON bodies not among the samples (not sampled, oversized, cut, undecodable, invalid, memory bound); `bodies = samples + dropped`",
     ),
 ];
 

@@ -17,7 +17,7 @@ use crate::model::{
 };
 
 /// Idle and linger checks run at most this often (capture time).
-const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
+pub(crate) const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
 /// After both FINs, how long to wait for the final ACK before closing anyway.
 const FIN_LINGER_NS: i64 = 1_000_000_000;
 const NIL: u32 = u32::MAX;
@@ -496,7 +496,8 @@ impl FlowTable {
         self.budget.used
     }
 
-    /// Feeds one segment; events go to `out` in stream order.
+    /// Feeds one segment; events go to `out` in stream order. The table keeps its own
+    /// clock (the latest time seen), sweeps by it, and numbers connections 0, 1, ...
     pub fn push(
         &mut self,
         seg: &Segment<'_>,
@@ -506,16 +507,46 @@ impl FlowTable {
         if seg.ts > self.now {
             self.now = seg.ts;
         }
-        self.apply(seg, cov, out);
+        self.apply(seg, None, cov, out);
         // After the segment, so that a final ACK arriving late is still absorbed.
         if self.now.0 >= self.next_sweep {
             self.sweep(cov, out);
         }
     }
 
+    /// Feeds one segment of a capture whose connections are shared among several tables
+    /// (by 5-tuple): `now` is the latest time of the whole capture so far, `frame` the
+    /// segment's number in it, which becomes the id of a connection the segment opens.
+    /// The caller sweeps every table at the same points ([`FlowTable::sweep_at`]), so
+    /// each connection goes through exactly what one table would have done with it.
+    pub fn push_shared(
+        &mut self,
+        seg: &Segment<'_>,
+        frame: u64,
+        now: Timestamp,
+        cov: &mut Coverage,
+        out: &mut impl FnMut(StreamEvent<'_>) -> Interest,
+    ) {
+        self.now = now;
+        self.apply(seg, Some(frame), cov, out);
+    }
+
+    /// The sweep [`FlowTable::push`] runs every `SWEEP_INTERVAL_NS` of capture time, at
+    /// `now`, for tables fed by [`FlowTable::push_shared`].
+    pub fn sweep_at(
+        &mut self,
+        now: Timestamp,
+        cov: &mut Coverage,
+        out: &mut impl FnMut(StreamEvent<'_>) -> Interest,
+    ) {
+        self.now = now;
+        self.sweep(cov, out);
+    }
+
     fn apply(
         &mut self,
         seg: &Segment<'_>,
+        frame: Option<u64>,
         cov: &mut Coverage,
         out: &mut impl FnMut(StreamEvent<'_>) -> Interest,
     ) {
@@ -530,7 +561,7 @@ impl FlowTable {
                         _ => CloseReason::IdleEvicted,
                     };
                     self.close_slot(slot, reason, cov, out);
-                    self.open(key, seg.ts, cov, out)
+                    self.open(key, seg.ts, frame, cov, out)
                 } else {
                     slot
                 }
@@ -547,7 +578,7 @@ impl FlowTable {
                     cov.stray_segments += 1;
                     return;
                 }
-                self.open(key, seg.ts, cov, out)
+                self.open(key, seg.ts, frame, cov, out)
             }
         };
         self.touch(slot);
@@ -570,12 +601,29 @@ impl FlowTable {
         }
     }
 
-    /// Closes every connection still open (reason `EndOfCapture`), flushing buffered bytes.
+    /// Closes every connection still open (reason `EndOfCapture`), flushing buffered bytes,
+    /// and sets the clock offsets.
     pub fn finish(
         &mut self,
         cov: &mut Coverage,
         out: &mut impl FnMut(StreamEvent<'_>) -> Interest,
     ) {
+        self.close_all(cov, out);
+        cov.clock_offsets = self.skew.estimates();
+    }
+
+    /// [`FlowTable::finish`] for a table that shares the capture with others: the clock
+    /// deltas are returned, to be merged with theirs before the offsets are estimated.
+    pub fn finish_shared(
+        mut self,
+        cov: &mut Coverage,
+        out: &mut impl FnMut(StreamEvent<'_>) -> Interest,
+    ) -> SkewEstimator {
+        self.close_all(cov, out);
+        self.skew
+    }
+
+    fn close_all(&mut self, cov: &mut Coverage, out: &mut impl FnMut(StreamEvent<'_>) -> Interest) {
         let mut live: Vec<(ConnId, u32)> = self
             .slots
             .iter()
@@ -593,7 +641,6 @@ impl FlowTable {
         self.lingering.clear();
         self.closed.clear();
         self.closed_order.clear();
-        cov.clock_offsets = self.skew.estimates();
     }
 
     fn conn(&self, slot: u32) -> Option<&Conn> {
@@ -621,6 +668,7 @@ impl FlowTable {
         &mut self,
         key: FlowKey,
         ts: Timestamp,
+        frame: Option<u64>,
         cov: &mut Coverage,
         out: &mut impl FnMut(StreamEvent<'_>) -> Interest,
     ) -> u32 {
@@ -628,7 +676,7 @@ impl FlowTable {
         while self.map.len() >= cap && self.tail != NIL {
             self.close_slot(self.tail, CloseReason::CapacityEvicted, cov, out);
         }
-        let conn = Conn::new(ConnId(self.next_id), key, ts);
+        let conn = Conn::new(ConnId(frame.unwrap_or(self.next_id)), key, ts);
         self.next_id += 1;
         cov.connections += 1;
         let slot = match self.free.pop() {

@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 
 use rustc_hash::FxHashMap;
 
-use crate::ingest::http::h2::hpack::STATIC_TABLE;
+use crate::ingest::hpack_static::STATIC_TABLE;
 
 /// SETTINGS_HEADER_TABLE_SIZE default (RFC 9113 §6.5.2).
 pub const TABLE_SIZE: usize = 4096;

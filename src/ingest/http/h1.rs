@@ -27,7 +27,7 @@ use super::{HttpConfig, Record};
 use crate::ingest::flow::Interest;
 use crate::ingest::h2cost::{self, Replay};
 use crate::ingest::http::h2::grpc::MessageReader;
-use crate::ingest::serialization::{self, BodyKind, Capture, Offer, SampleKey};
+use crate::ingest::serialization::{self, BodyKind, BodyRank, Capture, Offer, SampleKey};
 use crate::model::{
     CloseReason, Completeness, ConnId, Coverage, Direction, Endpoint, Exchange, Timestamp,
 };
@@ -110,14 +110,14 @@ impl BodyState {
     }
 
     /// Keeps this body's decoded bytes when it is JSON in a coding we can undo (see
-    /// [`wants_sample`]), a sampler is listening and its reservoir admits the body.
+    /// [`wants_sample`]), a sampler is listening and it admits the body.
     /// `key` is the body's sample key, given (built) only when the body is such JSON.
-    fn sampled(mut self, key: Option<SampleKey>, sink: &mut Sink<'_>) -> Self {
-        let (Some(sampler), Some(key)) = (sink.sampler.as_deref_mut(), key) else {
+    fn sampled(mut self, key: Option<(SampleKey, BodyRank)>, sink: &mut Sink<'_>) -> Self {
+        let (Some(sampler), Some((key, rank))) = (sink.sampler.as_deref_mut(), key) else {
             return self;
         };
         self.json = true;
-        let Some(capture) = sampler.admit(key) else {
+        let Some(capture) = sampler.admit(key, rank) else {
             // Counted; the reservoir does not keep it, so its bytes are not copied.
             return self;
         };
@@ -742,11 +742,10 @@ impl H1Conn {
             .is_some_and(|s| wants_sample(&s.ex, CLIENT, dec.as_ref()));
         match framing {
             Some(f) => {
-                let key = self
-                    .slots
-                    .back()
-                    .filter(|_| json)
-                    .map(|s| SampleKey::of(&s.ex, Direction::ClientToServer));
+                let key = self.slots.back().filter(|_| json).map(|s| {
+                    let dir = Direction::ClientToServer;
+                    (SampleKey::of(&s.ex, dir), BodyRank::of(&s.ex, dir))
+                });
                 let mut b = BodyState::new(f, Target::Front, dec).sampled(key, sink);
                 b.grpc = grpc;
                 self.sides[CLIENT].st = ParseState::Body(b);
@@ -954,8 +953,10 @@ impl H1Conn {
         let json = wants_sample(self.exchange_mut(target), SERVER, dec.as_ref());
         match framing {
             Some(f) => {
-                let key = json
-                    .then(|| SampleKey::of(self.exchange_mut(target), Direction::ServerToClient));
+                let key = json.then(|| {
+                    let (ex, dir) = (self.exchange_mut(target), Direction::ServerToClient);
+                    (SampleKey::of(ex, dir), BodyRank::of(ex, dir))
+                });
                 let mut b = BodyState::new(f, target, dec).sampled(key, sink);
                 b.grpc = grpc;
                 self.sides[SERVER].st = ParseState::Body(b);

@@ -141,6 +141,12 @@ impl HttpStage {
         self.sampler.take().map_or_else(Vec::new, |s| s.finish(cov))
     }
 
+    /// The JSON sample, unmeasured: several stages' samples (one per thread) are merged
+    /// ([`Sampler::merge`]) and then measured once ([`Sampler::finish`]).
+    pub fn take_sampler(&mut self) -> Option<Box<Sampler>> {
+        self.sampler.take()
+    }
+
     /// Connections currently tracked.
     pub fn live_connections(&self) -> usize {
         self.conns.len()

@@ -144,8 +144,7 @@ pub fn is_json(content_type: Option<&str>) -> bool {
 #[derive(Debug)]
 pub struct Capture {
     key: SampleKey,
-    /// The reservoir slot this body replaces when it arrives whole; `None`: appended.
-    slot: Option<usize>,
+    rank: BodyRank,
     buf: Vec<u8>,
     cap: usize,
     oversized: bool,
@@ -175,6 +174,31 @@ pub struct SampleKey {
     pub route: String,
     /// `request` or `response`.
     pub direction: &'static str,
+}
+
+/// A body's place in its key's sample: the bodies with the lowest ranks are kept (a
+/// bottom-k sample). The priority is a hash of the body's identity, so which bodies are
+/// kept does not depend on the order they finish in, nor on how the connections were
+/// shared among threads: samplers merge exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BodyRank {
+    priority: u64,
+    conn: u64,
+    index: u32,
+    direction: u8,
+}
+
+impl BodyRank {
+    pub fn of(ex: &Exchange, dir: Direction) -> BodyRank {
+        let direction = dir.index() as u8;
+        let id = ex.conn.0 ^ (u64::from(ex.index) << 40) ^ (u64::from(direction) << 63);
+        BodyRank {
+            priority: splitmix(splitmix(id) ^ ex.conn.0.rotate_left(17)),
+            conn: ex.conn.0,
+            index: ex.index,
+            direction,
+        }
+    }
 }
 
 impl SampleKey {
@@ -209,21 +233,39 @@ pub enum Offer {
     Other(BodyKind),
 }
 
-#[derive(Default)]
 struct Doc {
+    rank: BodyRank,
     bytes: Vec<u8>,
 }
 
+/// One key's sample and counts. Every JSON body counted in `bodies` is either kept in
+/// `docs` or dropped, so the dropped count is `bodies - docs.len()`.
 #[derive(Default)]
 struct KeyState {
+    /// At most `max_docs_per_key`, in no particular order.
     docs: Vec<Doc>,
     bodies: u64,
-    dropped: u64,
     oversized: u64,
     other: BTreeMap<&'static str, u64>,
 }
 
-/// The sampler's counters, merged into [`Coverage`] at the end of the run.
+impl KeyState {
+    /// The kept document with the highest rank (the first to go) and its place.
+    fn worst(&self) -> Option<(usize, BodyRank)> {
+        self.docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i, d.rank))
+            .max_by_key(|&(_, r)| r)
+    }
+
+    fn dropped(&self) -> u64 {
+        self.bodies.saturating_sub(self.docs.len() as u64)
+    }
+}
+
+/// The sampler's counters, merged into [`Coverage`] at the end of the run (`kept` and
+/// `dropped` are derived from the keys' states).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SamplerCounts {
     pub kept: u64,
@@ -235,14 +277,17 @@ pub struct SamplerCounts {
 
 /// Keeps a bounded sample of JSON bodies per key; see the module docs.
 ///
-/// Sampling is a reservoir (Algorithm R) per key with a fixed-seed generator, so a run is
-/// reproducible and late bodies stand the same chance as early ones. Past the total memory
-/// bound a body is only kept by replacing one of its key's documents, never by growing.
+/// Sampling is a bottom-k sample per key: every body gets a pseudo-random rank from its
+/// identity (connection, exchange, direction, see [`BodyRank`]) and the `max_docs_per_key`
+/// lowest ranks are kept, a uniform sample without replacement in which late bodies stand
+/// the same chance as early ones. It does not depend on arrival order, so the samplers of
+/// several threads [`merge`](Sampler::merge) into exactly the one sample a single thread
+/// would have kept. Past the total memory bound a body is only kept by replacing one of
+/// its key's documents, never by growing (and then the sample depends on the order).
 pub struct Sampler {
     cfg: SamplerConfig,
     keys: BTreeMap<SampleKey, KeyState>,
     held: usize,
-    rng: u64,
     counts: SamplerCounts,
 }
 
@@ -258,16 +303,15 @@ impl Sampler {
             cfg,
             keys: BTreeMap::new(),
             held: 0,
-            rng: 0x9E37_79B9_7F4A_7C15,
             counts: SamplerCounts::default(),
         }
     }
 
-    /// Counts a JSON body about to stream in and decides, now, whether the reservoir keeps
-    /// it; only then does the body get a [`Capture`] that copies its bytes. Deciding at the
-    /// start (Algorithm R only needs the body's rank within its key) means the bodies the
-    /// sample will not keep, most of them on a busy link, are never copied.
-    pub fn admit(&mut self, key: SampleKey) -> Option<Box<Capture>> {
+    /// Counts a JSON body about to stream in and decides, now, whether the sample may keep
+    /// it; only then does the body get a [`Capture`] that copies its bytes. A body ranked
+    /// below the key's worst kept document (or any while the key has room) is admitted;
+    /// the bodies the sample will not keep, most of them on a busy link, are never copied.
+    pub fn admit(&mut self, key: SampleKey, rank: BodyRank) -> Option<Box<Capture>> {
         if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
             self.counts.keys_over_cap += 1;
             self.counts.dropped += 1;
@@ -276,22 +320,12 @@ impl Sampler {
         let max = self.cfg.max_docs_per_key;
         let st = self.keys.entry(key.clone()).or_default();
         st.bodies += 1;
-        // Algorithm R: the n-th JSON body takes a slot with probability max/n.
-        let slot = if st.bodies <= max as u64 {
-            None
-        } else {
-            self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let j = (splitmix(self.rng) % st.bodies) as usize;
-            if j >= max {
-                st.dropped += 1;
-                self.counts.dropped += 1;
-                return None;
-            }
-            Some(j)
-        };
+        if st.docs.len() >= max && st.worst().is_none_or(|(_, w)| rank > w) {
+            return None;
+        }
         Some(Box::new(Capture {
             key,
-            slot,
+            rank,
             buf: Vec::new(),
             cap: self.cfg.max_body_bytes,
             oversized: false,
@@ -306,21 +340,56 @@ impl Sampler {
     pub fn counts(&self) -> SamplerCounts {
         let mut c = self.counts;
         c.kept = self.keys.values().map(|k| k.docs.len() as u64).sum();
+        c.dropped += self.keys.values().map(KeyState::dropped).sum::<u64>();
         c
+    }
+
+    /// Adds the sample and counts of another sampler that saw other connections (another
+    /// thread's). The result keeps the bodies one sampler fed everything would have kept,
+    /// unless a bound (memory, keys) was reached.
+    pub fn merge(&mut self, other: Sampler) {
+        self.counts.dropped += other.counts.dropped;
+        self.counts.memory_cap_hits += other.counts.memory_cap_hits;
+        self.counts.keys_over_cap += other.counts.keys_over_cap;
+        self.counts.oversized += other.counts.oversized;
+        for (key, theirs) in other.keys {
+            if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
+                self.counts.keys_over_cap += 1;
+                self.counts.dropped += theirs.bodies;
+                continue;
+            }
+            let max = self.cfg.max_docs_per_key;
+            let st = self.keys.entry(key).or_default();
+            st.bodies += theirs.bodies;
+            st.oversized += theirs.oversized;
+            for (kind, n) in theirs.other {
+                *st.other.entry(kind).or_default() += n;
+            }
+            self.held -= st.docs.iter().map(|d| d.bytes.len()).sum::<usize>();
+            st.docs.extend(theirs.docs);
+            st.docs.sort_unstable_by_key(|d| d.rank);
+            st.docs.truncate(max);
+            // The lowest ranks first, as far as the memory bound allows.
+            let mut held = self.held;
+            st.docs.retain(|d| {
+                let fits = held + d.bytes.len() <= self.cfg.max_total_bytes;
+                if fits {
+                    held += d.bytes.len();
+                } else {
+                    self.counts.memory_cap_hits += 1;
+                }
+                fits
+            });
+            self.held = held;
+        }
     }
 
     /// Takes one finished body: an admitted one (see [`Sampler::admit`]) or one counted
     /// only.
     pub fn offer(&mut self, key: SampleKey, offer: Offer) {
         let cap = match offer {
-            Offer::Json(c) => c,
-            Offer::AdmittedLost => {
-                if let Some(st) = self.keys.get_mut(&key) {
-                    st.dropped += 1;
-                }
-                self.counts.dropped += 1;
-                return;
-            }
+            // Counted in `bodies` when admitted; not kept, so dropped.
+            Offer::AdmittedLost => return,
             Offer::AdmittedNotJson(kind) => {
                 if let Some(st) = self.keys.get_mut(&key) {
                     st.bodies = st.bodies.saturating_sub(1);
@@ -337,19 +406,17 @@ impl Sampler {
                     return;
                 }
                 let st = self.keys.entry(key).or_default();
-                if let Offer::Other(kind) = offer {
-                    *st.other.entry(kind.as_str()).or_default() += 1;
-                } else {
-                    st.bodies += 1;
-                    st.dropped += 1;
-                    self.counts.dropped += 1;
+                match offer {
+                    Offer::Other(kind) => *st.other.entry(kind.as_str()).or_default() += 1,
+                    _ => st.bodies += 1,
                 }
                 return;
             }
+            Offer::Json(c) => c,
         };
         let Capture {
             key,
-            slot,
+            rank,
             buf,
             oversized,
             ..
@@ -360,39 +427,30 @@ impl Sampler {
         };
         if oversized {
             st.oversized += 1;
-            st.dropped += 1;
             self.counts.oversized += 1;
-            self.counts.dropped += 1;
             return;
         }
-        let doc = Doc { bytes: buf };
-        // Bodies finish out of order across connections: a slot may not exist yet (append
-        // instead), and an appended body may find the sample already full (replace one).
-        let slot = match slot {
-            Some(j) if j < st.docs.len() => Some(j),
-            _ if st.docs.len() < max => None,
-            _ => {
-                self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                Some((splitmix(self.rng) % max.max(1) as u64) as usize)
+        // Bodies finish out of order: the sample may have filled with lower ranks since
+        // this one was admitted; else it takes a free place or the worst one's.
+        let slot = if st.docs.len() < max {
+            None
+        } else {
+            match st.worst() {
+                Some((i, w)) if rank < w => Some(i),
+                _ => return,
             }
         };
         let freed = slot
             .and_then(|j| st.docs.get(j))
             .map_or(0, |d| d.bytes.len());
-        if self.held - freed + doc.bytes.len() > self.cfg.max_total_bytes {
-            st.dropped += 1;
-            self.counts.dropped += 1;
+        if self.held - freed + buf.len() > self.cfg.max_total_bytes {
             self.counts.memory_cap_hits += 1;
             return;
         }
-        self.held = self.held - freed + doc.bytes.len();
+        self.held = self.held - freed + buf.len();
+        let doc = Doc { rank, bytes: buf };
         match slot.and_then(|j| st.docs.get_mut(j)) {
-            Some(old) => {
-                *old = doc;
-                // The replaced document was kept before and is now dropped.
-                st.dropped += 1;
-                self.counts.dropped += 1;
-            }
+            Some(old) => *old = doc,
             None => st.docs.push(doc),
         }
     }
@@ -457,10 +515,14 @@ fn key_row(
     budget: &mut Duration,
     ratios: Option<calibration::CodecRatios>,
 ) -> (PayloadRow, u64) {
-    let mut raw = Vec::with_capacity(st.docs.len());
-    let mut docs = Vec::with_capacity(st.docs.len());
+    let dropped = st.dropped();
+    // In rank order: the schema numbers fields as the documents show them.
+    let mut kept = st.docs;
+    kept.sort_unstable_by_key(|d| d.rank);
+    let mut raw = Vec::with_capacity(kept.len());
+    let mut docs = Vec::with_capacity(kept.len());
     let mut invalid = 0;
-    for d in st.docs {
+    for d in kept {
         match Json::parse(&d.bytes) {
             Ok(v) => {
                 docs.push(v);
@@ -492,7 +554,7 @@ fn key_row(
         non_json_bodies,
         non_json_kinds,
         oversized: st.oversized,
-        dropped: st.dropped + invalid,
+        dropped: dropped + invalid,
     };
     if docs.is_empty() {
         return (row, invalid);

@@ -223,10 +223,25 @@ fn key(route: &str) -> SampleKey {
     }
 }
 
+/// A fresh body identity (exchange `n` of connection 1) and its rank.
+fn next_rank() -> BodyRank {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let client = crate::model::Endpoint::new([10, 0, 0, 1].into(), 40000);
+    let server = crate::model::Endpoint::new([10, 0, 0, 2].into(), 80);
+    let ex = Exchange::new(
+        crate::model::ConnId(1),
+        N.fetch_add(1, Ordering::Relaxed),
+        client,
+        server,
+    );
+    BodyRank::of(&ex, Direction::ClientToServer)
+}
+
 /// One JSON body through the sampler as the HTTP stage hands it over: admitted when it
 /// starts, offered when it ends.
 fn json(s: &mut Sampler, k: SampleKey, text: &[u8]) {
-    if let Some(mut c) = s.admit(k.clone()) {
+    if let Some(mut c) = s.admit(k.clone(), next_rank()) {
         c.push(text);
         s.offer(k, Offer::Json(c));
     }
@@ -242,7 +257,7 @@ fn sampler_bounds_counts_and_rows() {
         json(&mut s, key("/a"), format!(r#"{{"id":{i}}}"#).as_bytes());
     }
     // An 11th body, cut by a gap: dropped whether the reservoir admitted it or not.
-    if s.admit(key("/a")).is_some() {
+    if s.admit(key("/a"), next_rank()).is_some() {
         s.offer(key("/a"), Offer::AdmittedLost);
     }
     s.offer(key("/a"), Offer::Other(BodyKind::Form));
@@ -332,4 +347,54 @@ fn body_kinds_by_media_type() {
     assert_eq!(k(Some("application/json"), 0), Some(BodyKind::Empty));
     assert_eq!(k(None, 0), None);
     assert_eq!(k(None, 5), Some(BodyKind::Other));
+}
+
+proptest::proptest! {
+    /// Bodies shared among several samplers (threads owning different connections), in
+    /// any order, and merged give the rows one sampler fed them all gives: the same
+    /// documents kept, the same counts.
+    #[test]
+    fn merged_samplers_keep_what_one_keeps(
+        bodies in proptest::collection::vec((0u64..40, 0u32..6, 0usize..3, 0usize..3), 1..120),
+        shards in 1usize..4,
+    ) {
+        let cfg = SamplerConfig {
+            max_docs_per_key: 3,
+            cpu_budget: Duration::ZERO,
+            ..Default::default()
+        };
+        let body = |conn: u64, index: u32, route: usize, size: usize| {
+            let client = crate::model::Endpoint::new([10, 0, 0, 1].into(), 40000);
+            let server = crate::model::Endpoint::new([10, 0, 0, 2].into(), 80);
+            let ex = Exchange::new(crate::model::ConnId(conn), index, client, server);
+            let text = format!(r#"{{"conn":{conn},"i":{index},"pad":"{}"}}"#, "x".repeat(size * 7));
+            (key(["/a", "/b", "/c"][route]), BodyRank::of(&ex, Direction::ClientToServer), text)
+        };
+        let feed = |s: &mut Sampler, (k, rank, text): (SampleKey, BodyRank, String)| {
+            if let Some(mut c) = s.admit(k.clone(), rank) {
+                c.push(text.as_bytes());
+                s.offer(k, Offer::Json(c));
+            }
+        };
+        // Each (connection, exchange) once.
+        let mut seen = std::collections::BTreeSet::new();
+        let bodies: Vec<_> = bodies.into_iter().filter(|b| seen.insert((b.0, b.1))).collect();
+        let mut one = Sampler::new(cfg);
+        for &(conn, index, route, size) in &bodies {
+            feed(&mut one, body(conn, index, route, size));
+        }
+        // Shard by connection, each shard in reverse order.
+        let mut parts: Vec<Sampler> = (0..shards).map(|_| Sampler::new(cfg)).collect();
+        for &(conn, index, route, size) in bodies.iter().rev() {
+            feed(&mut parts[conn as usize % shards], body(conn, index, route, size));
+        }
+        let mut merged = Sampler::new(cfg);
+        for p in parts {
+            merged.merge(p);
+        }
+        proptest::prop_assert_eq!(one.counts(), merged.counts());
+        let (mut c1, mut c2) = (Coverage::default(), Coverage::default());
+        proptest::prop_assert_eq!(one.finish(&mut c1), merged.finish(&mut c2));
+        proptest::prop_assert_eq!(c1, c2);
+    }
 }

@@ -163,6 +163,29 @@ impl SkewEstimator {
         }
     }
 
+    /// Adds the deltas another estimator collected from other connections (a capture
+    /// read by several flow tables). The estimates sort the deltas, so the order of the
+    /// merges does not matter while the bounds are not reached.
+    pub fn merge(&mut self, other: SkewEstimator) {
+        self.dropped_pairs += other.dropped_pairs;
+        let mut pairs: Vec<_> = other.pairs.into_iter().collect();
+        pairs.sort_by_key(|(k, _)| (k.0.input, k.0.interface, k.1.input, k.1.interface));
+        for (key, theirs) in pairs {
+            if !self.pairs.contains_key(&key) && self.pairs.len() >= MAX_PAIRS {
+                self.dropped_pairs += 1;
+                continue;
+            }
+            let p = self.pairs.entry(key).or_default();
+            p.dropped += theirs.dropped;
+            p.unmatched += theirs.unmatched;
+            for (mine, d) in p.deltas.iter_mut().zip(theirs.deltas) {
+                let room = MAX_DELTAS.saturating_sub(mine.len());
+                p.dropped += d.len().saturating_sub(room) as u64;
+                mine.extend(d.into_iter().take(room));
+            }
+        }
+    }
+
     /// Source pairs that were not tracked (over [`MAX_PAIRS`]).
     pub fn dropped_pairs(&self) -> u64 {
         self.dropped_pairs

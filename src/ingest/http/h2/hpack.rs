@@ -23,6 +23,7 @@
 
 use std::collections::VecDeque;
 
+use crate::ingest::hpack_static::STATIC_TABLE;
 use httlib_huffman::DecoderSpeed;
 
 /// SETTINGS_HEADER_TABLE_SIZE default (RFC 9113 §6.5.2).
@@ -32,71 +33,6 @@ pub(crate) const DEFAULT_TABLE_SIZE: usize = 4096;
 pub(crate) const MAX_TABLE_SIZE: usize = 64 << 10;
 /// RFC 7541 §4.1 per-entry overhead.
 const ENTRY_OVERHEAD: usize = 32;
-
-/// RFC 7541 Appendix A.
-pub(crate) const STATIC_TABLE: [(&str, &str); 61] = [
-    (":authority", ""),
-    (":method", "GET"),
-    (":method", "POST"),
-    (":path", "/"),
-    (":path", "/index.html"),
-    (":scheme", "http"),
-    (":scheme", "https"),
-    (":status", "200"),
-    (":status", "204"),
-    (":status", "206"),
-    (":status", "304"),
-    (":status", "400"),
-    (":status", "404"),
-    (":status", "500"),
-    ("accept-charset", ""),
-    ("accept-encoding", "gzip, deflate"),
-    ("accept-language", ""),
-    ("accept-ranges", ""),
-    ("accept", ""),
-    ("access-control-allow-origin", ""),
-    ("age", ""),
-    ("allow", ""),
-    ("authorization", ""),
-    ("cache-control", ""),
-    ("content-disposition", ""),
-    ("content-encoding", ""),
-    ("content-language", ""),
-    ("content-length", ""),
-    ("content-location", ""),
-    ("content-range", ""),
-    ("content-type", ""),
-    ("cookie", ""),
-    ("date", ""),
-    ("etag", ""),
-    ("expect", ""),
-    ("expires", ""),
-    ("from", ""),
-    ("host", ""),
-    ("if-match", ""),
-    ("if-modified-since", ""),
-    ("if-none-match", ""),
-    ("if-range", ""),
-    ("if-unmodified-since", ""),
-    ("last-modified", ""),
-    ("link", ""),
-    ("location", ""),
-    ("max-forwards", ""),
-    ("proxy-authenticate", ""),
-    ("proxy-authorization", ""),
-    ("range", ""),
-    ("referer", ""),
-    ("refresh", ""),
-    ("retry-after", ""),
-    ("server", ""),
-    ("set-cookie", ""),
-    ("strict-transport-security", ""),
-    ("transfer-encoding", ""),
-    ("user-agent", ""),
-    ("vary", ""),
-    ("via", ""),
-    ("www-authenticate", ""),
-];
 
 /// Why a header block could not be decoded to its end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
