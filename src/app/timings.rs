@@ -1,7 +1,20 @@
-//! `--timings`: the wall-clock time of each stage of one `analyze` run. The stages run one
-//! after another on one thread, so each one's wall time is its CPU time too.
+//! `--timings`: the wall-clock and CPU time of each stage of one `analyze` run. The stages
+//! run one after another; the capture stage uses several threads (`--threads`), so its
+//! CPU time can exceed its wall time.
 
 use std::time::{Duration, Instant};
+
+/// CPU time the whole process (all threads) has used, from /proc/self/stat (fields 14 and
+/// 15, in USER_HZ ticks, 1/100 s on Linux); `None` where that file is not there.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((user + system) * 10))
+}
 
 use serde::Serialize;
 
@@ -9,19 +22,24 @@ use serde::Serialize;
 #[derive(Debug)]
 pub struct StageClock {
     last: Instant,
+    last_cpu: Option<Duration>,
     pub stages: Vec<StageTime>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct StageTime {
     pub stage: &'static str,
+    /// Wall-clock milliseconds.
     pub ms: f64,
+    /// CPU milliseconds of all threads (10 ms resolution); null where unknown.
+    pub cpu_ms: Option<f64>,
 }
 
 impl StageClock {
     pub fn start() -> Self {
         StageClock {
             last: Instant::now(),
+            last_cpu: process_cpu(),
             stages: Vec::new(),
         }
     }
@@ -31,9 +49,15 @@ impl StageClock {
         let now = Instant::now();
         let spent: Duration = now - self.last;
         self.last = now;
+        let cpu = process_cpu();
+        let cpu_ms = cpu
+            .zip(self.last_cpu)
+            .map(|(now, then)| now.saturating_sub(then).as_secs_f64() * 1e3);
+        self.last_cpu = cpu;
         self.stages.push(StageTime {
             stage: name,
             ms: spent.as_secs_f64() * 1e3,
+            cpu_ms,
         });
     }
 
@@ -44,16 +68,25 @@ impl StageClock {
     /// The table printed on stderr.
     pub fn table(&self) -> String {
         let total = self.total_ms().max(f64::MIN_POSITIVE);
-        let mut s = String::from("stage                      ms   share\n");
+        let mut s = String::from("stage                      ms   share     CPU ms\n");
+        let cpu = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
         for t in &self.stages {
             s.push_str(&format!(
-                "{:<20} {:>10.1} {:>6.1}%\n",
+                "{:<20} {:>10.1} {:>6.1}% {:>10}\n",
                 t.stage,
                 t.ms,
-                t.ms / total * 100.0
+                t.ms / total * 100.0,
+                cpu(t.cpu_ms)
             ));
         }
-        s.push_str(&format!("{:<20} {:>10.1}\n", "total", self.total_ms()));
+        let cpu_total = self.stages.iter().map(|t| t.cpu_ms).sum::<Option<f64>>();
+        s.push_str(&format!(
+            "{:<20} {:>10.1} {:>7} {:>10}\n",
+            "total",
+            self.total_ms(),
+            "",
+            cpu(cpu_total)
+        ));
         s
     }
 }
@@ -72,9 +105,27 @@ mod tests {
             c.stages.iter().map(|s| s.stage).collect::<Vec<_>>(),
             ["a", "b"]
         );
+        let two = c.total_ms();
         assert!(c.stages[0].ms >= 5.0);
-        assert!((c.total_ms() - c.stages[0].ms - c.stages[1].ms).abs() < 1e-9);
+        // A stage that keeps a core busy until the process has used 50 ms more CPU (at
+        // most 20 s of wall time, on a loaded machine) is charged at least that much.
+        let (busy, from) = (
+            Instant::now(),
+            process_cpu().expect("/proc/self/stat on Linux"),
+        );
+        let mut x = 0u64;
+        while process_cpu().is_some_and(|t| t < from + Duration::from_millis(50))
+            && busy.elapsed() < Duration::from_secs(20)
+        {
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+        }
+        c.lap("busy");
+        let cpu = c.stages[2].cpu_ms.expect("CPU time on Linux");
+        assert!(cpu >= 50.0, "{:?}", c.stages[2]);
+        assert!((two - c.stages[0].ms - c.stages[1].ms).abs() < 1e-9);
         let t = c.table();
-        assert!(t.lines().count() == 4 && t.contains("total"), "{t}");
+        assert!(t.lines().count() == 5 && t.contains("total"), "{t}");
     }
 }
