@@ -167,6 +167,8 @@ struct State<'a> {
     movable: FxHashMap<u32, usize>,
     models: FxHashMap<RouteKey, RouteModel>,
     scratch: Vec<ChildCall>,
+    /// Scratch for [`State::cost`].
+    seq: Sequence,
     spent: u64,
 }
 
@@ -184,6 +186,69 @@ fn robust(v: &mut [f64]) -> Fit {
     let mut d: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
     d.sort_unstable_by(f64::total_cmp);
     Some((m, (d[d.len() / 2] * 1.4826).max(SCALE_FLOOR_MS)))
+}
+
+/// [`State::sequence`] over `kids` (time-ordered) of the parent call `r`: one pass over
+/// the route's calls, one over the others'.
+fn sequence(r: &Call, kids: &[ChildCall], route: RouteKey, fans_out: bool, out: &mut Sequence) {
+    out.gaps.clear();
+    out.overlaps = 0;
+    out.same_conn = 0;
+    out.calls = 0;
+    let (Some(a), Some(b)) = (r.req_last, r.resp_first) else {
+        return;
+    };
+    let mut first: Option<&ChildCall> = None;
+    let mut last_end = i64::MIN;
+    let mut last_start = i64::MIN;
+    let mut busy_until = 0;
+    let mut prev_conn = 0;
+    // Between-gaps and overlaps need the sequence's first call only; the first gap
+    // (which needs `open`) is put in front once the others' pass is done.
+    for k in kids.iter().filter(|k| k.route == route) {
+        out.calls += 1;
+        last_end = last_end.max(k.end);
+        last_start = last_start.max(k.start);
+        let Some(_) = first else {
+            first = Some(k);
+            busy_until = k.end;
+            prev_conn = k.conn;
+            continue;
+        };
+        if fans_out {
+            continue;
+        }
+        if k.start < busy_until {
+            out.overlaps += 1;
+            busy_until = busy_until.max(k.end);
+            continue;
+        }
+        out.gaps
+            .push((Gap::Between, ms(k.start.saturating_sub(busy_until))));
+        out.same_conn += u32::from(k.conn == prev_conn);
+        busy_until = k.end;
+        prev_conn = k.conn;
+    }
+    let Some(first) = first else {
+        return;
+    };
+    let (mut open, mut close) = (a, b);
+    for k in kids.iter().filter(|k| k.route != route) {
+        if k.end <= first.start {
+            open = open.max(k.end);
+        }
+        if k.start >= last_end {
+            close = close.min(k.start);
+        }
+    }
+    out.gaps
+        .insert(0, (Gap::First, ms(first.start.saturating_sub(open))));
+    if fans_out {
+        out.gaps
+            .push((Gap::Spread, ms(last_start.saturating_sub(first.start))));
+    }
+    out.gaps
+        .push((Gap::End, ms(close.saturating_sub(last_end))));
 }
 
 impl State<'_> {
@@ -210,53 +275,7 @@ impl State<'_> {
     /// the parent's answer or the earliest start of another child route after its last
     /// answer.
     fn sequence(&self, p: u32, route: RouteKey, fans_out: bool, out: &mut Sequence) {
-        *out = Sequence {
-            gaps: std::mem::take(&mut out.gaps),
-            ..Sequence::default()
-        };
-        out.gaps.clear();
-        let r = &self.calls[p as usize];
-        let (Some(a), Some(b)) = (r.req_last, r.resp_first) else {
-            return;
-        };
-        let mine = || self.scratch.iter().filter(|k| k.route == route);
-        let (Some(first), Some(last_end)) = (mine().next(), mine().map(|k| k.end).max()) else {
-            return;
-        };
-        out.calls = mine().count();
-        let others = || self.scratch.iter().filter(|k| k.route != route);
-        let open = others()
-            .map(|k| k.end)
-            .filter(|&e| e <= first.start)
-            .fold(a, i64::max);
-        let close = others()
-            .map(|k| k.start)
-            .filter(|&s| s >= last_end)
-            .fold(b, i64::min);
-        out.gaps
-            .push((Gap::First, ms(first.start.saturating_sub(open))));
-        if fans_out {
-            let last_start = mine().map(|k| k.start).max().unwrap_or(first.start);
-            out.gaps
-                .push((Gap::Spread, ms(last_start.saturating_sub(first.start))));
-        } else {
-            let mut busy_until = first.end;
-            let mut prev_conn = first.conn;
-            for k in mine().skip(1) {
-                if k.start < busy_until {
-                    out.overlaps += 1;
-                    busy_until = busy_until.max(k.end);
-                    continue;
-                }
-                out.gaps
-                    .push((Gap::Between, ms(k.start.saturating_sub(busy_until))));
-                out.same_conn += u32::from(k.conn == prev_conn);
-                busy_until = k.end;
-                prev_conn = k.conn;
-            }
-        }
-        out.gaps
-            .push((Gap::End, ms(close.saturating_sub(last_end))));
+        sequence(&self.calls[p as usize], &self.scratch, route, fans_out, out);
     }
 
     /// `p`'s route calls `child` one call after the other (its pair model does not fan
@@ -284,30 +303,34 @@ impl State<'_> {
     /// The cost of `p` with children `kids` (module doc).
     fn cost(&mut self, p: u32, kids: &[u32]) -> f64 {
         let key = route_key(&self.calls[p as usize]);
-        let routes: Vec<(RouteKey, bool)> = match self.models.get(&key) {
-            Some(m) => m.children.iter().map(|(r, m)| (*r, m.fans_out)).collect(),
-            None => return 0.0,
-        };
+        if !self.models.contains_key(&key) {
+            return 0.0;
+        }
         self.load(kids);
-        let mut seq = Sequence::default();
+        let State {
+            calls,
+            models,
+            scratch,
+            seq,
+            ..
+        } = self;
+        let Some(model) = models.get(&key) else {
+            return 0.0;
+        };
+        let parent = &calls[p as usize];
         let mut c = 0.0;
         // A child of a route this parent's route never calls (in the current
         // assignment): as unlikely as a count never seen, and its gaps unknown.
-        let parents = self.models.get(&key).map_or(0, |m| m.parents);
-        let unseen = self
-            .scratch
+        let unseen = scratch
             .iter()
-            .filter(|k| !routes.iter().any(|(r, _)| *r == k.route))
+            .filter(|k| !model.children.iter().any(|(r, _)| *r == k.route))
             .count();
         if unseen > 0 {
-            let p = 0.5 / (f64::from(parents) + 0.5 * COUNT_BUCKETS as f64);
+            let p = 0.5 / (f64::from(model.parents) + 0.5 * COUNT_BUCKETS as f64);
             c += unseen as f64 * (COUNT_WEIGHT * -p.ln() + OUTLIER);
         }
-        for (i, (route, fans_out)) in routes.into_iter().enumerate() {
-            self.sequence(p, route, fans_out, &mut seq);
-            let Some((_, m)) = self.models.get(&key).and_then(|m| m.children.get(i)) else {
-                continue;
-            };
+        for (route, m) in &model.children {
+            sequence(parent, scratch, *route, m.fans_out, seq);
             c += COUNT_WEIGHT * m.count_cost(seq.calls);
             c += BUSY * f64::from(seq.overlaps) - POOL * f64::from(seq.same_conn);
             c += seq
@@ -571,6 +594,7 @@ pub(super) fn refine(
         movable: amb.iter().enumerate().map(|(i, a)| (a.call, i)).collect(),
         models: FxHashMap::default(),
         scratch: Vec::new(),
+        seq: Sequence::default(),
         spent: 0,
     };
     for (i, e) in edges.iter().enumerate() {
