@@ -34,6 +34,8 @@ pub struct AnalyzeConfig {
     pub reproducible: bool,
     /// Print the time of each stage and write it to `timings.json`.
     pub timings: bool,
+    /// Also write the .proto of the HTTP links the plan keeps (`--kit-all`).
+    pub kit_all: bool,
     pub quiet: bool,
 }
 
@@ -69,6 +71,7 @@ impl AnalyzeConfig {
             cost: CostConstants::default(),
             reproducible: false,
             timings: false,
+            kit_all: false,
             quiet: false,
         }
     }

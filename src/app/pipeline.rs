@@ -69,7 +69,9 @@ pub fn run_pipeline_with_progress(
         http.push(ev, &mut http_cov, &mut |r| tables.push(&r))
     });
     merge_http_counters(&mut cov, &http_cov);
-    tables.push_payloads(http.finish_payloads(&mut cov));
+    let (rows, samples) = http.finish_payloads_with_samples(&mut cov);
+    tables.push_payloads(rows);
+    tables.push_samples(samples);
     (tables, cov)
 }
 
