@@ -7,7 +7,8 @@
 //! - the per-try timeout is the route's measured p99 latency, rounded up to the next
 //!   millisecond (a try slower than 99% of those seen is cut and, where safe, retried);
 //!   the route's timeout is that times the attempts plus one;
-//! - `retryOn` from the failures measured on the route (5xx, 429/503, no answer);
+//! - `retryOn` from the failures measured on the route (5xx, 429, no answer); with none
+//!   seen, only `connect-failure,refused-stream` (the request never reached the callee);
 //! - outlier detection: `consecutive5xxErrors` is the smallest k >= 2 for which k
 //!   failures in a row at the link's measured transient failure share would happen by
 //!   chance at most once in 1000 (share^k <= 0.001), at most 10; `interval` is the time
@@ -112,7 +113,8 @@ fn retry_on(h: &HttpMeasures) -> String {
         on.push("connect-failure");
     }
     if on.is_empty() {
-        on.extend(["5xx", "reset", "connect-failure"]);
+        // No failure seen: only failures before the request reached the callee.
+        on.extend(["connect-failure", "refused-stream"]);
     }
     on.join(",")
 }

@@ -76,7 +76,69 @@ pub struct Kit {
     pub compile_errors: Vec<(String, String)>,
 }
 
+/// The `kit` object of links.json (docs/links.md): where the kit is, each link's files,
+/// and the round trip of every route direction.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KitSummary {
+    /// `kit/README.md`, relative to the report directory.
+    pub readme: String,
+    pub links: Vec<KitLink>,
+    pub round_trips: Vec<KitRoundTrip>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KitLink {
+    pub client: String,
+    pub server: String,
+    /// Paths relative to the report directory (`kit/proto/orders.proto`).
+    pub files: Vec<String>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KitRoundTrip {
+    pub service: String,
+    pub rpc: String,
+    pub method: String,
+    pub route: String,
+    pub direction: &'static str,
+    /// Sampled JSON bodies tried, and those given back equal.
+    pub samples: usize,
+    pub round_tripped: usize,
+    /// Why no schema was inferred (a stub message); null when one was.
+    pub stub: Option<String>,
+}
+
 impl Kit {
+    /// The links.json summary; None for an empty kit.
+    pub fn summary(&self) -> Option<KitSummary> {
+        (!self.is_empty()).then(|| KitSummary {
+            readme: format!("{DIR}/README.md"),
+            links: self
+                .by_link
+                .iter()
+                .map(|((c, s), files)| KitLink {
+                    client: c.clone(),
+                    server: s.clone(),
+                    files: files.iter().map(|f| format!("{DIR}/{f}")).collect(),
+                })
+                .collect(),
+            round_trips: self
+                .round_trips
+                .iter()
+                .map(|t| KitRoundTrip {
+                    service: t.service.clone(),
+                    rpc: t.rpc.clone(),
+                    method: t.method.clone(),
+                    route: t.route.clone(),
+                    direction: t.direction,
+                    samples: t.tally.samples,
+                    round_tripped: t.tally.passed,
+                    stub: t.stub.clone(),
+                })
+                .collect(),
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }

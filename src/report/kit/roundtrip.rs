@@ -132,7 +132,8 @@ fn redact(s: &str) -> String {
     s.split(['`', '"']).next().unwrap_or("").trim().to_owned()
 }
 
-fn is_default(v: &Value) -> bool {
+/// A JSON value proto3 writes as nothing: `null`, `0`, `false`, `""`, `[]`, `{}`.
+pub fn is_default(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Bool(b) => !b,
