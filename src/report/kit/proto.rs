@@ -489,3 +489,77 @@ pub fn quote(s: &str) -> String {
     out.push('"');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(docs: &[Json], other: u64, not_json: u64) -> BodySamples<'_> {
+        BodySamples {
+            docs: docs.iter().collect(),
+            json_bodies: docs.len() as u64 + not_json,
+            not_json,
+            other_bodies: other,
+        }
+    }
+
+    #[test]
+    fn bodies_that_are_not_json_or_too_few_get_a_stub_that_says_why() {
+        let extra = [("order_id".to_owned(), "path parameter".to_owned())];
+        let none = body_message("XRequest", "bodies", &samples(&[], 12, 0), &extra, true);
+        assert_eq!(none.mapping, BodyMapping::None);
+        assert!(none
+            .stub_reason
+            .as_deref()
+            .unwrap()
+            .contains("not JSON (0 labelled JSON that did not parse, 12 of other kinds"));
+        // The path parameter is still a field; nothing else is.
+        assert!(none.text.contains("string order_id = 1;"));
+        assert_eq!(none.text.matches(" = ").count(), 1);
+        let broken = body_message("X", "bodies", &samples(&[], 0, 3), &[], true);
+        assert!(broken
+            .stub_reason
+            .unwrap()
+            .contains("3 labelled JSON that did not parse"));
+        let two = Json::parse_all(&[r#"{"a": 1}"#, r#"{"a": 2}"#]);
+        let few = body_message("X", "bodies", &samples(&two, 0, 0), &[], true);
+        assert!(few.stub_reason.unwrap().contains("Only 2 JSON sample(s)"));
+        assert!(!few.text.contains("int32 a"));
+    }
+
+    #[test]
+    fn types_presence_conflicts_and_the_enum_privacy_rule() {
+        let docs = Json::parse_all(&[
+            r#"{"id": 1, "big": 9007199254740993, "st": "paid", "city": "paris", "mix": 1, "who": "Ann"}"#,
+            r#"{"id": 2, "big": 1, "st": "paid", "city": "paris", "mix": "x", "who": "Bob"}"#,
+            r#"{"id": -3, "big": 2, "st": "new", "city": "rome", "who": "Ann"}"#,
+            r#"{"id": 4, "big": 3, "st": "new", "city": "rome", "who": "Bob"}"#,
+            r#"{"id": 5, "big": 4, "st": "paid", "city": "paris", "who": "Ann"}"#,
+            r#"{"id": 6, "big": 5, "st": "new", "city": "rome", "who": "Bob"}"#,
+            r#"{"id": 7, "big": 6, "st": "paid", "city": "paris", "who": "Ann"}"#,
+            r#"{"id": 8, "big": 7, "st": "new", "city": "rome", "who": "Bob"}"#,
+        ]);
+        let m = body_message("R", "bodies", &samples(&docs, 0, 0), &[], true);
+        assert!(m.stub_reason.is_none());
+        let t = &m.text;
+        assert!(t.contains("sint32 id = 1;"), "{t}");
+        assert!(
+            t.contains("int64 big = 2;") && t.contains("beyond 2^53"),
+            "{t}"
+        );
+        // A status seen 4 times each: an enum; a city: never; proper nouns: never.
+        assert!(t.contains("St st = 3;") && t.contains("  paid = 1;"), "{t}");
+        assert!(
+            t.contains("string city = 4;") && !t.contains("paris"),
+            "{t}"
+        );
+        assert!(t.contains("string who = 5;") && !t.contains("Ann"), "{t}");
+        assert!(
+            t.contains("google.protobuf.Value mix = 6;") && m.uses_struct,
+            "{t}"
+        );
+        assert!(t.contains("in 2 of 8 objects"), "{t}");
+        let off = body_message("R", "bodies", &samples(&docs, 0, 0), &[], false);
+        assert!(!off.text.contains("enum "));
+    }
+}
