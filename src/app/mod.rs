@@ -258,6 +258,9 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         infer_enums: config.http.sampler.infer_enums,
         all_http: config.kit_all,
         mesh_retries: assessed.score_constants.mesh_retries.round().max(0.0) as u32,
+        query_names: crate::report::kit::query_names(&tables.exchanges, &naming)
+            .context("reading the query parameter names")
+            .map_err(RunError::Output)?,
         source: inputs
             .iter()
             .map(|i| {

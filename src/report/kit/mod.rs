@@ -48,6 +48,55 @@ pub struct KitInput<'a> {
     pub mesh_retries: u32,
     /// Names of the inputs, for the files' headers.
     pub source: String,
+    /// Query parameter names seen per (server, method, route) ([`query_names`]).
+    pub query_names: QueryNames,
+}
+
+/// Query parameter names per (server name, method, route).
+pub type QueryNames = BTreeMap<(String, String, String), BTreeSet<String>>;
+
+/// The query parameter names of every route, from the exchanges table's `query_names`
+/// (names only; the table holds no value).
+pub fn query_names(
+    exchanges: &polars::prelude::DataFrame,
+    naming: &Naming,
+) -> polars::prelude::PolarsResult<QueryNames> {
+    use crate::tables::columns;
+    use polars::prelude::DataType;
+    let mut out = QueryNames::new();
+    if exchanges.height() == 0
+        || !exchanges
+            .get_column_names()
+            .iter()
+            .any(|n| n.as_str() == columns::QUERY_NAMES)
+    {
+        return Ok(out);
+    }
+    let ip = exchanges.column(columns::SERVER_IP)?.str()?;
+    let port = exchanges
+        .column(columns::SERVER_PORT)?
+        .cast(&DataType::UInt32)?;
+    let port = port.u32()?;
+    let method = exchanges.column(columns::METHOD)?.str()?;
+    let route = exchanges.column(columns::ROUTE)?.str()?;
+    let names = exchanges.column(columns::QUERY_NAMES)?.str()?;
+    for i in 0..exchanges.height() {
+        let (Some(q), Some(ip), Some(port), Some(m), Some(r)) = (
+            names.get(i),
+            ip.get(i),
+            port.get(i),
+            method.get(i),
+            route.get(i),
+        ) else {
+            continue;
+        };
+        let Ok(ip) = ip.parse() else { continue };
+        let server = naming.server(ip, port as u16).name;
+        out.entry((server, m.to_owned(), r.to_owned()))
+            .or_default()
+            .extend(q.split(',').map(str::to_owned));
+    }
+    Ok(out)
 }
 
 /// The round trip of one route direction.
@@ -342,7 +391,7 @@ fn proto_file(
                 n += 1;
             }
         }
-        let extra: Vec<(String, String)> = rn
+        let mut extra: Vec<(String, String)> = rn
             .params
             .iter()
             .map(|p| {
@@ -355,6 +404,15 @@ fn proto_file(
                 )
             })
             .collect();
+        let query = input
+            .query_names
+            .get(&(service.to_owned(), method.clone(), route.clone()));
+        for q in query.into_iter().flatten() {
+            extra.push((
+                names::snake(q),
+                format!("query parameter `{q}` (its name as seen; values are not kept)"),
+            ));
+        }
         let what = |d: &str| format!("`{method} {route}` {d} bodies");
         let req = proto::body_message(
             &format!("{rpc}Request"),
