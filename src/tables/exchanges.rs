@@ -21,7 +21,7 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     (
         columns::QUERY_NAMES,
         "str?",
-        "names of the query's parameters, sorted and comma-separated (`customer_id,page`); never a value; names that look like data are dropped; null without a query",
+        "names of the query's parameters, sorted and comma-separated (`customer_id,page`); never a value; names of `name=value` items only (a bare item may be a token), names that look like data dropped; null without a query",
     ),
     (columns::STATUS, "u32?", "final response status code; null when no response was seen"),
     (columns::REQ_FIRST_NS, "i64?", "capture time of the request's first byte, ns since the Unix epoch"),

@@ -20,14 +20,16 @@ pub fn template(target: &str) -> String {
 const MAX_QUERY_NAMES: usize = 16;
 
 /// The names of a target's query parameters, sorted and comma-separated (`/o?b=1&a=2`
-/// -> `a,b`); `None` without a query. Only the names: every value is dropped, and so is
-/// a name that could itself be data (one that [`template`] would turn into `{id}`, or one
-/// outside `[A-Za-z0-9_.-]`, or over 64 bytes).
+/// -> `a,b`); `None` without a query. Only the names of `name=value` items: every value
+/// is dropped, and so is an item without `=` (it may be a bare token) and a name that
+/// could itself be data (one that [`template`] would turn into `{id}`, or one outside
+/// `[A-Za-z0-9_.-]`, or over 64 bytes).
 pub fn query_names(target: &str) -> Option<String> {
     let q = target.split('#').next()?.split_once('?')?.1;
     let mut names: Vec<&str> = q
         .split('&')
-        .filter_map(|kv| kv.split('=').next())
+        // A bare item (`?s3cr3t`) may be the value itself: only `name=value` names.
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k))
         .map(|n| n.strip_suffix("[]").unwrap_or(n))
         .filter(|n| {
             !n.is_empty()
@@ -259,7 +261,8 @@ mod query_name_tests {
         );
         // Values never; names that look like identifiers, e-mails or tokens neither.
         assert_eq!(
-            query_names("/o?a1b2c3d4e5f6a7b8=1&x@y.z&9lives&12345678&token=s3cr3t").as_deref(),
+            query_names("/o?a1b2c3d4e5f6a7b8=1&x@y.z=1&9lives=1&12345678=1&token=s3cr3t&flag")
+                .as_deref(),
             Some("token")
         );
         assert_eq!(query_names("/o?=1&&"), None);
