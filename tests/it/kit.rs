@@ -843,3 +843,66 @@ fn a_mesh_never_retries_a_non_idempotent_route() {
     assert_eq!(vs["spec"]["http"][0]["retries"]["attempts"], 0);
     assert!(text.contains("isRetryable: false"));
 }
+
+/// The three brokers' bindings through the official parser: the demo's broker link
+/// (NATS by the advice) given Kafka and RabbitMQ instead.
+#[test]
+fn the_asyncapi_bindings_of_every_broker_pass_the_parser() {
+    use linkrank::analysis::recommend::{BrokerChoice, BrokerKind, Target};
+    need(Path::new("node"));
+    need(&repo("tests/kit/node_modules/@asyncapi/parser"));
+    let out = repo("target/kit-tests/brokers");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut config = linkrank::app::AnalyzeConfig::for_inputs(vec![repo("captures/prod.pcap")]);
+    config.out = out.clone();
+    config.quiet = true;
+    config.cost.floor_cores = 0.0;
+    config.cost.floor_mbit_per_s = 0.0;
+    config.cost.floor_ms_per_request = 0.0;
+    let outcome = linkrank::app::analyze(&config).unwrap_or_else(|e| panic!("{e:#}"));
+    for (kind, binding) in [
+        (BrokerKind::Nats, "nats"),
+        (BrokerKind::Kafka, "kafka"),
+        (BrokerKind::Rabbitmq, "amqp"),
+    ] {
+        let mut ranked = outcome.ranked.clone();
+        let b = ranked
+            .iter_mut()
+            .find(|r| r.assessment.recommendation.target == Target::Broker)
+            .unwrap();
+        b.assessment.recommendation.broker = Some(BrokerChoice {
+            kind,
+            reason: String::new(),
+        });
+        let input = linkrank::report::kit::KitInput {
+            links: &ranked,
+            plan: None,
+            naming: &outcome.naming,
+            samples: &[],
+            infer_enums: true,
+            all_http: false,
+            mesh_retries: 2,
+            source: "prod.pcap".to_owned(),
+            query_names: Default::default(),
+        };
+        let doc = linkrank::report::kit::asyncapi::document(&input).unwrap();
+        let path = out.join(format!("asyncapi-{binding}.yaml"));
+        std::fs::write(&path, &doc).unwrap();
+        let res = Command::new("node")
+            .arg(repo("tests/kit/validate_asyncapi.mjs"))
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&res.stdout);
+        assert!(res.status.success(), "{binding}: {text}");
+        let y: Value = serde_norway::from_str(&doc).unwrap();
+        let op = &y["operations"]["consumeCreateNotification"];
+        assert!(op["bindings"][binding].is_object(), "{binding}: {doc}");
+        // Without samples, the payload says why there is no schema.
+        let payload = &y["components"]["messages"]["CreateNotification"]["payload"];
+        assert!(payload["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("No schema inferred: 0 JSON sample(s)"));
+    }
+}
