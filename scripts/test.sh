@@ -21,6 +21,19 @@ if ! command -v python3 >/dev/null; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null
 fi
 
+# The migration kit's tests (tests/it/kit.rs) compile the generated .proto files with
+# protoc (Debian's protobuf-compiler; libprotobuf-dev ships google/protobuf/*.proto) and
+# run buf lint and the AsyncAPI parser from tests/kit's npm packages.
+if ! command -v protoc >/dev/null || [ ! -e /usr/include/google/protobuf/struct.proto ]; then
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler libprotobuf-dev >/dev/null
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+(cd tests/kit && npm ci --no-audit --no-fund --loglevel=error)
+
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 

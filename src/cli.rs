@@ -105,6 +105,11 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub no_enums: bool,
 
+    /// Write the migration kit's .proto for every HTTP link, not only those the plan
+    /// moves to gRPC (to compare with an existing service, or to plan ahead).
+    #[arg(long)]
+    pub kit_all: bool,
+
     /// Links shown in the terminal table (all are in the reports).
     #[arg(long, default_value_t = DEFAULT_TOP, value_name = "N")]
     pub top: usize,
@@ -162,6 +167,7 @@ impl AnalyzeArgs {
         }
         config.http.sampler.max_docs_per_key = self.samples_per_route;
         config.http.sampler.infer_enums = !self.no_enums;
+        config.kit_all = self.kit_all;
         config.k8s = self.k8s;
         config.top = self.top;
         config.routes = self.routes;

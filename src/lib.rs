@@ -13,7 +13,8 @@
 //!    links measured (`links`), call trees (`chains`), the cost model (`cost`), each link
 //!    assessed (`assess`, with the `recommend` rules), ranked (`rank`) and planned
 //!    (`plan`).
-//! 4. [`report`]: `links.json`, `links.csv`, `report.md`, `report.html`, the terminal.
+//! 4. [`report`]: `links.json`, `links.csv`, `report.md`, `report.html`, the terminal,
+//!    and the migration kit (`kit`: .proto, AsyncAPI and mesh files per recommendation).
 //!
 //! [`model`] holds the owned records passed between stages; [`app`] wires the stages of
 //! `linkrank analyze`, [`diff`] compares two analyses, [`cli`] parses the command line.

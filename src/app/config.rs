@@ -36,6 +36,8 @@ pub struct AnalyzeConfig {
     pub timings: bool,
     /// Threads for the flow and protocol stages (see `PipelineConfig::threads`).
     pub threads: usize,
+    /// Also write the .proto of the HTTP links the plan keeps (`--kit-all`).
+    pub kit_all: bool,
     pub quiet: bool,
 }
 
@@ -77,6 +79,7 @@ impl AnalyzeConfig {
             reproducible: false,
             timings: false,
             threads: default_threads(),
+            kit_all: false,
             quiet: false,
         }
     }

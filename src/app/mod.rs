@@ -108,8 +108,10 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         http,
         threads: config.threads,
     };
-    let (captures, builder, coverage) =
+    let (captures, mut builder, coverage) =
         run_captures(&capture_paths, pipeline, progress.as_ref()).map_err(RunError::Input)?;
+    // The parsed JSON samples stay in memory for the migration kit (never a table).
+    let samples = builder.take_samples();
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
@@ -249,6 +251,28 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     let ranked = rank::rank(assessed.links, &constants);
     let plan = plan::plan(&ranked);
     clock.lap("assess, rank, plan");
+    let kit = crate::report::kit::build(&crate::report::kit::KitInput {
+        links: &ranked,
+        plan: Some(&plan),
+        naming: &naming,
+        samples: &samples,
+        infer_enums: config.http.sampler.infer_enums,
+        all_http: config.kit_all,
+        mesh_retries: assessed.score_constants.mesh_retries.round().max(0.0) as u32,
+        query_names: crate::report::kit::query_names(&tables.exchanges, &naming)
+            .context("reading the query parameter names")
+            .map_err(RunError::Output)?,
+        source: inputs
+            .iter()
+            .map(|i| {
+                i.path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    });
+    drop(samples);
     let report = LinkReport {
         inputs: &inputs,
         coverage: &coverage,
@@ -270,11 +294,13 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         chains: Some(&chain_analysis.run),
         traces: trace_report.as_ref(),
         plan: Some(&plan),
+        kit: Some(&kit),
     };
     links_json::write(&config.out, &report).map_err(RunError::Output)?;
     links_csv::write(&config.out, &ranked).map_err(RunError::Output)?;
     markdown::write(&config.out, &report).map_err(RunError::Output)?;
     crate::report::html::write(&config.out, &report).map_err(RunError::Output)?;
+    crate::report::kit::write(&config.out, &kit).map_err(RunError::Output)?;
     clock.lap("reports");
     if config.timings {
         let text = serde_json::to_string_pretty(&clock.stages)

@@ -46,6 +46,9 @@ pub struct Exchange {
     pub method: Option<String>,
     /// Path with the query removed and ids templated (`/orders/{id}`).
     pub route: Option<String>,
+    /// Names of the query's parameters, sorted, comma-separated (`customer_id,page`);
+    /// never a value.
+    pub query_names: Option<String>,
     pub status: Option<u16>,
     pub req_first: Option<Timestamp>,
     pub req_last: Option<Timestamp>,
@@ -180,6 +183,7 @@ impl Exchange {
             version: "HTTP/1.1",
             method: None,
             route: None,
+            query_names: None,
             status: None,
             req_first: None,
             req_last: None,

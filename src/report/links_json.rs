@@ -49,6 +49,8 @@ struct File<'a> {
     traces: Option<&'a super::TraceReport>,
     /// Quick wins and waves of migrations (docs/cost-model.md, "Recommendations").
     plan: Option<&'a crate::analysis::plan::Plan>,
+    /// The migration kit written beside the reports (null when none was written).
+    kit: Option<super::kit::KitSummary>,
     links: Vec<Value>,
 }
 
@@ -114,6 +116,7 @@ pub fn document(report: &LinkReport<'_>) -> anyhow::Result<Value> {
         chains: report.chains,
         traces: report.traces,
         plan: report.plan,
+        kit: report.kit.and_then(super::kit::Kit::summary),
         links,
     };
     Ok(serde_json::to_value(file)?)

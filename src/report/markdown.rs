@@ -612,6 +612,7 @@ fn rollout_plan(s: &mut String, r: &LinkReport<'_>) {
             })
             .collect();
         let _ = writeln!(s, "### Wave {}: {}\n", w.number, names.join("; "));
+        kit_links(s, r, w);
         let _ = writeln!(
             s,
             "Expected gain: {:.2} latency-ms/s, {:.0} B/s, {:.5} cores.\n",
@@ -634,6 +635,29 @@ fn rollout_plan(s: &mut String, r: &LinkReport<'_>) {
     }
     if !p.kept.is_empty() {
         let _ = writeln!(s, "Kept on their protocol: {}.\n", p.kept.join(", "));
+    }
+}
+
+/// The kit files a wave's links need, as links relative to report.md.
+fn kit_links(s: &mut String, r: &LinkReport<'_>, w: &crate::analysis::plan::Wave) {
+    let Some(kit) = r.kit.filter(|k| !k.is_empty()) else {
+        return;
+    };
+    let mut files: Vec<String> = Vec::new();
+    for l in &w.links {
+        for f in kit.files_of(&l.client, &l.server) {
+            let link = format!("[`kit/{f}`](kit/{f})");
+            if !files.contains(&link) {
+                files.push(link);
+            }
+        }
+    }
+    if !files.is_empty() {
+        let _ = writeln!(
+            s,
+            "Migration kit for this wave: {} (all files: [kit/README.md](kit/README.md)).\n",
+            files.join(", ")
+        );
     }
 }
 

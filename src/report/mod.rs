@@ -5,6 +5,7 @@
 //! ranked table on the terminal, all rendered from one [`LinkReport`].
 
 pub mod html;
+pub mod kit;
 pub mod links_csv;
 pub mod links_json;
 pub mod markdown;
@@ -40,6 +41,8 @@ pub struct LinkReport<'a> {
     pub traces: Option<&'a TraceReport>,
     /// The rollout plan (`None` when not computed).
     pub plan: Option<&'a crate::analysis::plan::Plan>,
+    /// The migration kit written beside the reports (`None` when not built).
+    pub kit: Option<&'a kit::Kit>,
 }
 
 /// Under this many seconds a capture is called short (report and terminal).

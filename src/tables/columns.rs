@@ -13,6 +13,7 @@ pub const SERVER_PORT: &str = "server_port";
 pub const VERSION: &str = "version";
 pub const METHOD: &str = "method";
 pub const ROUTE: &str = "route";
+pub const QUERY_NAMES: &str = "query_names";
 pub const STATUS: &str = "status";
 pub const REQ_FIRST_NS: &str = "req_first_ns";
 pub const REQ_LAST_NS: &str = "req_last_ns";

@@ -18,6 +18,11 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     (columns::VERSION, "str", "HTTP version of the request (`HTTP/1.0`, `HTTP/1.1`, `HTTP/2`)"),
     (columns::METHOD, "str?", "request method; null when only the response was captured"),
     (columns::ROUTE, "str?", "request path without query, identifiers templated as `{id}`"),
+    (
+        columns::QUERY_NAMES,
+        "str?",
+        "names of the query's parameters, sorted and comma-separated (`customer_id,page`); never a value; names of `name=value` items only (a bare item may be a token), names that look like data dropped; null without a query",
+    ),
     (columns::STATUS, "u32?", "final response status code; null when no response was seen"),
     (columns::REQ_FIRST_NS, "i64?", "capture time of the request's first byte, ns since the Unix epoch"),
     (columns::REQ_LAST_NS, "i64?", "capture time of the request's last byte"),
@@ -89,6 +94,7 @@ pub struct ExchangeColumns {
     version: Vec<u32>,
     method: Vec<Option<u32>>,
     route: Vec<Option<u32>>,
+    query_names: Vec<Option<u32>>,
     status: Vec<Option<u32>>,
     req_first_ns: Vec<Option<i64>>,
     req_last_ns: Vec<Option<i64>>,
@@ -150,6 +156,8 @@ impl ExchangeColumns {
         self.version.push(strings.intern(x.version));
         self.method.push(strings.intern_opt(x.method.as_deref()));
         self.route.push(strings.intern_opt(x.route.as_deref()));
+        self.query_names
+            .push(strings.intern_opt(x.query_names.as_deref()));
         self.status.push(x.status.map(u32::from));
         self.req_first_ns.push(x.req_first.map(|t| t.nanos()));
         self.req_last_ns.push(x.req_last.map(|t| t.nanos()));
@@ -211,6 +219,10 @@ impl ExchangeColumns {
             Column::new(columns::VERSION.into(), strings.resolve(self.version)),
             Column::new(columns::METHOD.into(), strings.resolve_opt(self.method)),
             Column::new(columns::ROUTE.into(), strings.resolve_opt(self.route)),
+            Column::new(
+                columns::QUERY_NAMES.into(),
+                strings.resolve_opt(self.query_names),
+            ),
             Column::new(columns::STATUS.into(), self.status),
             Column::new(columns::REQ_FIRST_NS.into(), self.req_first_ns),
             Column::new(columns::REQ_LAST_NS.into(), self.req_last_ns),

@@ -126,6 +126,9 @@ pub struct TableBuilder {
     connections: ConnectionColumns,
     dns: DnsColumns,
     payloads: PayloadColumns,
+    /// The documents behind the payload rows, parsed: in memory only (never a table),
+    /// for the report stage's migration kit.
+    samples: Vec<crate::ingest::serialization::KeySamples>,
 }
 
 impl TableBuilder {
@@ -144,6 +147,16 @@ impl TableBuilder {
         for r in rows {
             self.payloads.push(r);
         }
+    }
+
+    /// Keeps the parsed samples behind the payload rows (see [`TableBuilder::take_samples`]).
+    pub fn push_samples(&mut self, samples: Vec<crate::ingest::serialization::KeySamples>) {
+        self.samples.extend(samples);
+    }
+
+    /// The parsed samples, taken out before the tables are built.
+    pub fn take_samples(&mut self) -> Vec<crate::ingest::serialization::KeySamples> {
+        std::mem::take(&mut self.samples)
     }
 
     pub fn exchanges(&self) -> usize {

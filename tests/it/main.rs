@@ -20,6 +20,7 @@ mod h2_truth;
 mod h2cost;
 mod http2;
 mod html;
+mod kit;
 mod links;
 mod names;
 mod recommend;

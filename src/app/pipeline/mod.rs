@@ -42,6 +42,11 @@ impl Rows {
         self.shards.iter().map(TableBuilder::connections).sum()
     }
 
+    /// The parsed JSON samples behind the payload rows (in memory only, for the kit).
+    pub fn take_samples(&mut self) -> Vec<crate::ingest::serialization::KeySamples> {
+        self.reader.take_samples()
+    }
+
     /// The run's tables (see [`Tables::from_shards`]).
     pub fn finish(self) -> polars::prelude::PolarsResult<Tables> {
         let shards = self
@@ -329,7 +334,9 @@ fn merge(reader: Reader, shards: Vec<ShardOutput>) -> (Rows, Coverage) {
     }
     cov.clock_offsets = skew.estimates();
     if let Some(s) = sampler {
-        tables.push_payloads(s.finish(&mut cov));
+        let (payloads, samples) = s.finish_with_samples(&mut cov);
+        tables.push_payloads(payloads);
+        tables.push_samples(samples);
     }
     let rows = Rows {
         reader: tables,

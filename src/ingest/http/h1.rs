@@ -720,6 +720,7 @@ impl H1Conn {
         let connect = method.eq_ignore_ascii_case("CONNECT");
         ex.method = Some(method);
         ex.route = h.route;
+        ex.query_names = h.query_names;
         let dec = framing.as_ref().and_then(|_| {
             let ce = h.content_encoding.as_deref()?;
             Decoder::for_codings(ce.split(','), self.cfg.max_decoded_body_bytes)
@@ -1127,6 +1128,7 @@ impl H1Conn {
             ex.version = h.version();
             ex.method = h.method;
             ex.route = h.route;
+            ex.query_names = h.query_names;
             ex.req_first = Some(first);
             ex.req_last = Some(ts);
             ex.req_header_bytes = buf.len() as u64;

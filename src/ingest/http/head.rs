@@ -19,6 +19,8 @@ pub(crate) struct Head {
     pub minor: u8,
     pub method: Option<String>,
     pub route: Option<String>,
+    /// The query's parameter names (`route::query_names`), never its values.
+    pub query_names: Option<String>,
     pub status: u16,
     pub names: String,
     pub host: Option<String>,
@@ -92,6 +94,7 @@ pub(crate) fn parse_request_costed(buf: &[u8], replay: Option<&mut Replay>) -> P
                 minor: req.version.unwrap_or(1),
                 method: req.method.map(str::to_owned),
                 route: req.path.map(route::template),
+                query_names: req.path.and_then(route::query_names),
                 ..Head::default()
             };
             if fill(&mut h, req.headers).is_err() {
@@ -218,6 +221,9 @@ fn odd_head(line: &[u8], buf: &[u8]) -> Option<(Head, bool)> {
         route: rl
             .target
             .map(|t| route::template(&String::from_utf8_lossy(t))),
+        query_names: rl
+            .target
+            .and_then(|t| route::query_names(&String::from_utf8_lossy(t))),
         odd_line: true,
         ..Head::default()
     };
@@ -355,6 +361,7 @@ pub(crate) fn partial_request_line(buf: &[u8]) -> Head {
         minor: req.version.unwrap_or(1),
         method: req.method.map(str::to_owned),
         route: req.path.map(route::template),
+        query_names: req.path.and_then(route::query_names),
         ..Head::default()
     }
 }

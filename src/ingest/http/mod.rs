@@ -19,7 +19,7 @@ pub(crate) mod tests;
 use rustc_hash::FxHashMap;
 
 use crate::ingest::flow::{EventKind, Interest, StreamEvent};
-use crate::ingest::serialization::{PayloadRow, Sampler};
+use crate::ingest::serialization::{KeySamples, PayloadRow, Sampler};
 use crate::ingest::tls::{Handshake, HelloNames, Progress};
 use crate::model::connection::TlsHandshake;
 use crate::model::coverage::MAX_UNANSWERED_SERVERS;
@@ -138,7 +138,18 @@ impl HttpStage {
     /// Measures the sampled JSON bodies (one row per key) and adds the sampler's counters
     /// to `cov`; call once, at the end of the run.
     pub fn finish_payloads(&mut self, cov: &mut Coverage) -> Vec<PayloadRow> {
-        self.sampler.take().map_or_else(Vec::new, |s| s.finish(cov))
+        self.finish_payloads_with_samples(cov).0
+    }
+
+    /// [`HttpStage::finish_payloads`], with each key's parsed documents (in memory only,
+    /// for the migration kit).
+    pub fn finish_payloads_with_samples(
+        &mut self,
+        cov: &mut Coverage,
+    ) -> (Vec<PayloadRow>, Vec<KeySamples>) {
+        self.sampler
+            .take()
+            .map_or_else(Default::default, |s| s.finish_with_samples(cov))
     }
 
     /// The JSON sample, unmeasured: several stages' samples (one per thread) are merged

@@ -16,6 +16,36 @@ pub fn template(target: &str) -> String {
     }
 }
 
+/// Most query parameter names kept per request.
+const MAX_QUERY_NAMES: usize = 16;
+
+/// The names of a target's query parameters, sorted and comma-separated (`/o?b=1&a=2`
+/// -> `a,b`); `None` without a query. Only the names of `name=value` items: every value
+/// is dropped, and so is an item without `=` (it may be a bare token) and a name that
+/// could itself be data (one that [`template`] would turn into `{id}`, or one outside
+/// `[A-Za-z0-9_.-]`, or over 64 bytes).
+pub fn query_names(target: &str) -> Option<String> {
+    let q = target.split('#').next()?.split_once('?')?.1;
+    let mut names: Vec<&str> = q
+        .split('&')
+        // A bare item (`?s3cr3t`) may be the value itself: only `name=value` names.
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k))
+        .map(|n| n.strip_suffix("[]").unwrap_or(n))
+        .filter(|n| {
+            !n.is_empty()
+                && n.len() <= 64
+                && n.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && n.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c))
+                && !is_identifier(n)
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.truncate(MAX_QUERY_NAMES);
+    (!names.is_empty()).then(|| names.join(","))
+}
+
 /// A gRPC method path `/package.Service/Method` kept as it is: identifier characters
 /// only (letters, digits, `_`, and `.` in the service), no run of 4 or more digits, at
 /// most 200 bytes; `None` for anything else (then [`template`] it).
@@ -215,5 +245,26 @@ mod tests {
         assert_eq!(template("/cart;jsessionid=ABC123/items/"), "/cart/items/");
         assert_eq!(template("/a//b"), "/a//b");
         assert_eq!(template("/orders/77;v=2"), "/orders/{id}");
+    }
+}
+
+#[cfg(test)]
+mod query_name_tests {
+    use super::query_names;
+
+    #[test]
+    fn only_names_that_cannot_be_data_are_kept() {
+        assert_eq!(query_names("/orders"), None);
+        assert_eq!(
+            query_names("/o?page=2&customer_id=7&page=3&ids[]=1#frag").as_deref(),
+            Some("customer_id,ids,page")
+        );
+        // Values never; names that look like identifiers, e-mails or tokens neither.
+        assert_eq!(
+            query_names("/o?a1b2c3d4e5f6a7b8=1&x@y.z=1&9lives=1&12345678=1&token=s3cr3t&flag")
+                .as_deref(),
+            Some("token")
+        );
+        assert_eq!(query_names("/o?=1&&"), None);
     }
 }

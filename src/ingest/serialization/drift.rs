@@ -95,10 +95,7 @@ mod tests {
     use super::*;
 
     fn docs(texts: &[&str]) -> Vec<Json> {
-        texts
-            .iter()
-            .map(|t| Json::parse(t.as_bytes()).unwrap())
-            .collect()
+        Json::parse_all(texts)
     }
 
     #[test]

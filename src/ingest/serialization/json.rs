@@ -70,6 +70,15 @@ impl Json {
         }
     }
 
+    /// Parses each text (tests).
+    #[cfg(test)]
+    pub(crate) fn parse_all(texts: &[&str]) -> Vec<Json> {
+        texts
+            .iter()
+            .map(|t| Json::parse(t.as_bytes()).unwrap())
+            .collect()
+    }
+
     /// Compact JSON text (what a mixed-type field carries).
     pub fn text(&self) -> String {
         let mut s = String::new();

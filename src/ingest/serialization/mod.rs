@@ -458,6 +458,13 @@ impl Sampler {
     /// Infers, encodes and times every key's documents; one row per key, in key order.
     /// Adds the sampler's counters to `cov`.
     pub fn finish(self, cov: &mut Coverage) -> Vec<PayloadRow> {
+        self.finish_with_samples(cov).0
+    }
+
+    /// [`Sampler::finish`], also handing back each key's parsed documents (in memory
+    /// only: the migration kit infers its messages from them and round-trips them through
+    /// the generated .proto; nothing of a document is written).
+    pub fn finish_with_samples(self, cov: &mut Coverage) -> (Vec<PayloadRow>, Vec<KeySamples>) {
         let mut counts = self.counts();
         let mut budget = self.cfg.cpu_budget;
         // The generic codecs the samples are timed with, against generated code: once per
@@ -466,18 +473,40 @@ impl Sampler {
             .then(calibration::ratios)
             .flatten();
         let mut rows = Vec::with_capacity(self.keys.len());
+        let mut samples = Vec::with_capacity(self.keys.len());
         for (key, st) in self.keys {
-            let (row, invalid) = key_row(key, st, self.cfg.infer_enums, &mut budget, ratios);
+            let (row, docs, invalid) = key_row(key, st, self.cfg.infer_enums, &mut budget, ratios);
             counts.kept -= invalid;
             counts.dropped += invalid;
+            samples.push(KeySamples {
+                key: row.key.clone(),
+                docs,
+                bodies: row.bodies,
+                not_json: invalid,
+                non_json_bodies: row.non_json_bodies,
+            });
             rows.push(row);
         }
         cov.json_bodies_sampled += counts.kept;
         cov.json_bodies_dropped += counts.dropped;
         cov.json_bodies_oversized += counts.oversized;
         cov.json_sample_memory_cap_hits += counts.memory_cap_hits + counts.keys_over_cap;
-        rows
+        (rows, samples)
     }
+}
+
+/// The kept documents of one key, parsed, with what was seen beside them. Held in memory
+/// for the report stage's migration kit; never written.
+#[derive(Clone, Debug)]
+pub struct KeySamples {
+    pub key: SampleKey,
+    pub docs: Vec<Json>,
+    /// JSON bodies seen (kept or not).
+    pub bodies: u64,
+    /// Kept bodies labelled JSON that did not parse as JSON.
+    pub not_json: u64,
+    /// Bodies of other kinds (form, XML, text, empty...).
+    pub non_json_bodies: u64,
 }
 
 /// One row of the `payloads` table: what one key's bodies cost (sizes and counts only).
@@ -507,14 +536,15 @@ pub struct PayloadRow {
     pub dropped: u64,
 }
 
-/// The row of one key, and how many kept documents turned out not to be JSON.
+/// The row of one key, its parsed documents, and how many kept documents turned out not
+/// to be JSON.
 fn key_row(
     key: SampleKey,
     st: KeyState,
     infer_enums: bool,
     budget: &mut Duration,
     ratios: Option<calibration::CodecRatios>,
-) -> (PayloadRow, u64) {
+) -> (PayloadRow, Vec<Json>, u64) {
     let dropped = st.dropped();
     // In rank order: the schema numbers fields as the documents show them.
     let mut kept = st.docs;
@@ -557,7 +587,7 @@ fn key_row(
         dropped: dropped + invalid,
     };
     if docs.is_empty() {
-        return (row, invalid);
+        return (row, docs, invalid);
     }
     let risks = drift::scan(&docs);
     row.unsafe_integers = risks.unsafe_integers;
@@ -565,7 +595,7 @@ fn key_row(
     let schema = Schema::infer_with(&docs, infer_enums);
     row.schema_fields = u32::try_from(schema.field_count()).unwrap_or(u32::MAX);
     let Ok(desc) = schema.root_descriptor() else {
-        return (row, invalid);
+        return (row, docs, invalid);
     };
     let encoded: Vec<Vec<u8>> = docs
         .iter()
@@ -590,7 +620,7 @@ fn key_row(
     })
     .zip(ratios)
     .map(|(t, r)| t * r.protobuf_generated_over_dynamic);
-    (row, invalid)
+    (row, docs, invalid)
 }
 
 /// Gzip size at level 6 (what servers commonly use).

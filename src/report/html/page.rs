@@ -819,8 +819,36 @@ fn plan_link(p: &Value) -> String {
     t
 }
 
+/// Links to the kit files of a planned link (empty without a kit).
+fn kit_files(doc: &Value, l: &Value) -> String {
+    let files: Vec<String> = list(doc, &["kit", "links"])
+        .iter()
+        .filter(|k| text(k, &["client"]) == text(l, &["client"]))
+        .filter(|k| text(k, &["server"]) == text(l, &["server"]))
+        .flat_map(|k| list(k, &["files"]))
+        .map(|f| format!("<a href=\"{0}\">{0}</a>", esc(&scalar(f))))
+        .collect();
+    if files.is_empty() {
+        String::new()
+    } else {
+        format!(" (kit: {})", files.join(", "))
+    }
+}
+
 fn plan(s: &mut String, doc: &Value) {
     s.push_str("<section id=\"plan\"><h2>Rollout plan</h2>\n");
+    if let Some(readme) = doc
+        .get("kit")
+        .and_then(|k| k.get("readme"))
+        .and_then(Value::as_str)
+    {
+        let _ = write!(
+            s,
+            "<p>Migration kit (the .proto, AsyncAPI and mesh files each step needs): \
+             <a href=\"{0}\">{0}</a></p>",
+            esc(readme)
+        );
+    }
     let Some(p) = doc.get("plan").filter(|p| !p.is_null()) else {
         s.push_str("<p>No plan was computed.</p></section>\n");
         return;
@@ -846,7 +874,7 @@ fn plan(s: &mut String, doc: &Value) {
             fmt(num(w, &["gain", "cpu_saved_cores"]), 4)
         );
         for l in list(w, &["links"]) {
-            let _ = write!(s, "<li>{}</li>", plan_link(l));
+            let _ = write!(s, "<li>{}{}</li>", plan_link(l), kit_files(doc, l));
         }
         s.push_str("</ul>");
         for (title, key) in [("Steps", "steps"), ("Risks", "risks"), ("Verify", "verify")] {

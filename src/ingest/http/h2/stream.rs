@@ -189,6 +189,7 @@ impl Stream {
             self.ex.req_first.get_or_insert(ts);
             self.ex.req_last = Some(ts);
             self.ex.route = b.route();
+            self.ex.query_names = b.path.as_deref().and_then(route::query_names);
             self.ex.method = b.method;
             self.ex.host = b.authority;
             self.ex.req_content_type = b.content_type;
