@@ -35,6 +35,8 @@ pub struct AnalyzeConfig {
     /// Print the time of each stage and write it to `timings.json`.
     pub timings: bool,
     pub quiet: bool,
+    /// TLS key log files (NSS format) to decrypt TLS connections with.
+    pub keylog: Vec<PathBuf>,
 }
 
 impl AnalyzeConfig {
@@ -70,6 +72,7 @@ impl AnalyzeConfig {
             reproducible: false,
             timings: false,
             quiet: false,
+            keylog: Vec::new(),
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::ingest::decode::{DecodeConfig, Decoder, Packet};
 use crate::ingest::dns::{DnsConfig, DnsStage};
 use crate::ingest::flow::{FlowConfig, FlowTable};
 use crate::ingest::http::{detect, HttpConfig, HttpStage};
+use crate::ingest::tls::keylog::KeyLog;
 use crate::model::Coverage;
 use crate::tables::TableBuilder;
 
@@ -37,17 +38,38 @@ pub fn run_pipeline_with_progress(
     config: PipelineConfig,
     progress: Option<&indicatif::ProgressBar>,
 ) -> (TableBuilder, Coverage) {
+    run_pipeline_with_keys(captures, config, progress, &KeyLog::new())
+}
+
+/// [`run_pipeline_with_progress`] with TLS secrets (`--keylog`); the captures' own
+/// Decryption Secrets Blocks are added as they are met.
+pub fn run_pipeline_with_keys(
+    captures: &mut MergedCaptures,
+    config: PipelineConfig,
+    progress: Option<&indicatif::ProgressBar>,
+    keys: &KeyLog,
+) -> (TableBuilder, Coverage) {
     let mut cov = Coverage::default();
     let mut decoder = Decoder::new(config.decode);
     let mut flows = FlowTable::new(config.flow, detect::role_hint);
     let mut http = HttpStage::new(config.http);
+    http.add_keys(keys);
+    cov.tls_keylog_bad_lines += keys.bad_lines;
+    let mut secrets: Vec<u8> = Vec::new();
     // Its one bound (rows kept) is not a command-line setting: the default applies.
     let mut dns = DnsStage::new(DnsConfig::default());
     let mut tables = TableBuilder::default();
     // The flow stage holds `cov` while it calls the HTTP stage, so the HTTP stage counts
     // into its own coverage, merged once at the end.
     let mut http_cov = Coverage::default();
-    while let Some(frame) = captures.next_frame(&mut cov) {
+    while let Some(frame) = captures.next_frame_and_secrets(&mut cov, &mut secrets) {
+        if !secrets.is_empty() {
+            let mut block = KeyLog::new();
+            block.add(&secrets);
+            cov.tls_keylog_bad_lines += block.bad_lines;
+            http.add_keys(&block);
+            secrets.clear();
+        }
         if cov.packets % PROGRESS_EVERY == 0 {
             if let Some(bar) = progress {
                 bar.set_message(format!("{} packets, {} MB", cov.packets, cov.bytes >> 20));
@@ -97,8 +119,18 @@ pub fn run_captures(
     config: PipelineConfig,
     progress: Option<&indicatif::ProgressBar>,
 ) -> anyhow::Result<(MergedCaptures, TableBuilder, Coverage)> {
+    run_captures_with_keys(paths, config, progress, &KeyLog::new())
+}
+
+/// [`run_captures`] with TLS secrets (`--keylog`).
+pub fn run_captures_with_keys(
+    paths: &[PathBuf],
+    config: PipelineConfig,
+    progress: Option<&indicatif::ProgressBar>,
+    keys: &KeyLog,
+) -> anyhow::Result<(MergedCaptures, TableBuilder, Coverage)> {
     let mut captures = MergedCaptures::new(open_captures(paths)?);
-    let (builder, coverage) = run_pipeline_with_progress(&mut captures, config, progress);
+    let (builder, coverage) = run_pipeline_with_keys(&mut captures, config, progress, keys);
     let corrections = crate::ingest::flow::skew::corrections(&coverage.clock_offsets);
     if corrections.is_empty() {
         return Ok((captures, builder, coverage));
@@ -106,7 +138,7 @@ pub fn run_captures(
     drop(builder);
     let mut captures = MergedCaptures::new(open_captures(paths)?);
     captures.set_clock_corrections(&corrections);
-    let (builder, mut coverage) = run_pipeline_with_progress(&mut captures, config, progress);
+    let (builder, mut coverage) = run_pipeline_with_keys(&mut captures, config, progress, keys);
     coverage.clock_corrections = corrections;
     Ok((captures, builder, coverage))
 }
@@ -140,4 +172,8 @@ fn merge_http_counters(cov: &mut Coverage, http: &Coverage) {
     cov.tls_server_hellos += http.tls_server_hellos;
     cov.tls_handshakes_resumed += http.tls_handshakes_resumed;
     cov.tls_handshake_unparsed += http.tls_handshake_unparsed;
+    cov.tls_decrypted += http.tls_decrypted;
+    for (k, v) in &http.tls_undecrypted {
+        *cov.tls_undecrypted.entry(k).or_default() += v;
+    }
 }

@@ -174,6 +174,10 @@ pub struct Connection {
     pub tls_alpn: Option<String>,
     /// What the rest of the cleartext TLS handshake showed (all null on non-TLS rows).
     pub tls_handshake: TlsHandshake,
+    /// TLS connections: `decrypted` when the key log's secrets opened its records, else
+    /// why not (`no_key`, `unsupported_suite`, `no_handshake`, `auth_failed`, `gap`,
+    /// `malformed`, `memory`). None on other rows.
+    pub tls_decryption: Option<&'static str>,
     /// HTTP/2 counters of a connection that carried HTTP/2 (None otherwise).
     pub h2: Option<Box<H2Connection>>,
 }

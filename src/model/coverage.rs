@@ -92,6 +92,17 @@ pub struct Coverage {
     /// TLS connections whose ClientHello was read but whose further handshake could not
     /// be: a malformed record or ServerHello, a gap, the memory bound.
     pub tls_handshake_unparsed: u64,
+    /// TLS connections whose records were decrypted with the key log's secrets.
+    pub tls_decrypted: u64,
+    /// TLS connections not decrypted, by reason (`no_key`, `unsupported_suite`,
+    /// `no_handshake`, `auth_failed`, `gap`, `malformed`, `memory`).
+    pub tls_undecrypted: BTreeMap<&'static str, u64>,
+    /// Lines of the key logs (file and capture blocks) that did not parse.
+    pub tls_keylog_bad_lines: u64,
+    /// pcapng Decryption Secrets Blocks holding a TLS key log, read.
+    pub tls_secrets_blocks: u64,
+    /// Such blocks dropped past the per-file bound on secrets.
+    pub tls_secrets_blocks_dropped: u64,
     // dns
     /// DNS responses read (UDP port 53), whatever their rcode.
     pub dns_responses: u64,

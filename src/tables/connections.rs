@@ -185,6 +185,11 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
         "TLS record bytes of both directions from the ClientHello to the handshake end",
     ),
     (
+        columns::TLS_DECRYPTION,
+        "str?",
+        "TLS connections: `decrypted` when the key log's secrets opened the records (the exchanges then have `tls_decrypted`), else why not: `no_key`, `unsupported_suite`, `no_handshake`, `auth_failed`, `gap`, `malformed`, `memory`",
+    ),
+    (
         columns::C2S_ZERO_WINDOWS,
         "u64?",
         "segments client -> server advertising a zero receive window (SYN, FIN and RST not counted): the client could take no more; null in tables written before it was counted",
@@ -304,6 +309,7 @@ pub struct ConnectionColumns {
     tls_cert_bytes: Vec<Option<u64>>,
     tls_handshake_ns: Vec<Option<i64>>,
     tls_handshake_bytes: Vec<Option<u64>>,
+    tls_decryption: Vec<Option<u32>>,
     c2s_zero_windows: Vec<Option<u64>>,
     s2c_zero_windows: Vec<Option<u64>>,
     c2s_retransmission_timeouts: Vec<Option<u64>>,
@@ -383,6 +389,8 @@ impl ConnectionColumns {
         self.tls_cert_bytes.push(h.cert_bytes);
         self.tls_handshake_ns.push(h.handshake_ns);
         self.tls_handshake_bytes.push(h.handshake_bytes);
+        self.tls_decryption
+            .push(strings.intern_opt(c.tls_decryption));
         // Nullable only for tables written before these were counted.
         self.c2s_zero_windows.push(Some(up.zero_windows));
         self.s2c_zero_windows.push(Some(down.zero_windows));
@@ -475,6 +483,10 @@ impl ConnectionColumns {
             Column::new(
                 columns::TLS_HANDSHAKE_BYTES.into(),
                 self.tls_handshake_bytes,
+            ),
+            Column::new(
+                columns::TLS_DECRYPTION.into(),
+                strings.resolve_opt(self.tls_decryption),
             ),
             Column::new(columns::C2S_ZERO_WINDOWS.into(), self.c2s_zero_windows),
             Column::new(columns::S2C_ZERO_WINDOWS.into(), self.s2c_zero_windows),

@@ -51,6 +51,9 @@ pub(crate) const ADDED_LATER: &[&str] = &[
     columns::C2S_ZERO_WINDOW_NS,
     columns::S2C_ZERO_WINDOW_NS,
     columns::MSS,
+    // TLS decryption
+    columns::TLS_DECRYPTED,
+    columns::TLS_DECRYPTION,
 ];
 
 /// Every column an older file may lack: [`ADDED_LATER`] and the HTTP/2 and gRPC columns.

@@ -25,6 +25,7 @@ mod names;
 mod recommend;
 mod robustness;
 mod serialization;
+mod tls_decrypt;
 mod tls_handshake;
 mod traces;
 mod traces_join;
