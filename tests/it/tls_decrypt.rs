@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::common::{analyse, analyse_with_keys, corpus, strs, tshark, u64s};
 use linkrank::tables::Tables;
+use serde_json::Value;
 
 /// (method, path, status) of every request tshark decrypts, sorted. HTTP/1 and HTTP/2.
 fn tshark_requests(capture: &Path, keylog: Option<&Path>) -> Vec<(String, String, Option<u64>)> {
@@ -199,9 +200,152 @@ fn corpus_illustrated_tls13_decrypts_without_http() {
     assert_eq!(decryption(&t), vec![Some("decrypted".to_string())]);
 }
 
-#[allow(dead_code)]
 fn fixture(name: &str) -> PathBuf {
     crate::common::repo(&format!("fixtures/tls/{name}"))
+}
+
+fn truth(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(&format!("{name}.truth.json"))).unwrap())
+        .unwrap()
+}
+
+type Request = (String, String, Option<u64>);
+
+/// Per connection (client port): the truth's requests, paths templated, in order.
+fn truth_by_port(t: &Value) -> BTreeMap<u64, Vec<Request>> {
+    t["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let reqs = c["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let path = linkrank::ingest::http::route::template(r["path"].as_str().unwrap());
+                    (
+                        r["method"].as_str().unwrap().to_string(),
+                        path,
+                        r["status"].as_u64(),
+                    )
+                })
+                .collect();
+            (c["client_port"].as_u64().unwrap(), reqs)
+        })
+        .collect()
+}
+
+/// Per connection (client port): linkrank's exchanges in connection order.
+fn ours_by_port(t: &Tables) -> BTreeMap<u64, Vec<Request>> {
+    let ex = &t.exchanges;
+    let (port, index) = (u64s(ex, "client_port"), u64s(ex, "index"));
+    let (m, r, s) = (strs(ex, "method"), strs(ex, "route"), u64s(ex, "status"));
+    let mut rows: Vec<(u64, u64, Request)> = (0..ex.height())
+        .map(|i| {
+            let req = (
+                m[i].clone().unwrap_or_default(),
+                r[i].clone().unwrap_or_default(),
+                s[i],
+            );
+            (port[i].unwrap(), index[i].unwrap(), req)
+        })
+        .collect();
+    rows.sort_by_key(|(p, i, _)| (*p, *i));
+    let mut out: BTreeMap<u64, Vec<Request>> = BTreeMap::new();
+    for (p, _, req) in rows {
+        out.entry(p).or_default().push(req);
+    }
+    out
+}
+
+/// Every connection of the fixture decrypted, and its exchanges equal tshark's requests.
+fn check_fixture(name: &str, capture: &str, keylogs: &[PathBuf]) -> Tables {
+    let t = truth(name);
+    let (tables, cov) = analyse_with_keys(&[fixture(capture)], keylogs);
+    let want = truth_by_port(&t);
+    assert_eq!(ours_by_port(&tables), want, "{name}");
+    let n = want.len() as u64;
+    assert_eq!(cov.tls_decrypted, n, "{name}: {:?}", cov.tls_undecrypted);
+    assert!(
+        cov.tls_undecrypted.is_empty(),
+        "{name}: {:?}",
+        cov.tls_undecrypted
+    );
+    assert!(decrypted_flags(&tables).iter().all(|&d| d), "{name}");
+    let total: u64 = t["totals"]["requests"].as_u64().unwrap();
+    assert_eq!(tables.exchanges.height() as u64, total, "{name}");
+    tables
+}
+
+#[test]
+fn tls12_fixture_equals_tshark() {
+    // AES-128-GCM, AES-256-GCM-SHA384, ChaCha20-Poly1305; keep-alive, per request, resumed.
+    let t = check_fixture("tls12", "tls12.pcap", &[fixture("tls12.keys")]);
+    let resumed = crate::common::bools(&t.connections, "tls_resumed");
+    assert_eq!(
+        resumed.iter().filter(|&&r| r).count(),
+        2,
+        "Python resumed twice"
+    );
+}
+
+#[test]
+fn tls13_fixture_equals_tshark() {
+    // Every AEAD suite, a HelloRetryRequest, PSK resumption and a KeyUpdate (s_client).
+    check_fixture("tls13", "tls13.pcap", &[fixture("tls13.keys")]);
+}
+
+#[test]
+fn http2_over_tls_fixture_equals_tshark() {
+    let t = check_fixture("tls_h2", "tls_h2.pcap", &[fixture("tls_h2.keys")]);
+    let versions = strs(&t.exchanges, "version");
+    assert!(
+        versions.iter().all(|v| v.as_deref() == Some("HTTP/2")),
+        "{versions:?}"
+    );
+}
+
+#[test]
+fn secrets_embedded_in_the_pcapng_decrypt_without_a_keylog() {
+    let t = check_fixture("tls_h2", "tls_h2_dsb.pcapng", &[]);
+    assert_eq!(t.exchanges.height(), 7);
+    // And without them nothing is decrypted.
+    let (plain, cov) = analyse(&[fixture("tls_h2.pcap")]);
+    assert_eq!(plain.exchanges.height(), 0);
+    assert_eq!(cov.tls_undecrypted.get("no_key"), Some(&2));
+}
+
+#[test]
+fn keys_never_reach_the_outputs() {
+    // Every secret of the key log, in hex, must be absent from every table written.
+    let keys = std::fs::read_to_string(fixture("tls13.keys")).unwrap();
+    let secrets: Vec<String> = keys
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_lowercase))
+        .collect();
+    assert!(!secrets.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_linkrank"))
+        .args(["analyze", "--quiet", "--reproducible", "--keylog"])
+        .arg(fixture("tls13.keys"))
+        .arg(fixture("tls13.pcap"))
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes).to_lowercase();
+        for s in &secrets {
+            assert!(!text.contains(&s[..32]), "a secret in the outputs");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 3, "outputs written");
 }
 
 #[test]
