@@ -228,6 +228,7 @@ mod tests {
                 tls_alpn: (c % 2 == 1).then(|| "h2,http/1.1".to_string()),
                 tls_handshake: Default::default(),
                 tls_decryption: None,
+                tls_estimate: None,
                 h2: None,
             }));
         }

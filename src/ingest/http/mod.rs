@@ -330,6 +330,7 @@ fn unknown_connection(summary: &TcpSummary) -> Connection {
         tls_alpn: None,
         tls_handshake: TlsHandshake::default(),
         tls_decryption: None,
+        tls_estimate: None,
         h2: None,
     }
 }
@@ -557,6 +558,7 @@ impl ConnState {
     fn close(self, summary: &TcpSummary, sink: &mut Sink<'_>) -> Connection {
         let mut tls = None;
         let mut tls_decryption = None;
+        let mut tls_estimate = None;
         let mut h2_stats = None;
         let mut swapped = false;
         let (protocol, upgraded_to, exchanges, malformed_messages) = match self.phase {
@@ -579,10 +581,11 @@ impl ConnState {
                 (p, up, n.saturating_add(h2.emitted), bad)
             }
             Phase::Tls(t) => {
-                let (n, names, facts, outcome) = t.close(summary.close, sink);
-                tls = Some((names, facts));
-                tls_decryption = Some(outcome);
-                (L7Protocol::Tls, None, n, 0)
+                let o = t.close(summary.close, sink);
+                tls = Some((o.names, o.facts));
+                tls_decryption = Some(o.decryption);
+                tls_estimate = o.estimate;
+                (L7Protocol::Tls, None, o.exchanges, 0)
             }
             Phase::Http(mut h) => {
                 h.close(summary.close, sink);
@@ -610,6 +613,7 @@ impl ConnState {
             tls_alpn: names.alpn,
             tls_handshake,
             tls_decryption,
+            tls_estimate,
             h2: h2_stats,
         }
     }

@@ -997,7 +997,8 @@ fn protocol_classification() {
 }
 
 /// A ClientHello cut into two segments (after the first 3 bytes: the sniff has decided TLS
-/// before the record header is whole) yields the connection's SNI and ALPN.
+/// before the record header is whole) yields the connection's SNI and ALPN. The records
+/// are followed on (for the estimates without keys).
 #[test]
 fn client_hello_split_over_two_segments_names_the_connection() {
     let hello = crate::ingest::tls::tests::hello();
@@ -1005,7 +1006,7 @@ fn client_hello_split_over_two_segments_names_the_connection() {
         let mut h = Harness::new();
         assert_eq!(h.c(&hello[..cut]), Interest::Keep);
         assert_eq!(h.s(&[0x16, 3, 3, 0, 0x5a, 2]), Interest::Keep);
-        assert_eq!(h.c(&hello[cut..]), Interest::Ignore);
+        assert_eq!(h.c(&hello[cut..]), Interest::Keep);
         let (_, conn) = h.close(CloseReason::Fin);
         assert_eq!(conn.protocol, L7Protocol::Tls);
         assert_eq!(conn.tls_sni.as_deref(), Some("tls3.cryptohack.org"));

@@ -8,10 +8,11 @@
 use super::h1::H1Conn;
 use super::h2::H2Conn;
 use super::{HttpConfig, Record, Sink};
+use crate::ingest::tls::estimate::TurnEstimator;
 use crate::ingest::tls::keylog::KeyLog;
 use crate::ingest::tls::session::{Out, Session, Undecrypted};
 use crate::ingest::tls::{Handshake, HelloNames, Progress};
-use crate::model::connection::TlsHandshake;
+use crate::model::connection::{TlsEstimate, TlsHandshake};
 use crate::model::{CloseReason, ConnId, Coverage, Direction, Endpoint, Timestamp};
 
 /// The HTTP/2 client connection preface's first bytes.
@@ -33,6 +34,20 @@ pub(super) struct TlsPhase {
     inner: Option<Inner>,
     /// Facts of the handshake, once its reader is done.
     pub(super) facts: Option<(HelloNames, TlsHandshake)>,
+    /// Turns read off the records, for the estimates without keys.
+    turns: TurnEstimator,
+    turns_started: bool,
+    /// Records can no longer be followed (a gap, the memory budget).
+    lost: bool,
+}
+
+/// What a closed TLS connection yields.
+pub(super) struct TlsOutcome {
+    pub exchanges: u32,
+    pub names: HelloNames,
+    pub facts: TlsHandshake,
+    pub decryption: &'static str,
+    pub estimate: Option<Box<TlsEstimate>>,
 }
 
 /// Marks every exchange emitted through it as read from decrypted bytes.
@@ -74,6 +89,9 @@ impl TlsPhase {
             session: Session::new(!keys.is_empty(), hello_ts),
             inner: None,
             facts: None,
+            turns: TurnEstimator::default(),
+            turns_started: false,
+            lost: false,
         });
         for &(dir, ts, b) in replay {
             t.data(dir, ts, b, keys, cfg, sink);
@@ -81,9 +99,10 @@ impl TlsPhase {
         t
     }
 
-    /// Whether the phase still wants the connection's bytes.
+    /// Whether the phase still wants the connection's bytes: its records are followed to
+    /// the end (for the estimates) unless they can no longer be.
     pub(super) fn wants_more(&self) -> bool {
-        self.hs.is_some() || self.session.decrypting()
+        !self.lost
     }
 
     pub(super) fn held_bytes(&self) -> usize {
@@ -109,14 +128,32 @@ impl TlsPhase {
                 self.finish_handshake(sink.cov);
             }
         }
-        if !self.session.decrypting() {
+        if self.lost {
             return;
         }
         let (conn, client, server) = (self.conn, self.client, self.server);
         let inner = &mut self.inner;
+        let (turns, started) = (&mut self.turns, &mut self.turns_started);
         self.session.data(dir, ts, bytes, keys, &mut |o| {
-            let Out::Plain { dir, ts, bytes, h2 } = o else {
-                return;
+            let (dir, ts, bytes, h2) = match o {
+                Out::Plain { dir, ts, bytes, h2 } => (dir, ts, bytes, h2),
+                Out::Record {
+                    dir,
+                    ts,
+                    ctype,
+                    len,
+                    tls13,
+                    overhead,
+                } => {
+                    if !*started && ctype == crate::ingest::tls::APPLICATION_DATA {
+                        *started = true;
+                        turns.start(tls13);
+                    }
+                    if *started {
+                        turns.record(dir, ts, ctype, len, overhead);
+                    }
+                    return;
+                }
             };
             let r = inner.get_or_insert_with(|| {
                 let preface = dir == Direction::ClientToServer && bytes.starts_with(PREFACE_START);
@@ -148,6 +185,7 @@ impl TlsPhase {
             self.finish_handshake(cov);
         }
         self.session.fail(Undecrypted::Gap);
+        self.lost = true;
     }
 
     /// The stage's memory budget is spent: the handshake reader and the decryption stop.
@@ -156,9 +194,9 @@ impl TlsPhase {
             h.abandon();
             self.finish_handshake(sink.cov);
         }
-        if self.session.decrypting() {
-            self.session.fail(Undecrypted::Memory);
-        }
+        // Also drops the buffers a session without keys holds for the hellos.
+        self.session.fail(Undecrypted::Memory);
+        self.lost = true;
         match &mut self.inner {
             Some(Inner::H1(h)) => marked(sink, |s| h.shed(Timestamp::default(), s)),
             Some(Inner::H2(h)) => marked(sink, |s| h.shed(s)),
@@ -174,11 +212,7 @@ impl TlsPhase {
 
     /// Closes the connection: flushes the inner reader and counts the decryption outcome.
     /// Returns the exchanges read, the handshake's facts and how decryption went.
-    pub(super) fn close(
-        mut self,
-        reason: CloseReason,
-        sink: &mut Sink<'_>,
-    ) -> (u32, HelloNames, TlsHandshake, &'static str) {
+    pub(super) fn close(mut self, reason: CloseReason, sink: &mut Sink<'_>) -> TlsOutcome {
         self.finish_handshake(sink.cov);
         let exchanges = match &mut self.inner {
             Some(Inner::H1(h)) => {
@@ -204,6 +238,22 @@ impl TlsPhase {
             *cov.tls_undecrypted.entry(outcome).or_insert(0) += 1;
         }
         let (names, facts) = self.facts.take().unwrap_or_default();
-        (exchanges, names, facts, outcome)
+        // HTTP/2 when selected (TLS 1.2's ServerHello, or 1.3's EncryptedExtensions when
+        // decrypted); without keys a TLS 1.3 client that offered h2 may be speaking it.
+        let selected = self.session.alpn.as_deref();
+        let offered_h2 = names
+            .alpn
+            .as_deref()
+            .is_some_and(|a| a.split(',').any(|p| p == "h2"));
+        let tls13 = self.session.version() == 0x0304;
+        let h2 = selected == Some("h2") || (selected.is_none() && tls13 && offered_h2);
+        let estimate = self.turns.finish(h2, selected.is_some()).map(Box::new);
+        TlsOutcome {
+            exchanges,
+            names,
+            facts,
+            decryption: outcome,
+            estimate,
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! whole handshake message is there. Records and the message are parsed with tls-parser.
 
 pub mod cipher;
+pub mod estimate;
 pub mod handshake;
 pub mod keylog;
 pub mod session;

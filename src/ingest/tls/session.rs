@@ -71,6 +71,10 @@ pub enum Out<'a> {
         ts: Timestamp,
         ctype: u8,
         len: usize,
+        /// The ServerHello chose TLS 1.3.
+        tls13: bool,
+        /// Bytes of each protected record that are the suite's own (tag, nonce, type).
+        overhead: usize,
     },
     /// Decrypted application data, at the capture time of the segment that completed
     /// its record.
@@ -164,6 +168,11 @@ pub struct Session {
     pub alpn: Option<String>,
     /// Why decryption stopped (or never started); None while it goes on.
     pub failed: Option<Undecrypted>,
+    /// The ServerHello was read (or can no longer be): clear handshake records are no
+    /// longer kept when not decrypting.
+    hello_read: bool,
+    /// Bytes of a protected record that are the suite's own, once the suite is known.
+    overhead: usize,
     /// Application-data records decrypted.
     pub decrypted_records: u64,
 }
@@ -184,8 +193,15 @@ impl Session {
             protected: [false; 2],
             alpn: None,
             failed: (!want_keys).then_some(Undecrypted::NoKey),
+            hello_read: false,
+            overhead: 0,
             decrypted_records: 0,
         }
+    }
+
+    /// The version the ServerHello chose (0 before it was read).
+    pub fn version(&self) -> u16 {
+        self.version
     }
 
     /// Whether application data has been (or may yet be) decrypted.
@@ -213,6 +229,10 @@ impl Session {
         }
         self.keys = [None, None];
         self.next = [None, None];
+        self.release();
+    }
+
+    fn release(&mut self) {
         for r in &mut self.readers {
             r.body = Vec::new();
         }
@@ -252,11 +272,18 @@ impl Session {
                     ts: self.first_ts[d],
                     ctype,
                     len,
+                    tls13: self.version == 0x0304,
+                    overhead: self.overhead,
                 });
+                let clear_hello = ctype == HANDSHAKE && !self.protected[d] && !self.hello_read;
                 let r = &mut self.readers[d];
                 r.left = len;
-                r.keep = self.failed.is_none()
-                    && (ctype == HANDSHAKE || (self.protected[d] && ctype != CHANGE_CIPHER_SPEC));
+                // The hellos are read even without keys (version, suite, ALPN for the
+                // estimates); protected records only while decrypting.
+                r.keep = clear_hello
+                    || (self.failed.is_none()
+                        && (ctype == HANDSHAKE
+                            || (self.protected[d] && ctype != CHANGE_CIPHER_SPEC)));
                 r.body.clear();
                 if len == 0 {
                     r.hdr_len = 0;
@@ -292,6 +319,15 @@ impl Session {
         let hdr = self.readers[d].hdr;
         let ctype = hdr[0];
         if self.failed.is_some() {
+            if ctype == HANDSHAKE && !self.protected[d] && !self.hello_read {
+                let body = std::mem::take(&mut self.readers[d].body);
+                self.handshake(dir, &body, keys);
+                self.readers[d].body = body;
+            }
+            if self.hello_read {
+                // Nothing more is kept: give the hello buffers back.
+                self.release();
+            }
             return;
         }
         if ctype == CHANGE_CIPHER_SPEC {
@@ -358,13 +394,11 @@ impl Session {
         self.messages[d] = m;
         if res.is_err() {
             self.fail(Undecrypted::Memory);
+            self.hello_read = true;
             return;
         }
         for (ty, b) in msgs {
             self.message(dir, ty, &b, keys);
-            if self.failed.is_some() {
-                return;
-            }
         }
     }
 
@@ -432,11 +466,23 @@ impl Session {
         sr.copy_from_slice(sh.random);
         self.server_random = Some(sr);
         self.version = version;
+        self.hello_read = true;
+        let suite = cipher::suite(version, sh.cipher.0);
+        self.overhead = match suite.map(|s| s.aead) {
+            _ if version == 0x0304 => cipher::TAG_LEN + 1,
+            Some(cipher::Aead::ChaCha20Poly1305) => cipher::TAG_LEN,
+            Some(_) => cipher::TAG_LEN + 8,
+            // CBC and others: a MAC, an IV and padding of unknown length.
+            None => 0,
+        };
+        if self.failed.is_some() {
+            return;
+        }
         let Some(cr) = self.client_random else {
             self.fail(Undecrypted::NoHandshake);
             return;
         };
-        let Some(suite) = cipher::suite(version, sh.cipher.0) else {
+        let Some(suite) = suite else {
             self.fail(Undecrypted::UnsupportedSuite);
             return;
         };
