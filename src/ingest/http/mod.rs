@@ -1,7 +1,8 @@
 //! Protocol: byte streams -> HTTP exchanges and connection records. HTTP/1.x is read here;
 //! HTTP/2 (the preface, an `Upgrade: h2c`, or frames found in a connection whose first
-//! bytes were none of the known ones) is handed to `crate::ingest::http::h2`. Of TLS only the
-//! cleartext handshake is read (by `crate::ingest::tls`): SNI, ALPN, version, cipher, timing.
+//! bytes were none of the known ones) is handed to `crate::ingest::http::h2`. TLS goes to
+//! `tls` (this folder): its cleartext handshake is read by `crate::ingest::tls`, its
+//! records are decrypted with a key log and read as HTTP, or followed for estimates.
 
 pub(crate) mod body;
 pub(crate) mod coding;
