@@ -92,6 +92,7 @@ fn quality(s: &mut String, r: &LinkReport<'_>) {
     for (label, n) in rows {
         let _ = writeln!(s, "| {label} | {n} |");
     }
+    tls_decryption(s, c);
     if c.unanswered_attempts > 0 {
         let mut servers: Vec<_> = c.unanswered_attempts_by_server.iter().collect();
         servers.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
@@ -1382,4 +1383,29 @@ fn tls_estimate_text(l: &crate::analysis::links::Link) -> String {
         e.confidence,
         e.not_estimated.join(", ")
     )
+}
+
+/// Which TLS connections were decrypted and which were only estimated (by reason).
+fn tls_decryption(s: &mut String, c: &crate::model::Coverage) {
+    let undecrypted: u64 = c.tls_undecrypted.values().sum();
+    if c.tls_decrypted + undecrypted == 0 {
+        return;
+    }
+    let reasons: Vec<String> = c
+        .tls_undecrypted
+        .iter()
+        .map(|(why, n)| format!("{why} {n}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nTLS: {} connection(s) decrypted with the key log (their exchanges are measured like \
+         cleartext ones); {undecrypted} not decrypted ({}), whose links carry only the \
+         estimates made from their records (`~N est.`).",
+        c.tls_decrypted,
+        if reasons.is_empty() {
+            "-".to_string()
+        } else {
+            reasons.join(", ")
+        }
+    );
 }

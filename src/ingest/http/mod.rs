@@ -446,7 +446,7 @@ impl ConnState {
                     conn,
                     self.client,
                     self.server,
-                    sb.first_ts[0],
+                    Some(sb.first_ts[0]),
                     &replay,
                     keys,
                     cfg,
@@ -458,6 +458,26 @@ impl ConnState {
             }
             // Known only by the server's bytes: the ClientHello was not captured.
             Sniff::Tls => self.ignore(L7Protocol::Tls),
+            // Application data first: the capture began after the handshake. No keys can
+            // be found (no client random), but the records give the estimates.
+            Sniff::TlsData => {
+                sb.len[d] = prev;
+                let mut replay = sniffed(sb);
+                replay.push((dir, ts, bytes));
+                let t = tls::TlsPhase::start(
+                    conn,
+                    self.client,
+                    self.server,
+                    None,
+                    &replay,
+                    keys,
+                    cfg,
+                    sink,
+                );
+                let i = tls_interest(&t);
+                self.phase = Phase::Tls(t);
+                i
+            }
             // Not a known opening: may be HTTP/2 frames mid-connection.
             Sniff::Other => {
                 sb.len[d] = prev;
@@ -571,7 +591,15 @@ impl ConnState {
                 };
                 (p, None, 0, 0)
             }
-            Phase::Ignored(p) => (p, None, 0, 0),
+            Phase::Ignored(p) => {
+                if p == L7Protocol::Tls {
+                    // The ClientHello was not captured: nothing to decrypt with.
+                    tls_decryption =
+                        Some(crate::ingest::tls::session::Undecrypted::NoHandshake.as_str());
+                    *sink.cov.tls_undecrypted.entry("no_handshake").or_insert(0) += 1;
+                }
+                (p, None, 0, 0)
+            }
             Phase::H2Probe(_) => (L7Protocol::Other, None, 0, 0),
             Phase::H2(h) => {
                 let H2Phase { mut h2, before } = *h;

@@ -5,6 +5,7 @@
 //! (ALPN `h2`, or a client that opens with the HTTP/2 preface, goes to HTTP/2). Exchanges
 //! read from decrypted bytes are marked `tls_decrypted`.
 
+use super::detect::{self, Sniff};
 use super::h1::H1Conn;
 use super::h2::H2Conn;
 use super::{HttpConfig, Record, Sink};
@@ -22,6 +23,9 @@ const PREFACE_START: &[u8] = b"PRI * HTTP/2.0";
 enum Inner {
     H1(Box<H1Conn>),
     H2(Box<H2Conn>),
+    /// Neither HTTP/1 nor HTTP/2 (decrypted, not read): as a cleartext connection whose
+    /// first bytes are no HTTP is `other`.
+    Other,
 }
 
 pub(super) struct TlsPhase {
@@ -68,14 +72,15 @@ fn marked<R>(sink: &mut Sink<'_>, f: impl FnOnce(&mut Sink<'_>) -> R) -> R {
 }
 
 impl TlsPhase {
-    /// Starts at the ClientHello: `replay` are the bytes held while sniffing (client's
-    /// first), then the current event's.
+    /// Starts at the ClientHello (captured at `hello_ts`; None: the capture began after
+    /// the handshake, with application data): `replay` are the bytes held while sniffing,
+    /// then the current event's.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn start(
         conn: ConnId,
         client: Endpoint,
         server: Endpoint,
-        hello_ts: Timestamp,
+        hello_ts: Option<Timestamp>,
         replay: &[(Direction, Timestamp, &[u8])],
         keys: &KeyLog,
         cfg: HttpConfig,
@@ -85,14 +90,17 @@ impl TlsPhase {
             conn,
             client,
             server,
-            hs: Some(Box::new(Handshake::new(hello_ts))),
-            session: Session::new(!keys.is_empty(), hello_ts),
+            hs: hello_ts.map(|ts| Box::new(Handshake::new(ts))),
+            session: Session::new(!keys.is_empty(), hello_ts.unwrap_or_default()),
             inner: None,
             facts: None,
             turns: TurnEstimator::default(),
             turns_started: false,
             lost: false,
         });
+        if hello_ts.is_none() {
+            t.session.failed = Some(Undecrypted::NoHandshake);
+        }
         for &(dir, ts, b) in replay {
             t.data(dir, ts, b, keys, cfg, sink);
         }
@@ -109,7 +117,7 @@ impl TlsPhase {
         let inner = match &self.inner {
             Some(Inner::H1(h)) => h.held_bytes(),
             Some(Inner::H2(h)) => h.held_bytes(),
-            None => 0,
+            Some(Inner::Other) | None => 0,
         };
         self.hs.as_ref().map_or(0, |h| h.held_bytes()) + self.session.held_bytes() + inner
     }
@@ -156,11 +164,21 @@ impl TlsPhase {
                 }
             };
             let r = inner.get_or_insert_with(|| {
-                let preface = dir == Direction::ClientToServer && bytes.starts_with(PREFACE_START);
-                if h2 || preface {
-                    Inner::H2(Box::new(H2Conn::with_preface(conn, client, server, cfg)))
+                let client_side = dir == Direction::ClientToServer;
+                let preface = client_side && bytes.starts_with(PREFACE_START);
+                // The first plaintext is sniffed as a cleartext connection's first bytes
+                // are; a whole record too short to tell (`ping`) is not HTTP either.
+                let sniff = if client_side {
+                    detect::classify_client(bytes)
                 } else {
-                    Inner::H1(Box::new(H1Conn::new(conn, client, server, cfg)))
+                    detect::classify_server(bytes)
+                };
+                match sniff {
+                    _ if h2 || preface => {
+                        Inner::H2(Box::new(H2Conn::with_preface(conn, client, server, cfg)))
+                    }
+                    Sniff::Http1 => Inner::H1(Box::new(H1Conn::new(conn, client, server, cfg))),
+                    _ => Inner::Other,
                 }
             });
             marked(sink, |s| match r {
@@ -168,6 +186,7 @@ impl TlsPhase {
                     h.data(dir, ts, bytes, s);
                 }
                 Inner::H2(h) => h.data(dir, ts, bytes, s),
+                Inner::Other => {}
             });
         });
     }
@@ -200,7 +219,7 @@ impl TlsPhase {
         match &mut self.inner {
             Some(Inner::H1(h)) => marked(sink, |s| h.shed(Timestamp::default(), s)),
             Some(Inner::H2(h)) => marked(sink, |s| h.shed(s)),
-            None => {}
+            Some(Inner::Other) | None => {}
         }
     }
 
@@ -223,7 +242,7 @@ impl TlsPhase {
                 marked(sink, |s| h.close(reason, s));
                 h.emitted
             }
-            None => 0,
+            Some(Inner::Other) | None => 0,
         };
         let outcome = match self.session.failed {
             // Decryption went on to the end, or stopped after some data was read.
