@@ -402,7 +402,8 @@ impl ConnState {
         let k = (SNIFF_LEN - prev).min(bytes.len());
         sb.buf[d][prev..prev + k].copy_from_slice(&bytes[..k]);
         sb.len[d] += k;
-        match verdict(sb) {
+        let sniff = verdict(sb);
+        match sniff {
             Sniff::NeedMore => Interest::Keep,
             Sniff::Http1 => {
                 // Replay this side's earlier bytes, then deliver the current event whole.
@@ -430,23 +431,23 @@ impl ConnState {
                 Interest::Keep
             }
             // The client's first bytes are a handshake record: read the handshake from
-            // them (the sniffed prefixes, then this event's bytes).
-            Sniff::Tls if sb.len[0] > 0 => {
+            // them (the sniffed prefixes, then this event's bytes); or application data
+            // first: the capture began after the handshake (no keys can be found without
+            // the client random, but the records give the estimates).
+            Sniff::Tls | Sniff::TlsData if sb.len[0] > 0 || sniff == Sniff::TlsData => {
                 sb.len[d] = prev;
-                // The client's held bytes first (the ClientHello), then the server's.
-                let mut replay: Vec<(Direction, Timestamp, &[u8])> = Vec::with_capacity(3);
-                for side in [Direction::ClientToServer, Direction::ServerToClient] {
-                    let s = side.index();
-                    if sb.len[s] > 0 {
-                        replay.push((side, sb.first_ts[s], &sb.buf[s][..sb.len[s]]));
-                    }
+                let hello = (sniff == Sniff::Tls).then_some(sb.first_ts[0]);
+                let mut replay = sniffed(sb);
+                if hello.is_some() {
+                    // The client's held bytes first (the ClientHello), then the server's.
+                    replay.sort_by_key(|(side, _, _)| side.index());
                 }
                 replay.push((dir, ts, bytes));
                 let t = tls::TlsPhase::start(
                     conn,
                     self.client,
                     self.server,
-                    Some(sb.first_ts[0]),
+                    hello,
                     &replay,
                     keys,
                     cfg,
@@ -457,27 +458,7 @@ impl ConnState {
                 i
             }
             // Known only by the server's bytes: the ClientHello was not captured.
-            Sniff::Tls => self.ignore(L7Protocol::Tls),
-            // Application data first: the capture began after the handshake. No keys can
-            // be found (no client random), but the records give the estimates.
-            Sniff::TlsData => {
-                sb.len[d] = prev;
-                let mut replay = sniffed(sb);
-                replay.push((dir, ts, bytes));
-                let t = tls::TlsPhase::start(
-                    conn,
-                    self.client,
-                    self.server,
-                    None,
-                    &replay,
-                    keys,
-                    cfg,
-                    sink,
-                );
-                let i = tls_interest(&t);
-                self.phase = Phase::Tls(t);
-                i
-            }
+            Sniff::Tls | Sniff::TlsData => self.ignore(L7Protocol::Tls),
             // Not a known opening: may be HTTP/2 frames mid-connection.
             Sniff::Other => {
                 sb.len[d] = prev;
