@@ -304,6 +304,9 @@ fn http2_over_tls_fixture_equals_tshark() {
         versions.iter().all(|v| v.as_deref() == Some("HTTP/2")),
         "{versions:?}"
     );
+    // The HTTP/2 counters of the decrypted connections are kept too.
+    let streams: u64 = u64s(&t.connections, "h2_streams").iter().flatten().sum();
+    assert_eq!(streams, 7);
 }
 
 #[test]

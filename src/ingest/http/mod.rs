@@ -595,6 +595,7 @@ impl ConnState {
                 tls = Some((o.names, o.facts));
                 tls_decryption = Some(o.decryption);
                 tls_estimate = o.estimate;
+                h2_stats = o.h2;
                 (L7Protocol::Tls, None, o.exchanges, 0)
             }
             Phase::Http(mut h) => {

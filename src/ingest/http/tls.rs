@@ -13,7 +13,7 @@ use crate::ingest::tls::estimate::TurnEstimator;
 use crate::ingest::tls::keylog::KeyLog;
 use crate::ingest::tls::session::{Out, Session, Undecrypted};
 use crate::ingest::tls::{Handshake, HelloNames, Progress};
-use crate::model::connection::{TlsEstimate, TlsHandshake};
+use crate::model::connection::{H2Connection, TlsEstimate, TlsHandshake};
 use crate::model::{CloseReason, ConnId, Coverage, Direction, Endpoint, Timestamp};
 
 /// The HTTP/2 client connection preface's first bytes.
@@ -52,6 +52,8 @@ pub(super) struct TlsOutcome {
     pub facts: TlsHandshake,
     pub decryption: &'static str,
     pub estimate: Option<Box<TlsEstimate>>,
+    /// HTTP/2 counters of decrypted HTTP/2.
+    pub h2: Option<Box<H2Connection>>,
 }
 
 /// Marks every exchange emitted through it as read from decrypted bytes.
@@ -233,6 +235,7 @@ impl TlsPhase {
     /// Returns the exchanges read, the handshake's facts and how decryption went.
     pub(super) fn close(mut self, reason: CloseReason, sink: &mut Sink<'_>) -> TlsOutcome {
         self.finish_handshake(sink.cov);
+        let mut h2_stats = None;
         let exchanges = match &mut self.inner {
             Some(Inner::H1(h)) => {
                 marked(sink, |s| h.close(reason, s));
@@ -240,6 +243,7 @@ impl TlsPhase {
             }
             Some(Inner::H2(h)) => {
                 marked(sink, |s| h.close(reason, s));
+                h2_stats = Some(Box::new(std::mem::take(&mut h.stats)));
                 h.emitted
             }
             Some(Inner::Other) | None => 0,
@@ -273,6 +277,7 @@ impl TlsPhase {
             facts,
             decryption: outcome,
             estimate,
+            h2: h2_stats,
         }
     }
 }
