@@ -178,7 +178,8 @@ pub struct Session {
 }
 
 impl Session {
-    /// `want_keys`: the key log is not empty, so the hellos and records are read in full.
+    /// `want_keys`: the key log is not empty, so protected records are kept and decrypted
+    /// (the hellos are read either way). `start`: capture time of the first byte.
     pub fn new(want_keys: bool, start: Timestamp) -> Session {
         Session {
             readers: Default::default(),
