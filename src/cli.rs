@@ -121,6 +121,11 @@ pub struct AnalyzeArgs {
     /// Print nothing but errors and warnings.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// TLS key log (NSS format, as SSLKEYLOGFILE writes it) to decrypt TLS connections
+    /// with; may be repeated. pcapng Decryption Secrets Blocks in the captures are used too.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Vec<PathBuf>,
 }
 
 impl AnalyzeArgs {
@@ -177,6 +182,7 @@ impl AnalyzeArgs {
             config.threads = usize::from(n);
         }
         config.quiet = self.quiet;
+        config.keylog = self.keylog;
         Ok(config)
     }
 }

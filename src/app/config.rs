@@ -39,6 +39,8 @@ pub struct AnalyzeConfig {
     /// Also write the .proto of the HTTP links the plan keeps (`--kit-all`).
     pub kit_all: bool,
     pub quiet: bool,
+    /// TLS key log files (NSS format) to decrypt TLS connections with.
+    pub keylog: Vec<PathBuf>,
 }
 
 /// One thread per core, as the system reports them (1 when it cannot tell).
@@ -81,6 +83,7 @@ impl AnalyzeConfig {
             threads: default_threads(),
             kit_all: false,
             quiet: false,
+            keylog: Vec::new(),
         }
     }
 }

@@ -8,7 +8,8 @@ pub mod timings;
 
 pub use config::{default_out_dir, services_beside, AnalyzeConfig};
 pub use pipeline::{
-    open_captures, run_captures, run_pipeline, run_pipeline_with_progress, PipelineConfig, Rows,
+    open_captures, run_captures, run_captures_with_keys, run_pipeline, run_pipeline_with_keys,
+    run_pipeline_with_progress, PipelineConfig, Rows,
 };
 
 use std::path::PathBuf;
@@ -108,8 +109,15 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         http,
         threads: config.threads,
     };
+    let mut keys = crate::ingest::tls::keylog::KeyLog::new();
+    for path in &config.keylog {
+        let log = crate::ingest::tls::keylog::KeyLog::read(path)
+            .map_err(|e| RunError::Input(e.into()))?;
+        keys.merge(&log);
+    }
     let (captures, mut builder, coverage) =
-        run_captures(&capture_paths, pipeline, progress.as_ref()).map_err(RunError::Input)?;
+        run_captures_with_keys(&capture_paths, pipeline, progress.as_ref(), &keys)
+            .map_err(RunError::Input)?;
     // The parsed JSON samples stay in memory for the migration kit (never a table).
     let samples = builder.take_samples();
     if let Some(bar) = progress {

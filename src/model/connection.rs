@@ -174,6 +174,13 @@ pub struct Connection {
     pub tls_alpn: Option<String>,
     /// What the rest of the cleartext TLS handshake showed (all null on non-TLS rows).
     pub tls_handshake: TlsHandshake,
+    /// TLS connections: `decrypted` when the key log's secrets opened its records, else
+    /// why not (`no_key`, `unsupported_suite`, `no_handshake`, `auth_failed`, `gap`,
+    /// `malformed`, `memory`). None on other rows.
+    pub tls_decryption: Option<&'static str>,
+    /// TLS connections: request/response turns read off the record stream (see
+    /// `crate::ingest::tls::estimate`); None when no turn was seen.
+    pub tls_estimate: Option<Box<TlsEstimate>>,
     /// HTTP/2 counters of a connection that carried HTTP/2 (None otherwise).
     pub h2: Option<Box<H2Connection>>,
 }
@@ -253,4 +260,24 @@ pub struct TlsHandshake {
     pub handshake_ns: Option<i64>,
     /// TLS record bytes of both directions from the ClientHello to the handshake end.
     pub handshake_bytes: Option<u64>,
+}
+
+/// What a TLS connection's records show without keys (`crate::ingest::tls::estimate`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsEstimate {
+    /// `http1_turns` (each turn a request) or `h2_rounds` (HTTP/2: rounds, not requests).
+    pub mode: &'static str,
+    /// Client bursts answered by a server burst.
+    pub turns: u32,
+    /// Estimated requests: the turns, for HTTP/1.1; None for HTTP/2.
+    pub requests: Option<u32>,
+    /// Mean time from a client burst's last record to the server burst's first, ns.
+    pub ttfb_ns: i64,
+    /// Mean time from a client burst's first record to the server burst's last, ns.
+    pub total_ns: i64,
+    /// Plaintext bytes of the turns' records (bodies minus the suite's overhead).
+    pub req_bytes: u64,
+    pub resp_bytes: u64,
+    /// `high`, `medium` or `low` (see `docs/links.md`).
+    pub confidence: &'static str,
 }

@@ -92,6 +92,17 @@ pub struct Coverage {
     /// TLS connections whose ClientHello was read but whose further handshake could not
     /// be: a malformed record or ServerHello, a gap, the memory bound.
     pub tls_handshake_unparsed: u64,
+    /// TLS connections whose records were decrypted with the key log's secrets.
+    pub tls_decrypted: u64,
+    /// TLS connections not decrypted, by reason (`no_key`, `unsupported_suite`,
+    /// `no_handshake`, `auth_failed`, `gap`, `malformed`, `memory`).
+    pub tls_undecrypted: BTreeMap<&'static str, u64>,
+    /// Lines of the key logs (file and capture blocks) that did not parse.
+    pub tls_keylog_bad_lines: u64,
+    /// pcapng Decryption Secrets Blocks holding a TLS key log, read.
+    pub tls_secrets_blocks: u64,
+    /// Such blocks dropped past the per-file bound on secrets.
+    pub tls_secrets_blocks_dropped: u64,
     // dns
     /// DNS responses read (UDP port 53), whatever their rcode.
     pub dns_responses: u64,
@@ -188,7 +199,19 @@ impl Coverage {
             input_warnings,
             clock_offsets,
             clock_corrections,
+            tls_decrypted,
+            tls_undecrypted,
+            tls_keylog_bad_lines,
+            tls_secrets_blocks,
+            tls_secrets_blocks_dropped,
         } = other;
+        self.tls_decrypted += tls_decrypted;
+        self.tls_keylog_bad_lines += tls_keylog_bad_lines;
+        self.tls_secrets_blocks += tls_secrets_blocks;
+        self.tls_secrets_blocks_dropped += tls_secrets_blocks_dropped;
+        for (k, v) in tls_undecrypted {
+            *self.tls_undecrypted.entry(k).or_default() += v;
+        }
         self.files += files;
         self.packets += packets;
         self.bytes += bytes;

@@ -110,6 +110,8 @@ pub struct Exchange {
     pub h2: Option<Box<H2Exchange>>,
     /// gRPC facts, over HTTP/2 or gRPC-Web (None for other exchanges).
     pub grpc: Option<Box<GrpcExchange>>,
+    /// Read from TLS application data decrypted with the run's key log.
+    pub tls_decrypted: bool,
 }
 
 impl Exchange {
@@ -223,6 +225,7 @@ impl Exchange {
             resp_stall_ns: None,
             h2: None,
             grpc: None,
+            tls_decrypted: false,
         }
     }
 }

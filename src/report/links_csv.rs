@@ -13,6 +13,7 @@ pub fn frame(links: &[Ranked]) -> PolarsResult<DataFrame> {
     let u = |f: &dyn Fn(&Ranked) -> Option<u64>| links.iter().map(f).collect::<Vec<Option<u64>>>();
     let f = |f: &dyn Fn(&Ranked) -> Option<f64>| links.iter().map(f).collect::<Vec<Option<f64>>>();
     let h = |r: &Ranked| r.link.http.clone();
+    let e = |r: &Ranked| r.link.tls_estimate.clone();
     let columns = vec![
         Column::new("rank".into(), u(&|r| Some(r.rank.into()))),
         Column::new("client".into(), s(&|r| r.link.client.clone())),
@@ -148,6 +149,26 @@ pub fn frame(links: &[Ranked]) -> PolarsResult<DataFrame> {
             f(&|r| Some(r.score_inputs.cpu_saved_cores)),
         ),
         Column::new("effort".into(), f(&|r| Some(r.score_inputs.effort))),
+        // Estimates from TLS records read without keys (null on other links).
+        Column::new(
+            "tls_est_requests".into(),
+            u(&|r| e(r).and_then(|e| e.requests)),
+        ),
+        Column::new(
+            "tls_est_latency_ms".into(),
+            f(&|r| e(r).and_then(|e| e.latency_ms_mean)),
+        ),
+        Column::new(
+            "tls_est_latency_total_ms".into(),
+            f(&|r| e(r).and_then(|e| e.latency_total_ms_mean)),
+        ),
+        Column::new(
+            "tls_est_confidence".into(),
+            links
+                .iter()
+                .map(|r| e(r).map(|e| e.confidence.clone()))
+                .collect::<Vec<Option<String>>>(),
+        ),
     ];
     DataFrame::new(links.len(), columns)
 }

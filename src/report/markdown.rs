@@ -92,6 +92,7 @@ fn quality(s: &mut String, r: &LinkReport<'_>) {
     for (label, n) in rows {
         let _ = writeln!(s, "| {label} | {n} |");
     }
+    tls_decryption(s, c);
     if c.unanswered_attempts > 0 {
         let mut servers: Vec<_> = c.unanswered_attempts_by_server.iter().collect();
         servers.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
@@ -190,14 +191,20 @@ fn ranking(s: &mut String, r: &LinkReport<'_>) {
             l.server,
             anchor(x),
             l.protocol,
-            h.map_or("-".into(), |h| h.requests.to_string()),
+            super::terminal::requests_text(l),
             fmt_opt(h.and_then(|h| h.requests_per_s.mean), 1),
             fmt_opt(h.and_then(|h| h.requests_per_s.peak), 0),
             super::terminal::connections_text(l),
             fmt_pct(h.and_then(|h| h.new_connection_share)),
-            fmt_opt(h.and_then(|h| h.latency_total_ms.p50), 1),
+            super::terminal::latency_text(
+                h.and_then(|h| h.latency_total_ms.p50),
+                l.tls_estimate.as_ref().and_then(|e| e.latency_total_ms_mean)
+            ),
             fmt_opt(h.and_then(|h| h.latency_total_ms.p95), 1),
-            fmt_opt(h.and_then(|h| h.latency_ms.p50), 1),
+            super::terminal::latency_text(
+                h.and_then(|h| h.latency_ms.p50),
+                l.tls_estimate.as_ref().and_then(|e| e.latency_ms_mean)
+            ),
             fmt_pct(h.and_then(|h| (h.requests > 0)
                 .then(|| h.stalled_requests as f64 / h.requests as f64))),
             fmt_pct(h.and_then(|h| h.header_share)),
@@ -990,6 +997,7 @@ fn connection_rows(s: &mut String, l: &Link) {
         ),
         ("TLS server names (SNI)", counts_text(&l.tls_server_names)),
         ("ALPN offered", counts_text(&l.tls_alpn_offered)),
+        (TLS_ESTIMATE_ROW, tls_estimate_text(l)),
         ("connections reset", l.resets.to_string()),
         ("retransmitted bytes", l.retransmitted_bytes.to_string()),
         (
@@ -1012,6 +1020,9 @@ fn connection_rows(s: &mut String, l: &Link) {
         ),
     ];
     for (k, v) in rows {
+        if k == TLS_ESTIMATE_ROW && l.tls_estimate.is_none() {
+            continue;
+        }
         let _ = writeln!(s, "| {k} | {v} |");
     }
 }
@@ -1368,4 +1379,57 @@ fn chain_text(s: &mut String, x: &Ranked) {
         }
     }
     let _ = writeln!(s, "{t}\n");
+}
+
+/// The row of a link's facts with its TLS estimates (only on links that have them).
+const TLS_ESTIMATE_ROW: &str = "TLS without keys (estimated)";
+
+/// The estimates from a link's undecrypted TLS records, every figure marked as such.
+fn tls_estimate_text(l: &crate::analysis::links::Link) -> String {
+    let Some(e) = &l.tls_estimate else {
+        return "-".into();
+    };
+    let requests = e.requests.map_or_else(
+        || format!("{} rounds (HTTP/2: requests not countable)", e.turns),
+        |n| format!("~{n} requests"),
+    );
+    format!(
+        "estimated from the records of {} connection(s), {}: {requests}; latency ~{} ms \
+         (total ~{} ms) per turn; ~{} / ~{} bytes per turn; {} handshakes per request; \
+         confidence {}; not estimated: {}",
+        e.connections,
+        e.mode,
+        fmt_opt(e.latency_ms_mean, 1),
+        fmt_opt(e.latency_total_ms_mean, 1),
+        fmt_opt(e.request_bytes_per_turn, 0),
+        fmt_opt(e.response_bytes_per_turn, 0),
+        fmt_opt(e.handshakes_per_request, 2),
+        e.confidence,
+        e.not_estimated.join(", ")
+    )
+}
+
+/// Which TLS connections were decrypted and which were only estimated (by reason).
+fn tls_decryption(s: &mut String, c: &crate::model::Coverage) {
+    let undecrypted: u64 = c.tls_undecrypted.values().sum();
+    if c.tls_decrypted + undecrypted == 0 {
+        return;
+    }
+    let reasons: Vec<String> = c
+        .tls_undecrypted
+        .iter()
+        .map(|(why, n)| format!("{why} {n}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nTLS: {} connection(s) decrypted with the key log (their exchanges are measured like \
+         cleartext ones); {undecrypted} not decrypted ({}), whose links carry only the \
+         estimates made from their records (`~N est.`).",
+        c.tls_decrypted,
+        if reasons.is_empty() {
+            "-".to_string()
+        } else {
+            reasons.join(", ")
+        }
+    );
 }

@@ -169,6 +169,14 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
         "header blocks dropped (buffer bound)",
         cov.header_budget_overflows,
     );
+    let undecrypted: u64 = cov.tls_undecrypted.values().sum();
+    if cov.tls_decrypted + undecrypted > 0 {
+        let _ = writeln!(s, "tls");
+        line(&mut s, "connections decrypted (key log)", cov.tls_decrypted);
+        for (why, n) in &cov.tls_undecrypted {
+            line(&mut s, &format!("not decrypted: {why} (estimated)"), *n);
+        }
+    }
     // Name sources, shown only when the capture had any (keeps HTTP-only summaries short).
     if cov.tls_client_hellos + cov.tls_client_hello_unparsed + cov.dns_responses + cov.dns_malformed
         > 0

@@ -15,6 +15,23 @@ pub(crate) fn connections_text(l: &crate::analysis::links::Link) -> String {
     }
 }
 
+/// Requests of a link: counted, else estimated from its TLS records (`~N est.`), else `-`.
+pub(crate) fn requests_text(l: &crate::analysis::links::Link) -> String {
+    match (&l.http, l.tls_estimate.as_ref().and_then(|e| e.requests)) {
+        (Some(h), _) => h.requests.to_string(),
+        (None, Some(n)) => format!("~{n} est."),
+        (None, None) => "-".into(),
+    }
+}
+
+/// A latency of a link (ms): measured, else the estimate's mean (`~X est.`), else `-`.
+pub(crate) fn latency_text(measured: Option<f64>, estimated: Option<f64>) -> String {
+    match (measured, estimated) {
+        (Some(_), _) | (None, None) => fmt_opt(measured, 1),
+        (None, Some(e)) => format!("~{e:.1} est."),
+    }
+}
+
 /// The `top` best links, one line each with the advice, and where the reports are;
 /// a warning first when the capture is too short to extrapolate from.
 pub fn render(
@@ -69,11 +86,16 @@ pub fn render(
             x.rank,
             pair,
             l.protocol,
-            h.map_or("-".into(), |h| h.requests.to_string()),
+            requests_text(l),
             fmt_opt(h.and_then(|h| h.requests_per_s.mean), 1),
             connections_text(&x.link),
             fmt_pct(h.and_then(|h| h.new_connection_share)),
-            fmt_opt(h.and_then(|h| h.latency_total_ms.p50), 1),
+            latency_text(
+                h.and_then(|h| h.latency_total_ms.p50),
+                l.tls_estimate
+                    .as_ref()
+                    .and_then(|e| e.latency_total_ms_mean)
+            ),
             h.map_or("-".into(), |h| h.status.s5xx.to_string()),
             advice,
             x.score

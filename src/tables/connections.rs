@@ -185,6 +185,51 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
         "TLS record bytes of both directions from the ClientHello to the handshake end",
     ),
     (
+        columns::TLS_DECRYPTION,
+        "str?",
+        "TLS connections: `decrypted` when the key log's secrets opened the records (the exchanges then have `tls_decrypted`), else why not: `no_key`, `unsupported_suite`, `no_handshake`, `auth_failed`, `gap`, `malformed`, `memory`",
+    ),
+    (
+        columns::TLS_EST_MODE,
+        "str?",
+        "TLS connections with request/response turns in their records: `http1_turns` (each turn one HTTP/1.1 request) or `h2_rounds` (HTTP/2 selected, or offered in TLS 1.3 where the choice is encrypted: rounds, not requests); null when no turn was seen (see `docs/links.md`, estimates without keys)",
+    ),
+    (
+        columns::TLS_EST_TURNS,
+        "u32?",
+        "client bursts of application-data records answered by a server burst",
+    ),
+    (
+        columns::TLS_EST_REQUESTS,
+        "u32?",
+        "estimated requests: the turns, in `http1_turns` mode; null for HTTP/2",
+    ),
+    (
+        columns::TLS_EST_TTFB_NS,
+        "i64?",
+        "mean over the turns of client burst's last record -> server burst's first record, ns (estimates `latency_ms`)",
+    ),
+    (
+        columns::TLS_EST_TOTAL_NS,
+        "i64?",
+        "mean over the turns of client burst's first record -> server burst's last record, ns (estimates `latency_total_ms`)",
+    ),
+    (
+        columns::TLS_EST_REQ_BYTES,
+        "u64?",
+        "plaintext bytes of the client bursts (record bodies minus the suite's tag, nonce and type; CBC suites: record bodies)",
+    ),
+    (
+        columns::TLS_EST_RESP_BYTES,
+        "u64?",
+        "plaintext bytes of the server bursts",
+    ),
+    (
+        columns::TLS_EST_CONFIDENCE,
+        "str?",
+        "`high` (TLS 1.2, HTTP/1.1), `medium` (TLS 1.3 HTTP/1.1, or HTTP/2 selected in clear), `low` (HTTP/2 only offered in TLS 1.3)",
+    ),
+    (
         columns::C2S_ZERO_WINDOWS,
         "u64?",
         "segments client -> server advertising a zero receive window (SYN, FIN and RST not counted): the client could take no more; null in tables written before it was counted",
@@ -304,6 +349,15 @@ pub struct ConnectionColumns {
     tls_cert_bytes: Vec<Option<u64>>,
     tls_handshake_ns: Vec<Option<i64>>,
     tls_handshake_bytes: Vec<Option<u64>>,
+    tls_decryption: Vec<Option<u32>>,
+    tls_est_mode: Vec<Option<u32>>,
+    tls_est_turns: Vec<Option<u32>>,
+    tls_est_requests: Vec<Option<u32>>,
+    tls_est_ttfb_ns: Vec<Option<i64>>,
+    tls_est_total_ns: Vec<Option<i64>>,
+    tls_est_req_bytes: Vec<Option<u64>>,
+    tls_est_resp_bytes: Vec<Option<u64>>,
+    tls_est_confidence: Vec<Option<u32>>,
     c2s_zero_windows: Vec<Option<u64>>,
     s2c_zero_windows: Vec<Option<u64>>,
     c2s_retransmission_timeouts: Vec<Option<u64>>,
@@ -383,6 +437,19 @@ impl ConnectionColumns {
         self.tls_cert_bytes.push(h.cert_bytes);
         self.tls_handshake_ns.push(h.handshake_ns);
         self.tls_handshake_bytes.push(h.handshake_bytes);
+        self.tls_decryption
+            .push(strings.intern_opt(c.tls_decryption));
+        let e = c.tls_estimate.as_deref();
+        self.tls_est_mode
+            .push(strings.intern_opt(e.map(|e| e.mode)));
+        self.tls_est_turns.push(e.map(|e| e.turns));
+        self.tls_est_requests.push(e.and_then(|e| e.requests));
+        self.tls_est_ttfb_ns.push(e.map(|e| e.ttfb_ns));
+        self.tls_est_total_ns.push(e.map(|e| e.total_ns));
+        self.tls_est_req_bytes.push(e.map(|e| e.req_bytes));
+        self.tls_est_resp_bytes.push(e.map(|e| e.resp_bytes));
+        self.tls_est_confidence
+            .push(strings.intern_opt(e.map(|e| e.confidence)));
         // Nullable only for tables written before these were counted.
         self.c2s_zero_windows.push(Some(up.zero_windows));
         self.s2c_zero_windows.push(Some(down.zero_windows));
@@ -475,6 +542,24 @@ impl ConnectionColumns {
             Column::new(
                 columns::TLS_HANDSHAKE_BYTES.into(),
                 self.tls_handshake_bytes,
+            ),
+            Column::new(
+                columns::TLS_DECRYPTION.into(),
+                strings.resolve_opt(self.tls_decryption),
+            ),
+            Column::new(
+                columns::TLS_EST_MODE.into(),
+                strings.resolve_opt(self.tls_est_mode),
+            ),
+            Column::new(columns::TLS_EST_TURNS.into(), self.tls_est_turns),
+            Column::new(columns::TLS_EST_REQUESTS.into(), self.tls_est_requests),
+            Column::new(columns::TLS_EST_TTFB_NS.into(), self.tls_est_ttfb_ns),
+            Column::new(columns::TLS_EST_TOTAL_NS.into(), self.tls_est_total_ns),
+            Column::new(columns::TLS_EST_REQ_BYTES.into(), self.tls_est_req_bytes),
+            Column::new(columns::TLS_EST_RESP_BYTES.into(), self.tls_est_resp_bytes),
+            Column::new(
+                columns::TLS_EST_CONFIDENCE.into(),
+                strings.resolve_opt(self.tls_est_confidence),
             ),
             Column::new(columns::C2S_ZERO_WINDOWS.into(), self.c2s_zero_windows),
             Column::new(columns::S2C_ZERO_WINDOWS.into(), self.s2c_zero_windows),

@@ -60,6 +60,7 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     (columns::RESP_DATA_FRAME_BYTES_H2, "u64?", "DATA frame headers HTTP/2 adds to the response body"),
     (columns::REQ_STALL_NS, "i64?", "the longest sender stall inside the request, ns: the client sent part of it, sent nothing for at least 10 ms while waiting for the server's ACK, and sent the rest right after that ACK (Nagle's algorithm against a delayed ACK); null when none"),
     (columns::RESP_STALL_NS, "i64?", "the longest sender stall inside the response (1xx included), ns: the server's writes held until the client's ACK came; null when none"),
+    (columns::TLS_DECRYPTED, "bool?", "read from TLS application data decrypted with the key log (`--keylog` or the capture's Decryption Secrets Blocks); false for exchanges read in clear; null in tables written before decryption existed"),
     (columns::EXCHANGE_PROTOCOL, "str?", "what the exchange spoke: `http/1.0`, `http/1.1`, `h2c` (HTTP/2 in clear), `grpc` (over HTTP/2) or `grpc-web` (over HTTP/1.1)"),
     (columns::STREAM_ID, "u32?", "HTTP/2 stream id; null for HTTP/1"),
     (columns::REQ_HEADER_DECODED_BYTES, "u64?", "HTTP/2: the request's header fields decoded (name + value + 32 each, RFC 9113 §6.5.2), trailers included, of the fields whose HPACK entry was known; `req_header_bytes` is then the HEADERS and CONTINUATION frames on the wire"),
@@ -131,6 +132,7 @@ pub struct ExchangeColumns {
     req_data_frame_bytes_h2: Vec<Option<u64>>,
     resp_data_frame_bytes_h2: Vec<Option<u64>>,
     req_stall_ns: Vec<Option<i64>>,
+    tls_decrypted: Vec<Option<bool>>,
     resp_stall_ns: Vec<Option<i64>>,
     h2: super::h2::H2ExchangeColumns,
 }
@@ -203,6 +205,7 @@ impl ExchangeColumns {
             .push(x.resp_data_frame_bytes_h2);
         self.req_stall_ns.push(x.req_stall_ns);
         self.resp_stall_ns.push(x.resp_stall_ns);
+        self.tls_decrypted.push(Some(x.tls_decrypted));
         self.h2.push(x);
     }
 
@@ -305,6 +308,7 @@ impl ExchangeColumns {
             ),
             Column::new(columns::REQ_STALL_NS.into(), self.req_stall_ns),
             Column::new(columns::RESP_STALL_NS.into(), self.resp_stall_ns),
+            Column::new(columns::TLS_DECRYPTED.into(), self.tls_decrypted),
         ];
         columns.extend(self.h2.into_columns());
         DataFrame::new(height, columns)

@@ -289,6 +289,8 @@ mod tests {
                 tls_sni: (c % 2 == 1).then(|| format!("api{c}.example")),
                 tls_alpn: (c % 2 == 1).then(|| "h2,http/1.1".to_string()),
                 tls_handshake: Default::default(),
+                tls_decryption: None,
+                tls_estimate: None,
                 h2: None,
             }));
         }

@@ -51,6 +51,17 @@ pub(crate) const ADDED_LATER: &[&str] = &[
     columns::C2S_ZERO_WINDOW_NS,
     columns::S2C_ZERO_WINDOW_NS,
     columns::MSS,
+    // TLS decryption
+    columns::TLS_DECRYPTED,
+    columns::TLS_DECRYPTION,
+    columns::TLS_EST_MODE,
+    columns::TLS_EST_TURNS,
+    columns::TLS_EST_REQUESTS,
+    columns::TLS_EST_TTFB_NS,
+    columns::TLS_EST_TOTAL_NS,
+    columns::TLS_EST_REQ_BYTES,
+    columns::TLS_EST_RESP_BYTES,
+    columns::TLS_EST_CONFIDENCE,
 ];
 
 /// Every column an older file may lack: [`ADDED_LATER`] and the HTTP/2 and gRPC columns.

@@ -3,8 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use linkrank::app::{open_captures, run_captures, run_pipeline, PipelineConfig};
+use linkrank::app::{
+    open_captures, run_captures, run_captures_with_keys, run_pipeline, PipelineConfig,
+};
 use linkrank::ingest::capture::MergedCaptures;
+use linkrank::ingest::tls::keylog::KeyLog;
 use linkrank::model::Coverage;
 use linkrank::tables::Tables;
 use polars::prelude::*;
@@ -21,6 +24,17 @@ pub fn corpus(name: &str) -> PathBuf {
 pub fn analyse(paths: &[PathBuf]) -> (Tables, Coverage) {
     let (_, builder, cov) =
         run_captures(paths, PipelineConfig::default(), None).unwrap_or_else(|e| panic!("{e:#}"));
+    (builder.finish().unwrap(), cov)
+}
+
+/// [`analyse`] with TLS key logs (as `--keylog`).
+pub fn analyse_with_keys(paths: &[PathBuf], keylogs: &[PathBuf]) -> (Tables, Coverage) {
+    let mut keys = KeyLog::new();
+    for k in keylogs {
+        keys.merge(&KeyLog::read(k).unwrap_or_else(|e| panic!("{e:#}")));
+    }
+    let (_, builder, cov) = run_captures_with_keys(paths, PipelineConfig::default(), None, &keys)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     (builder.finish().unwrap(), cov)
 }
 

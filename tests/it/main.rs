@@ -26,6 +26,7 @@ mod names;
 mod recommend;
 mod robustness;
 mod serialization;
+mod tls_decrypt;
 mod tls_handshake;
 mod threads;
 mod traces;

@@ -218,16 +218,41 @@ fn run_once(capture: &Path, out: &Path) -> Result<(), String> {
 }
 
 /// Every file with every corruption of [`corruptions`].
+/// editcap (Wireshark 4.0) refuses to write a pcapng that holds a Decryption Secrets
+/// Block; such a file gets the other corruptions (its secret-less twin gets all of them).
 fn every_way(files: &[PathBuf]) -> Vec<(PathBuf, Corruption)> {
     files
         .iter()
         .enumerate()
         .flat_map(|(i, f)| {
+            let secrets = holds_secrets(f);
             corruptions(i as u64)
                 .into_iter()
+                .filter(move |c| !(secrets && matches!(c, Corruption::Editcap { .. })))
                 .map(move |c| (f.clone(), c))
         })
         .collect()
+}
+
+/// A little-endian pcapng with a Decryption Secrets Block (type 0x0000000A).
+fn holds_secrets(path: &Path) -> bool {
+    let b = std::fs::read(path).unwrap();
+    if b.get(..4) != Some(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+        return false;
+    }
+    let mut at = 0;
+    while let (Some(t), Some(l)) = (b.get(at..at + 4), b.get(at + 4..at + 8)) {
+        let ty = u32::from_le_bytes(t.try_into().unwrap());
+        let len = u32::from_le_bytes(l.try_into().unwrap()) as usize;
+        if ty == 0x0a {
+            return true;
+        }
+        if len < 12 {
+            return false;
+        }
+        at += len;
+    }
+    false
 }
 
 /// Runs each (file, corruption) on two workers; panics listing the failures.

@@ -45,6 +45,7 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
         capture_seconds,
     )?;
     let mut conns = aggregate_connections(&cn)?;
+    let mut tls_estimates = super::tls_estimate::per_link(&cn)?;
     let periodic = frame::periodic_failures(&ex)?;
     let exchange_protocols = value_counts(&ex, &link_keys, columns::EXCHANGE_PROTOCOL)?;
 
@@ -143,6 +144,7 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
             tls_handshake_ms: c.tls_ms,
             tls_server_names: c.sni.clone(),
             tls_alpn_offered: c.alpn.clone(),
+            tls_estimate: tls_estimates.remove(&key),
             requests_per_connection: c.per_connection.mean,
             requests_per_connection_dist: c.per_connection,
             handshake_rtt_ms: c.handshake_rtt_ms,

@@ -7,7 +7,9 @@
 //! they would gain is the assessment's (`crate::analysis::assess`).
 
 mod frame;
+pub use tls_estimate::TlsEstimateMeasures;
 mod measure;
+mod tls_estimate;
 mod traced;
 
 #[cfg(test)]
@@ -304,6 +306,9 @@ pub struct Link {
     pub tls_server_names: Vec<Count>,
     /// ALPN lists the clients offered (`h2,http/1.1`), most first.
     pub tls_alpn_offered: Vec<Count>,
+    /// Estimates from the records of the TLS connections that were not decrypted
+    /// (requests, latency and bytes per turn); None when there are none.
+    pub tls_estimate: Option<TlsEstimateMeasures>,
     /// Connections closed by a reset.
     pub resets: u64,
     pub retransmitted_bytes: u64,
@@ -412,6 +417,7 @@ impl Evidence {
         "tls_handshake_ms",
         "tls_server_names",
         "tls_alpn_offered",
+        "tls_estimate",
         "resets",
         "retransmitted_bytes",
         "zero_window_events",

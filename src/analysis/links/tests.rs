@@ -91,6 +91,8 @@ fn stalls_zero_windows_and_timeouts_per_link() {
         tls_sni: None,
         tls_alpn: None,
         tls_handshake: Default::default(),
+        tls_decryption: None,
+        tls_estimate: None,
         h2: None,
     }));
     let mut tables = b.finish().unwrap();

@@ -364,6 +364,7 @@ pub fn measure_traced(
             tls_handshake_ms: Default::default(),
             tls_server_names: Vec::new(),
             tls_alpn_offered: Vec::new(),
+            tls_estimate: None,
             resets: 0,
             retransmitted_bytes: 0,
             zero_window_events: None,

@@ -12,7 +12,7 @@
 mod shard;
 
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use crate::ingest::capture::{CaptureFile, MergedCaptures};
 use crate::ingest::decode::{DecodeConfig, Decoder, Packet, Segment};
@@ -22,6 +22,7 @@ use crate::ingest::flow::table::SWEEP_INTERVAL_NS;
 use crate::ingest::flow::FlowConfig;
 use crate::ingest::http::HttpConfig;
 use crate::ingest::serialization::Sampler;
+use crate::ingest::tls::keylog::KeyLog;
 use crate::model::{Coverage, Timestamp};
 use crate::tables::{TableBuilder, Tables};
 use shard::{shard_of, Shard, ShardOutput};
@@ -104,6 +105,8 @@ enum Item {
         now: Timestamp,
     },
     Sweep(Timestamp),
+    /// TLS secrets met in the capture (a Decryption Secrets Block), for every shard.
+    Keys(Arc<KeyLog>),
 }
 
 #[derive(Default)]
@@ -144,6 +147,7 @@ impl Batch {
                     shard.segment(&Segment { payload, ..seg }, frame, now);
                 }
                 Item::Sweep(now) => shard.sweep(now),
+                Item::Keys(ref keys) => shard.add_keys(keys),
             }
         }
     }
@@ -206,6 +210,19 @@ impl Shards {
             }
         }
     }
+
+    /// Secrets for every shard, before the segments that follow them.
+    fn add_keys(&mut self, keys: KeyLog) {
+        match self {
+            Shards::Inline(s) => s.add_keys(&keys),
+            Shards::Lanes(lanes) => {
+                let keys = Arc::new(keys);
+                for lane in lanes {
+                    lane.batch.items.push(Item::Keys(Arc::clone(&keys)));
+                }
+            }
+        }
+    }
 }
 
 /// [`run_pipeline`], ticking `progress` (a spinner on a terminal) as packets are read.
@@ -214,10 +231,21 @@ pub fn run_pipeline_with_progress(
     config: PipelineConfig,
     progress: Option<&indicatif::ProgressBar>,
 ) -> (Rows, Coverage) {
+    run_pipeline_with_keys(captures, config, progress, &KeyLog::new())
+}
+
+/// [`run_pipeline_with_progress`] with TLS secrets (`--keylog`); the captures' own
+/// Decryption Secrets Blocks are added as they are met.
+pub fn run_pipeline_with_keys(
+    captures: &mut MergedCaptures,
+    config: PipelineConfig,
+    progress: Option<&indicatif::ProgressBar>,
+    keys: &KeyLog,
+) -> (Rows, Coverage) {
     let threads = config.threads.max(1);
     let (reader, shards) = if threads == 1 {
-        let mut shards = Shards::Inline(Box::new(Shard::new(config, 1)));
-        let reader = read(captures, config, progress, &mut shards);
+        let mut shards = Shards::Inline(Box::new(Shard::new(config, 1, keys)));
+        let reader = read(captures, config, progress, keys, &mut shards);
         let Shards::Inline(shard) = shards else {
             unreachable!("the inline shard stays inline")
         };
@@ -230,7 +258,7 @@ pub fn run_pipeline_with_progress(
                 let (to_shard, batches) = mpsc::sync_channel::<Batch>(QUEUE);
                 let (give_back, returned) = mpsc::channel::<Batch>();
                 handles.push(scope.spawn(move || {
-                    let mut shard = Shard::new(config, threads);
+                    let mut shard = Shard::new(config, threads, keys);
                     for mut batch in batches {
                         batch.run(&mut shard);
                         batch.clear();
@@ -245,7 +273,7 @@ pub fn run_pipeline_with_progress(
                 });
             }
             let mut shards = Shards::Lanes(lanes);
-            let reader = read(captures, config, progress, &mut shards);
+            let reader = read(captures, config, progress, keys, &mut shards);
             if let Shards::Lanes(lanes) = &mut shards {
                 for lane in lanes.iter_mut() {
                     lane.send();
@@ -275,16 +303,26 @@ fn read(
     captures: &mut MergedCaptures,
     config: PipelineConfig,
     progress: Option<&indicatif::ProgressBar>,
+    keys: &KeyLog,
     shards: &mut Shards,
 ) -> Reader {
     let mut cov = Coverage::default();
+    cov.tls_keylog_bad_lines += keys.bad_lines;
+    let mut secrets: Vec<u8> = Vec::new();
     let mut decoder = Decoder::new(config.decode);
     // Its one bound (rows kept) is not a command-line setting: the default applies.
     let mut dns = DnsStage::new(DnsConfig::default());
     let mut tables = TableBuilder::default();
     let mut now = Timestamp(i64::MIN);
     let mut next_sweep = i64::MIN;
-    while let Some(frame) = captures.next_frame(&mut cov) {
+    while let Some(frame) = captures.next_frame_and_secrets(&mut cov, &mut secrets) {
+        if !secrets.is_empty() {
+            let mut block = KeyLog::new();
+            block.add(&secrets);
+            cov.tls_keylog_bad_lines += block.bad_lines;
+            shards.add_keys(block);
+            secrets.clear();
+        }
         if cov.packets % PROGRESS_EVERY == 0 {
             if let Some(bar) = progress {
                 bar.set_message(format!("{} packets, {} MB", cov.packets, cov.bytes >> 20));
@@ -369,8 +407,18 @@ pub fn run_captures(
     config: PipelineConfig,
     progress: Option<&indicatif::ProgressBar>,
 ) -> anyhow::Result<(MergedCaptures, Rows, Coverage)> {
+    run_captures_with_keys(paths, config, progress, &KeyLog::new())
+}
+
+/// [`run_captures`] with TLS secrets (`--keylog`).
+pub fn run_captures_with_keys(
+    paths: &[PathBuf],
+    config: PipelineConfig,
+    progress: Option<&indicatif::ProgressBar>,
+    keys: &KeyLog,
+) -> anyhow::Result<(MergedCaptures, Rows, Coverage)> {
     let mut captures = MergedCaptures::new(open_captures(paths)?);
-    let (builder, coverage) = run_pipeline_with_progress(&mut captures, config, progress);
+    let (builder, coverage) = run_pipeline_with_keys(&mut captures, config, progress, keys);
     let corrections = crate::ingest::flow::skew::corrections(&coverage.clock_offsets);
     if corrections.is_empty() {
         return Ok((captures, builder, coverage));
@@ -378,7 +426,7 @@ pub fn run_captures(
     drop(builder);
     let mut captures = MergedCaptures::new(open_captures(paths)?);
     captures.set_clock_corrections(&corrections);
-    let (builder, mut coverage) = run_pipeline_with_progress(&mut captures, config, progress);
+    let (builder, mut coverage) = run_pipeline_with_keys(&mut captures, config, progress, keys);
     coverage.clock_corrections = corrections;
     Ok((captures, builder, coverage))
 }

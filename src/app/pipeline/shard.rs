@@ -10,6 +10,7 @@ use crate::ingest::flow::table::FlowKey;
 use crate::ingest::flow::{FlowConfig, FlowTable, Interest, StreamEvent};
 use crate::ingest::http::{detect, HttpConfig, HttpStage};
 use crate::ingest::serialization::Sampler;
+use crate::ingest::tls::keylog::KeyLog;
 use crate::model::{Coverage, Timestamp};
 use crate::tables::TableBuilder;
 
@@ -64,11 +65,13 @@ pub(super) struct ShardOutput {
 }
 
 impl Shard {
-    pub fn new(config: PipelineConfig, shards: usize) -> Self {
+    pub fn new(config: PipelineConfig, shards: usize, keys: &KeyLog) -> Self {
         let (flow, http) = share(config, shards);
+        let mut stage = HttpStage::new(http);
+        stage.add_keys(keys);
         Shard {
             flows: FlowTable::new(flow, detect::role_hint),
-            http: HttpStage::new(http),
+            http: stage,
             tables: TableBuilder::default(),
             cov: Coverage::default(),
             http_cov: Coverage::default(),
@@ -79,6 +82,11 @@ impl Shard {
     /// `now` is the capture's latest time so far (see [`FlowTable::push_shared`]).
     pub fn segment(&mut self, seg: &Segment<'_>, frame: u64, now: Timestamp) {
         self.drive(|flows, cov, mut out| flows.push_shared(seg, frame, now, cov, &mut out));
+    }
+
+    /// TLS secrets met in the capture: for the connections they open from now on.
+    pub fn add_keys(&mut self, keys: &KeyLog) {
+        self.http.add_keys(keys);
     }
 
     /// The flow table's periodic sweep, at the same capture times in every shard.

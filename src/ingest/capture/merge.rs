@@ -58,6 +58,17 @@ impl MergedCaptures {
     /// in `cov.input_warnings` (and on stderr by the caller) and that file then ends;
     /// the others go on.
     pub fn next_frame(&mut self, cov: &mut Coverage) -> Option<Frame<'_>> {
+        self.next_frame_and_secrets(cov, &mut Vec::new())
+    }
+
+    /// [`Self::next_frame`], also moving into `secrets` the TLS key log text of the
+    /// Decryption Secrets Blocks read before the frame returned (so that the secrets are
+    /// known before the packets they open).
+    pub fn next_frame_and_secrets(
+        &mut self,
+        cov: &mut Coverage,
+        secrets: &mut Vec<u8>,
+    ) -> Option<Frame<'_>> {
         if !self.started {
             self.started = true;
             for i in 0..self.files.len() {
@@ -81,6 +92,9 @@ impl MergedCaptures {
             return None;
         };
         self.last = Some(i);
+        for f in &mut self.files {
+            f.take_secrets(secrets);
+        }
         let shifts = &self.shifts;
         self.files.get(i).map(|f| {
             super::position::at(i, f.packets(), f.offset());

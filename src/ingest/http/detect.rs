@@ -28,6 +28,8 @@ pub(crate) enum Sniff {
     Http1,
     Http2,
     Tls,
+    /// A TLS application-data record: the capture began after the handshake.
+    TlsData,
     Other,
 }
 
@@ -36,6 +38,7 @@ pub(crate) fn classify_client(b: &[u8]) -> Sniff {
     match b.first() {
         None => return Sniff::NeedMore,
         Some(0x16) => return tls_record(b),
+        Some(0x17) => return tls_data_record(b),
         Some(_) => {}
     }
     if b.starts_with(H2_PREFACE) {
@@ -93,9 +96,27 @@ pub(crate) fn classify_server(b: &[u8]) -> Sniff {
     match b.first() {
         None => Sniff::NeedMore,
         Some(0x16) => tls_record(b),
+        Some(0x17) => tls_data_record(b),
         Some(_) if b.starts_with(STATUS) => Sniff::Http1,
         Some(_) if STATUS.starts_with(b) => Sniff::NeedMore,
         Some(_) => Sniff::Other,
+    }
+}
+
+/// A TLS application-data record header: 0x17, version 3.1-3.4 (TLS 1.0 on; 1.3 writes
+/// 3.3), a length a record may have.
+fn tls_data_record(b: &[u8]) -> Sniff {
+    match (b.get(1), b.get(2), b.get(3), b.get(4)) {
+        (Some(3), Some(&minor), Some(&hi), Some(&lo))
+            if (1..=4).contains(&minor)
+                && usize::from(u16::from_be_bytes([hi, lo]))
+                    <= crate::ingest::tls::MAX_RECORD_BODY =>
+        {
+            Sniff::TlsData
+        }
+        (Some(3), Some(&minor), _, None) if (1..=4).contains(&minor) => Sniff::NeedMore,
+        (Some(3), None, _, _) | (None, _, _, _) => Sniff::NeedMore,
+        _ => Sniff::Other,
     }
 }
 

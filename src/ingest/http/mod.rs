@@ -1,7 +1,8 @@
 //! Protocol: byte streams -> HTTP exchanges and connection records. HTTP/1.x is read here;
 //! HTTP/2 (the preface, an `Upgrade: h2c`, or frames found in a connection whose first
-//! bytes were none of the known ones) is handed to `crate::ingest::http::h2`. Of TLS only the
-//! cleartext handshake is read (by `crate::ingest::tls`): SNI, ALPN, version, cipher, timing.
+//! bytes were none of the known ones) is handed to `crate::ingest::http::h2`. TLS goes to
+//! `tls` (this folder): its cleartext handshake is read by `crate::ingest::tls`, its
+//! records are decrypted with a key log and read as HTTP, or followed for estimates.
 
 pub(crate) mod body;
 pub(crate) mod coding;
@@ -11,6 +12,7 @@ pub(crate) mod grpc_web;
 pub mod h2;
 pub(crate) mod head;
 pub mod route;
+pub(crate) mod tls;
 pub(crate) mod trace;
 
 #[cfg(test)]
@@ -20,7 +22,8 @@ use rustc_hash::FxHashMap;
 
 use crate::ingest::flow::{EventKind, Interest, StreamEvent};
 use crate::ingest::serialization::{KeySamples, PayloadRow, Sampler};
-use crate::ingest::tls::{Handshake, HelloNames, Progress};
+
+use crate::ingest::tls::keylog::KeyLog;
 use crate::model::connection::TlsHandshake;
 use crate::model::coverage::MAX_UNANSWERED_SERVERS;
 use crate::model::{
@@ -90,8 +93,8 @@ struct SniffBuf {
 enum Phase {
     Sniff(Box<SniffBuf>),
     Http(Box<H1Conn>),
-    /// TLS: the cleartext handshake of both sides, until it ends.
-    Tls(Box<Handshake>),
+    /// TLS: the cleartext handshake of both sides and, with keys, the decrypted records.
+    Tls(Box<tls::TlsPhase>),
     /// HTTP/2 frames.
     H2(Box<H2Phase>),
     /// First bytes that were none of the above, held while they may yet read as HTTP/2
@@ -112,8 +115,6 @@ struct ConnState {
     client: Endpoint,
     server: Endpoint,
     phase: Phase,
-    /// What the TLS handshake showed, once read (TLS connections only).
-    tls: Option<Box<(HelloNames, TlsHandshake)>>,
 }
 
 pub struct HttpStage {
@@ -123,6 +124,8 @@ pub struct HttpStage {
     held: usize,
     /// JSON bodies kept for the serialization measures (`crate::ingest::serialization`).
     sampler: Option<Box<Sampler>>,
+    /// TLS secrets (`--keylog`, and Decryption Secrets Blocks met in the captures).
+    keys: KeyLog,
 }
 
 impl HttpStage {
@@ -132,7 +135,18 @@ impl HttpStage {
             conns: FxHashMap::default(),
             held: 0,
             sampler: Some(Box::new(Sampler::new(config.sampler))),
+            keys: KeyLog::new(),
         }
+    }
+
+    /// Adds TLS secrets; connections whose ServerHello comes later can be decrypted.
+    pub fn add_keys(&mut self, keys: &KeyLog) {
+        self.keys.merge(keys);
+    }
+
+    /// Adds the text of a key log (a Decryption Secrets Block's payload).
+    pub fn add_keylog_text(&mut self, text: &[u8]) {
+        self.keys.add(text);
     }
 
     /// Measures the sampled JSON bodies (one row per key) and adds the sampler's counters
@@ -193,7 +207,10 @@ impl HttpStage {
             if let Some(st) = self.conns.get_mut(&ev.conn) {
                 match &mut st.phase {
                     Phase::Http(h) => h.shed(ev.ts, &mut sink),
-                    Phase::Tls(_) => interest = st.tls_abandon(sink.cov),
+                    Phase::Tls(t) => {
+                        t.shed(&mut sink);
+                        interest = Interest::Ignore;
+                    }
                     Phase::H2(h) => h.h2.shed(&mut sink),
                     Phase::H2Probe(_) => interest = st.ignore(L7Protocol::Other),
                     _ => {}
@@ -219,7 +236,6 @@ impl HttpStage {
                     client,
                     server,
                     phase: Phase::Sniff(Box::new(sniff)),
-                    tls: None,
                 };
                 self.conns.insert(ev.conn, st);
                 Interest::Keep
@@ -229,7 +245,10 @@ impl HttpStage {
                 bytes,
                 stall_ns,
             } => match self.conns.get_mut(&ev.conn) {
-                Some(st) => st.data(ev.conn, dir, ev.ts, bytes, stall_ns, cfg, sink),
+                Some(st) => {
+                    let keys = &self.keys;
+                    st.data(ev.conn, dir, ev.ts, bytes, stall_ns, cfg, keys, sink)
+                }
                 None => Interest::Keep,
             },
             EventKind::Gap { dir, len } => {
@@ -243,8 +262,11 @@ impl HttpStage {
                             h.gap(dir, len, ev.ts, sink);
                             h.interest()
                         }
-                        // The rest of the handshake cannot be followed.
-                        Phase::Tls(_) => st.tls_abandon(sink.cov),
+                        // The rest of the handshake and records cannot be followed.
+                        Phase::Tls(t) => {
+                            t.gap(sink.cov);
+                            Interest::Ignore
+                        }
                         Phase::H2(h) => {
                             h.h2.gap(dir, len, sink);
                             Interest::Keep
@@ -266,9 +288,11 @@ impl HttpStage {
                         h.end(dir, ev.ts, sink);
                         Interest::Keep
                     }
-                    Phase::Tls(_) | Phase::Sniff(_) | Phase::H2(_) | Phase::H2Probe(_) => {
+                    Phase::Tls(t) => {
+                        t.end(dir, ev.ts, sink);
                         Interest::Keep
                     }
+                    Phase::Sniff(_) | Phase::H2(_) | Phase::H2Probe(_) => Interest::Keep,
                     Phase::Ignored(_) => Interest::Ignore,
                 },
                 None => Interest::Keep,
@@ -324,6 +348,8 @@ fn unknown_connection(summary: &TcpSummary) -> Connection {
         tls_sni: None,
         tls_alpn: None,
         tls_handshake: TlsHandshake::default(),
+        tls_decryption: None,
+        tls_estimate: None,
         h2: None,
     }
 }
@@ -340,7 +366,7 @@ impl ConnState {
     fn held_bytes(&self) -> usize {
         match &self.phase {
             Phase::Http(h) => h.held_bytes(),
-            Phase::Tls(h) => h.held_bytes(),
+            Phase::Tls(t) => t.held_bytes(),
             Phase::H2(h) => h.h2.held_bytes(),
             Phase::H2Probe(p) => p.held_bytes(),
             _ => 0,
@@ -357,6 +383,7 @@ impl ConnState {
         bytes: &[u8],
         stall_ns: Option<i64>,
         cfg: HttpConfig,
+        keys: &KeyLog,
         sink: &mut Sink<'_>,
     ) -> Interest {
         let sb = match &mut self.phase {
@@ -367,9 +394,9 @@ impl ConnState {
                 let i = h.data(dir, ts, bytes, sink);
                 return self.after_http(i, conn, cfg, dir, ts, bytes, sink);
             }
-            Phase::Tls(h) => {
-                let p = h.data(dir, ts, bytes);
-                return self.tls_progress(p, sink.cov);
+            Phase::Tls(t) => {
+                t.data(dir, ts, bytes, keys, cfg, sink);
+                return tls_interest(t);
             }
             Phase::H2(h) => {
                 h.h2.data(dir, ts, bytes, sink);
@@ -393,7 +420,8 @@ impl ConnState {
         let k = (SNIFF_LEN - prev).min(bytes.len());
         sb.buf[d][prev..prev + k].copy_from_slice(&bytes[..k]);
         sb.len[d] += k;
-        match verdict(sb) {
+        let sniff = verdict(sb);
+        match sniff {
             Sniff::NeedMore => Interest::Keep,
             Sniff::Http1 => {
                 // Replay this side's earlier bytes, then deliver the current event whole.
@@ -421,27 +449,34 @@ impl ConnState {
                 Interest::Keep
             }
             // The client's first bytes are a handshake record: read the handshake from
-            // them (the sniffed prefixes, then this event's bytes).
-            Sniff::Tls if sb.len[0] > 0 => {
-                let h = crate::ingest::tls::handshake::start(
-                    &sb.buf,
-                    sb.len,
-                    sb.first_ts,
-                    dir,
-                    prev,
-                    ts,
-                    bytes,
+            // them (the sniffed prefixes, then this event's bytes); or application data
+            // first: the capture began after the handshake (no keys can be found without
+            // the client random, but the records give the estimates).
+            Sniff::Tls | Sniff::TlsData if sb.len[0] > 0 || sniff == Sniff::TlsData => {
+                sb.len[d] = prev;
+                let hello = (sniff == Sniff::Tls).then_some(sb.first_ts[0]);
+                let mut replay = sniffed(sb);
+                if hello.is_some() {
+                    // The client's held bytes first (the ClientHello), then the server's.
+                    replay.sort_by_key(|(side, _, _)| side.index());
+                }
+                replay.push((dir, ts, bytes));
+                let t = tls::TlsPhase::start(
+                    conn,
+                    self.client,
+                    self.server,
+                    hello,
+                    &replay,
+                    keys,
+                    cfg,
+                    sink,
                 );
-                let p = if h.done() {
-                    Progress::Done
-                } else {
-                    Progress::More
-                };
-                self.phase = Phase::Tls(h);
-                self.tls_progress(p, sink.cov)
+                let i = tls_interest(&t);
+                self.phase = Phase::Tls(t);
+                i
             }
             // Known only by the server's bytes: the ClientHello was not captured.
-            Sniff::Tls => self.ignore(L7Protocol::Tls),
+            Sniff::Tls | Sniff::TlsData => self.ignore(L7Protocol::Tls),
             // Not a known opening: may be HTTP/2 frames mid-connection.
             Sniff::Other => {
                 sb.len[d] = prev;
@@ -524,29 +559,6 @@ impl ConnState {
         Interest::Keep
     }
 
-    /// Once the handshake reader is done, keeps what it found and reads no further.
-    fn tls_progress(&mut self, p: Progress, cov: &mut Coverage) -> Interest {
-        match p {
-            Progress::More => Interest::Keep,
-            Progress::Done => self.tls_finish(cov),
-        }
-    }
-
-    /// The handshake cannot be followed further (gap, memory bound): counted by the reader.
-    fn tls_abandon(&mut self, cov: &mut Coverage) -> Interest {
-        if let Phase::Tls(h) = &mut self.phase {
-            h.abandon();
-        }
-        self.tls_finish(cov)
-    }
-
-    fn tls_finish(&mut self, cov: &mut Coverage) -> Interest {
-        if let Phase::Tls(h) = std::mem::replace(&mut self.phase, Phase::Ignored(L7Protocol::Tls)) {
-            self.tls = Some(Box::new(h.finish(cov)));
-        }
-        Interest::Ignore
-    }
-
     fn ignore(&mut self, p: L7Protocol) -> Interest {
         self.phase = Phase::Ignored(p);
         Interest::Ignore
@@ -564,7 +576,9 @@ impl ConnState {
     }
 
     fn close(self, summary: &TcpSummary, sink: &mut Sink<'_>) -> Connection {
-        let mut tls = self.tls.map(|b| *b);
+        let mut tls = None;
+        let mut tls_decryption = None;
+        let mut tls_estimate = None;
         let mut h2_stats = None;
         let mut swapped = false;
         let (protocol, upgraded_to, exchanges, malformed_messages) = match self.phase {
@@ -576,7 +590,15 @@ impl ConnState {
                 };
                 (p, None, 0, 0)
             }
-            Phase::Ignored(p) => (p, None, 0, 0),
+            Phase::Ignored(p) => {
+                if p == L7Protocol::Tls {
+                    // The ClientHello was not captured: nothing to decrypt with.
+                    tls_decryption =
+                        Some(crate::ingest::tls::session::Undecrypted::NoHandshake.as_str());
+                    *sink.cov.tls_undecrypted.entry("no_handshake").or_insert(0) += 1;
+                }
+                (p, None, 0, 0)
+            }
             Phase::H2Probe(_) => (L7Protocol::Other, None, 0, 0),
             Phase::H2(h) => {
                 let H2Phase { mut h2, before } = *h;
@@ -586,10 +608,13 @@ impl ConnState {
                 h2_stats = Some(Box::new(h2.stats));
                 (p, up, n.saturating_add(h2.emitted), bad)
             }
-            Phase::Tls(h) => {
-                // Closed while the handshake was still being read.
-                tls = Some(h.finish(sink.cov));
-                (L7Protocol::Tls, None, 0, 0)
+            Phase::Tls(t) => {
+                let o = t.close(summary.close, sink);
+                tls = Some((o.names, o.facts));
+                tls_decryption = Some(o.decryption);
+                tls_estimate = o.estimate;
+                h2_stats = o.h2;
+                (L7Protocol::Tls, None, o.exchanges, 0)
             }
             Phase::Http(mut h) => {
                 h.close(summary.close, sink);
@@ -616,8 +641,19 @@ impl ConnState {
             tls_sni: names.sni,
             tls_alpn: names.alpn,
             tls_handshake,
+            tls_decryption,
+            tls_estimate,
             h2: h2_stats,
         }
+    }
+}
+
+/// Keep a TLS connection's bytes while its handshake or records are still read.
+fn tls_interest(t: &tls::TlsPhase) -> Interest {
+    if t.wants_more() {
+        Interest::Keep
+    } else {
+        Interest::Ignore
     }
 }
 

@@ -997,7 +997,8 @@ fn protocol_classification() {
 }
 
 /// A ClientHello cut into two segments (after the first 3 bytes: the sniff has decided TLS
-/// before the record header is whole) yields the connection's SNI and ALPN.
+/// before the record header is whole) yields the connection's SNI and ALPN. The records
+/// are followed on (for the estimates without keys).
 #[test]
 fn client_hello_split_over_two_segments_names_the_connection() {
     let hello = crate::ingest::tls::tests::hello();
@@ -1005,7 +1006,7 @@ fn client_hello_split_over_two_segments_names_the_connection() {
         let mut h = Harness::new();
         assert_eq!(h.c(&hello[..cut]), Interest::Keep);
         assert_eq!(h.s(&[0x16, 3, 3, 0, 0x5a, 2]), Interest::Keep);
-        assert_eq!(h.c(&hello[cut..]), Interest::Ignore);
+        assert_eq!(h.c(&hello[cut..]), Interest::Keep);
         let (_, conn) = h.close(CloseReason::Fin);
         assert_eq!(conn.protocol, L7Protocol::Tls);
         assert_eq!(conn.tls_sni.as_deref(), Some("tls3.cryptohack.org"));
@@ -1359,4 +1360,41 @@ fn stall_in_a_message_lost_to_resync_is_dropped() {
     for e in &exs {
         assert_eq!(e.resp_stall_ns, None, "{:?}", e.route);
     }
+}
+
+/// A capture that began after the TLS handshake: application-data records from the start.
+/// The connection is TLS, counted as not decrypted for want of a handshake, and its turns
+/// are still estimated; no ClientHello is counted as unparsed.
+#[test]
+fn tls_application_data_mid_connection_is_tls_without_a_handshake() {
+    let mut h = Harness::new();
+    assert_eq!(h.c(&[0x17, 3, 3, 0, 20]), Interest::Keep);
+    assert_eq!(h.c(&[9; 20]), Interest::Keep);
+    assert_eq!(h.s(&[0x17, 3, 3, 0, 40]), Interest::Keep);
+    h.s(&[9; 40]);
+    h.c(&[0x17, 3, 3, 0, 30]);
+    h.c(&[9; 30]);
+    h.s(&[0x17, 3, 3, 0, 50]);
+    h.s(&[9; 50]);
+    let (_, conn) = h.close(CloseReason::Fin);
+    assert_eq!(conn.protocol, L7Protocol::Tls);
+    assert_eq!(conn.tls_decryption, Some("no_handshake"));
+    assert_eq!(h.cov.tls_undecrypted.get("no_handshake"), Some(&1));
+    assert_eq!(h.cov.tls_client_hello_unparsed, 0);
+    let e = conn.tls_estimate.expect("turns");
+    assert_eq!((e.turns, e.requests, e.mode), (2, Some(2), "http1_turns"));
+    // Overhead unknown without a ServerHello: the record bodies are the bytes.
+    assert_eq!((e.req_bytes, e.resp_bytes), (50, 90));
+}
+
+/// A TLS connection known only by the server's handshake bytes is counted as not
+/// decrypted for want of the ClientHello.
+#[test]
+fn tls_known_only_by_the_server_counts_as_no_handshake() {
+    let mut h = Harness::new();
+    h.s(&[0x16, 3, 3, 0, 0x5a, 2, 0, 0]);
+    let (_, conn) = h.close(CloseReason::Fin);
+    assert_eq!(conn.protocol, L7Protocol::Tls);
+    assert_eq!(conn.tls_decryption, Some("no_handshake"));
+    assert_eq!(h.cov.tls_undecrypted.get("no_handshake"), Some(&1));
 }

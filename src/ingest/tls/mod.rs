@@ -6,7 +6,11 @@
 //! [`HelloBuffer`] keeps the client's first bytes (at most [`MAX_HELLO_BYTES`]) until the
 //! whole handshake message is there. Records and the message are parsed with tls-parser.
 
+pub mod cipher;
+pub mod estimate;
 pub mod handshake;
+pub mod keylog;
+pub mod session;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -25,6 +29,52 @@ pub const MAX_HELLO_BYTES: usize = 16 << 10;
 
 /// Handshake message type of a ClientHello (RFC 8446 §4).
 const CLIENT_HELLO: u8 = 1;
+// Record content types (RFC 8446 §5.1).
+pub(crate) const CHANGE_CIPHER_SPEC: u8 = 20;
+pub(crate) const ALERT: u8 = 21;
+pub(crate) const HANDSHAKE: u8 = 22;
+pub(crate) const APPLICATION_DATA: u8 = 23;
+/// Largest record body a sender may use (2^14 plus the TLS 1.2 expansion allowance).
+pub(crate) const MAX_RECORD_BODY: usize = (1 << 14) + 2048;
+/// A ServerHello whose random is this is a HelloRetryRequest (RFC 8446 §4.1.3).
+pub(crate) const HRR_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
+
+/// Fills the fixed-size header `hdr`, of which `have` bytes are in, from the front of
+/// `bytes` (advanced past what it took); true once the header is whole.
+pub(crate) fn fill_header<const N: usize>(
+    hdr: &mut [u8; N],
+    have: &mut usize,
+    bytes: &mut &[u8],
+) -> bool {
+    let k = (N - *have).min(bytes.len());
+    hdr[*have..*have + k].copy_from_slice(&bytes[..k]);
+    *have += k;
+    *bytes = &bytes[k..];
+    *have == N
+}
+
+/// A record header's content type and body length; None when it cannot be a TLS record
+/// (unknown type, major version not 3, body over [`MAX_RECORD_BODY`]).
+pub(crate) fn record_header(hdr: [u8; 5]) -> Option<(u8, usize)> {
+    let [ctype, major, _, hi, lo] = hdr;
+    let len = usize::from(u16::from_be_bytes([hi, lo]));
+    ((CHANGE_CIPHER_SPEC..=APPLICATION_DATA).contains(&ctype)
+        && major == 3
+        && len <= MAX_RECORD_BODY)
+        .then_some((ctype, len))
+}
+
+/// A handshake message header's type and body length.
+pub(crate) fn message_header(hdr: [u8; 4]) -> (u8, usize) {
+    let [ty, a, b, c] = hdr;
+    (
+        ty,
+        usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c),
+    )
+}
 
 /// What a ClientHello names.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -64,8 +64,12 @@ struct Current {
 enum Step {
     Packet(Current),
     PcapHeader(LinkType),
-    Section { big_endian: bool },
+    Section {
+        big_endian: bool,
+    },
     Interface(Interface),
+    /// A Decryption Secrets Block holding a TLS key log (its text, unpadded).
+    Secrets(Vec<u8>),
     Skip,
     Eof,
     Fault(String),
@@ -98,7 +102,17 @@ pub struct CaptureFile {
     last_ts: Timestamp,
     counted: bool,
     done: bool,
+    /// Key log text of Decryption Secrets Blocks read and not yet taken.
+    secrets: Vec<u8>,
+    /// Key log bytes read from this file so far (bounded by [`MAX_SECRETS_BYTES`]).
+    secrets_total: usize,
 }
+
+/// Key log bytes kept from one file's Decryption Secrets Blocks; beyond it a block is
+/// counted as dropped (a key log line is about 180 bytes: some 90,000 sessions).
+pub const MAX_SECRETS_BYTES: usize = 16 << 20;
+/// Secrets type of a TLS key log in a Decryption Secrets Block ("TLSK").
+const SECRETS_TLS_KEY_LOG: u32 = 0x544c_534b;
 
 impl CaptureFile {
     /// Opens and sniffs a capture. `input` is this file's index among the run's inputs
@@ -187,6 +201,8 @@ impl CaptureFile {
             last_ts: Timestamp::default(),
             counted: false,
             done: false,
+            secrets: Vec::new(),
+            secrets_total: 0,
         })
     }
 
@@ -266,6 +282,16 @@ impl CaptureFile {
                     }
                     self.interfaces.push(iface);
                 }
+                Step::Secrets(text) => {
+                    if self.secrets_total + text.len() <= MAX_SECRETS_BYTES {
+                        self.secrets_total += text.len();
+                        self.secrets.extend_from_slice(&text);
+                        self.secrets.push(b'\n');
+                        cov.tls_secrets_blocks += 1;
+                    } else {
+                        cov.tls_secrets_blocks_dropped += 1;
+                    }
+                }
                 Step::Skip => {}
                 Step::Eof => {
                     self.end_of_stream(None)?;
@@ -274,6 +300,13 @@ impl CaptureFile {
                 Step::Fault(what) => return Err(self.corrupt(what)),
             }
             self.consume(len);
+        }
+    }
+
+    /// Moves the key log text of the Decryption Secrets Blocks read so far into `into`.
+    pub fn take_secrets(&mut self, into: &mut Vec<u8>) {
+        if !self.secrets.is_empty() {
+            into.append(&mut self.secrets);
         }
     }
 
@@ -580,7 +613,11 @@ fn classify_ng(ctx: &Ctx<'_>, block: Block<'_>) -> Step {
                 data,
             )
         }
-        // Name resolution, statistics, decryption secrets, custom, process info, journal.
+        Block::DecryptionSecrets(dsb) if dsb.secrets_type.0 == SECRETS_TLS_KEY_LOG => dsb
+            .data
+            .get(..dsb.secrets_len as usize)
+            .map_or(Step::Skip, |d| Step::Secrets(d.to_vec())),
+        // Name resolution, statistics, other secrets, custom, process info, journal.
         _ => Step::Skip,
     }
 }

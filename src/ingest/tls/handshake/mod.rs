@@ -12,30 +12,21 @@ use tls_parser::{
     TlsExtensionType, TlsMessage, TlsMessageHandshake,
 };
 
-use super::{client_hello, HelloError, HelloNames, MAX_HELLO_BYTES};
+use super::{
+    client_hello, fill_header, message_header, record_header, HelloError, HelloNames, ALERT,
+    APPLICATION_DATA, CHANGE_CIPHER_SPEC, HANDSHAKE, HRR_RANDOM, MAX_HELLO_BYTES,
+};
 use crate::model::connection::TlsHandshake;
 use crate::model::{Coverage, Direction, Timestamp};
 
-// Record content types (RFC 8446 §5.1).
-const CHANGE_CIPHER_SPEC: u8 = 20;
-const ALERT: u8 = 21;
-const HANDSHAKE: u8 = 22;
-const APPLICATION_DATA: u8 = 23;
 // Handshake message types (RFC 8446 §4, RFC 5246 §7.4).
 const CLIENT_HELLO: u8 = 1;
 const SERVER_HELLO: u8 = 2;
 const CERTIFICATE: u8 = 11;
 const SERVER_HELLO_DONE: u8 = 14;
-/// Largest record body a sender may use (2^14 plus the TLS 1.2 expansion allowance).
-const MAX_RECORD_BODY: usize = (1 << 14) + 2048;
 /// Records per side followed after it went encrypted while waiting for the handshake's
 /// end; past it the end is left unknown rather than following a long connection.
 const MAX_RECORDS_AFTER_CLEAR: u32 = 64;
-/// A ServerHello whose random is this is a HelloRetryRequest (RFC 8446 §4.1.3).
-const HRR_RANDOM: [u8; 32] = [
-    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
-    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
-];
 
 /// Whether the handshake reader still wants bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,21 +75,10 @@ impl Side {
     ) -> Result<(), HelloError> {
         while !bytes.is_empty() {
             if self.rec_left == 0 && self.hdr_len < 5 {
-                let k = (5 - self.hdr_len).min(bytes.len());
-                self.hdr[self.hdr_len..self.hdr_len + k].copy_from_slice(&bytes[..k]);
-                self.hdr_len += k;
-                bytes = &bytes[k..];
-                if self.hdr_len < 5 {
+                if !fill_header(&mut self.hdr, &mut self.hdr_len, &mut bytes) {
                     break;
                 }
-                let [ctype, major, _, hi, lo] = self.hdr;
-                let len = usize::from(u16::from_be_bytes([hi, lo]));
-                if !(CHANGE_CIPHER_SPEC..=APPLICATION_DATA).contains(&ctype)
-                    || major != 3
-                    || len > MAX_RECORD_BODY
-                {
-                    return Err(HelloError::Malformed);
-                }
+                let (ctype, len) = record_header(self.hdr).ok_or(HelloError::Malformed)?;
                 let at = self.offset;
                 self.offset += 5;
                 self.rec_type = ctype;
@@ -138,15 +118,10 @@ impl Side {
     ) -> Result<(), HelloError> {
         while !body.is_empty() {
             if self.msg_left == 0 && self.msg_hdr_len < 4 {
-                let k = (4 - self.msg_hdr_len).min(body.len());
-                self.msg_hdr[self.msg_hdr_len..self.msg_hdr_len + k].copy_from_slice(&body[..k]);
-                self.msg_hdr_len += k;
-                body = &body[k..];
-                if self.msg_hdr_len < 4 {
+                if !fill_header(&mut self.msg_hdr, &mut self.msg_hdr_len, &mut body) {
                     break;
                 }
-                let [ty, a, b, c] = self.msg_hdr;
-                let len = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
+                let (ty, len) = message_header(self.msg_hdr);
                 self.keep_msg = ty == CLIENT_HELLO || ty == SERVER_HELLO;
                 if self.keep_msg {
                     if len + 4 > MAX_HELLO_BYTES {
@@ -170,8 +145,7 @@ impl Side {
                     break;
                 }
             }
-            let [ty, a, b, c] = self.msg_hdr;
-            let len = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
+            let (ty, len) = message_header(self.msg_hdr);
             self.msg_hdr_len = 0;
             ev(Event::Message {
                 ty,
