@@ -22,7 +22,6 @@ use rustc_hash::FxHashMap;
 
 use crate::ingest::flow::{EventKind, Interest, StreamEvent};
 use crate::ingest::serialization::{KeySamples, PayloadRow, Sampler};
-
 use crate::ingest::tls::keylog::KeyLog;
 use crate::model::connection::TlsHandshake;
 use crate::model::coverage::MAX_UNANSWERED_SERVERS;
