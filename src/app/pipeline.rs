@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::ingest::capture::{CaptureFile, MergedCaptures};
+use crate::ingest::capture::{CaptureFile, FrameSource, MergedCaptures};
 use crate::ingest::decode::{DecodeConfig, Decoder, Packet};
 use crate::ingest::dns::{DnsConfig, DnsStage};
 use crate::ingest::flow::{FlowConfig, FlowTable};
@@ -21,8 +21,8 @@ pub struct PipelineConfig {
 
 /// Streams every frame of `captures` through the stages. Faults in the inputs are
 /// recorded in the returned coverage; nothing here fails.
-pub fn run_pipeline(
-    captures: &mut MergedCaptures,
+pub fn run_pipeline<S: FrameSource + ?Sized>(
+    captures: &mut S,
     config: PipelineConfig,
 ) -> (TableBuilder, Coverage) {
     run_pipeline_with_progress(captures, config, None)
@@ -31,9 +31,10 @@ pub fn run_pipeline(
 /// Packets between two progress updates: rare enough to cost nothing in the hot loop.
 const PROGRESS_EVERY: u64 = 1 << 16;
 
-/// [`run_pipeline`], ticking `progress` (a spinner on a terminal) as packets are read.
-pub fn run_pipeline_with_progress(
-    captures: &mut MergedCaptures,
+/// [`run_pipeline`] over any source of frames (files or live interfaces), ticking
+/// `progress` (a spinner on a terminal) as packets are read.
+pub fn run_pipeline_with_progress<S: FrameSource + ?Sized>(
+    captures: &mut S,
     config: PipelineConfig,
     progress: Option<&indicatif::ProgressBar>,
 ) -> (TableBuilder, Coverage) {

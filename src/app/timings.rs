@@ -1,7 +1,7 @@
 //! `--timings`: the wall-clock time of each stage of one `analyze` run. The stages run one
 //! after another on one thread, so each one's wall time is its CPU time too.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -9,6 +9,8 @@ use serde::Serialize;
 #[derive(Debug)]
 pub struct StageClock {
     last: Instant,
+    /// Wall-clock time of the start (the run's span starts there).
+    pub started: SystemTime,
     pub stages: Vec<StageTime>,
 }
 
@@ -22,6 +24,7 @@ impl StageClock {
     pub fn start() -> Self {
         StageClock {
             last: Instant::now(),
+            started: SystemTime::now(),
             stages: Vec::new(),
         }
     }

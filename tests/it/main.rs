@@ -21,7 +21,11 @@ mod h2cost;
 mod http2;
 mod html;
 mod links;
+#[cfg(feature = "live")]
+mod live;
 mod names;
+#[cfg(feature = "otel")]
+mod otel;
 mod recommend;
 mod robustness;
 mod serialization;
