@@ -17,7 +17,7 @@ need_root
 need_tools tcpreplay:tcpreplay ip:iproute2 ethtool:ethtool python3:python3
 WORK=$(mktemp -d /tmp/linkrank-speed.XXXXXX)
 trap cleanup_all EXIT
-watchdog_start $((SECS + 60))
+watchdog_start $((SECS + 300))
 P=lrspd$$
 netns_pair "$P-tx" veth-tx 10.85.0.1 "$P-rx" veth-rx 10.85.0.2
 ip netns exec "$P-rx" "$BIN" analyze --interface veth-rx --duration $((SECS + 3)) \

@@ -447,6 +447,7 @@ fn export_otlp(
 ) -> anyhow::Result<()> {
     let exchanges =
         links::exchange_durations(tables, naming).context("reading the exchanges' durations")?;
+    let stages: Vec<(&'static str, f64)> = clock.stages.iter().map(|s| (s.stage, s.ms)).collect();
     crate::report::otel::export(
         endpoint,
         &crate::report::otel::RunExport {
@@ -454,7 +455,7 @@ fn export_otlp(
             exchanges: &exchanges,
             capture_seconds,
             started: clock.started,
-            stages: &clock.stages,
+            stages: &stages,
             run_name,
         },
     )

@@ -21,12 +21,11 @@ use opentelemetry_sdk::Resource;
 
 use crate::analysis::links::{ExchangeDuration, LinkKey};
 use crate::analysis::rank::Ranked;
-use crate::app::timings::StageTime;
 
 /// Bucket bounds of the duration histograms, seconds: the servicegraph connector's
 /// defaults (2 ms to 15 s).
-pub const LATENCY_BUCKETS_S: [f64; 13] = [
-    0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.4, 2.0,
+pub const LATENCY_BUCKETS_S: [f64; 16] = [
+    0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.4, 2.0, 5.0, 10.0, 15.0,
 ];
 
 /// What one run hands to the exporter.
@@ -34,9 +33,10 @@ pub struct RunExport<'a> {
     pub links: &'a [Ranked],
     pub exchanges: &'a [ExchangeDuration],
     pub capture_seconds: Option<f64>,
-    /// When the run started, and each stage's time in order (`timings::StageClock`).
+    /// When the run started, and each stage's name and milliseconds in the order they
+    /// ran (the `--timings` stages).
     pub started: SystemTime,
-    pub stages: &'a [StageTime],
+    pub stages: &'a [(&'static str, f64)],
     /// The span's name: `linkrank analyze` or `linkrank watch window`.
     pub run_name: &'static str,
 }
@@ -291,10 +291,10 @@ fn record_spans(provider: &SdkTracerProvider, run: &RunExport<'_>) {
         .start(&tracer);
     let cx = Context::current_with_span(root);
     let mut at = run.started;
-    for stage in run.stages {
-        let end = at + Duration::from_secs_f64(stage.ms.max(0.0) / 1e3);
+    for &(stage, ms) in run.stages {
+        let end = at + Duration::from_secs_f64(ms.max(0.0) / 1e3);
         let mut span = tracer
-            .span_builder(stage.stage)
+            .span_builder(stage)
             .with_start_time(at)
             .start_with_context(&tracer, &cx);
         span.end_with_timestamp(end);
