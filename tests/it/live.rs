@@ -344,6 +344,21 @@ fn watch_windows_add_up_to_the_requests_sent() {
     }
     assert_eq!(requests, sent.len());
     assert!(with_requests >= 3, "the bursts fell in three windows");
+    // Memory stays bounded over the run: the resident set (sampled every 0.1 s) never
+    // passes 1 GiB, and the last window's is within 64 MiB of the first's.
+    let rss: Vec<u64> = std::fs::read_to_string(run.join("watch_rss.txt"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert!(!rss.is_empty());
+    let peak_kb = rss.iter().copied().max().unwrap();
+    assert!(peak_kb < 1 << 20, "peak RSS {peak_kb} kB");
+    let (first, last) = (rss[rss.len().min(20) - 1], rss[rss.len() - 1]);
+    assert!(
+        last < first + (64 << 10),
+        "RSS {first} kB after 2 s, {last} kB at the end"
+    );
     // links.json beside the windows is the last window's.
     let last = windows.last().unwrap();
     assert_eq!(

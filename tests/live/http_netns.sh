@@ -107,6 +107,13 @@ wait "$LIVE_PID" || { echo "linkrank --duration exited with $?" >&2; exit 1; }
 
 # 4. watch: windows of 2 s for 7 s, three bursts of three requests about 2 s apart.
 start_live watch watch --window 2 --duration 7
+# Its resident memory (kB), sampled every 0.1 s until it exits (at most 15 s).
+: > "$OUT/watch_rss.txt"
+( for _ in $(seq 150); do
+      awk '/^VmRSS/ {print $2}' "/proc/$LIVE_PID/status" 2>/dev/null >> "$OUT/watch_rss.txt" || break
+      sleep 0.1
+  done ) &
+PIDS+=($!)
 : > "$OUT/sent3.tsv"
 for _ in 1 2 3; do
     sleep 0.5
