@@ -34,14 +34,48 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 (cd tests/kit && npm ci --no-audit --no-fund --loglevel=error)
 
+# libpcap's headers and library for the `live` feature (live capture), which the tests
+# build and run; tcpdump, curl and ethtool for the live tests in network namespaces
+# (tests/live/http_netns.sh), which run as root.
+if ! dpkg -s libpcap-dev >/dev/null 2>&1; then
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev >/dev/null
+fi
+if [ "$(id -u)" -eq 0 ]; then
+    missing=()
+    for pair in tcpdump:tcpdump curl:curl ethtool:ethtool ip:iproute2 setpriv:util-linux; do
+        command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+fi
+
+# The OTLP export test (tests/it/otel.rs) needs a real collector, rotel, and the
+# OpenTelemetry protobuf definitions for its sink.
+if ! python3 -c "import rotel, opentelemetry.proto" >/dev/null 2>&1; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+    fi
+    # Debian's own python3 refuses pip installs outside a venv (PEP 668) unless told.
+    python3 -m pip install -q rotel opentelemetry-proto 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages rotel opentelemetry-proto
+fi
+
+# One build of everything, with the optional features on; the default build (no
+# libpcap, no OpenTelemetry) is only checked, so that the suite does not run twice.
+FEATURES=live,otel
 cargo fmt --check
-cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --features "$FEATURES" -- -D warnings
+cargo check
 
 # Tests that read the third-party corpus (LINKRANK_CORPUS, else ../shared/corpus) log
 # whether they ran or were skipped; the count is printed after the run.
 corpus_log="$(mktemp)"
 trap 'rm -f "$corpus_log"' EXIT
-LINKRANK_CORPUS_LOG="$corpus_log" cargo test --all-targets
+LINKRANK_CORPUS_LOG="$corpus_log" cargo test --all-targets --features "$FEATURES"
 ran=$(grep -c '^ran' "$corpus_log" || true)
 skipped=$(grep -c '^skipped' "$corpus_log" || true)
 if [ "$skipped" -gt 0 ]; then
@@ -59,8 +93,9 @@ fi
 # .ci/run installs; skipped with a notice where they are missing.
 if command -v node >/dev/null && command -v npm >/dev/null && [ -x /usr/bin/chromium ]; then
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
-    # target/debug/linkrank as `cargo test` built it: a separate `cargo build` would
-    # resolve other features (no dev-dependencies) and compile polars a second time.
+    # target/debug/linkrank as `cargo test` built it (with $FEATURES): a separate
+    # `cargo build` would resolve other features (no dev-dependencies) and compile
+    # polars a second time.
     node tests/browser/report.spec.js
 else
     echo "skipping the browser test of report.html: needs node, npm and /usr/bin/chromium" >&2

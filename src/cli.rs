@@ -5,9 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::app::config::{DEFAULT_ROUTES, DEFAULT_SAMPLES_PER_ROUTE, DEFAULT_TOP};
-use crate::app::AnalyzeConfig;
+use crate::app::config::{
+    DEFAULT_HISTORY, DEFAULT_ROUTES, DEFAULT_SAMPLES_PER_ROUTE, DEFAULT_TOP, DEFAULT_WINDOW_SECS,
+};
+use crate::app::{AnalyzeConfig, WatchConfig};
 use crate::diff::{self, DiffConfig, Format};
+use crate::ingest::capture::live::{LiveConfig, DEFAULT_SNAPLEN, DEFAULT_WRITE_MAX_BYTES};
 use crate::ingest::flow::FlowConfig;
 
 #[derive(Debug, Parser)]
@@ -21,6 +24,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the larger variants costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Analyse captures (pcap, pcapng, gzip-compressed or not), trace files (OTLP JSON or
@@ -30,14 +35,53 @@ pub enum Command {
     /// Compare two analyses (report folders, or captures analysed on the fly) link by
     /// link: latency with a significance test, bytes, handshakes, errors, protocol.
     Diff(DiffArgs),
+    /// Capture live from network interfaces without end, in windows: every window's
+    /// reports are written into DIR/windows/NNNNNN/ (atomically) and DIR/links.json is
+    /// the latest window's. Needs a build with the `live` feature and CAP_NET_RAW.
+    Watch(WatchArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Captures, trace files and/or Parquet tables of earlier runs, told apart by their
     /// content; captures are merged in time order, spans joined to the exchanges.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "interface", value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
+
+    /// Capture live from this network interface (libpcap; needs CAP_NET_RAW and a build
+    /// with the `live` feature); may be repeated. Ends on Ctrl-C or SIGTERM, after
+    /// --duration or after --packets, then writes the reports.
+    #[arg(long, value_name = "IF")]
+    pub interface: Vec<String>,
+
+    /// Live capture: stop after this many seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        requires = "interface",
+        conflicts_with = "packets"
+    )]
+    pub duration: Option<f64>,
+
+    /// Live capture: stop after this many packets.
+    #[arg(long, value_name = "N", requires = "interface")]
+    pub packets: Option<u64>,
+
+    /// Live capture: a libpcap filter expression (as tcpdump takes), on every interface.
+    #[arg(long, value_name = "FILTER", requires = "interface")]
+    pub bpf: Option<String>,
+
+    /// Live capture: bytes kept of each packet.
+    #[arg(long, default_value_t = DEFAULT_SNAPLEN, value_name = "N", requires = "interface")]
+    pub snaplen: u32,
+
+    /// Live capture: also write the packets analysed to this pcapng file.
+    #[arg(long, value_name = "FILE.pcapng", requires = "interface")]
+    pub write: Option<PathBuf>,
+
+    /// Size bound of the --write file; packets beyond it are not written (counted).
+    #[arg(long, default_value_t = DEFAULT_WRITE_MAX_BYTES, value_name = "BYTES", requires = "write")]
+    pub write_max_bytes: u64,
 
     /// Output folder [default: reports/<stem of the first input>/]
     #[arg(long, value_name = "DIR")]
@@ -126,6 +170,13 @@ pub struct AnalyzeArgs {
     /// with; may be repeated. pcapng Decryption Secrets Blocks in the captures are used too.
     #[arg(long, value_name = "FILE")]
     pub keylog: Vec<PathBuf>,
+
+    /// Export the links as OpenTelemetry metrics (the servicegraph connector's and
+    /// linkrank's own, docs/otel.md) and the run as spans to this OTLP/HTTP base URL
+    /// (e.g. http://127.0.0.1:4318); OTEL_EXPORTER_OTLP_* variables apply. Needs a build
+    /// with the `otel` feature.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl AnalyzeArgs {
@@ -140,7 +191,16 @@ impl AnalyzeArgs {
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
         }
+        let live = self.live_config()?;
+        needs_otel(self.otlp_endpoint.as_deref())?;
         let mut config = AnalyzeConfig::for_inputs(self.inputs);
+        if let Some(live) = live {
+            if config.inputs.is_empty() {
+                let first = live.interfaces.first().map_or("live", String::as_str);
+                config.out = crate::app::default_out_dir(std::path::Path::new(first));
+            }
+            config.live = Some(live);
+        }
         if let Some(out) = self.out {
             config.out = out;
         }
@@ -183,7 +243,140 @@ impl AnalyzeArgs {
         }
         config.quiet = self.quiet;
         config.keylog = self.keylog;
+        config.otlp_endpoint = self.otlp_endpoint;
         Ok(config)
+    }
+}
+
+impl AnalyzeArgs {
+    /// The live-capture settings, when `--interface` was given.
+    fn live_config(&self) -> Result<Option<LiveConfig>, String> {
+        if self.interface.is_empty() {
+            return Ok(None);
+        }
+        needs_live()?;
+        let duration = positive_secs("--duration", self.duration)?;
+        if self.packets == Some(0) {
+            return Err("--packets must be at least 1".into());
+        }
+        if self.snaplen == 0 {
+            return Err("--snaplen must be at least 1".into());
+        }
+        Ok(Some(LiveConfig {
+            duration,
+            packets: self.packets,
+            bpf: self.bpf.clone(),
+            snaplen: self.snaplen,
+            write: self.write.clone(),
+            write_max_bytes: self.write_max_bytes,
+            ..LiveConfig::new(self.interface.clone())
+        }))
+    }
+}
+
+/// Refuses live capture in a build without the `live` feature.
+fn needs_live() -> Result<(), String> {
+    if cfg!(feature = "live") {
+        Ok(())
+    } else {
+        Err(
+            "--interface needs live capture, which this linkrank was built without \
+             (build with `cargo build --features live`; it needs libpcap)"
+                .into(),
+        )
+    }
+}
+
+/// Refuses `--otlp-endpoint` in a build without the `otel` feature.
+fn needs_otel(endpoint: Option<&str>) -> Result<(), String> {
+    if endpoint.is_some() && !cfg!(feature = "otel") {
+        return Err(
+            "--otlp-endpoint needs OpenTelemetry export, which this linkrank was \
+             built without (build with `cargo build --features otel`)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A positive number of seconds given to `flag`, as a duration.
+fn positive_secs(flag: &str, secs: Option<f64>) -> Result<Option<std::time::Duration>, String> {
+    match secs {
+        Some(s) if !(s.is_finite() && s > 0.0) => Err(format!(
+            "{flag} must be a positive number of seconds, not {s}"
+        )),
+        Some(s) => Ok(Some(std::time::Duration::from_secs_f64(s))),
+        None => Ok(None),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Network interface to capture on; may be repeated.
+    #[arg(long, required = true, value_name = "IF")]
+    pub interface: Vec<String>,
+
+    /// Length of a window, seconds.
+    #[arg(long, default_value_t = DEFAULT_WINDOW_SECS, value_name = "SECS")]
+    pub window: f64,
+
+    /// Output folder [default: reports/watch/]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Windows whose reports are kept (older ones are deleted).
+    #[arg(long, default_value_t = DEFAULT_HISTORY, value_name = "N")]
+    pub history: usize,
+
+    /// Stop after this many seconds (default: on Ctrl-C or SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// A libpcap filter expression, on every interface.
+    #[arg(long, value_name = "FILTER")]
+    pub bpf: Option<String>,
+
+    /// Bytes kept of each packet.
+    #[arg(long, default_value_t = DEFAULT_SNAPLEN, value_name = "N")]
+    pub snaplen: u32,
+
+    /// Services file (as for analyze); may be repeated.
+    #[arg(long, value_name = "FILE")]
+    pub services: Vec<PathBuf>,
+
+    /// Export every window's links to this OTLP/HTTP base URL (as analyze does).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Print nothing but errors and warnings (no progress line).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl WatchArgs {
+    pub fn into_config(self) -> Result<WatchConfig, String> {
+        positive_secs("--window", Some(self.window))?;
+        if self.history == 0 {
+            return Err("--history must be at least 1".into());
+        }
+        needs_live()?;
+        needs_otel(self.otlp_endpoint.as_deref())?;
+        let mut analyze = AnalyzeConfig::for_inputs(Vec::new());
+        analyze.live = Some(LiveConfig {
+            duration: positive_secs("--duration", self.duration)?,
+            bpf: self.bpf,
+            snaplen: self.snaplen.max(1),
+            ..LiveConfig::new(self.interface)
+        });
+        analyze.services = self.services;
+        analyze.otlp_endpoint = self.otlp_endpoint;
+        analyze.quiet = self.quiet;
+        analyze.out = self.out.unwrap_or_else(|| PathBuf::from("reports/watch"));
+        Ok(WatchConfig {
+            analyze,
+            window: std::time::Duration::from_secs_f64(self.window),
+            history: self.history,
+        })
     }
 }
 
@@ -233,6 +426,63 @@ impl DiffArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn analyze_args(args: &[&str]) -> AnalyzeArgs {
+        let cli = Cli::try_parse_from(["linkrank", "analyze"].iter().chain(args)).unwrap();
+        let Command::Analyze(args) = cli.command else {
+            panic!("not analyze")
+        };
+        args
+    }
+
+    /// `--interface` needs no FILE; it is refused (clearly) by a build without `live`.
+    #[test]
+    fn interface_flags_become_a_live_config() {
+        let args = analyze_args(&[
+            "--interface",
+            "veth0",
+            "--interface",
+            "lo",
+            "--packets",
+            "25",
+            "--bpf",
+            "tcp",
+            "--write",
+            "w.pcapng",
+        ]);
+        match (cfg!(feature = "live"), args.into_config()) {
+            (true, Ok(config)) => {
+                let live = config.live.unwrap();
+                assert_eq!(live.interfaces, ["veth0", "lo"]);
+                assert_eq!(live.packets, Some(25));
+                assert_eq!(live.bpf.as_deref(), Some("tcp"));
+                assert_eq!(config.out, PathBuf::from("reports/veth0"));
+            }
+            (false, Err(e)) => assert!(e.contains("--features live"), "{e}"),
+            (built_with_live, other) => panic!("live feature {built_with_live}: {other:?}"),
+        }
+        assert!(
+            Cli::try_parse_from(["linkrank", "analyze", "--duration", "3", "a.pcap"]).is_err(),
+            "--duration needs --interface"
+        );
+        assert!(Cli::try_parse_from([
+            "linkrank",
+            "analyze",
+            "--interface",
+            "lo",
+            "--duration",
+            "3",
+            "--packets",
+            "9"
+        ])
+        .is_err());
+        if cfg!(feature = "live") {
+            let e = analyze_args(&["--interface", "lo", "--duration", "0"])
+                .into_config()
+                .unwrap_err();
+            assert!(e.contains("--duration"), "{e}");
+        }
+    }
 
     #[test]
     fn rejects_a_zero_idle_timeout() {

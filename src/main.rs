@@ -28,6 +28,10 @@ fn main() -> ExitCode {
             }),
             Err(msg) => return usage_error(&msg),
         },
+        Command::Watch(args) => match args.into_config() {
+            Ok(config) => watch(&config),
+            Err(msg) => return usage_error(&msg),
+        },
     };
     match result {
         Ok(code) => code,
@@ -40,6 +44,28 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// `linkrank watch`: windows until a signal or `--duration`; the reports are in DIR.
+#[cfg(feature = "live")]
+fn watch(config: &app::WatchConfig) -> Result<ExitCode, RunError> {
+    let windows = app::watch::watch(config)?;
+    if !config.analyze.quiet {
+        println!(
+            "{} windows written to {}",
+            windows.len(),
+            config.analyze.out.join("windows").display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Without the `live` feature the arguments are refused before this is reached.
+#[cfg(not(feature = "live"))]
+fn watch(_config: &app::WatchConfig) -> Result<ExitCode, RunError> {
+    Err(RunError::Input(anyhow::anyhow!(
+        "watch needs a linkrank built with the `live` feature"
+    )))
 }
 
 fn usage_error(msg: &str) -> ExitCode {

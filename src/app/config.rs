@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::analysis::cost::CostConstants;
+use crate::ingest::capture::live::LiveConfig;
 use crate::ingest::decode::DecodeConfig;
 use crate::ingest::flow::FlowConfig;
 use crate::ingest::http::HttpConfig;
@@ -20,6 +21,8 @@ pub const DEFAULT_ROUTES: usize = 10;
 #[derive(Clone, Debug)]
 pub struct AnalyzeConfig {
     pub inputs: Vec<PathBuf>,
+    /// Capture from network interfaces (`--interface`) instead of reading capture files.
+    pub live: Option<LiveConfig>,
     pub out: PathBuf,
     pub decode: DecodeConfig,
     pub flow: FlowConfig,
@@ -41,6 +44,9 @@ pub struct AnalyzeConfig {
     pub quiet: bool,
     /// TLS key log files (NSS format) to decrypt TLS connections with.
     pub keylog: Vec<PathBuf>,
+    /// Export the links as OpenTelemetry metrics (and the run as spans) to this OTLP/HTTP
+    /// base URL (feature `otel`).
+    pub otlp_endpoint: Option<String>,
 }
 
 /// One thread per core, as the system reports them (1 when it cannot tell).
@@ -63,6 +69,7 @@ impl AnalyzeConfig {
         }
         AnalyzeConfig {
             inputs,
+            live: None,
             out,
             decode: DecodeConfig::default(),
             flow: FlowConfig::default(),
@@ -84,9 +91,24 @@ impl AnalyzeConfig {
             kit_all: false,
             quiet: false,
             keylog: Vec::new(),
+            otlp_endpoint: None,
         }
     }
 }
+
+/// Validated settings of one `watch` run; `analyze.live` holds the capture's.
+#[derive(Clone, Debug)]
+pub struct WatchConfig {
+    pub analyze: AnalyzeConfig,
+    pub window: std::time::Duration,
+    /// Windows whose reports are kept.
+    pub history: usize,
+}
+
+/// Windows of `watch` by default, seconds.
+pub const DEFAULT_WINDOW_SECS: f64 = 60.0;
+/// Windows whose reports `watch` keeps by default.
+pub const DEFAULT_HISTORY: usize = 10;
 
 /// `<dir>/<stem>.services.yaml` beside a capture, when that file exists.
 pub fn services_beside(input: &Path) -> Option<PathBuf> {

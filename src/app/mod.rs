@@ -5,8 +5,10 @@
 pub mod config;
 mod pipeline;
 pub mod timings;
+#[cfg(feature = "live")]
+pub mod watch;
 
-pub use config::{default_out_dir, services_beside, AnalyzeConfig};
+pub use config::{default_out_dir, services_beside, AnalyzeConfig, WatchConfig};
 pub use pipeline::{
     open_captures, run_captures, run_captures_with_keys, run_pipeline, run_pipeline_with_keys,
     run_pipeline_with_progress, PipelineConfig, Rows,
@@ -24,6 +26,7 @@ use crate::analysis::join::{self, JoinConfig};
 use crate::analysis::links;
 use crate::analysis::plan;
 use crate::analysis::rank::{self, Ranked};
+use crate::ingest::capture::live::LiveConfig;
 use crate::ingest::traces;
 use crate::model::Coverage;
 use crate::report::summary::{self, InputSummary, TableFigures};
@@ -74,7 +77,7 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             capture_paths.push(path.clone());
         }
     }
-    let mut name_sources = load_name_sources(config).map_err(RunError::Input)?;
+    let name_sources = load_name_sources(config).map_err(RunError::Input)?;
     let trace_set = if trace_paths.is_empty() {
         None
     } else {
@@ -115,25 +118,14 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             .map_err(|e| RunError::Input(e.into()))?;
         keys.merge(&log);
     }
-    let (captures, mut builder, coverage) =
-        run_captures_with_keys(&capture_paths, pipeline, progress.as_ref(), &keys)
-            .map_err(RunError::Input)?;
-    // The parsed JSON samples stay in memory for the migration kit (never a table).
-    let samples = builder.take_samples();
+    let (packet_inputs, builder, coverage) =
+        read_packets(config, &capture_paths, pipeline, progress.as_ref(), &keys)?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     clock.lap("captures");
-    let inputs: Vec<InputSummary> = captures
-        .files()
-        .iter()
-        .map(|f| InputSummary {
-            path: f.path().to_path_buf(),
-            format: f.format().name(),
-            gzipped: f.gzipped(),
-            packets: f.packets(),
-            bytes: f.offset(),
-        })
+    let inputs: Vec<InputSummary> = packet_inputs
+        .into_iter()
         .chain(table_paths.iter().map(|p| InputSummary {
             path: p.clone(),
             format: "parquet",
@@ -154,7 +146,52 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
                 }),
         )
         .collect();
+    finish_run(
+        config,
+        clock,
+        Ingested {
+            inputs,
+            builder,
+            coverage,
+            earlier,
+            trace_set,
+            name_sources,
+            run_name: "linkrank analyze",
+        },
+    )
+}
 
+/// What the ingest gave one run, for [`finish_run`].
+struct Ingested {
+    inputs: Vec<InputSummary>,
+    builder: Rows,
+    coverage: Coverage,
+    /// Tables of earlier runs given as inputs.
+    earlier: Option<Tables>,
+    trace_set: Option<traces::TraceSet>,
+    name_sources: NameSources,
+    /// The run's span name in the OTLP export.
+    run_name: &'static str,
+}
+
+/// Everything after the ingest: the tables, names, links, chains, assessment and the
+/// reports in `config.out`, then the OTLP export.
+fn finish_run(
+    config: &AnalyzeConfig,
+    mut clock: timings::StageClock,
+    run: Ingested,
+) -> Result<RunOutcome, RunError> {
+    let Ingested {
+        inputs,
+        mut builder,
+        coverage,
+        earlier,
+        trace_set,
+        mut name_sources,
+        run_name,
+    } = run;
+    // The parsed JSON samples stay in memory for the migration kit (never a table).
+    let samples = builder.take_samples();
     let mut tables = builder
         .finish()
         .context("building the tables")
@@ -318,6 +355,18 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             .context("writing timings.json")
             .map_err(RunError::Output)?;
     }
+    if let Some(endpoint) = &config.otlp_endpoint {
+        export_otlp(
+            endpoint,
+            run_name,
+            &tables,
+            &naming,
+            &ranked,
+            capture_seconds,
+            &clock,
+        )
+        .map_err(RunError::Output)?;
+    }
     Ok(RunOutcome {
         tables,
         coverage,
@@ -329,6 +378,137 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         traces: trace_report,
         timings: clock,
     })
+}
+
+/// Runs the ingest pipeline over the capture files, or over the live interfaces; returns
+/// what each input gave (a file, or an interface), the table rows and the counters.
+fn read_packets(
+    config: &AnalyzeConfig,
+    capture_paths: &[PathBuf],
+    pipeline: PipelineConfig,
+    progress: Option<&indicatif::ProgressBar>,
+    keys: &crate::ingest::tls::keylog::KeyLog,
+) -> Result<(Vec<InputSummary>, Rows, Coverage), RunError> {
+    if let Some(live) = &config.live {
+        if let Some(file) = capture_paths.first() {
+            return Err(RunError::Input(anyhow::anyhow!(
+                "{}: a capture file cannot be analysed with --interface (trace files and \
+                 tables can)",
+                file.display()
+            )));
+        }
+        return read_live(live, config.quiet, pipeline, progress, keys);
+    }
+    let (captures, builder, coverage) =
+        run_captures_with_keys(capture_paths, pipeline, progress, keys).map_err(RunError::Input)?;
+    let inputs = captures
+        .files()
+        .iter()
+        .map(|f| InputSummary {
+            path: f.path().to_path_buf(),
+            format: f.format().name(),
+            gzipped: f.gzipped(),
+            packets: f.packets(),
+            bytes: f.offset(),
+        })
+        .collect();
+    Ok((inputs, builder, coverage))
+}
+
+#[cfg(feature = "live")]
+fn read_live(
+    live: &LiveConfig,
+    quiet: bool,
+    pipeline: PipelineConfig,
+    progress: Option<&indicatif::ProgressBar>,
+    keys: &crate::ingest::tls::keylog::KeyLog,
+) -> Result<(Vec<InputSummary>, Rows, Coverage), RunError> {
+    let mut capture = crate::ingest::capture::live::LiveCapture::open(live)
+        .map_err(|e| RunError::Input(e.into()))?;
+    if !quiet {
+        // Also the sign, for scripts, that the capture has started.
+        eprintln!(
+            "capturing on {} (Ctrl-C or SIGTERM ends the capture and writes the reports)",
+            live.interfaces.join(", ")
+        );
+    }
+    if let Some(bar) = progress {
+        // Live packets may come slowly: keep the elapsed time moving.
+        bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    }
+    let (builder, coverage) = run_pipeline_with_keys(&mut capture, pipeline, progress, keys);
+    Ok((live_inputs(&coverage), builder, coverage))
+}
+
+/// The interfaces of a live capture as the run's inputs.
+#[cfg(feature = "live")]
+fn live_inputs(coverage: &Coverage) -> Vec<InputSummary> {
+    coverage
+        .live
+        .iter()
+        .map(|c| InputSummary {
+            path: PathBuf::from(&c.interface),
+            format: "live",
+            gzipped: false,
+            packets: c.analysed,
+            bytes: c.bytes,
+        })
+        .collect()
+}
+
+/// Without the `live` feature the command line refuses `--interface`; a config built
+/// in code gets the same answer here.
+#[cfg(not(feature = "live"))]
+fn read_live(
+    _live: &LiveConfig,
+    _quiet: bool,
+    _pipeline: PipelineConfig,
+    _progress: Option<&indicatif::ProgressBar>,
+    _keys: &crate::ingest::tls::keylog::KeyLog,
+) -> Result<(Vec<InputSummary>, Rows, Coverage), RunError> {
+    Err(RunError::Input(anyhow::anyhow!(
+        "live capture needs a linkrank built with the `live` feature"
+    )))
+}
+
+/// `--otlp-endpoint`: the links as metrics, the run's stages as spans.
+#[cfg(feature = "otel")]
+fn export_otlp(
+    endpoint: &str,
+    run_name: &'static str,
+    tables: &Tables,
+    naming: &Naming,
+    ranked: &[Ranked],
+    capture_seconds: Option<f64>,
+    clock: &timings::StageClock,
+) -> anyhow::Result<()> {
+    let exchanges =
+        links::exchange_durations(tables, naming).context("reading the exchanges' durations")?;
+    let stages: Vec<(&'static str, f64)> = clock.stages.iter().map(|s| (s.stage, s.ms)).collect();
+    crate::report::otel::export(
+        endpoint,
+        &crate::report::otel::RunExport {
+            links: ranked,
+            exchanges: &exchanges,
+            capture_seconds,
+            started: clock.started,
+            stages: &stages,
+            run_name,
+        },
+    )
+}
+
+#[cfg(not(feature = "otel"))]
+fn export_otlp(
+    _endpoint: &str,
+    _run_name: &'static str,
+    _tables: &Tables,
+    _naming: &Naming,
+    _ranked: &[Ranked],
+    _capture_seconds: Option<f64>,
+    _clock: &timings::StageClock,
+) -> anyhow::Result<()> {
+    anyhow::bail!("--otlp-endpoint needs a linkrank built with the `otel` feature")
 }
 
 /// The JSON samples per link, from the `payloads` table.

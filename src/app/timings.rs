@@ -2,7 +2,7 @@
 //! run one after another; the capture stage uses several threads (`--threads`), so its
 //! CPU time can exceed its wall time.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// CPU time the whole process (all threads) has used, from /proc/self/stat (fields 14 and
 /// 15, in USER_HZ ticks, 1/100 s on Linux); `None` where that file is not there.
@@ -23,6 +23,8 @@ use serde::Serialize;
 pub struct StageClock {
     last: Instant,
     last_cpu: Option<Duration>,
+    /// Wall-clock time of the start (the run's span starts there).
+    pub started: SystemTime,
     pub stages: Vec<StageTime>,
 }
 
@@ -40,6 +42,7 @@ impl StageClock {
         StageClock {
             last: Instant::now(),
             last_cpu: process_cpu(),
+            started: SystemTime::now(),
             stages: Vec::new(),
         }
     }

@@ -133,6 +133,38 @@ pub struct Coverage {
     /// what is left). Empty when no source was off by `skew::MIN_CORRECTION_NS`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub clock_corrections: Vec<ClockCorrection>,
+    /// libpcap's counters per interface of a live capture; empty when reading files.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub live: Vec<LiveCounters>,
+}
+
+/// What libpcap and the capture loop saw on one interface of a live capture.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LiveCounters {
+    pub interface: String,
+    /// Packets the kernel passed the filter (libpcap `ps_recv`).
+    pub received: u64,
+    /// Packets dropped because the capture buffer was full (libpcap `ps_drop`): linkrank
+    /// did not read fast enough.
+    pub dropped: u64,
+    /// Packets dropped by the interface or its driver (libpcap `ps_ifdrop`).
+    pub if_dropped: u64,
+    /// Packets analysed from this interface, and their captured bytes.
+    pub analysed: u64,
+    pub bytes: u64,
+    /// Packets received after the `--packets` limit was reached, not analysed.
+    pub not_analysed: u64,
+    /// Packets written to the `--write` pcapng, and those left out because its size
+    /// bound was reached.
+    pub written: u64,
+    pub write_skipped: u64,
+}
+
+impl Coverage {
+    /// Packets a live capture lost before linkrank saw them (kernel and interface drops).
+    pub fn live_dropped(&self) -> u64 {
+        self.live.iter().map(|l| l.dropped + l.if_dropped).sum()
+    }
 }
 
 impl Coverage {
@@ -204,7 +236,9 @@ impl Coverage {
             tls_keylog_bad_lines,
             tls_secrets_blocks,
             tls_secrets_blocks_dropped,
+            live,
         } = other;
+        self.live.extend(live.iter().cloned());
         self.tls_decrypted += tls_decrypted;
         self.tls_keylog_bad_lines += tls_keylog_bad_lines;
         self.tls_secrets_blocks += tls_secrets_blocks;

@@ -93,6 +93,7 @@ fn quality(s: &mut String, r: &LinkReport<'_>) {
         let _ = writeln!(s, "| {label} | {n} |");
     }
     tls_decryption(s, c);
+    live_counters(s, c);
     if c.unanswered_attempts > 0 {
         let mut servers: Vec<_> = c.unanswered_attempts_by_server.iter().collect();
         servers.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
@@ -124,6 +125,34 @@ fn quality(s: &mut String, r: &LinkReport<'_>) {
     }
     clocks(s, r);
     let _ = writeln!(s);
+}
+
+/// libpcap's counters per interface of a live capture.
+fn live_counters(s: &mut String, c: &crate::model::Coverage) {
+    if c.live.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nLive capture (libpcap counters):\n\n\
+         | interface | received | dropped (buffer) | dropped (interface) | analysed | written |\n\
+         |---|---:|---:|---:|---:|---:|"
+    );
+    for l in &c.live {
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {} | {} | {} |",
+            l.interface, l.received, l.dropped, l.if_dropped, l.analysed, l.written
+        );
+    }
+    let dropped = c.live_dropped();
+    if dropped > 0 {
+        let _ = writeln!(
+            s,
+            "\n**Warning:** {dropped} packets were dropped before linkrank read them; the \
+             figures miss that traffic."
+        );
+    }
 }
 
 /// Capture clocks: what was corrected and what the estimates left.

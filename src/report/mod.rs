@@ -9,6 +9,8 @@ pub mod kit;
 pub mod links_csv;
 pub mod links_json;
 pub mod markdown;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod summary;
 pub mod terminal;
 pub mod traces;

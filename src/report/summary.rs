@@ -103,6 +103,7 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
             i.bytes
         );
     }
+    live_counters(&mut s, cov);
     let _ = writeln!(s, "capture");
     line(&mut s, "packets read", cov.packets);
     line(&mut s, "TCP segments decoded", cov.tcp_segments);
@@ -214,6 +215,81 @@ pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir:
     s
 }
 
+/// libpcap's counters per interface of a live capture, and a warning when packets were
+/// lost before linkrank saw them.
+fn live_counters(s: &mut String, cov: &Coverage) {
+    if cov.live.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "live capture (libpcap)");
+    for c in &cov.live {
+        let _ = writeln!(
+            s,
+            "  {}: received {}, dropped {}, dropped by the interface {}, analysed {}",
+            c.interface, c.received, c.dropped, c.if_dropped, c.analysed
+        );
+        if c.not_analysed > 0 {
+            let _ = writeln!(
+                s,
+                "    {} received after --packets was reached",
+                c.not_analysed
+            );
+        }
+        if c.written + c.write_skipped > 0 {
+            let _ = writeln!(
+                s,
+                "    written to the pcapng {}, left out (size bound) {}",
+                c.written, c.write_skipped
+            );
+        }
+    }
+    let dropped = cov.live_dropped();
+    if dropped > 0 {
+        let _ = writeln!(
+            s,
+            "warning: {dropped} packets were dropped before linkrank read them (kernel buffer \
+             or interface): the figures miss that traffic"
+        );
+    }
+}
+
 fn line(s: &mut String, label: &str, n: u64) {
     let _ = writeln!(s, "  {label:<44} {n}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LiveCounters;
+
+    fn live(dropped: u64, if_dropped: u64) -> Coverage {
+        Coverage {
+            live: vec![LiveCounters {
+                interface: "veth0".into(),
+                received: 120,
+                dropped,
+                if_dropped,
+                analysed: 100,
+                ..LiveCounters::default()
+            }],
+            ..Coverage::default()
+        }
+    }
+
+    #[test]
+    fn a_live_run_that_dropped_packets_says_so() {
+        let mut s = String::new();
+        live_counters(&mut s, &live(15, 5));
+        assert!(
+            s.contains("veth0: received 120, dropped 15, dropped by the interface 5, analysed 100"),
+            "{s}"
+        );
+        assert!(s.contains("warning: 20 packets were dropped"), "{s}");
+        let mut s = String::new();
+        live_counters(&mut s, &live(0, 0));
+        assert!(s.contains("received 120") && !s.contains("warning"), "{s}");
+        let mut s = String::new();
+        live_counters(&mut s, &Coverage::default());
+        assert!(s.is_empty(), "files only: no live section");
+    }
 }

@@ -22,7 +22,11 @@ mod http2;
 mod html;
 mod kit;
 mod links;
+#[cfg(feature = "live")]
+mod live;
 mod names;
+#[cfg(feature = "otel")]
+mod otel;
 mod recommend;
 mod robustness;
 mod serialization;

@@ -749,3 +749,34 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
     }
     Ok(out)
 }
+
+/// One captured exchange's link and durations (for the OTLP histograms).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExchangeDuration {
+    pub link: LinkKey,
+    /// Request first byte -> response last byte, seconds: the whole call as the client
+    /// sees it at the capture point.
+    pub client_s: Option<f64>,
+    /// Request last byte -> response first byte, seconds: the server's handling.
+    pub server_s: Option<f64>,
+}
+
+/// The durations of every exchange of `tables`, named as `measure` names its links.
+pub fn exchange_durations(tables: &Tables, naming: &Naming) -> PolarsResult<Vec<ExchangeDuration>> {
+    let ex_names = frame::name_rows(&tables.exchanges, naming)?;
+    let ex = frame::exchanges_frame(&tables.exchanges, &tables.connections, &ex_names)?;
+    let clients = strs(&ex, columns::CLIENT)?;
+    let servers = strs(&ex, columns::SERVER)?;
+    let total = f64s(&ex, columns::TOTAL_MS)?;
+    let ttfb = f64s(&ex, columns::TTFB_MS)?;
+    Ok(clients
+        .into_iter()
+        .zip(servers)
+        .zip(total.into_iter().zip(ttfb))
+        .map(|((c, s), (t, f))| ExchangeDuration {
+            link: (c.unwrap_or_default(), s.unwrap_or_default()),
+            client_s: t.map(|ms| ms / 1e3),
+            server_s: f.map(|ms| ms / 1e3),
+        })
+        .collect())
+}

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::analysis::identity::NameSource;
 
-pub use measure::{measure, LinkSet};
+pub use measure::{exchange_durations, measure, ExchangeDuration, LinkSet};
 pub use traced::{add_traces, measure_traced, normalise_route, TracedLinks};
 
 /// p50 / p95 / p99 of a duration, in milliseconds; `None` where nothing was measured.

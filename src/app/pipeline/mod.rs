@@ -14,7 +14,7 @@ mod shard;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 
-use crate::ingest::capture::{CaptureFile, MergedCaptures};
+use crate::ingest::capture::{CaptureFile, FrameSource, MergedCaptures};
 use crate::ingest::decode::{DecodeConfig, Decoder, Packet, Segment};
 use crate::ingest::dns::{DnsConfig, DnsStage};
 use crate::ingest::flow::skew::SkewEstimator;
@@ -83,7 +83,10 @@ impl Default for PipelineConfig {
 
 /// Streams every frame of `captures` through the stages. Faults in the inputs are
 /// recorded in the returned coverage; nothing here fails.
-pub fn run_pipeline(captures: &mut MergedCaptures, config: PipelineConfig) -> (Rows, Coverage) {
+pub fn run_pipeline<S: FrameSource + ?Sized>(
+    captures: &mut S,
+    config: PipelineConfig,
+) -> (Rows, Coverage) {
     run_pipeline_with_progress(captures, config, None)
 }
 
@@ -225,9 +228,10 @@ impl Shards {
     }
 }
 
-/// [`run_pipeline`], ticking `progress` (a spinner on a terminal) as packets are read.
-pub fn run_pipeline_with_progress(
-    captures: &mut MergedCaptures,
+/// [`run_pipeline`] over any source of frames (files or live interfaces), ticking
+/// `progress` (a spinner on a terminal) as packets are read.
+pub fn run_pipeline_with_progress<S: FrameSource + ?Sized>(
+    captures: &mut S,
     config: PipelineConfig,
     progress: Option<&indicatif::ProgressBar>,
 ) -> (Rows, Coverage) {
@@ -236,8 +240,8 @@ pub fn run_pipeline_with_progress(
 
 /// [`run_pipeline_with_progress`] with TLS secrets (`--keylog`); the captures' own
 /// Decryption Secrets Blocks are added as they are met.
-pub fn run_pipeline_with_keys(
-    captures: &mut MergedCaptures,
+pub fn run_pipeline_with_keys<S: FrameSource + ?Sized>(
+    captures: &mut S,
     config: PipelineConfig,
     progress: Option<&indicatif::ProgressBar>,
     keys: &KeyLog,
@@ -299,8 +303,8 @@ struct Reader {
 
 /// Reads and decodes every frame, deals the TCP segments to `shards` and sweeps them all
 /// every `SWEEP_INTERVAL_NS` of capture time, as one flow table sweeps itself.
-fn read(
-    captures: &mut MergedCaptures,
+fn read<S: FrameSource + ?Sized>(
+    captures: &mut S,
     config: PipelineConfig,
     progress: Option<&indicatif::ProgressBar>,
     keys: &KeyLog,
