@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::analysis::chains::from_traces::TraceSampleStats;
 use crate::analysis::chains::ChainCheck;
 use crate::analysis::join::{Join, JoinStats};
 use crate::ingest::traces::{TraceCoverage, TraceSet};
@@ -33,6 +34,10 @@ pub struct TraceReport {
     /// Null unless captures were given too.
     pub join: Option<JoinStats>,
     pub chain_check: Option<ChainCheck>,
+    /// Present when the chains were read from a sample of whole traces (more trace
+    /// calls than `MAX_CHAIN_TRACE_CALLS`): what the sample kept and left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_sample: Option<TraceSampleStats>,
 }
 
 impl TraceReport {
@@ -51,7 +56,7 @@ impl TraceReport {
                 })
                 .collect(),
             spans: set.coverage.spans_kept,
-            calls: set.calls.len() as u64,
+            calls: set.coverage.calls,
             services: set.services.len(),
             max_span_depth: set.max_depth,
             coverage: set.coverage.clone(),
@@ -63,6 +68,7 @@ impl TraceReport {
                 .collect(),
             join: joined.map(|j| j.stats.clone()),
             chain_check,
+            chain_sample: None,
         }
     }
 

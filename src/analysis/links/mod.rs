@@ -20,7 +20,9 @@ use serde::Serialize;
 use crate::analysis::identity::NameSource;
 
 pub use measure::{measure, LinkSet};
-pub use traced::{add_traces, measure_traced, normalise_route, TracedLinks};
+pub use traced::{
+    add_traced, add_traces, measure_traced, normalise_route, TracedBuilder, TracedLinks,
+};
 
 /// p50 / p95 / p99 of a duration, in milliseconds; `None` where nothing was measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]

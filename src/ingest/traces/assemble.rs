@@ -12,7 +12,7 @@ use super::calls::{build_trace, Scratch};
 use super::error::{TraceCoverage, TraceError};
 use super::shared_strings::SharedStrings;
 use super::span::{Span, TraceId};
-use super::TraceSet;
+use super::{CallSink, TraceSet};
 
 /// Bounds of the readers and the assembler.
 #[derive(Clone, Debug)]
@@ -65,7 +65,7 @@ struct OpenTrace {
 /// How often (in spans) idle traces are looked for.
 const SWEEP_EVERY: u64 = 1 << 16;
 /// The sink every reader pushes spans into.
-pub(crate) struct Ingest {
+pub(crate) struct Ingest<'s> {
     pub limits: Limits,
     open: FxHashMap<TraceId, OpenTrace>,
     open_spans: usize,
@@ -75,10 +75,12 @@ pub(crate) struct Ingest {
     scratch: Scratch,
     pub set: TraceSet,
     file: PathBuf,
+    /// Where each trace's calls go as it is built; `None` keeps them in `set.calls`.
+    sink: Option<&'s mut dyn CallSink>,
 }
 
-impl Ingest {
-    pub fn new(limits: Limits) -> Self {
+impl<'s> Ingest<'s> {
+    pub fn new(limits: Limits, sink: Option<&'s mut dyn CallSink>) -> Self {
         Ingest {
             limits,
             open: FxHashMap::default(),
@@ -89,6 +91,7 @@ impl Ingest {
             scratch: Scratch::default(),
             set: TraceSet::default(),
             file: PathBuf::new(),
+            sink,
         }
     }
 
@@ -185,6 +188,12 @@ impl Ingest {
         for t in traces {
             self.open_spans -= t.spans.len();
             build_trace(t.spans, &mut self.set, &mut self.names, &mut self.scratch);
+            if let Some(sink) = self.sink.as_deref_mut() {
+                // Streamed: `set.calls` holds this trace's calls alone, so their
+                // `parent_call` indexes are the trace's own.
+                sink.trace(&self.set.calls);
+                self.set.calls.clear();
+            }
         }
     }
 
