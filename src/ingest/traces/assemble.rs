@@ -36,6 +36,19 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Errors kept in `TraceSet::errors` (all are counted).
     pub max_errors_kept: usize,
+    /// Threads reading: over 1, OTLP JSON lines are parsed on `threads - 1` workers
+    /// while the calling thread assembles (the result is the same).
+    pub threads: usize,
+}
+
+/// Threads a run uses by default: `LINKRANK_THREADS` when set to a number, else every
+/// core.
+pub fn default_threads() -> usize {
+    std::env::var("LINKRANK_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 impl Default for Limits {
@@ -51,6 +64,7 @@ impl Default for Limits {
             max_line_bytes: 64 << 20,
             max_message_bytes: 64 << 20,
             max_errors_kept: 100,
+            threads: default_threads(),
         }
     }
 }

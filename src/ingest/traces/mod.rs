@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use assemble::Limits;
+pub use assemble::{default_threads, Limits};
 pub use calls::{CallRule, SpanCall, SpanCallKind, UNKNOWN_CALLER, UNKNOWN_PEER, USER};
 pub use error::{Location, TraceCoverage, TraceError};
 pub use sniff::{is_gzip, sniff, sniff_bytes, TraceFormat};
