@@ -77,13 +77,13 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     // Without a capture to join them to, the trace calls are measured as they are built
     // and not kept (memory bounded by links and the chains' sample, not by calls).
     let mut streamed = (capture_paths.is_empty() && table_paths.is_empty())
-        .then(|| StreamedTraces::new(chains::from_traces::MAX_CHAIN_TRACE_CALLS));
+        .then(|| StreamedTraces::new(chains::from_traces::chain_calls_cap(&config.traces)));
     let trace_set = if trace_paths.is_empty() {
         None
     } else {
         let read = match streamed.as_mut() {
-            Some(s) => traces::read_streaming(&trace_paths, traces::Limits::default(), s),
-            None => traces::read(&trace_paths),
+            Some(s) => traces::read_streaming(&trace_paths, config.traces.clone(), s),
+            None => traces::read_with(&trace_paths, config.traces.clone()),
         };
         Some(read.map_err(|e| RunError::Input(e.into()))?)
     };

@@ -35,7 +35,7 @@ pub struct TraceReport {
     pub join: Option<JoinStats>,
     pub chain_check: Option<ChainCheck>,
     /// Present when the chains were read from a sample of whole traces (more trace
-    /// calls than `MAX_CHAIN_TRACE_CALLS`): what the sample kept and left out.
+    /// calls than `chain_calls_cap`): what the sample kept and left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain_sample: Option<TraceSampleStats>,
 }

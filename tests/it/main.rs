@@ -26,6 +26,7 @@ mod recommend;
 mod robustness;
 mod serialization;
 mod tls_handshake;
+mod trace_scale;
 mod traces;
 mod traces_join;
 mod traces_rpc;
