@@ -102,6 +102,14 @@ impl TraceReport {
                 c.orphan_spans
             );
         }
+        if let Some(k) = &self.chain_sample {
+            let _ = writeln!(
+                s,
+                "  chains: a sample of {} of {} traces (bounded by --trace-window)",
+                k.traces_kept,
+                k.traces_kept + k.traces_left_out
+            );
+        }
         if let Some(j) = &self.join {
             let _ = writeln!(
                 s,
