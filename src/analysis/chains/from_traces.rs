@@ -117,7 +117,7 @@ fn push_call(set: &mut CallSet, calls: &[traces::SpanCall], i: usize, index: usi
 }
 
 /// Trace calls of a run above which the chains are read from a sample of whole traces:
-/// 2/5 of the open-span bound (100,000 by default), so that one bound (`--trace-window`)
+/// 2/5 of the open-span bound (40,000 by default), so that one bound (`--trace-window`)
 /// scales both of the trace side's memories alike.
 pub fn chain_calls_cap(limits: &traces::Limits) -> usize {
     (limits.max_open_spans / 5 * 2).max(1)

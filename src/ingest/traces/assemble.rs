@@ -55,8 +55,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_open_traces: 200_000,
-            // About 350 bytes a span: the open spans stay under 100 MB.
-            max_open_spans: 250_000,
+            // About 450 bytes a span held (its record, its trace's share of the map and
+            // vectors, its path): the open spans stay near 45 MB, so that a trace-only
+            // run stays under 200 MB whatever its size (bench/analyze_spans.sh).
+            max_open_spans: 100_000,
             max_spans_per_trace: 100_000,
             idle_flush_ns: 60 * 1_000_000_000,
             idle_flush_spans: 200_000,
