@@ -12,6 +12,7 @@ use crate::app::{AnalyzeConfig, WatchConfig};
 use crate::diff::{self, DiffConfig, Format};
 use crate::ingest::capture::live::{LiveConfig, DEFAULT_SNAPLEN, DEFAULT_WRITE_MAX_BYTES};
 use crate::ingest::flow::FlowConfig;
+use crate::ingest::traces;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -103,6 +104,12 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = FlowConfig::default().max_ooo_bytes_total, value_name = "BYTES")]
     pub max_ooo_total_bytes: usize,
 
+    /// Spans held in open traces at once (all trace files); past it the least recently
+    /// extended traces are built early (counted as evicted). The chains read every trace
+    /// while their calls are under 2/5 of this, else a sample of whole traces that size.
+    #[arg(long, default_value_t = traces::Limits::default().max_open_spans, value_name = "SPANS")]
+    pub trace_window: usize,
+
     /// Services file (YAML: service -> IPs, CIDRs, IP:port listeners, hostnames); may be
     /// repeated. `<capture stem>.services.yaml` beside a capture is read too.
     #[arg(long, value_name = "FILE")]
@@ -191,6 +198,9 @@ impl AnalyzeArgs {
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
         }
+        if self.trace_window == 0 {
+            return Err("--trace-window must be at least 1".into());
+        }
         let live = self.live_config()?;
         needs_otel(self.otlp_endpoint.as_deref())?;
         let mut config = AnalyzeConfig::for_inputs(self.inputs);
@@ -211,6 +221,7 @@ impl AnalyzeArgs {
             max_ooo_bytes_total: self.max_ooo_total_bytes.max(self.max_ooo_bytes),
             ..config.flow
         };
+        config.traces.max_open_spans = self.trace_window;
         if let Some(file) = &self.cost_config {
             config.cost.apply_file(file).map_err(|e| e.to_string())?;
         }
@@ -240,6 +251,7 @@ impl AnalyzeArgs {
         config.timings = self.timings;
         if let Some(n) = self.threads {
             config.threads = usize::from(n);
+            config.traces.threads = usize::from(n);
         }
         config.quiet = self.quiet;
         config.keylog = self.keylog;

@@ -27,6 +27,8 @@ pub struct AnalyzeConfig {
     pub decode: DecodeConfig,
     pub flow: FlowConfig,
     pub http: HttpConfig,
+    /// Bounds of the trace readers and assembler (`--trace-window`).
+    pub traces: crate::ingest::traces::Limits,
     /// Services files: those given, then those found beside the captures.
     pub services: Vec<PathBuf>,
     pub k8s: Vec<PathBuf>,
@@ -73,6 +75,7 @@ impl AnalyzeConfig {
             out,
             decode: DecodeConfig::default(),
             flow: FlowConfig::default(),
+            traces: Default::default(),
             http: HttpConfig {
                 sampler: SamplerConfig {
                     max_docs_per_key: DEFAULT_SAMPLES_PER_ROUTE,

@@ -78,10 +78,23 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
         }
     }
     let name_sources = load_name_sources(config).map_err(RunError::Input)?;
+    // Without a capture to join them to, the trace calls are measured as they are built
+    // and not kept (memory bounded by links and the chains' sample, not by calls).
+    let mut streamed =
+        (capture_paths.is_empty() && table_paths.is_empty() && config.live.is_none())
+            .then(|| StreamedTraces::new(chains::from_traces::chain_calls_cap(&config.traces)));
     let trace_set = if trace_paths.is_empty() {
         None
     } else {
-        Some(traces::read(&trace_paths).map_err(|e| RunError::Input(e.into()))?)
+        let read = match streamed.as_mut() {
+            Some(s) => traces::read_streaming(&trace_paths, config.traces.clone(), s),
+            None => traces::read_with(&trace_paths, config.traces.clone()),
+        };
+        Some(read.map_err(|e| RunError::Input(e.into()))?)
+    };
+    let (streamed_links, streamed_chains) = match streamed {
+        Some(s) if trace_set.is_some() => (Some(s.links), Some(s.chains)),
+        _ => (None, None),
     };
     let earlier = if table_paths.is_empty() {
         None
@@ -155,6 +168,8 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             coverage,
             earlier,
             trace_set,
+            streamed_links,
+            streamed_chains,
             name_sources,
             run_name: "linkrank analyze",
         },
@@ -169,6 +184,10 @@ struct Ingested {
     /// Tables of earlier runs given as inputs.
     earlier: Option<Tables>,
     trace_set: Option<traces::TraceSet>,
+    /// A trace-only run's links and chain sample, built as the traces were read (the
+    /// calls themselves are not kept).
+    streamed_links: Option<links::TracedBuilder>,
+    streamed_chains: Option<chains::from_traces::TraceSample>,
     name_sources: NameSources,
     /// The run's span name in the OTLP export.
     run_name: &'static str,
@@ -187,6 +206,8 @@ fn finish_run(
         coverage,
         earlier,
         trace_set,
+        streamed_links,
+        streamed_chains,
         mut name_sources,
         run_name,
     } = run;
@@ -227,7 +248,9 @@ fn finish_run(
     let mut link_set = links::measure(&tables, &naming, config.routes)
         .context("measuring the links")
         .map_err(RunError::Output)?;
-    if let Some(t) = &trace_set {
+    if let Some(b) = streamed_links {
+        links::add_traced(&mut link_set, b.finish(config.routes), &Default::default());
+    } else if let Some(t) = &trace_set {
         links::add_traces(
             &mut link_set,
             t,
@@ -256,10 +279,15 @@ fn finish_run(
             &chain_config,
         ));
     }
-    let trace_report = trace_set
+    let mut trace_report = trace_set
         .as_ref()
         .map(|t| TraceReport::of(t, joined.as_ref(), chain_check));
-    if let Some(t) = &trace_set {
+    if let Some(sample) = streamed_chains {
+        let stats = sample.append_to(&mut chain_set);
+        if let Some(r) = trace_report.as_mut() {
+            r.chain_sample = (stats.traces_left_out > 0).then_some(stats);
+        }
+    } else if let Some(t) = &trace_set {
         let matched = joined.as_ref().map(|j| j.call_matched.as_slice());
         chains::from_traces::append_trace_calls(&mut chain_set, &t.calls, &|i| {
             matched.is_some_and(|m| m.get(i).copied().unwrap_or(false))
@@ -509,6 +537,31 @@ fn export_otlp(
     _clock: &timings::StageClock,
 ) -> anyhow::Result<()> {
     anyhow::bail!("--otlp-endpoint needs a linkrank built with the `otel` feature")
+}
+
+/// Where streamed trace calls go: the traced links' measures, and the chains' sample of
+/// whole traces.
+struct StreamedTraces {
+    links: links::TracedBuilder,
+    chains: chains::from_traces::TraceSample,
+}
+
+impl StreamedTraces {
+    fn new(chain_cap: usize) -> Self {
+        StreamedTraces {
+            links: links::TracedBuilder::default(),
+            chains: chains::from_traces::TraceSample::new(chain_cap),
+        }
+    }
+}
+
+impl traces::CallSink for StreamedTraces {
+    fn trace(&mut self, calls: &[traces::SpanCall]) {
+        for c in calls {
+            self.links.add(c, false);
+        }
+        self.chains.trace(calls);
+    }
 }
 
 /// The JSON samples per link, from the `payloads` table.

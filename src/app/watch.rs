@@ -85,6 +85,8 @@ pub fn watch(config: &WatchConfig) -> Result<Vec<WindowSummary>, RunError> {
                 coverage,
                 earlier: None,
                 trace_set: None,
+                streamed_links: None,
+                streamed_chains: None,
                 name_sources: name_sources.clone(),
                 run_name: "linkrank watch window",
             },

@@ -970,6 +970,13 @@ fn traces_section(s: &mut String, r: &LinkReport<'_>) {
             k.timing_missed
         );
     }
+    if let Some(k) = &t.chain_sample {
+        let _ = writeln!(
+            s,
+            "The call chains are read from a sample of whole traces: {} traces ({} calls) kept, {} traces ({} calls) left out (`--trace-window` sets the bound); the links measure every call.\n",
+            k.traces_kept, k.calls_kept, k.traces_left_out, k.calls_left_out
+        );
+    }
 }
 
 /// `a (3), b (1)`, or `-` when empty.

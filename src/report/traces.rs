@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::analysis::chains::from_traces::TraceSampleStats;
 use crate::analysis::chains::ChainCheck;
 use crate::analysis::join::{Join, JoinStats};
 use crate::ingest::traces::{TraceCoverage, TraceSet};
@@ -33,6 +34,10 @@ pub struct TraceReport {
     /// Null unless captures were given too.
     pub join: Option<JoinStats>,
     pub chain_check: Option<ChainCheck>,
+    /// Present when the chains were read from a sample of whole traces (more trace
+    /// calls than `chain_calls_cap`): what the sample kept and left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_sample: Option<TraceSampleStats>,
 }
 
 impl TraceReport {
@@ -51,7 +56,7 @@ impl TraceReport {
                 })
                 .collect(),
             spans: set.coverage.spans_kept,
-            calls: set.calls.len() as u64,
+            calls: set.coverage.calls,
             services: set.services.len(),
             max_span_depth: set.max_depth,
             coverage: set.coverage.clone(),
@@ -63,6 +68,7 @@ impl TraceReport {
                 .collect(),
             join: joined.map(|j| j.stats.clone()),
             chain_check,
+            chain_sample: None,
         }
     }
 
@@ -94,6 +100,14 @@ impl TraceReport {
                 c.spans_over_trace_cap,
                 c.traces_evicted,
                 c.orphan_spans
+            );
+        }
+        if let Some(k) = &self.chain_sample {
+            let _ = writeln!(
+                s,
+                "  chains: a sample of {} of {} traces (bounded by --trace-window)",
+                k.traces_kept,
+                k.traces_kept + k.traces_left_out
             );
         }
         if let Some(j) = &self.join {

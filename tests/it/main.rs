@@ -33,6 +33,7 @@ mod serialization;
 mod tls_decrypt;
 mod tls_handshake;
 mod threads;
+mod trace_scale;
 mod traces;
 mod traces_join;
 mod traces_rpc;

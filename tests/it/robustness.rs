@@ -427,22 +427,28 @@ impl PcapWriter {
 }
 
 /// What one run of the binary cost.
-struct Run {
-    code: Option<i32>,
-    max_rss_mb: u64,
-    stderr: String,
-    quality: serde_json::Value,
-    links: serde_json::Value,
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) max_rss_mb: u64,
+    pub(crate) stderr: String,
+    pub(crate) quality: serde_json::Value,
+    pub(crate) links: serde_json::Value,
 }
 
 /// Runs `linkrank analyze` on `inputs` and measures its peak RSS with wait4.
 fn run_measured(inputs: &[&Path], limit: Duration) -> Run {
+    run_measured_with(inputs, &[], limit)
+}
+
+/// `run_measured` with more options for `analyze`.
+pub(crate) fn run_measured_with(inputs: &[&Path], options: &[&str], limit: Duration) -> Run {
     let out = tempfile::tempdir().unwrap();
     let stderr_path = out.path().join("stderr.txt");
     // Reaped by wait4 below, which std's `Child` does not know about.
     #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_linkrank"))
         .args(["analyze", "--quiet", "--reproducible", "--no-auto-services"])
+        .args(options)
         .args(inputs)
         .arg("--out")
         .arg(out.path().join("r"))

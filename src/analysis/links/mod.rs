@@ -22,7 +22,9 @@ use serde::Serialize;
 use crate::analysis::identity::NameSource;
 
 pub use measure::{exchange_durations, measure, ExchangeDuration, LinkSet};
-pub use traced::{add_traces, measure_traced, normalise_route, TracedLinks};
+pub use traced::{
+    add_traced, add_traces, measure_traced, normalise_route, TracedBuilder, TracedLinks,
+};
 
 /// p50 / p95 / p99 of a duration, in milliseconds; `None` where nothing was measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]

@@ -8,7 +8,12 @@
 //! Plain Rust rather than polars: the calls are already owned rows in memory, and the
 //! few figures per link are simpler to read as a fold than as a frame.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use sketches_ddsketch::{Config as DDSketchConfig, DDSketch};
 
 use super::{
     sorted_counts, Bytes, BytesPerRequest, Evidence, HttpMeasures, Link, LinkKey, LinkQuality,
@@ -19,9 +24,6 @@ use crate::analysis::join::Join;
 use crate::ingest::http::route::template;
 use crate::ingest::traces::{SpanCall, SpanCallKind, TraceSet};
 use crate::tables::Tables;
-
-/// (method, route) of a route.
-type RouteKey = (Option<String>, Option<String>);
 
 /// Links made from trace calls.
 #[derive(Clone, Debug, Default)]
@@ -35,15 +37,57 @@ pub struct TracedLinks {
     pub async_per_link: BTreeMap<LinkKey, (u64, Option<String>)>,
 }
 
+/// Latency samples of one group of calls: exact while there are few (the percentiles
+/// then interpolate as the capture links' do), a DDSketch (1% relative error, at most
+/// 2048 bins) past `EXACT_SAMPLES`, so a link's memory does not grow with its calls.
+#[derive(Default)]
+struct Samples {
+    exact: Vec<f64>,
+    sketch: Option<Box<DDSketch>>,
+}
+
+/// Samples kept exactly per group (32 KB) before the sketch takes over.
+const EXACT_SAMPLES: usize = 4096;
+
+impl Samples {
+    fn add(&mut self, v: f64) {
+        if let Some(s) = &mut self.sketch {
+            s.add(v);
+            return;
+        }
+        self.exact.push(v);
+        if self.exact.len() > EXACT_SAMPLES {
+            let mut s = DDSketch::new(DDSketchConfig::defaults());
+            self.exact.iter().for_each(|&x| s.add(x));
+            self.exact = Vec::new();
+            self.sketch = Some(Box::new(s));
+        }
+    }
+
+    fn percentiles(&mut self) -> Percentiles {
+        match &self.sketch {
+            None => percentiles(&mut self.exact),
+            Some(s) => {
+                let q = |q: f64| s.quantile(q).ok().flatten();
+                Percentiles {
+                    p50: q(0.50),
+                    p95: q(0.95),
+                    p99: q(0.99),
+                }
+            }
+        }
+    }
+}
+
 /// The figures of one group of calls (a link or one of its routes).
 #[derive(Default)]
 struct Acc {
     requests: u64,
     /// Server-side wait (server span), else the client span: the wire's request-last to
     /// response-first is closest to the server's own span.
-    wait_ms: Vec<f64>,
+    wait_ms: Samples,
     /// Client span (what the caller waited), else the server span.
-    total_ms: Vec<f64>,
+    total_ms: Samples,
     seconds: BTreeMap<i64, u64>,
     status: StatusMix,
     req_body: (u64, u64),
@@ -61,10 +105,10 @@ impl Acc {
         let server = span(c.server_start_ns, c.server_end_ns);
         let client = span(c.client_start_ns, c.client_end_ns);
         if let Some(w) = server.or(client) {
-            self.wait_ms.push(w);
+            self.wait_ms.add(w);
         }
         if let Some(t) = client.or(server) {
-            self.total_ms.push(t);
+            self.total_ms.add(t);
         }
         if let Some(start) = c.client_start_ns.or(c.server_start_ns) {
             *self
@@ -100,7 +144,12 @@ impl Acc {
             self.resp_body.1 += 1;
         }
         if let Some(v) = version_of(c) {
-            *self.versions.entry(v).or_default() += 1;
+            match self.versions.get_mut(v.as_ref()) {
+                Some(n) => *n += 1,
+                None => {
+                    self.versions.insert(v.into_owned(), 1);
+                }
+            }
         }
     }
 
@@ -116,8 +165,8 @@ impl Acc {
                 mean: seconds.map(|s| r as f64 / s),
                 peak: self.seconds.values().max().map(|&p| p as f64),
             },
-            latency_ms: percentiles(&mut self.wait_ms),
-            latency_total_ms: percentiles(&mut self.total_ms),
+            latency_ms: self.wait_ms.percentiles(),
+            latency_total_ms: self.total_ms.percentiles(),
             bytes: Bytes {
                 request_headers: None,
                 request_bodies: sum(self.req_body),
@@ -182,23 +231,23 @@ pub fn grpc_as_http(code: u16) -> u16 {
 
 /// `HTTP/1.1`, `HTTP/2` (as the capture writes versions), the RPC system (`gRPC`,
 /// `thrift`, `apache_dubbo`, ...), else the database system of a database call.
-fn version_of(c: &SpanCall) -> Option<String> {
+fn version_of(c: &SpanCall) -> Option<Cow<'_, str>> {
     if let Some(rpc) = c.rpc_system.as_deref() {
         return Some(if rpc.eq_ignore_ascii_case("grpc") {
             "gRPC".into()
         } else {
-            rpc.to_owned()
+            rpc.into()
         });
     }
     let Some(v) = c.protocol_version.as_deref() else {
-        return c.db_system.as_deref().map(str::to_owned);
+        return c.db_system.as_deref().map(Cow::from);
     };
     Some(match v {
         "1.0" => "HTTP/1.0".into(),
         "1.1" => "HTTP/1.1".into(),
         "2" | "2.0" => "HTTP/2".into(),
         "3" | "3.0" => "HTTP/3".into(),
-        other => format!("HTTP/{other}"),
+        other => format!("HTTP/{other}").into(),
     })
 }
 
@@ -268,9 +317,41 @@ pub fn measure_traced(
     shown_by_capture: &dyn Fn(usize) -> bool,
     top_routes: usize,
 ) -> TracedLinks {
-    let mut out = TracedLinks::default();
-    let (mut first, mut last) = (u64::MAX, 0u64);
-    for c in calls {
+    let mut b = TracedBuilder::default();
+    for (i, c) in calls.iter().enumerate() {
+        b.add(c, shown_by_capture(i));
+    }
+    b.finish(top_routes)
+}
+
+/// A link by the calls' shared names (no `String` per call).
+type ArcKey = (Arc<str>, Arc<str>);
+/// (method, route) of a route, shared.
+type ArcRoute = (Option<Arc<str>>, Option<Arc<str>>);
+
+/// Distinct route inputs whose route key is remembered (paths carry ids, so they are
+/// bounded); past it the key is computed per call.
+const MAX_ROUTE_MEMO: usize = 1 << 16;
+
+/// `measure_traced` one call at a time, so the calls need not be held: memory grows with
+/// links, routes and seconds covered, not with calls.
+#[derive(Default)]
+pub struct TracedBuilder {
+    first: u64,
+    last: u64,
+    any_time: bool,
+    links: FxHashMap<ArcKey, Acc>,
+    routes: FxHashMap<ArcKey, FxHashMap<ArcRoute, Acc>>,
+    calls_per_link: FxHashMap<ArcKey, u64>,
+    async_per_link: FxHashMap<ArcKey, u64>,
+    brokers: FxHashMap<ArcKey, BTreeMap<String, u64>>,
+    /// `route_of` by the span text it came from (route, path or name).
+    route_memo: FxHashMap<(u8, Arc<str>), Option<Arc<str>>>,
+}
+
+impl TracedBuilder {
+    /// One call; `shown_by_capture` counts it without measuring it.
+    pub fn add(&mut self, c: &SpanCall, shown_by_capture: bool) {
         for t in [
             c.client_start_ns,
             c.server_start_ns,
@@ -280,109 +361,148 @@ pub fn measure_traced(
         .into_iter()
         .flatten()
         {
-            first = first.min(t);
-            last = last.max(t);
+            if !self.any_time {
+                (self.first, self.last, self.any_time) = (t, t, true);
+            }
+            self.first = self.first.min(t);
+            self.last = self.last.max(t);
         }
-    }
-    out.seconds = (last > first).then(|| (last - first) as f64 / 1e9);
-
-    let mut links: BTreeMap<LinkKey, Acc> = BTreeMap::new();
-    let mut routes: BTreeMap<LinkKey, BTreeMap<RouteKey, Acc>> = BTreeMap::new();
-    let mut brokers: BTreeMap<LinkKey, BTreeMap<String, u64>> = BTreeMap::new();
-    for (i, c) in calls.iter().enumerate() {
-        let key: LinkKey = (c.caller.to_string(), c.callee.to_string());
-        *out.calls_per_link.entry(key.clone()).or_default() += 1;
+        let key: ArcKey = (Arc::clone(&c.caller), Arc::clone(&c.callee));
+        *self.calls_per_link.entry(key.clone()).or_default() += 1;
         if c.kind == SpanCallKind::Async {
-            let e = out.async_per_link.entry(key.clone()).or_default();
-            e.0 += 1;
+            *self.async_per_link.entry(key.clone()).or_default() += 1;
             if let Some(b) = &c.broker {
-                *brokers
-                    .entry(key.clone())
-                    .or_default()
-                    .entry(b.to_string())
-                    .or_default() += 1;
+                let per = self.brokers.entry(key.clone()).or_default();
+                match per.get_mut(b.as_ref()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        per.insert(b.to_string(), 1);
+                    }
+                }
             }
         }
-        if shown_by_capture(i) {
-            continue;
+        if shown_by_capture {
+            return;
         }
-        links.entry(key.clone()).or_default().add(c);
-        routes
+        self.links.entry(key.clone()).or_default().add(c);
+        let route = self.route_key(c);
+        self.routes
             .entry(key)
             .or_default()
-            .entry((c.method.as_deref().map(str::to_owned), route_of(c)))
+            .entry((c.method.clone(), route))
             .or_default()
             .add(c);
     }
-    for (key, per_broker) in brokers {
-        if let Some(e) = out.async_per_link.get_mut(&key) {
-            e.1 = sorted_counts(per_broker, 1).pop().map(|c| c.value);
+
+    /// `route_of`, remembered by its input.
+    fn route_key(&mut self, c: &SpanCall) -> Option<Arc<str>> {
+        let input = match (&c.route, &c.path) {
+            (Some(r), _) => (0, r),
+            (None, Some(p)) => (1, p),
+            (None, None) => (2, &c.name),
+        };
+        if let Some(r) = self.route_memo.get(&(input.0, Arc::clone(input.1))) {
+            return r.clone();
         }
+        let r: Option<Arc<str>> = route_of(c).map(Arc::from);
+        if self.route_memo.len() < MAX_ROUTE_MEMO {
+            self.route_memo
+                .insert((input.0, Arc::clone(input.1)), r.clone());
+        }
+        r
     }
-    for (key, acc) in links {
-        let mut link_routes: Vec<Route> = routes
-            .remove(&key)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|((method, route), acc)| Route {
-                method,
-                route,
-                http: acc.measures(out.seconds),
+
+    pub fn finish(self, top_routes: usize) -> TracedLinks {
+        let mut out = TracedLinks {
+            seconds: (self.last > self.first).then(|| (self.last - self.first) as f64 / 1e9),
+            ..Default::default()
+        };
+        let owned = |k: &ArcKey| -> LinkKey { (k.0.to_string(), k.1.to_string()) };
+        let mut brokers = self.brokers;
+        out.calls_per_link = (self.calls_per_link.iter())
+            .map(|(k, &n)| (owned(k), n))
+            .collect();
+        out.async_per_link = (self.async_per_link.iter())
+            .map(|(k, &n)| {
+                let broker = (brokers.remove(k))
+                    .and_then(|per| sorted_counts(per, 1).pop().map(|c| c.value));
+                (owned(k), (n, broker))
             })
             .collect();
-        let routes_not_listed = super::keep_busiest_routes(&mut link_routes, top_routes);
-        let acc_has_method = link_routes.iter().any(|r| r.method.is_some());
-        let http = acc.measures(out.seconds);
-        let calls = out.calls_per_link.get(&key).copied().unwrap_or(0);
-        let (async_calls, broker) = out.async_per_link.get(&key).cloned().unwrap_or_default();
-        let protocol = if async_calls * 2 > calls {
-            broker.clone().unwrap_or_else(|| "async".into())
-        } else {
-            // A client span may not record the version: an HTTP method still says HTTP.
-            match http.http_versions.first() {
-                Some(v) => v.value.to_ascii_lowercase(),
-                None if acc_has_method => "http".into(),
-                None => "unknown".into(),
-            }
-        };
-        out.links.push(Link {
-            client: key.0.clone(),
-            client_source: NameSource::Traces,
-            server: key.1.clone(),
-            server_source: NameSource::Traces,
-            server_endpoints: Vec::new(),
-            client_addresses: Vec::new(),
-            protocol,
-            connections: 0,
-            tcp_handshakes: 0,
-            tls_handshakes: 0,
-            requests_per_connection: None,
-            requests_per_connection_dist: Default::default(),
-            handshake_rtt_ms: Default::default(),
-            tls_versions: Vec::new(),
-            tls_resumed: 0,
-            tls_handshake_ms: Default::default(),
-            tls_server_names: Vec::new(),
-            tls_alpn_offered: Vec::new(),
-            tls_estimate: None,
-            resets: 0,
-            retransmitted_bytes: 0,
-            zero_window_events: None,
-            retransmission_timeouts: None,
-            rto_wait_ms: None,
-            client_zero_window_ms: None,
-            server_zero_window_ms: None,
-            quality: LinkQuality::default(),
-            http: Some(http),
-            routes_not_listed,
-            routes: link_routes,
-            evidence: Evidence::Traces,
-            traced_calls: Some(calls),
-            async_share: (calls > 0).then(|| async_calls as f64 / calls as f64),
-            broker,
-        });
+        let mut routes = self.routes;
+        // Sorted by link, as the links are listed.
+        let mut links: Vec<(LinkKey, ArcKey, Acc)> = (self.links.into_iter())
+            .map(|(k, acc)| (owned(&k), k, acc))
+            .collect();
+        links.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, arc_key, acc) in links {
+            let mut link_routes: Vec<Route> = routes
+                .remove(&arc_key)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|((method, route), acc)| Route {
+                    method: method.map(|m| m.to_string()),
+                    route: route.map(|r| r.to_string()),
+                    http: acc.measures(out.seconds),
+                })
+                .collect();
+            // Listed by (method, route) before the busiest are kept, as the sorted map
+            // listed them: the order of equally busy routes does not depend on hashing.
+            link_routes.sort_by(|a, b| (&a.method, &a.route).cmp(&(&b.method, &b.route)));
+            let routes_not_listed = super::keep_busiest_routes(&mut link_routes, top_routes);
+            let acc_has_method = link_routes.iter().any(|r| r.method.is_some());
+            let http = acc.measures(out.seconds);
+            let calls = out.calls_per_link.get(&key).copied().unwrap_or(0);
+            let (async_calls, broker) = out.async_per_link.get(&key).cloned().unwrap_or_default();
+            let protocol = if async_calls * 2 > calls {
+                broker.clone().unwrap_or_else(|| "async".into())
+            } else {
+                // A client span may not record the version: an HTTP method still says HTTP.
+                match http.http_versions.first() {
+                    Some(v) => v.value.to_ascii_lowercase(),
+                    None if acc_has_method => "http".into(),
+                    None => "unknown".into(),
+                }
+            };
+            out.links.push(Link {
+                client: key.0.clone(),
+                client_source: NameSource::Traces,
+                server: key.1.clone(),
+                server_source: NameSource::Traces,
+                server_endpoints: Vec::new(),
+                client_addresses: Vec::new(),
+                protocol,
+                connections: 0,
+                tcp_handshakes: 0,
+                tls_handshakes: 0,
+                requests_per_connection: None,
+                requests_per_connection_dist: Default::default(),
+                handshake_rtt_ms: Default::default(),
+                tls_versions: Vec::new(),
+                tls_resumed: 0,
+                tls_handshake_ms: Default::default(),
+                tls_server_names: Vec::new(),
+                tls_alpn_offered: Vec::new(),
+                tls_estimate: None,
+                resets: 0,
+                retransmitted_bytes: 0,
+                zero_window_events: None,
+                retransmission_timeouts: None,
+                rto_wait_ms: None,
+                client_zero_window_ms: None,
+                server_zero_window_ms: None,
+                quality: LinkQuality::default(),
+                http: Some(http),
+                routes_not_listed,
+                routes: link_routes,
+                evidence: Evidence::Traces,
+                traced_calls: Some(calls),
+                async_share: (calls > 0).then(|| async_calls as f64 / calls as f64),
+                broker,
+            });
+        }
+        out
     }
-    out
 }
 
 /// Adds the trace files' view to the links: a captured link is `both` when some of its
@@ -411,6 +531,17 @@ pub fn add_traces(
             e.1 += u64::from(c.kind == SpanCallKind::Async);
         }
     }
+    add_traced(set, traced, &joined_per_link);
+    Ok(())
+}
+
+/// Adds links measured from trace calls to `set`; `joined_per_link` counts, per captured
+/// link, the exchanges joined to traced calls and how many of those were async.
+pub fn add_traced(
+    set: &mut LinkSet,
+    traced: TracedLinks,
+    joined_per_link: &BTreeMap<LinkKey, (u64, u64)>,
+) {
     for link in &mut set.links {
         let key = (link.client.clone(), link.server.clone());
         let (n, async_calls) = joined_per_link.get(&key).copied().unwrap_or_default();
@@ -438,7 +569,6 @@ pub fn add_traces(
     if set.capture_seconds.is_none() {
         set.capture_seconds = traced.seconds;
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use super::calls::{build_trace, Scratch};
 use super::error::{TraceCoverage, TraceError};
 use super::shared_strings::SharedStrings;
 use super::span::{Span, TraceId};
-use super::TraceSet;
+use super::{CallSink, TraceSet};
 
 /// Bounds of the readers and the assembler.
 #[derive(Clone, Debug)]
@@ -36,14 +36,24 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Errors kept in `TraceSet::errors` (all are counted).
     pub max_errors_kept: usize,
+    /// Threads reading: over 1, OTLP JSON lines are parsed on `threads - 1` workers
+    /// while the calling thread assembles (the result is the same).
+    pub threads: usize,
+}
+
+/// Threads a run uses by default (`analyze --threads` sets them): every core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_open_traces: 200_000,
-            // About 350 bytes a span: the open spans stay under 100 MB.
-            max_open_spans: 250_000,
+            // About 450 bytes a span held (its record, its trace's share of the map and
+            // vectors, its path): the open spans stay near 45 MB, so that a trace-only
+            // run stays under 200 MB whatever its size (bench/analyze_spans.sh).
+            max_open_spans: 100_000,
             max_spans_per_trace: 100_000,
             idle_flush_ns: 60 * 1_000_000_000,
             idle_flush_spans: 200_000,
@@ -51,6 +61,7 @@ impl Default for Limits {
             max_line_bytes: 64 << 20,
             max_message_bytes: 64 << 20,
             max_errors_kept: 100,
+            threads: default_threads(),
         }
     }
 }
@@ -65,7 +76,7 @@ struct OpenTrace {
 /// How often (in spans) idle traces are looked for.
 const SWEEP_EVERY: u64 = 1 << 16;
 /// The sink every reader pushes spans into.
-pub(crate) struct Ingest {
+pub(crate) struct Ingest<'s> {
     pub limits: Limits,
     open: FxHashMap<TraceId, OpenTrace>,
     open_spans: usize,
@@ -75,10 +86,12 @@ pub(crate) struct Ingest {
     scratch: Scratch,
     pub set: TraceSet,
     file: PathBuf,
+    /// Where each trace's calls go as it is built; `None` keeps them in `set.calls`.
+    sink: Option<&'s mut dyn CallSink>,
 }
 
-impl Ingest {
-    pub fn new(limits: Limits) -> Self {
+impl<'s> Ingest<'s> {
+    pub fn new(limits: Limits, sink: Option<&'s mut dyn CallSink>) -> Self {
         Ingest {
             limits,
             open: FxHashMap::default(),
@@ -89,6 +102,7 @@ impl Ingest {
             scratch: Scratch::default(),
             set: TraceSet::default(),
             file: PathBuf::new(),
+            sink,
         }
     }
 
@@ -185,6 +199,12 @@ impl Ingest {
         for t in traces {
             self.open_spans -= t.spans.len();
             build_trace(t.spans, &mut self.set, &mut self.names, &mut self.scratch);
+            if let Some(sink) = self.sink.as_deref_mut() {
+                // Streamed: `set.calls` holds this trace's calls alone, so their
+                // `parent_call` indexes are the trace's own.
+                sink.trace(&self.set.calls);
+                self.set.calls.clear();
+            }
         }
     }
 

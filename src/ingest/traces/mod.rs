@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use assemble::Limits;
+pub use assemble::{default_threads, Limits};
 pub use calls::{CallRule, SpanCall, SpanCallKind, UNKNOWN_CALLER, UNKNOWN_PEER, USER};
 pub use error::{Location, TraceCoverage, TraceError};
 pub use sniff::{is_gzip, sniff, sniff_bytes, TraceFormat};
@@ -37,7 +37,8 @@ pub use span::{
 /// Everything read from trace files.
 #[derive(Debug, Default)]
 pub struct TraceSet {
-    /// Calls, trace by trace; `SpanCall::parent_call` indexes this vector.
+    /// Calls, trace by trace; `SpanCall::parent_call` indexes this vector. Empty when
+    /// read by `read_streaming`.
     pub calls: Vec<SpanCall>,
     /// Spans kept per `service.name`.
     pub services: BTreeMap<Arc<str>, u64>,
@@ -61,7 +62,32 @@ pub fn read<P: AsRef<Path>>(paths: &[P]) -> Result<TraceSet, TraceError> {
 }
 
 pub fn read_with<P: AsRef<Path>>(paths: &[P], limits: Limits) -> Result<TraceSet, TraceError> {
-    let mut ing = assemble::Ingest::new(limits);
+    read_into(paths, limits, None)
+}
+
+/// What takes the calls of each trace as it is built, instead of `TraceSet::calls`.
+pub trait CallSink {
+    /// The calls of one trace, in the order `TraceSet::calls` would hold them;
+    /// `SpanCall::parent_call` indexes `calls`.
+    fn trace(&mut self, calls: &[SpanCall]);
+}
+
+/// `read_with`, the calls handed to `sink` trace by trace (bounded memory: none are kept,
+/// `TraceSet::calls` stays empty and `coverage.calls` counts them).
+pub fn read_streaming<P: AsRef<Path>>(
+    paths: &[P],
+    limits: Limits,
+    sink: &mut dyn CallSink,
+) -> Result<TraceSet, TraceError> {
+    read_into(paths, limits, Some(sink))
+}
+
+fn read_into<P: AsRef<Path>>(
+    paths: &[P],
+    limits: Limits,
+    sink: Option<&mut dyn CallSink>,
+) -> Result<TraceSet, TraceError> {
+    let mut ing = assemble::Ingest::new(limits, sink);
     for p in paths {
         let path = p.as_ref();
         let format = sniff(path).ok_or_else(|| match std::fs::metadata(path) {

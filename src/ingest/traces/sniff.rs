@@ -57,7 +57,7 @@ pub fn is_gzip(path: &Path) -> bool {
 }
 
 /// Opens a file for reading, through a gzip decoder when it starts with the gzip magic.
-pub fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
+pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
     let mut f = BufReader::with_capacity(256 * 1024, File::open(path)?);
     let gz = f.fill_buf()?.starts_with(&GZIP_MAGIC);
     Ok(if gz {

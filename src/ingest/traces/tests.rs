@@ -626,3 +626,100 @@ fn a_resource_written_after_its_spans_still_names_them() {
         ]
     );
 }
+
+/// An OTLP/JSON-lines file of about `spans` spans from the bench generator
+/// (bench/make_spans.py), whole batches of 512 spans a line.
+pub(crate) fn bench_spans(spans: usize) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("spans.jsonl");
+    let gen = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/make_spans.py");
+    let ok = std::process::Command::new("python3")
+        .args([gen, out.to_str().unwrap(), &spans.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    std::fs::read(&out).unwrap()
+}
+
+/// Everything a reading gives, errors as their messages.
+fn reading(set: &TraceSet) -> String {
+    let errors: Vec<String> = set.errors.iter().map(ToString::to_string).collect();
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}\n{}\n{errors:?}",
+        set.coverage, set.calls, set.services, set.edges, set.max_depth
+    )
+}
+
+#[test]
+fn json_lines_read_alike_on_one_thread_and_on_several() {
+    let mut text = bench_spans(3000);
+    // Between the generator's lines: a blank line, a line the fast path turns down (an
+    // escaped id, read by the reference), a malformed one, one over the bound, spans
+    // without ids; and a last line cut short.
+    let span = |id: &str| span_json(T1, id, "", 2, 1, 2, &s_attr("http.route", "/a"));
+    let extra = [
+        String::new(),
+        otlp_line("esc", &[span("\\u0030000000000000001")]),
+        r#"{"resourceSpans": [{"scopeSpans": 7}]}"#.to_string(),
+        otlp_line(
+            "long",
+            &[span_json(
+                T1,
+                "00000000000000a2",
+                "",
+                2,
+                1,
+                2,
+                &s_attr("pad", &"x".repeat(700_000)),
+            )],
+        ),
+        otlp_line("noid", &[span("")]),
+    ];
+    let mut lines: Vec<&[u8]> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let at = lines.len() / 2;
+    let mut mixed = Vec::new();
+    for (i, l) in lines.drain(..).enumerate() {
+        mixed.extend_from_slice(l);
+        mixed.push(b'\n');
+        if i == at || i == 1 {
+            for e in &extra {
+                mixed.extend_from_slice(e.as_bytes());
+                mixed.push(b'\n');
+            }
+        }
+    }
+    mixed.extend_from_slice(&otlp_line("cut", &[span("00000000000000c1")]).as_bytes()[..90]);
+    text = mixed;
+    let f = temp_with(&text);
+    let read_on = |threads| {
+        let limits = Limits {
+            threads,
+            // Over the generator's lines (512 spans, about 350 KB), under the padded one.
+            max_line_bytes: 600_000,
+            ..Limits::default()
+        };
+        read_with(&[f.path()], limits).unwrap()
+    };
+    let one = read_on(1);
+    let c = &one.coverage;
+    assert_eq!(c.lines_too_long, 2, "{c:?}");
+    assert_eq!(
+        c.malformed_documents, 3,
+        "the bad line twice, the cut line: {c:?}"
+    );
+    assert_eq!(c.spans_missing_ids, 2, "{c:?}");
+    assert_eq!(c.bytes, text.len() as u64);
+    assert!(c.calls > 1000 && one.calls.len() as u64 == c.calls, "{c:?}");
+    // The escaped id is the reference's reading: its service is there.
+    assert!(one.services.keys().any(|s| &**s == "esc"));
+    for threads in [2, 3, 8] {
+        assert_eq!(
+            reading(&read_on(threads)),
+            reading(&one),
+            "{threads} threads"
+        );
+    }
+}

@@ -49,7 +49,7 @@ pub(crate) trait SpanSink {
     fn push(&mut self, span: Option<Span>);
 }
 
-impl SpanSink for Ingest {
+impl SpanSink for Ingest<'_> {
     fn names(&mut self) -> &mut SharedStrings {
         Ingest::names(self)
     }

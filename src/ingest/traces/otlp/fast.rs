@@ -857,15 +857,7 @@ mod tests {
         if !crate::testing::corpus::require() {
             return;
         }
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("spans.jsonl");
-        let gen = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/make_spans.py");
-        let ok = std::process::Command::new("python3")
-            .args([gen, out.to_str().unwrap(), "5000"])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let text = std::fs::read(&out).unwrap();
+        let text = crate::ingest::traces::tests::bench_spans(5000);
         let mut spans = 0;
         for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             assert!(agree(line));

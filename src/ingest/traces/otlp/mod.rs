@@ -9,6 +9,7 @@
 
 mod convert;
 mod fast;
+mod lines;
 mod reference;
 
 use std::io::{BufRead, Read};
@@ -22,104 +23,7 @@ use super::assemble::Ingest;
 use super::error::{Location, TraceError};
 use super::stream::{json_documents, KeyedArray};
 use convert::convert;
-
-/// One request per line. A line longer than the bound is skipped (counted), so a file
-/// without newlines cannot make the reader hold it whole.
-pub(crate) fn read_lines(
-    mut r: impl BufRead,
-    file: &Path,
-    ing: &mut Ingest,
-) -> std::io::Result<()> {
-    let max = ing.limits.max_line_bytes;
-    let mut line = Vec::new();
-    let mut fast = fast::Parsed::default();
-    let mut n = 0u64;
-    loop {
-        line.clear();
-        n += 1;
-        let got = read_line(&mut r, &mut line, max)?;
-        if got == 0 {
-            return Ok(());
-        }
-        ing.coverage().bytes += got as u64;
-        if line.len() > max && line.last() != Some(&b'\n') {
-            // Over the bound: skip to the end of this line.
-            let mut skipped = 0u64;
-            loop {
-                let buf = r.fill_buf()?;
-                if buf.is_empty() {
-                    break;
-                }
-                let (used, done) = match memchr::memchr(b'\n', buf) {
-                    Some(i) => (i + 1, true),
-                    None => (buf.len(), false),
-                };
-                r.consume(used);
-                skipped += used as u64;
-                if done {
-                    break;
-                }
-            }
-            ing.coverage().bytes += skipped;
-            ing.coverage().lines_too_long += 1;
-            // Give the bound's worth of buffer back rather than keep it for short lines.
-            line = Vec::new();
-            ing.error(TraceError::malformed(
-                file,
-                Location::Line(n),
-                format!("line longer than {max} bytes, skipped"),
-            ));
-            continue;
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        ing.coverage().documents += 1;
-        if fast.parse(&line, ing.names()) {
-            fast.drain_into(ing);
-            continue;
-        }
-        match reference::request(&line) {
-            Ok(req) => req
-                .resource_spans
-                .into_iter()
-                .for_each(|rs| convert(rs, ing)),
-            Err(e) => {
-                ing.coverage().malformed_documents += 1;
-                ing.error(TraceError::from_json(file, Some(n), &e));
-            }
-        }
-    }
-}
-
-/// `take(max + 1).read_until(b'\n')` with the memchr crate's search, which is faster
-/// than std's on these long lines (it showed in profiles).
-fn read_line(r: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> std::io::Result<usize> {
-    let mut got = 0;
-    loop {
-        let buf = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        // `got <= max` here: up to `max + 1` bytes in all, as `take(max + 1)` allowed.
-        let room = (max - got).saturating_add(1);
-        let avail = &buf[..buf.len().min(room)];
-        if avail.is_empty() {
-            return Ok(got);
-        }
-        let (used, done) = match memchr::memchr(b'\n', avail) {
-            Some(i) => (i + 1, true),
-            None => (avail.len(), false),
-        };
-        line.extend_from_slice(&avail[..used]);
-        r.consume(used);
-        got += used;
-        if done || got > max {
-            return Ok(got);
-        }
-    }
-}
+pub(crate) use lines::read_lines;
 
 /// JSON documents, streamed: each `resourceSpans` element is converted as soon as it is
 /// parsed, so a truncated file still yields the elements before the cut. Documents may
