@@ -535,6 +535,17 @@ fn the_asyncapi_document_passes_the_official_parser() {
     assert_eq!(props, keys);
 }
 
+/// `word` in `text` as a whole word: not inside a longer identifier (the status value
+/// `captured` is not the field name `captured_at`).
+fn contains_word(text: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}
+
 /// Every string value of the demo's bodies that a kit file holds is a JSON key or an
 /// enum symbol the kit declares (docs/kit.md, "Privacy").
 #[test]
@@ -559,7 +570,7 @@ fn no_body_value_reaches_the_kit_except_declared_enum_symbols() {
     let mut seen = 0;
     for v in values.iter().filter(|v| v.len() >= 3 && !keys.contains(v)) {
         let declared = texts.contains(&format!("  {v} = ")) || texts.contains(&format!("- {v}\n"));
-        if texts.contains(v.as_str()) {
+        if contains_word(&texts, v) {
             seen += 1;
             assert!(
                 declared,
@@ -574,7 +585,14 @@ fn no_body_value_reaches_the_kit_except_declared_enum_symbols() {
             );
         }
     }
-    assert!(seen > 0, "the demo's enums (order status...) are declared");
+    // The demo's enum-like fields (order status, tier, currency) are sampled from busier
+    // routes than their 32 samples: they stay strings, with the reason in a comment, and
+    // none of their symbols is written.
+    assert_eq!(seen, 0, "no symbol of a partly sampled route is written");
+    assert!(
+        texts.contains("enum-like") && texts.contains("not every body of the route"),
+        "the enum-like fields say why they stay strings"
+    );
 }
 
 fn collect(v: &Value, keys: &mut Vec<String>, values: &mut Vec<String>) {
@@ -701,7 +719,9 @@ fn the_twin_fixtures_proto_matches_the_real_one_field_by_field() {
             "ListOrdersRequest.customer_id: int64 vs string"
         ]
     );
-    assert_eq!((same, narrower, enums), (54, 16, 5));
+    // No enums: 32 of the route's 200 bodies are sampled, and an enum is written only from
+    // a sample of every body, so the five enum-like fields are strings, as in the real file.
+    assert_eq!((same, narrower, enums), (59, 16, 0));
     // What the generated file has beyond the real one: presence where keys were absent.
     let optional = g("GetOrderResponse")
         .fields()

@@ -345,7 +345,7 @@ const BUF_YAML: &str = "\
 #   kit/proto/ (one per callee, each its own package) rather than in <package>/v1/
 #   directories; move them there when you adopt them.
 # - ENUM_VALUE_UPPER_SNAKE_CASE, ENUM_VALUE_PREFIX: enum value names are the JSON
-#   symbols seen on the wire (`shipped`, not `STATUS_SHIPPED`), because the proto3 JSON
+#   symbols seen on the wire (as sent, not prefixed with the enum's name), because the proto3 JSON
 #   mapping reads and writes enum values by name: other names would break the old
 #   JSON clients behind grpc-gateway or Envoy's transcoder.
 # google/ holds the googleapis files the bindings import (Apache 2.0, LICENSE there):

@@ -166,6 +166,7 @@ pub fn body_message(
         schema: &schema,
         ev: &ev,
         uses_struct: false,
+        sample_complete: body.docs.len() as u64 >= body.json_bodies,
     };
     let header = format!(
         "{what}: inferred from {} sampled JSON documents (of {} JSON bodies seen){}.",
@@ -199,6 +200,10 @@ struct Gen<'s> {
     schema: &'s Schema,
     ev: &'s [MessageEvidence],
     uses_struct: bool,
+    /// Every JSON body of the route is among the samples. Only then is an enum written:
+    /// a symbol the sample missed (a rare status) would not parse through the JSON
+    /// mapping, so a field whose sample is partial stays a string.
+    sample_complete: bool,
 }
 
 /// Names already taken in one message's scope (fields, nested types, enum values).
@@ -407,9 +412,14 @@ impl Gen<'_> {
                     .get(*e)
                     .map_or(Vec::new(), |v| v.iter().collect());
                 let clash = symbols.iter().any(|s| scope.0.contains(s.as_str()));
-                let why = enum_refusal(key, fe, &symbols).or(clash.then_some(
-                    "a symbol clashes with a name in this message (enum values share its scope)",
-                ));
+                let why = enum_refusal(key, fe, &symbols)
+                    .or(clash.then_some(
+                        "a symbol clashes with a name in this message (enum values share its scope)",
+                    ))
+                    .or((!self.sample_complete).then_some(
+                        "the samples are not every body of the route, and a symbol they missed \
+                         would not parse as an enum value",
+                    ));
                 if let Some(why) = why {
                     notes.push(format!(
                         "enum-like ({} distinct identifiers), kept as string: {why}",
