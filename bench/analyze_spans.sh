@@ -8,7 +8,7 @@
 # For each it prints spans/s and MB/s (wall clock of the whole process), CPU seconds and
 # spans per CPU second, peak RSS (/usr/bin/time -v) and the per-stage wall times of
 # `--timings`. The issue's goals: 500,000 spans/s (stretch 1,000,000) on two cores, peak
-# RSS under 200 MB at any size. LINKRANK_THREADS sets the worker threads (default: all
+# RSS under 200 MB at any size. analyze uses every core (--threads, default: all
 # cores); BIN overrides the binary (default: the release build of this checkout).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
