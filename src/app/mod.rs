@@ -261,7 +261,8 @@ fn finish_run(
         .map_err(RunError::Output)?;
     }
     clock.lap("link measures");
-    let chain_config = ChainConfig::default();
+    let mut chain_config = ChainConfig::default();
+    chain_config.parents.threads = config.threads;
     let mut chain_set = chains::calls_from_tables(&tables, &naming)
         .context("reading the calls for the chains")
         .map_err(RunError::Output)?;

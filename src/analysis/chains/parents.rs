@@ -78,6 +78,11 @@ pub struct ParentConfig {
     pub max_window_ns: i64,
     /// Candidates kept per (server address, trace id).
     pub max_same_trace: usize,
+    /// At 2 or more, the timing-only check against the ids (when there are ids) is
+    /// refined on a second thread beside the inference; the results do not change, so it
+    /// is not reported with the settings.
+    #[serde(skip)]
+    pub threads: usize,
 }
 
 impl Default for ParentConfig {
@@ -89,6 +94,7 @@ impl Default for ParentConfig {
             max_candidates: 64,
             max_window_ns: 60_000_000_000,
             max_same_trace: 64,
+            threads: 1,
         }
     }
 }
@@ -503,18 +509,30 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
         last_on_conn.insert(c.conn_id, ci);
     }
     inf.stats.swapped = swap_twins(calls, &windows, &mut inf.edges);
-    let done = refine::refine(calls, &mut inf.edges, &ambiguous, cfg.tolerance_ns);
+    // With ids to check against, timing alone is refined the same way beside the real
+    // inference: the two share nothing but the calls, so they run on two threads.
+    let shadow = (!checked.is_empty()).then_some(&mut shadow_edges);
+    let check = |edges: &mut Vec<Option<Edge>>| {
+        swap_twins(calls, &windows, edges);
+        refine::refine(calls, edges, &shadow_ambiguous, cfg.tolerance_ns);
+    };
+    let done = std::thread::scope(|scope| {
+        let (here, beside) = match shadow {
+            Some(edges) if cfg.threads >= 2 => (None, Some(scope.spawn(|| check(edges)))),
+            other => (other, None),
+        };
+        let done = refine::refine(calls, &mut inf.edges, &ambiguous, cfg.tolerance_ns);
+        if let Some(edges) = here {
+            check(edges);
+        }
+        if let Some(h) = beside {
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        }
+        done
+    });
     inf.stats.refined = done.moved;
     inf.stats.refine_skipped = done.skipped;
     if !checked.is_empty() {
-        // Timing alone, refined the same way, against the ids.
-        swap_twins(calls, &windows, &mut shadow_edges);
-        refine::refine(
-            calls,
-            &mut shadow_edges,
-            &shadow_ambiguous,
-            cfg.tolerance_ns,
-        );
         inf.stats.ids_agreed = checked
             .iter()
             .filter(|&&(c, p)| shadow_edges[c as usize].is_some_and(|e| e.parent == p))
