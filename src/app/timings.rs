@@ -4,10 +4,21 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-/// CPU time the whole process (all threads) has used, from /proc/self/stat (fields 14 and
-/// 15, in USER_HZ ticks, 1/100 s on Linux); `None` where that file is not there.
+/// CPU time this process (all threads) has used; `None` where /proc is not there.
 fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    read_cpu_time("/proc/self/stat")
+}
+
+/// CPU time a running process (all threads) has used, from /proc/PID/stat; `None` when
+/// it has ended or /proc is not there.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    read_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+/// Fields 14 and 15 of a /proc stat file (user and system time), in USER_HZ ticks, which
+/// the kernel reports as 1/100 s on Linux whatever its internal clock.
+fn read_cpu_time(path: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces.
     let rest = stat.get(stat.rfind(')')? + 2..)?;
     let mut fields = rest.split_whitespace().skip(11);

@@ -22,19 +22,6 @@ const WATCHDOG: Duration = Duration::from_secs(20);
 /// A run still going after this much wall time is stuck (waiting forever, a deadlock).
 const WALL_LIMIT: Duration = Duration::from_secs(180);
 
-/// CPU time (user + system, all threads) a running process has used, from
-/// /proc/PID/stat (fields 14 and 15, in clock ticks).
-fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf only reads a system constant.
-    let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
-    Some(Duration::from_millis(ticks * 1000 / per_second.max(1)))
-}
-
 /// Deterministic xorshift: the same corruptions on every run, so a failure reproduces.
 struct Rng(u64);
 
@@ -194,7 +181,7 @@ fn run_once(capture: &Path, out: &Path) -> Result<(), String> {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        let cpu = cpu_time(child.id()).unwrap_or_default();
+        let cpu = linkrank::app::timings::cpu_time(child.id()).unwrap_or_default();
         if cpu > WATCHDOG || start.elapsed() > WALL_LIMIT {
             let _ = child.kill();
             let _ = child.wait();

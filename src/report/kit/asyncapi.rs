@@ -207,10 +207,8 @@ pub fn payload(body: &BodySamples<'_>, infer_enums: bool) -> Value {
         });
     }
     let owned: Vec<Json> = body.docs.iter().map(|d| (*d).clone()).collect();
-    // An `enum` list only from a sample of every body: a symbol a partial sample missed
-    // would make valid messages fail the schema.
-    let complete = body.docs.len() as u64 >= body.json_bodies;
-    let schema = Schema::infer_with(&owned, infer_enums && complete);
+    // An `enum` list only from a sample of every body (see `BodySamples::is_complete`).
+    let schema = Schema::infer_with(&owned, infer_enums && body.is_complete());
     let ev = shape::evidence(&schema, &body.docs);
     let mut v = if schema.wrapped {
         let f = schema.messages.first().and_then(|m| m.fields.first());

@@ -83,6 +83,15 @@ pub struct BodySamples<'a> {
     pub other_bodies: u64,
 }
 
+impl BodySamples<'_> {
+    /// Every JSON body of the route is among the samples. Only then may an enum (or an
+    /// AsyncAPI `enum` list) be written: a symbol a partial sample missed (a rare status)
+    /// would not parse through the JSON mapping, and real traffic would be refused.
+    pub fn is_complete(&self) -> bool {
+        self.docs.len() as u64 >= self.json_bodies
+    }
+}
+
 /// How the JSON body maps onto a message (what `google.api.http`'s `body` /
 /// `response_body` says, and what the round trip wraps the samples in).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,7 +175,7 @@ pub fn body_message(
         schema: &schema,
         ev: &ev,
         uses_struct: false,
-        sample_complete: body.docs.len() as u64 >= body.json_bodies,
+        sample_complete: body.is_complete(),
     };
     let header = format!(
         "{what}: inferred from {} sampled JSON documents (of {} JSON bodies seen){}.",
@@ -200,9 +209,7 @@ struct Gen<'s> {
     schema: &'s Schema,
     ev: &'s [MessageEvidence],
     uses_struct: bool,
-    /// Every JSON body of the route is among the samples. Only then is an enum written:
-    /// a symbol the sample missed (a rare status) would not parse through the JSON
-    /// mapping, so a field whose sample is partial stays a string.
+    /// [`BodySamples::is_complete`]: a field whose sample is partial stays a string.
     sample_complete: bool,
 }
 
