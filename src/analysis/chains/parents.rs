@@ -544,14 +544,17 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
 
 /// How well a request's window fits a set of children: ms from its last request byte to
 /// the first child's start plus ms from the last child's answer to its own answer; `None`
-/// when a child falls outside the window.
+/// when a child falls outside the window or does not sort after the request (a window
+/// can open before its request's first byte when the capture's clock steps back, and a
+/// parent sorting after its child could close a loop).
 fn fit(r: &Call, w: &Window, kids: &[u32], calls: &[Call]) -> Option<f64> {
     let mut first = i64::MAX;
     let mut last = i64::MIN;
+    let parent_key = order_key(r, w.call);
     for &k in kids {
         let c = &calls[k as usize];
         let (s, e) = (c.start()?, c.end()?);
-        if s < w.open || e > w.close {
+        if s < w.open || e > w.close || order_key(c, k) <= parent_key {
             return None;
         }
         first = first.min(s);
@@ -631,7 +634,11 @@ fn serving_window(c: &Call, cfg: &ParentConfig) -> Option<(i64, i64)> {
     match (c.kind, c.req_last, c.resp_first) {
         (super::calls::CallKind::Http, Some(a), None) => Some((
             a,
-            c.resp_last.unwrap_or(a.saturating_add(cfg.max_window_ns)),
+            // A last answer byte before the last request byte is a clock step, not an
+            // answer: such a window stays open as if unanswered.
+            c.resp_last
+                .filter(|&b| b >= a)
+                .unwrap_or(a.saturating_add(cfg.max_window_ns)),
         )),
         _ => None,
     }

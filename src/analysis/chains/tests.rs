@@ -549,7 +549,7 @@ mod arbitrary {
                 let mut steps = 0;
                 while let Some(p) = inf.edges[cur] {
                     prop_assert!(p.parent as usize != cur);
-                    prop_assert!(p.confidence > 0.0 && p.confidence <= 1.0);
+                    prop_assert!(p.confidence > 0.0 && p.confidence <= 1.0, "{:?}", p);
                     cur = p.parent as usize;
                     steps += 1;
                     prop_assert!(steps <= set.calls.len(), "cycle through call {}", i);
