@@ -27,6 +27,23 @@ fn read_cpu_time(path: &str) -> Option<Duration> {
     Some(Duration::from_millis((user + system) * 10))
 }
 
+/// This process's resident memory now and its peak so far (VmRSS and VmHWM of
+/// /proc/self/status), in bytes; `None` where /proc is not there.
+fn process_memory() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
 use serde::Serialize;
 
 /// The stages' times, in the order they ran.
@@ -46,6 +63,11 @@ pub struct StageTime {
     pub ms: f64,
     /// CPU milliseconds of all threads (10 ms resolution); null where unknown.
     pub cpu_ms: Option<f64>,
+    /// Resident memory when the stage ended, in bytes; null where unknown.
+    pub rss_bytes: Option<u64>,
+    /// The process's peak resident memory up to the stage's end: the stage whose peak
+    /// grows is the one that raised it.
+    pub peak_rss_bytes: Option<u64>,
 }
 
 impl StageClock {
@@ -68,10 +90,13 @@ impl StageClock {
             .zip(self.last_cpu)
             .map(|(now, then)| now.saturating_sub(then).as_secs_f64() * 1e3);
         self.last_cpu = cpu;
+        let memory = process_memory();
         self.stages.push(StageTime {
             stage: name,
             ms: spent.as_secs_f64() * 1e3,
             cpu_ms,
+            rss_bytes: memory.map(|m| m.0),
+            peak_rss_bytes: memory.map(|m| m.1),
         });
     }
 
@@ -82,15 +107,19 @@ impl StageClock {
     /// The table printed on stderr.
     pub fn table(&self) -> String {
         let total = self.total_ms().max(f64::MIN_POSITIVE);
-        let mut s = String::from("stage                      ms   share     CPU ms\n");
+        let mut s =
+            String::from("stage                      ms   share     CPU ms    RSS MB   peak MB\n");
         let cpu = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
+        let mb = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{}", v >> 20));
         for t in &self.stages {
             s.push_str(&format!(
-                "{:<20} {:>10.1} {:>6.1}% {:>10}\n",
+                "{:<20} {:>10.1} {:>6.1}% {:>10} {:>9} {:>9}\n",
                 t.stage,
                 t.ms,
                 t.ms / total * 100.0,
-                cpu(t.cpu_ms)
+                cpu(t.cpu_ms),
+                mb(t.rss_bytes),
+                mb(t.peak_rss_bytes)
             ));
         }
         let cpu_total = self.stages.iter().map(|t| t.cpu_ms).sum::<Option<f64>>();
@@ -141,5 +170,25 @@ mod tests {
         assert!((two - c.stages[0].ms - c.stages[1].ms).abs() < 1e-9);
         let t = c.table();
         assert!(t.lines().count() == 5 && t.contains("total"), "{t}");
+    }
+
+    #[test]
+    fn a_stage_that_holds_memory_raises_the_peak() {
+        let mut c = StageClock::start();
+        c.lap("before");
+        // Enough to pass the peak so far (other tests share the process) by 64 MiB,
+        // written so that it is resident.
+        let b = &c.stages[0];
+        let above = b.peak_rss_bytes.unwrap_or(0) - b.rss_bytes.unwrap_or(0);
+        let held = std::hint::black_box(vec![1u8; above as usize + (64 << 20)]);
+        c.lap("holding");
+        drop(held);
+        let (before, holding) = (&c.stages[0], &c.stages[1]);
+        let peak = |s: &StageTime| s.peak_rss_bytes.expect("VmHWM on Linux");
+        assert!(
+            peak(holding) >= peak(before) + (60 << 20),
+            "{before:?} {holding:?}"
+        );
+        assert!(holding.rss_bytes.expect("VmRSS on Linux") <= peak(holding));
     }
 }

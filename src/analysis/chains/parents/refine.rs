@@ -121,13 +121,21 @@ struct PairModel {
     parents: u32,
     /// Parents with at least one such call: the model's sample.
     with_kids: u32,
+    /// `count_cost` per bucket, computed once the counts are final.
+    count_costs: [f64; COUNT_BUCKETS],
 }
 
 impl PairModel {
+    /// -ln of the share of parents with `k` such calls (smoothed).
     fn count_cost(&self, k: usize) -> f64 {
-        let n = self.counts[k.min(COUNT_BUCKETS - 1)];
-        let p = (f64::from(n) + 0.5) / (f64::from(self.parents) + 0.5 * COUNT_BUCKETS as f64);
-        -p.ln()
+        self.count_costs[k.min(COUNT_BUCKETS - 1)]
+    }
+
+    fn set_count_costs(&mut self) {
+        for (cost, &n) in self.count_costs.iter_mut().zip(&self.counts) {
+            let p = (f64::from(n) + 0.5) / (f64::from(self.parents) + 0.5 * COUNT_BUCKETS as f64);
+            *cost = -p.ln();
+        }
     }
 }
 
@@ -160,12 +168,42 @@ struct Sequence {
     calls: usize,
 }
 
+/// Each parent's weighed children.
+type Kids = FxHashMap<u32, Vec<u32>>;
+
+/// The ambiguous calls' positions in the list, by call index (`NOT_MOVABLE` for the
+/// others): a dense table, as it is read for every call of every move weighed.
+struct Movable(Vec<u32>);
+
+const NOT_MOVABLE: u32 = u32::MAX;
+
+impl Movable {
+    fn new(calls: usize, amb: &[Ambiguous]) -> Self {
+        let mut v = vec![NOT_MOVABLE; calls];
+        for (i, a) in amb.iter().enumerate() {
+            if let Some(slot) = v.get_mut(a.call as usize) {
+                *slot = i as u32;
+            }
+        }
+        Movable(v)
+    }
+
+    /// The call's position among the ambiguous calls, if it is one.
+    fn get(&self, call: u32) -> Option<usize> {
+        match self.0.get(call as usize) {
+            Some(&j) if j != NOT_MOVABLE => Some(j as usize),
+            _ => None,
+        }
+    }
+}
+
 struct State<'a> {
     calls: &'a [Call],
-    kids: FxHashMap<u32, Vec<u32>>,
     /// The ambiguous calls by call index: their candidates.
-    movable: FxHashMap<u32, usize>,
+    movable: Movable,
     models: FxHashMap<RouteKey, RouteModel>,
+    /// Every call as a child, read once (`None` without both ends).
+    as_child: Vec<Option<ChildCall>>,
     scratch: Vec<ChildCall>,
     /// Scratch for [`State::cost`].
     seq: Sequence,
@@ -251,31 +289,28 @@ fn sequence(r: &Call, kids: &[ChildCall], route: RouteKey, fans_out: bool, out: 
         .push((Gap::End, ms(close.saturating_sub(last_end))));
 }
 
+/// A call as the cost reads it as a child; `None` without both ends.
+fn as_child(c: &Call) -> Option<ChildCall> {
+    Some(ChildCall {
+        route: route_key(c),
+        start: c.start()?,
+        end: c.end()?,
+        conn: c.conn_id,
+    })
+}
+
+/// The children `kids` as the cost reads them, time-ordered, into `out`.
+fn load_into(as_child: &[Option<ChildCall>], kids: &[u32], out: &mut Vec<ChildCall>) {
+    out.clear();
+    out.extend(kids.iter().filter_map(|&k| as_child[k as usize]));
+    out.sort_unstable_by_key(|k| (k.start, k.end));
+}
+
 impl State<'_> {
     /// Loads `kids` of `p` into `scratch`, time-ordered.
     fn load(&mut self, kids: &[u32]) {
-        self.scratch.clear();
-        let calls = self.calls;
-        self.scratch.extend(kids.iter().filter_map(|&k| {
-            let c = &calls[k as usize];
-            Some(ChildCall {
-                route: route_key(c),
-                start: c.start()?,
-                end: c.end()?,
-                conn: c.conn_id,
-            })
-        }));
-        self.scratch.sort_unstable_by_key(|k| (k.start, k.end));
+        load_into(&self.as_child, kids, &mut self.scratch);
         self.spent += self.scratch.len() as u64 + 1;
-    }
-
-    /// The calls of `route` among the loaded children of `p`. The sequence opens at the
-    /// parent's last request byte or the latest answer of another child route before
-    /// its first call (a handler makes its calls one after the other), and closes at
-    /// the parent's answer or the earliest start of another child route after its last
-    /// answer.
-    fn sequence(&self, p: u32, route: RouteKey, fans_out: bool, out: &mut Sequence) {
-        sequence(&self.calls[p as usize], &self.scratch, route, fans_out, out);
     }
 
     /// `p`'s route calls `child` one call after the other (its pair model does not fan
@@ -344,8 +379,8 @@ impl State<'_> {
 
     /// The models from the current assignment: every parent that has children or is a
     /// candidate of an ambiguous call, by route; per route the child routes it calls.
-    fn learn(&mut self, amb: &[Ambiguous]) {
-        let mut parents: Vec<u32> = self.kids.keys().copied().collect();
+    fn learn(&mut self, kids: &Kids, amb: &[Ambiguous]) {
+        let mut parents: Vec<u32> = kids.keys().copied().collect();
         parents.extend(amb.iter().flat_map(|a| a.cands.iter().copied()));
         parents.sort_unstable();
         parents.dedup();
@@ -360,10 +395,14 @@ impl State<'_> {
         routes.sort_unstable_by_key(|(k, _)| *k);
         self.models.clear();
         let mut seq = Sequence::default();
+        let none: Vec<u32> = Vec::new();
+        // Every parent's children of the route, loaded once: (parent, range in `loaded`).
+        let mut loaded: Vec<ChildCall> = Vec::new();
+        let mut ranges: Vec<(u32, std::ops::Range<usize>)> = Vec::new();
         for (key, ps) in routes {
             let mut children: Vec<RouteKey> = ps
                 .iter()
-                .flat_map(|p| self.kids.get(p).map_or(&[][..], |v| &v[..]))
+                .flat_map(|p| kids.get(p).map_or(&[][..], |v| &v[..]))
                 .map(|&k| route_key(&self.calls[k as usize]))
                 .collect();
             children.sort_unstable();
@@ -372,20 +411,34 @@ impl State<'_> {
                 parents: ps.len() as u32,
                 ..RouteModel::default()
             };
+            loaded.clear();
+            ranges.clear();
+            for &p in &ps {
+                load_into(
+                    &self.as_child,
+                    kids.get(&p).unwrap_or(&none),
+                    &mut self.scratch,
+                );
+                let from = loaded.len();
+                loaded.extend_from_slice(&self.scratch);
+                ranges.push((p, from..loaded.len()));
+                // The work is charged as if each child route's two passes loaded the
+                // parent's children anew (the budget's unit).
+                self.spent += 2 * children.len() as u64 * (self.scratch.len() as u64 + 1);
+            }
             for child in children {
                 let mut pm = PairModel::default();
                 // [all parents, parents whose calls of the route the rules fixed alone]:
                 // with calls, with several, with overlapping ones.
                 let mut tally = [[0u32; 3]; 2];
-                for &p in &ps {
-                    let kids = self.kids.get(&p).cloned().unwrap_or_default();
-                    self.load(&kids);
-                    self.sequence(p, child, false, &mut seq);
+                for (p, range) in &ranges {
+                    let r = &self.calls[*p as usize];
+                    sequence(r, &loaded[range.clone()], child, false, &mut seq);
                     pm.counts[seq.calls.min(COUNT_BUCKETS - 1)] += 1;
                     pm.parents += 1;
                     pm.with_kids += u32::from(seq.calls > 0);
-                    let fixed = kids.iter().all(|k| {
-                        !self.movable.contains_key(k)
+                    let fixed = kids.get(p).unwrap_or(&none).iter().all(|k| {
+                        self.movable.get(*k).is_none()
                             || route_key(&self.calls[*k as usize]) != child
                     });
                     for (i, t) in tally.iter_mut().enumerate() {
@@ -408,10 +461,9 @@ impl State<'_> {
                     && f64::from(several) >= FAN_SHARE * f64::from(with.max(1))
                     && 2 * overlapping >= several;
                 let mut samples: [Vec<f64>; 4] = Default::default();
-                for &p in &ps {
-                    let kids = self.kids.get(&p).cloned().unwrap_or_default();
-                    self.load(&kids);
-                    self.sequence(p, child, pm.fans_out, &mut seq);
+                for (p, range) in &ranges {
+                    let r = &self.calls[*p as usize];
+                    sequence(r, &loaded[range.clone()], child, pm.fans_out, &mut seq);
                     for &(g, v) in &seq.gaps {
                         samples[g as usize].push(v);
                     }
@@ -419,6 +471,7 @@ impl State<'_> {
                 for (slot, v) in pm.gaps.iter_mut().zip(samples.iter_mut()) {
                     *slot = robust(v);
                 }
+                pm.set_count_costs();
                 m.children.push((child, pm));
             }
             self.models.insert(key, m);
@@ -440,8 +493,8 @@ fn moves(
     let calls = st.calls;
     let can_go = |k: u32, to: u32| {
         st.movable
-            .get(&k)
-            .is_some_and(|&j| amb[j].cands.contains(&to))
+            .get(k)
+            .is_some_and(|j| amb[j].cands.contains(&to))
     };
     let start_of = |k: u32| calls[k as usize].start().unwrap_or(i64::MIN);
     let ck = route_key(&calls[c as usize]);
@@ -564,14 +617,11 @@ fn splits(
     out
 }
 
-fn without(v: &[u32], x: &[u32]) -> Vec<u32> {
-    v.iter().copied().filter(|k| !x.contains(k)).collect()
-}
-
-fn with(v: &[u32], x: &[u32]) -> Vec<u32> {
-    let mut out = v.to_vec();
-    out.extend_from_slice(x);
-    out
+/// `v` without the calls in `gives`, then the calls in `takes`, into `out`.
+fn trade(v: &[u32], gives: &[u32], takes: &[u32], out: &mut Vec<u32>) {
+    out.clear();
+    out.extend(v.iter().copied().filter(|k| !gives.contains(k)));
+    out.extend_from_slice(takes);
 }
 
 /// Re-assigns the ambiguous calls' parents (`edges[call].parent`) jointly; `fixed`
@@ -588,11 +638,12 @@ pub(super) fn refine(
     if amb.is_empty() {
         return out;
     }
+    let mut kids: Kids = FxHashMap::default();
     let mut st = State {
         calls,
-        kids: FxHashMap::default(),
-        movable: amb.iter().enumerate().map(|(i, a)| (a.call, i)).collect(),
+        movable: Movable::new(calls.len(), amb),
         models: FxHashMap::default(),
+        as_child: calls.iter().map(as_child).collect(),
         scratch: Vec::new(),
         seq: Sequence::default(),
         spent: 0,
@@ -606,7 +657,7 @@ pub(super) fn refine(
                 _ => false,
             };
             if enclosed {
-                st.kids.entry(e.parent).or_default().push(i as u32);
+                kids.entry(e.parent).or_default().push(i as u32);
             }
         }
     }
@@ -615,10 +666,10 @@ pub(super) fn refine(
         .iter()
         .map(|a| edges[a.call as usize].map(|e| e.parent))
         .collect();
-    let too_many = |st: &State<'_>, p: u32| st.kids.get(&p).is_some_and(|k| k.len() > MAX_KIDS);
+    let too_many = |kids: &Kids, p: u32| kids.get(&p).is_some_and(|k| k.len() > MAX_KIDS);
     for (i, a) in amb.iter().enumerate() {
         // Not among its parent's weighed children (not enclosed): left alone.
-        if cur[i].is_some_and(|p| !st.kids.get(&p).is_some_and(|v| v.contains(&a.call))) {
+        if cur[i].is_some_and(|p| !kids.get(&p).is_some_and(|v| v.contains(&a.call))) {
             cur[i] = None;
         }
     }
@@ -629,15 +680,17 @@ pub(super) fn refine(
     let mut stamp = 0u64;
     let mut changed: FxHashMap<u32, u64> = FxHashMap::default();
     let mut weighed = vec![None::<u64>; amb.len()];
+    // A move's two new child sets, rebuilt in place for every move weighed.
+    let (mut n0, mut nq) = (Vec::new(), Vec::new());
     'models: for _ in 0..MODELS {
-        st.learn(amb);
+        st.learn(&kids, amb);
+        let learned: Vec<bool> = amb.iter().map(|a| st.learned(a)).collect();
         weighed.fill(None);
         let mut cost: FxHashMap<u32, f64> = FxHashMap::default();
         for a in amb {
             for &q in &a.cands {
                 if let std::collections::hash_map::Entry::Vacant(slot) = cost.entry(q) {
-                    let k = st.kids.get(&q).unwrap_or(&empty).clone();
-                    slot.insert(st.cost(q, &k));
+                    slot.insert(st.cost(q, kids.get(&q).unwrap_or(&empty)));
                 }
             }
         }
@@ -650,10 +703,10 @@ pub(super) fn refine(
                 }
                 let c = a.call;
                 let Some(p0) = cur[i] else { continue };
-                if !st.learned(a) {
+                if !learned[i] {
                     continue;
                 }
-                if too_many(&st, p0) {
+                if too_many(&kids, p0) {
                     continue;
                 }
                 let last_change = a
@@ -666,19 +719,19 @@ pub(super) fn refine(
                     continue;
                 }
                 weighed[i] = Some(stamp);
-                let k0 = st.kids.get(&p0).unwrap_or(&empty).clone();
+                let k0 = kids.get(&p0).unwrap_or(&empty);
                 let c0 = cost.get(&p0).copied().unwrap_or(0.0);
                 // (delta, new parent, children p0 gives, children q gives)
                 let mut best: Option<(f64, u32, Vec<u32>, Vec<u32>)> = None;
                 for &q in &a.cands {
-                    if q == p0 || too_many(&st, q) {
+                    if q == p0 || too_many(&kids, q) {
                         continue;
                     }
-                    let kq = st.kids.get(&q).unwrap_or(&empty).clone();
+                    let kq = kids.get(&q).unwrap_or(&empty);
                     let cq = cost.get(&q).copied().unwrap_or(0.0);
-                    for (give, take) in moves(&st, amb, c, (p0, &k0), (q, &kq)) {
-                        let n0 = with(&without(&k0, &give), &take);
-                        let nq = with(&without(&kq, &take), &give);
+                    for (give, take) in moves(&st, amb, c, (p0, k0), (q, kq)) {
+                        trade(k0, &give, &take, &mut n0);
+                        trade(kq, &take, &give, &mut nq);
                         let d = st.cost(p0, &n0) + st.cost(q, &nq) - c0 - cq;
                         if d < best.as_ref().map_or(-1e-9, |b| b.0) {
                             best = Some((d, q, give, take));
@@ -688,22 +741,22 @@ pub(super) fn refine(
                 let Some((_, q, give, take)) = best else {
                     continue;
                 };
-                let kq = st.kids.get(&q).unwrap_or(&empty).clone();
-                let n0 = with(&without(&k0, &give), &take);
-                let nq = with(&without(&kq, &take), &give);
+                let kq = kids.get(&q).unwrap_or(&empty);
+                trade(k0, &give, &take, &mut n0);
+                trade(kq, &take, &give, &mut nq);
                 let v0 = st.cost(p0, &n0);
                 let vq = st.cost(q, &nq);
                 cost.insert(p0, v0);
                 cost.insert(q, vq);
-                st.kids.insert(p0, n0);
-                st.kids.insert(q, nq);
+                kids.insert(p0, n0.clone());
+                kids.insert(q, nq.clone());
                 for &k in &give {
-                    if let Some(&j) = st.movable.get(&k) {
+                    if let Some(j) = st.movable.get(k) {
                         cur[j] = Some(q);
                     }
                 }
                 for &k in &take {
-                    if let Some(&j) = st.movable.get(&k) {
+                    if let Some(j) = st.movable.get(k) {
                         cur[j] = Some(p0);
                     }
                 }
@@ -729,21 +782,21 @@ pub(super) fn refine(
         if !st.learned(a) {
             continue;
         }
-        if too_many(&st, p) {
+        if too_many(&kids, p) {
             out.skipped += 1;
             continue;
         }
-        let k0 = st.kids.get(&p).unwrap_or(&empty).clone();
-        let c0 = st.cost(p, &k0);
+        let k0 = kids.get(&p).unwrap_or(&empty);
+        let c0 = st.cost(p, k0);
         let mut others = 0.0;
         for &q in &a.cands {
-            if q == p || too_many(&st, q) {
+            if q == p || too_many(&kids, q) {
                 continue;
             }
-            let kq = st.kids.get(&q).unwrap_or(&empty).clone();
-            let cq = st.cost(q, &kq);
+            let kq = kids.get(&q).unwrap_or(&empty);
+            let cq = st.cost(q, kq);
             let mut d_min = f64::INFINITY;
-            let mut options = moves(&st, amb, a.call, (p, &k0), (q, &kq));
+            let mut options = moves(&st, amb, a.call, (p, k0), (q, kq));
             // Past twice the search budget, only the call moved alone (as the search
             // was cut, its answer is the rules' and the weight a rough one).
             if st.spent > budget.saturating_mul(2) {
@@ -753,8 +806,8 @@ pub(super) fn refine(
                 if !give.contains(&a.call) {
                     continue;
                 }
-                let n0 = with(&without(&k0, &give), &take);
-                let nq = with(&without(&kq, &take), &give);
+                trade(k0, &give, &take, &mut n0);
+                trade(kq, &take, &give, &mut nq);
                 d_min = d_min.min(st.cost(p, &n0) + st.cost(q, &nq) - c0 - cq);
             }
             others += (-(d_min / 2.0).max(-50.0)).exp();
