@@ -3,6 +3,7 @@
 //! analysis of its own; `main` turns its errors into exit codes.
 
 pub mod config;
+mod memory;
 mod pipeline;
 pub mod timings;
 #[cfg(feature = "live")]
@@ -217,6 +218,7 @@ fn finish_run(
         .finish()
         .context("building the tables")
         .map_err(RunError::Output)?;
+    memory::release_freed();
     if let Some(earlier) = earlier {
         tables
             .append(earlier)
@@ -260,6 +262,7 @@ fn finish_run(
         .context("adding the traced links")
         .map_err(RunError::Output)?;
     }
+    memory::release_freed();
     clock.lap("link measures");
     let mut chain_config = ChainConfig::default();
     chain_config.parents.threads = config.threads;
@@ -307,6 +310,7 @@ fn finish_run(
             .map(String::as_str)
             .zip(coverage.clock_offsets.iter().map(|o| o.offset_ns)),
     );
+    memory::release_freed();
     clock.lap("chains");
     let constants: CostConstants = config.cost;
     // Payloads read back from tables written without --reproducible may carry timings.

@@ -79,7 +79,16 @@ impl Tables {
             let mut rows: Vec<IdxSize> = (0..new.len() as IdxSize).collect();
             rows.sort_by_key(|&r| key(r as usize));
             df.replace(columns::CONN_ID, Column::new(columns::CONN_ID.into(), new))?;
-            *df = df.take(&IdxCa::from_vec("rows".into(), rows))?;
+            let rows = IdxCa::from_vec("rows".into(), rows);
+            let height = rows.len();
+            // Column by column, each unordered column dropped once its ordered copy is
+            // made: the table is never held twice.
+            let ordered = std::mem::take(df)
+                .into_columns()
+                .into_iter()
+                .map(|c| c.take(&rows))
+                .collect::<PolarsResult<Vec<Column>>>()?;
+            *df = DataFrame::new(height, ordered)?;
             PolarsResult::Ok(())
         };
         permute(&mut t.exchanges, x_new.clone(), &|r| (x_new[r], index[r]))?;

@@ -122,6 +122,10 @@ pub fn is_parquet(path: &Path) -> bool {
         && &magic == b"PAR1"
 }
 
+/// Rows per Parquet row group: the writer holds one group's encoded pages at a time, so
+/// smaller groups keep the write's extra memory small (polars' default is 512²).
+const ROW_GROUP_ROWS: usize = 32 * 1024;
+
 pub fn write_tables(tables: &Tables, dir: &Path) -> Result<(), TableError> {
     std::fs::create_dir_all(dir).map_err(|source| TableError::Io {
         path: dir.into(),
@@ -141,6 +145,7 @@ pub fn write_tables(tables: &Tables, dir: &Path) -> Result<(), TableError> {
         let mut df = df.clone();
         ParquetWriter::new(file)
             .with_compression(ParquetCompression::Zstd(None))
+            .with_row_group_size(Some(ROW_GROUP_ROWS))
             .finish(&mut df)
             .map_err(|source| TableError::Polars {
                 path: path.clone(),
