@@ -10,13 +10,66 @@ use crate::analysis::identity::{Named, Naming};
 use crate::ingest::http::h2::{grpc_http_status, grpc_status_name};
 use crate::tables::columns;
 
-/// Service names of every row's client and server.
+/// Service names of every row's client and server: each distinct client address and
+/// server endpoint named once, and per row its client's and server's position (a table
+/// has few endpoints and many rows).
 pub(crate) struct RowNames {
-    pub client: Vec<Named>,
-    pub server: Vec<Named>,
-    /// `ip:port` of the server endpoint.
-    pub server_endpoint: Vec<String>,
-    pub client_ip: Vec<String>,
+    client_of: Vec<u32>,
+    server_of: Vec<u32>,
+    /// The client's name and its IP address as the table wrote it.
+    clients: Vec<(Named, String)>,
+    /// The server's name and the endpoint's `ip:port`.
+    servers: Vec<(Named, String)>,
+}
+
+impl RowNames {
+    pub fn rows(&self) -> usize {
+        self.client_of.len()
+    }
+
+    pub fn client(&self, row: usize) -> &Named {
+        &self.clients[self.client_of[row] as usize].0
+    }
+
+    pub fn server(&self, row: usize) -> &Named {
+        &self.servers[self.server_of[row] as usize].0
+    }
+
+    pub fn client_ip(&self, row: usize) -> &str {
+        &self.clients[self.client_of[row] as usize].1
+    }
+
+    /// The distinct (client, server endpoint) pairs of the rows, each once, as (client
+    /// name, client IP, server name, server `ip:port`).
+    pub fn pairs(&self) -> impl Iterator<Item = (&Named, &str, &Named, &str)> + '_ {
+        let mut seen: Vec<(u32, u32)> = self
+            .client_of
+            .iter()
+            .copied()
+            .zip(self.server_of.iter().copied())
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.into_iter().map(move |(c, s)| {
+            let (client, ip) = &self.clients[c as usize];
+            let (server, endpoint) = &self.servers[s as usize];
+            (client, ip.as_str(), server, endpoint.as_str())
+        })
+    }
+
+    /// A column of every row's client (or server) name.
+    fn column(&self, name: &str, server: bool) -> Column {
+        let names: Vec<&str> = (0..self.rows())
+            .map(|r| {
+                if server {
+                    self.server(r).name.as_str()
+                } else {
+                    self.client(r).name.as_str()
+                }
+            })
+            .collect();
+        Column::new(name.into(), names)
+    }
 }
 
 /// Names each row of a table with `client_ip`, `server_ip`, `server_port` columns.
@@ -24,27 +77,27 @@ pub(crate) fn name_rows(df: &DataFrame, naming: &Naming) -> PolarsResult<RowName
     let cip = df.column(columns::CLIENT_IP)?.str()?;
     let sip = df.column(columns::SERVER_IP)?.str()?;
     let sport = df.column(columns::SERVER_PORT)?.u32()?;
-    let mut clients: HashMap<&str, Named> = HashMap::new();
-    let mut servers: HashMap<(&str, u32), (Named, String)> = HashMap::new();
+    let mut clients: HashMap<&str, u32> = HashMap::new();
+    let mut servers: HashMap<(&str, u32), u32> = HashMap::new();
     let mut out = RowNames {
-        client: Vec::with_capacity(df.height()),
-        server: Vec::with_capacity(df.height()),
-        server_endpoint: Vec::with_capacity(df.height()),
-        client_ip: Vec::with_capacity(df.height()),
+        client_of: Vec::with_capacity(df.height()),
+        server_of: Vec::with_capacity(df.height()),
+        clients: Vec::new(),
+        servers: Vec::new(),
     };
     for ((c, s), p) in cip.iter().zip(sip.iter()).zip(sport.iter()) {
         let c = c.unwrap_or("");
         let (s, p) = (s.unwrap_or(""), p.unwrap_or(0));
-        let client = clients
-            .entry(c)
-            .or_insert_with(|| match c.parse::<IpAddr>() {
+        let client = *clients.entry(c).or_insert_with(|| {
+            let named = match c.parse::<IpAddr>() {
                 Ok(ip) => naming.client(ip),
                 Err(_) => unparsable(c),
-            })
-            .clone();
-        let (server, endpoint) = servers
-            .entry((s, p))
-            .or_insert_with(|| match s.parse::<IpAddr>() {
+            };
+            out.clients.push((named, c.to_owned()));
+            (out.clients.len() - 1) as u32
+        });
+        let server = *servers.entry((s, p)).or_insert_with(|| {
+            let named = match s.parse::<IpAddr>() {
                 Ok(ip) => {
                     let port = p as u16;
                     (
@@ -53,12 +106,12 @@ pub(crate) fn name_rows(df: &DataFrame, naming: &Naming) -> PolarsResult<RowName
                     )
                 }
                 Err(_) => (unparsable(s), format!("{s}:{p}")),
-            })
-            .clone();
-        out.client.push(client);
-        out.server.push(server);
-        out.server_endpoint.push(endpoint);
-        out.client_ip.push(c.to_owned());
+            };
+            out.servers.push(named);
+            (out.servers.len() - 1) as u32
+        });
+        out.client_of.push(client);
+        out.server_of.push(server);
     }
     Ok(out)
 }
@@ -116,19 +169,37 @@ fn retried_failures(ex: &DataFrame, names: &RowNames) -> PolarsResult<(Vec<bool>
     let end = ex.column(columns::RESP_LAST_NS)?.i64()?;
     let req_last = ex.column(columns::REQ_LAST_NS)?.i64()?;
     let failed = |s: Option<u32>| s.is_none_or(|s| s >= 500 || s == 429);
-    // The same request from the same client, in time order.
-    let mut order: Vec<usize> = (0..n).filter(|&i| start.get(i).is_some()).collect();
-    let key = |i: usize| {
-        (
-            names.client[i].name.as_str(),
-            names.server[i].name.as_str(),
-            names.client_ip[i].as_str(),
-            method.get(i),
-            route.get(i),
-            body.get(i),
-        )
-    };
-    order.sort_by(|&a, &b| key(a).cmp(&key(b)).then(start.get(a).cmp(&start.get(b))));
+    // The same request from the same client, in time order. The keys are read out of
+    // the columns once: a sort compares each row many times.
+    type Key<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<u64>,
+    );
+    let keys: Vec<(Key<'_>, Option<i64>)> = method
+        .iter()
+        .zip(route.iter())
+        .zip(body.iter())
+        .zip(start.iter())
+        .enumerate()
+        .map(|(i, (((m, r), b), t))| {
+            let k = (
+                names.client(i).name.as_str(),
+                names.server(i).name.as_str(),
+                names.client_ip(i),
+                m,
+                r,
+                b,
+            );
+            (k, t)
+        })
+        .collect();
+    let key = |i: usize| keys[i].0;
+    let mut order: Vec<usize> = (0..n).filter(|&i| keys[i].1.is_some()).collect();
+    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
     let (mut retried, mut recovered) = (vec![false; n], vec![false; n]);
     for w in order.windows(2) {
         let (i, j) = (w[0], w[1]);
@@ -381,8 +452,8 @@ pub(crate) fn exchanges_frame(
         .map(|t| t.map(|t| t.div_euclid(1_000_000_000)))
         .collect();
     let mut df = exchanges.clone();
-    df.with_column(name_column(columns::CLIENT, &names.client))?;
-    df.with_column(name_column(columns::SERVER, &names.server))?;
+    df.with_column(names.column(columns::CLIENT, false))?;
+    df.with_column(names.column(columns::SERVER, true))?;
     df.with_column(Column::new(columns::JSON.into(), json))?;
     df.with_column(Column::new(columns::NEW_CONN.into(), new_conn))?;
     df.with_column(Column::new(columns::INCOMPLETE.into(), incomplete))?;
@@ -472,16 +543,9 @@ pub(crate) fn connections_frame(
     names: &RowNames,
 ) -> PolarsResult<DataFrame> {
     let mut df = connections.clone();
-    df.with_column(name_column(columns::CLIENT, &names.client))?;
-    df.with_column(name_column(columns::SERVER, &names.server))?;
+    df.with_column(names.column(columns::CLIENT, false))?;
+    df.with_column(names.column(columns::SERVER, true))?;
     Ok(df)
-}
-
-fn name_column(name: &str, names: &[Named]) -> Column {
-    Column::new(
-        name.into(),
-        names.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
-    )
 }
 
 /// A column as `f64`s (integers cast), nulls kept.

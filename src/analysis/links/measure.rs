@@ -55,8 +55,8 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
         (BTreeSet<String>, BTreeSet<String>, NameSource, NameSource),
     > = BTreeMap::new();
     for names in [&conn_names, &ex_names] {
-        for i in 0..names.client.len() {
-            let key = (names.client[i].name.clone(), names.server[i].name.clone());
+        for (client, ip, server, endpoint) in names.pairs() {
+            let key = (client.name.clone(), server.name.clone());
             let e = members.entry(key).or_insert_with(|| {
                 (
                     BTreeSet::new(),
@@ -65,10 +65,10 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
                     NameSource::Fallback,
                 )
             });
-            e.0.insert(names.client_ip[i].clone());
-            e.1.insert(names.server_endpoint[i].clone());
-            e.2 = e.2.min(names.client[i].source);
-            e.3 = e.3.min(names.server[i].source);
+            e.0.insert(ip.to_owned());
+            e.1.insert(endpoint.to_owned());
+            e.2 = e.2.min(client.source);
+            e.3 = e.3.min(server.source);
         }
     }
 
