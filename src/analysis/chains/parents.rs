@@ -514,14 +514,26 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
     let shadow = (!checked.is_empty()).then_some(&mut shadow_edges);
     let check = |edges: &mut Vec<Option<Edge>>| {
         swap_twins(calls, &windows, edges);
-        refine::refine(calls, edges, &shadow_ambiguous, cfg.tolerance_ns);
+        refine::refine(
+            calls,
+            edges,
+            &shadow_ambiguous,
+            cfg.tolerance_ns,
+            cfg.threads,
+        );
     };
     let done = std::thread::scope(|scope| {
         let (here, beside) = match shadow {
             Some(edges) if cfg.threads >= 2 => (None, Some(scope.spawn(|| check(edges)))),
             other => (other, None),
         };
-        let done = refine::refine(calls, &mut inf.edges, &ambiguous, cfg.tolerance_ns);
+        let done = refine::refine(
+            calls,
+            &mut inf.edges,
+            &ambiguous,
+            cfg.tolerance_ns,
+            cfg.threads,
+        );
         if let Some(edges) = here {
             check(edges);
         }

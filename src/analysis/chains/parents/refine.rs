@@ -30,7 +30,8 @@
 //! candidate's route has `MIN_SAMPLE` requests (whether or not they make such calls: a
 //! well-known route that rarely makes them speaks against one more); parents with more than
 //! `MAX_KIDS` children are left alone and their calls count in `skipped`, as do the calls
-//! not visited once the budget of cost evaluations is spent.
+//! not visited once the budget of cost evaluations is spent. The descent runs per
+//! component of calls that share candidates (`components`), on several threads.
 
 use rustc_hash::FxHashMap;
 
@@ -197,13 +198,17 @@ impl Movable {
     }
 }
 
+type Models = FxHashMap<RouteKey, RouteModel>;
+
+/// What one worker weighs with: the run's calls, models and tables (shared, read-only)
+/// and its own scratch and count of work.
 struct State<'a> {
     calls: &'a [Call],
     /// The ambiguous calls by call index: their candidates.
-    movable: Movable,
-    models: FxHashMap<RouteKey, RouteModel>,
+    movable: &'a Movable,
+    models: &'a Models,
     /// Every call as a child, read once (`None` without both ends).
-    as_child: Vec<Option<ChildCall>>,
+    as_child: &'a [Option<ChildCall>],
     scratch: Vec<ChildCall>,
     /// Scratch for [`State::cost`].
     seq: Sequence,
@@ -309,7 +314,7 @@ fn load_into(as_child: &[Option<ChildCall>], kids: &[u32], out: &mut Vec<ChildCa
 impl State<'_> {
     /// Loads `kids` of `p` into `scratch`, time-ordered.
     fn load(&mut self, kids: &[u32]) {
-        load_into(&self.as_child, kids, &mut self.scratch);
+        load_into(self.as_child, kids, &mut self.scratch);
         self.spent += self.scratch.len() as u64 + 1;
     }
 
@@ -379,7 +384,8 @@ impl State<'_> {
 
     /// The models from the current assignment: every parent that has children or is a
     /// candidate of an ambiguous call, by route; per route the child routes it calls.
-    fn learn(&mut self, kids: &Kids, amb: &[Ambiguous]) {
+    fn learn(&mut self, kids: &Kids, amb: &[Ambiguous]) -> Models {
+        let mut models = Models::default();
         let mut parents: Vec<u32> = kids.keys().copied().collect();
         parents.extend(amb.iter().flat_map(|a| a.cands.iter().copied()));
         parents.sort_unstable();
@@ -393,7 +399,6 @@ impl State<'_> {
         }
         let mut routes: Vec<(RouteKey, Vec<u32>)> = by_route.into_iter().collect();
         routes.sort_unstable_by_key(|(k, _)| *k);
-        self.models.clear();
         let mut seq = Sequence::default();
         let none: Vec<u32> = Vec::new();
         // Every parent's children of the route, loaded once: (parent, range in `loaded`).
@@ -415,7 +420,7 @@ impl State<'_> {
             ranges.clear();
             for &p in &ps {
                 load_into(
-                    &self.as_child,
+                    self.as_child,
                     kids.get(&p).unwrap_or(&none),
                     &mut self.scratch,
                 );
@@ -474,8 +479,9 @@ impl State<'_> {
                 pm.set_count_costs();
                 m.children.push((child, pm));
             }
-            self.models.insert(key, m);
+            models.insert(key, m);
         }
+        models
     }
 }
 
@@ -624,30 +630,297 @@ fn trade(v: &[u32], gives: &[u32], takes: &[u32], out: &mut Vec<u32>) {
     out.extend_from_slice(takes);
 }
 
+/// Ambiguous calls that share no candidate cannot affect each other's moves (a move
+/// only trades children between two candidates of one call), so the descent runs per
+/// such component; the models, learned from every parent, are what joins them.
+struct Component {
+    /// Positions in the ambiguous list, in its order.
+    calls: Vec<usize>,
+    /// Every candidate of those calls.
+    parents: Vec<u32>,
+    /// When each parent's child set last changed (this component's move count).
+    changed: FxHashMap<u32, u64>,
+    stamp: u64,
+    /// Cost evaluations spent, and allowed: the run's budget shared by calls.
+    spent: u64,
+    budget: u64,
+    /// Out of budget: left as it stands for the later models.
+    done: bool,
+}
+
+/// The components of the ambiguous calls (union-find over their candidates), largest
+/// first.
+fn components(amb: &[Ambiguous], budget_total: u64) -> Vec<Component> {
+    let mut id: FxHashMap<u32, usize> = FxHashMap::default();
+    for a in amb {
+        for &p in &a.cands {
+            let n = id.len();
+            id.entry(p).or_insert(n);
+        }
+    }
+    let mut up: Vec<usize> = (0..id.len()).collect();
+    fn root(up: &mut [usize], mut x: usize) -> usize {
+        while up[x] != x {
+            up[x] = up[up[x]];
+            x = up[x];
+        }
+        x
+    }
+    for a in amb {
+        let mut cands = a.cands.iter().map(|p| id[p]);
+        let Some(first) = cands.next() else { continue };
+        for other in cands {
+            let (r1, r2) = (root(&mut up, first), root(&mut up, other));
+            if r1 != r2 {
+                up[r2.max(r1)] = r1.min(r2);
+            }
+        }
+    }
+    let mut by_root: FxHashMap<usize, usize> = FxHashMap::default();
+    let mut out: Vec<Component> = Vec::new();
+    for (i, a) in amb.iter().enumerate() {
+        let Some(first) = a.cands.first() else {
+            continue;
+        };
+        let r = root(&mut up, id[first]);
+        let k = *by_root.entry(r).or_insert_with(|| {
+            out.push(Component {
+                calls: Vec::new(),
+                parents: Vec::new(),
+                changed: FxHashMap::default(),
+                stamp: 0,
+                spent: 0,
+                budget: 0,
+                done: false,
+            });
+            out.len() - 1
+        });
+        out[k].calls.push(i);
+        out[k].parents.extend_from_slice(&a.cands);
+    }
+    let total = amb.len().max(1) as u64;
+    for c in &mut out {
+        c.parents.sort_unstable();
+        c.parents.dedup();
+        c.budget = budget_total.saturating_mul(c.calls.len() as u64) / total;
+    }
+    out.sort_by_key(|c| std::cmp::Reverse(c.calls.len()));
+    out
+}
+
+/// The read-only inputs of a descent.
+struct Descent<'a> {
+    calls: &'a [Call],
+    amb: &'a [Ambiguous],
+    movable: &'a Movable,
+    models: &'a Models,
+    as_child: &'a [Option<ChildCall>],
+    learned: &'a [bool],
+}
+
+/// One model's descent over one component: rounds of the best improving move per call
+/// until none improves (module doc). `kids` holds the component's parents' children;
+/// `cur` the current parent of every ambiguous call, of which only this component's
+/// are read or written. Returns the calls skipped once the budget was spent.
+fn descend(d: &Descent<'_>, comp: &mut Component, kids: &mut Kids, cur: &mut [Option<u32>]) -> u64 {
+    let mut st = State {
+        calls: d.calls,
+        movable: d.movable,
+        models: d.models,
+        as_child: d.as_child,
+        scratch: Vec::new(),
+        seq: Sequence::default(),
+        spent: comp.spent,
+    };
+    let amb = d.amb;
+    let empty: Vec<u32> = Vec::new();
+    let too_many = |kids: &Kids, p: u32| kids.get(&p).is_some_and(|k| k.len() > MAX_KIDS);
+    // A call is re-weighed only when one of its candidates' child sets changed since it
+    // was last weighed (same models): its moves depend on nothing else.
+    let mut weighed = vec![None::<u64>; comp.calls.len()];
+    // A move's two new child sets, rebuilt in place for every move weighed.
+    let (mut n0, mut nq) = (Vec::new(), Vec::new());
+    let mut cost: FxHashMap<u32, f64> = FxHashMap::default();
+    for &i in &comp.calls {
+        for &q in &amb[i].cands {
+            if let std::collections::hash_map::Entry::Vacant(slot) = cost.entry(q) {
+                slot.insert(st.cost(q, kids.get(&q).unwrap_or(&empty)));
+            }
+        }
+    }
+    let mut skipped = 0;
+    'rounds: for _ in 0..ROUNDS {
+        let mut improved = false;
+        for (pos, &i) in comp.calls.iter().enumerate() {
+            if st.spent > comp.budget {
+                skipped += (comp.calls.len() - pos) as u64;
+                comp.done = true;
+                break 'rounds;
+            }
+            let a = &amb[i];
+            let c = a.call;
+            let Some(p0) = cur[i] else { continue };
+            if !d.learned[i] {
+                continue;
+            }
+            if too_many(kids, p0) {
+                continue;
+            }
+            let last_change = a
+                .cands
+                .iter()
+                .map(|q| comp.changed.get(q).copied().unwrap_or(0))
+                .max()
+                .unwrap_or(0);
+            if weighed[pos].is_some_and(|w| w >= last_change) {
+                continue;
+            }
+            weighed[pos] = Some(comp.stamp);
+            let k0 = kids.get(&p0).unwrap_or(&empty);
+            let c0 = cost.get(&p0).copied().unwrap_or(0.0);
+            // (delta, new parent, children p0 gives, children q gives)
+            let mut best: Option<(f64, u32, Vec<u32>, Vec<u32>)> = None;
+            for &q in &a.cands {
+                if q == p0 || too_many(kids, q) {
+                    continue;
+                }
+                let kq = kids.get(&q).unwrap_or(&empty);
+                let cq = cost.get(&q).copied().unwrap_or(0.0);
+                for (give, take) in moves(&st, amb, c, (p0, k0), (q, kq)) {
+                    trade(k0, &give, &take, &mut n0);
+                    trade(kq, &take, &give, &mut nq);
+                    let delta = st.cost(p0, &n0) + st.cost(q, &nq) - c0 - cq;
+                    if delta < best.as_ref().map_or(-1e-9, |b| b.0) {
+                        best = Some((delta, q, give, take));
+                    }
+                }
+            }
+            let Some((_, q, give, take)) = best else {
+                continue;
+            };
+            let kq = kids.get(&q).unwrap_or(&empty);
+            trade(k0, &give, &take, &mut n0);
+            trade(kq, &take, &give, &mut nq);
+            let v0 = st.cost(p0, &n0);
+            let vq = st.cost(q, &nq);
+            cost.insert(p0, v0);
+            cost.insert(q, vq);
+            kids.insert(p0, n0.clone());
+            kids.insert(q, nq.clone());
+            for &k in &give {
+                if let Some(j) = st.movable.get(k) {
+                    cur[j] = Some(q);
+                }
+            }
+            for &k in &take {
+                if let Some(j) = st.movable.get(k) {
+                    cur[j] = Some(p0);
+                }
+            }
+            comp.stamp += 1;
+            comp.changed.insert(p0, comp.stamp);
+            comp.changed.insert(q, comp.stamp);
+            improved = true;
+        }
+        if !improved {
+            break;
+        }
+    }
+    comp.spent = st.spent;
+    skipped
+}
+
+/// A share of the current parents, written back by one worker: (position in the
+/// ambiguous list, parent).
+type ParentsOf = Vec<(usize, Option<u32>)>;
+
+/// Runs one model's descent over every component not yet out of budget, on `threads`
+/// workers (components dealt largest first to the least loaded worker; each worker
+/// takes its components' child sets out of `kids` and puts them back). The result does
+/// not depend on the number of workers.
+fn descend_all(
+    d: &Descent<'_>,
+    comps: &mut [Component],
+    kids: &mut Kids,
+    cur: &mut [Option<u32>],
+    threads: usize,
+) -> u64 {
+    let workers = threads.clamp(1, comps.len().max(1));
+    let mut shares: Vec<Vec<(&mut Component, Kids)>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut load = vec![0usize; workers];
+    for comp in comps.iter_mut().filter(|c| !c.done) {
+        let own: Kids = comp
+            .parents
+            .iter()
+            .filter_map(|p| kids.remove(p).map(|v| (*p, v)))
+            .collect();
+        let w = (0..workers).min_by_key(|&w| (load[w], w)).unwrap_or(0);
+        load[w] += comp.calls.len();
+        shares[w].push((comp, own));
+    }
+    let run = |share: &mut Vec<(&mut Component, Kids)>, cur: &mut [Option<u32>]| {
+        let mut skipped = 0;
+        let mut written: ParentsOf = Vec::new();
+        for (comp, own) in share.iter_mut() {
+            skipped += descend(d, comp, own, cur);
+            written.extend(comp.calls.iter().map(|&i| (i, cur[i])));
+        }
+        (skipped, written)
+    };
+    let results: Vec<(u64, ParentsOf)> = if workers == 1 {
+        shares.iter_mut().map(|s| run(s, cur)).collect()
+    } else {
+        // Each worker moves calls of its own components only; it works on its own copy
+        // of the current parents and hands back the ones it owns.
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = shares
+                .iter_mut()
+                .map(|share| {
+                    let mut mine = cur.to_vec();
+                    let run = &run;
+                    scope.spawn(move || run(share, &mut mine))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    let mut skipped = 0;
+    for (s, written) in results {
+        skipped += s;
+        for (i, p) in written {
+            cur[i] = p;
+        }
+    }
+    for share in shares {
+        for (_, own) in share {
+            kids.extend(own);
+        }
+    }
+    skipped
+}
+
 /// Re-assigns the ambiguous calls' parents (`edges[call].parent`) jointly; `fixed`
 /// children (every other edge that is not late) stay where they are but count in their
 /// parents' fit. Sets each ambiguous call's confidence to its parent's share of the
-/// likelihood exp(-cost/2) among its candidates.
+/// likelihood exp(-cost/2) among its candidates. `threads` workers share the descent.
 pub(super) fn refine(
     calls: &[Call],
     edges: &mut [Option<Edge>],
     amb: &[Ambiguous],
     tolerance_ns: i64,
+    threads: usize,
 ) -> Refined {
     let mut out = Refined::default();
     if amb.is_empty() {
         return out;
     }
     let mut kids: Kids = FxHashMap::default();
-    let mut st = State {
-        calls,
-        movable: Movable::new(calls.len(), amb),
-        models: FxHashMap::default(),
-        as_child: calls.iter().map(as_child).collect(),
-        scratch: Vec::new(),
-        seq: Sequence::default(),
-        spent: 0,
-    };
+    let movable = Movable::new(calls.len(), amb);
+    let as_child: Vec<Option<ChildCall>> = calls.iter().map(as_child).collect();
+    let no_models = Models::default();
     for (i, e) in edges.iter().enumerate() {
         if let Some(e) = e.filter(|e| !e.late) {
             // A child the parent did not wait for is not part of its rhythm.
@@ -675,101 +948,50 @@ pub(super) fn refine(
     }
     let empty: Vec<u32> = Vec::new();
     let budget = BUDGET_BASE.saturating_add(BUDGET_PER_CALL.saturating_mul(amb.len() as u64));
-    // A call is re-weighed only when one of its candidates' child sets changed since it
-    // was last weighed (same models): its moves depend on nothing else.
-    let mut stamp = 0u64;
-    let mut changed: FxHashMap<u32, u64> = FxHashMap::default();
-    let mut weighed = vec![None::<u64>; amb.len()];
-    // A move's two new child sets, rebuilt in place for every move weighed.
-    let (mut n0, mut nq) = (Vec::new(), Vec::new());
-    'models: for _ in 0..MODELS {
-        st.learn(&kids, amb);
-        let learned: Vec<bool> = amb.iter().map(|a| st.learned(a)).collect();
-        weighed.fill(None);
-        let mut cost: FxHashMap<u32, f64> = FxHashMap::default();
-        for a in amb {
-            for &q in &a.cands {
-                if let std::collections::hash_map::Entry::Vacant(slot) = cost.entry(q) {
-                    slot.insert(st.cost(q, kids.get(&q).unwrap_or(&empty)));
-                }
-            }
+    let mut comps = components(amb, budget);
+    let mut spent = 0u64;
+    let mut models = Models::default();
+    for _ in 0..MODELS {
+        if comps.iter().all(|c| c.done) {
+            break;
         }
-        for _ in 0..ROUNDS {
-            let mut improved = false;
-            for (i, a) in amb.iter().enumerate() {
-                if st.spent > budget {
-                    out.skipped += (amb.len() - i) as u64;
-                    break 'models;
-                }
-                let c = a.call;
-                let Some(p0) = cur[i] else { continue };
-                if !learned[i] {
-                    continue;
-                }
-                if too_many(&kids, p0) {
-                    continue;
-                }
-                let last_change = a
-                    .cands
-                    .iter()
-                    .map(|q| changed.get(q).copied().unwrap_or(0))
-                    .max()
-                    .unwrap_or(0);
-                if weighed[i].is_some_and(|w| w >= last_change) {
-                    continue;
-                }
-                weighed[i] = Some(stamp);
-                let k0 = kids.get(&p0).unwrap_or(&empty);
-                let c0 = cost.get(&p0).copied().unwrap_or(0.0);
-                // (delta, new parent, children p0 gives, children q gives)
-                let mut best: Option<(f64, u32, Vec<u32>, Vec<u32>)> = None;
-                for &q in &a.cands {
-                    if q == p0 || too_many(&kids, q) {
-                        continue;
-                    }
-                    let kq = kids.get(&q).unwrap_or(&empty);
-                    let cq = cost.get(&q).copied().unwrap_or(0.0);
-                    for (give, take) in moves(&st, amb, c, (p0, k0), (q, kq)) {
-                        trade(k0, &give, &take, &mut n0);
-                        trade(kq, &take, &give, &mut nq);
-                        let d = st.cost(p0, &n0) + st.cost(q, &nq) - c0 - cq;
-                        if d < best.as_ref().map_or(-1e-9, |b| b.0) {
-                            best = Some((d, q, give, take));
-                        }
-                    }
-                }
-                let Some((_, q, give, take)) = best else {
-                    continue;
-                };
-                let kq = kids.get(&q).unwrap_or(&empty);
-                trade(k0, &give, &take, &mut n0);
-                trade(kq, &take, &give, &mut nq);
-                let v0 = st.cost(p0, &n0);
-                let vq = st.cost(q, &nq);
-                cost.insert(p0, v0);
-                cost.insert(q, vq);
-                kids.insert(p0, n0.clone());
-                kids.insert(q, nq.clone());
-                for &k in &give {
-                    if let Some(j) = st.movable.get(k) {
-                        cur[j] = Some(q);
-                    }
-                }
-                for &k in &take {
-                    if let Some(j) = st.movable.get(k) {
-                        cur[j] = Some(p0);
-                    }
-                }
-                stamp += 1;
-                changed.insert(p0, stamp);
-                changed.insert(q, stamp);
-                improved = true;
-            }
-            if !improved {
-                break;
-            }
-        }
+        let mut learner = State {
+            calls,
+            movable: &movable,
+            models: &no_models,
+            as_child: &as_child,
+            scratch: Vec::new(),
+            seq: Sequence::default(),
+            spent: 0,
+        };
+        models = learner.learn(&kids, amb);
+        spent += learner.spent;
+        let learner = State {
+            models: &models,
+            ..learner
+        };
+        let learned: Vec<bool> = amb.iter().map(|a| learner.learned(a)).collect();
+        let d = Descent {
+            calls,
+            amb,
+            movable: &movable,
+            models: &models,
+            as_child: &as_child,
+            learned: &learned,
+        };
+        out.skipped += descend_all(&d, &mut comps, &mut kids, &mut cur, threads);
     }
+    spent += comps.iter().map(|c| c.spent).sum::<u64>();
+    let mut st = State {
+        calls,
+        movable: &movable,
+        models: &models,
+        as_child: &as_child,
+        scratch: Vec::new(),
+        seq: Sequence::default(),
+        spent,
+    };
+    let (mut n0, mut nq) = (Vec::new(), Vec::new());
     // Confidence: the parent's share of exp(-cost/2) against the best move that gives
     // the call to each other candidate (alone, swapped, with its tail, in a re-split):
     // two loops that could have traded their tails share the likelihood, where moving
@@ -933,8 +1155,41 @@ mod tests {
             call: c as u32,
             cands: vec![p as u32, q as u32],
         }];
-        let done = refine(&calls, &mut edges, &amb, 1_000_000);
-        assert_eq!((done.moved, done.skipped), (0, 1));
-        assert_eq!(edges, before);
+        for threads in [1, 2] {
+            let mut edges = before.clone();
+            let done = refine(&calls, &mut edges, &amb, 1_000_000, threads);
+            assert_eq!((done.moved, done.skipped), (0, 1));
+            assert_eq!(edges, before);
+        }
+    }
+
+    /// Calls that share a candidate, directly or through another call, are one
+    /// component; the budget is shared by calls; the largest component comes first.
+    #[test]
+    fn calls_sharing_candidates_form_one_component() {
+        let amb = |call: u32, cands: &[u32]| Ambiguous {
+            call,
+            cands: cands.to_vec(),
+        };
+        let list = [
+            amb(10, &[1, 2]),
+            amb(11, &[5, 6]),
+            amb(12, &[2, 3]),
+            amb(13, &[7]),
+            amb(14, &[3, 4]),
+        ];
+        let comps = components(&list, 1000);
+        let got: Vec<(Vec<usize>, Vec<u32>, u64)> = comps
+            .iter()
+            .map(|c| (c.calls.clone(), c.parents.clone(), c.budget))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (vec![0, 2, 4], vec![1, 2, 3, 4], 600),
+                (vec![1], vec![5, 6], 200),
+                (vec![3], vec![7], 200),
+            ]
+        );
     }
 }
