@@ -302,18 +302,23 @@ impl LiveCapture {
         cov.input_warnings.append(&mut self.warnings);
     }
 
-    /// The frames until `until` (or the end of the capture): one window of `watch`.
-    /// The capture goes on after it.
-    pub fn window(&mut self, until: Instant) -> LiveWindow<'_> {
+    /// The frames of window `index` of `watch`, until `cut` (the windows its timer has
+    /// opened) passes `index`, or the end of the capture. The capture goes on after it.
+    pub fn window<'a>(&'a mut self, cut: &'a AtomicU64, index: u64) -> LiveWindow<'a> {
         LiveWindow {
             capture: self,
-            until,
+            cut,
+            index,
         }
     }
 
     /// The next frame; `None` at the end of the capture, or (leaving the capture
-    /// running) once `until` has passed.
-    fn next_until(&mut self, cov: &mut Coverage, until: Option<Instant>) -> Option<Frame<'_>> {
+    /// running) once `until` says the window is over.
+    fn next_until(
+        &mut self,
+        cov: &mut Coverage,
+        until: Option<&dyn Fn() -> bool>,
+    ) -> Option<Frame<'_>> {
         self.current = None;
         if self.ended {
             return None;
@@ -322,7 +327,7 @@ impl LiveCapture {
             if !self.stopping && self.should_stop() {
                 self.begin_stop();
             }
-            if !self.stopping && until.is_some_and(|u| Instant::now() >= u) {
+            if !self.stopping && until.is_some_and(|over| over()) {
                 self.close_window(cov);
                 return None;
             }
@@ -408,12 +413,15 @@ impl FrameSource for LiveCapture {
 /// One window of a live capture (`LiveCapture::window`).
 pub struct LiveWindow<'a> {
     capture: &'a mut LiveCapture,
-    until: Instant,
+    cut: &'a AtomicU64,
+    index: u64,
 }
 
 impl FrameSource for LiveWindow<'_> {
     fn next_frame(&mut self, cov: &mut Coverage) -> Option<Frame<'_>> {
-        self.capture.next_until(cov, Some(self.until))
+        let (cut, index) = (self.cut, self.index);
+        self.capture
+            .next_until(cov, Some(&|| cut.load(Ordering::Acquire) > index))
     }
 }
 
