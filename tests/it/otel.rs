@@ -410,6 +410,33 @@ fn spans_received_over_grpc_http_and_json_give_the_links_the_sdk_sent() {
     }
 }
 
+/// With a trace file given too, the file is read and the spans received join it: each
+/// link's calls are the file's alone (another run) plus what the script sent.
+#[test]
+fn spans_received_add_to_a_trace_files_calls() {
+    let file = repo("fixtures/traced/traced.otlp.jsonl");
+    let file = file.to_str().unwrap();
+    let alone = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_linkrank"))
+        .args(["analyze", "-q", file, "--out"])
+        .arg(alone.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut want = link_calls(&read_json(&alone.path().join("links.json")));
+    let run = Receiving::start("analyze", &[file]);
+    let sent = send_spans(&["send", "grpc", &run.addr, "3"]);
+    let out = run.stop();
+    for (link, n) in sent["calls"].as_object().unwrap() {
+        *want.entry(link.clone()).or_default() += n.as_u64().unwrap();
+    }
+    assert!(
+        want.contains_key("orders -> payments"),
+        "the file and the script share a link"
+    );
+    assert_eq!(link_calls(&read_json(&out.path().join("links.json"))), want);
+}
+
 /// Malformed bodies get OTLP's error (gRPC INVALID_ARGUMENT, HTTP 400 with a
 /// google.rpc.Status) and the receiver goes on; a request over the queue bound gets a
 /// partial success counting the spans refused, counted in quality.json too.
@@ -479,9 +506,7 @@ fn watch_receives_spans_per_window_for_60_s_within_an_rss_bound() {
             "60",
         ],
     );
-    // A datagram to the discard port every 0.5 s (at most 150): libpcap's read on a
-    // loopback that carries nothing at all does not come back to look at the stop
-    // condition, so the capture could not end at --duration.
+    // Packets for the capture: a datagram to the discard port every 0.5 s (at most 150).
     let ticker = Stopped(
         Command::new("ip")
             .args(["netns", "exec", &ns.0, "python3", "-c"])

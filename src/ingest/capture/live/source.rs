@@ -84,6 +84,9 @@ const STATS_EVERY: u64 = 4096;
 pub struct LiveCapture {
     rx: Option<Receiver<Msg>>,
     threads: Vec<JoinHandle<()>>,
+    /// Wakes a reader blocked in libpcap: on an interface that carries nothing, libpcap's
+    /// read does not come back at its timeout, so the stop flag alone would not end it.
+    breakers: Vec<pcap::BreakLoop>,
     /// libpcap's counters per interface, refreshed by the readers.
     pcap_stats: Arc<Vec<PcapStats>>,
     /// The counters at the start of the current window (`watch`); zero for `analyze`.
@@ -188,6 +191,8 @@ impl LiveCapture {
         let (tx, rx) = mpsc::sync_channel(QUEUE_PACKETS);
         let pcap_stats: Arc<Vec<PcapStats>> =
             Arc::new(caps.iter().map(|_| PcapStats::default()).collect());
+        let mut caps = caps;
+        let breakers = caps.iter_mut().map(|c| c.breakloop_handle()).collect();
         let threads = caps
             .into_iter()
             .enumerate()
@@ -207,6 +212,7 @@ impl LiveCapture {
         LiveCapture {
             rx: Some(rx),
             threads,
+            breakers,
             pcap_stats,
             base: counters.clone(),
             stop,
@@ -252,6 +258,14 @@ impl LiveCapture {
     fn begin_stop(&mut self) {
         self.stopping = true;
         self.stop.store(true, Ordering::Relaxed);
+        self.break_readers();
+    }
+
+    /// Makes a reader blocked in libpcap return (its next read returns at once after).
+    fn break_readers(&self) {
+        for b in &self.breakers {
+            b.breakloop();
+        }
     }
 
     /// Joins the readers and records every counter and warning into `cov`.
@@ -429,6 +443,7 @@ impl Drop for LiveCapture {
     /// Stops and joins the readers if the pipeline did not read to the end.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.break_readers();
         self.rx = None;
         for t in self.threads.drain(..) {
             let _ = t.join();
