@@ -53,15 +53,18 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 # The OTLP export test (tests/it/otel.rs) needs a real collector, rotel, and the
-# OpenTelemetry protobuf definitions for its sink.
-if ! python3 -c "import rotel, opentelemetry.proto" >/dev/null 2>&1; then
+# OpenTelemetry protobuf definitions for its sink; the OTLP receiver's tests send spans
+# with the OpenTelemetry Python SDK and its OTLP exporters (gRPC and HTTP).
+OTEL_PIP="rotel opentelemetry-proto opentelemetry-sdk opentelemetry-exporter-otlp-proto-grpc opentelemetry-exporter-otlp-proto-http"
+if ! python3 -c "import rotel, opentelemetry.proto, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http" >/dev/null 2>&1; then
     if ! python3 -m pip --version >/dev/null 2>&1; then
         $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
         $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
     fi
     # Debian's own python3 refuses pip installs outside a venv (PEP 668) unless told.
-    python3 -m pip install -q rotel opentelemetry-proto 2>/dev/null \
-        || python3 -m pip install -q --break-system-packages rotel opentelemetry-proto
+    # shellcheck disable=SC2086
+    python3 -m pip install -q $OTEL_PIP 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages $OTEL_PIP
 fi
 
 # One build of everything, with the optional features on; the default build (no

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::config::{
-    DEFAULT_HISTORY, DEFAULT_ROUTES, DEFAULT_SAMPLES_PER_ROUTE, DEFAULT_TOP, DEFAULT_WINDOW_SECS,
+    OtlpListen, DEFAULT_HISTORY, DEFAULT_QUEUE_SPANS, DEFAULT_ROUTES, DEFAULT_SAMPLES_PER_ROUTE,
+    DEFAULT_TOP, DEFAULT_WINDOW_SECS,
 };
 use crate::app::{AnalyzeConfig, WatchConfig};
 use crate::diff::{self, DiffConfig, Format};
@@ -46,7 +47,7 @@ pub enum Command {
 pub struct AnalyzeArgs {
     /// Captures, trace files and/or Parquet tables of earlier runs, told apart by their
     /// content; captures are merged in time order, spans joined to the exchanges.
-    #[arg(required_unless_present = "interface", value_name = "FILE")]
+    #[arg(required_unless_present_any = ["interface", "otlp_listen"], value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
 
     /// Capture live from this network interface (libpcap; needs CAP_NET_RAW and a build
@@ -55,13 +56,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "IF")]
     pub interface: Vec<String>,
 
-    /// Live capture: stop after this many seconds.
-    #[arg(
-        long,
-        value_name = "SECS",
-        requires = "interface",
-        conflicts_with = "packets"
-    )]
+    /// Live capture, or the OTLP receiver without one: stop after this many seconds.
+    #[arg(long, value_name = "SECS", conflicts_with = "packets")]
     pub duration: Option<f64>,
 
     /// Live capture: stop after this many packets.
@@ -184,6 +180,18 @@ pub struct AnalyzeArgs {
     /// with the `otel` feature.
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+
+    /// Receive traces over OTLP/gRPC and OTLP/HTTP (`POST /v1/traces`) on this address
+    /// (e.g. 127.0.0.1:4317), as a Collector's exporter sends them; the spans join the
+    /// analysis as trace files do. Runs as long as the live capture, else until
+    /// --duration or Ctrl-C/SIGTERM. Needs a build with the `otel` feature.
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_listen: Option<std::net::SocketAddr>,
+
+    /// Spans the OTLP receiver queues for the analysis; requests that find it full are
+    /// answered with a partial success counting the spans rejected.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_QUEUE_SPANS)]
+    pub otlp_queue_spans: u64,
 }
 
 impl AnalyzeArgs {
@@ -201,9 +209,27 @@ impl AnalyzeArgs {
         if self.trace_window == 0 {
             return Err("--trace-window must be at least 1".into());
         }
+        if self.duration.is_some() && self.interface.is_empty() && self.otlp_listen.is_none() {
+            return Err("--duration needs --interface or --otlp-listen".into());
+        }
         let live = self.live_config()?;
         needs_otel(self.otlp_endpoint.as_deref())?;
+        let otlp_listen = otlp_listen(self.otlp_listen, self.otlp_queue_spans)?;
         let mut config = AnalyzeConfig::for_inputs(self.inputs);
+        if let Some(listen) = otlp_listen {
+            if config.inputs.is_empty() && live.is_none() {
+                config.out = crate::app::default_out_dir(std::path::Path::new("otlp"));
+            }
+            config.otlp_listen = Some(OtlpListen {
+                // The live capture's own --duration ends both.
+                duration: if live.is_none() {
+                    positive_secs("--duration", self.duration)?
+                } else {
+                    None
+                },
+                ..listen
+            });
+        }
         if let Some(live) = live {
             if config.inputs.is_empty() {
                 let first = live.interfaces.first().map_or("live", String::as_str);
@@ -311,6 +337,31 @@ fn needs_otel(endpoint: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// `--otlp-listen` and its queue bound, refused in a build without the `otel` feature.
+fn otlp_listen(
+    addr: Option<std::net::SocketAddr>,
+    queue_spans: u64,
+) -> Result<Option<OtlpListen>, String> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    if !cfg!(feature = "otel") {
+        return Err(
+            "--otlp-listen needs the OTLP receiver, which this linkrank was built \
+                    without (build with `cargo build --features otel`)"
+                .into(),
+        );
+    }
+    if queue_spans == 0 {
+        return Err("--otlp-queue-spans must be at least 1".into());
+    }
+    Ok(Some(OtlpListen {
+        addr,
+        queue_spans,
+        duration: None,
+    }))
+}
+
 /// A positive number of seconds given to `flag`, as a duration.
 fn positive_secs(flag: &str, secs: Option<f64>) -> Result<Option<std::time::Duration>, String> {
     match secs {
@@ -360,6 +411,15 @@ pub struct WatchArgs {
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
 
+    /// Receive traces over OTLP/gRPC and OTLP/HTTP on this address (as analyze does);
+    /// the spans received during a window join that window.
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_listen: Option<std::net::SocketAddr>,
+
+    /// Spans the OTLP receiver queues (as analyze's).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_QUEUE_SPANS)]
+    pub otlp_queue_spans: u64,
+
     /// Print nothing but errors and warnings (no progress line).
     #[arg(long, short)]
     pub quiet: bool,
@@ -382,6 +442,7 @@ impl WatchArgs {
         });
         analyze.services = self.services;
         analyze.otlp_endpoint = self.otlp_endpoint;
+        analyze.otlp_listen = otlp_listen(self.otlp_listen, self.otlp_queue_spans)?;
         analyze.quiet = self.quiet;
         analyze.out = self.out.unwrap_or_else(|| PathBuf::from("reports/watch"));
         Ok(WatchConfig {
@@ -447,6 +508,24 @@ mod tests {
         args
     }
 
+    /// `--otlp-listen` needs no FILE; `--duration` then bounds the receiver. A build
+    /// without `otel` refuses it clearly.
+    #[test]
+    fn otlp_listen_needs_no_file_and_takes_the_duration() {
+        let r = analyze_args(&["--otlp-listen", "127.0.0.1:4317", "--duration", "2"]).into_config();
+        match (cfg!(feature = "otel"), r) {
+            (true, Ok(c)) => {
+                let l = c.otlp_listen.unwrap();
+                assert_eq!(l.addr.port(), 4317);
+                assert_eq!(l.duration, Some(std::time::Duration::from_secs(2)));
+                assert_eq!(l.queue_spans, DEFAULT_QUEUE_SPANS);
+            }
+            (false, Err(e)) => assert!(e.contains("--features otel"), "{e}"),
+            (built_with_otel, other) => panic!("otel feature {built_with_otel}: {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["linkrank", "analyze", "--otlp-listen", "nonsense"]).is_err());
+    }
+
     /// `--interface` needs no FILE; it is refused (clearly) by a build without `live`.
     #[test]
     fn interface_flags_become_a_live_config() {
@@ -473,9 +552,12 @@ mod tests {
             (false, Err(e)) => assert!(e.contains("--features live"), "{e}"),
             (built_with_live, other) => panic!("live feature {built_with_live}: {other:?}"),
         }
+        let e = analyze_args(&["--duration", "3", "a.pcap"])
+            .into_config()
+            .unwrap_err();
         assert!(
-            Cli::try_parse_from(["linkrank", "analyze", "--duration", "3", "a.pcap"]).is_err(),
-            "--duration needs --interface"
+            e.contains("--duration needs --interface or --otlp-listen"),
+            "{e}"
         );
         assert!(Cli::try_parse_from([
             "linkrank",

@@ -49,6 +49,22 @@ pub struct AnalyzeConfig {
     /// Export the links as OpenTelemetry metrics (and the run as spans) to this OTLP/HTTP
     /// base URL (feature `otel`).
     pub otlp_endpoint: Option<String>,
+    /// Receive traces over OTLP on this address (feature `otel`).
+    pub otlp_listen: Option<OtlpListen>,
+}
+
+/// Spans the OTLP receiver queues by default: at about 1 KiB a decoded span (with its
+/// attributes), some 64 MiB.
+pub const DEFAULT_QUEUE_SPANS: u64 = 65_536;
+
+/// The OTLP receiver's settings (`--otlp-listen`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OtlpListen {
+    pub addr: std::net::SocketAddr,
+    /// Bound of the queue between the receiver and the analysis, spans.
+    pub queue_spans: u64,
+    /// Without a live capture: stop receiving after this long (else at a signal).
+    pub duration: Option<std::time::Duration>,
 }
 
 /// One thread per core, as the system reports them (1 when it cannot tell).
@@ -95,6 +111,7 @@ impl AnalyzeConfig {
             quiet: false,
             keylog: Vec::new(),
             otlp_endpoint: None,
+            otlp_listen: None,
         }
     }
 }

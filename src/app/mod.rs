@@ -5,11 +5,13 @@
 pub mod config;
 mod memory;
 mod pipeline;
+#[cfg(feature = "otel")]
+mod receive;
 pub mod timings;
 #[cfg(feature = "live")]
 pub mod watch;
 
-pub use config::{default_out_dir, services_beside, AnalyzeConfig, WatchConfig};
+pub use config::{default_out_dir, services_beside, AnalyzeConfig, OtlpListen, WatchConfig};
 pub use pipeline::{
     open_captures, run_captures, run_captures_with_keys, run_pipeline, run_pipeline_with_keys,
     run_pipeline_with_progress, PipelineConfig, Rows,
@@ -84,6 +86,17 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
     let mut streamed =
         (capture_paths.is_empty() && table_paths.is_empty() && config.live.is_none())
             .then(|| StreamedTraces::new(chains::from_traces::chain_calls_cap(&config.traces)));
+    // With --otlp-listen the trace files and the spans received are read on a thread
+    // of their own while the captures are read; they are collected after.
+    let receiving = match &config.otlp_listen {
+        Some(listen) => Some(start_receiving(
+            listen,
+            config,
+            std::mem::take(&mut trace_paths),
+            streamed.take(),
+        )?),
+        None => None,
+    };
     let trace_set = if trace_paths.is_empty() {
         None
     } else {
@@ -92,10 +105,6 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             None => traces::read_with(&trace_paths, config.traces.clone()),
         };
         Some(read.map_err(|e| RunError::Input(e.into()))?)
-    };
-    let (streamed_links, streamed_chains) = match streamed {
-        Some(s) if trace_set.is_some() => (Some(s.links), Some(s.chains)),
-        _ => (None, None),
     };
     let earlier = if table_paths.is_empty() {
         None
@@ -132,11 +141,23 @@ pub fn analyze(config: &AnalyzeConfig) -> Result<RunOutcome, RunError> {
             .map_err(|e| RunError::Input(e.into()))?;
         keys.merge(&log);
     }
-    let (packet_inputs, builder, coverage) =
+    let (mut packet_inputs, builder, mut coverage) =
         read_packets(config, &capture_paths, pipeline, progress.as_ref(), &keys)?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    let mut trace_set = trace_set;
+    if let Some(r) = receiving {
+        // A live capture has ended: so does the receiver; else it runs its own time.
+        let (read, received_streamed, counters) = r.finish(config.live.is_none())?;
+        trace_set = Some(read.map_err(|e| RunError::Input(e.into()))?);
+        streamed = received_streamed;
+        received_input(&mut packet_inputs, &mut coverage, counters);
+    }
+    let (streamed_links, streamed_chains) = match streamed {
+        Some(s) if trace_set.is_some() => (Some(s.links), Some(s.chains)),
+        _ => (None, None),
+    };
     clock.lap("captures");
     let inputs: Vec<InputSummary> = packet_inputs
         .into_iter()
@@ -473,6 +494,22 @@ fn read_live(
     Ok((live_inputs(&coverage), builder, coverage))
 }
 
+/// The OTLP receiver as one of the run's inputs, its counters into `coverage`.
+fn received_input(
+    inputs: &mut Vec<InputSummary>,
+    coverage: &mut Coverage,
+    counters: crate::model::OtlpReceiverCounters,
+) {
+    inputs.push(InputSummary {
+        path: PathBuf::from(format!("otlp-listen {}", counters.listen)),
+        format: "otlp",
+        gzipped: false,
+        packets: 0,
+        bytes: counters.bytes_accepted,
+    });
+    coverage.otlp_receiver = Some(counters);
+}
+
 /// The interfaces of a live capture as the run's inputs.
 #[cfg(feature = "live")]
 fn live_inputs(coverage: &Coverage) -> Vec<InputSummary> {
@@ -542,6 +579,83 @@ fn export_otlp(
     _clock: &timings::StageClock,
 ) -> anyhow::Result<()> {
     anyhow::bail!("--otlp-endpoint needs a linkrank built with the `otel` feature")
+}
+
+#[cfg(feature = "otel")]
+type Receiving = receive::Receiving;
+
+#[cfg(feature = "otel")]
+fn start_receiving(
+    listen: &OtlpListen,
+    config: &AnalyzeConfig,
+    trace_paths: Vec<PathBuf>,
+    streamed: Option<StreamedTraces>,
+) -> Result<Receiving, RunError> {
+    receive::Receiving::start(
+        listen,
+        config.quiet,
+        trace_paths,
+        config.traces.clone(),
+        streamed,
+    )
+}
+
+/// Without the `otel` feature the command line refuses `--otlp-listen`; a config built
+/// in code gets the same answer here.
+#[cfg(not(feature = "otel"))]
+enum Receiving {}
+
+#[cfg(not(feature = "otel"))]
+impl Receiving {
+    fn finish(
+        self,
+        _wait: bool,
+    ) -> Result<
+        (
+            Result<traces::TraceSet, traces::TraceError>,
+            Option<StreamedTraces>,
+            crate::model::OtlpReceiverCounters,
+        ),
+        RunError,
+    > {
+        match self {}
+    }
+}
+
+#[cfg(not(feature = "otel"))]
+fn start_receiving(
+    _listen: &OtlpListen,
+    _config: &AnalyzeConfig,
+    _trace_paths: Vec<PathBuf>,
+    _streamed: Option<StreamedTraces>,
+) -> Result<Receiving, RunError> {
+    Err(RunError::Input(anyhow::anyhow!(
+        "--otlp-listen needs a linkrank built with the `otel` feature"
+    )))
+}
+
+#[cfg(any(feature = "live", feature = "otel"))]
+/// The first SIGINT or SIGTERM. signal-hook sets a flag (as the live capture's
+/// handler does), looked at every 100 ms: tokio's own signal support would rebuild
+/// tokio, and with it polars, with one more feature.
+async fn stop_signal() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal exits at once (status 130), as for the live capture.
+        let registered =
+            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&flag))
+                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&flag)));
+        if registered.is_err() {
+            // No handler: only --duration (or the default action of the signal) ends it.
+            return std::future::pending().await;
+        }
+    }
+    let mut poll = tokio::time::interval(std::time::Duration::from_millis(100));
+    while !flag.load(Ordering::Relaxed) {
+        poll.tick().await;
+    }
 }
 
 /// Where streamed trace calls go: the traced links' measures, and the chains' sample of

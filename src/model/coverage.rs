@@ -136,6 +136,29 @@ pub struct Coverage {
     /// libpcap's counters per interface of a live capture; empty when reading files.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub live: Vec<LiveCounters>,
+    /// What the OTLP receiver (`--otlp-listen`) took and refused; absent without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_receiver: Option<OtlpReceiverCounters>,
+}
+
+/// The OTLP receiver's counters over a run (or one window of `watch`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OtlpReceiverCounters {
+    /// The address listened on (OTLP/gRPC and OTLP/HTTP share it).
+    pub listen: String,
+    /// Export requests answered, over gRPC and over HTTP.
+    pub grpc_requests: u64,
+    pub http_requests: u64,
+    /// Requests refused as malformed (gRPC INVALID_ARGUMENT, HTTP 400/413/415).
+    pub bad_requests: u64,
+    /// Spans queued for the analysis, and their encoded bytes.
+    pub spans_accepted: u64,
+    pub bytes_accepted: u64,
+    /// Spans refused because the queue was full (answered as `rejected_spans` of an
+    /// `ExportTracePartialSuccess`).
+    pub spans_rejected: u64,
+    /// The queue's bound, spans.
+    pub queue_spans: u64,
 }
 
 /// What libpcap and the capture loop saw on one interface of a live capture.
@@ -237,8 +260,13 @@ impl Coverage {
             tls_secrets_blocks,
             tls_secrets_blocks_dropped,
             live,
+            otlp_receiver,
         } = other;
         self.live.extend(live.iter().cloned());
+        // One receiver per run: set where the run ends, never by a stage's part.
+        if self.otlp_receiver.is_none() {
+            self.otlp_receiver.clone_from(otlp_receiver);
+        }
         self.tls_decrypted += tls_decrypted;
         self.tls_keylog_bad_lines += tls_keylog_bad_lines;
         self.tls_secrets_blocks += tls_secrets_blocks;

@@ -22,7 +22,7 @@ fn is_root() -> bool {
 }
 
 /// `true` to run a test that needs root; otherwise logs the skip (or fails, see above).
-fn require_root() -> bool {
+pub(crate) fn require_root() -> bool {
     if is_root() {
         return true;
     }

@@ -273,3 +273,323 @@ fn links_reach_a_real_collector_as_servicegraph_and_linkrank_metrics() {
     assert!(stages.len() >= 6, "{stages:?}");
     assert_eq!(names, stages);
 }
+
+/// `linkrank analyze --otlp-listen 127.0.0.1:0` (plus `args`), started; the address it
+/// listens on, read from its stderr.
+struct Receiving {
+    child: Option<Child>,
+    addr: String,
+    out: tempfile::TempDir,
+}
+
+impl Receiving {
+    fn start(command: &str, args: &[&str]) -> Receiving {
+        Receiving::start_in(&[], command, args)
+    }
+
+    /// Run through `prefix` (e.g. `ip netns exec NS`, which execs: the pid is linkrank's).
+    fn start_in(prefix: &[&str], command: &str, args: &[&str]) -> Receiving {
+        let out = tempfile::tempdir().unwrap();
+        let bin = env!("CARGO_BIN_EXE_linkrank");
+        let (program, rest) = match prefix.split_first() {
+            Some((p, rest)) => (*p, rest),
+            None => (bin, &[][..]),
+        };
+        let mut cmd = Command::new(program);
+        if !prefix.is_empty() {
+            cmd.args(rest).arg(bin);
+        }
+        let mut child = cmd
+            .args([command, "--otlp-listen", "127.0.0.1:0", "--out"])
+            .arg(out.path())
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("linkrank runs");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut addr = None;
+        let mut seen = String::new();
+        for _ in 0..50 {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            seen.push_str(&line);
+            if let Some(rest) = line.strip_prefix("listening for OTLP traces on ") {
+                addr = rest.split_whitespace().next().map(str::to_string);
+                break;
+            }
+        }
+        // The rest of stderr is drained so that the child never blocks on it.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let addr = addr.unwrap_or_else(|| panic!("linkrank did not listen: {seen}"));
+        Receiving {
+            child: Some(child),
+            addr,
+            out,
+        }
+    }
+
+    /// SIGTERM, then the exit status must be success; the reports' folder.
+    fn stop(mut self) -> tempfile::TempDir {
+        let mut child = self.child.take().unwrap();
+        // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = child.wait().unwrap();
+        assert!(status.success(), "linkrank exited with {status}");
+        std::mem::replace(&mut self.out, tempfile::tempdir().unwrap())
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// tests/otel/send_spans.py with `args`; its JSON output.
+fn send_spans(args: &[&str]) -> Value {
+    let out = Command::new("python3")
+        .arg(repo("tests/otel/send_spans.py"))
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "send_spans.py {args:?} failed (needs `pip install opentelemetry-sdk \
+         opentelemetry-exporter-otlp-proto-grpc opentelemetry-exporter-otlp-proto-http`; \
+         scripts/test.sh installs them): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The requests per `client -> server` in links.json.
+fn link_calls(links: &Value) -> BTreeMap<String, u64> {
+    let name = |l: &Value, side: &str| l[side].as_str().unwrap().to_string();
+    let mut calls = BTreeMap::new();
+    for l in links["links"].as_array().unwrap() {
+        let key = format!("{} -> {}", name(l, "client"), name(l, "server"));
+        calls.insert(key, l["requests"].as_u64().unwrap_or(0));
+    }
+    calls
+}
+
+/// The Python SDK's exporters send a four-service trace set over OTLP/gRPC, over
+/// OTLP/HTTP (protobuf, gzip) and as OTLP/JSON: the links are the calls the script made.
+#[test]
+fn spans_received_over_grpc_http_and_json_give_the_links_the_sdk_sent() {
+    for protocol in ["grpc", "http", "json"] {
+        let run = Receiving::start("analyze", &[]);
+        let sent = send_spans(&["send", protocol, &run.addr, "12"]);
+        let out = run.stop();
+        let want: BTreeMap<String, u64> = sent["calls"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+            .collect();
+        assert_eq!(want.len(), 4, "{sent}");
+        let got = link_calls(&read_json(&out.path().join("links.json")));
+        assert_eq!(got, want, "over {protocol}");
+        let quality = read_json(&out.path().join("quality.json"));
+        let receiver = &quality["capture"]["otlp_receiver"];
+        assert_eq!(receiver["spans_accepted"], sent["spans"], "over {protocol}");
+        assert_eq!(receiver["spans_rejected"], 0);
+        assert_eq!(receiver["bad_requests"], 0);
+        let requests = receiver["grpc_requests"].as_u64().unwrap()
+            + receiver["http_requests"].as_u64().unwrap();
+        assert_eq!(requests, 4, "one request per service over {protocol}");
+    }
+}
+
+/// With a trace file given too, the file is read and the spans received join it: each
+/// link's calls are the file's alone (another run) plus what the script sent.
+#[test]
+fn spans_received_add_to_a_trace_files_calls() {
+    let file = repo("fixtures/traced/traced.otlp.jsonl");
+    let file = file.to_str().unwrap();
+    let alone = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_linkrank"))
+        .args(["analyze", "-q", file, "--out"])
+        .arg(alone.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut want = link_calls(&read_json(&alone.path().join("links.json")));
+    let run = Receiving::start("analyze", &[file]);
+    let sent = send_spans(&["send", "grpc", &run.addr, "3"]);
+    let out = run.stop();
+    for (link, n) in sent["calls"].as_object().unwrap() {
+        *want.entry(link.clone()).or_default() += n.as_u64().unwrap();
+    }
+    assert!(
+        want.contains_key("orders -> payments"),
+        "the file and the script share a link"
+    );
+    assert_eq!(link_calls(&read_json(&out.path().join("links.json"))), want);
+}
+
+/// Malformed bodies get OTLP's error (gRPC INVALID_ARGUMENT, HTTP 400 with a
+/// google.rpc.Status) and the receiver goes on; a request over the queue bound gets a
+/// partial success counting the spans refused, counted in quality.json too.
+#[test]
+fn bad_requests_get_the_otlp_error_and_a_full_queue_a_partial_success() {
+    let queue = 10;
+    let run = Receiving::start("analyze", &["--otlp-queue-spans", &queue.to_string()]);
+    let seen = send_spans(&["probe", &run.addr, &queue.to_string()]);
+    let out = run.stop();
+    assert_eq!(seen["grpc_bad"], "INVALID_ARGUMENT", "{seen}");
+    assert_eq!(seen["http_bad_protobuf"], serde_json::json!([400, 3, true]));
+    assert_eq!(seen["http_bad_json"], serde_json::json!([400, 3, true]));
+    assert_eq!(seen["partial_rejected"], seen["expected_rejected"]);
+    assert_eq!(seen["partial_rejected"], queue);
+    assert_eq!(seen["partial_message"], true);
+    assert_eq!(seen["good_after"], serde_json::json!([200, 0]));
+    let quality = read_json(&out.path().join("quality.json"));
+    let receiver = &quality["capture"]["otlp_receiver"];
+    assert_eq!(receiver["bad_requests"], 3);
+    assert_eq!(receiver["spans_rejected"], seen["expected_rejected"]);
+    assert_eq!(receiver["spans_accepted"], seen["expected_accepted"]);
+    assert_eq!(receiver["queue_spans"], queue);
+}
+
+/// Deletes a network namespace however the test ends.
+#[cfg(feature = "live")]
+struct Netns(String);
+
+#[cfg(feature = "live")]
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// `watch --otlp-listen` for 60 s on the loopback of a namespace of its own, in windows of
+/// 20 s: three bursts of spans from the Python SDK (one per window) land in the windows
+/// they were sent in, with the calls the script counted, and the peak resident set
+/// (VmHWM, read from /proc while it runs) stays under 512 MiB.
+#[cfg(feature = "live")]
+#[test]
+fn watch_receives_spans_per_window_for_60_s_within_an_rss_bound() {
+    if !crate::live::require_root() {
+        return;
+    }
+    let ns = Netns(format!("lrotlp{}", std::process::id()));
+    let ip = |args: &[&str]| {
+        let ok = Command::new("ip").args(args).status().unwrap().success();
+        assert!(ok, "ip {args:?}");
+    };
+    ip(&["netns", "add", &ns.0]);
+    ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+    let prefix = ["ip", "netns", "exec", ns.0.as_str()];
+    let mut run = Receiving::start_in(
+        &prefix,
+        "watch",
+        // Only the datagrams below are captured: no HTTP exchange there for the spans
+        // to be joined to, so each window's links are its spans' calls alone.
+        &[
+            "--interface",
+            "lo",
+            "--bpf",
+            "udp",
+            "--window",
+            "20",
+            "--duration",
+            "60",
+        ],
+    );
+    // Packets for the capture: a datagram to the discard port every 0.5 s (at most 150).
+    let ticker = Stopped(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.0, "python3", "-c"])
+            .arg(
+                "import socket, time\n\
+                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                 for _ in range(150):\n    s.sendto(b'x', ('127.0.0.1', 9)); time.sleep(0.5)",
+            )
+            .spawn()
+            .unwrap(),
+    );
+    let pid = run.child.as_ref().unwrap().id();
+    let hwm = || -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    let started = Instant::now();
+    let mut sent = Vec::new();
+    let mut peak_kb = 0;
+    for at in [5, 25, 45] {
+        while started.elapsed() < Duration::from_secs(at) {
+            peak_kb = peak_kb.max(hwm().unwrap_or(0));
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns.0, "python3"])
+            .arg(repo("tests/otel/send_spans.py"))
+            .args(["send", "grpc", &run.addr, "12"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        sent.push(serde_json::from_slice::<Value>(&out.stdout).unwrap());
+    }
+    // Until it ends by itself (--duration), its high-water mark read while it lives.
+    let mut child = run.child.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "watch did not end after --duration"
+        );
+        peak_kb = peak_kb.max(hwm().unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let status = child.wait().unwrap();
+    drop(ticker);
+    assert!(status.success(), "watch exited with {status}");
+    assert!(peak_kb > 0, "VmHWM was read");
+    eprintln!("watch --otlp-listen over 60 s: peak RSS (VmHWM) {peak_kb} kB");
+    assert!(peak_kb < 512 << 10, "peak RSS {peak_kb} kB");
+    let windows_dir = run.out.path().join("windows");
+    let mut windows: Vec<PathBuf> = std::fs::read_dir(&windows_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    windows.sort();
+    assert!((3..=4).contains(&windows.len()), "{windows:?}");
+    let mut with_spans = Vec::new();
+    for w in &windows {
+        let quality = read_json(&w.join("quality.json"));
+        let accepted = quality["capture"]["otlp_receiver"]["spans_accepted"]
+            .as_u64()
+            .unwrap();
+        if accepted > 0 {
+            with_spans.push((w.clone(), accepted));
+        }
+    }
+    assert_eq!(with_spans.len(), 3, "one burst per window: {with_spans:?}");
+    for ((w, accepted), sent) in with_spans.iter().zip(&sent) {
+        assert_eq!(Some(*accepted), sent["spans"].as_u64(), "{}", w.display());
+        let got = link_calls(&read_json(&w.join("links.json")));
+        for (link, n) in sent["calls"].as_object().unwrap() {
+            assert_eq!(
+                got.get(link),
+                n.as_u64().as_ref(),
+                "{link} in {}",
+                w.display()
+            );
+        }
+    }
+}

@@ -115,6 +115,12 @@ impl<'s> Ingest<'s> {
         self.set.coverage.files += 1;
     }
 
+    /// Spans from somewhere else than a file (the OTLP receiver): `f` names it in errors.
+    #[cfg(feature = "otel")]
+    pub fn start_received(&mut self, f: &Path) {
+        self.file = f.to_path_buf();
+    }
+
     pub fn error(&mut self, e: TraceError) {
         self.set.coverage.errors += 1;
         if self.set.errors.len() < self.limits.max_errors_kept {

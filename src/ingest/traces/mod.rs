@@ -13,7 +13,11 @@ mod calls;
 mod error;
 mod ids;
 mod jaeger;
+#[cfg(feature = "otel")]
+pub mod listen;
 mod otlp;
+#[cfg(feature = "otel")]
+pub mod receive;
 mod shared_strings;
 mod sniff;
 mod span;

@@ -84,6 +84,9 @@ const STATS_EVERY: u64 = 4096;
 pub struct LiveCapture {
     rx: Option<Receiver<Msg>>,
     threads: Vec<JoinHandle<()>>,
+    /// Wakes a reader blocked in libpcap: on an interface that carries nothing, libpcap's
+    /// read does not come back at its timeout, so the stop flag alone would not end it.
+    breakers: Vec<pcap::BreakLoop>,
     /// libpcap's counters per interface, refreshed by the readers.
     pcap_stats: Arc<Vec<PcapStats>>,
     /// The counters at the start of the current window (`watch`); zero for `analyze`.
@@ -188,6 +191,8 @@ impl LiveCapture {
         let (tx, rx) = mpsc::sync_channel(QUEUE_PACKETS);
         let pcap_stats: Arc<Vec<PcapStats>> =
             Arc::new(caps.iter().map(|_| PcapStats::default()).collect());
+        let mut caps = caps;
+        let breakers = caps.iter_mut().map(|c| c.breakloop_handle()).collect();
         let threads = caps
             .into_iter()
             .enumerate()
@@ -207,6 +212,7 @@ impl LiveCapture {
         LiveCapture {
             rx: Some(rx),
             threads,
+            breakers,
             pcap_stats,
             base: counters.clone(),
             stop,
@@ -252,6 +258,14 @@ impl LiveCapture {
     fn begin_stop(&mut self) {
         self.stopping = true;
         self.stop.store(true, Ordering::Relaxed);
+        self.break_readers();
+    }
+
+    /// Makes a reader blocked in libpcap return (its next read returns at once after).
+    fn break_readers(&self) {
+        for b in &self.breakers {
+            b.breakloop();
+        }
     }
 
     /// Joins the readers and records every counter and warning into `cov`.
@@ -302,18 +316,23 @@ impl LiveCapture {
         cov.input_warnings.append(&mut self.warnings);
     }
 
-    /// The frames until `until` (or the end of the capture): one window of `watch`.
-    /// The capture goes on after it.
-    pub fn window(&mut self, until: Instant) -> LiveWindow<'_> {
+    /// The frames of window `index` of `watch`, until `cut` (the windows its timer has
+    /// opened) passes `index`, or the end of the capture. The capture goes on after it.
+    pub fn window<'a>(&'a mut self, cut: &'a AtomicU64, index: u64) -> LiveWindow<'a> {
         LiveWindow {
             capture: self,
-            until,
+            cut,
+            index,
         }
     }
 
     /// The next frame; `None` at the end of the capture, or (leaving the capture
-    /// running) once `until` has passed.
-    fn next_until(&mut self, cov: &mut Coverage, until: Option<Instant>) -> Option<Frame<'_>> {
+    /// running) once `until` says the window is over.
+    fn next_until(
+        &mut self,
+        cov: &mut Coverage,
+        until: Option<&dyn Fn() -> bool>,
+    ) -> Option<Frame<'_>> {
         self.current = None;
         if self.ended {
             return None;
@@ -322,7 +341,7 @@ impl LiveCapture {
             if !self.stopping && self.should_stop() {
                 self.begin_stop();
             }
-            if !self.stopping && until.is_some_and(|u| Instant::now() >= u) {
+            if !self.stopping && until.is_some_and(|over| over()) {
                 self.close_window(cov);
                 return None;
             }
@@ -408,12 +427,15 @@ impl FrameSource for LiveCapture {
 /// One window of a live capture (`LiveCapture::window`).
 pub struct LiveWindow<'a> {
     capture: &'a mut LiveCapture,
-    until: Instant,
+    cut: &'a AtomicU64,
+    index: u64,
 }
 
 impl FrameSource for LiveWindow<'_> {
     fn next_frame(&mut self, cov: &mut Coverage) -> Option<Frame<'_>> {
-        self.capture.next_until(cov, Some(self.until))
+        let (cut, index) = (self.cut, self.index);
+        self.capture
+            .next_until(cov, Some(&|| cut.load(Ordering::Acquire) > index))
     }
 }
 
@@ -421,6 +443,7 @@ impl Drop for LiveCapture {
     /// Stops and joins the readers if the pipeline did not read to the end.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.break_readers();
         self.rx = None;
         for t in self.threads.drain(..) {
             let _ = t.join();

@@ -22,8 +22,10 @@ use serde::de::DeserializeSeed;
 use super::assemble::Ingest;
 use super::error::{Location, TraceError};
 use super::stream::{json_documents, KeyedArray};
-use convert::convert;
+pub(crate) use convert::convert;
 pub(crate) use lines::read_lines;
+#[cfg(feature = "otel")]
+pub(crate) use reference::request as json_request;
 
 /// JSON documents, streamed: each `resourceSpans` element is converted as soon as it is
 /// parsed, so a truncated file still yields the elements before the cut. Documents may
