@@ -212,7 +212,10 @@ impl AnalyzeArgs {
         if self.duration.is_some() && self.interface.is_empty() && self.otlp_listen.is_none() {
             return Err("--duration needs --interface or --otlp-listen".into());
         }
-        let live = self.live_config()?;
+        let live = self.live_config()?.map(|mut live| {
+            live.bpf = without_receiver(live.bpf.take(), self.otlp_listen);
+            live
+        });
         needs_otel(self.otlp_endpoint.as_deref())?;
         let otlp_listen = otlp_listen(self.otlp_listen, self.otlp_queue_spans)?;
         let mut config = AnalyzeConfig::for_inputs(self.inputs);
@@ -337,6 +340,18 @@ fn needs_otel(endpoint: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// The capture filter with the OTLP receiver's own port left out: the exporters' requests
+/// to linkrank are not traffic between the services, and the join by time could pair
+/// spans with them. A receiver on port 0 (any free port) has no port to leave out
+/// before it binds; its filter stays as asked.
+fn without_receiver(bpf: Option<String>, listen: Option<std::net::SocketAddr>) -> Option<String> {
+    match (bpf, listen.map(|a| a.port()).filter(|&p| p != 0)) {
+        (bpf, None) => bpf,
+        (None, Some(port)) => Some(format!("not tcp port {port}")),
+        (Some(f), Some(port)) => Some(format!("({f}) and not tcp port {port}")),
+    }
+}
+
 /// `--otlp-listen` and its queue bound, refused in a build without the `otel` feature.
 fn otlp_listen(
     addr: Option<std::net::SocketAddr>,
@@ -436,7 +451,7 @@ impl WatchArgs {
         let mut analyze = AnalyzeConfig::for_inputs(Vec::new());
         analyze.live = Some(LiveConfig {
             duration: positive_secs("--duration", self.duration)?,
-            bpf: self.bpf,
+            bpf: without_receiver(self.bpf, self.otlp_listen),
             snaplen: self.snaplen.max(1),
             ..LiveConfig::new(self.interface)
         });
@@ -524,6 +539,45 @@ mod tests {
             (built_with_otel, other) => panic!("otel feature {built_with_otel}: {other:?}"),
         }
         assert!(Cli::try_parse_from(["linkrank", "analyze", "--otlp-listen", "nonsense"]).is_err());
+    }
+
+    /// The receiver's own port is left out of a live capture, with or without a filter
+    /// of the user's; a receiver on port 0 leaves the filter as asked.
+    #[test]
+    fn a_live_capture_leaves_the_receivers_port_out() {
+        let listen = Some("127.0.0.1:4317".parse().unwrap());
+        assert_eq!(
+            without_receiver(Some("tcp".into()), listen).as_deref(),
+            Some("(tcp) and not tcp port 4317")
+        );
+        assert_eq!(
+            without_receiver(None, listen).as_deref(),
+            Some("not tcp port 4317")
+        );
+        let any = Some("0.0.0.0:0".parse().unwrap());
+        assert_eq!(
+            without_receiver(Some("udp".into()), any).as_deref(),
+            Some("udp")
+        );
+        assert_eq!(
+            without_receiver(Some("udp".into()), None).as_deref(),
+            Some("udp")
+        );
+        if cfg!(all(feature = "live", feature = "otel")) {
+            let args = [
+                "--interface",
+                "lo",
+                "--bpf",
+                "udp",
+                "--otlp-listen",
+                "127.0.0.1:4318",
+            ];
+            let config = analyze_args(&args).into_config().unwrap();
+            assert_eq!(
+                config.live.unwrap().bpf.as_deref(),
+                Some("(udp) and not tcp port 4318")
+            );
+        }
     }
 
     /// `--interface` needs no FILE; it is refused (clearly) by a build without `live`.
