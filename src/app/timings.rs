@@ -27,10 +27,21 @@ fn read_cpu_time(path: &str) -> Option<Duration> {
     Some(Duration::from_millis((user + system) * 10))
 }
 
-/// This process's resident memory now and its peak so far (VmRSS and VmHWM of
-/// /proc/self/status), in bytes; `None` where /proc is not there.
+/// This process's resident memory now and its peak so far, in bytes; `None` where /proc
+/// is not there.
 fn process_memory() -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    read_memory("/proc/self/status")
+}
+
+/// The peak resident memory (VmHWM) of a running process, in bytes; `None` when it has
+/// ended or /proc is not there.
+pub fn peak_rss(pid: u32) -> Option<u64> {
+    read_memory(&format!("/proc/{pid}/status")).map(|m| m.1)
+}
+
+/// VmRSS and VmHWM of a /proc status file, in bytes.
+fn read_memory(path: &str) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(path).ok()?;
     let field = |name: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(name))?;
         let kb: u64 = line[name.len()..]

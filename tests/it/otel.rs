@@ -519,11 +519,7 @@ fn watch_receives_spans_per_window_for_60_s_within_an_rss_bound() {
             .unwrap(),
     );
     let pid = run.child.as_ref().unwrap().id();
-    let hwm = || -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    };
+    let hwm = || linkrank::app::timings::peak_rss(pid).map(|b| b / 1024);
     let started = Instant::now();
     let mut sent = Vec::new();
     let mut peak_kb = 0;

@@ -450,7 +450,7 @@ pub(crate) fn run_measured_with(inputs: &[&Path], options: &[&str], limit: Durat
     // peak, which the other tests of the crate, running in this process, drive up.
     let mut hwm_kb = 0u64;
     let (status, _rusage) = loop {
-        hwm_kb = hwm_kb.max(vm_hwm_kb(pid).unwrap_or(0));
+        hwm_kb = hwm_kb.max(linkrank::app::timings::peak_rss(pid as u32).unwrap_or(0) / 1024);
         let mut status = 0;
         // SAFETY: wait4 on our own child with valid pointers to locals.
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -482,13 +482,6 @@ pub(crate) fn run_measured_with(inputs: &[&Path], options: &[&str], limit: Durat
         stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
         quality,
     }
-}
-
-/// `VmHWM` of a running process, in kB (None once it has exited).
-fn vm_hwm_kb(pid: libc::pid_t) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn assert_bounded(what: &str, run: &Run) {
