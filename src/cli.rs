@@ -174,17 +174,25 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub keylog: Vec<PathBuf>,
 
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
+}
+
+/// The OTLP flags of `analyze` and `watch`.
+#[derive(Debug, Args)]
+pub struct OtlpArgs {
     /// Export the links as OpenTelemetry metrics (the servicegraph connector's and
     /// linkrank's own, docs/otel.md) and the run as spans to this OTLP/HTTP base URL
-    /// (e.g. http://127.0.0.1:4318); OTEL_EXPORTER_OTLP_* variables apply. Needs a build
-    /// with the `otel` feature.
+    /// (e.g. http://127.0.0.1:4318); OTEL_EXPORTER_OTLP_* variables apply. `watch`
+    /// exports every window. Needs a build with the `otel` feature.
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
 
     /// Receive traces over OTLP/gRPC and OTLP/HTTP (`POST /v1/traces`) on this address
     /// (e.g. 127.0.0.1:4317), as a Collector's exporter sends them; the spans join the
-    /// analysis as trace files do. Runs as long as the live capture, else until
-    /// --duration or Ctrl-C/SIGTERM. Needs a build with the `otel` feature.
+    /// analysis as trace files do (under `watch`, the window they arrive in). Runs as
+    /// long as the live capture, else until --duration or Ctrl-C/SIGTERM; its port is
+    /// left out of the live capture. Needs a build with the `otel` feature.
     #[arg(long, value_name = "ADDR")]
     pub otlp_listen: Option<std::net::SocketAddr>,
 
@@ -192,6 +200,16 @@ pub struct AnalyzeArgs {
     /// answered with a partial success counting the spans rejected.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_QUEUE_SPANS)]
     pub otlp_queue_spans: u64,
+}
+
+impl OtlpArgs {
+    /// The export URL and the receiver's settings, each refused by a build without the
+    /// `otel` feature.
+    fn into_parts(self) -> Result<(Option<String>, Option<OtlpListen>), String> {
+        needs_otel(self.otlp_endpoint.as_deref())?;
+        let listen = otlp_listen(self.otlp_listen, self.otlp_queue_spans)?;
+        Ok((self.otlp_endpoint, listen))
+    }
 }
 
 impl AnalyzeArgs {
@@ -209,15 +227,14 @@ impl AnalyzeArgs {
         if self.trace_window == 0 {
             return Err("--trace-window must be at least 1".into());
         }
-        if self.duration.is_some() && self.interface.is_empty() && self.otlp_listen.is_none() {
+        if self.duration.is_some() && self.interface.is_empty() && self.otlp.otlp_listen.is_none() {
             return Err("--duration needs --interface or --otlp-listen".into());
         }
         let live = self.live_config()?.map(|mut live| {
-            live.bpf = without_receiver(live.bpf.take(), self.otlp_listen);
+            live.bpf = without_receiver(live.bpf.take(), self.otlp.otlp_listen);
             live
         });
-        needs_otel(self.otlp_endpoint.as_deref())?;
-        let otlp_listen = otlp_listen(self.otlp_listen, self.otlp_queue_spans)?;
+        let (otlp_endpoint, otlp_listen) = self.otlp.into_parts()?;
         let mut config = AnalyzeConfig::for_inputs(self.inputs);
         if let Some(listen) = otlp_listen {
             if config.inputs.is_empty() && live.is_none() {
@@ -284,7 +301,7 @@ impl AnalyzeArgs {
         }
         config.quiet = self.quiet;
         config.keylog = self.keylog;
-        config.otlp_endpoint = self.otlp_endpoint;
+        config.otlp_endpoint = otlp_endpoint;
         Ok(config)
     }
 }
@@ -422,18 +439,8 @@ pub struct WatchArgs {
     #[arg(long, value_name = "FILE")]
     pub services: Vec<PathBuf>,
 
-    /// Export every window's links to this OTLP/HTTP base URL (as analyze does).
-    #[arg(long, value_name = "URL")]
-    pub otlp_endpoint: Option<String>,
-
-    /// Receive traces over OTLP/gRPC and OTLP/HTTP on this address (as analyze does);
-    /// the spans received during a window join that window.
-    #[arg(long, value_name = "ADDR")]
-    pub otlp_listen: Option<std::net::SocketAddr>,
-
-    /// Spans the OTLP receiver queues (as analyze's).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_QUEUE_SPANS)]
-    pub otlp_queue_spans: u64,
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
 
     /// Print nothing but errors and warnings (no progress line).
     #[arg(long, short)]
@@ -447,17 +454,18 @@ impl WatchArgs {
             return Err("--history must be at least 1".into());
         }
         needs_live()?;
-        needs_otel(self.otlp_endpoint.as_deref())?;
+        let receiver = self.otlp.otlp_listen;
+        let (otlp_endpoint, otlp_listen) = self.otlp.into_parts()?;
         let mut analyze = AnalyzeConfig::for_inputs(Vec::new());
         analyze.live = Some(LiveConfig {
             duration: positive_secs("--duration", self.duration)?,
-            bpf: without_receiver(self.bpf, self.otlp_listen),
+            bpf: without_receiver(self.bpf, receiver),
             snaplen: self.snaplen.max(1),
             ..LiveConfig::new(self.interface)
         });
         analyze.services = self.services;
-        analyze.otlp_endpoint = self.otlp_endpoint;
-        analyze.otlp_listen = otlp_listen(self.otlp_listen, self.otlp_queue_spans)?;
+        analyze.otlp_endpoint = otlp_endpoint;
+        analyze.otlp_listen = otlp_listen;
         analyze.quiet = self.quiet;
         analyze.out = self.out.unwrap_or_else(|| PathBuf::from("reports/watch"));
         Ok(WatchConfig {

@@ -482,11 +482,8 @@ fn read_live(
     if !quiet {
         // Also the sign, for scripts, that the capture has started.
         eprintln!(
-            "capturing on {}{} (Ctrl-C or SIGTERM ends the capture and writes the reports)",
-            live.interfaces.join(", "),
-            live.bpf
-                .as_deref()
-                .map_or(String::new(), |f| format!(", filter {f:?}"))
+            "capturing on {} (Ctrl-C or SIGTERM ends the capture and writes the reports)",
+            live.describe()
         );
     }
     if let Some(bar) = progress {

@@ -81,11 +81,8 @@ async fn run(config: &WatchConfig) -> Result<Vec<WindowSummary>, RunError> {
     let quiet = config.analyze.quiet;
     if !quiet {
         eprintln!(
-            "capturing on {}{} in windows of {} s (Ctrl-C or SIGTERM ends the capture)",
-            live.interfaces.join(", "),
-            live.bpf
-                .as_deref()
-                .map_or(String::new(), |f| format!(", filter {f:?}")),
+            "capturing on {} in windows of {} s (Ctrl-C or SIGTERM ends the capture)",
+            live.describe(),
             config.window.as_secs_f64()
         );
     }

@@ -52,6 +52,15 @@ impl LiveConfig {
             write_max_bytes: DEFAULT_WRITE_MAX_BYTES,
         }
     }
+
+    /// What is captured, as the terminal says it: the interfaces and the filter in use.
+    pub fn describe(&self) -> String {
+        let interfaces = self.interfaces.join(", ");
+        match &self.bpf {
+            Some(f) => format!("{interfaces}, filter {f:?}"),
+            None => interfaces,
+        }
+    }
 }
 
 /// Why a live capture could not start.
