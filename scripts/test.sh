@@ -65,8 +65,9 @@ if ! python3 -c "import rotel, opentelemetry.proto" >/dev/null 2>&1; then
 fi
 
 # One build of everything, with the optional features on; the default build (no
-# libpcap, no OpenTelemetry) is only checked, so that the suite does not run twice.
-FEATURES=live,otel
+# libpcap, no OpenTelemetry, no DataFusion) is only checked, so that the suite does not
+# run twice. `fleet` (DataFusion and Ballista) adds about NN min to a cold debug build.
+FEATURES=live,otel,fleet
 cargo fmt --check
 cargo clippy --all-targets --features "$FEATURES" -- -D warnings
 cargo check

@@ -14,6 +14,8 @@ use crate::ingest::serialization::SamplerConfig;
 pub const DEFAULT_SAMPLES_PER_ROUTE: usize = 32;
 /// Links shown in the terminal table.
 pub const DEFAULT_TOP: usize = 10;
+/// `fleet --tolerance` by default, ms.
+pub const DEFAULT_FLEET_TOLERANCE_MS: f64 = 50.0;
 /// Routes listed per link in the reports.
 pub const DEFAULT_ROUTES: usize = 10;
 
@@ -49,6 +51,8 @@ pub struct AnalyzeConfig {
     /// Export the links as OpenTelemetry metrics (and the run as spans) to this OTLP/HTTP
     /// base URL (feature `otel`).
     pub otlp_endpoint: Option<String>,
+    /// Also write the node's slice of a fleet (`--fleet-out`, docs/fleet.md).
+    pub fleet_out: Option<crate::fleet::slice::SliceConfig>,
 }
 
 /// One thread per core, as the system reports them (1 when it cannot tell).
@@ -95,6 +99,7 @@ impl AnalyzeConfig {
             quiet: false,
             keylog: Vec::new(),
             otlp_endpoint: None,
+            fleet_out: None,
         }
     }
 }

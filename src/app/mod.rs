@@ -3,6 +3,8 @@
 //! analysis of its own; `main` turns its errors into exit codes.
 
 pub mod config;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 mod pipeline;
 pub mod timings;
 #[cfg(feature = "live")]
@@ -279,6 +281,13 @@ fn finish_run(
             &chain_set,
             &chain_config,
         ));
+    }
+    if let Some(slice) = &config.fleet_out {
+        // The node's parent edges, as the chains below infer them, for the fleet.
+        let inference = chains::infer_parents(&chain_set.calls, &chain_config.parents);
+        crate::fleet::slice::write_slice(slice, &tables, &naming, &chain_set, &inference)
+            .with_context(|| format!("writing the fleet slice to {}", slice.dir.display()))
+            .map_err(RunError::Output)?;
     }
     let mut trace_report = trace_set
         .as_ref()
