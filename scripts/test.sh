@@ -66,7 +66,8 @@ fi
 
 # One build of everything, with the optional features on; the default build (no
 # libpcap, no OpenTelemetry, no DataFusion) is only checked, so that the suite does not
-# run twice. `fleet` (DataFusion and Ballista) adds about NN min to a cold debug build.
+# run twice. `fleet` (DataFusion and Ballista) is the largest part of a cold build
+# (docs/fleet.md, Build cost).
 FEATURES=live,otel,fleet
 cargo fmt --check
 cargo clippy --all-targets --features "$FEATURES" -- -D warnings
