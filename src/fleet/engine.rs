@@ -416,8 +416,8 @@ GROUP BY nx.client, nx.server",
     .await?;
     for b in &new_conn {
         let (c, s, n) = (strings(b, "client")?, strings(b, "server")?, ints(b, "n")?);
-        for i in 0..b.num_rows() {
-            out.links.entry(key(&c, &s, i)).or_default().new_connections = n[i].unwrap_or(0) as u64;
+        for (i, n) in n.iter().enumerate() {
+            out.links.entry(key(&c, &s, i)).or_default().new_connections = n.unwrap_or(0) as u64;
         }
     }
 
@@ -438,8 +438,8 @@ GROUP BY client, server"
             strings(b, "server")?,
             ints(b, "peak")?,
         );
-        for i in 0..b.num_rows() {
-            out.links.entry(key(&c, &s, i)).or_default().peak_per_s = n[i].map(|v| v as u64);
+        for (i, n) in n.iter().enumerate() {
+            out.links.entry(key(&c, &s, i)).or_default().peak_per_s = n.map(|v| v as u64);
         }
     }
 
@@ -509,7 +509,8 @@ FROM nc GROUP BY client, server"
         .map(|n| ints(b, n))
         .collect::<anyhow::Result<_>>()?;
         for i in 0..b.num_rows() {
-            let v = |k: usize| cols[k][i].unwrap_or(0).max(0) as u64;
+            let at = |k: usize| cols[k].get(i).copied().flatten();
+            let v = |k: usize| at(k).unwrap_or(0).max(0) as u64;
             let link = out.links.entry(key(&c, &s, i)).or_default();
             link.connections = v(0);
             link.tcp_handshakes = v(1);
@@ -518,8 +519,8 @@ FROM nc GROUP BY client, server"
             link.retransmitted_bytes = v(4);
             out.figures.connections += v(0);
             let f = &mut out.figures;
-            f.first_ns = opt_min(f.first_ns, cols[5][i]);
-            f.last_ns = opt_max(f.last_ns, cols[6][i]);
+            f.first_ns = opt_min(f.first_ns, at(5));
+            f.last_ns = opt_max(f.last_ns, at(6));
         }
     }
 
