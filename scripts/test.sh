@@ -68,8 +68,10 @@ if ! python3 -c "import rotel, opentelemetry.proto, opentelemetry.sdk, opentelem
 fi
 
 # One build of everything, with the optional features on; the default build (no
-# libpcap, no OpenTelemetry) is only checked, so that the suite does not run twice.
-FEATURES=live,otel
+# libpcap, no OpenTelemetry, no DataFusion) is only checked, so that the suite does not
+# run twice. `fleet` (DataFusion and Ballista) is the largest part of a cold build
+# (docs/fleet.md, Build cost).
+FEATURES=live,otel,fleet
 cargo fmt --check
 cargo clippy --all-targets --features "$FEATURES" -- -D warnings
 cargo check

@@ -41,6 +41,83 @@ pub enum Command {
     /// reports are written into DIR/windows/NNNNNN/ (atomically) and DIR/links.json is
     /// the latest window's. Needs a build with the `live` feature and CAP_NET_RAW.
     Watch(WatchArgs),
+    /// Fold the slices that `analyze --fleet-out` wrote on every node of a fleet with
+    /// DataFusion (embedded, or on a Ballista cluster) and rank the fleet's links as
+    /// `analyze` does (docs/fleet.md). Needs a build with the `fleet` feature.
+    Fleet(FleetArgs),
+    /// A Ballista scheduler for `fleet --engine df://HOST:PORT` (feature `fleet`).
+    #[command(hide = true)]
+    FleetScheduler(SchedulerArgs),
+    /// A Ballista executor serving a `fleet-scheduler` (feature `fleet`).
+    #[command(hide = true)]
+    FleetExecutor(ExecutorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// Fleet folders: each holds the `table=...` folders `analyze --fleet-out` writes.
+    #[arg(required = true, value_name = "DIR")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Where the query runs: `local` (DataFusion in this process) or a Ballista
+    /// scheduler, `df://HOST:PORT`.
+    #[arg(long, default_value = "local", value_name = "ENGINE")]
+    pub engine: String,
+
+    /// Output folder of the reports. Default: reports/fleet.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Two nodes' views of one exchange match when their times are this close (clock
+    /// skew plus network), ms.
+    #[arg(long, default_value_t = crate::app::config::DEFAULT_FLEET_TOLERANCE_MS, value_name = "MS")]
+    pub tolerance: f64,
+
+    /// A node that should have sent a slice; may be repeated. Missing ones are listed
+    /// and the result is flagged partial.
+    #[arg(long = "expect-node", value_name = "NAME")]
+    pub expect_nodes: Vec<String>,
+
+    /// Cost-model constants file (YAML), as for `analyze`.
+    #[arg(long, value_name = "FILE")]
+    pub cost_config: Option<PathBuf>,
+
+    /// Routes listed per link in the reports, as for `analyze`.
+    #[arg(long, default_value_t = DEFAULT_ROUTES, value_name = "N")]
+    pub routes: usize,
+
+    /// Print nothing but errors and warnings.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 50050)]
+    pub port: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Arrow Flight port (shuffle data).
+    #[arg(long, default_value_t = 50051)]
+    pub port: u16,
+    /// gRPC port (tasks).
+    #[arg(long, default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// The scheduler, HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    pub scheduler: String,
+    /// Tasks run at once.
+    #[arg(long, default_value_t = 1)]
+    pub slots: usize,
+    /// Folder for shuffle files.
+    #[arg(long)]
+    pub work_dir: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +245,24 @@ pub struct AnalyzeArgs {
     /// Print nothing but errors and warnings.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Also write this node's slice of a fleet into DIR, partitioned by node and time
+    /// window (Parquet; `linkrank fleet DIR` folds the slices, docs/fleet.md).
+    #[arg(long, value_name = "DIR")]
+    pub fleet_out: Option<PathBuf>,
+
+    /// The node's name in the fleet slice. Default: the host name.
+    #[arg(long, value_name = "NAME", requires = "fleet_out")]
+    pub node: Option<String>,
+
+    /// The node's own address (may be repeated). Default: the address every captured
+    /// connection has at one end.
+    #[arg(long = "node-ip", value_name = "IP", requires = "fleet_out")]
+    pub node_ips: Vec<std::net::IpAddr>,
+
+    /// Width of the fleet slice's time windows, seconds.
+    #[arg(long, default_value_t = crate::fleet::slice::DEFAULT_WINDOW_SECS, value_name = "SECS")]
+    pub fleet_window: u64,
 
     /// TLS key log (NSS format, as SSLKEYLOGFILE writes it) to decrypt TLS connections
     /// with; may be repeated. pcapng Decryption Secrets Blocks in the captures are used too.
@@ -302,6 +397,22 @@ impl AnalyzeArgs {
         config.quiet = self.quiet;
         config.keylog = self.keylog;
         config.otlp_endpoint = otlp_endpoint;
+        if let Some(dir) = self.fleet_out {
+            let node = match self.node {
+                Some(n) => n,
+                None => host_name()?,
+            };
+            crate::fleet::slice::check_node_name(&node)?;
+            if self.fleet_window == 0 {
+                return Err("--fleet-window must be at least 1 s".into());
+            }
+            config.fleet_out = Some(crate::fleet::slice::SliceConfig {
+                dir,
+                node,
+                node_ips: self.node_ips,
+                window_secs: self.fleet_window,
+            });
+        }
         Ok(config)
     }
 }
@@ -330,6 +441,66 @@ impl AnalyzeArgs {
             ..LiveConfig::new(self.interface.clone())
         }))
     }
+}
+
+#[cfg(feature = "fleet")]
+impl FleetArgs {
+    /// The run's settings.
+    pub fn into_config(self) -> Result<crate::app::fleet::FleetConfig, String> {
+        let engine: crate::fleet::engine::Engine = self.engine.parse()?;
+        if !(self.tolerance.is_finite() && self.tolerance >= 0.0) {
+            return Err(format!(
+                "--tolerance must be a number of ms, 0 or more, not {}",
+                self.tolerance
+            ));
+        }
+        let mut cost = crate::analysis::cost::CostConstants::default();
+        if let Some(file) = &self.cost_config {
+            cost.apply_file(file).map_err(|e| e.to_string())?;
+        }
+        Ok(crate::app::fleet::FleetConfig {
+            inputs: self.inputs,
+            out: self.out.unwrap_or_else(|| PathBuf::from("reports/fleet")),
+            query: crate::fleet::engine::QueryConfig {
+                engine,
+                tolerance_ns: (self.tolerance * 1e6) as i64,
+            },
+            expect_nodes: self.expect_nodes,
+            cost,
+            routes: self.routes,
+            quiet: self.quiet,
+        })
+    }
+}
+
+#[cfg(feature = "fleet")]
+impl ExecutorArgs {
+    pub fn into_config(self) -> Result<crate::fleet::cluster::ExecutorConfig, String> {
+        let (host, port) = self
+            .scheduler
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+            .ok_or_else(|| format!("--scheduler {}: expected HOST:PORT", self.scheduler))?;
+        Ok(crate::fleet::cluster::ExecutorConfig {
+            host: self.host,
+            port: self.port,
+            grpc_port: self.grpc_port,
+            scheduler_host: host,
+            scheduler_port: port,
+            slots: self.slots,
+            work_dir: self.work_dir,
+        })
+    }
+}
+
+/// This machine's host name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`).
+fn host_name() -> Result<String, String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| "--node NAME is needed: the host name could not be read".into())
 }
 
 /// Refuses live capture in a build without the `live` feature.

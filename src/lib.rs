@@ -28,6 +28,7 @@ pub mod app;
 pub mod cli;
 mod config_error;
 pub mod diff;
+pub mod fleet;
 pub mod model;
 #[doc(hidden)]
 pub mod testing;

@@ -32,6 +32,9 @@ fn main() -> ExitCode {
             Ok(config) => watch(&config),
             Err(msg) => return usage_error(&msg),
         },
+        Command::Fleet(args) => return fleet::fleet(args),
+        Command::FleetScheduler(args) => return fleet::scheduler(args),
+        Command::FleetExecutor(args) => return fleet::executor(args),
     };
     match result {
         Ok(code) => code,
@@ -66,6 +69,103 @@ fn watch(_config: &app::WatchConfig) -> Result<ExitCode, RunError> {
     Err(RunError::Input(anyhow::anyhow!(
         "watch needs a linkrank built with the `live` feature"
     )))
+}
+
+/// `linkrank fleet` and the Ballista processes (feature `fleet`).
+#[cfg(feature = "fleet")]
+mod fleet {
+    use std::process::ExitCode;
+
+    use linkrank::app::RunError;
+    use linkrank::cli::{ExecutorArgs, FleetArgs, SchedulerArgs};
+
+    pub fn fleet(args: FleetArgs) -> ExitCode {
+        let config = match args.into_config() {
+            Ok(c) => c,
+            Err(msg) => return super::usage_error(&msg),
+        };
+        match linkrank::app::fleet::fleet(&config) {
+            Ok(outcome) => {
+                if !config.quiet {
+                    let f = &outcome.result.figures;
+                    println!(
+                        "fleet: {} nodes, {} exchanges ({} rows), {} connections ({} rows), \
+                         {} links; reports in {}",
+                        f.nodes.len(),
+                        f.exchanges,
+                        f.exchange_rows,
+                        f.connections,
+                        f.connection_rows,
+                        outcome.ranked.len(),
+                        config.out.display()
+                    );
+                }
+                if outcome.partial.partial {
+                    eprintln!(
+                        "warning: partial result, no slice from: {}",
+                        outcome.partial.missing_nodes.join(", ")
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(RunError::Input(e)) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+            Err(RunError::Output(e)) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(3)
+            }
+        }
+    }
+
+    pub fn scheduler(args: SchedulerArgs) -> ExitCode {
+        report(linkrank::fleet::cluster::run_scheduler(
+            &args.host, args.port,
+        ))
+    }
+
+    pub fn executor(args: ExecutorArgs) -> ExitCode {
+        match args.into_config() {
+            Ok(c) => report(linkrank::fleet::cluster::run_executor(&c)),
+            Err(msg) => super::usage_error(&msg),
+        }
+    }
+
+    fn report(r: anyhow::Result<()>) -> ExitCode {
+        match r {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// Without the `fleet` feature the commands say how to get them.
+#[cfg(not(feature = "fleet"))]
+mod fleet {
+    use std::process::ExitCode;
+
+    fn refuse() -> ExitCode {
+        super::usage_error(
+            "fleet needs a linkrank built with the `fleet` feature \
+             (cargo build --features fleet; DataFusion and Ballista)",
+        )
+    }
+
+    pub fn fleet(_: linkrank::cli::FleetArgs) -> ExitCode {
+        refuse()
+    }
+
+    pub fn scheduler(_: linkrank::cli::SchedulerArgs) -> ExitCode {
+        refuse()
+    }
+
+    pub fn executor(_: linkrank::cli::ExecutorArgs) -> ExitCode {
+        refuse()
+    }
 }
 
 fn usage_error(msg: &str) -> ExitCode {

@@ -14,6 +14,8 @@ use crate::ingest::serialization::SamplerConfig;
 pub const DEFAULT_SAMPLES_PER_ROUTE: usize = 32;
 /// Links shown in the terminal table.
 pub const DEFAULT_TOP: usize = 10;
+/// `fleet --tolerance` by default, ms.
+pub const DEFAULT_FLEET_TOLERANCE_MS: f64 = 50.0;
 /// Routes listed per link in the reports.
 pub const DEFAULT_ROUTES: usize = 10;
 
@@ -51,6 +53,8 @@ pub struct AnalyzeConfig {
     pub otlp_endpoint: Option<String>,
     /// Receive traces over OTLP on this address (feature `otel`).
     pub otlp_listen: Option<OtlpListen>,
+    /// Also write the node's slice of a fleet (`--fleet-out`, docs/fleet.md).
+    pub fleet_out: Option<crate::fleet::slice::SliceConfig>,
 }
 
 /// Spans the OTLP receiver queues by default: at about 1 KiB a decoded span (with its
@@ -112,6 +116,7 @@ impl AnalyzeConfig {
             keylog: Vec::new(),
             otlp_endpoint: None,
             otlp_listen: None,
+            fleet_out: None,
         }
     }
 }

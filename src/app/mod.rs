@@ -4,6 +4,8 @@
 
 pub mod config;
 mod memory;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 mod pipeline;
 #[cfg(feature = "otel")]
 mod receive;
@@ -303,6 +305,13 @@ fn finish_run(
             &chain_set,
             &chain_config,
         ));
+    }
+    if let Some(slice) = &config.fleet_out {
+        // The node's parent edges, as the chains below infer them, for the fleet.
+        let (inference, forest) = chains::infer(&chain_set, &chain_config);
+        crate::fleet::slice::write_slice(slice, &tables, &naming, &chain_set, &inference, &forest)
+            .with_context(|| format!("writing the fleet slice to {}", slice.dir.display()))
+            .map_err(RunError::Output)?;
     }
     let mut trace_report = trace_set
         .as_ref()

@@ -13,6 +13,8 @@ mod corpus;
 mod diff;
 mod exchange_prop;
 mod fixtures;
+#[cfg(feature = "fleet")]
+mod fleet;
 mod flow_reassembly_prop;
 mod fuzz_replay;
 mod golden;

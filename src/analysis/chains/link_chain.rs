@@ -201,7 +201,7 @@ fn share(a: u64, b: u64) -> Option<f64> {
 
 /// Per call: a sibling (same parent request, same calling service) sent a request with
 /// the same method and the same non-empty body size to a different service.
-fn same_payload_fanout(calls: &[Call], inf: &Inference, n: usize) -> Vec<bool> {
+pub fn same_payload_fanout(calls: &[Call], inf: &Inference, n: usize) -> Vec<bool> {
     // (parent, caller, method, body bytes) -> the callees and the calls.
     type Key = (u32, Sym, Option<Sym>, u64);
     let mut groups: FxHashMap<Key, (Vec<Sym>, Vec<u32>)> = FxHashMap::default();

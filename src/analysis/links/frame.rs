@@ -8,7 +8,7 @@ use polars::prelude::*;
 
 use crate::analysis::identity::{Named, Naming};
 use crate::ingest::http::h2::{grpc_http_status, grpc_status_name};
-use crate::tables::columns;
+use crate::tables::{columns, Tables};
 
 /// Service names of every row's client and server: each distinct client address and
 /// server endpoint named once, and per row its client's and server's position (a table
@@ -495,6 +495,53 @@ pub(crate) fn exchanges_frame(
             .alias(columns::STALL_MS),
         ])
         .collect()
+}
+
+/// The figures `exchanges_frame` derives per exchange, which the link measures sum,
+/// count and rank (the status as the measures count it goes as `measured_status`).
+pub const DERIVED_EXCHANGE_COLUMNS: &[&str] = &[
+    columns::GRPC_STATUS_NAME,
+    columns::JSON,
+    columns::NEW_CONN,
+    columns::INCOMPLETE,
+    columns::JSON_BODY_BYTES,
+    columns::JSON_IDENTITY_BODY_BYTES,
+    columns::REPLAY_H1_HEADER_BYTES,
+    columns::REPLAY_H2_HEADER_BYTES,
+    columns::REPLAY_GRPC_HEADER_BYTES,
+    columns::SECOND,
+    columns::IDEMPOTENCY_KEYED,
+    columns::RETRY_AFTER,
+    columns::FORWARDED,
+    columns::RETRIED_FAILURE,
+    columns::RECOVERED_FAILURE,
+    columns::SLOW_START_MS,
+    columns::SLOW_START_RESPONSE,
+    columns::TTFB_MS,
+    columns::TOTAL_MS,
+    columns::REQ_STALL_MS,
+    columns::RESP_STALL_MS,
+    columns::STALL_MS,
+];
+
+/// The column of the status as the measures count it (see `failures_as_status`).
+pub const MEASURED_STATUS: &str = "measured_status";
+
+/// The exchanges table with the per-exchange figures the link measures aggregate
+/// ([`DERIVED_EXCHANGE_COLUMNS`] and [`MEASURED_STATUS`]), in the table's row order. They
+/// need the capture's own connections (a SYN seen, a retry on the same client), so a
+/// fleet node derives them and the fleet only sums and counts them.
+pub fn exchange_measures(tables: &Tables, naming: &Naming) -> PolarsResult<DataFrame> {
+    let names = name_rows(&tables.exchanges, naming)?;
+    let frame = exchanges_frame(&tables.exchanges, &tables.connections, &names)?;
+    let mut df = tables.exchanges.clone();
+    let mut status = frame.column(columns::STATUS)?.clone();
+    status.rename(MEASURED_STATUS.into());
+    df.with_column(status)?;
+    for c in DERIVED_EXCHANGE_COLUMNS {
+        df.with_column(frame.column(c)?.clone())?;
+    }
+    Ok(df)
 }
 
 /// The exchanges with `status` as the measures count failures: a gRPC call that ended

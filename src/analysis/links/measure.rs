@@ -22,7 +22,7 @@ pub struct LinkSet {
 }
 
 /// Group keys: (client, server), or with method and route for routes.
-type Key = Vec<Option<String>>;
+pub(crate) type Key = Vec<Option<String>>;
 
 /// Measures every link in `tables`, keeping the `top_routes` busiest routes of each.
 pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsResult<LinkSet> {
@@ -33,50 +33,113 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
     let capture_seconds = span_seconds(&tables.connections)?;
 
     let link_keys = [columns::CLIENT, columns::SERVER];
-    let mut http = aggregate_http(&ex, &link_keys, capture_seconds)?;
-    let mut routes = aggregate_http(
-        &ex,
-        &[
-            columns::CLIENT,
-            columns::SERVER,
-            columns::METHOD,
-            columns::ROUTE,
-        ],
-        capture_seconds,
-    )?;
-    let mut conns = aggregate_connections(&cn)?;
-    let mut tls_estimates = super::tls_estimate::per_link(&cn)?;
+    let route_keys = [
+        columns::CLIENT,
+        columns::SERVER,
+        columns::METHOD,
+        columns::ROUTE,
+    ];
+    let http = aggregate_http(&ex, &link_keys, capture_seconds)?;
+    let routes = aggregate_http(&ex, &route_keys, capture_seconds)?;
+    let connections = aggregate_connections(&cn)?;
+    let tls_estimates = super::tls_estimate::per_link(&cn)?;
     let periodic = frame::periodic_failures(&ex)?;
     let exchange_protocols = value_counts(&ex, &link_keys, columns::EXCHANGE_PROTOCOL)?;
 
     // Who is behind each name, and the best source that named it.
-    let mut members: BTreeMap<
-        LinkKey,
-        (BTreeSet<String>, BTreeSet<String>, NameSource, NameSource),
-    > = BTreeMap::new();
+    let mut members = Members::new();
     for names in [&conn_names, &ex_names] {
         for (client, ip, server, endpoint) in names.pairs() {
             let key = (client.name.clone(), server.name.clone());
-            let e = members.entry(key).or_insert_with(|| {
-                (
-                    BTreeSet::new(),
-                    BTreeSet::new(),
-                    NameSource::Fallback,
-                    NameSource::Fallback,
-                )
-            });
-            e.0.insert(ip.to_owned());
-            e.1.insert(endpoint.to_owned());
-            e.2 = e.2.min(client.source);
-            e.3 = e.3.min(server.source);
+            members.add(key, ip, endpoint, client.source, server.source);
         }
     }
+    Ok(assemble(
+        LinkParts {
+            http,
+            routes,
+            connections,
+            tls_estimates,
+            periodic,
+            exchange_protocols,
+            members,
+            capture_seconds,
+        },
+        top_routes,
+    ))
+}
 
+/// The addresses behind each link's names and the best source of each name.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Members {
+    links: BTreeMap<LinkKey, (BTreeSet<String>, BTreeSet<String>, NameSource, NameSource)>,
+}
+
+impl Members {
+    pub(crate) fn new() -> Members {
+        Members::default()
+    }
+
+    /// One client address and server endpoint seen on link `key`, with the sources of
+    /// its two names.
+    pub(crate) fn add(
+        &mut self,
+        key: LinkKey,
+        client_ip: &str,
+        server_endpoint: &str,
+        client_source: NameSource,
+        server_source: NameSource,
+    ) {
+        let e = self.links.entry(key).or_insert_with(|| {
+            (
+                BTreeSet::new(),
+                BTreeSet::new(),
+                NameSource::Fallback,
+                NameSource::Fallback,
+            )
+        });
+        if !e.0.contains(client_ip) {
+            e.0.insert(client_ip.to_owned());
+        }
+        if !e.1.contains(server_endpoint) {
+            e.1.insert(server_endpoint.to_owned());
+        }
+        e.2 = e.2.min(client_source);
+        e.3 = e.3.min(server_source);
+    }
+}
+
+/// What the group-bys gave, whichever engine ran them (polars here, DataFusion in the
+/// fleet): the links are made from these alike.
+pub(crate) struct LinkParts {
+    pub http: BTreeMap<Key, HttpMeasures>,
+    /// Keyed (client, server, method, route).
+    pub routes: BTreeMap<Key, HttpMeasures>,
+    pub connections: BTreeMap<LinkKey, ConnectionMeasures>,
+    pub tls_estimates: BTreeMap<LinkKey, TlsEstimateMeasures>,
+    pub periodic: frame::PeriodicByRoute,
+    pub exchange_protocols: BTreeMap<Key, BTreeMap<String, u64>>,
+    pub members: Members,
+    pub capture_seconds: Option<f64>,
+}
+
+/// The links of `parts`, keeping the `top_routes` busiest routes of each.
+pub(crate) fn assemble(parts: LinkParts, top_routes: usize) -> LinkSet {
+    let LinkParts {
+        mut http,
+        mut routes,
+        connections: mut conns,
+        mut tls_estimates,
+        periodic,
+        exchange_protocols,
+        members,
+        capture_seconds,
+    } = parts;
     let mut set = LinkSet {
         capture_seconds,
         ..Default::default()
     };
-    for (key, (clients, servers, client_source, server_source)) in members {
+    for (key, (clients, servers, client_source, server_source)) in members.links {
         let http_key: Key = vec![Some(key.0.clone()), Some(key.1.clone())];
         let h = http.remove(&http_key);
         let c = conns.remove(&key).unwrap_or_default();
@@ -169,7 +232,7 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
         });
         routes.retain(|k, _| !(k[0].as_deref() == Some(&key.0) && k[1].as_deref() == Some(&key.1)));
     }
-    Ok(set)
+    set
 }
 
 /// First to last packet over all connections, in seconds.
@@ -302,16 +365,157 @@ fn aggregate_http(
             .zip(values)
             .collect::<BTreeMap<Key, u64>>()
     };
-    let versions = value_counts(ex, keys, columns::VERSION)?;
-    let req_types = value_counts(ex, keys, columns::REQ_CONTENT_TYPE)?;
-    let resp_types = value_counts(ex, keys, columns::RESP_CONTENT_TYPE)?;
-    let stream_errors = value_counts(ex, keys, columns::STREAM_ERROR)?;
-    let grpc_status = value_counts(ex, keys, columns::GRPC_STATUS_NAME)?;
-    let grpc_kinds = value_counts(ex, keys, columns::GRPC_CALL_KIND)?;
+    let counts = HttpCounts {
+        peaks,
+        versions: value_counts(ex, keys, columns::VERSION)?,
+        req_types: value_counts(ex, keys, columns::REQ_CONTENT_TYPE)?,
+        resp_types: value_counts(ex, keys, columns::RESP_CONTENT_TYPE)?,
+        stream_errors: value_counts(ex, keys, columns::STREAM_ERROR)?,
+        grpc_status: value_counts(ex, keys, columns::GRPC_STATUS_NAME)?,
+        grpc_kinds: value_counts(ex, keys, columns::GRPC_CALL_KIND)?,
+    };
+    let agg = Aggregates::from_frame(&agg, keys, HTTP_INTS, HTTP_FLOATS)?;
+    http_measures(&agg, &counts, capture_seconds)
+}
 
-    let group_keys = read_keys(&agg, keys)?;
-    let n = |c: &str| u64s(&agg, c);
-    let f = |c: &str| f64s(&agg, c);
+/// The integer figures of the HTTP group-by (counts and sums; null read as 0), by the
+/// names both engines give them.
+pub(crate) const HTTP_INTS: &[&str] = &[
+    "requests",
+    "s1xx",
+    "s2xx",
+    "s3xx",
+    "s4xx",
+    "s5xx",
+    "s429",
+    "s503",
+    "no_response",
+    "req_headers",
+    "req_bodies",
+    "resp_headers",
+    "resp_bodies",
+    "json",
+    "new_conn",
+    "incomplete",
+    "idempotency_keyed",
+    "retry_after",
+    "forwarded",
+    "retried",
+    "recovered",
+    columns::JSON_BODY_BYTES,
+    columns::JSON_IDENTITY_BODY_BYTES,
+    "replayed",
+    "replay_h1",
+    "replay_h2",
+    "replay_grpc",
+    "stalled",
+    "h2_streams",
+    "h2_complete",
+    "grpc_calls",
+    "req_stalled",
+    "resp_stalled",
+    "slow_starts",
+    "slow_start_responses",
+];
+
+/// The float figures of the HTTP group-by (means and quantiles; null when none).
+pub(crate) const HTTP_FLOATS: &[&str] = &[
+    "ttfb_p50",
+    "ttfb_p95",
+    "ttfb_p99",
+    "total_p50",
+    "total_p95",
+    "total_p99",
+    "stall_mean",
+    "stall_p50",
+    "stall_p95",
+    "stall_p99",
+    "req_stall_p50",
+    "req_stall_p95",
+    "resp_stall_p50",
+    "resp_stall_p95",
+    "slow_start_ms",
+];
+
+/// Requests per value within each group.
+pub(crate) type CountsByKey = BTreeMap<Key, BTreeMap<String, u64>>;
+
+/// The HTTP group-by's figures that are not one value per group.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HttpCounts {
+    /// Requests in the group's busiest second.
+    pub peaks: BTreeMap<Key, u64>,
+    pub versions: CountsByKey,
+    pub req_types: CountsByKey,
+    pub resp_types: CountsByKey,
+    pub stream_errors: CountsByKey,
+    pub grpc_status: CountsByKey,
+    pub grpc_kinds: CountsByKey,
+}
+
+/// One row per group of a group-by: its keys, and its figures by name. Both engines'
+/// results are read into this, so that one function makes the measures of either.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Aggregates {
+    pub keys: Vec<Key>,
+    pub ints: BTreeMap<String, Vec<u64>>,
+    pub floats: BTreeMap<String, Vec<Option<f64>>>,
+}
+
+impl Aggregates {
+    /// The `keys`, `ints` and `floats` columns of a polars group-by.
+    fn from_frame(
+        df: &DataFrame,
+        keys: &[&str],
+        ints: &[&str],
+        floats: &[&str],
+    ) -> PolarsResult<Aggregates> {
+        Ok(Aggregates {
+            keys: read_keys(df, keys)?,
+            ints: ints
+                .iter()
+                .map(|c| Ok(((*c).to_owned(), u64s(df, c)?)))
+                .collect::<PolarsResult<_>>()?,
+            floats: floats
+                .iter()
+                .map(|c| Ok(((*c).to_owned(), f64s(df, c)?)))
+                .collect::<PolarsResult<_>>()?,
+        })
+    }
+
+    fn int(&self, name: &str) -> PolarsResult<Vec<u64>> {
+        self.ints
+            .get(name)
+            .cloned()
+            .ok_or_else(|| PolarsError::ColumnNotFound(name.to_owned().into()))
+    }
+
+    fn float(&self, name: &str) -> PolarsResult<Vec<Option<f64>>> {
+        self.floats
+            .get(name)
+            .cloned()
+            .ok_or_else(|| PolarsError::ColumnNotFound(name.to_owned().into()))
+    }
+}
+
+/// The HTTP measures of each group of `agg`.
+pub(crate) fn http_measures(
+    agg: &Aggregates,
+    counts: &HttpCounts,
+    capture_seconds: Option<f64>,
+) -> PolarsResult<BTreeMap<Key, HttpMeasures>> {
+    let HttpCounts {
+        peaks,
+        versions,
+        req_types,
+        resp_types,
+        stream_errors,
+        grpc_status,
+        grpc_kinds,
+    } = counts;
+    let group_keys = agg.keys.clone();
+    let n = |c: &str| agg.int(c);
+    let f = |c: &str| agg.float(c);
     let (requests, s1, s2, s3, s4, s5) = (
         n("requests")?,
         n("s1xx")?,
@@ -406,8 +610,8 @@ fn aggregate_http(
             },
             header_share: (all_bytes > 0).then(|| header_bytes as f64 / all_bytes as f64),
             json_share: per(json[i]),
-            request_content_types: counts_for(&req_types, &key),
-            response_content_types: counts_for(&resp_types, &key),
+            request_content_types: counts_for(req_types, &key),
+            response_content_types: counts_for(resp_types, &key),
             status: StatusMix {
                 s1xx: s1[i],
                 s2xx: s2[i],
@@ -422,7 +626,7 @@ fn aggregate_http(
                 failed_without_status: 0,
             },
             new_connection_share: per(new_conn[i]),
-            http_versions: counts_for(&versions, &key),
+            http_versions: counts_for(versions, &key),
             incomplete: incomplete[i],
             json_body_bytes: json_body_bytes[i],
             json_identity_body_bytes: json_identity_body_bytes[i],
@@ -455,10 +659,10 @@ fn aggregate_http(
             http2: (h2_streams[i] > 0 || grpc_calls[i] > 0).then(|| Http2Measures {
                 streams: h2_streams[i],
                 complete_headers: h2_complete[i],
-                stream_errors: counts_for(&stream_errors, &key),
+                stream_errors: counts_for(stream_errors, &key),
                 grpc_calls: grpc_calls[i],
-                grpc_status: counts_for(&grpc_status, &key),
-                grpc_call_kinds: counts_for(&grpc_kinds, &key),
+                grpc_status: counts_for(grpc_status, &key),
+                grpc_call_kinds: counts_for(grpc_kinds, &key),
             }),
         };
         out.insert(key, m);
@@ -511,7 +715,7 @@ fn read_keys(df: &DataFrame, keys: &[&str]) -> PolarsResult<Vec<Key>> {
 
 /// Connection facts of one link.
 #[derive(Clone, Debug, Default)]
-struct ConnectionMeasures {
+pub(crate) struct ConnectionMeasures {
     connections: u64,
     tcp_handshakes: u64,
     tls: u64,
@@ -663,9 +867,83 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
     } else {
         BTreeMap::new()
     };
-    let keys = read_keys(&agg, &[columns::CLIENT, columns::SERVER])?;
-    let n = |c: &str| u64s(&agg, c);
-    let f = |c: &str| f64s(&agg, c);
+    let counts = ConnCounts {
+        protocols,
+        sni,
+        versions,
+        alpn,
+        resumed: resumed_counts,
+        tls_ms,
+    };
+    let agg = Aggregates::from_frame(
+        &agg,
+        &[columns::CLIENT, columns::SERVER],
+        CONN_INTS,
+        CONN_FLOATS,
+    )?;
+    connection_measures(&agg, &counts)
+}
+
+/// The integer figures of the connections group-by.
+pub(crate) const CONN_INTS: &[&str] = &[
+    "connections",
+    "tcp_handshakes",
+    "tls",
+    "resets",
+    "retransmitted",
+    "zero_windows",
+    "zero_windows_known",
+    "timeouts",
+    "timeouts_known",
+    "rto_wait_known",
+    "zero_window_known",
+    "with_gaps",
+    "gap_bytes",
+    columns::ONE_SIDED,
+    "no_handshake",
+    "single",
+];
+
+/// The float figures of the connections group-by.
+pub(crate) const CONN_FLOATS: &[&str] = &[
+    "rto_wait_ms",
+    "client_zero_window_ms",
+    "server_zero_window_ms",
+    "rtt_p50",
+    "rtt_p95",
+    "rpc_mean",
+    "rpc_p50",
+    "rpc_p95",
+    "rpc_max",
+];
+
+/// The connections group-by's figures that are not one value per link.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ConnCounts {
+    pub protocols: CountsByKey,
+    pub sni: CountsByKey,
+    pub versions: CountsByKey,
+    pub alpn: CountsByKey,
+    pub resumed: BTreeMap<Key, u64>,
+    pub tls_ms: BTreeMap<Key, RttPercentiles>,
+}
+
+/// The connection measures of each link of `agg`.
+pub(crate) fn connection_measures(
+    agg: &Aggregates,
+    counts: &ConnCounts,
+) -> PolarsResult<BTreeMap<LinkKey, ConnectionMeasures>> {
+    let ConnCounts {
+        protocols,
+        sni,
+        versions,
+        alpn,
+        resumed: resumed_counts,
+        tls_ms,
+    } = counts;
+    let keys = agg.keys.clone();
+    let n = |c: &str| agg.int(c);
+    let f = |c: &str| agg.float(c);
     let (connections, hs, tls, resets, retrans) = (
         n("connections")?,
         n("tcp_handshakes")?,
@@ -739,11 +1017,11 @@ fn aggregate_connections(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, Conne
                     incomplete_exchanges: 0,
                 },
                 protocols: protocols.get(&key).cloned().unwrap_or_default(),
-                sni: counts_for(&sni, &key),
-                versions: counts_for(&versions, &key),
+                sni: counts_for(sni, &key),
+                versions: counts_for(versions, &key),
                 resumed: resumed_counts.get(&key).copied().unwrap_or(0),
                 tls_ms: tls_ms.get(&key).copied().unwrap_or_default(),
-                alpn: counts_for(&alpn, &key),
+                alpn: counts_for(alpn, &key),
             },
         );
     }

@@ -1,0 +1,1274 @@
+//! The fleet's cross-node work as DataFusion SQL, run embedded or on a Ballista cluster:
+//! the client-side and server-side views of one exchange (or connection) folded into one
+//! row, endpoints named from the nodes' identity tables, and per-link aggregates (counts,
+//! bytes, status classes, latency sketches, the call edges' figures). Only those
+//! aggregates come back (rows per link, per link and latency bucket, per link pair).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::SessionContext;
+
+use super::sketch::{bucket_sql, Buckets};
+use crate::analysis::identity::NameSource;
+use crate::analysis::links::{
+    self, Aggregates, ConnCounts, CountsByKey, HttpCounts, Key, Members, RttPercentiles,
+};
+use crate::tables::columns;
+
+/// The fleet's tables, as `analyze --fleet-out` writes them.
+pub const TABLES: [&str; 4] = ["exchanges", "connections", "call_edges", "identity"];
+
+/// Where the query runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// DataFusion in this process.
+    Local,
+    /// A Ballista scheduler, `df://HOST:PORT`.
+    Ballista(String),
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "local" {
+            Ok(Engine::Local)
+        } else if let Some(rest) = s.strip_prefix("df://") {
+            let ok = rest
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+            if ok {
+                Ok(Engine::Ballista(s.to_owned()))
+            } else {
+                Err(format!("--engine {s}: expected df://HOST:PORT"))
+            }
+        } else {
+            Err(format!("--engine {s}: expected `local` or df://HOST:PORT"))
+        }
+    }
+}
+
+/// Settings of the fleet query.
+#[derive(Clone, Debug)]
+pub struct QueryConfig {
+    pub engine: Engine,
+    /// Two views of one exchange or connection match when their times are this close
+    /// (clock skew between nodes plus the network between them).
+    pub tolerance_ns: i64,
+}
+
+/// The parent edges of a link's calls, as the callers' nodes inferred them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChainAgg {
+    pub with_parent: u64,
+    pub confidence_sum: f64,
+    pub by_ids: u64,
+    /// Parent requests that made at least one call of the link.
+    pub parents: u64,
+    pub max_per_parent: u64,
+    /// Of the calls with a parent: overlapping a sibling, not waited for, sent with the
+    /// same payload to other services for the same parent (as the parent's node saw its
+    /// children).
+    pub parallel: u64,
+    pub fire_and_forget: u64,
+    pub same_payload: u64,
+    /// Calls of the link whose depth the fleet's trees gave, their sum and maximum
+    /// (hops from a root caller down to and including the link).
+    pub depth_calls: u64,
+    pub depth_sum: u64,
+    pub depth_max: u64,
+}
+
+/// Calls of a link (child) made while serving a call of another link (parent).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LinkPair {
+    pub parent: (String, String),
+    pub child: (String, String),
+    pub calls: u64,
+}
+
+/// The figures of one HTTP group-by (per link, or per route) as the engine returned
+/// them: one value per group, and the value counts.
+#[derive(Clone, Debug, Default)]
+pub struct HttpGroups {
+    pub(crate) agg: Aggregates,
+    pub(crate) counts: HttpCounts,
+}
+
+/// What the fleet query returned, and what it folded.
+#[derive(Clone, Debug, Default)]
+pub struct FleetResult {
+    /// Per (client, server).
+    pub http: HttpGroups,
+    /// Per (client, server, method, route).
+    pub routes: HttpGroups,
+    pub(crate) connections: Aggregates,
+    pub(crate) connection_counts: ConnCounts,
+    /// Requests per exchange protocol (`http/1.1`, `h2c`, ...) of each link.
+    pub(crate) exchange_protocols: CountsByKey,
+    /// The addresses behind each link's names, and the names' sources.
+    pub(crate) members: Members,
+    pub chains: BTreeMap<(String, String), ChainAgg>,
+    pub link_pairs: Vec<LinkPair>,
+    pub figures: FleetFigures,
+    /// The views' time tolerance, ns (`QueryConfig::tolerance_ns`).
+    pub tolerance_ns: i64,
+}
+
+/// Counts of the fold, for the report and the checks.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct FleetFigures {
+    pub nodes: Vec<String>,
+    pub windows: u64,
+    /// Exchange rows in the slices, and after folding the two views of each exchange.
+    pub exchange_rows: u64,
+    pub exchanges: u64,
+    /// Exchanges seen by their server's node (the view kept when both are present).
+    pub server_views: u64,
+    /// Exchanges seen only by a node that is not their server's (its slice missing, or
+    /// the server outside the fleet).
+    pub without_server_view: u64,
+    pub connection_rows: u64,
+    pub connections: u64,
+    pub call_edge_rows: u64,
+    /// Edges kept: those inferred on the caller's node, which sees the parent's window.
+    pub call_edges: u64,
+    /// First and last packet of the fleet's connections, ns.
+    pub first_ns: Option<i64>,
+    /// Calls whose tree depth is unknown: under an orphan (a caller that serves requests
+    /// but whose own parent was not found), or more than `MAX_TREE_DEPTH` hops deep.
+    pub depth_unknown: u64,
+    pub last_ns: Option<i64>,
+    /// Rows the query read per second of its wall time.
+    pub rows_per_s: Option<f64>,
+    pub query_ms: f64,
+}
+
+/// Opens a session on the engine.
+pub async fn session(engine: &Engine) -> anyhow::Result<SessionContext> {
+    match engine {
+        Engine::Local => Ok(SessionContext::new()),
+        Engine::Ballista(url) => {
+            use ballista::prelude::SessionContextExt;
+            SessionContext::remote(url)
+                .await
+                .with_context(|| format!("connecting to the Ballista scheduler at {url}"))
+        }
+    }
+}
+
+/// Registers each of [`TABLES`] over the `table=NAME` folders of `dirs`, with `node` and
+/// `window` as partition columns. Returns the tables found (a fleet without call edges
+/// has no `call_edges`).
+pub async fn register(ctx: &SessionContext, dirs: &[PathBuf]) -> anyhow::Result<Vec<&'static str>> {
+    let mut found = Vec::new();
+    for table in TABLES {
+        let mut urls = Vec::new();
+        for dir in dirs {
+            let path = dir.join(format!("table={table}"));
+            if path.is_dir() {
+                let abs = std::fs::canonicalize(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let url = ListingTableUrl::parse(format!("{}/", abs.display()))
+                    .with_context(|| format!("{}: not a usable path", abs.display()))?;
+                urls.push(url);
+            }
+        }
+        if urls.is_empty() {
+            continue;
+        }
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![
+                ("node".to_owned(), DataType::Utf8),
+                ("window".to_owned(), DataType::Utf8),
+            ]);
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .infer_schema(&ctx.state())
+            .await
+            .with_context(|| format!("reading the schema of the {table} slices"))?;
+        let provider = ListingTable::try_new(config)?;
+        ctx.register_table(table, Arc::new(provider))?;
+        found.push(table);
+    }
+    anyhow::ensure!(
+        found.contains(&"exchanges")
+            && found.contains(&"connections")
+            && found.contains(&"identity"),
+        "no fleet slices (table=exchanges, table=connections, table=identity) under {}",
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(found)
+}
+
+/// `MAX("c") AS "c"` for each column: rows folded as one view of one exchange are equal,
+/// so any of them gives the values. (Aggregates rather than `ROW_NUMBER() = 1`: a hash
+/// aggregate needs no sort, and Ballista 55's executors trip a debug assertion when they
+/// rebuild the sort of a window after a shuffle.)
+fn any_of(columns: &[&str]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("MAX({q}) AS {q}", q = quoted(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A column name as SQL, quoted (`second`, `index` and others are SQL words).
+fn quoted(c: &str) -> String {
+    format!("\"{c}\"")
+}
+
+/// The columns of a connection's 5-tuple.
+const TUPLE: &str = "client_ip, client_port, server_ip, server_port";
+
+/// The exchange columns the queries read besides the 5-tuple, position and time: the
+/// table's own, and the figures the node derived per exchange
+/// ([`links::DERIVED_EXCHANGE_COLUMNS`]).
+fn exchange_columns() -> Vec<&'static str> {
+    let own = [
+        columns::STATUS,
+        links::MEASURED_STATUS,
+        columns::REQ_HEADER_BYTES,
+        columns::REQ_BODY_BYTES,
+        columns::RESP_HEADER_BYTES,
+        columns::RESP_BODY_BYTES,
+        columns::COMPLETENESS,
+        columns::REQ_FIRST_NS,
+        columns::REQ_LAST_NS,
+        columns::RESP_FIRST_NS,
+        columns::RESP_LAST_NS,
+        columns::EXCHANGE_PROTOCOL,
+        columns::VERSION,
+        columns::METHOD,
+        columns::ROUTE,
+        columns::REQ_CONTENT_TYPE,
+        columns::RESP_CONTENT_TYPE,
+        columns::STREAM_ERROR,
+        columns::STREAM_ID,
+        columns::HEADERS_COMPLETE,
+        columns::GRPC_CALL_KIND,
+    ];
+    own.into_iter()
+        .chain(links::DERIVED_EXCHANGE_COLUMNS.iter().copied())
+        .collect()
+}
+
+/// The connection columns the queries read besides the 5-tuple and first packet.
+const CONNECTION_COLUMNS: &[&str] = &[
+    columns::LAST_NS,
+    columns::SYN_NS,
+    columns::PROTOCOL,
+    columns::CLOSE,
+    columns::C2S_RETRANSMITTED_BYTES,
+    columns::S2C_RETRANSMITTED_BYTES,
+    columns::C2S_ZERO_WINDOWS,
+    columns::S2C_ZERO_WINDOWS,
+    columns::C2S_RETRANSMISSION_TIMEOUTS,
+    columns::S2C_RETRANSMISSION_TIMEOUTS,
+    columns::C2S_RTO_WAIT_NS,
+    columns::S2C_RTO_WAIT_NS,
+    columns::C2S_ZERO_WINDOW_NS,
+    columns::S2C_ZERO_WINDOW_NS,
+    columns::C2S_GAPS,
+    columns::S2C_GAPS,
+    columns::C2S_GAP_BYTES,
+    columns::S2C_GAP_BYTES,
+    columns::ONE_SIDED,
+    columns::HANDSHAKE_SEEN,
+    columns::HANDSHAKE_RTT_NS,
+    columns::EXCHANGES,
+    columns::TLS_SNI,
+    columns::TLS_VERSION,
+    columns::TLS_RESUMED,
+    columns::TLS_HANDSHAKE_NS,
+    columns::TLS_ALPN,
+];
+
+/// A server endpoint as `analyze` writes it (`ip:port`, `[v6]:port`).
+fn endpoint_sql(ip: &str, port: &str) -> String {
+    format!(
+        "(CASE WHEN strpos({ip}, ':') > 0 THEN '[' || {ip} || ']' ELSE {ip} END \
+         || ':' || CAST({port} AS VARCHAR))"
+    )
+}
+
+/// The views every query below builds on.
+fn views(tol: i64, with_edges: bool) -> String {
+    let key = |a: &str, b: &str| {
+        format!(
+            "{a}.client_ip = {b}.client_ip AND {a}.client_port = {b}.client_port \
+             AND {a}.server_ip = {b}.server_ip AND {a}.server_port = {b}.server_port"
+        )
+    };
+    let child = "child_client_ip, child_client_port, child_server_ip, child_server_port, \
+                 child_index, child_start_ns";
+    let edges = if with_edges {
+        format!(
+            ", edges AS (
+  SELECT {child}, {parent} FROM call_edges e
+  JOIN node_ips n ON n.node = e.node AND n.ip = e.child_client_ip
+  GROUP BY {child})",
+            parent = any_of(&[
+                "parent_client_ip",
+                "parent_client_port",
+                "parent_server_ip",
+                "parent_server_port",
+                "parent_index",
+                "parent_start_ns",
+                "source",
+                "confidence",
+                "parallel",
+                "fire_and_forget",
+                "same_payload",
+            ])
+        )
+    } else {
+        String::new()
+    };
+    let ex_cols = any_of(&exchange_columns());
+    let cn_cols = any_of(CONNECTION_COLUMNS);
+    format!(
+        "WITH node_ips AS (SELECT DISTINCT node, ip FROM identity WHERE role = 'node'),
+ex AS (
+  SELECT e.*, COALESCE(e.req_first_ns, e.resp_first_ns, 0) AS t,
+    CASE WHEN s.ip IS NOT NULL THEN 0 ELSE 1 END AS side
+  FROM exchanges e
+  LEFT JOIN node_ips s ON s.node = e.node AND s.ip = e.server_ip),
+exv AS (
+  SELECT {TUPLE}, \"index\", t, side, {ex_cols} FROM ex
+  GROUP BY {TUPLE}, \"index\", t, side),
+srv AS (SELECT * FROM exv WHERE side = 0),
+dex AS (
+  SELECT * FROM srv
+  UNION ALL
+  SELECT * FROM exv o WHERE o.side = 1 AND NOT EXISTS (
+    SELECT 1 FROM srv s WHERE {ek} AND s.\"index\" = o.\"index\" AND abs(s.t - o.t) <= {tol})),
+cn AS (
+  SELECT c.*, CASE WHEN s.ip IS NOT NULL THEN 0 ELSE 1 END AS side
+  FROM connections c
+  LEFT JOIN node_ips s ON s.node = c.node AND s.ip = c.server_ip),
+cnv AS (
+  SELECT {TUPLE}, first_ns, side, {cn_cols} FROM cn GROUP BY {TUPLE}, first_ns, side),
+csrv AS (SELECT * FROM cnv WHERE side = 0),
+dcn AS (
+  SELECT * FROM csrv
+  UNION ALL
+  SELECT * FROM cnv o WHERE o.side = 1 AND NOT EXISTS (
+    SELECT 1 FROM csrv s WHERE {ck} AND abs(s.first_ns - o.first_ns) <= {tol})),
+named_ids AS (
+  SELECT i.role, i.ip, i.port, i.service,
+    CAST(i.source_rank AS BIGINT) + CASE WHEN n.ip IS NOT NULL THEN 0 ELSE 1000 END AS pref
+  FROM identity i LEFT JOIN node_ips n ON n.node = i.node AND n.ip = i.ip
+  WHERE i.role <> 'node'),
+srv_best AS (SELECT ip, port, MIN(pref) AS pref FROM named_ids WHERE role = 'server' GROUP BY ip, port),
+srv_names AS (
+  SELECT i.ip, i.port, MIN(i.service) AS service, MIN(b.pref) % 1000 AS rank FROM named_ids i
+  JOIN srv_best b ON b.ip = i.ip AND b.port = i.port AND b.pref = i.pref
+  WHERE i.role = 'server' GROUP BY i.ip, i.port),
+cli_best AS (SELECT ip, MIN(pref) AS pref FROM named_ids WHERE role = 'client' GROUP BY ip),
+cli_names AS (
+  SELECT i.ip, MIN(i.service) AS service, MIN(b.pref) % 1000 AS rank FROM named_ids i
+  JOIN cli_best b ON b.ip = i.ip AND b.pref = i.pref
+  WHERE i.role = 'client' GROUP BY i.ip){edges}",
+        ek = key("s", "o"),
+        ck = key("s", "o"),
+    )
+}
+
+/// `client` and `server` names of the rows of `rel` (a view with the 5-tuple columns,
+/// prefixed by `p`), and the rank of each name's source (`client_rank`, `server_rank`).
+fn names(rel: &str, p: &str) -> String {
+    let fallback = NameSource::Fallback as u32;
+    format!(
+        "SELECT r.*, COALESCE(cn.service, r.{p}client_ip) AS client,
+    COALESCE(sn.service, {endpoint}) AS server,
+    COALESCE(cn.rank, {fallback}) AS client_rank, COALESCE(sn.rank, {fallback}) AS server_rank
+  FROM {rel} r
+  LEFT JOIN cli_names cn ON cn.ip = r.{p}client_ip
+  LEFT JOIN srv_names sn ON sn.ip = r.{p}server_ip AND sn.port = r.{p}server_port",
+        endpoint = endpoint_sql(&format!("r.{p}server_ip"), &format!("r.{p}server_port")),
+    )
+}
+
+/// The group keys of the link measures, and of the route measures.
+const LINK_KEYS: &[&str] = &["client", "server"];
+const ROUTE_KEYS: &[&str] = &["client", "server", columns::METHOD, columns::ROUTE];
+
+/// `SUM(CASE WHEN cond THEN 1 ELSE 0 END)`: rows where `cond` holds (null: no).
+fn count_where(cond: &str) -> String {
+    format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)")
+}
+
+/// Runs the fleet query over the slices in `dirs`.
+pub async fn run(
+    ctx: &SessionContext,
+    dirs: &[PathBuf],
+    cfg: &QueryConfig,
+) -> anyhow::Result<FleetResult> {
+    let started = std::time::Instant::now();
+    let found = register(ctx, dirs).await?;
+    let with_edges = found.contains(&"call_edges");
+    let head = views(cfg.tolerance_ns, with_edges);
+    let mut out = FleetResult::default();
+    let (nx_def, nc_def) = (names("dex", ""), names("dcn", ""));
+    let nx = format!("{head}, nx AS ({nx_def})");
+    let nc = format!("{head}, nc AS ({nc_def})");
+    out.tolerance_ns = cfg.tolerance_ns;
+
+    out.http = http_groups(ctx, &nx, LINK_KEYS).await?;
+    out.routes = http_groups(ctx, &nx, ROUTE_KEYS).await?;
+    let link_ints = &out.http.agg.ints;
+    out.figures.exchanges = link_ints.get("requests").map_or(0, |v| v.iter().sum());
+    out.figures.server_views = link_ints.get("server_views").map_or(0, |v| v.iter().sum());
+    out.figures.without_server_view = out.figures.exchanges - out.figures.server_views;
+    out.exchange_protocols = value_counts(
+        ctx,
+        &nx,
+        "nx",
+        LINK_KEYS,
+        &[(
+            columns::EXCHANGE_PROTOCOL,
+            quoted(columns::EXCHANGE_PROTOCOL),
+        )],
+    )
+    .await?
+    .remove(columns::EXCHANGE_PROTOCOL)
+    .unwrap_or_default();
+
+    let (connections, counts) = connection_groups(ctx, &nc).await?;
+    out.figures.connections = connections
+        .ints
+        .get("connections")
+        .map_or(0, |v| v.iter().sum());
+    out.connections = connections;
+    out.connection_counts = counts;
+    let span = sql(
+        ctx,
+        &format!("{nc} SELECT MIN(first_ns) AS f, MAX(last_ns) AS l FROM nc"),
+    )
+    .await?;
+    for b in &span {
+        out.figures.first_ns = ints(b, "f")?.first().copied().flatten();
+        out.figures.last_ns = ints(b, "l")?.first().copied().flatten();
+    }
+    out.members = members(ctx, &format!("{head}, nx AS ({nx_def}), nc AS ({nc_def})")).await?;
+
+    if with_edges {
+        chain_aggregates(ctx, &head, &mut out).await?;
+        depths(ctx, &head, &mut out).await?;
+    }
+
+    let counts = sql(
+        ctx,
+        &format!(
+            "SELECT (SELECT COUNT(*) FROM exchanges) AS ex, (SELECT COUNT(*) FROM connections) AS cn,
+  {edges} AS ed, (SELECT COUNT(DISTINCT node || '/' || \"window\") FROM exchanges) AS windows",
+            edges = if with_edges { "(SELECT COUNT(*) FROM call_edges)" } else { "0" }
+        ),
+    )
+    .await?;
+    for b in &counts {
+        out.figures.exchange_rows = ints(b, "ex")?[0].unwrap_or(0) as u64;
+        out.figures.connection_rows = ints(b, "cn")?[0].unwrap_or(0) as u64;
+        out.figures.call_edge_rows = ints(b, "ed")?[0].unwrap_or(0) as u64;
+        out.figures.windows = ints(b, "windows")?[0].unwrap_or(0) as u64;
+    }
+    let nodes = sql(ctx, "SELECT DISTINCT node FROM identity").await?;
+    for b in &nodes {
+        out.figures
+            .nodes
+            .extend(strings(b, "node")?.into_iter().flatten());
+    }
+    out.figures.nodes.sort();
+    let secs = started.elapsed().as_secs_f64();
+    out.figures.query_ms = secs * 1e3;
+    let rows = out.figures.exchange_rows + out.figures.connection_rows + out.figures.call_edge_rows;
+    out.figures.rows_per_s = (secs > 0.0).then(|| rows as f64 / secs);
+    Ok(out)
+}
+
+/// The HTTP group-by of `links::measure`, by `keys`, over the folded, named exchanges
+/// (`nx` in `with`): the same figures under the same names, quantiles from sketches.
+async fn http_groups(
+    ctx: &SessionContext,
+    with: &str,
+    keys: &[&str],
+) -> anyhow::Result<HttpGroups> {
+    let by = keys
+        .iter()
+        .map(|k| quoted(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let status = quoted(links::MEASURED_STATUS);
+    let class = |lo: u32, hi: u32| count_where(&format!("{status} >= {lo} AND {status} < {hi}"));
+    let flag = |c: &str| count_where(&quoted(c));
+    let present = |c: &str| count_where(&format!("{} IS NOT NULL", quoted(c)));
+    let sum = |c: &str| format!("SUM({})", quoted(c));
+    let figures = [
+        ("requests", "COUNT(*)".to_owned()),
+        ("s1xx", class(100, 200)),
+        ("s2xx", class(200, 300)),
+        ("s3xx", class(300, 400)),
+        ("s4xx", class(400, 500)),
+        ("s5xx", class(500, 600)),
+        ("s429", count_where(&format!("{status} = 429"))),
+        ("s503", count_where(&format!("{status} = 503"))),
+        ("no_response", count_where(&format!("{status} IS NULL"))),
+        ("req_headers", sum(columns::REQ_HEADER_BYTES)),
+        ("req_bodies", sum(columns::REQ_BODY_BYTES)),
+        ("resp_headers", sum(columns::RESP_HEADER_BYTES)),
+        ("resp_bodies", sum(columns::RESP_BODY_BYTES)),
+        ("json", flag(columns::JSON)),
+        ("new_conn", flag(columns::NEW_CONN)),
+        ("incomplete", flag(columns::INCOMPLETE)),
+        ("idempotency_keyed", flag(columns::IDEMPOTENCY_KEYED)),
+        ("retry_after", flag(columns::RETRY_AFTER)),
+        ("forwarded", flag(columns::FORWARDED)),
+        ("retried", flag(columns::RETRIED_FAILURE)),
+        ("recovered", flag(columns::RECOVERED_FAILURE)),
+        (columns::JSON_BODY_BYTES, sum(columns::JSON_BODY_BYTES)),
+        (
+            columns::JSON_IDENTITY_BODY_BYTES,
+            sum(columns::JSON_IDENTITY_BODY_BYTES),
+        ),
+        ("replayed", present(columns::REPLAY_GRPC_HEADER_BYTES)),
+        ("replay_h1", sum(columns::REPLAY_H1_HEADER_BYTES)),
+        ("replay_h2", sum(columns::REPLAY_H2_HEADER_BYTES)),
+        ("replay_grpc", sum(columns::REPLAY_GRPC_HEADER_BYTES)),
+        (
+            "stalled",
+            count_where(&format!("{} > 0", quoted(columns::STALL_MS))),
+        ),
+        ("h2_streams", present(columns::STREAM_ID)),
+        (
+            "h2_complete",
+            count_where(&format!(
+                "COALESCE({}, false)",
+                quoted(columns::HEADERS_COMPLETE)
+            )),
+        ),
+        ("grpc_calls", present(columns::GRPC_CALL_KIND)),
+        ("req_stalled", present(columns::REQ_STALL_MS)),
+        ("resp_stalled", present(columns::RESP_STALL_MS)),
+        ("slow_starts", present(columns::SLOW_START_MS)),
+        ("slow_start_responses", flag(columns::SLOW_START_RESPONSE)),
+        ("server_views", count_where("side = 0")),
+        ("stall_mean", format!("AVG({})", quoted(columns::STALL_MS))),
+        (
+            "slow_start_ms",
+            format!(
+                "CAST(SUM(COALESCE({}, 0)) AS DOUBLE) / COUNT(*)",
+                quoted(columns::SLOW_START_MS)
+            ),
+        ),
+    ];
+    let select = figures
+        .iter()
+        .map(|(name, e)| format!("{e} AS {}", quoted(name)))
+        .collect::<Vec<_>>()
+        .join(",\n  ");
+    let batches = sql(
+        ctx,
+        &format!("{with}\nSELECT {by},\n  {select}\nFROM nx GROUP BY {by}"),
+    )
+    .await?;
+    let mut ints_read: Vec<&str> = links::HTTP_INTS.to_vec();
+    ints_read.push("server_views");
+    let mut agg = aggregates(&batches, keys, &ints_read, &["stall_mean", "slow_start_ms"])?;
+    let ms = |c: &str| format!("CAST({} AS DOUBLE)", quoted(c));
+    let sketches = sketches(
+        ctx,
+        with,
+        "nx",
+        keys,
+        &[
+            ("ttfb", ms(columns::TTFB_MS)),
+            ("total", ms(columns::TOTAL_MS)),
+            ("stall", ms(columns::STALL_MS)),
+            ("req_stall", ms(columns::REQ_STALL_MS)),
+            ("resp_stall", ms(columns::RESP_STALL_MS)),
+        ],
+    )
+    .await?;
+    for (measure, qs) in [
+        ("ttfb", &[50, 95, 99][..]),
+        ("total", &[50, 95, 99]),
+        ("stall", &[50, 95, 99]),
+        ("req_stall", &[50, 95]),
+        ("resp_stall", &[50, 95]),
+    ] {
+        add_quantiles(&mut agg, &sketches, measure, qs);
+    }
+    let peaks_sql = format!(
+        "{with}\nSELECT {by}, MAX(n) AS peak FROM (
+  SELECT {by}, COUNT(*) AS n FROM nx WHERE {second} IS NOT NULL GROUP BY {by}, {second}) p
+GROUP BY {by}",
+        second = quoted(columns::SECOND)
+    );
+    let mut peaks = BTreeMap::new();
+    for b in &sql(ctx, &peaks_sql).await? {
+        let k = keys_of(b, keys)?;
+        for (key, p) in k.into_iter().zip(ints(b, "peak")?) {
+            if let Some(p) = p {
+                peaks.insert(key, p.max(0) as u64);
+            }
+        }
+    }
+    let mut counts = value_counts(
+        ctx,
+        with,
+        "nx",
+        keys,
+        &[
+            (columns::VERSION, quoted(columns::VERSION)),
+            (columns::REQ_CONTENT_TYPE, quoted(columns::REQ_CONTENT_TYPE)),
+            (
+                columns::RESP_CONTENT_TYPE,
+                quoted(columns::RESP_CONTENT_TYPE),
+            ),
+            (columns::STREAM_ERROR, quoted(columns::STREAM_ERROR)),
+            (columns::GRPC_STATUS_NAME, quoted(columns::GRPC_STATUS_NAME)),
+            (columns::GRPC_CALL_KIND, quoted(columns::GRPC_CALL_KIND)),
+        ],
+    )
+    .await?;
+    let mut take = |c: &str| counts.remove(c).unwrap_or_default();
+    let counts = HttpCounts {
+        peaks,
+        versions: take(columns::VERSION),
+        req_types: take(columns::REQ_CONTENT_TYPE),
+        resp_types: take(columns::RESP_CONTENT_TYPE),
+        stream_errors: take(columns::STREAM_ERROR),
+        grpc_status: take(columns::GRPC_STATUS_NAME),
+        grpc_kinds: take(columns::GRPC_CALL_KIND),
+    };
+    Ok(HttpGroups { agg, counts })
+}
+
+/// The connections group-by of `links::measure` per link, over the folded, named
+/// connections (`nc` in `with`).
+async fn connection_groups(
+    ctx: &SessionContext,
+    with: &str,
+) -> anyhow::Result<(Aggregates, ConnCounts)> {
+    let by = "client, server";
+    let q = quoted;
+    let both = |a: &str, b: &str| format!("({} + {})", q(a), q(b));
+    let zero_windows = both(columns::C2S_ZERO_WINDOWS, columns::S2C_ZERO_WINDOWS);
+    let timeouts = both(
+        columns::C2S_RETRANSMISSION_TIMEOUTS,
+        columns::S2C_RETRANSMISSION_TIMEOUTS,
+    );
+    let rto_wait = both(columns::C2S_RTO_WAIT_NS, columns::S2C_RTO_WAIT_NS);
+    let ms_sum = |e: &str| format!("CAST(SUM({e}) AS DOUBLE) / 1e6");
+    let carried = format!(
+        "CASE WHEN {ex} > 0 THEN {ex} END",
+        ex = q(columns::EXCHANGES)
+    );
+    let figures = [
+        ("connections", "COUNT(*)".to_owned()),
+        (
+            "tcp_handshakes",
+            count_where(&format!("{} IS NOT NULL", q(columns::SYN_NS))),
+        ),
+        (
+            "tls",
+            count_where(&format!("{} = 'tls'", q(columns::PROTOCOL))),
+        ),
+        (
+            "resets",
+            count_where(&format!("{} = 'rst'", q(columns::CLOSE))),
+        ),
+        (
+            "retransmitted",
+            format!(
+                "SUM({})",
+                both(
+                    columns::C2S_RETRANSMITTED_BYTES,
+                    columns::S2C_RETRANSMITTED_BYTES
+                )
+            ),
+        ),
+        ("zero_windows", format!("SUM({zero_windows})")),
+        ("zero_windows_known", format!("COUNT({zero_windows})")),
+        ("timeouts", format!("SUM({timeouts})")),
+        ("timeouts_known", format!("COUNT({timeouts})")),
+        ("rto_wait_ms", ms_sum(&rto_wait)),
+        ("rto_wait_known", format!("COUNT({rto_wait})")),
+        (
+            "client_zero_window_ms",
+            ms_sum(&q(columns::C2S_ZERO_WINDOW_NS)),
+        ),
+        (
+            "server_zero_window_ms",
+            ms_sum(&q(columns::S2C_ZERO_WINDOW_NS)),
+        ),
+        (
+            "zero_window_known",
+            format!("COUNT({})", q(columns::C2S_ZERO_WINDOW_NS)),
+        ),
+        (
+            "with_gaps",
+            count_where(&format!(
+                "{} > 0",
+                both(columns::C2S_GAPS, columns::S2C_GAPS)
+            )),
+        ),
+        (
+            "gap_bytes",
+            format!(
+                "SUM({})",
+                both(columns::C2S_GAP_BYTES, columns::S2C_GAP_BYTES)
+            ),
+        ),
+        (columns::ONE_SIDED, count_where(&q(columns::ONE_SIDED))),
+        (
+            "no_handshake",
+            count_where(&format!("NOT {}", q(columns::HANDSHAKE_SEEN))),
+        ),
+        ("rpc_mean", format!("AVG(CAST({carried} AS DOUBLE))")),
+        ("rpc_max", format!("CAST(MAX({carried}) AS DOUBLE)")),
+        (
+            "single",
+            count_where(&format!("{} = 1", q(columns::EXCHANGES))),
+        ),
+        (
+            "resumed",
+            count_where(&format!("COALESCE({}, false)", q(columns::TLS_RESUMED))),
+        ),
+    ];
+    let select = figures
+        .iter()
+        .map(|(name, e)| format!("{e} AS {}", q(name)))
+        .collect::<Vec<_>>()
+        .join(",\n  ");
+    let batches = sql(
+        ctx,
+        &format!("{with}\nSELECT {by},\n  {select}\nFROM nc GROUP BY {by}"),
+    )
+    .await?;
+    let mut ints_read: Vec<&str> = links::CONN_INTS.to_vec();
+    ints_read.push("resumed");
+    let floats_read = [
+        "rto_wait_ms",
+        "client_zero_window_ms",
+        "server_zero_window_ms",
+        "rpc_mean",
+        "rpc_max",
+    ];
+    let mut agg = aggregates(&batches, LINK_KEYS, &ints_read, &floats_read)?;
+    let ns_ms = |c: &str| format!("CAST({} AS DOUBLE) / 1e6", q(c));
+    let sketches = sketches(
+        ctx,
+        with,
+        "nc",
+        LINK_KEYS,
+        &[
+            ("rtt", ns_ms(columns::HANDSHAKE_RTT_NS)),
+            ("rpc", format!("CAST({carried} AS DOUBLE)")),
+            ("tls", ns_ms(columns::TLS_HANDSHAKE_NS)),
+        ],
+    )
+    .await?;
+    add_quantiles(&mut agg, &sketches, "rtt", &[50, 95]);
+    add_quantiles(&mut agg, &sketches, "rpc", &[50, 95]);
+    let mut tls_ms = BTreeMap::new();
+    for key in &agg.keys {
+        if let Some(b) = sketches.get(&("tls".to_owned(), key.clone())) {
+            tls_ms.insert(
+                key.clone(),
+                RttPercentiles {
+                    p50: b.quantile(0.50),
+                    p95: b.quantile(0.95),
+                },
+            );
+        }
+    }
+    let resumed = agg
+        .keys
+        .iter()
+        .cloned()
+        .zip(agg.ints.remove("resumed").unwrap_or_default())
+        .collect();
+    let mut counts = value_counts(
+        ctx,
+        with,
+        "nc",
+        LINK_KEYS,
+        &[
+            (columns::PROTOCOL, q(columns::PROTOCOL)),
+            (columns::TLS_SNI, q(columns::TLS_SNI)),
+            (columns::TLS_VERSION, q(columns::TLS_VERSION)),
+            (columns::TLS_ALPN, q(columns::TLS_ALPN)),
+        ],
+    )
+    .await?;
+    let mut take = |c: &str| counts.remove(c).unwrap_or_default();
+    let counts = ConnCounts {
+        protocols: take(columns::PROTOCOL),
+        sni: take(columns::TLS_SNI),
+        versions: take(columns::TLS_VERSION),
+        alpn: take(columns::TLS_ALPN),
+        resumed,
+        tls_ms,
+    };
+    Ok((agg, counts))
+}
+
+/// Each link's client addresses and server endpoints, and the best source of its names.
+async fn members(ctx: &SessionContext, with: &str) -> anyhow::Result<Members> {
+    let cols = "client, server, client_ip, server_ip, server_port, client_rank, server_rank";
+    let query = format!(
+        "{with}
+SELECT client, server, client_ip, {endpoint} AS endpoint,
+  MIN(client_rank) AS client_rank, MIN(server_rank) AS server_rank
+FROM (SELECT {cols} FROM nx UNION ALL SELECT {cols} FROM nc) m
+GROUP BY client, server, client_ip, server_ip, server_port",
+        endpoint = endpoint_sql("server_ip", "server_port"),
+    );
+    let mut out = Members::new();
+    for b in &sql(ctx, &query).await? {
+        let (c, s) = (strings(b, "client")?, strings(b, "server")?);
+        let (ip, ep) = (strings(b, "client_ip")?, strings(b, "endpoint")?);
+        let (cr, sr) = (ints(b, "client_rank")?, ints(b, "server_rank")?);
+        for i in 0..b.num_rows() {
+            out.add(
+                key(&c, &s, i),
+                ip[i].as_deref().unwrap_or(""),
+                ep[i].as_deref().unwrap_or(""),
+                source_of_rank(cr[i]),
+                source_of_rank(sr[i]),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The name source of a `source_rank` (its place in `NameSource`'s order).
+fn source_of_rank(rank: Option<i64>) -> NameSource {
+    const ALL: [NameSource; 8] = [
+        NameSource::ServicesFile,
+        NameSource::Traces,
+        NameSource::K8s,
+        NameSource::Dns,
+        NameSource::Host,
+        NameSource::Sni,
+        NameSource::Listener,
+        NameSource::Fallback,
+    ];
+    rank.and_then(|r| usize::try_from(r).ok())
+        .and_then(|r| ALL.get(r).copied())
+        .unwrap_or(NameSource::Fallback)
+}
+
+/// The group keys of a result's rows.
+fn keys_of(b: &RecordBatch, keys: &[&str]) -> anyhow::Result<Vec<Key>> {
+    let cols = keys
+        .iter()
+        .map(|k| strings(b, k))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((0..b.num_rows())
+        .map(|i| cols.iter().map(|c| c[i].clone()).collect())
+        .collect())
+}
+
+/// A group-by's rows read as [`Aggregates`]: counts and sums as integers (null as 0),
+/// `floats` as they are.
+fn aggregates(
+    batches: &[RecordBatch],
+    keys: &[&str],
+    int_names: &[&str],
+    float_names: &[&str],
+) -> anyhow::Result<Aggregates> {
+    let mut agg = Aggregates::default();
+    for b in batches {
+        agg.keys.extend(keys_of(b, keys)?);
+        for n in int_names {
+            let v = ints(b, n)?;
+            agg.ints
+                .entry((*n).to_owned())
+                .or_default()
+                .extend(v.into_iter().map(|v| v.unwrap_or(0).max(0) as u64));
+        }
+        for n in float_names {
+            let v = floats(b, n)?;
+            agg.floats.entry((*n).to_owned()).or_default().extend(v);
+        }
+    }
+    // A result without rows still names every figure.
+    for n in int_names {
+        agg.ints.entry((*n).to_owned()).or_default();
+    }
+    for n in float_names {
+        agg.floats.entry((*n).to_owned()).or_default();
+    }
+    Ok(agg)
+}
+
+/// Sketches of several measures per group: `(measure, expression in its unit)`; rows
+/// where the expression is null are left out, as a quantile leaves out nulls.
+async fn sketches(
+    ctx: &SessionContext,
+    with: &str,
+    rel: &str,
+    keys: &[&str],
+    measures: &[(&str, String)],
+) -> anyhow::Result<BTreeMap<(String, Key), Buckets>> {
+    let by = keys
+        .iter()
+        .map(|k| quoted(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // One scan and one group-by for every measure: each row is repeated once per measure
+    // (a cross join with their names) rather than a UNION ALL of one plan per measure,
+    // which folds the views again in each branch (and stalled Ballista 55's scheduler).
+    let (names, cases) = unpivot(measures);
+    let bucket = bucket_sql(&format!("({cases})"));
+    let parts = format!(
+        "SELECT {by}, measure, bucket, COUNT(*) AS n FROM (
+  SELECT {by}, m.measure, {bucket} AS bucket FROM {rel} CROSS JOIN (VALUES {names}) AS m(measure)) b
+WHERE bucket IS NOT NULL GROUP BY {by}, measure, bucket"
+    );
+    let mut out: BTreeMap<(String, Key), Buckets> = BTreeMap::new();
+    for b in &sql(ctx, &format!("{with}\n{parts}")).await? {
+        let k = keys_of(b, keys)?;
+        let m = strings(b, "measure")?;
+        let (bucket, n) = (ints(b, "bucket")?, ints(b, "n")?);
+        for (i, key) in k.into_iter().enumerate() {
+            if let (Some(m), Some(bk), Some(n)) = (m[i].clone(), bucket[i], n[i]) {
+                out.entry((m, key)).or_default().add(bk, n.max(0) as u64);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `('a'), ('b')` for a VALUES list of the names of `exprs`, and `CASE m.measure WHEN 'a'
+/// THEN expr_a ... END`, the expression of the row's name.
+fn unpivot(exprs: &[(&str, String)]) -> (String, String) {
+    let names = exprs
+        .iter()
+        .map(|(n, _)| format!("('{n}')"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let cases = exprs
+        .iter()
+        .map(|(n, e)| format!("WHEN '{n}' THEN {e}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    (names, format!("CASE m.measure {cases} END"))
+}
+
+/// `{measure}_p{q}` for each of `qs`, per group of `agg`, from its sketch (null when the
+/// group has no value).
+fn add_quantiles(
+    agg: &mut Aggregates,
+    sketches: &BTreeMap<(String, Key), Buckets>,
+    measure: &str,
+    qs: &[u32],
+) {
+    for q in qs {
+        let values = agg
+            .keys
+            .iter()
+            .map(|k| {
+                sketches
+                    .get(&(measure.to_owned(), k.clone()))
+                    .and_then(|b| b.quantile(f64::from(*q) / 100.0))
+            })
+            .collect();
+        agg.floats.insert(format!("{measure}_p{q}"), values);
+    }
+}
+
+/// Rows per value of each `(name, expression)` within each group of `keys` (nulls left
+/// out), by name.
+async fn value_counts(
+    ctx: &SessionContext,
+    with: &str,
+    rel: &str,
+    keys: &[&str],
+    columns: &[(&str, String)],
+) -> anyhow::Result<BTreeMap<String, CountsByKey>> {
+    let by = keys
+        .iter()
+        .map(|k| quoted(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // As in `sketches`: one scan, each row once per column.
+    let as_text: Vec<(&str, String)> = columns
+        .iter()
+        .map(|(name, e)| (*name, format!("CAST({e} AS VARCHAR)")))
+        .collect();
+    let (names, cases) = unpivot(&as_text);
+    let parts = format!(
+        "SELECT {by}, measure AS kind, value, COUNT(*) AS n FROM (
+  SELECT {by}, m.measure, {cases} AS value FROM {rel} CROSS JOIN (VALUES {names}) AS m(measure)) v
+WHERE value IS NOT NULL GROUP BY {by}, measure, value"
+    );
+    let mut out: BTreeMap<String, CountsByKey> = BTreeMap::new();
+    for b in &sql(ctx, &format!("{with}\n{parts}")).await? {
+        let k = keys_of(b, keys)?;
+        let (kind, value, n) = (strings(b, "kind")?, strings(b, "value")?, ints(b, "n")?);
+        for (i, key) in k.into_iter().enumerate() {
+            if let (Some(kind), Some(v)) = (kind[i].clone(), value[i].clone()) {
+                *out.entry(kind)
+                    .or_default()
+                    .entry(key)
+                    .or_default()
+                    .entry(v)
+                    .or_default() += n[i].unwrap_or(0).max(0) as u64;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Per link: calls with a parent, their confidence and id-confirmed edges, parents; per
+/// (parent link, child link): calls.
+async fn chain_aggregates(
+    ctx: &SessionContext,
+    head: &str,
+    out: &mut FleetResult,
+) -> anyhow::Result<()> {
+    let child = names("edges", "child_");
+    // The parent's names: its own 5-tuple through the same name tables.
+    let pairs = sql(
+        ctx,
+        &format!(
+            "{head}, ce AS ({child}),
+pe AS (SELECT ce.*, COALESCE(pc.service, ce.parent_client_ip) AS parent_client,
+    COALESCE(ps.service, {parent_endpoint}) AS parent_server
+  FROM ce
+  LEFT JOIN cli_names pc ON pc.ip = ce.parent_client_ip
+  LEFT JOIN srv_names ps ON ps.ip = ce.parent_server_ip AND ps.port = ce.parent_server_port),
+per_parent AS (
+  SELECT client, server, parent_client, parent_server, COUNT(*) AS calls,
+    SUM(confidence) AS confidence, SUM(CASE WHEN source <> 'timing' THEN 1 ELSE 0 END) AS by_ids,
+    {parallel} AS parallel, {ff} AS fire_and_forget, {same} AS same_payload
+  FROM pe GROUP BY client, server, parent_client, parent_server, parent_client_ip,
+    parent_client_port, parent_server_ip, parent_server_port, parent_index, parent_start_ns)
+SELECT client, server, parent_client, parent_server, COUNT(*) AS parents,
+  SUM(calls) AS calls, MAX(calls) AS max_calls, SUM(confidence) AS confidence,
+  SUM(by_ids) AS by_ids, SUM(parallel) AS parallel, SUM(fire_and_forget) AS fire_and_forget,
+  SUM(same_payload) AS same_payload
+FROM per_parent GROUP BY client, server, parent_client, parent_server",
+            parallel = count_where("parallel"),
+            ff = count_where("fire_and_forget"),
+            same = count_where("same_payload"),
+            parent_endpoint = endpoint_sql("ce.parent_server_ip", "ce.parent_server_port"),
+        ),
+    )
+    .await?;
+    for b in &pairs {
+        let (c, s) = (strings(b, "client")?, strings(b, "server")?);
+        let (pc, ps) = (strings(b, "parent_client")?, strings(b, "parent_server")?);
+        let (parents, calls, max) = (
+            ints(b, "parents")?,
+            ints(b, "calls")?,
+            ints(b, "max_calls")?,
+        );
+        let by_ids = ints(b, "by_ids")?;
+        let (parallel, fire_and_forget) = (ints(b, "parallel")?, ints(b, "fire_and_forget")?);
+        let same_payload = ints(b, "same_payload")?;
+        let conf = floats(b, "confidence")?;
+        for i in 0..b.num_rows() {
+            let n = |v: &[Option<i64>]| v[i].unwrap_or(0).max(0) as u64;
+            let ch = out.chains.entry(key(&c, &s, i)).or_default();
+            ch.with_parent += n(&calls);
+            ch.confidence_sum += conf[i].unwrap_or(0.0);
+            ch.by_ids += n(&by_ids);
+            ch.parallel += n(&parallel);
+            ch.fire_and_forget += n(&fire_and_forget);
+            ch.same_payload += n(&same_payload);
+            ch.parents += n(&parents);
+            ch.max_per_parent = ch.max_per_parent.max(n(&max));
+            out.figures.call_edges += n(&calls);
+            out.link_pairs.push(LinkPair {
+                parent: key(&pc, &ps, i),
+                child: key(&c, &s, i),
+                calls: n(&calls),
+            });
+        }
+    }
+    out.link_pairs.sort();
+    Ok(())
+}
+
+/// Ancestors followed up a call's parent edges: a chain deeper than this is counted in
+/// `depth_unknown` instead of guessed. Each level is one more join in the plan, and
+/// Ballista ships plans as protobuf, whose decoder refuses more than 100 nested
+/// messages: 11 levels was the most that passed, 8 leaves a margin.
+pub const MAX_TREE_DEPTH: usize = 8;
+
+/// Tree depth per link, assembled across nodes: a call's parent edge came from the node
+/// of the call's client, its parent's edge from the node of the parent's client, and so
+/// on up; the ancestors are followed with a join per level (bounded, so that the plan
+/// runs as plain hash joins on any engine). As in `analyze`, a call without a parent is
+/// a root (depth 1) when its client serves no request, else an orphan whose tree has no
+/// known depth.
+async fn depths(ctx: &SessionContext, head: &str, out: &mut FleetResult) -> anyhow::Result<()> {
+    let tol = out.tolerance_ns;
+    let up = |a: &str, b: &str| {
+        format!(
+            "{b}.child_client_ip = {a}.parent_client_ip AND {b}.child_client_port = {a}.parent_client_port \
+             AND {b}.child_server_ip = {a}.parent_server_ip AND {b}.child_server_port = {a}.parent_server_port \
+             AND {b}.child_index = {a}.parent_index AND abs({b}.child_start_ns - {a}.parent_start_ns) <= {tol}"
+        )
+    };
+    let levels = MAX_TREE_DEPTH;
+    let joins = (2..=levels)
+        .map(|k| {
+            format!(
+                "LEFT JOIN edges e{k} ON {}",
+                up(&format!("e{}", k - 1), &format!("e{k}"))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let hops = (2..=levels)
+        .map(|k| format!("CASE WHEN e{k}.child_index IS NULL THEN 0 ELSE 1 END"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let top = (1..=levels)
+        .rev()
+        .map(|k| format!("e{k}.parent_client_ip"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let child_named = names("dd", "child_");
+    let query = format!(
+        "{head},
+serving AS (SELECT DISTINCT server_ip AS ip FROM dex WHERE req_last_ns IS NOT NULL),
+d AS (
+  SELECT e1.child_client_ip, e1.child_client_port, e1.child_server_ip, e1.child_server_port,
+    2 + {hops} AS depth, COALESCE({top}) AS top_client,
+    e{levels}.child_index IS NOT NULL AS too_deep
+  FROM edges e1
+  {joins}),
+dd AS (
+  SELECT d.*, CASE WHEN too_deep OR s.ip IS NOT NULL THEN NULL ELSE depth END AS known
+  FROM d LEFT JOIN serving s ON s.ip = d.top_client),
+edge_depths AS ({child_named}),
+roots AS (
+  SELECT client, server, 1 AS known FROM ({ex_named}) r
+  WHERE NOT EXISTS (SELECT 1 FROM edges e WHERE e.child_client_ip = r.client_ip
+      AND e.child_client_port = r.client_port AND e.child_server_ip = r.server_ip
+      AND e.child_server_port = r.server_port AND e.child_index = r.\"index\"
+      AND abs(e.child_start_ns - r.t) <= {tol})
+    AND NOT EXISTS (SELECT 1 FROM serving s WHERE s.ip = r.client_ip)),
+depths AS (
+  SELECT client, server, known FROM edge_depths UNION ALL SELECT client, server, known FROM roots)
+SELECT client, server, COUNT(known) AS n, SUM(known) AS total, MAX(known) AS deepest,
+  SUM(CASE WHEN known IS NULL THEN 1 ELSE 0 END) AS unknown
+FROM depths GROUP BY client, server",
+        ex_named = names("dex", ""),
+    );
+    for b in &sql(ctx, &query).await? {
+        let (c, s) = (strings(b, "client")?, strings(b, "server")?);
+        let (n, total, deepest) = (ints(b, "n")?, ints(b, "total")?, ints(b, "deepest")?);
+        let unknown = ints(b, "unknown")?;
+        for i in 0..b.num_rows() {
+            let v = |x: &[Option<i64>]| x[i].unwrap_or(0).max(0) as u64;
+            let ch = out.chains.entry(key(&c, &s, i)).or_default();
+            ch.depth_calls += v(&n);
+            ch.depth_sum += v(&total);
+            ch.depth_max = ch.depth_max.max(v(&deepest));
+            out.figures.depth_unknown += v(&unknown);
+        }
+    }
+    Ok(())
+}
+
+fn key(c: &[Option<String>], s: &[Option<String>], i: usize) -> (String, String) {
+    (
+        c[i].clone().unwrap_or_default(),
+        s[i].clone().unwrap_or_default(),
+    )
+}
+
+async fn sql(ctx: &SessionContext, query: &str) -> anyhow::Result<Vec<RecordBatch>> {
+    let df = ctx
+        .sql(query)
+        .await
+        .with_context(|| format!("planning the fleet query\n{query}"))?;
+    df.collect()
+        .await
+        .with_context(|| format!("running the fleet query\n{query}"))
+}
+
+fn column(b: &RecordBatch, name: &str, to: &DataType) -> anyhow::Result<ArrayRef> {
+    let c = b
+        .column_by_name(name)
+        .with_context(|| format!("the fleet query returned no column {name}"))?;
+    Ok(cast(c, to)?)
+}
+
+fn strings(b: &RecordBatch, name: &str) -> anyhow::Result<Vec<Option<String>>> {
+    let c = column(b, name, &DataType::Utf8)?;
+    let a = c
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .context("a string column")?;
+    Ok((0..a.len())
+        .map(|i| (!a.is_null(i)).then(|| a.value(i).to_owned()))
+        .collect())
+}
+
+fn ints(b: &RecordBatch, name: &str) -> anyhow::Result<Vec<Option<i64>>> {
+    let c = column(b, name, &DataType::Int64)?;
+    let a = c
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .context("an integer column")?;
+    Ok((0..a.len())
+        .map(|i| (!a.is_null(i)).then(|| a.value(i)))
+        .collect())
+}
+
+fn floats(b: &RecordBatch, name: &str) -> anyhow::Result<Vec<Option<f64>>> {
+    let c = column(b, name, &DataType::Float64)?;
+    let a = c
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .context("a float column")?;
+    Ok((0..a.len())
+        .map(|i| (!a.is_null(i)).then(|| a.value(i)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_parse() {
+        assert_eq!("local".parse::<Engine>(), Ok(Engine::Local));
+        assert_eq!(
+            "df://10.0.0.5:50050".parse::<Engine>(),
+            Ok(Engine::Ballista("df://10.0.0.5:50050".into()))
+        );
+        for bad in [
+            "df://host",
+            "df://:50050",
+            "df://h:99999",
+            "spark://h:1",
+            "",
+        ] {
+            assert!(bad.parse::<Engine>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The fleet's per-link figures made into the links `analyze` measures: the group-bys the
+//! engine ran carry the same figures under the same names as `links::measure`'s, so the
+//! same functions make the measures, the routes and the links; then the chain objects.
+//! What the fleet does not aggregate stays at its "not measured" value (docs/fleet.md).
+
+use std::collections::BTreeMap;
+
+use crate::analysis::chains::link_chain::CallsPerParent;
+use crate::analysis::chains::LinkChain;
+use crate::analysis::links::{
+    assemble, connection_measures, http_measures, LinkKey, LinkParts, LinkSet,
+};
+
+use super::engine::{ChainAgg, FleetResult};
+
+/// The links (keeping the `top_routes` busiest routes of each) and their chain objects.
+pub fn link_set(
+    result: &FleetResult,
+    top_routes: usize,
+) -> anyhow::Result<(LinkSet, BTreeMap<LinkKey, LinkChain>)> {
+    let capture_seconds = match (result.figures.first_ns, result.figures.last_ns) {
+        (Some(f), Some(l)) if l > f => Some((l - f) as f64 / 1e9),
+        _ => None,
+    };
+    let parts = LinkParts {
+        http: http_measures(&result.http.agg, &result.http.counts, capture_seconds)?,
+        routes: http_measures(&result.routes.agg, &result.routes.counts, capture_seconds)?,
+        connections: connection_measures(&result.connections, &result.connection_counts)?,
+        // Both need every connection's packets in one place (docs/fleet.md).
+        tls_estimates: BTreeMap::new(),
+        periodic: BTreeMap::new(),
+        exchange_protocols: result.exchange_protocols.clone(),
+        members: result.members.clone(),
+        capture_seconds,
+    };
+    let set = assemble(parts, top_routes);
+    let chains = set
+        .links
+        .iter()
+        .map(|l| {
+            let key = (l.client.clone(), l.server.clone());
+            let calls = l.http.as_ref().map_or(0, |h| h.requests);
+            let agg = result.chains.get(&key).cloned().unwrap_or_default();
+            (key, chain(&agg, calls))
+        })
+        .collect();
+    Ok((set, chains))
+}
+
+fn chain(c: &ChainAgg, calls: u64) -> LinkChain {
+    let w = c.with_parent as f64;
+    LinkChain {
+        max_depth: (c.depth_calls > 0).then(|| u32::try_from(c.depth_max).unwrap_or(u32::MAX)),
+        mean_depth: (c.depth_calls > 0).then(|| c.depth_sum as f64 / c.depth_calls as f64),
+        calls_per_parent: CallsPerParent {
+            mean: (c.parents > 0).then(|| w / c.parents as f64),
+            max: (c.parents > 0).then_some(c.max_per_parent),
+        },
+        parallel_share: (c.with_parent > 0).then(|| c.parallel as f64 / w),
+        fire_and_forget_share: (c.with_parent > 0).then(|| c.fire_and_forget as f64 / w),
+        same_payload_fanout_share: (c.with_parent > 0).then(|| c.same_payload as f64 / w),
+        inferred_confidence: (c.with_parent > 0).then(|| c.confidence_sum / w),
+        confirmed_by_ids_share: (c.with_parent > 0).then(|| c.by_ids as f64 / w),
+        calls,
+        ..LinkChain::default()
+    }
+}
