@@ -36,8 +36,8 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Errors kept in `TraceSet::errors` (all are counted).
     pub max_errors_kept: usize,
-    /// Threads reading: over 1, OTLP JSON lines are parsed on `threads` workers while
-    /// the calling thread assembles (the result is the same).
+    /// Threads reading: over 1, OTLP JSON lines are parsed on `threads - 1` workers
+    /// while the calling thread assembles (the result is the same).
     pub threads: usize,
 }
 

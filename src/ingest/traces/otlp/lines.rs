@@ -221,10 +221,7 @@ pub(crate) fn read_lines(
         n: 0,
     };
     if ing.limits.threads > 1 {
-        // A parsing worker per thread: the calling thread's assembly takes about a third
-        // of what parsing does and mostly waits on the workers, so one worker fewer
-        // would leave a core half idle.
-        return read_parallel(lines, ing.limits.threads, file, ing);
+        return read_parallel(lines, ing.limits.threads - 1, file, ing);
     }
     let mut line = Vec::new();
     let mut fast = fast::Parsed::default();
