@@ -105,7 +105,7 @@ pub fn fleet(cfg: &FleetConfig) -> Result<FleetOutcome, RunError> {
         .map_err(RunError::Output)?;
     let capture_seconds = set.capture_seconds;
     let payloadless = set.payloadless_connections_unlinked;
-    let assessed = assess::assess(set, chains, &Default::default(), &cfg.cost);
+    let assessed = assess::assess(set, chains, &result.payloads, &cfg.cost);
     let ranked = rank::rank(assessed.links, &cfg.cost);
     let plan = plan::plan(&ranked);
 

@@ -20,6 +20,7 @@ use datafusion::datasource::listing::{
 use datafusion::prelude::SessionContext;
 
 use super::sketch::{bucket_sql, Buckets};
+use crate::analysis::cost::PayloadSamples;
 use crate::analysis::identity::NameSource;
 use crate::analysis::links::{
     self, Aggregates, ConnCounts, CountsByKey, HttpCounts, Key, Members, RttPercentiles,
@@ -27,7 +28,13 @@ use crate::analysis::links::{
 use crate::tables::columns;
 
 /// The fleet's tables, as `analyze --fleet-out` writes them.
-pub const TABLES: [&str; 4] = ["exchanges", "connections", "call_edges", "identity"];
+pub const TABLES: [&str; 5] = [
+    "exchanges",
+    "connections",
+    "call_edges",
+    "identity",
+    "payloads",
+];
 
 /// Where the query runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,6 +125,9 @@ pub struct FleetResult {
     pub(crate) exchange_protocols: CountsByKey,
     /// The addresses behind each link's names, and the names' sources.
     pub(crate) members: Members,
+    /// The sampled JSON bodies' sizes and codec costs per link (the serialization
+    /// savings are projected from them, as `analyze` projects them).
+    pub payloads: BTreeMap<(String, String), PayloadSamples>,
     pub chains: BTreeMap<(String, String), ChainAgg>,
     pub link_pairs: Vec<LinkPair>,
     pub figures: FleetFigures,
@@ -467,6 +477,9 @@ pub async fn run(
     }
     out.members = members(ctx, &format!("{head}, nx AS ({nx_def}), nc AS ({nc_def})")).await?;
 
+    if found.contains(&"payloads") {
+        out.payloads = payloads(ctx, &head).await?;
+    }
     if with_edges {
         chain_aggregates(ctx, &head, &mut out).await?;
         depths(ctx, &head, &mut out).await?;
@@ -1107,6 +1120,101 @@ FROM per_parent GROUP BY client, server, parent_client, parent_server",
     }
     out.link_pairs.sort();
     Ok(())
+}
+
+/// The payload samples per link: each sampling node's sums added, from the server's node
+/// when the fleet has the server's address (the same bodies sampled on both sides of a
+/// call would count twice), else from the clients' nodes. The sums are what
+/// `cost::savings::payloads_by_link` makes of one capture's payloads table.
+async fn payloads(
+    ctx: &SessionContext,
+    head: &str,
+) -> anyhow::Result<BTreeMap<(String, String), PayloadSamples>> {
+    let q = quoted;
+    let sum = |c: &str| format!("CAST(SUM({}) AS DOUBLE)", q(c));
+    let timed = |cost: &str, bytes: &str| {
+        format!(
+            "CAST(SUM(CASE WHEN {c} IS NOT NULL THEN {b} END) AS DOUBLE)",
+            c = q(cost),
+            b = q(bytes)
+        )
+    };
+    let weighted = |cost: &str, bytes: &str| {
+        format!(
+            "SUM(CAST({} AS DOUBLE) * CAST({} AS DOUBLE))",
+            q(cost),
+            q(bytes)
+        )
+    };
+    let query = format!(
+        "{head},
+owned AS (SELECT DISTINCT ip FROM node_ips),
+pv AS (
+  SELECT p.*, CASE WHEN s.ip IS NOT NULL THEN 0 ELSE 1 END AS side FROM payloads p
+  LEFT JOIN node_ips s ON s.node = p.node AND s.ip = p.server_ip),
+dpl AS (
+  SELECT * FROM pv WHERE side = 0 OR NOT EXISTS (SELECT 1 FROM owned o WHERE o.ip = pv.server_ip)),
+np AS ({named})
+SELECT client, server, {documents} AS documents, {json} AS json_bytes, {pb} AS protobuf_bytes,
+  {json_gz} AS json_gzip_bytes, {pb_gz} AS protobuf_gzip_bytes, {bodies} AS json_bodies,
+  {non_json} AS non_json_bodies, {unsafe_ints} AS unsafe_integers, {conflicts} AS type_conflicts,
+  {parse} AS json_parse_ns, {timed_json} AS timed_json_bytes,
+  {decode} AS protobuf_decode_ns, {timed_pb} AS timed_protobuf_bytes
+FROM np GROUP BY client, server",
+        named = names("dpl", ""),
+        documents = sum(columns::SAMPLES),
+        json = sum(columns::SAMPLED_JSON_BYTES),
+        pb = sum(columns::SAMPLED_PROTOBUF_BYTES),
+        json_gz = sum(columns::SAMPLED_JSON_GZIP_BYTES),
+        pb_gz = sum(columns::SAMPLED_PROTOBUF_GZIP_BYTES),
+        bodies = sum(columns::BODIES),
+        non_json = sum(columns::NON_JSON_BODIES),
+        unsafe_ints = sum(columns::UNSAFE_INTEGERS),
+        conflicts = sum(columns::TYPE_CONFLICTS),
+        parse = weighted(columns::JSON_PARSE_NS_PER_BYTE, columns::SAMPLED_JSON_BYTES),
+        timed_json = timed(columns::JSON_PARSE_NS_PER_BYTE, columns::SAMPLED_JSON_BYTES),
+        decode = weighted(
+            columns::PROTOBUF_DECODE_NS_PER_BYTE,
+            columns::SAMPLED_PROTOBUF_BYTES
+        ),
+        timed_pb = timed(
+            columns::PROTOBUF_DECODE_NS_PER_BYTE,
+            columns::SAMPLED_PROTOBUF_BYTES
+        ),
+    );
+    let mut out = BTreeMap::new();
+    for b in &sql(ctx, &query).await? {
+        let (c, s) = (strings(b, "client")?, strings(b, "server")?);
+        let f = |name: &str| floats(b, name);
+        let (documents, json, pb) = (f("documents")?, f("json_bytes")?, f("protobuf_bytes")?);
+        let (json_gz, pb_gz) = (f("json_gzip_bytes")?, f("protobuf_gzip_bytes")?);
+        let (bodies, non_json) = (f("json_bodies")?, f("non_json_bodies")?);
+        let (unsafe_ints, conflicts) = (f("unsafe_integers")?, f("type_conflicts")?);
+        let (parse, timed_json) = (f("json_parse_ns")?, f("timed_json_bytes")?);
+        let (decode, timed_pb) = (f("protobuf_decode_ns")?, f("timed_protobuf_bytes")?);
+        for i in 0..b.num_rows() {
+            let n = |v: &[Option<f64>]| v[i].unwrap_or(0.0).max(0.0) as u64;
+            out.insert(
+                key(&c, &s, i),
+                PayloadSamples {
+                    documents: n(&documents),
+                    json_bytes: n(&json),
+                    protobuf_bytes: n(&pb),
+                    json_parse_ns: parse[i].unwrap_or(0.0),
+                    protobuf_decode_ns: decode[i].unwrap_or(0.0),
+                    timed_json_bytes: n(&timed_json),
+                    timed_protobuf_bytes: n(&timed_pb),
+                    json_gzip_bytes: n(&json_gz),
+                    protobuf_gzip_bytes: n(&pb_gz),
+                    json_bodies: n(&bodies),
+                    non_json_bodies: n(&non_json),
+                    unsafe_integers: n(&unsafe_ints),
+                    type_conflicts: n(&conflicts),
+                },
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// Ancestors followed up a call's parent edges: a chain deeper than this is counted in

@@ -6,6 +6,7 @@
 //! DIR/table=connections/node=N/window=W/part-<run>.parquet
 //! DIR/table=call_edges/node=N/window=W/part-<run>.parquet
 //! DIR/table=identity/node=N/window=W/part-<run>.parquet
+//! DIR/table=payloads/node=N/window=W/part-<run>.parquet
 //! ```
 //!
 //! `W` is the start of the window in Unix seconds; `<run>` is the first packet time of
@@ -47,6 +48,7 @@ pub struct SliceSummary {
     pub connections: u64,
     pub call_edges: u64,
     pub identity_rows: u64,
+    pub payload_rows: u64,
     pub node_ips: Vec<IpAddr>,
     pub windows: BTreeSet<i64>,
     pub files: u64,
@@ -131,6 +133,12 @@ pub fn write_slice(
         out.write("call_edges", &edges, &["child_start_ns"], &mut summary)?;
     }
     drop(edges);
+    // The payload samples (sizes and codec costs of the JSON bodies the node sampled):
+    // no times, so with the run's first window; none written when nothing was sampled.
+    summary.payload_rows = tables.payloads.height() as u64;
+    if tables.payloads.height() > 0 {
+        out.write("payloads", &tables.payloads, &[], &mut summary)?;
+    }
     let identity = identity_frame(&node_ips, tables, naming)?;
     summary.identity_rows = identity.height() as u64;
     // Identity holds no times: it goes with the run's first window.

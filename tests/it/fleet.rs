@@ -264,6 +264,13 @@ fn assert_same_links_but(fleet: &Value, whole_doc: &Value, whole: &Path, skip: &
                 "{key:?} handshake_rtt_ms.{q}"
             );
         }
+        // The serialization savings are projected from the same payload samples.
+        for field in ["sampled_bodies", "protobuf_ratio"] {
+            assert_eq!(
+                fl["savings"][field], wl["savings"][field],
+                "{key:?} savings.{field}"
+            );
+        }
         // Routes: the same routes, each with the same counts and bytes.
         let routes = |l: &Value| -> Vec<(Value, Value, Value, Value, Value)> {
             l["routes"]
