@@ -496,11 +496,9 @@ fn wait_for_port(port: u16, deadline: Instant) {
     }
 }
 
-#[test]
-fn ballista_cluster_gives_the_embedded_result() {
-    let fleet = build_fleet();
-    let whole_doc = read_json(&fleet.whole.join("links.json"));
-    let logs = fleet.dir.path();
+/// A Ballista scheduler and `executors` executors started as processes on the loopback,
+/// logging (and working) under `logs`; also the scheduler's port.
+fn start_cluster(logs: &Path, executors: usize) -> (Cluster, u16) {
     let scheduler = free_port();
     let s = |v: &str| v.to_owned();
     let mut cluster = Cluster(vec![spawn(
@@ -509,7 +507,7 @@ fn ballista_cluster_gives_the_embedded_result() {
     )]);
     let deadline = Instant::now() + Duration::from_secs(60);
     wait_for_port(scheduler, deadline);
-    for i in 0..2 {
+    for i in 0..executors {
         let (flight, grpc) = (free_port(), free_port());
         let work = logs.join(format!("executor-{i}"));
         std::fs::create_dir_all(&work).unwrap();
@@ -529,6 +527,14 @@ fn ballista_cluster_gives_the_embedded_result() {
         ));
         wait_for_port(flight, deadline);
     }
+    (cluster, scheduler)
+}
+
+#[test]
+fn ballista_cluster_gives_the_embedded_result() {
+    let fleet = build_fleet();
+    let whole_doc = read_json(&fleet.whole.join("links.json"));
+    let (cluster, scheduler) = start_cluster(fleet.dir.path(), 2);
     let out = fleet.dir.path().join("fleet-ballista");
     let (doc, figures) = run_fleet(
         &fleet.slice_dirs(None),
@@ -655,32 +661,7 @@ fn scale_figures() {
     for executors in [1, 2] {
         let logs = fleet.dir.path().join(format!("logs{executors}"));
         std::fs::create_dir_all(&logs).unwrap();
-        let scheduler = free_port();
-        let s = |v: &str| v.to_owned();
-        let mut cluster = Cluster(vec![spawn(
-            &[s("fleet-scheduler"), s("--port"), scheduler.to_string()],
-            &logs.join("scheduler.log"),
-        )]);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        wait_for_port(scheduler, deadline);
-        for i in 0..executors {
-            let (flight, grpc) = (free_port(), free_port());
-            cluster.0.push(spawn(
-                &[
-                    s("fleet-executor"),
-                    s("--port"),
-                    flight.to_string(),
-                    s("--grpc-port"),
-                    grpc.to_string(),
-                    s("--scheduler"),
-                    format!("127.0.0.1:{scheduler}"),
-                    s("--work-dir"),
-                    logs.display().to_string(),
-                ],
-                &logs.join(format!("executor-{i}.log")),
-            ));
-            wait_for_port(flight, deadline);
-        }
+        let (cluster, scheduler) = start_cluster(&logs, executors);
         let started = Instant::now();
         let (doc, f) = run_fleet(
             std::slice::from_ref(&big),
