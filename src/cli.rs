@@ -78,6 +78,12 @@ pub struct FleetArgs {
     #[arg(long = "expect-node", value_name = "NAME")]
     pub expect_nodes: Vec<String>,
 
+    /// Partitions each stage of the plan is split into (DataFusion's
+    /// `target_partitions`). Default: the cores here, or Ballista's 16 on a cluster;
+    /// each partition of each stage is one task, so a small fleet runs faster with few.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub partitions: Option<u32>,
+
     /// Cost-model constants file (YAML), as for `analyze`.
     #[arg(long, value_name = "FILE")]
     pub cost_config: Option<PathBuf>,
@@ -464,6 +470,7 @@ impl FleetArgs {
             query: crate::fleet::engine::QueryConfig {
                 engine,
                 tolerance_ns: (self.tolerance * 1e6) as i64,
+                partitions: self.partitions.map(|p| p as usize),
             },
             expect_nodes: self.expect_nodes,
             cost,

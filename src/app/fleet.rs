@@ -83,7 +83,7 @@ pub fn fleet(cfg: &FleetConfig) -> Result<FleetOutcome, RunError> {
         .map_err(RunError::Output)?;
     let result = runtime
         .block_on(async {
-            let ctx = engine::session(&cfg.query.engine).await?;
+            let ctx = engine::session(&cfg.query.engine, cfg.query.partitions).await?;
             engine::run(&ctx, &cfg.inputs, &cfg.query).await
         })
         .map_err(RunError::Input)?;

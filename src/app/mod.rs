@@ -306,13 +306,17 @@ fn finish_run(
             &chain_config,
         ));
     }
+    // The node's parent edges for the fleet; the chains below reuse them unless trace
+    // calls are added to the set first.
+    let mut inferred = None;
     if let Some(slice) = &config.fleet_out {
-        // The node's parent edges, as the chains below infer them, for the fleet.
         let (inference, forest) = chains::infer(&chain_set, &chain_config);
         crate::fleet::slice::write_slice(slice, &tables, &naming, &chain_set, &inference, &forest)
             .with_context(|| format!("writing the fleet slice to {}", slice.dir.display()))
             .map_err(RunError::Output)?;
+        inferred = Some((inference, forest));
     }
+    let traces_added = streamed_chains.is_some() || trace_set.is_some();
     let mut trace_report = trace_set
         .as_ref()
         .map(|t| TraceReport::of(t, joined.as_ref(), chain_check));
@@ -327,7 +331,12 @@ fn finish_run(
             matched.is_some_and(|m| m.get(i).copied().unwrap_or(false))
         });
     }
-    let mut chain_analysis = chains::analyze_calls(&chain_set, &chain_config);
+    let mut chain_analysis = match inferred.filter(|_| !traces_added) {
+        Some((inference, forest)) => {
+            chains::analyze_inferred(&chain_set, &chain_config, &inference, &forest)
+        }
+        None => chains::analyze_calls(&chain_set, &chain_config),
+    };
     // Parents matched across captures whose clocks disagree are not to be trusted.
     let capture_names: Vec<String> = coverage
         .clock_offsets

@@ -23,7 +23,8 @@ use super::sketch::{bucket_sql, Buckets};
 use crate::analysis::cost::PayloadSamples;
 use crate::analysis::identity::NameSource;
 use crate::analysis::links::{
-    self, Aggregates, ConnCounts, CountsByKey, HttpCounts, Key, Members, RttPercentiles,
+    self, Aggregates, ConnCounts, CountsByKey, HttpCounts, Key, LinkKey, Members, RttPercentiles,
+    TlsEstimateSums,
 };
 use crate::tables::columns;
 
@@ -72,7 +73,12 @@ pub struct QueryConfig {
     /// Two views of one exchange or connection match when their times are this close
     /// (clock skew between nodes plus the network between them).
     pub tolerance_ns: i64,
+    /// DataFusion's `target_partitions` (None: the engine's default).
+    pub partitions: Option<usize>,
 }
+
+/// A route by method and template.
+pub type MethodRoute = (Option<String>, Option<String>);
 
 /// The parent edges of a link's calls, as the callers' nodes inferred them.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -94,6 +100,20 @@ pub struct ChainAgg {
     pub depth_calls: u64,
     pub depth_sum: u64,
     pub depth_max: u64,
+    /// Root requests whose tree holds a call of the link, and those whose critical path
+    /// holds one.
+    pub roots_through: u64,
+    pub roots_critical: u64,
+    /// Over the roots whose path holds the link: the time its calls on the path took (at
+    /// most the root's latency), and the roots' latency, ns.
+    pub critical_ns: f64,
+    pub latency_ns: f64,
+    /// Durations (ms) of the link's calls on a critical path, as sketch buckets; and of
+    /// those that have a parent.
+    pub critical_call_ms: Buckets,
+    pub critical_child_ms: Buckets,
+    /// N+1 groups per (method, route) of the link: parents, calls, most under one parent.
+    pub n_plus_one: BTreeMap<MethodRoute, (u64, u64, u64)>,
 }
 
 /// Calls of a link (child) made while serving a call of another link (parent).
@@ -121,6 +141,10 @@ pub struct FleetResult {
     pub routes: HttpGroups,
     pub(crate) connections: Aggregates,
     pub(crate) connection_counts: ConnCounts,
+    /// Failures that recur every n-th request, per route.
+    pub(crate) periodic: links::PeriodicByRoute,
+    /// The sums behind each link's TLS estimates.
+    pub(crate) tls_estimates: BTreeMap<LinkKey, TlsEstimateSums>,
     /// Requests per exchange protocol (`http/1.1`, `h2c`, ...) of each link.
     pub(crate) exchange_protocols: CountsByKey,
     /// The addresses behind each link's names, and the names' sources.
@@ -162,19 +186,30 @@ pub struct FleetFigures {
     /// Rows the query read per second of its wall time.
     pub rows_per_s: Option<f64>,
     pub query_ms: f64,
+    /// Each statement's wall time.
+    pub statements: Vec<StatementTime>,
 }
 
-/// Opens a session on the engine.
-pub async fn session(engine: &Engine) -> anyhow::Result<SessionContext> {
-    match engine {
-        Engine::Local => Ok(SessionContext::new()),
+/// Opens a session on the engine, each stage split into `partitions` tasks when given.
+pub async fn session(engine: &Engine, partitions: Option<usize>) -> anyhow::Result<SessionContext> {
+    let ctx = match engine {
+        Engine::Local => SessionContext::new(),
         Engine::Ballista(url) => {
             use ballista::prelude::SessionContextExt;
             SessionContext::remote(url)
                 .await
-                .with_context(|| format!("connecting to the Ballista scheduler at {url}"))
+                .with_context(|| format!("connecting to the Ballista scheduler at {url}"))?
         }
+    };
+    if let Some(n) = partitions {
+        // A session setting: Ballista sends it with every job.
+        run_sql(
+            &ctx,
+            &format!("SET datafusion.execution.target_partitions = {n}"),
+        )
+        .await?;
     }
+    Ok(ctx)
 }
 
 /// Registers each of [`TABLES`] over the `table=NAME` folders of `dirs`, with `node` and
@@ -306,6 +341,15 @@ const CONNECTION_COLUMNS: &[&str] = &[
     columns::TLS_RESUMED,
     columns::TLS_HANDSHAKE_NS,
     columns::TLS_ALPN,
+    columns::TLS_DECRYPTION,
+    columns::TLS_EST_MODE,
+    columns::TLS_EST_TURNS,
+    columns::TLS_EST_REQUESTS,
+    columns::TLS_EST_TTFB_NS,
+    columns::TLS_EST_TOTAL_NS,
+    columns::TLS_EST_REQ_BYTES,
+    columns::TLS_EST_RESP_BYTES,
+    columns::TLS_EST_CONFIDENCE,
 ];
 
 /// A server endpoint as `analyze` writes it (`ip:port`, `[v6]:port`).
@@ -344,6 +388,12 @@ fn views(tol: i64, with_edges: bool) -> String {
                 "parallel",
                 "fire_and_forget",
                 "same_payload",
+                "n_plus_one",
+                "on_parent_path",
+                "child_method",
+                "child_route",
+                "child_duration_ns",
+                "parent_duration_ns",
             ])
         )
     } else {
@@ -425,12 +475,17 @@ fn count_where(cond: &str) -> String {
 
 /// Runs the fleet query over the slices in `dirs`.
 pub async fn run(
-    ctx: &SessionContext,
+    session: &SessionContext,
     dirs: &[PathBuf],
     cfg: &QueryConfig,
 ) -> anyhow::Result<FleetResult> {
     let started = std::time::Instant::now();
-    let found = register(ctx, dirs).await?;
+    let found = register(session, dirs).await?;
+    let statements = Statements {
+        ctx: session,
+        timings: Default::default(),
+    };
+    let ctx = &statements;
     let with_edges = found.contains(&"call_edges");
     let head = views(cfg.tolerance_ns, with_edges);
     let mut out = FleetResult::default();
@@ -439,42 +494,38 @@ pub async fn run(
     let nc = format!("{head}, nc AS ({nc_def})");
     out.tolerance_ns = cfg.tolerance_ns;
 
-    out.http = http_groups(ctx, &nx, LINK_KEYS).await?;
-    out.routes = http_groups(ctx, &nx, ROUTE_KEYS).await?;
+    // The route group-bys add up to the link ones (sums, sketch buckets, value counts):
+    // only the busiest second needs its own statement per level.
+    let route_sums = route_sums(ctx, &nx).await?;
+    let link_sums = route_sums.roll_up(LINK_KEYS.len());
+    out.exchange_protocols = link_sums
+        .counts
+        .get(columns::EXCHANGE_PROTOCOL)
+        .cloned()
+        .unwrap_or_default();
+    out.routes = route_sums.finish(peaks(ctx, &nx, ROUTE_KEYS).await?);
+    out.http = link_sums.finish(peaks(ctx, &nx, LINK_KEYS).await?);
+    out.periodic = periodic(ctx, &nx).await?;
     let link_ints = &out.http.agg.ints;
     out.figures.exchanges = link_ints.get("requests").map_or(0, |v| v.iter().sum());
     out.figures.server_views = link_ints.get("server_views").map_or(0, |v| v.iter().sum());
     out.figures.without_server_view = out.figures.exchanges - out.figures.server_views;
-    out.exchange_protocols = value_counts(
-        ctx,
-        &nx,
-        "nx",
-        LINK_KEYS,
-        &[(
-            columns::EXCHANGE_PROTOCOL,
-            quoted(columns::EXCHANGE_PROTOCOL),
-        )],
-    )
-    .await?
-    .remove(columns::EXCHANGE_PROTOCOL)
-    .unwrap_or_default();
 
-    let (connections, counts) = connection_groups(ctx, &nc).await?;
+    let (mut connections, counts, tls_estimates) = connection_groups(ctx, &nc).await?;
+    out.tls_estimates = tls_estimates;
+    // The fleet's first and last packet, over the links' own.
+    let mut take = |n: &str| connections.ints.remove(n).unwrap_or_default();
+    let (first, last) = (take("first_ns"), take("last_ns"));
+    let ns = |v: u64| i64::try_from(v).ok();
+    // (A null reads as 0: not a time.)
+    out.figures.first_ns = first.into_iter().filter(|v| *v > 0).min().and_then(ns);
+    out.figures.last_ns = last.into_iter().filter(|v| *v > 0).max().and_then(ns);
     out.figures.connections = connections
         .ints
         .get("connections")
         .map_or(0, |v| v.iter().sum());
     out.connections = connections;
     out.connection_counts = counts;
-    let span = sql(
-        ctx,
-        &format!("{nc} SELECT MIN(first_ns) AS f, MAX(last_ns) AS l FROM nc"),
-    )
-    .await?;
-    for b in &span {
-        out.figures.first_ns = ints(b, "f")?.first().copied().flatten();
-        out.figures.last_ns = ints(b, "l")?.first().copied().flatten();
-    }
     out.members = members(ctx, &format!("{head}, nx AS ({nx_def}), nc AS ({nc_def})")).await?;
 
     if found.contains(&"payloads") {
@@ -482,11 +533,12 @@ pub async fn run(
     }
     if with_edges {
         chain_aggregates(ctx, &head, &mut out).await?;
+        n_plus_one(ctx, &head, &mut out).await?;
         depths(ctx, &head, &mut out).await?;
     }
 
     let counts = sql(
-        ctx,
+        ctx, "row counts",
         &format!(
             "SELECT (SELECT COUNT(*) FROM exchanges) AS ex, (SELECT COUNT(*) FROM connections) AS cn,
   {edges} AS ed, (SELECT COUNT(DISTINCT node || '/' || \"window\") FROM exchanges) AS windows",
@@ -500,7 +552,7 @@ pub async fn run(
         out.figures.call_edge_rows = ints(b, "ed")?[0].unwrap_or(0) as u64;
         out.figures.windows = ints(b, "windows")?[0].unwrap_or(0) as u64;
     }
-    let nodes = sql(ctx, "SELECT DISTINCT node FROM identity").await?;
+    let nodes = sql(ctx, "nodes", "SELECT DISTINCT node FROM identity").await?;
     for b in &nodes {
         out.figures
             .nodes
@@ -509,18 +561,36 @@ pub async fn run(
     out.figures.nodes.sort();
     let secs = started.elapsed().as_secs_f64();
     out.figures.query_ms = secs * 1e3;
+    out.figures.statements = statements.timings.into_inner().unwrap_or_default();
     let rows = out.figures.exchange_rows + out.figures.connection_rows + out.figures.call_edge_rows;
     out.figures.rows_per_s = (secs > 0.0).then(|| rows as f64 / secs);
     Ok(out)
 }
 
-/// The HTTP group-by of `links::measure`, by `keys`, over the folded, named exchanges
-/// (`nx` in `with`): the same figures under the same names, quantiles from sketches.
-async fn http_groups(
-    ctx: &SessionContext,
-    with: &str,
-    keys: &[&str],
-) -> anyhow::Result<HttpGroups> {
+/// The route-level HTTP figures as the engine returned them: sums and counts, sketch
+/// buckets and value counts, which add up from routes to links; [`HttpSums::finish`]
+/// makes the means and quantiles.
+#[derive(Clone, Debug, Default)]
+struct HttpSums {
+    agg: Aggregates,
+    sketches: BTreeMap<(String, Key), Buckets>,
+    counts: BTreeMap<String, CountsByKey>,
+}
+
+/// The sketched HTTP measures (ms) and the quantiles `links::measure` gives of each.
+const HTTP_SKETCHES: [(&str, &str, &[u32]); 5] = [
+    ("ttfb", columns::TTFB_MS, &[50, 95, 99]),
+    ("total", columns::TOTAL_MS, &[50, 95, 99]),
+    ("stall", columns::STALL_MS, &[50, 95, 99]),
+    ("req_stall", columns::REQ_STALL_MS, &[50, 95]),
+    ("resp_stall", columns::RESP_STALL_MS, &[50, 95]),
+];
+
+/// The HTTP group-by of `links::measure` per route, over the folded, named exchanges
+/// (`nx` in `with`): the same figures under the same names, then the sketches and the
+/// value counts in one more statement.
+async fn route_sums(ctx: &Statements<'_>, with: &str) -> anyhow::Result<HttpSums> {
+    let keys = ROUTE_KEYS;
     let by = keys
         .iter()
         .map(|k| quoted(k))
@@ -580,11 +650,15 @@ async fn http_groups(
         ("slow_starts", present(columns::SLOW_START_MS)),
         ("slow_start_responses", flag(columns::SLOW_START_RESPONSE)),
         ("server_views", count_where("side = 0")),
-        ("stall_mean", format!("AVG({})", quoted(columns::STALL_MS))),
+        (STALL_N, format!("COUNT({})", quoted(columns::STALL_MS))),
         (
-            "slow_start_ms",
+            STALL_SUM,
+            format!("SUM(CAST({} AS DOUBLE))", quoted(columns::STALL_MS)),
+        ),
+        (
+            SLOW_START_SUM,
             format!(
-                "CAST(SUM(COALESCE({}, 0)) AS DOUBLE) / COUNT(*)",
+                "SUM(CAST(COALESCE({}, 0) AS DOUBLE))",
                 quoted(columns::SLOW_START_MS)
             ),
         ),
@@ -596,44 +670,169 @@ async fn http_groups(
         .join(",\n  ");
     let batches = sql(
         ctx,
+        "route figures",
         &format!("{with}\nSELECT {by},\n  {select}\nFROM nx GROUP BY {by}"),
     )
     .await?;
     let mut ints_read: Vec<&str> = links::HTTP_INTS.to_vec();
-    ints_read.push("server_views");
-    let mut agg = aggregates(&batches, keys, &ints_read, &["stall_mean", "slow_start_ms"])?;
+    ints_read.extend(["server_views", STALL_N]);
+    let agg = aggregates(&batches, keys, &ints_read, &[STALL_SUM, SLOW_START_SUM])?;
     let ms = |c: &str| format!("CAST({} AS DOUBLE)", quoted(c));
-    let sketches = sketches(
+    let sketched: Vec<(&str, String)> = HTTP_SKETCHES.iter().map(|(n, c, _)| (*n, ms(c))).collect();
+    let counted: Vec<(&str, String)> = [
+        columns::VERSION,
+        columns::REQ_CONTENT_TYPE,
+        columns::RESP_CONTENT_TYPE,
+        columns::STREAM_ERROR,
+        columns::GRPC_STATUS_NAME,
+        columns::GRPC_CALL_KIND,
+        columns::EXCHANGE_PROTOCOL,
+    ]
+    .iter()
+    .map(|c| (*c, quoted(c)))
+    .collect();
+    let (sketches, counts) = sketches_and_counts(
         ctx,
+        "route sketches and values",
         with,
         "nx",
         keys,
-        &[
-            ("ttfb", ms(columns::TTFB_MS)),
-            ("total", ms(columns::TOTAL_MS)),
-            ("stall", ms(columns::STALL_MS)),
-            ("req_stall", ms(columns::REQ_STALL_MS)),
-            ("resp_stall", ms(columns::RESP_STALL_MS)),
-        ],
+        &sketched,
+        &counted,
     )
     .await?;
-    for (measure, qs) in [
-        ("ttfb", &[50, 95, 99][..]),
-        ("total", &[50, 95, 99]),
-        ("stall", &[50, 95, 99]),
-        ("req_stall", &[50, 95]),
-        ("resp_stall", &[50, 95]),
-    ] {
-        add_quantiles(&mut agg, &sketches, measure, qs);
+    Ok(HttpSums {
+        agg,
+        sketches,
+        counts,
+    })
+}
+
+/// Names of the sums the means are made from.
+const STALL_N: &str = "stall_n";
+const STALL_SUM: &str = "stall_sum";
+const SLOW_START_SUM: &str = "slow_start_sum";
+
+impl HttpSums {
+    /// The same figures per group of the first `n` keys (routes -> links). The rows are
+    /// added in key order, so that float sums do not depend on the order the engine
+    /// returned them in.
+    fn roll_up(&self, n: usize) -> HttpSums {
+        let short = |k: &Key| k.iter().take(n).cloned().collect::<Key>();
+        let mut out = HttpSums::default();
+        let mut order: Vec<usize> = (0..self.agg.keys.len()).collect();
+        order.sort_by(|a, b| self.agg.keys[*a].cmp(&self.agg.keys[*b]));
+        let mut at: BTreeMap<Key, usize> = BTreeMap::new();
+        // Per row in key order: (row, group).
+        let rows: Vec<(usize, usize)> = order
+            .iter()
+            .map(|&r| {
+                let k = short(&self.agg.keys[r]);
+                let next = at.len();
+                (r, *at.entry(k).or_insert(next))
+            })
+            .collect();
+        out.agg.keys = vec![Key::new(); at.len()];
+        for (k, &i) in &at {
+            out.agg.keys[i] = k.clone();
+        }
+        for (name, v) in &self.agg.ints {
+            let mut sums = vec![0u64; at.len()];
+            for &(r, g) in &rows {
+                sums[g] += v.get(r).copied().unwrap_or(0);
+            }
+            out.agg.ints.insert(name.clone(), sums);
+        }
+        for (name, v) in &self.agg.floats {
+            let mut sums: Vec<Option<f64>> = vec![None; at.len()];
+            for &(r, g) in &rows {
+                if let Some(x) = v.get(r).copied().flatten() {
+                    sums[g] = Some(sums[g].unwrap_or(0.0) + x);
+                }
+            }
+            out.agg.floats.insert(name.clone(), sums);
+        }
+        for ((measure, k), b) in &self.sketches {
+            let e = out.sketches.entry((measure.clone(), short(k))).or_default();
+            e.counts.extend_from_slice(&b.counts);
+        }
+        for (column, by_key) in &self.counts {
+            let c = out.counts.entry(column.clone()).or_default();
+            for (k, values) in by_key {
+                let e = c.entry(short(k)).or_default();
+                for (v, n) in values {
+                    *e.entry(v.clone()).or_default() += n;
+                }
+            }
+        }
+        out
     }
-    let peaks_sql = format!(
+
+    /// The groups' figures as `links::http_measures` reads them: the means from their
+    /// sums, the quantiles from the sketches, with each group's busiest second.
+    fn finish(self, peaks: BTreeMap<Key, u64>) -> HttpGroups {
+        let HttpSums {
+            mut agg,
+            sketches,
+            mut counts,
+        } = self;
+        let stall_n = agg.ints.remove(STALL_N).unwrap_or_default();
+        let stall_sum = agg.floats.remove(STALL_SUM).unwrap_or_default();
+        let slow_sum = agg.floats.remove(SLOW_START_SUM).unwrap_or_default();
+        let requests = agg.ints.get("requests").cloned().unwrap_or_default();
+        let mean = |sum: &[Option<f64>], n: &[u64]| -> Vec<Option<f64>> {
+            (0..agg.keys.len())
+                .map(|i| {
+                    let n = n.get(i).copied().unwrap_or(0);
+                    (n > 0).then(|| sum.get(i).copied().flatten().unwrap_or(0.0) / n as f64)
+                })
+                .collect()
+        };
+        let stall_mean = mean(&stall_sum, &stall_n);
+        let slow_start_ms = mean(&slow_sum, &requests);
+        agg.floats.insert("stall_mean".into(), stall_mean);
+        agg.floats.insert("slow_start_ms".into(), slow_start_ms);
+        for (measure, _, qs) in HTTP_SKETCHES {
+            add_quantiles(&mut agg, &sketches, measure, qs);
+        }
+        let mut take = |c: &str| counts.remove(c).unwrap_or_default();
+        let counts = HttpCounts {
+            peaks,
+            versions: take(columns::VERSION),
+            req_types: take(columns::REQ_CONTENT_TYPE),
+            resp_types: take(columns::RESP_CONTENT_TYPE),
+            stream_errors: take(columns::STREAM_ERROR),
+            grpc_status: take(columns::GRPC_STATUS_NAME),
+            grpc_kinds: take(columns::GRPC_CALL_KIND),
+        };
+        HttpGroups { agg, counts }
+    }
+}
+
+/// Requests in each group's busiest second (by `keys`): not a sum of the routes'.
+async fn peaks(
+    ctx: &Statements<'_>,
+    with: &str,
+    keys: &[&str],
+) -> anyhow::Result<BTreeMap<Key, u64>> {
+    let by = keys
+        .iter()
+        .map(|k| quoted(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let query = format!(
         "{with}\nSELECT {by}, MAX(n) AS peak FROM (
   SELECT {by}, COUNT(*) AS n FROM nx WHERE {second} IS NOT NULL GROUP BY {by}, {second}) p
 GROUP BY {by}",
         second = quoted(columns::SECOND)
     );
     let mut peaks = BTreeMap::new();
-    for b in &sql(ctx, &peaks_sql).await? {
+    let name = if keys.len() == LINK_KEYS.len() {
+        "link peaks"
+    } else {
+        "route peaks"
+    };
+    for b in &sql(ctx, name, &query).await? {
         let k = keys_of(b, keys)?;
         for (key, p) in k.into_iter().zip(ints(b, "peak")?) {
             if let Some(p) = p {
@@ -641,43 +840,68 @@ GROUP BY {by}",
             }
         }
     }
-    let mut counts = value_counts(
-        ctx,
-        with,
-        "nx",
-        keys,
-        &[
-            (columns::VERSION, quoted(columns::VERSION)),
-            (columns::REQ_CONTENT_TYPE, quoted(columns::REQ_CONTENT_TYPE)),
-            (
-                columns::RESP_CONTENT_TYPE,
-                quoted(columns::RESP_CONTENT_TYPE),
-            ),
-            (columns::STREAM_ERROR, quoted(columns::STREAM_ERROR)),
-            (columns::GRPC_STATUS_NAME, quoted(columns::GRPC_STATUS_NAME)),
-            (columns::GRPC_CALL_KIND, quoted(columns::GRPC_CALL_KIND)),
-        ],
-    )
-    .await?;
-    let mut take = |c: &str| counts.remove(c).unwrap_or_default();
-    let counts = HttpCounts {
-        peaks,
-        versions: take(columns::VERSION),
-        req_types: take(columns::REQ_CONTENT_TYPE),
-        resp_types: take(columns::RESP_CONTENT_TYPE),
-        stream_errors: take(columns::STREAM_ERROR),
-        grpc_status: take(columns::GRPC_STATUS_NAME),
-        grpc_kinds: take(columns::GRPC_CALL_KIND),
-    };
-    Ok(HttpGroups { agg, counts })
+    Ok(peaks)
+}
+
+/// Periodic failures per route (`links::periodic_failure`): each route's requests
+/// numbered in time order, then per failure status the gaps between consecutive
+/// failures counted. Only those counts come back (a row per route, status and gap).
+async fn periodic(ctx: &Statements<'_>, nx: &str) -> anyhow::Result<links::PeriodicByRoute> {
+    let (status, start) = (quoted(columns::STATUS), quoted(columns::REQ_FIRST_NS));
+    let route = format!(
+        "client, server, {}, {}",
+        quoted(columns::METHOD),
+        quoted(columns::ROUTE)
+    );
+    let query = format!(
+        "{nx},
+numbered AS (
+  SELECT {route}, {status} AS status,
+    ROW_NUMBER() OVER (PARTITION BY {route} ORDER BY {start}, client_ip, client_port, \"index\") AS i
+  FROM nx WHERE {start} IS NOT NULL),
+failures AS (SELECT * FROM numbered WHERE status >= 500 OR status = 429),
+gaps AS (
+  SELECT {route}, status, i - LAG(i) OVER (PARTITION BY {route}, status ORDER BY i) AS gap
+  FROM failures)
+SELECT {route}, CAST(status AS BIGINT) AS status, gap, COUNT(*) AS n FROM gaps
+GROUP BY {route}, status, gap"
+    );
+    // Per route and status: failures, and the gap counts.
+    type Gaps = (u64, BTreeMap<u64, u64>);
+    let mut found: BTreeMap<(Key, u32), Gaps> = BTreeMap::new();
+    for b in &sql(ctx, "periodic failures", &query).await? {
+        let keys = keys_of(b, ROUTE_KEYS)?;
+        let (st, gap, n) = (ints(b, "status")?, ints(b, "gap")?, ints(b, "n")?);
+        for (i, key) in keys.into_iter().enumerate() {
+            let (Some(st), Some(n)) = (st[i], n[i]) else {
+                continue;
+            };
+            let n = n.max(0) as u64;
+            let e = found
+                .entry((key, u32::try_from(st).unwrap_or(u32::MAX)))
+                .or_default();
+            e.0 += n;
+            // The first failure has no gap before it.
+            if let Some(g) = gap[i] {
+                *e.1.entry(g.max(0) as u64).or_default() += n;
+            }
+        }
+    }
+    let mut out = links::PeriodicByRoute::new();
+    for ((key, st), (failures, gaps)) in found {
+        if let Some(p) = links::periodic_failure(st, failures, &gaps) {
+            out.entry(key).or_default().push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// The connections group-by of `links::measure` per link, over the folded, named
 /// connections (`nc` in `with`).
 async fn connection_groups(
-    ctx: &SessionContext,
+    ctx: &Statements<'_>,
     with: &str,
-) -> anyhow::Result<(Aggregates, ConnCounts)> {
+) -> anyhow::Result<(Aggregates, ConnCounts, BTreeMap<LinkKey, TlsEstimateSums>)> {
     let by = "client, server";
     let q = quoted;
     let both = |a: &str, b: &str| format!("({} + {})", q(a), q(b));
@@ -692,6 +916,13 @@ async fn connection_groups(
         "CASE WHEN {ex} > 0 THEN {ex} END",
         ex = q(columns::EXCHANGES)
     );
+    let turns = format!("CAST({} AS DOUBLE)", q(columns::TLS_EST_TURNS));
+    let estimated = format!(
+        "({turns} > 0 AND COALESCE({}, '') <> 'decrypted')",
+        q(columns::TLS_DECRYPTION)
+    );
+    let h2 = format!("COALESCE({}, '') = 'h2_rounds'", q(columns::TLS_EST_MODE));
+    let est_sum = |e: &str| format!("SUM(CASE WHEN {estimated} THEN {e} END)");
     let figures = [
         ("connections", "COUNT(*)".to_owned()),
         (
@@ -763,6 +994,47 @@ async fn connection_groups(
             "resumed",
             count_where(&format!("COALESCE({}, false)", q(columns::TLS_RESUMED))),
         ),
+        ("first_ns", "MIN(first_ns)".to_owned()),
+        ("last_ns", format!("MAX({})", q(columns::LAST_NS))),
+        // The TLS estimates: sums over the connections not decrypted whose records showed
+        // turns, as `links::tls_estimate` adds them.
+        (TLS_EST_CONNECTIONS, count_where(&estimated)),
+        (
+            TLS_EST_H2,
+            count_where(&format!("{estimated} AND {h2}")),
+        ),
+        (
+            TLS_EST_REQUESTS,
+            format!(
+                "SUM(CASE WHEN {estimated} AND NOT {h2} THEN CAST(COALESCE({}, {}) AS BIGINT) END)",
+                q(columns::TLS_EST_REQUESTS),
+                q(columns::TLS_EST_TURNS)
+            ),
+        ),
+        (
+            TLS_EST_WORST,
+            format!(
+                "MAX(CASE WHEN {estimated} THEN CASE {} WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END END)",
+                q(columns::TLS_EST_CONFIDENCE)
+            ),
+        ),
+        (TLS_EST_TURNS, est_sum(&turns)),
+        (
+            TLS_EST_TTFB,
+            est_sum(&format!("COALESCE(CAST({} AS DOUBLE), 0) * {turns}", q(columns::TLS_EST_TTFB_NS))),
+        ),
+        (
+            TLS_EST_TOTAL,
+            est_sum(&format!("COALESCE(CAST({} AS DOUBLE), 0) * {turns}", q(columns::TLS_EST_TOTAL_NS))),
+        ),
+        (
+            TLS_EST_REQ_BYTES,
+            est_sum(&format!("COALESCE(CAST({} AS DOUBLE), 0)", q(columns::TLS_EST_REQ_BYTES))),
+        ),
+        (
+            TLS_EST_RESP_BYTES,
+            est_sum(&format!("COALESCE(CAST({} AS DOUBLE), 0)", q(columns::TLS_EST_RESP_BYTES))),
+        ),
     ];
     let select = figures
         .iter()
@@ -771,22 +1043,47 @@ async fn connection_groups(
         .join(",\n  ");
     let batches = sql(
         ctx,
+        "connection figures",
         &format!("{with}\nSELECT {by},\n  {select}\nFROM nc GROUP BY {by}"),
     )
     .await?;
     let mut ints_read: Vec<&str> = links::CONN_INTS.to_vec();
-    ints_read.push("resumed");
+    ints_read.extend([
+        "resumed",
+        TLS_EST_CONNECTIONS,
+        TLS_EST_H2,
+        TLS_EST_REQUESTS,
+        TLS_EST_WORST,
+        "first_ns",
+        "last_ns",
+    ]);
     let floats_read = [
         "rto_wait_ms",
         "client_zero_window_ms",
         "server_zero_window_ms",
         "rpc_mean",
         "rpc_max",
+        TLS_EST_TURNS,
+        TLS_EST_TTFB,
+        TLS_EST_TOTAL,
+        TLS_EST_REQ_BYTES,
+        TLS_EST_RESP_BYTES,
     ];
     let mut agg = aggregates(&batches, LINK_KEYS, &ints_read, &floats_read)?;
+    let tls_estimates = tls_estimate_sums(&mut agg);
     let ns_ms = |c: &str| format!("CAST({} AS DOUBLE) / 1e6", q(c));
-    let sketches = sketches(
+    let counted: Vec<(&str, String)> = [
+        columns::PROTOCOL,
+        columns::TLS_SNI,
+        columns::TLS_VERSION,
+        columns::TLS_ALPN,
+    ]
+    .iter()
+    .map(|c| (*c, q(c)))
+    .collect();
+    let (sketches, mut counts) = sketches_and_counts(
         ctx,
+        "connection sketches and values",
         with,
         "nc",
         LINK_KEYS,
@@ -795,6 +1092,7 @@ async fn connection_groups(
             ("rpc", format!("CAST({carried} AS DOUBLE)")),
             ("tls", ns_ms(columns::TLS_HANDSHAKE_NS)),
         ],
+        &counted,
     )
     .await?;
     add_quantiles(&mut agg, &sketches, "rtt", &[50, 95]);
@@ -817,19 +1115,6 @@ async fn connection_groups(
         .cloned()
         .zip(agg.ints.remove("resumed").unwrap_or_default())
         .collect();
-    let mut counts = value_counts(
-        ctx,
-        with,
-        "nc",
-        LINK_KEYS,
-        &[
-            (columns::PROTOCOL, q(columns::PROTOCOL)),
-            (columns::TLS_SNI, q(columns::TLS_SNI)),
-            (columns::TLS_VERSION, q(columns::TLS_VERSION)),
-            (columns::TLS_ALPN, q(columns::TLS_ALPN)),
-        ],
-    )
-    .await?;
     let mut take = |c: &str| counts.remove(c).unwrap_or_default();
     let counts = ConnCounts {
         protocols: take(columns::PROTOCOL),
@@ -839,11 +1124,69 @@ async fn connection_groups(
         resumed,
         tls_ms,
     };
-    Ok((agg, counts))
+    Ok((agg, counts, tls_estimates))
+}
+
+/// Names of the TLS estimate sums in the connection group-by.
+const TLS_EST_CONNECTIONS: &str = "tls_est_connections";
+const TLS_EST_H2: &str = "tls_est_h2";
+const TLS_EST_REQUESTS: &str = "tls_est_requests";
+const TLS_EST_WORST: &str = "tls_est_worst";
+const TLS_EST_TURNS: &str = "tls_est_turns";
+const TLS_EST_TTFB: &str = "tls_est_ttfb_ns";
+const TLS_EST_TOTAL: &str = "tls_est_total_ns";
+const TLS_EST_REQ_BYTES: &str = "tls_est_req_bytes";
+const TLS_EST_RESP_BYTES: &str = "tls_est_resp_bytes";
+
+/// Takes the TLS estimate sums out of the connection group-by: per link that has
+/// estimated connections.
+fn tls_estimate_sums(agg: &mut Aggregates) -> BTreeMap<LinkKey, TlsEstimateSums> {
+    let mut int = |n: &str| agg.ints.remove(n).unwrap_or_default();
+    let (conns, h2, requests, worst) = (
+        int(TLS_EST_CONNECTIONS),
+        int(TLS_EST_H2),
+        int(TLS_EST_REQUESTS),
+        int(TLS_EST_WORST),
+    );
+    let mut float = |n: &str| agg.floats.remove(n).unwrap_or_default();
+    let (turns, ttfb, total) = (
+        float(TLS_EST_TURNS),
+        float(TLS_EST_TTFB),
+        float(TLS_EST_TOTAL),
+    );
+    let (req, resp) = (float(TLS_EST_REQ_BYTES), float(TLS_EST_RESP_BYTES));
+    let f = |v: &[Option<f64>], i: usize| v.get(i).copied().flatten().unwrap_or(0.0);
+    let mut out = BTreeMap::new();
+    for (i, key) in agg.keys.iter().enumerate() {
+        let n = conns.get(i).copied().unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
+        let h2 = h2.get(i).copied().unwrap_or(0);
+        out.insert(
+            (
+                key[0].clone().unwrap_or_default(),
+                key[1].clone().unwrap_or_default(),
+            ),
+            TlsEstimateSums {
+                connections: n,
+                h1: n - h2.min(n),
+                h2,
+                requests: requests.get(i).copied().unwrap_or(0),
+                turns: f(&turns, i),
+                ttfb_ns: f(&ttfb, i),
+                total_ns: f(&total, i),
+                req_bytes: f(&req, i),
+                resp_bytes: f(&resp, i),
+                worst: u8::try_from(worst.get(i).copied().unwrap_or(2)).unwrap_or(2),
+            },
+        );
+    }
+    out
 }
 
 /// Each link's client addresses and server endpoints, and the best source of its names.
-async fn members(ctx: &SessionContext, with: &str) -> anyhow::Result<Members> {
+async fn members(ctx: &Statements<'_>, with: &str) -> anyhow::Result<Members> {
     let cols = "client, server, client_ip, server_ip, server_port, client_rank, server_rank";
     let query = format!(
         "{with}
@@ -854,7 +1197,7 @@ GROUP BY client, server, client_ip, server_ip, server_port",
         endpoint = endpoint_sql("server_ip", "server_port"),
     );
     let mut out = Members::new();
-    for b in &sql(ctx, &query).await? {
+    for b in &sql(ctx, "members", &query).await? {
         let (c, s) = (strings(b, "client")?, strings(b, "server")?);
         let (ip, ep) = (strings(b, "client_ip")?, strings(b, "endpoint")?);
         let (cr, sr) = (ints(b, "client_rank")?, ints(b, "server_rank")?);
@@ -932,42 +1275,77 @@ fn aggregates(
     Ok(agg)
 }
 
-/// Sketches of several measures per group: `(measure, expression in its unit)`; rows
-/// where the expression is null are left out, as a quantile leaves out nulls.
-async fn sketches(
-    ctx: &SessionContext,
+/// Sketches of `sketched` measures (`(name, expression in ms)`) and value counts of
+/// `counted` columns, per group of `keys`, in one statement: one scan and one group-by
+/// for all, each row repeated once per measure (a cross join with their names) rather
+/// than a UNION ALL of one plan per measure, which folds the views again in each branch
+/// (and stalled Ballista 55's scheduler). Rows where an expression is null are left out,
+/// as a quantile or a value count leaves out nulls.
+async fn sketches_and_counts(
+    ctx: &Statements<'_>,
+    name: &str,
     with: &str,
     rel: &str,
     keys: &[&str],
-    measures: &[(&str, String)],
-) -> anyhow::Result<BTreeMap<(String, Key), Buckets>> {
+    sketched: &[(&str, String)],
+    counted: &[(&str, String)],
+) -> anyhow::Result<(
+    BTreeMap<(String, Key), Buckets>,
+    BTreeMap<String, CountsByKey>,
+)> {
     let by = keys
         .iter()
         .map(|k| quoted(k))
         .collect::<Vec<_>>()
         .join(", ");
-    // One scan and one group-by for every measure: each row is repeated once per measure
-    // (a cross join with their names) rather than a UNION ALL of one plan per measure,
-    // which folds the views again in each branch (and stalled Ballista 55's scheduler).
-    let (names, cases) = unpivot(measures);
-    let bucket = bucket_sql(&format!("({cases})"));
-    let parts = format!(
-        "SELECT {by}, measure, bucket, COUNT(*) AS n FROM (
-  SELECT {by}, m.measure, {bucket} AS bucket FROM {rel} CROSS JOIN (VALUES {names}) AS m(measure)) b
-WHERE bucket IS NOT NULL GROUP BY {by}, measure, bucket"
+    let as_text: Vec<(&str, String)> = sketched
+        .iter()
+        .map(|(n, e)| {
+            (
+                *n,
+                format!("CAST({} AS VARCHAR)", bucket_sql(&format!("({e})"))),
+            )
+        })
+        .chain(
+            counted
+                .iter()
+                .map(|(n, e)| (*n, format!("CAST({e} AS VARCHAR)"))),
+        )
+        .collect();
+    let (names, cases) = unpivot(&as_text);
+    let query = format!(
+        "{with}
+SELECT {by}, measure, value, COUNT(*) AS n FROM (
+  SELECT {by}, m.measure, {cases} AS value FROM {rel} CROSS JOIN (VALUES {names}) AS m(measure)) v
+WHERE value IS NOT NULL GROUP BY {by}, measure, value"
     );
-    let mut out: BTreeMap<(String, Key), Buckets> = BTreeMap::new();
-    for b in &sql(ctx, &format!("{with}\n{parts}")).await? {
+    let mut sketches: BTreeMap<(String, Key), Buckets> = BTreeMap::new();
+    let mut counts: BTreeMap<String, CountsByKey> = BTreeMap::new();
+    for b in &sql(ctx, name, &query).await? {
         let k = keys_of(b, keys)?;
-        let m = strings(b, "measure")?;
-        let (bucket, n) = (ints(b, "bucket")?, ints(b, "n")?);
+        let (m, value, n) = (strings(b, "measure")?, strings(b, "value")?, ints(b, "n")?);
         for (i, key) in k.into_iter().enumerate() {
-            if let (Some(m), Some(bk), Some(n)) = (m[i].clone(), bucket[i], n[i]) {
-                out.entry((m, key)).or_default().add(bk, n.max(0) as u64);
+            let (Some(m), Some(v)) = (m[i].clone(), value[i].clone()) else {
+                continue;
+            };
+            let n = n[i].unwrap_or(0).max(0) as u64;
+            if sketched.iter().any(|(s, _)| *s == m) {
+                let bucket: i64 = v
+                    .parse()
+                    .with_context(|| format!("sketch bucket {v:?} of {m}"))?;
+                sketches.entry((m, key)).or_default().add(bucket, n);
+            } else {
+                *counts
+                    .entry(m)
+                    .or_default()
+                    .entry(key)
+                    .or_default()
+                    .entry(v)
+                    .or_default() += n;
             }
         }
     }
-    Ok(out)
+    Ok((sketches, counts))
 }
 
 /// `('a'), ('b')` for a VALUES list of the names of `exprs`, and `CASE m.measure WHEN 'a'
@@ -1008,53 +1386,10 @@ fn add_quantiles(
     }
 }
 
-/// Rows per value of each `(name, expression)` within each group of `keys` (nulls left
-/// out), by name.
-async fn value_counts(
-    ctx: &SessionContext,
-    with: &str,
-    rel: &str,
-    keys: &[&str],
-    columns: &[(&str, String)],
-) -> anyhow::Result<BTreeMap<String, CountsByKey>> {
-    let by = keys
-        .iter()
-        .map(|k| quoted(k))
-        .collect::<Vec<_>>()
-        .join(", ");
-    // As in `sketches`: one scan, each row once per column.
-    let as_text: Vec<(&str, String)> = columns
-        .iter()
-        .map(|(name, e)| (*name, format!("CAST({e} AS VARCHAR)")))
-        .collect();
-    let (names, cases) = unpivot(&as_text);
-    let parts = format!(
-        "SELECT {by}, measure AS kind, value, COUNT(*) AS n FROM (
-  SELECT {by}, m.measure, {cases} AS value FROM {rel} CROSS JOIN (VALUES {names}) AS m(measure)) v
-WHERE value IS NOT NULL GROUP BY {by}, measure, value"
-    );
-    let mut out: BTreeMap<String, CountsByKey> = BTreeMap::new();
-    for b in &sql(ctx, &format!("{with}\n{parts}")).await? {
-        let k = keys_of(b, keys)?;
-        let (kind, value, n) = (strings(b, "kind")?, strings(b, "value")?, ints(b, "n")?);
-        for (i, key) in k.into_iter().enumerate() {
-            if let (Some(kind), Some(v)) = (kind[i].clone(), value[i].clone()) {
-                *out.entry(kind)
-                    .or_default()
-                    .entry(key)
-                    .or_default()
-                    .entry(v)
-                    .or_default() += n[i].unwrap_or(0).max(0) as u64;
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Per link: calls with a parent, their confidence and id-confirmed edges, parents; per
 /// (parent link, child link): calls.
 async fn chain_aggregates(
-    ctx: &SessionContext,
+    ctx: &Statements<'_>,
     head: &str,
     out: &mut FleetResult,
 ) -> anyhow::Result<()> {
@@ -1062,6 +1397,7 @@ async fn chain_aggregates(
     // The parent's names: its own 5-tuple through the same name tables.
     let pairs = sql(
         ctx,
+        "call edges",
         &format!(
             "{head}, ce AS ({child}),
 pe AS (SELECT ce.*, COALESCE(pc.service, ce.parent_client_ip) AS parent_client,
@@ -1122,12 +1458,50 @@ FROM per_parent GROUP BY client, server, parent_client, parent_server",
     Ok(())
 }
 
+/// N+1 groups per (link, method, route): the calls the parent's node marked as one of a
+/// group (the same route called again and again under one parent, mostly in turn),
+/// counted per parent, then per route.
+async fn n_plus_one(ctx: &Statements<'_>, head: &str, out: &mut FleetResult) -> anyhow::Result<()> {
+    let child = names("edges", "child_");
+    let query = format!(
+        "{head}, ce AS ({child}),
+g AS (
+  SELECT client, server, child_method, child_route, COUNT(*) AS calls FROM ce WHERE n_plus_one
+  GROUP BY client, server, child_method, child_route, parent_client_ip, parent_client_port,
+    parent_server_ip, parent_server_port, parent_index, parent_start_ns)
+SELECT client, server, child_method, child_route, COUNT(*) AS parents, SUM(calls) AS calls,
+  MAX(calls) AS max_calls
+FROM g GROUP BY client, server, child_method, child_route"
+    );
+    for b in &sql(ctx, "n+1 groups", &query).await? {
+        let (c, s) = (strings(b, "client")?, strings(b, "server")?);
+        let (m, r) = (strings(b, "child_method")?, strings(b, "child_route")?);
+        let (parents, calls, max) = (
+            ints(b, "parents")?,
+            ints(b, "calls")?,
+            ints(b, "max_calls")?,
+        );
+        for i in 0..b.num_rows() {
+            let n = |v: &[Option<i64>]| v[i].unwrap_or(0).max(0) as u64;
+            out.chains
+                .entry(key(&c, &s, i))
+                .or_default()
+                .n_plus_one
+                .insert(
+                    (m[i].clone(), r[i].clone()),
+                    (n(&parents), n(&calls), n(&max)),
+                );
+        }
+    }
+    Ok(())
+}
+
 /// The payload samples per link: each sampling node's sums added, from the server's node
 /// when the fleet has the server's address (the same bodies sampled on both sides of a
 /// call would count twice), else from the clients' nodes. The sums are what
 /// `cost::savings::payloads_by_link` makes of one capture's payloads table.
 async fn payloads(
-    ctx: &SessionContext,
+    ctx: &Statements<'_>,
     head: &str,
 ) -> anyhow::Result<BTreeMap<(String, String), PayloadSamples>> {
     let q = quoted;
@@ -1183,7 +1557,7 @@ FROM np GROUP BY client, server",
         ),
     );
     let mut out = BTreeMap::new();
-    for b in &sql(ctx, &query).await? {
+    for b in &sql(ctx, "payload samples", &query).await? {
         let (c, s) = (strings(b, "client")?, strings(b, "server")?);
         let f = |name: &str| floats(b, name);
         let (documents, json, pb) = (f("documents")?, f("json_bytes")?, f("protobuf_bytes")?);
@@ -1218,9 +1592,9 @@ FROM np GROUP BY client, server",
 }
 
 /// Ancestors followed up a call's parent edges: a chain deeper than this is counted in
-/// `depth_unknown` instead of guessed. Each level is one more join in the plan, and
-/// Ballista ships plans as protobuf, whose decoder refuses more than 100 nested
-/// messages: 11 levels was the most that passed, 8 leaves a margin.
+/// `depth_unknown` instead of guessed. Each level is one more join in the plan (and in
+/// the protobuf plan Ballista ships, hence the `fleet` feature's lifted prost recursion
+/// limit).
 pub const MAX_TREE_DEPTH: usize = 8;
 
 /// Tree depth per link, assembled across nodes: a call's parent edge came from the node
@@ -1229,7 +1603,7 @@ pub const MAX_TREE_DEPTH: usize = 8;
 /// runs as plain hash joins on any engine). As in `analyze`, a call without a parent is
 /// a root (depth 1) when its client serves no request, else an orphan whose tree has no
 /// known depth.
-async fn depths(ctx: &SessionContext, head: &str, out: &mut FleetResult) -> anyhow::Result<()> {
+async fn depths(ctx: &Statements<'_>, head: &str, out: &mut FleetResult) -> anyhow::Result<()> {
     let tol = out.tolerance_ns;
     let up = |a: &str, b: &str| {
         format!(
@@ -1257,14 +1631,43 @@ async fn depths(ctx: &SessionContext, head: &str, out: &mut FleetResult) -> anyh
         .map(|k| format!("e{k}.parent_client_ip"))
         .collect::<Vec<_>>()
         .join(", ");
+    // The top of a call's chain: the parent of the highest edge found.
+    let root = |col: &str| {
+        let arms = (1..=levels)
+            .rev()
+            .map(|k| format!("WHEN e{k}.child_index IS NOT NULL THEN e{k}.parent_{col}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        format!("CASE {arms} END AS root_{col}")
+    };
+    let root_cols = [
+        "client_ip",
+        "client_port",
+        "server_ip",
+        "server_port",
+        "index",
+        "start_ns",
+        "duration_ns",
+    ]
+    .map(root)
+    .join(",\n    ");
+    // On the root's critical path: on its parent's, and each ancestor on its parent's.
+    let on_path = (1..=levels)
+        .map(|k| match k {
+            1 => "e1.on_parent_path".to_owned(),
+            _ => format!("COALESCE(e{k}.on_parent_path, true)"),
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ");
     let child_named = names("dd", "child_");
     let query = format!(
         "{head},
 serving AS (SELECT DISTINCT server_ip AS ip FROM dex WHERE req_last_ns IS NOT NULL),
 d AS (
   SELECT e1.child_client_ip, e1.child_client_port, e1.child_server_ip, e1.child_server_port,
-    2 + {hops} AS depth, COALESCE({top}) AS top_client,
-    e{levels}.child_index IS NOT NULL AS too_deep
+    e1.child_duration_ns AS dur, 2 + {hops} AS depth, COALESCE({top}) AS top_client,
+    e{levels}.child_index IS NOT NULL AS too_deep, {on_path} AS critical,
+    {root_cols}
   FROM edges e1
   {joins}),
 dd AS (
@@ -1272,30 +1675,107 @@ dd AS (
   FROM d LEFT JOIN serving s ON s.ip = d.top_client),
 edge_depths AS ({child_named}),
 roots AS (
-  SELECT client, server, 1 AS known FROM ({ex_named}) r
+  SELECT r.client_ip, r.client_port, r.server_ip, r.server_port, r.\"index\",
+    COALESCE(req_first_ns, req_last_ns) AS start_ns, client, server,
+    CASE WHEN COALESCE(resp_last_ns, resp_first_ns) >= COALESCE(req_first_ns, req_last_ns)
+      THEN COALESCE(resp_last_ns, resp_first_ns) - COALESCE(req_first_ns, req_last_ns) END AS dur
+  FROM ({ex_named}) r
   WHERE NOT EXISTS (SELECT 1 FROM edges e WHERE e.child_client_ip = r.client_ip
       AND e.child_client_port = r.client_port AND e.child_server_ip = r.server_ip
       AND e.child_server_port = r.server_port AND e.child_index = r.\"index\"
       AND abs(e.child_start_ns - r.t) <= {tol})
     AND NOT EXISTS (SELECT 1 FROM serving s WHERE s.ip = r.client_ip)),
-depths AS (
-  SELECT client, server, known FROM edge_depths UNION ALL SELECT client, server, known FROM roots)
-SELECT client, server, COUNT(known) AS n, SUM(known) AS total, MAX(known) AS deepest,
-  SUM(CASE WHEN known IS NULL THEN 1 ELSE 0 END) AS unknown
-FROM depths GROUP BY client, server",
+calls AS (
+  SELECT client, server, known, critical, dur, 1 AS has_parent, root_client_ip,
+    root_client_port, root_server_ip, root_server_port, root_index, root_start_ns,
+    root_duration_ns AS root_ns
+  FROM edge_depths
+  UNION ALL
+  SELECT client, server, 1, true, dur, 0, client_ip, client_port, server_ip, server_port,
+    \"index\", start_ns, dur AS own_ns FROM roots),
+per_kind AS (
+  SELECT k.kind, client, server,
+    CASE WHEN k.kind = 'tree' THEN root_client_ip END AS rc_ip,
+    CASE WHEN k.kind = 'tree' THEN root_client_port END AS rc_port,
+    CASE WHEN k.kind = 'tree' THEN root_server_ip END AS rs_ip,
+    CASE WHEN k.kind = 'tree' THEN root_server_port END AS rs_port,
+    CASE WHEN k.kind = 'tree' THEN root_index END AS r_index,
+    CASE WHEN k.kind = 'tree' THEN root_start_ns END AS r_start,
+    CASE WHEN k.kind IN ('call', 'child') THEN {bucket} END AS bucket,
+    known, critical, dur, root_ns
+  FROM calls CROSS JOIN (VALUES ('depth'), ('tree'), ('call'), ('child')) AS k(kind)
+  WHERE k.kind = 'depth'
+    OR (k.kind = 'tree' AND known IS NOT NULL)
+    OR (k.kind = 'call' AND known IS NOT NULL AND critical)
+    OR (k.kind = 'child' AND known IS NOT NULL AND critical AND has_parent = 1)),
+grouped AS (
+  SELECT kind, client, server, bucket, COUNT(*) AS n, COUNT(known) AS n_known,
+    SUM(known) AS total, MAX(known) AS deepest,
+    SUM(CASE WHEN known IS NULL THEN 1 ELSE 0 END) AS unknown,
+    MAX(CASE WHEN critical THEN 1 ELSE 0 END) AS critical,
+    SUM(CASE WHEN critical THEN COALESCE(dur, 0) ELSE 0 END) AS critical_ns,
+    MAX(root_ns) AS root_ns
+  FROM per_kind
+  GROUP BY kind, client, server, rc_ip, rc_port, rs_ip, rs_port, r_index, r_start, bucket)",
         ex_named = names("dex", ""),
+        bucket = bucket_sql("CAST(COALESCE(dur, 0) AS DOUBLE) / 1e6"),
     );
-    for b in &sql(ctx, &query).await? {
-        let (c, s) = (strings(b, "client")?, strings(b, "server")?);
-        let (n, total, deepest) = (ints(b, "n")?, ints(b, "total")?, ints(b, "deepest")?);
-        let unknown = ints(b, "unknown")?;
+    // One pass over the calls, each once per kind of figure: per link the depths
+    // (`depth`), per (root, link) whether the link is on the root's critical path and
+    // the time its calls there took (`tree`, as `analyze` folds each tree: the root's
+    // own link included), and per link the critical calls' durations as sketch buckets
+    // (`call`; `child` for those with a parent).
+    let stats = format!(
+        "{query}
+SELECT kind, client, server, bucket, COUNT(*) AS groups, SUM(n) AS n, SUM(n_known) AS n_known,
+  SUM(total) AS total, MAX(deepest) AS deepest, SUM(unknown) AS unknown,
+  SUM(critical) AS critical,
+  CAST(SUM(CASE WHEN critical = 1 AND root_ns > 0 THEN LEAST(critical_ns, root_ns) END) AS DOUBLE)
+    AS critical_ns,
+  CAST(SUM(CASE WHEN critical = 1 AND root_ns > 0 THEN root_ns END) AS DOUBLE) AS latency_ns
+FROM grouped GROUP BY kind, client, server, bucket"
+    );
+    for b in &sql(ctx, "tree depths and critical paths", &stats).await? {
+        let (kind, c, s) = (
+            strings(b, "kind")?,
+            strings(b, "client")?,
+            strings(b, "server")?,
+        );
+        let (bucket, n, n_known) = (ints(b, "bucket")?, ints(b, "n")?, ints(b, "n_known")?);
+        let groups = ints(b, "groups")?;
+        let (total, deepest, unknown) =
+            (ints(b, "total")?, ints(b, "deepest")?, ints(b, "unknown")?);
+        let critical = ints(b, "critical")?;
+        let (critical_ns, latency_ns) = (floats(b, "critical_ns")?, floats(b, "latency_ns")?);
         for i in 0..b.num_rows() {
             let v = |x: &[Option<i64>]| x[i].unwrap_or(0).max(0) as u64;
             let ch = out.chains.entry(key(&c, &s, i)).or_default();
-            ch.depth_calls += v(&n);
-            ch.depth_sum += v(&total);
-            ch.depth_max = ch.depth_max.max(v(&deepest));
-            out.figures.depth_unknown += v(&unknown);
+            match kind[i].as_deref() {
+                Some("depth") => {
+                    ch.depth_calls += v(&n_known);
+                    ch.depth_sum += v(&total);
+                    ch.depth_max = ch.depth_max.max(v(&deepest));
+                    out.figures.depth_unknown += v(&unknown);
+                }
+                Some("tree") => {
+                    // One grouped row per (root, link): the roots through the link.
+                    ch.roots_through += v(&groups);
+                    ch.roots_critical += v(&critical);
+                    ch.critical_ns += critical_ns[i].unwrap_or(0.0);
+                    ch.latency_ns += latency_ns[i].unwrap_or(0.0);
+                }
+                Some("call") => {
+                    if let Some(k) = bucket[i] {
+                        ch.critical_call_ms.add(k, v(&n));
+                    }
+                }
+                Some("child") => {
+                    if let Some(k) = bucket[i] {
+                        ch.critical_child_ms.add(k, v(&n));
+                    }
+                }
+                _ => {}
+            }
         }
     }
     Ok(())
@@ -1308,7 +1788,32 @@ fn key(c: &[Option<String>], s: &[Option<String>], i: usize) -> (String, String)
     )
 }
 
-async fn sql(ctx: &SessionContext, query: &str) -> anyhow::Result<Vec<RecordBatch>> {
+/// The session the statements run on, and the time each took.
+struct Statements<'a> {
+    ctx: &'a SessionContext,
+    timings: std::sync::Mutex<Vec<StatementTime>>,
+}
+
+/// One statement's wall time (`fleet.json` `figures.statements`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct StatementTime {
+    pub name: String,
+    pub ms: f64,
+}
+
+async fn sql(ctx: &Statements<'_>, name: &str, query: &str) -> anyhow::Result<Vec<RecordBatch>> {
+    let started = std::time::Instant::now();
+    let batches = run_sql(ctx.ctx, query).await?;
+    if let Ok(mut t) = ctx.timings.lock() {
+        t.push(StatementTime {
+            name: name.to_owned(),
+            ms: started.elapsed().as_secs_f64() * 1e3,
+        });
+    }
+    Ok(batches)
+}
+
+async fn run_sql(ctx: &SessionContext, query: &str) -> anyhow::Result<Vec<RecordBatch>> {
     let df = ctx
         .sql(query)
         .await

@@ -5,13 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::analysis::chains::link_chain::CallsPerParent;
+use crate::analysis::chains::link_chain::{CallsPerParent, CriticalPathShare, NPlusOne};
 use crate::analysis::chains::LinkChain;
 use crate::analysis::links::{
     assemble, connection_measures, http_measures, LinkKey, LinkParts, LinkSet,
 };
 
 use super::engine::{ChainAgg, FleetResult};
+use super::sketch::{bucket_value, Buckets};
 
 /// The links (keeping the `top_routes` busiest routes of each) and their chain objects.
 pub fn link_set(
@@ -26,9 +27,12 @@ pub fn link_set(
         http: http_measures(&result.http.agg, &result.http.counts, capture_seconds)?,
         routes: http_measures(&result.routes.agg, &result.routes.counts, capture_seconds)?,
         connections: connection_measures(&result.connections, &result.connection_counts)?,
-        // Both need every connection's packets in one place (docs/fleet.md).
-        tls_estimates: BTreeMap::new(),
-        periodic: BTreeMap::new(),
+        tls_estimates: result
+            .tls_estimates
+            .iter()
+            .map(|(k, s)| (k.clone(), s.measures()))
+            .collect(),
+        periodic: result.periodic.clone(),
         exchange_protocols: result.exchange_protocols.clone(),
         members: result.members.clone(),
         capture_seconds,
@@ -39,7 +43,14 @@ pub fn link_set(
         .iter()
         .map(|l| {
             let key = (l.client.clone(), l.server.clone());
-            let calls = l.http.as_ref().map_or(0, |h| h.requests);
+            // A link's calls: its requests, or for a link without visible HTTP (TLS
+            // without keys, other protocols) its connections, one opaque call each.
+            let calls = l
+                .http
+                .as_ref()
+                .map(|h| h.requests)
+                .filter(|n| *n > 0)
+                .unwrap_or(l.connections);
             let agg = result.chains.get(&key).cloned().unwrap_or_default();
             (key, chain(&agg, calls))
         })
@@ -61,7 +72,40 @@ fn chain(c: &ChainAgg, calls: u64) -> LinkChain {
         same_payload_fanout_share: (c.with_parent > 0).then(|| c.same_payload as f64 / w),
         inferred_confidence: (c.with_parent > 0).then(|| c.confidence_sum / w),
         confirmed_by_ids_share: (c.with_parent > 0).then(|| c.by_ids as f64 / w),
+        critical_path_share: CriticalPathShare {
+            roots: (c.roots_through > 0).then(|| c.roots_critical as f64 / c.roots_through as f64),
+            latency: (c.latency_ns > 0.0).then(|| c.critical_ns / c.latency_ns),
+        },
+        n_plus_one: n_plus_one(c),
         calls,
-        ..LinkChain::default()
+        roots_through: c.roots_through,
+        critical_call_ms: weighted(&c.critical_call_ms),
+        critical_child_ms: weighted(&c.critical_child_ms),
     }
+}
+
+/// The N+1 groups of a link, busiest first (as `analyze` orders them).
+fn n_plus_one(c: &ChainAgg) -> Vec<NPlusOne> {
+    let mut groups: Vec<NPlusOne> = c
+        .n_plus_one
+        .iter()
+        .map(|((method, route), &(parents, calls, max))| NPlusOne {
+            method: method.clone(),
+            route: route.clone(),
+            parents,
+            calls,
+            max_per_parent: max,
+        })
+        .collect();
+    groups.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.route.cmp(&b.route)));
+    groups
+}
+
+/// A sketch as (value, count) pairs: each bucket's value, within the sketch's accuracy
+/// of the durations it counts.
+fn weighted(b: &Buckets) -> Vec<(f64, u64)> {
+    b.counts
+        .iter()
+        .map(|&(k, n)| (bucket_value(k), n))
+        .collect()
 }

@@ -254,6 +254,10 @@ fn edge_frame(calls: &CallSet, inference: &Inference, forest: &Forest) -> Polars
         };
         cols.push("child", child);
         cols.push("parent", parent);
+        let text =
+            |s: Option<crate::analysis::chains::Sym>| s.map(|s| calls.symbols.get(s).to_owned());
+        cols.child_method.push(text(child.method));
+        cols.child_route.push(text(child.route));
         cols.source
             .push(format!("{:?}", edge.source).to_lowercase());
         cols.confidence.push(edge.confidence);
@@ -263,6 +267,8 @@ fn edge_frame(calls: &CallSet, inference: &Inference, forest: &Forest) -> Polars
         cols.fire_and_forget.push(facts.fire_and_forget);
         cols.same_payload
             .push(same_payload.get(i).copied().unwrap_or(false));
+        cols.n_plus_one.push(facts.n_plus_one);
+        cols.on_parent_path.push(facts.on_parent_path);
     }
     cols.finish()
 }
@@ -276,6 +282,13 @@ struct EdgeColumns {
     parallel: Vec<bool>,
     fire_and_forget: Vec<bool>,
     same_payload: Vec<bool>,
+    /// One of an N+1 group under its parent (the same route called again and again).
+    n_plus_one: Vec<bool>,
+    /// On its parent's critical path (the fleet follows it up to the root).
+    on_parent_path: Vec<bool>,
+    /// The child's method and route template (the N+1 groups are per route).
+    child_method: Vec<Option<String>>,
+    child_route: Vec<Option<String>>,
 }
 
 #[derive(Default)]
@@ -286,6 +299,8 @@ struct EndColumns {
     server_port: Vec<u32>,
     index: Vec<u32>,
     start_ns: Vec<Option<i64>>,
+    /// Start to end as the caller saw it (`Call::duration`), ns.
+    duration_ns: Vec<Option<i64>>,
     opaque: Vec<bool>,
 }
 
@@ -298,6 +313,7 @@ impl EdgeColumns {
         e.server_port.push(u32::from(call.server.port()));
         e.index.push(call.index);
         e.start_ns.push(call.start());
+        e.duration_ns.push(call.duration());
         e.opaque.push(call.kind == CallKind::Opaque);
     }
 
@@ -312,6 +328,7 @@ impl EdgeColumns {
             columns.push(Column::new(name("server_port"), e.server_port));
             columns.push(Column::new(name("index"), e.index));
             columns.push(Column::new(name("start_ns"), e.start_ns));
+            columns.push(Column::new(name("duration_ns"), e.duration_ns));
             columns.push(Column::new(name("opaque"), e.opaque));
         }
         columns.push(Column::new("source".into(), self.source));
@@ -320,6 +337,10 @@ impl EdgeColumns {
         columns.push(Column::new("parallel".into(), self.parallel));
         columns.push(Column::new("fire_and_forget".into(), self.fire_and_forget));
         columns.push(Column::new("same_payload".into(), self.same_payload));
+        columns.push(Column::new("n_plus_one".into(), self.n_plus_one));
+        columns.push(Column::new("on_parent_path".into(), self.on_parent_path));
+        columns.push(Column::new("child_method".into(), self.child_method));
+        columns.push(Column::new("child_route".into(), self.child_route));
         DataFrame::new(height, columns)
     }
 }

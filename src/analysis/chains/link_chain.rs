@@ -67,12 +67,13 @@ pub struct LinkChain {
     /// Root requests whose tree includes the link.
     #[serde(skip)]
     pub roots_through: u64,
-    /// Duration (ms) of each of the link's calls on a critical path.
+    /// Durations (ms) of the link's calls on a critical path, each with its number of
+    /// calls (1 per call here; the fleet gives a sketch's buckets).
     #[serde(skip)]
-    pub critical_call_ms: Vec<f64>,
+    pub critical_call_ms: Vec<(f64, u64)>,
     /// The same for the calls that have a parent (a root cannot leave its own path).
     #[serde(skip)]
-    pub critical_child_ms: Vec<f64>,
+    pub critical_child_ms: Vec<(f64, u64)>,
 }
 
 /// Roots per tree depth.
@@ -171,8 +172,8 @@ struct LinkAcc {
     roots_critical: u64,
     critical_ns: f64,
     latency_ns: f64,
-    critical_call_ms: Vec<f64>,
-    critical_child_ms: Vec<f64>,
+    critical_call_ms: Vec<(f64, u64)>,
+    critical_child_ms: Vec<(f64, u64)>,
 }
 
 #[derive(Default)]
@@ -266,9 +267,9 @@ pub fn summarize(
         }
         if f.critical {
             let d = c.duration().map_or(0.0, ms);
-            a.critical_call_ms.push(d);
+            a.critical_call_ms.push((d, 1));
             if inf.edges[i].is_some() {
-                a.critical_child_ms.push(d);
+                a.critical_child_ms.push((d, 1));
             }
         }
     }

@@ -85,7 +85,17 @@ pub fn infer(set: &CallSet, cfg: &ChainConfig) -> (Inference, Forest) {
 /// The chain analysis of a run's calls.
 pub fn analyze_calls(set: &CallSet, cfg: &ChainConfig) -> ChainAnalysis {
     let (inf, forest) = infer(set, cfg);
-    let (links, mut run) = link_chain::summarize(set, &inf, &forest, cfg.top_root_routes);
+    analyze_inferred(set, cfg, &inf, &forest)
+}
+
+/// The chain analysis of calls whose parents and trees [`infer`] already gave.
+pub fn analyze_inferred(
+    set: &CallSet,
+    cfg: &ChainConfig,
+    inf: &Inference,
+    forest: &Forest,
+) -> ChainAnalysis {
+    let (links, mut run) = link_chain::summarize(set, inf, forest, cfg.top_root_routes);
     run.settings = Some(cfg.parents);
     ChainAnalysis { links, run }
 }

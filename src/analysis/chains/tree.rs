@@ -42,6 +42,10 @@ pub struct CallFacts {
     pub top: u32,
     /// On its root's critical path.
     pub critical: bool,
+    /// On its parent's critical path: what the parent waited for last, and so on back to
+    /// the parent's start (known from the parent's node alone; a call is on its root's
+    /// path when it and every ancestor below the root are on their parents').
+    pub on_parent_path: bool,
     /// Overlaps a sibling in time.
     pub parallel: bool,
     /// The parent did not wait for it (answered first, started it after answering, or it
@@ -183,8 +187,16 @@ pub fn build(calls: &[Call], edges: &[Option<Edge>], cfg: &TreeConfig) -> Forest
     for p in 0..n as u32 {
         sibling_facts(calls, edges, &mut forest, p, cfg);
     }
+    let mut kids = Vec::new();
+    let mut on_path = Vec::new();
+    for p in 0..n as u32 {
+        path_children(calls, &forest, p, &mut kids, &mut on_path);
+        for &c in &on_path {
+            forest.facts[c as usize].on_parent_path = true;
+        }
+    }
     for r in forest.roots.clone() {
-        mark_critical(calls, &mut forest, r);
+        mark_critical(&mut forest, r);
     }
     forest
 }
@@ -292,30 +304,43 @@ fn sibling_facts(
     }
 }
 
-/// CRISP walk from `root`: marks the calls on its critical path.
-fn mark_critical(calls: &[Call], forest: &mut Forest, root: u32) {
+/// CRISP step at `p`: its children on its critical path, into `out`. From the moment
+/// `p` answered, back in time: the child that ended last before that moment, then the
+/// one that ended last before that child started, and so on.
+fn path_children(calls: &[Call], forest: &Forest, p: u32, kids: &mut Vec<u32>, out: &mut Vec<u32>) {
+    out.clear();
+    let call = &calls[p as usize];
+    let Some(mut t) = call.resp_first.or(call.end()) else {
+        return;
+    };
+    kids.clear();
+    kids.extend_from_slice(forest.children(p));
+    kids.sort_by_key(|&c| (Reverse(calls[c as usize].end().unwrap_or(i64::MIN)), c));
+    for &c in kids.iter() {
+        let ch = &calls[c as usize];
+        let (Some(s), Some(e)) = (ch.start(), ch.end()) else {
+            continue;
+        };
+        if e <= t {
+            out.push(c);
+            t = s;
+        }
+    }
+}
+
+/// Marks the calls on `root`'s critical path: the root, and down from it the calls on
+/// their parents' paths.
+fn mark_critical(forest: &mut Forest, root: u32) {
     let mut stack = vec![root];
-    let mut kids: Vec<u32> = Vec::new();
     while let Some(i) = stack.pop() {
         if forest.facts[i as usize].critical {
             continue;
         }
         forest.facts[i as usize].critical = true;
-        let call = &calls[i as usize];
-        let Some(mut t) = call.resp_first.or(call.end()) else {
-            continue;
-        };
-        kids.clear();
-        kids.extend_from_slice(forest.children(i));
-        kids.sort_by_key(|&c| (Reverse(calls[c as usize].end().unwrap_or(i64::MIN)), c));
-        for &c in &kids {
-            let ch = &calls[c as usize];
-            let (Some(s), Some(e)) = (ch.start(), ch.end()) else {
-                continue;
-            };
-            if e <= t {
+        for k in 0..forest.children(i).len() {
+            let c = forest.children(i)[k];
+            if forest.facts[c as usize].on_parent_path {
                 stack.push(c);
-                t = s;
             }
         }
     }

@@ -63,16 +63,15 @@ pub fn what_if(
         let saved = chain
             .critical_call_ms
             .iter()
-            .fold(0.0, |acc, d| acc + p.min(*d));
+            .fold(0.0, |acc, (d, n)| acc + p.min(*d) * *n as f64);
         w.root_latency_ms_per_s_saved = Some(saved / t);
         w.root_latency_ms_per_root_saved =
             (chain.roots_through > 0).then(|| saved / chain.roots_through as f64);
     }
     if let (Some(t), true) = (t, rooted) {
-        let saved = chain
-            .critical_child_ms
-            .iter()
-            .fold(0.0, |acc, d| acc + (d - PUBLISH_MS).max(0.0));
+        let saved = chain.critical_child_ms.iter().fold(0.0, |acc, (d, n)| {
+            acc + (d - PUBLISH_MS).max(0.0) * *n as f64
+        });
         w.if_async.root_latency_ms_per_s_saved = Some(saved / t);
     }
     if let Some(h) = &link.http {

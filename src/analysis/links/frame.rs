@@ -612,6 +612,29 @@ pub(crate) fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String
     Ok(c.str()?.iter().map(|v| v.map(str::to_owned)).collect())
 }
 
+/// Failures of `status` on a route that come every n-th request: `failures` of them, and
+/// `gaps` counting the distances (in requests, in time order) between consecutive ones.
+/// Periodic when there are at least 4, and 80% of the gaps are the same n >= 2.
+pub(crate) fn periodic_failure(
+    status: u32,
+    failures: u64,
+    gaps: &BTreeMap<u64, u64>,
+) -> Option<super::PeriodicFailure> {
+    if failures < 4 {
+        return None;
+    }
+    let total: u64 = gaps.values().sum();
+    let (&every, &n) = gaps
+        .iter()
+        .max_by_key(|(g, n)| (**n, std::cmp::Reverse(**g)))?;
+    (every >= 2 && n * 5 >= total * 4).then(|| super::PeriodicFailure {
+        status: u16::try_from(status).unwrap_or(u16::MAX),
+        every,
+        failures,
+        regular_gaps: n,
+    })
+}
+
 /// Periodic failures per route: (client, server, method, route) -> the statuses found.
 pub(crate) type PeriodicByRoute = BTreeMap<Vec<Option<String>>, Vec<super::PeriodicFailure>>;
 
@@ -652,28 +675,11 @@ pub(crate) fn periodic_failures(ex: &DataFrame) -> PolarsResult<PeriodicByRoute>
         }
         let mut found = Vec::new();
         for (st, idx) in by_status {
-            if idx.len() < 4 {
-                continue;
+            let mut gaps: BTreeMap<u64, u64> = BTreeMap::new();
+            for w in idx.windows(2) {
+                *gaps.entry(w[1] - w[0]).or_default() += 1;
             }
-            let gaps: Vec<u64> = idx.windows(2).map(|w| w[1] - w[0]).collect();
-            let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
-            for g in &gaps {
-                *counts.entry(*g).or_default() += 1;
-            }
-            let Some((&every, &n)) = counts
-                .iter()
-                .max_by_key(|(g, n)| (**n, std::cmp::Reverse(**g)))
-            else {
-                continue;
-            };
-            if every >= 2 && n * 5 >= gaps.len() as u64 * 4 {
-                found.push(super::PeriodicFailure {
-                    status: st as u16,
-                    every,
-                    failures: idx.len() as u64,
-                    regular_gaps: n,
-                });
-            }
+            found.extend(periodic_failure(st, idx.len() as u64, &gaps));
         }
         if !found.is_empty() {
             out.insert(key, found);

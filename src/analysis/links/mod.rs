@@ -25,10 +25,14 @@ pub use frame::{exchange_measures, DERIVED_EXCHANGE_COLUMNS, MEASURED_STATUS};
 pub use measure::{exchange_durations, measure, ExchangeDuration, LinkSet};
 // The measures made from group-bys another engine ran (the fleet's DataFusion).
 #[cfg(feature = "fleet")]
+pub(crate) use frame::{periodic_failure, PeriodicByRoute};
+#[cfg(feature = "fleet")]
 pub(crate) use measure::{
     assemble, connection_measures, http_measures, Aggregates, ConnCounts, CountsByKey, HttpCounts,
     Key, LinkParts, Members, CONN_INTS, HTTP_INTS,
 };
+#[cfg(feature = "fleet")]
+pub(crate) use tls_estimate::TlsEstimateSums;
 pub use traced::{
     add_traced, add_traces, measure_traced, normalise_route, TracedBuilder, TracedLinks,
 };

@@ -42,19 +42,33 @@ pub struct TlsEstimateMeasures {
     pub not_estimated: Vec<&'static str>,
 }
 
-#[derive(Default)]
-struct Sums {
-    connections: u64,
-    h1: u64,
-    h2: u64,
-    requests: u64,
-    turns: f64,
-    ttfb: f64,
-    total: f64,
-    req_bytes: f64,
-    resp_bytes: f64,
-    /// 0 high, 1 medium, 2 low.
-    worst: u8,
+/// A link's estimate columns summed over its TLS connections not decrypted: what either
+/// engine (polars here, DataFusion in the fleet) adds up before [`TlsEstimateSums::measures`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct TlsEstimateSums {
+    pub connections: u64,
+    /// Connections read as HTTP/1 turns, and as HTTP/2 rounds.
+    pub h1: u64,
+    pub h2: u64,
+    /// Estimated requests of the HTTP/1 connections.
+    pub requests: u64,
+    pub turns: f64,
+    /// Turn-weighted sums of the connections' mean times, ns.
+    pub ttfb_ns: f64,
+    pub total_ns: f64,
+    pub req_bytes: f64,
+    pub resp_bytes: f64,
+    /// The lowest confidence: 0 high, 1 medium, 2 low ([`confidence_rank`]).
+    pub worst: u8,
+}
+
+/// The rank of a connection's estimate confidence: 0 high, 1 medium, 2 low (or unknown).
+pub(crate) fn confidence_rank(confidence: Option<&str>) -> u8 {
+    match confidence {
+        Some("high") => 0,
+        Some("medium") => 1,
+        _ => 2,
+    }
 }
 
 /// Sums the estimate columns of the connections not decrypted, per (client, server).
@@ -74,7 +88,7 @@ pub(super) fn per_link(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, TlsEsti
     let total = f64s(cn, columns::TLS_EST_TOTAL_NS)?;
     let req_bytes = f64s(cn, columns::TLS_EST_REQ_BYTES)?;
     let resp_bytes = f64s(cn, columns::TLS_EST_RESP_BYTES)?;
-    let mut sums: BTreeMap<LinkKey, Sums> = BTreeMap::new();
+    let mut sums: BTreeMap<LinkKey, TlsEstimateSums> = BTreeMap::new();
     for i in 0..cn.height() {
         let Some(n) = turns[i].filter(|&n| n > 0.0) else {
             continue;
@@ -95,47 +109,44 @@ pub(super) fn per_link(cn: &DataFrame) -> PolarsResult<BTreeMap<LinkKey, TlsEsti
             s.requests += requests[i].unwrap_or(n) as u64;
         }
         s.turns += n;
-        s.ttfb += ttfb[i].unwrap_or(0.0) * n;
-        s.total += total[i].unwrap_or(0.0) * n;
+        s.ttfb_ns += ttfb[i].unwrap_or(0.0) * n;
+        s.total_ns += total[i].unwrap_or(0.0) * n;
         s.req_bytes += req_bytes[i].unwrap_or(0.0);
         s.resp_bytes += resp_bytes[i].unwrap_or(0.0);
-        let rank = match conf[i].as_deref() {
-            Some("high") => 0,
-            Some("medium") => 1,
-            _ => 2,
-        };
-        s.worst = s.worst.max(rank);
+        s.worst = s.worst.max(confidence_rank(conf[i].as_deref()));
     }
-    Ok(sums
-        .into_iter()
-        .map(|(k, s)| {
-            let per_turn = |x: f64| (s.turns > 0.0).then(|| x / s.turns);
-            let mut not_estimated = Vec::new();
-            if s.h2 > 0 {
-                // Interleaved streams: a round is not a request.
-                not_estimated.push("requests (HTTP/2)");
+    Ok(sums.into_iter().map(|(k, s)| (k, s.measures())).collect())
+}
+
+impl TlsEstimateSums {
+    /// The link's estimate from its sums.
+    pub(crate) fn measures(&self) -> TlsEstimateMeasures {
+        let s = self;
+        let per_turn = |x: f64| (s.turns > 0.0).then(|| x / s.turns);
+        let mut not_estimated = Vec::new();
+        if s.h2 > 0 {
+            // Interleaved streams: a round is not a request.
+            not_estimated.push("requests (HTTP/2)");
+        }
+        not_estimated.extend(NEVER);
+        TlsEstimateMeasures {
+            connections: s.connections,
+            mode: match (s.h1, s.h2) {
+                (_, 0) => "http1_turns",
+                (0, _) => "h2_rounds",
+                _ => "mixed",
             }
-            not_estimated.extend(NEVER);
-            let m = TlsEstimateMeasures {
-                connections: s.connections,
-                mode: match (s.h1, s.h2) {
-                    (_, 0) => "http1_turns",
-                    (0, _) => "h2_rounds",
-                    _ => "mixed",
-                }
-                .into(),
-                requests: (s.h1 > 0).then_some(s.requests),
-                turns: s.turns as u64,
-                latency_ms_mean: per_turn(s.ttfb / 1e6),
-                latency_total_ms_mean: per_turn(s.total / 1e6),
-                request_bytes_per_turn: per_turn(s.req_bytes),
-                response_bytes_per_turn: per_turn(s.resp_bytes),
-                handshakes_per_request: (s.h1 > 0 && s.requests > 0)
-                    .then(|| s.h1 as f64 / s.requests as f64),
-                confidence: ["high", "medium", "low"][usize::from(s.worst)].into(),
-                not_estimated,
-            };
-            (k, m)
-        })
-        .collect())
+            .into(),
+            requests: (s.h1 > 0).then_some(s.requests),
+            turns: s.turns as u64,
+            latency_ms_mean: per_turn(s.ttfb_ns / 1e6),
+            latency_total_ms_mean: per_turn(s.total_ns / 1e6),
+            request_bytes_per_turn: per_turn(s.req_bytes),
+            response_bytes_per_turn: per_turn(s.resp_bytes),
+            handshakes_per_request: (s.h1 > 0 && s.requests > 0)
+                .then(|| s.h1 as f64 / s.requests as f64),
+            confidence: ["high", "medium", "low"][usize::from(s.worst.min(2))].into(),
+            not_estimated,
+        }
+    }
 }
