@@ -764,7 +764,9 @@ fn ballista_cluster_gives_the_embedded_result() {
 }
 
 /// Scale figures for docs/fleet.md (run by hand: `cargo test --features fleet --test it
-/// -- --ignored fleet::scale_figures --nocapture`, `LINKRANK_FLEET_COPIES` copies):
+/// -- --ignored fleet::scale_figures --nocapture`, `LINKRANK_FLEET_COPIES` copies;
+/// `LINKRANK_FLEET_BIN` a release binary, `LINKRANK_FLEET_TIMEOUT_S` the bound per fold,
+/// `LINKRANK_FLEET_PARTITIONS` Ballista's tasks per stage):
 /// the node slices copied with every time shifted by a whole number of capture lengths
 /// (each copy is new traffic that both nodes saw), folded embedded and on Ballista with
 /// one and with two executors; the results must agree.
