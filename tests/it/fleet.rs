@@ -524,6 +524,23 @@ fn embedded_fleet_over_node_slices_equals_analyze_over_the_whole() {
     let (doc, figures) = fleet.run(&fleet.slice_dirs(None), &out, "local");
     assert_same_links(&doc, &whole_doc, &fleet.whole);
 
+    // A node's own report is the same with and without the slice (the chains reuse
+    // the parent inference the slice was written from).
+    let plain = fleet.dir.path().join("report-a-plain");
+    linkrank()
+        .arg("analyze")
+        .arg(fleet.dir.path().join("a.pcap"))
+        .arg("--out")
+        .arg(&plain)
+        .args(["--quiet", "--reproducible"])
+        .assert()
+        .success();
+    assert_eq!(
+        read_json(&plain.join("links.json")),
+        read_json(&fleet.dir.path().join("report-a").join("links.json")),
+        "node a's links with and without --fleet-out"
+    );
+
     let f = &figures["figures"];
     let exchanges = f["exchanges"].as_u64().unwrap();
     assert_eq!(exchanges, tshark_requests(), "each exchange once");
