@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::analysis::chains::link_chain::{CallsPerParent, CriticalPathShare, NPlusOne};
+use crate::analysis::chains::link_chain::{
+    busiest_first, CallsPerParent, CriticalPathShare, NPlusOne,
+};
 use crate::analysis::chains::LinkChain;
 use crate::analysis::links::{
     assemble, connection_measures, http_measures, LinkKey, LinkParts, LinkSet,
@@ -97,7 +99,7 @@ fn n_plus_one(c: &ChainAgg) -> Vec<NPlusOne> {
             max_per_parent: max,
         })
         .collect();
-    groups.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.route.cmp(&b.route)));
+    busiest_first(&mut groups);
     groups
 }
 

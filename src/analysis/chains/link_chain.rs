@@ -39,6 +39,11 @@ pub struct NPlusOne {
     pub max_per_parent: u64,
 }
 
+/// A link's N+1 groups in report order: most calls first, then by route.
+pub fn busiest_first(groups: &mut [NPlusOne]) {
+    groups.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.route.cmp(&b.route)));
+}
+
 /// The `chain` object of a link in `links.json` (docs/chains.md).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct LinkChain {
@@ -393,7 +398,7 @@ pub fn summarize(
                 max_per_parent: *mx,
             })
             .collect();
-        n_plus_one.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.route.cmp(&b.route)));
+        busiest_first(&mut n_plus_one);
         let chain = LinkChain {
             max_depth: a.max_depth,
             mean_depth: (a.depth_n > 0).then(|| a.depth_sum as f64 / a.depth_n as f64),
