@@ -84,6 +84,12 @@ pub struct FleetArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub partitions: Option<u32>,
 
+    /// Where the fleet writes the folded views it reads many times (Parquet, deleted
+    /// when done). Default: the system's temporary folder. On a cluster it must be
+    /// storage that every executor and this machine reach, as the slices are.
+    #[arg(long, value_name = "DIR")]
+    pub stage: Option<PathBuf>,
+
     /// Cost-model constants file (YAML), as for `analyze`.
     #[arg(long, value_name = "FILE")]
     pub cost_config: Option<PathBuf>,
@@ -471,6 +477,7 @@ impl FleetArgs {
                 engine,
                 tolerance_ns: (self.tolerance * 1e6) as i64,
                 partitions: self.partitions.map(|p| p as usize),
+                stage: self.stage,
             },
             expect_nodes: self.expect_nodes,
             cost,

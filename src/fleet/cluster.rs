@@ -10,7 +10,21 @@ use anyhow::Context;
 /// Ballista's own binaries run their runtime with 32 MB thread stacks (deep plans).
 const STACK_BYTES: usize = 32 * 1024 * 1024;
 
+/// Ballista's own log (`tracing`) on stderr: warnings, or what `LINKRANK_LOG` asks for
+/// (`info`, `ballista_scheduler=debug`, ...).
+fn log_to_stderr() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LINKRANK_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    // Fails only when a subscriber is already set: that one is kept.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    log_to_stderr();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(STACK_BYTES)

@@ -5,7 +5,7 @@
 //! aggregates come back (rows per link, per link and latency bucket, per link pair).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -75,6 +75,9 @@ pub struct QueryConfig {
     pub tolerance_ns: i64,
     /// DataFusion's `target_partitions` (None: the engine's default).
     pub partitions: Option<usize>,
+    /// The folder under which the folded views are staged (None: the system's temporary
+    /// folder).
+    pub stage: Option<PathBuf>,
 }
 
 /// A route by method and template.
@@ -196,9 +199,15 @@ pub async fn session(engine: &Engine, partitions: Option<usize>) -> anyhow::Resu
         Engine::Local => SessionContext::new(),
         Engine::Ballista(url) => {
             use ballista::prelude::SessionContextExt;
-            SessionContext::remote(url)
+            let ctx = SessionContext::remote(url)
                 .await
-                .with_context(|| format!("connecting to the Ballista scheduler at {url}"))?
+                .with_context(|| format!("connecting to the Ballista scheduler at {url}"))?;
+            // Ballista 55's adaptive planner drops the stages an empty input makes
+            // useless but cannot cancel them, and the job then never finishes (a fleet
+            // without call edges, a join side with no rows). The static planner runs
+            // every stage.
+            run_sql(&ctx, "SET ballista.planner.adaptive.enabled = false").await?;
+            ctx
         }
     };
     if let Some(n) = partitions {
@@ -397,7 +406,39 @@ fn views(tol: i64, with_edges: bool) -> String {
             ])
         )
     } else {
-        String::new()
+        // No node inferred an edge: an empty relation of the same columns, so that the
+        // trees still run (every call a root or an orphan).
+        let end = |p: &str| {
+            format!(
+                "client_ip AS {p}_client_ip, client_port AS {p}_client_port, \
+                 server_ip AS {p}_server_ip, server_port AS {p}_server_port, \
+                 \"index\" AS {p}_index, t AS {p}_start_ns"
+            )
+        };
+        let typed = |cols: &[&str], ty: &str| {
+            cols.iter()
+                .map(|c| format!("CAST(NULL AS {ty}) AS {c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            ", edges AS (SELECT {child}, {parent}, {text}, {number}, {flags}, {ns} FROM dex WHERE false)",
+            child = end("child"),
+            parent = end("parent"),
+            text = typed(&["source", "child_method", "child_route"], "VARCHAR"),
+            number = typed(&["confidence"], "DOUBLE"),
+            flags = typed(
+                &[
+                    "parallel",
+                    "fire_and_forget",
+                    "same_payload",
+                    "n_plus_one",
+                    "on_parent_path"
+                ],
+                "BOOLEAN"
+            ),
+            ns = typed(&["child_duration_ns", "parent_duration_ns"], "BIGINT"),
+        )
     };
     let ex_cols = any_of(&exchange_columns());
     let cn_cols = any_of(CONNECTION_COLUMNS);
@@ -449,6 +490,105 @@ cli_names AS (
     )
 }
 
+/// The views the statements read, each folded once: written as Parquet under `dir` and
+/// registered as a table of its name. (DataFusion inlines a `WITH` view wherever a
+/// statement names it, so each statement would otherwise fold the nodes' views again.)
+/// `nx` and `nc` are the folded, named exchanges and connections; `edges` the folded call
+/// edges; `node_ips`, `cli_names` and `srv_names` the nodes' addresses and the names.
+async fn stage(ctx: &Statements<'_>, head: &str, dir: &Path) -> anyhow::Result<()> {
+    let staged = [
+        ("node_ips", "SELECT * FROM node_ips".to_owned()),
+        ("cli_names", "SELECT * FROM cli_names".to_owned()),
+        ("srv_names", "SELECT * FROM srv_names".to_owned()),
+        ("nx", names("dex", "")),
+        ("nc", names("dcn", "")),
+        ("edges", "SELECT * FROM edges".to_owned()),
+    ];
+    for (name, def) in staged {
+        let query = format!("{head}\n{def}");
+        // The schema from the plan, not from the files: a view may have no rows.
+        let schema = ctx
+            .ctx
+            .sql(&query)
+            .await
+            .with_context(|| format!("planning the fleet's {name} view\n{query}"))?
+            .schema()
+            .as_arrow()
+            .clone();
+        let path = dir.join(name);
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        let target = format!("{}/", path.display()).replace('\'', "''");
+        sql(
+            ctx,
+            &format!("stage {name}"),
+            &format!("COPY ({query}) TO '{target}' STORED AS PARQUET"),
+        )
+        .await?;
+        write_empty_if_none(&path, &schema)?;
+        let url = ListingTableUrl::parse(format!("{}/", path.display()))
+            .with_context(|| format!("{}: not a usable path", path.display()))?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(Arc::new(schema));
+        ctx.ctx
+            .register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    }
+    Ok(())
+}
+
+/// A view without rows is written as no file at all. The staged table then gets one
+/// file of no rows: a table without files is planned as an empty relation, and Ballista
+/// 55's scheduler and executors then disagree on the plan's shape and the job never
+/// finishes.
+fn write_empty_if_none(
+    dir: &Path,
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> anyhow::Result<()> {
+    let any = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(Result::ok)
+        .any(|e| e.path().extension().is_some_and(|x| x == "parquet"));
+    if any {
+        return Ok(());
+    }
+    let path = dir.join("empty.parquet");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    datafusion::parquet::arrow::ArrowWriter::try_new(file, Arc::new(schema.clone()), None)
+        .and_then(|w| w.close().map(|_| ()))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// A fresh folder for the staged views, deleted when dropped (also when the query fails).
+struct StageDir(PathBuf);
+
+impl StageDir {
+    fn create(base: Option<&Path>) -> anyhow::Result<StageDir> {
+        let base = base.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = base.join(format!("linkrank-fleet-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir =
+            std::fs::canonicalize(&dir).with_context(|| format!("reading {}", dir.display()))?;
+        Ok(StageDir(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for StageDir {
+    fn drop(&mut self) {
+        // Best effort: a folder left behind holds only derived data.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// `client` and `server` names of the rows of `rel` (a view with the 5-tuple columns,
 /// prefixed by `p`), and the rank of each name's source (`client_rank`, `server_rank`).
 fn names(rel: &str, p: &str) -> String {
@@ -487,31 +627,29 @@ pub async fn run(
     };
     let ctx = &statements;
     let with_edges = found.contains(&"call_edges");
-    let head = views(cfg.tolerance_ns, with_edges);
+    let stage_dir = StageDir::create(cfg.stage.as_deref())?;
+    stage(ctx, &views(cfg.tolerance_ns, with_edges), stage_dir.path()).await?;
     let mut out = FleetResult::default();
-    let (nx_def, nc_def) = (names("dex", ""), names("dcn", ""));
-    let nx = format!("{head}, nx AS ({nx_def})");
-    let nc = format!("{head}, nc AS ({nc_def})");
     out.tolerance_ns = cfg.tolerance_ns;
 
     // The route group-bys add up to the link ones (sums, sketch buckets, value counts):
     // only the busiest second needs its own statement per level.
-    let route_sums = route_sums(ctx, &nx).await?;
+    let route_sums = route_sums(ctx).await?;
     let link_sums = route_sums.roll_up(LINK_KEYS.len());
     out.exchange_protocols = link_sums
         .counts
         .get(columns::EXCHANGE_PROTOCOL)
         .cloned()
         .unwrap_or_default();
-    out.routes = route_sums.finish(peaks(ctx, &nx, ROUTE_KEYS).await?);
-    out.http = link_sums.finish(peaks(ctx, &nx, LINK_KEYS).await?);
-    out.periodic = periodic(ctx, &nx).await?;
+    out.routes = route_sums.finish(peaks(ctx, ROUTE_KEYS).await?);
+    out.http = link_sums.finish(peaks(ctx, LINK_KEYS).await?);
+    out.periodic = periodic(ctx).await?;
     let link_ints = &out.http.agg.ints;
     out.figures.exchanges = link_ints.get("requests").map_or(0, |v| v.iter().sum());
     out.figures.server_views = link_ints.get("server_views").map_or(0, |v| v.iter().sum());
     out.figures.without_server_view = out.figures.exchanges - out.figures.server_views;
 
-    let (mut connections, counts, tls_estimates) = connection_groups(ctx, &nc).await?;
+    let (mut connections, counts, tls_estimates) = connection_groups(ctx).await?;
     out.tls_estimates = tls_estimates;
     // The fleet's first and last packet, over the links' own.
     let mut take = |n: &str| connections.ints.remove(n).unwrap_or_default();
@@ -526,16 +664,16 @@ pub async fn run(
         .map_or(0, |v| v.iter().sum());
     out.connections = connections;
     out.connection_counts = counts;
-    out.members = members(ctx, &format!("{head}, nx AS ({nx_def}), nc AS ({nc_def})")).await?;
+    out.members = members(ctx).await?;
 
     if found.contains(&"payloads") {
-        out.payloads = payloads(ctx, &head).await?;
+        out.payloads = payloads(ctx).await?;
     }
     if with_edges {
-        chain_aggregates(ctx, &head, &mut out).await?;
-        n_plus_one(ctx, &head, &mut out).await?;
-        depths(ctx, &head, &mut out).await?;
+        chain_aggregates(ctx, &mut out).await?;
+        n_plus_one(ctx, &mut out).await?;
     }
+    depths(ctx, &mut out).await?;
 
     let counts = sql(
         ctx, "row counts",
@@ -589,7 +727,7 @@ const HTTP_SKETCHES: [(&str, &str, &[u32]); 5] = [
 /// The HTTP group-by of `links::measure` per route, over the folded, named exchanges
 /// (`nx` in `with`): the same figures under the same names, then the sketches and the
 /// value counts in one more statement.
-async fn route_sums(ctx: &Statements<'_>, with: &str) -> anyhow::Result<HttpSums> {
+async fn route_sums(ctx: &Statements<'_>) -> anyhow::Result<HttpSums> {
     let keys = ROUTE_KEYS;
     let by = keys
         .iter()
@@ -671,7 +809,7 @@ async fn route_sums(ctx: &Statements<'_>, with: &str) -> anyhow::Result<HttpSums
     let batches = sql(
         ctx,
         "route figures",
-        &format!("{with}\nSELECT {by},\n  {select}\nFROM nx GROUP BY {by}"),
+        &format!("SELECT {by},\n  {select}\nFROM nx GROUP BY {by}"),
     )
     .await?;
     let mut ints_read: Vec<&str> = links::HTTP_INTS.to_vec();
@@ -694,7 +832,6 @@ async fn route_sums(ctx: &Statements<'_>, with: &str) -> anyhow::Result<HttpSums
     let (sketches, counts) = sketches_and_counts(
         ctx,
         "route sketches and values",
-        with,
         "nx",
         keys,
         &sketched,
@@ -810,18 +947,14 @@ impl HttpSums {
 }
 
 /// Requests in each group's busiest second (by `keys`): not a sum of the routes'.
-async fn peaks(
-    ctx: &Statements<'_>,
-    with: &str,
-    keys: &[&str],
-) -> anyhow::Result<BTreeMap<Key, u64>> {
+async fn peaks(ctx: &Statements<'_>, keys: &[&str]) -> anyhow::Result<BTreeMap<Key, u64>> {
     let by = keys
         .iter()
         .map(|k| quoted(k))
         .collect::<Vec<_>>()
         .join(", ");
     let query = format!(
-        "{with}\nSELECT {by}, MAX(n) AS peak FROM (
+        "SELECT {by}, MAX(n) AS peak FROM (
   SELECT {by}, COUNT(*) AS n FROM nx WHERE {second} IS NOT NULL GROUP BY {by}, {second}) p
 GROUP BY {by}",
         second = quoted(columns::SECOND)
@@ -846,7 +979,7 @@ GROUP BY {by}",
 /// Periodic failures per route (`links::periodic_failure`): each route's requests
 /// numbered in time order, then per failure status the gaps between consecutive
 /// failures counted. Only those counts come back (a row per route, status and gap).
-async fn periodic(ctx: &Statements<'_>, nx: &str) -> anyhow::Result<links::PeriodicByRoute> {
+async fn periodic(ctx: &Statements<'_>) -> anyhow::Result<links::PeriodicByRoute> {
     let (status, start) = (quoted(columns::STATUS), quoted(columns::REQ_FIRST_NS));
     let route = format!(
         "client, server, {}, {}",
@@ -854,8 +987,7 @@ async fn periodic(ctx: &Statements<'_>, nx: &str) -> anyhow::Result<links::Perio
         quoted(columns::ROUTE)
     );
     let query = format!(
-        "{nx},
-numbered AS (
+        "WITH numbered AS (
   SELECT {route}, {status} AS status,
     ROW_NUMBER() OVER (PARTITION BY {route} ORDER BY {start}, client_ip, client_port, \"index\") AS i
   FROM nx WHERE {start} IS NOT NULL),
@@ -900,7 +1032,6 @@ GROUP BY {route}, status, gap"
 /// connections (`nc` in `with`).
 async fn connection_groups(
     ctx: &Statements<'_>,
-    with: &str,
 ) -> anyhow::Result<(Aggregates, ConnCounts, BTreeMap<LinkKey, TlsEstimateSums>)> {
     let by = "client, server";
     let q = quoted;
@@ -1044,7 +1175,7 @@ async fn connection_groups(
     let batches = sql(
         ctx,
         "connection figures",
-        &format!("{with}\nSELECT {by},\n  {select}\nFROM nc GROUP BY {by}"),
+        &format!("SELECT {by},\n  {select}\nFROM nc GROUP BY {by}"),
     )
     .await?;
     let mut ints_read: Vec<&str> = links::CONN_INTS.to_vec();
@@ -1084,7 +1215,6 @@ async fn connection_groups(
     let (sketches, mut counts) = sketches_and_counts(
         ctx,
         "connection sketches and values",
-        with,
         "nc",
         LINK_KEYS,
         &[
@@ -1186,11 +1316,10 @@ fn tls_estimate_sums(agg: &mut Aggregates) -> BTreeMap<LinkKey, TlsEstimateSums>
 }
 
 /// Each link's client addresses and server endpoints, and the best source of its names.
-async fn members(ctx: &Statements<'_>, with: &str) -> anyhow::Result<Members> {
+async fn members(ctx: &Statements<'_>) -> anyhow::Result<Members> {
     let cols = "client, server, client_ip, server_ip, server_port, client_rank, server_rank";
     let query = format!(
-        "{with}
-SELECT client, server, client_ip, {endpoint} AS endpoint,
+        "SELECT client, server, client_ip, {endpoint} AS endpoint,
   MIN(client_rank) AS client_rank, MIN(server_rank) AS server_rank
 FROM (SELECT {cols} FROM nx UNION ALL SELECT {cols} FROM nc) m
 GROUP BY client, server, client_ip, server_ip, server_port",
@@ -1284,7 +1413,6 @@ fn aggregates(
 async fn sketches_and_counts(
     ctx: &Statements<'_>,
     name: &str,
-    with: &str,
     rel: &str,
     keys: &[&str],
     sketched: &[(&str, String)],
@@ -1314,8 +1442,7 @@ async fn sketches_and_counts(
         .collect();
     let (names, cases) = unpivot(&as_text);
     let query = format!(
-        "{with}
-SELECT {by}, measure, value, COUNT(*) AS n FROM (
+        "SELECT {by}, measure, value, COUNT(*) AS n FROM (
   SELECT {by}, m.measure, {cases} AS value FROM {rel} CROSS JOIN (VALUES {names}) AS m(measure)) v
 WHERE value IS NOT NULL GROUP BY {by}, measure, value"
     );
@@ -1388,18 +1515,14 @@ fn add_quantiles(
 
 /// Per link: calls with a parent, their confidence and id-confirmed edges, parents; per
 /// (parent link, child link): calls.
-async fn chain_aggregates(
-    ctx: &Statements<'_>,
-    head: &str,
-    out: &mut FleetResult,
-) -> anyhow::Result<()> {
+async fn chain_aggregates(ctx: &Statements<'_>, out: &mut FleetResult) -> anyhow::Result<()> {
     let child = names("edges", "child_");
     // The parent's names: its own 5-tuple through the same name tables.
     let pairs = sql(
         ctx,
         "call edges",
         &format!(
-            "{head}, ce AS ({child}),
+            "WITH ce AS ({child}),
 pe AS (SELECT ce.*, COALESCE(pc.service, ce.parent_client_ip) AS parent_client,
     COALESCE(ps.service, {parent_endpoint}) AS parent_server
   FROM ce
@@ -1461,10 +1584,10 @@ FROM per_parent GROUP BY client, server, parent_client, parent_server",
 /// N+1 groups per (link, method, route): the calls the parent's node marked as one of a
 /// group (the same route called again and again under one parent, mostly in turn),
 /// counted per parent, then per route.
-async fn n_plus_one(ctx: &Statements<'_>, head: &str, out: &mut FleetResult) -> anyhow::Result<()> {
+async fn n_plus_one(ctx: &Statements<'_>, out: &mut FleetResult) -> anyhow::Result<()> {
     let child = names("edges", "child_");
     let query = format!(
-        "{head}, ce AS ({child}),
+        "WITH ce AS ({child}),
 g AS (
   SELECT client, server, child_method, child_route, COUNT(*) AS calls FROM ce WHERE n_plus_one
   GROUP BY client, server, child_method, child_route, parent_client_ip, parent_client_port,
@@ -1502,7 +1625,6 @@ FROM g GROUP BY client, server, child_method, child_route"
 /// `cost::savings::payloads_by_link` makes of one capture's payloads table.
 async fn payloads(
     ctx: &Statements<'_>,
-    head: &str,
 ) -> anyhow::Result<BTreeMap<(String, String), PayloadSamples>> {
     let q = quoted;
     let sum = |c: &str| format!("CAST(SUM({}) AS DOUBLE)", q(c));
@@ -1521,8 +1643,7 @@ async fn payloads(
         )
     };
     let query = format!(
-        "{head},
-owned AS (SELECT DISTINCT ip FROM node_ips),
+        "WITH owned AS (SELECT DISTINCT ip FROM node_ips),
 pv AS (
   SELECT p.*, CASE WHEN s.ip IS NOT NULL THEN 0 ELSE 1 END AS side FROM payloads p
   LEFT JOIN node_ips s ON s.node = p.node AND s.ip = p.server_ip),
@@ -1597,13 +1718,18 @@ FROM np GROUP BY client, server",
 /// limit).
 pub const MAX_TREE_DEPTH: usize = 8;
 
+/// A connection that carries payload but no exchange the nodes could read (TLS without
+/// keys, another protocol): one opaque call, as `analyze` counts it.
+const OPAQUE_CONNECTION: &str =
+    "COALESCE(exchanges, 0) = 0 AND protocol IS NOT NULL AND protocol <> 'empty'";
+
 /// Tree depth per link, assembled across nodes: a call's parent edge came from the node
 /// of the call's client, its parent's edge from the node of the parent's client, and so
 /// on up; the ancestors are followed with a join per level (bounded, so that the plan
 /// runs as plain hash joins on any engine). As in `analyze`, a call without a parent is
 /// a root (depth 1) when its client serves no request, else an orphan whose tree has no
 /// known depth.
-async fn depths(ctx: &Statements<'_>, head: &str, out: &mut FleetResult) -> anyhow::Result<()> {
+async fn depths(ctx: &Statements<'_>, out: &mut FleetResult) -> anyhow::Result<()> {
     let tol = out.tolerance_ns;
     let up = |a: &str, b: &str| {
         format!(
@@ -1661,8 +1787,7 @@ async fn depths(ctx: &Statements<'_>, head: &str, out: &mut FleetResult) -> anyh
         .join(" AND ");
     let child_named = names("dd", "child_");
     let query = format!(
-        "{head},
-serving AS (SELECT DISTINCT server_ip AS ip FROM dex WHERE req_last_ns IS NOT NULL),
+        "WITH serving AS (SELECT DISTINCT server_ip AS ip FROM nx WHERE req_last_ns IS NOT NULL),
 d AS (
   SELECT e1.child_client_ip, e1.child_client_port, e1.child_server_ip, e1.child_server_port,
     e1.child_duration_ns AS dur, 2 + {hops} AS depth, COALESCE({top}) AS top_client,
@@ -1674,12 +1799,20 @@ dd AS (
   SELECT d.*, CASE WHEN too_deep OR s.ip IS NOT NULL THEN NULL ELSE depth END AS known
   FROM d LEFT JOIN serving s ON s.ip = d.top_client),
 edge_depths AS ({child_named}),
-roots AS (
-  SELECT r.client_ip, r.client_port, r.server_ip, r.server_port, r.\"index\",
+own_calls AS (
+  SELECT client_ip, client_port, server_ip, server_port, \"index\", t,
     COALESCE(req_first_ns, req_last_ns) AS start_ns, client, server,
     CASE WHEN COALESCE(resp_last_ns, resp_first_ns) >= COALESCE(req_first_ns, req_last_ns)
       THEN COALESCE(resp_last_ns, resp_first_ns) - COALESCE(req_first_ns, req_last_ns) END AS dur
-  FROM ({ex_named}) r
+  FROM nx
+  UNION ALL
+  SELECT client_ip, client_port, server_ip, server_port, CAST(0 AS INT UNSIGNED),
+    COALESCE(syn_ns, first_ns),
+    COALESCE(syn_ns, first_ns), client, server,
+    CASE WHEN last_ns >= COALESCE(syn_ns, first_ns) THEN last_ns - COALESCE(syn_ns, first_ns) END
+  FROM nc WHERE {opaque}),
+roots AS (
+  SELECT r.* FROM own_calls r
   WHERE NOT EXISTS (SELECT 1 FROM edges e WHERE e.child_client_ip = r.client_ip
       AND e.child_client_port = r.client_port AND e.child_server_ip = r.server_ip
       AND e.child_server_port = r.server_port AND e.child_index = r.\"index\"
@@ -1717,7 +1850,7 @@ grouped AS (
     MAX(root_ns) AS root_ns
   FROM per_kind
   GROUP BY kind, client, server, rc_ip, rc_port, rs_ip, rs_port, r_index, r_start, bucket)",
-        ex_named = names("dex", ""),
+        opaque = OPAQUE_CONNECTION,
         bucket = bucket_sql("CAST(COALESCE(dur, 0) AS DOUBLE) / 1e6"),
     );
     // One pass over the calls, each once per kind of figure: per link the depths
