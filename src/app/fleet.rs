@@ -100,6 +100,10 @@ pub fn fleet(cfg: &FleetConfig) -> Result<FleetOutcome, RunError> {
         missing_nodes,
         without_server_view: result.figures.without_server_view,
     };
+    let run_chains = crate::fleet::links::run_chains(
+        &result,
+        crate::analysis::chains::ChainConfig::default().top_root_routes,
+    );
     let (set, chains) = crate::fleet::links::link_set(&result, cfg.routes)
         .context("making the fleet's links")
         .map_err(RunError::Output)?;
@@ -141,7 +145,7 @@ pub fn fleet(cfg: &FleetConfig) -> Result<FleetOutcome, RunError> {
         payloadless_connections_unlinked: payloadless,
         constants: &cfg.cost,
         score_constants: Some(&assessed.score_constants),
-        chains: None,
+        chains: Some(&run_chains),
         traces: None,
         plan: Some(&plan),
         kit: None,

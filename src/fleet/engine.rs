@@ -156,10 +156,33 @@ pub struct FleetResult {
     /// savings are projected from them, as `analyze` projects them).
     pub payloads: BTreeMap<(String, String), PayloadSamples>,
     pub chains: BTreeMap<(String, String), ChainAgg>,
+    /// The run's call trees, as `analyze`'s run-level `chains` summary.
+    pub trees: Trees,
     pub link_pairs: Vec<LinkPair>,
     pub figures: FleetFigures,
     /// The views' time tolerance, ns (`QueryConfig::tolerance_ns`).
     pub tolerance_ns: i64,
+}
+
+/// The fleet's call trees as a whole.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trees {
+    /// Calls (exchanges, and opaque connections), those with a parent edge, roots
+    /// (no parent, the client serves nothing) and orphans (no parent, the client serves).
+    pub calls: u64,
+    pub with_parent: u64,
+    pub roots: u64,
+    pub orphans: u64,
+    /// Edges by how the parent was found (`timing`, `traceparent`, `span`), and those to
+    /// a parent that had already begun to answer.
+    pub by_source: BTreeMap<String, u64>,
+    pub late: u64,
+    /// Roots per tree depth.
+    pub depths: BTreeMap<u32, u64>,
+    /// Per root route (client, server, method, route): its roots, their latency and
+    /// deepest tree, and its commonest critical path; busiest first, as `analyze` lists
+    /// them (all of them: the caller keeps the top ones).
+    pub routes: Vec<crate::analysis::chains::link_chain::RootRoute>,
 }
 
 /// Counts of the fold, for the report and the checks.
@@ -403,6 +426,10 @@ fn views(tol: i64, with_edges: bool) -> String {
                 "child_route",
                 "child_duration_ns",
                 "parent_duration_ns",
+                "late",
+                "parent_own_ns",
+                "parent_waiting_ns",
+                "child_serving_ns",
             ])
         )
     } else {
@@ -429,6 +456,7 @@ fn views(tol: i64, with_edges: bool) -> String {
             number = typed(&["confidence"], "DOUBLE"),
             flags = typed(
                 &[
+                    "late",
                     "parallel",
                     "fire_and_forget",
                     "same_payload",
@@ -437,7 +465,16 @@ fn views(tol: i64, with_edges: bool) -> String {
                 ],
                 "BOOLEAN"
             ),
-            ns = typed(&["child_duration_ns", "parent_duration_ns"], "BIGINT"),
+            ns = typed(
+                &[
+                    "child_duration_ns",
+                    "parent_duration_ns",
+                    "parent_own_ns",
+                    "parent_waiting_ns",
+                    "child_serving_ns"
+                ],
+                "BIGINT"
+            ),
         )
     };
     let ex_cols = any_of(&exchange_columns());
@@ -505,36 +542,46 @@ async fn stage(ctx: &Statements<'_>, head: &str, dir: &Path) -> anyhow::Result<(
         ("edges", "SELECT * FROM edges".to_owned()),
     ];
     for (name, def) in staged {
-        let query = format!("{head}\n{def}");
-        // The schema from the plan, not from the files: a view may have no rows.
-        let schema = ctx
-            .ctx
-            .sql(&query)
-            .await
-            .with_context(|| format!("planning the fleet's {name} view\n{query}"))?
-            .schema()
-            .as_arrow()
-            .clone();
-        let path = dir.join(name);
-        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
-        let target = format!("{}/", path.display()).replace('\'', "''");
-        sql(
-            ctx,
-            &format!("stage {name}"),
-            &format!("COPY ({query}) TO '{target}' STORED AS PARQUET"),
-        )
-        .await?;
-        write_empty_if_none(&path, &schema)?;
-        let url = ListingTableUrl::parse(format!("{}/", path.display()))
-            .with_context(|| format!("{}: not a usable path", path.display()))?;
-        let options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(Arc::new(schema));
-        ctx.ctx
-            .register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+        stage_one(ctx, name, &format!("{head}\n{def}"), dir).await?;
     }
+    Ok(())
+}
+
+/// Writes `query`'s rows under `dir/name` and registers them as the table `name`.
+async fn stage_one(
+    ctx: &Statements<'_>,
+    name: &str,
+    query: &str,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    // The schema from the plan, not from the files: a view may have no rows.
+    let schema = ctx
+        .ctx
+        .sql(&query)
+        .await
+        .with_context(|| format!("planning the fleet's {name} view\n{query}"))?
+        .schema()
+        .as_arrow()
+        .clone();
+    let path = dir.join(name);
+    std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    let target = format!("{}/", path.display()).replace('\'', "''");
+    sql(
+        ctx,
+        &format!("stage {name}"),
+        &format!("COPY ({query}) TO '{target}' STORED AS PARQUET"),
+    )
+    .await?;
+    write_empty_if_none(&path, &schema)?;
+    let url = ListingTableUrl::parse(format!("{}/", path.display()))
+        .with_context(|| format!("{}: not a usable path", path.display()))?;
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(Arc::new(schema));
+    ctx.ctx
+        .register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }
 
@@ -629,6 +676,13 @@ pub async fn run(
     let with_edges = found.contains(&"call_edges");
     let stage_dir = StageDir::create(cfg.stage.as_deref())?;
     stage(ctx, &views(cfg.tolerance_ns, with_edges), stage_dir.path()).await?;
+    stage_one(
+        ctx,
+        "calls",
+        &calls_view(cfg.tolerance_ns),
+        stage_dir.path(),
+    )
+    .await?;
     let mut out = FleetResult::default();
     out.tolerance_ns = cfg.tolerance_ns;
 
@@ -674,6 +728,7 @@ pub async fn run(
         n_plus_one(ctx, &mut out).await?;
     }
     depths(ctx, &mut out).await?;
+    out.trees = trees(ctx).await?;
 
     let counts = sql(
         ctx, "row counts",
@@ -1723,14 +1778,16 @@ pub const MAX_TREE_DEPTH: usize = 8;
 const OPAQUE_CONNECTION: &str =
     "COALESCE(exchanges, 0) = 0 AND protocol IS NOT NULL AND protocol <> 'empty'";
 
-/// Tree depth per link, assembled across nodes: a call's parent edge came from the node
-/// of the call's client, its parent's edge from the node of the parent's client, and so
-/// on up; the ancestors are followed with a join per level (bounded, so that the plan
-/// runs as plain hash joins on any engine). As in `analyze`, a call without a parent is
-/// a root (depth 1) when its client serves no request, else an orphan whose tree has no
-/// known depth.
-async fn depths(ctx: &Statements<'_>, out: &mut FleetResult) -> anyhow::Result<()> {
-    let tol = out.tolerance_ns;
+/// Every call with its place in the trees, assembled across nodes (staged as `calls`): a
+/// call's parent edge came from the node of the call's client, its parent's edge from
+/// the node of the parent's client, and so on up; the ancestors are followed with a join
+/// per level (bounded, so that the plan runs as plain hash joins on any engine). As in
+/// `analyze`, a call without a parent is a root (depth 1) when its client serves no
+/// request, else an orphan whose tree has no known depth (`known` null). Per call: its
+/// link, method and route, depth, whether it is on its root's critical path, its root
+/// (5-tuple, position, start), and its own time and time waiting on its calls (from the
+/// node that saw its children, else its request-to-response window).
+fn calls_view(tol: i64) -> String {
     let up = |a: &str, b: &str| {
         format!(
             "{b}.child_client_ip = {a}.parent_client_ip AND {b}.child_client_port = {a}.parent_client_port \
@@ -1785,13 +1842,24 @@ async fn depths(ctx: &Statements<'_>, out: &mut FleetResult) -> anyhow::Result<(
         })
         .collect::<Vec<_>>()
         .join(" AND ");
+    // A call's place in its root's tree: its ancestors' starts from the top down, then
+    // its own, each as 20 digits. Siblings' starts come from one node (their parent's
+    // server's), so this orders a path as the calls started even when node clocks
+    // disagree; a call's ancestors sort before it.
+    let path_key = (1..=levels)
+        .rev()
+        .map(|k| format!("lpad(CAST(e{k}.child_start_ns AS VARCHAR), 20, '0')"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let child_named = names("dd", "child_");
-    let query = format!(
+    format!(
         "WITH serving AS (SELECT DISTINCT server_ip AS ip FROM nx WHERE req_last_ns IS NOT NULL),
 d AS (
   SELECT e1.child_client_ip, e1.child_client_port, e1.child_server_ip, e1.child_server_port,
+    e1.child_index, e1.child_start_ns, e1.child_method, e1.child_route, e1.child_serving_ns,
     e1.child_duration_ns AS dur, 2 + {hops} AS depth, COALESCE({top}) AS top_client,
     e{levels}.child_index IS NOT NULL AS too_deep, {on_path} AS critical,
+    concat({path_key}) AS path_key,
     {root_cols}
   FROM edges e1
   {joins}),
@@ -1801,32 +1869,62 @@ dd AS (
 edge_depths AS ({child_named}),
 own_calls AS (
   SELECT client_ip, client_port, server_ip, server_port, \"index\", t,
-    COALESCE(req_first_ns, req_last_ns) AS start_ns, client, server,
+    COALESCE(req_first_ns, req_last_ns) AS start_ns, client, server, method, route,
     CASE WHEN COALESCE(resp_last_ns, resp_first_ns) >= COALESCE(req_first_ns, req_last_ns)
-      THEN COALESCE(resp_last_ns, resp_first_ns) - COALESCE(req_first_ns, req_last_ns) END AS dur
+      THEN COALESCE(resp_last_ns, resp_first_ns) - COALESCE(req_first_ns, req_last_ns) END AS dur,
+    CASE WHEN resp_first_ns >= req_last_ns THEN resp_first_ns - req_last_ns END AS serving_ns
   FROM nx
   UNION ALL
   SELECT client_ip, client_port, server_ip, server_port, CAST(0 AS INT UNSIGNED),
-    COALESCE(syn_ns, first_ns),
-    COALESCE(syn_ns, first_ns), client, server,
-    CASE WHEN last_ns >= COALESCE(syn_ns, first_ns) THEN last_ns - COALESCE(syn_ns, first_ns) END
+    COALESCE(syn_ns, first_ns), COALESCE(syn_ns, first_ns), client, server,
+    CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR),
+    CASE WHEN last_ns >= COALESCE(syn_ns, first_ns) THEN last_ns - COALESCE(syn_ns, first_ns) END,
+    CAST(NULL AS BIGINT)
   FROM nc WHERE {opaque}),
-roots AS (
-  SELECT r.* FROM own_calls r
+parentless AS (
+  SELECT r.*, s.ip IS NULL AS is_root FROM own_calls r
+  LEFT JOIN serving s ON s.ip = r.client_ip
   WHERE NOT EXISTS (SELECT 1 FROM edges e WHERE e.child_client_ip = r.client_ip
       AND e.child_client_port = r.client_port AND e.child_server_ip = r.server_ip
       AND e.child_server_port = r.server_port AND e.child_index = r.\"index\"
-      AND abs(e.child_start_ns - r.t) <= {tol})
-    AND NOT EXISTS (SELECT 1 FROM serving s WHERE s.ip = r.client_ip)),
-calls AS (
-  SELECT client, server, known, critical, dur, 1 AS has_parent, root_client_ip,
+      AND abs(e.child_start_ns - r.t) <= {tol})),
+placed AS (
+  SELECT client, server, child_method AS method, child_route AS route, known, critical, dur,
+    1 AS has_parent, child_client_ip AS c_ip, child_client_port AS c_port,
+    child_server_ip AS s_ip, child_server_port AS s_port, child_index AS idx,
+    child_start_ns AS start_ns, child_serving_ns AS serving_ns, path_key, root_client_ip,
     root_client_port, root_server_ip, root_server_port, root_index, root_start_ns,
     root_duration_ns AS root_ns
   FROM edge_depths
   UNION ALL
-  SELECT client, server, 1, true, dur, 0, client_ip, client_port, server_ip, server_port,
-    \"index\", start_ns, dur AS own_ns FROM roots),
-per_kind AS (
+  SELECT client, server, method, route, CASE WHEN is_root THEN 1 END, is_root, dur, 0,
+    client_ip, client_port, server_ip, server_port, \"index\", start_ns, serving_ns, '',
+    client_ip AS r_cip, client_port AS r_cport, server_ip AS r_sip, server_port AS r_sport,
+    \"index\" AS r_idx, start_ns AS r_start, dur AS r_dur
+  FROM parentless),
+parent_facts AS (
+  SELECT parent_client_ip, parent_client_port, parent_server_ip, parent_server_port,
+    parent_index, parent_start_ns, MAX(parent_own_ns) AS own_ns,
+    MAX(parent_waiting_ns) AS waiting_ns
+  FROM edges GROUP BY parent_client_ip, parent_client_port, parent_server_ip,
+    parent_server_port, parent_index, parent_start_ns)
+SELECT c.*,
+  CASE WHEN f.parent_index IS NOT NULL THEN f.own_ns ELSE c.serving_ns END AS own_ns,
+  CASE WHEN f.parent_index IS NOT NULL THEN f.waiting_ns
+    WHEN c.serving_ns IS NOT NULL THEN 0 END AS waiting_ns
+FROM placed c LEFT JOIN parent_facts f ON f.parent_client_ip = c.c_ip
+  AND f.parent_client_port = c.c_port AND f.parent_server_ip = c.s_ip
+  AND f.parent_server_port = c.s_port AND f.parent_index = c.idx
+  AND abs(f.parent_start_ns - c.start_ns) <= {tol}",
+        opaque = OPAQUE_CONNECTION,
+    )
+}
+
+/// Tree depth per link, and whether it lies on its roots' critical paths, from the
+/// staged `calls`.
+async fn depths(ctx: &Statements<'_>, out: &mut FleetResult) -> anyhow::Result<()> {
+    let query = format!(
+        "WITH per_kind AS (
   SELECT k.kind, client, server,
     CASE WHEN k.kind = 'tree' THEN root_client_ip END AS rc_ip,
     CASE WHEN k.kind = 'tree' THEN root_client_port END AS rc_port,
@@ -1850,7 +1948,6 @@ grouped AS (
     MAX(root_ns) AS root_ns
   FROM per_kind
   GROUP BY kind, client, server, rc_ip, rc_port, rs_ip, rs_port, r_index, r_start, bucket)",
-        opaque = OPAQUE_CONNECTION,
         bucket = bucket_sql("CAST(COALESCE(dur, 0) AS DOUBLE) / 1e6"),
     );
     // One pass over the calls, each once per kind of figure: per link the depths
@@ -1912,6 +2009,242 @@ FROM grouped GROUP BY kind, client, server, bucket"
         }
     }
     Ok(())
+}
+
+/// A root route as one text key (client, server, method, route; a missing method or
+/// route as \u{1d}), so that routes without one still join.
+fn root_route_key(p: &str) -> String {
+    format!(
+        "{p}client || chr(31) || {p}server || chr(31) || COALESCE({p}method, chr(29)) \
+         || chr(31) || COALESCE({p}route, chr(29))"
+    )
+}
+
+/// The run's trees from the staged `calls`: counts, roots per tree depth, and per root
+/// route its roots, latency and deepest tree (one statement); then the commonest critical
+/// path of each root route, hop by hop (another). A root's critical path is its calls on
+/// the path in start order, as `Forest::critical_path` lists them (`path_key`: parents
+/// before children, siblings by start); paths are compared as the text of their hops
+/// (depth, link, method, route), the smallest winning a tie.
+async fn trees(ctx: &Statements<'_>) -> anyhow::Result<Trees> {
+    use crate::analysis::chains::link_chain::{CriticalPath, Hop, RootRoute, MAX_PATHS_PER_ROUTE};
+    let mut out = Trees::default();
+    let counts = sql(
+        ctx,
+        "tree counts",
+        "SELECT COUNT(*) AS calls, SUM(has_parent) AS with_parent,
+  SUM(CASE WHEN has_parent = 0 AND known IS NOT NULL THEN 1 ELSE 0 END) AS roots,
+  SUM(CASE WHEN has_parent = 0 AND known IS NULL THEN 1 ELSE 0 END) AS orphans
+FROM calls",
+    )
+    .await?;
+    for b in &counts {
+        let v = |n: &str| -> anyhow::Result<u64> { Ok(ints(b, n)?[0].unwrap_or(0).max(0) as u64) };
+        (out.calls, out.with_parent, out.roots, out.orphans) =
+            (v("calls")?, v("with_parent")?, v("roots")?, v("orphans")?);
+    }
+    for b in &sql(
+        ctx,
+        "edge sources",
+        "SELECT source, COUNT(*) AS n, SUM(CASE WHEN late THEN 1 ELSE 0 END) AS late
+FROM edges GROUP BY source",
+    )
+    .await?
+    {
+        let (source, n, late) = (strings(b, "source")?, ints(b, "n")?, ints(b, "late")?);
+        for i in 0..b.num_rows() {
+            if let Some(s) = &source[i] {
+                *out.by_source.entry(s.clone()).or_default() += n[i].unwrap_or(0).max(0) as u64;
+            }
+            out.late += late[i].unwrap_or(0).max(0) as u64;
+        }
+    }
+
+    let roots = "rt AS (
+  SELECT root_client_ip, root_client_port, root_server_ip, root_server_port, root_index,
+    root_start_ns, client AS r_client, server AS r_server, method AS r_method,
+    route AS r_route, dur AS r_dur
+  FROM calls WHERE has_parent = 0 AND known IS NOT NULL)";
+    let same_root = |a: &str, b: &str| {
+        [
+            "root_client_ip",
+            "root_client_port",
+            "root_server_ip",
+            "root_server_port",
+            "root_index",
+            "root_start_ns",
+        ]
+        .map(|k| format!("{a}.{k} = {b}.{k}"))
+        .join(" AND ")
+    };
+    let root_cols = |p: &str| {
+        [
+            "root_client_ip",
+            "root_client_port",
+            "root_server_ip",
+            "root_server_port",
+            "root_index",
+            "root_start_ns",
+        ]
+        .map(|k| format!("{p}.{k}"))
+        .join(", ")
+    };
+    let per_route = format!(
+        "WITH {roots},
+per_root AS (
+  SELECT rt.r_client, rt.r_server, rt.r_method, rt.r_route, MAX(rt.r_dur) AS r_dur,
+    MAX(c.known) AS depth
+  FROM calls c JOIN rt ON {on}
+  WHERE c.known IS NOT NULL
+  GROUP BY {keys}, rt.r_client, rt.r_server, rt.r_method, rt.r_route)
+SELECT r_client, r_server, r_method, r_route, {rk} AS rk, depth, COUNT(*) AS roots,
+  CAST(SUM(r_dur) AS DOUBLE) AS latency_ns, COUNT(r_dur) AS latency_n
+FROM per_root GROUP BY r_client, r_server, r_method, r_route, depth",
+        on = same_root("c", "rt"),
+        keys = root_cols("rt"),
+        rk = root_route_key("r_"),
+    );
+    let mut routes: BTreeMap<String, (RootRoute, f64, u64)> = BTreeMap::new();
+    for b in &sql(ctx, "root routes", &per_route).await? {
+        let (c, s) = (strings(b, "r_client")?, strings(b, "r_server")?);
+        let (m, r, rk) = (
+            strings(b, "r_method")?,
+            strings(b, "r_route")?,
+            strings(b, "rk")?,
+        );
+        let (depth, n) = (ints(b, "depth")?, ints(b, "roots")?);
+        let (lat, lat_n) = (floats(b, "latency_ns")?, ints(b, "latency_n")?);
+        for i in 0..b.num_rows() {
+            let d = u32::try_from(depth[i].unwrap_or(0).max(0)).unwrap_or(u32::MAX);
+            let roots = n[i].unwrap_or(0).max(0) as u64;
+            *out.depths.entry(d).or_default() += roots;
+            let e = routes
+                .entry(rk[i].clone().unwrap_or_default())
+                .or_insert_with(|| {
+                    (
+                        RootRoute {
+                            client: c[i].clone().unwrap_or_default(),
+                            server: s[i].clone().unwrap_or_default(),
+                            method: m[i].clone(),
+                            route: r[i].clone(),
+                            roots: 0,
+                            mean_latency_ms: None,
+                            max_depth: 0,
+                            critical_paths: 0,
+                            critical_path: None,
+                        },
+                        0.0,
+                        0,
+                    )
+                });
+            e.0.roots += roots;
+            e.0.max_depth = e.0.max_depth.max(d);
+            e.1 += lat[i].unwrap_or(0.0);
+            e.2 += lat_n[i].unwrap_or(0).max(0) as u64;
+        }
+    }
+
+    let hop = "CAST(depth AS VARCHAR) || chr(31) || client || chr(31) || server || chr(31) \
+               || COALESCE(method, chr(29)) || chr(31) || COALESCE(route, chr(29))";
+    let paths = format!(
+        "WITH {roots},
+path AS (
+  SELECT c.known AS depth, c.client, c.server, c.method, c.route, c.dur, c.own_ns,
+    c.waiting_ns, {keys}, {rk} AS rk,
+    ROW_NUMBER() OVER (PARTITION BY {keys}
+      ORDER BY c.path_key, c.c_ip, c.c_port, c.idx) AS pos
+  FROM calls c JOIN rt ON {on}
+  WHERE c.critical AND c.known IS NOT NULL),
+sigs AS (
+  SELECT {plain_keys}, MAX(rk) AS rk, string_agg({hop}, chr(30) ORDER BY pos) AS sig
+  FROM path GROUP BY {plain_keys}),
+sig_roots AS (SELECT rk, sig, COUNT(*) AS roots FROM sigs GROUP BY rk, sig),
+ranked AS (
+  SELECT rk, sig, roots, ROW_NUMBER() OVER (PARTITION BY rk ORDER BY roots DESC, sig) AS rank,
+    COUNT(*) OVER (PARTITION BY rk) AS paths
+  FROM sig_roots),
+top AS (
+  SELECT s.*, k.roots AS path_roots, k.paths FROM ranked k
+  JOIN sigs s ON s.rk = k.rk AND s.sig = k.sig WHERE k.rank = 1)
+SELECT t.rk, MAX(t.path_roots) AS path_roots, MAX(t.paths) AS paths, p.pos, p.depth,
+  p.client, p.server, p.method, p.route,
+  CAST(SUM(p.dur) AS DOUBLE) AS dur_ns, COUNT(p.dur) AS dur_n,
+  CAST(SUM(CASE WHEN p.waiting_ns IS NOT NULL THEN p.own_ns END) AS DOUBLE) AS own_ns,
+  CAST(SUM(CASE WHEN p.own_ns IS NOT NULL THEN p.waiting_ns END) AS DOUBLE) AS waiting_ns,
+  COUNT(CASE WHEN p.own_ns IS NOT NULL AND p.waiting_ns IS NOT NULL THEN 1 END) AS own_n
+FROM top t JOIN path p ON {same_path}
+GROUP BY t.rk, p.pos, p.depth, p.client, p.server, p.method, p.route",
+        keys = root_cols("rt"),
+        plain_keys = [
+            "root_client_ip",
+            "root_client_port",
+            "root_server_ip",
+            "root_server_port",
+            "root_index",
+            "root_start_ns",
+        ]
+        .join(", "),
+        on = same_root("c", "rt"),
+        same_path = same_root("p", "t"),
+        rk = root_route_key("rt.r_"),
+    );
+    // Per root route: its path's roots, the distinct paths, and the hops by position.
+    let mut hops: BTreeMap<String, (u64, u64, BTreeMap<i64, Hop>)> = BTreeMap::new();
+    for b in &sql(ctx, "critical paths", &paths).await? {
+        let rk = strings(b, "rk")?;
+        let (path_roots, n_paths, pos) =
+            (ints(b, "path_roots")?, ints(b, "paths")?, ints(b, "pos")?);
+        let depth = ints(b, "depth")?;
+        let (c, s) = (strings(b, "client")?, strings(b, "server")?);
+        let (m, r) = (strings(b, "method")?, strings(b, "route")?);
+        let (dur, dur_n) = (floats(b, "dur_ns")?, ints(b, "dur_n")?);
+        let (own, wait, own_n) = (
+            floats(b, "own_ns")?,
+            floats(b, "waiting_ns")?,
+            ints(b, "own_n")?,
+        );
+        for i in 0..b.num_rows() {
+            let e = hops.entry(rk[i].clone().unwrap_or_default()).or_default();
+            e.0 = path_roots[i].unwrap_or(0).max(0) as u64;
+            e.1 = n_paths[i].unwrap_or(0).max(0) as u64;
+            let mean = |sum: Option<f64>, n: Option<i64>| {
+                n.filter(|n| *n > 0)
+                    .map(|n| sum.unwrap_or(0.0) / n as f64 / 1e6)
+            };
+            e.2.insert(
+                pos[i].unwrap_or(0),
+                Hop {
+                    depth: u32::try_from(depth[i].unwrap_or(0).max(0)).unwrap_or(u32::MAX),
+                    client: c[i].clone().unwrap_or_default(),
+                    server: s[i].clone().unwrap_or_default(),
+                    method: m[i].clone(),
+                    route: r[i].clone(),
+                    mean_ms: mean(dur[i], dur_n[i]),
+                    own_ms: mean(own[i], own_n[i]),
+                    waiting_ms: mean(wait[i], own_n[i]),
+                },
+            );
+        }
+    }
+    for (rk, (mut route, lat, lat_n)) in routes {
+        route.mean_latency_ms = (lat_n > 0).then(|| lat / lat_n as f64 / 1e6);
+        if let Some((path_roots, n_paths, by_pos)) = hops.remove(&rk) {
+            // `analyze` stops counting distinct paths at its bound.
+            route.critical_paths = n_paths.min(MAX_PATHS_PER_ROUTE as u64);
+            route.critical_path = Some(CriticalPath {
+                roots: path_roots,
+                hops: by_pos.into_values().collect(),
+            });
+        }
+        out.routes.push(route);
+    }
+    out.routes.sort_by(|a, b| {
+        b.roots
+            .cmp(&a.roots)
+            .then_with(|| a.route.cmp(&b.route))
+            .then_with(|| a.method.cmp(&b.method))
+    });
+    Ok(out)
 }
 
 fn key(c: &[Option<String>], s: &[Option<String>], i: usize) -> (String, String) {

@@ -8,13 +8,49 @@ use std::collections::BTreeMap;
 use crate::analysis::chains::link_chain::{
     busiest_first, CallsPerParent, CriticalPathShare, NPlusOne,
 };
-use crate::analysis::chains::LinkChain;
+use crate::analysis::chains::link_chain::{DepthCount, IdAgreement};
+use crate::analysis::chains::{InferenceStats, LinkChain, RunChains};
 use crate::analysis::links::{
     assemble, connection_measures, http_measures, LinkKey, LinkParts, LinkSet,
 };
 
 use super::engine::{ChainAgg, FleetResult};
 use super::sketch::{bucket_value, Buckets};
+
+/// The run-level `chains` object of `links.json` from the fleet's trees (the
+/// `top_root_routes` busiest root routes). What only a node's inference knows (candidates
+/// weighed, ambiguous choices, bounds hit, timing checked against ids) is not in the
+/// slices and stays zero; `settings` is left out, which the report reads as "not known".
+pub fn run_chains(result: &FleetResult, top_root_routes: usize) -> RunChains {
+    let t = &result.trees;
+    let source = |s: &str| t.by_source.get(s).copied().unwrap_or(0);
+    let mut routes = t.routes.clone();
+    routes.truncate(top_root_routes);
+    RunChains {
+        reliable: true,
+        unreliable_reason: None,
+        calls: t.calls,
+        roots: t.roots,
+        orphans: t.orphans,
+        inference: InferenceStats {
+            calls: t.calls,
+            with_parent: t.with_parent,
+            by_timing: source("timing"),
+            by_traceparent: source("traceparent"),
+            by_span: source("span"),
+            late: t.late,
+            ..InferenceStats::default()
+        },
+        timing_vs_ids: IdAgreement::default(),
+        settings: None,
+        tree_depths: t
+            .depths
+            .iter()
+            .map(|(&depth, &roots)| DepthCount { depth, roots })
+            .collect(),
+        top_root_routes: routes,
+    }
+}
 
 /// The links (keeping the `top_routes` busiest routes of each) and their chain objects.
 pub fn link_set(

@@ -269,6 +269,15 @@ fn edge_frame(calls: &CallSet, inference: &Inference, forest: &Forest) -> Polars
             .push(same_payload.get(i).copied().unwrap_or(false));
         cols.n_plus_one.push(facts.n_plus_one);
         cols.on_parent_path.push(facts.on_parent_path);
+        let parent_facts = forest
+            .facts
+            .get(edge.parent as usize)
+            .copied()
+            .unwrap_or_default();
+        cols.parent_own_ns.push(parent_facts.own_ns);
+        cols.parent_waiting_ns.push(parent_facts.waiting_ns);
+        cols.child_serving_ns
+            .push(child.serving().map(|(a, b)| b.saturating_sub(a)));
     }
     cols.finish()
 }
@@ -286,6 +295,13 @@ struct EdgeColumns {
     n_plus_one: Vec<bool>,
     /// On its parent's critical path (the fleet follows it up to the root).
     on_parent_path: Vec<bool>,
+    /// The parent's own time and its time waiting on its calls, as its server's node
+    /// (this one) saw its children: the hops of a critical path.
+    parent_own_ns: Vec<Option<i64>>,
+    parent_waiting_ns: Vec<Option<i64>>,
+    /// Last request byte to first response byte of the child: its own time if it makes
+    /// no call.
+    child_serving_ns: Vec<Option<i64>>,
     /// The child's method and route template (the N+1 groups are per route).
     child_method: Vec<Option<String>>,
     child_route: Vec<Option<String>>,
@@ -341,6 +357,15 @@ impl EdgeColumns {
         columns.push(Column::new("on_parent_path".into(), self.on_parent_path));
         columns.push(Column::new("child_method".into(), self.child_method));
         columns.push(Column::new("child_route".into(), self.child_route));
+        columns.push(Column::new("parent_own_ns".into(), self.parent_own_ns));
+        columns.push(Column::new(
+            "parent_waiting_ns".into(),
+            self.parent_waiting_ns,
+        ));
+        columns.push(Column::new(
+            "child_serving_ns".into(),
+            self.child_serving_ns,
+        ));
         DataFrame::new(height, columns)
     }
 }

@@ -1236,12 +1236,19 @@ fn call_chains(s: &mut String, r: &LinkReport<'_>) {
         );
     }
     let inf = &c.inference;
+    // Without the inference's settings the trees were assembled from the nodes' edges
+    // (`linkrank fleet`): how each node weighed its candidates is not known.
+    let weighed = if c.settings.is_some() {
+        format!("{} chosen among several candidates, ", inf.ambiguous)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
         "{} calls, {} of them root requests from edge clients (callers that serve nothing in \
          the capture). {} calls found the request their caller was serving: {} by \
-         W3C traceparent ids (exact), {} by span ids and {} by timing ({} chosen among \
-         several candidates, {} started just after the parent answered). {} calls came from \
+         W3C traceparent ids (exact), {} by span ids and {} by timing ({}{} started just \
+         after the parent answered). {} calls came from \
          a service that serves requests but matched none of them (orphans: their depth is \
          unknown).",
         c.calls,
@@ -1250,7 +1257,7 @@ fn call_chains(s: &mut String, r: &LinkReport<'_>) {
         inf.by_traceparent,
         inf.by_span,
         inf.by_timing,
-        inf.ambiguous,
+        weighed,
         inf.late,
         c.orphans
     );

@@ -275,8 +275,67 @@ fn assert_same_links(fleet: &Value, whole_doc: &Value, whole: &Path) {
     assert_same_links_but(fleet, whole_doc, whole, &[]);
 }
 
+/// The run-level call trees: counts and tree depths exact; the busiest root routes with
+/// their roots, deepest tree and distinct critical paths exact, their latency and each
+/// hop of the commonest critical path (mean, own and waiting time) within 1e-9. Of the
+/// inference, what the edges carry (how each parent was found); the rest stays with the
+/// nodes.
+fn assert_same_trees(fleet: &Value, whole_doc: &Value) {
+    let (f, w) = (&fleet["chains"], &whole_doc["chains"]);
+    for k in ["calls", "roots", "orphans", "tree_depths"] {
+        assert_eq!(f[k], w[k], "chains.{k}");
+    }
+    for k in [
+        "calls",
+        "with_parent",
+        "by_timing",
+        "by_traceparent",
+        "by_span",
+        "late",
+    ] {
+        assert_eq!(f["inference"][k], w["inference"][k], "chains.inference.{k}");
+    }
+    let (fr, wr) = (
+        f["top_root_routes"].as_array().unwrap(),
+        w["top_root_routes"].as_array().unwrap(),
+    );
+    assert!(!wr.is_empty(), "no root route to compare");
+    assert_eq!(fr.len(), wr.len(), "top_root_routes");
+    for (a, b) in fr.iter().zip(wr) {
+        let at = format!("root route {} {}", b["method"], b["route"]);
+        for k in [
+            "client",
+            "server",
+            "method",
+            "route",
+            "roots",
+            "max_depth",
+            "critical_paths",
+        ] {
+            assert_eq!(a[k], b[k], "{at}: {k}");
+        }
+        assert_close(&a["mean_latency_ms"], &b["mean_latency_ms"], &at);
+        let (pa, pb) = (&a["critical_path"], &b["critical_path"]);
+        assert_eq!(pa["roots"], pb["roots"], "{at}: critical_path.roots");
+        let (ha, hb) = (
+            pa["hops"].as_array().unwrap(),
+            pb["hops"].as_array().unwrap(),
+        );
+        assert_eq!(ha.len(), hb.len(), "{at}: hops");
+        for (x, y) in ha.iter().zip(hb) {
+            for k in ["depth", "client", "server", "method", "route"] {
+                assert_eq!(x[k], y[k], "{at}: hop {k}");
+            }
+            for k in ["mean_ms", "own_ms", "waiting_ms"] {
+                assert_close(&x[k], &y[k], &format!("{at}: hop {k}"));
+            }
+        }
+    }
+}
+
 /// [`assert_same_links`] without the fields named in `skip`.
 fn assert_same_links_but(fleet: &Value, whole_doc: &Value, whole: &Path, skip: &[&str]) {
+    assert_same_trees(fleet, whole_doc);
     let (f, w) = (links(fleet), links(whole_doc));
     assert_eq!(
         f.keys().collect::<Vec<_>>(),

@@ -153,7 +153,7 @@ pub struct RunChains {
 }
 
 /// Bound on distinct critical-path shapes kept per root route.
-const MAX_PATHS_PER_ROUTE: usize = 256;
+pub const MAX_PATHS_PER_ROUTE: usize = 256;
 
 type LinkSyms = (Sym, Sym);
 type HopKey = (u32, Sym, Sym, Option<Sym>, Option<Sym>);

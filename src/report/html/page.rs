@@ -756,15 +756,25 @@ fn charts_section(s: &mut String, doc: &Value, all: &[Value]) {
                     esc(text(c, &["unreliable_reason"]))
                 );
             }
+            // Without settings the trees came from the nodes' edges (`linkrank fleet`):
+            // the nodes' ambiguous choices and id checks are not known.
+            let known = at(c, &["settings"]).is_some_and(|v| !v.is_null());
             let _ = write!(
                 s,
-                "<p class=\"note\">{} root requests, {} calls; parent found by traceparent {}, by timing {}, ambiguous {}; timing agreed with ids on {}.</p>",
+                "<p class=\"note\">{} root requests, {} calls; parent found by traceparent {}, by timing {}{}.</p>",
                 fmt(num(c, &["roots"]), 0),
                 fmt(num(c, &["calls"]), 0),
                 fmt(num(c, &["inference", "by_traceparent"]), 0),
                 fmt(num(c, &["inference", "by_timing"]), 0),
-                fmt(num(c, &["inference", "ambiguous"]), 0),
-                pct(num(c, &["timing_vs_ids", "share"]))
+                if known {
+                    format!(
+                        ", ambiguous {}; timing agreed with ids on {}",
+                        fmt(num(c, &["inference", "ambiguous"]), 0),
+                        pct(num(c, &["timing_vs_ids", "share"]))
+                    )
+                } else {
+                    String::new()
+                }
             );
             let rows: Vec<Row> = list(c, &["tree_depths"])
                 .iter()
