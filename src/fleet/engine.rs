@@ -557,7 +557,7 @@ async fn stage_one(
     // The schema from the plan, not from the files: a view may have no rows.
     let schema = ctx
         .ctx
-        .sql(&query)
+        .sql(query)
         .await
         .with_context(|| format!("planning the fleet's {name} view\n{query}"))?
         .schema()
@@ -683,8 +683,10 @@ pub async fn run(
         stage_dir.path(),
     )
     .await?;
-    let mut out = FleetResult::default();
-    out.tolerance_ns = cfg.tolerance_ns;
+    let mut out = FleetResult {
+        tolerance_ns: cfg.tolerance_ns,
+        ..FleetResult::default()
+    };
 
     // The route group-bys add up to the link ones (sums, sketch buckets, value counts):
     // only the busiest second needs its own statement per level.
