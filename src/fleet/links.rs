@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 
 use crate::analysis::chains::link_chain::{
-    busiest_first, CallsPerParent, CriticalPathShare, NPlusOne,
+    busiest_first, CallsPerParent, CriticalPathShare, DepthCount, IdAgreement, NPlusOne,
 };
-use crate::analysis::chains::link_chain::{DepthCount, IdAgreement};
 use crate::analysis::chains::{InferenceStats, LinkChain, RunChains};
 use crate::analysis::links::{
     assemble, connection_measures, http_measures, LinkKey, LinkParts, LinkSet,

@@ -1005,6 +1005,7 @@ fn scale_figures() {
             &Value::Array(links(&local).into_values().collect()),
             "links",
         );
+        assert_close(&doc["chains"], &local["chains"], "chains");
         drop(cluster);
     }
 }
