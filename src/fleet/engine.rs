@@ -205,8 +205,8 @@ pub struct FleetFigures {
     pub call_edges: u64,
     /// First and last packet of the fleet's connections, ns.
     pub first_ns: Option<i64>,
-    /// Calls whose tree depth is unknown: under an orphan (a caller that serves requests
-    /// but whose own parent was not found), or more than `MAX_TREE_DEPTH` hops deep.
+    /// Calls whose tree depth is unknown: orphans (no parent found, and the caller serves
+    /// requests), calls under one, and calls more than `MAX_TREE_DEPTH` hops deep.
     pub depth_unknown: u64,
     pub last_ns: Option<i64>,
     /// Rows the query read per second of its wall time.
