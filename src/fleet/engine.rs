@@ -2013,6 +2013,16 @@ FROM grouped GROUP BY kind, client, server, bucket"
     Ok(())
 }
 
+/// The columns of `calls` that name a call's root (its 5-tuple, position and start).
+const ROOT_KEY: [&str; 6] = [
+    "root_client_ip",
+    "root_client_port",
+    "root_server_ip",
+    "root_server_port",
+    "root_index",
+    "root_start_ns",
+];
+
 /// A root route as one text key (client, server, method, route; a missing method or
 /// route as \u{1d}), so that routes without one still join.
 fn root_route_key(p: &str) -> String {
@@ -2067,30 +2077,8 @@ FROM edges GROUP BY source",
     root_start_ns, client AS r_client, server AS r_server, method AS r_method,
     route AS r_route, dur AS r_dur
   FROM calls WHERE has_parent = 0 AND known IS NOT NULL)";
-    let same_root = |a: &str, b: &str| {
-        [
-            "root_client_ip",
-            "root_client_port",
-            "root_server_ip",
-            "root_server_port",
-            "root_index",
-            "root_start_ns",
-        ]
-        .map(|k| format!("{a}.{k} = {b}.{k}"))
-        .join(" AND ")
-    };
-    let root_cols = |p: &str| {
-        [
-            "root_client_ip",
-            "root_client_port",
-            "root_server_ip",
-            "root_server_port",
-            "root_index",
-            "root_start_ns",
-        ]
-        .map(|k| format!("{p}.{k}"))
-        .join(", ")
-    };
+    let same_root = |a: &str, b: &str| ROOT_KEY.map(|k| format!("{a}.{k} = {b}.{k}")).join(" AND ");
+    let root_cols = |p: &str| ROOT_KEY.map(|k| format!("{p}.{k}")).join(", ");
     let per_route = format!(
         "WITH {roots},
 per_root AS (
@@ -2177,15 +2165,7 @@ SELECT t.rk, MAX(t.path_roots) AS path_roots, MAX(t.paths) AS paths, p.pos, p.de
 FROM top t JOIN path p ON {same_path}
 GROUP BY t.rk, p.pos, p.depth, p.client, p.server, p.method, p.route",
         keys = root_cols("rt"),
-        plain_keys = [
-            "root_client_ip",
-            "root_client_port",
-            "root_server_ip",
-            "root_server_port",
-            "root_index",
-            "root_start_ns",
-        ]
-        .join(", "),
+        plain_keys = ROOT_KEY.join(", "),
         on = same_root("c", "rt"),
         same_path = same_root("p", "t"),
         rk = root_route_key("rt.r_"),
