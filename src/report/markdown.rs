@@ -1262,14 +1262,31 @@ fn call_chains(s: &mut String, r: &LinkReport<'_>) {
         c.orphans
     );
     if let Some(share) = c.timing_vs_ids.share {
-        let _ = writeln!(
-            s,
-            "Where ids named the parent and timing alone could too, timing named the same \
-             parent for {} of {} calls ({}).",
-            c.timing_vs_ids.agreed,
-            c.timing_vs_ids.checked,
-            fmt_pct(Some(share))
-        );
+        let a = &c.timing_vs_ids;
+        if a.left_out == 0 {
+            let _ = writeln!(
+                s,
+                "Where ids named the parent and timing alone could too, timing named the same \
+                 parent for {} of {} calls ({}).",
+                a.agreed,
+                a.checked,
+                fmt_pct(Some(share))
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "Where ids named the parent and timing alone could too ({} calls), timing \
+                 named the same parent for an estimated {}: {} of {} calls checked agreed, and \
+                 the {} calls that timing alone left tied among candidates outside the \
+                 stretches of the capture it refined were not checked (the tied calls \
+                 checked stand for them).",
+                a.checked + a.left_out,
+                fmt_pct(Some(share)),
+                a.agreed,
+                a.checked,
+                a.left_out
+            );
+        }
     }
     if inf.windows_dropped + inf.candidates_dropped > 0 {
         let _ = writeln!(

@@ -132,7 +132,30 @@ pub struct RootRoute {
 pub struct IdAgreement {
     pub checked: u64,
     pub agreed: u64,
+    /// `agreed / checked`; when tied calls were left out (`left_out`), the tied calls'
+    /// share in the sample stands for all of them (the two strata weighted by size).
     pub share: Option<f64>,
+    /// Tied calls with ids not checked (only a sample of traces is, past a bound).
+    pub left_out: u64,
+}
+
+impl IdAgreement {
+    pub fn of(s: &InferenceStats) -> IdAgreement {
+        let share = if s.ids_check_left_out > 0 && s.ids_tied_checked > 0 {
+            let untied = (s.ids_agreed - s.ids_tied_agreed) as f64;
+            let tied_share = s.ids_tied_agreed as f64 / s.ids_tied_checked as f64;
+            let tied = (s.ids_tied_checked + s.ids_check_left_out) as f64;
+            Some((untied + tied_share * tied) / (s.ids_checked + s.ids_check_left_out) as f64)
+        } else {
+            share(s.ids_agreed, s.ids_checked)
+        };
+        IdAgreement {
+            checked: s.ids_checked,
+            agreed: s.ids_agreed,
+            share,
+            left_out: s.ids_check_left_out,
+        }
+    }
 }
 
 /// The run-level `chains` object of `links.json`.
@@ -475,11 +498,7 @@ pub fn summarize(
         roots: forest.roots.len() as u64,
         orphans: forest.orphans.len() as u64,
         inference: inf.stats.clone(),
-        timing_vs_ids: IdAgreement {
-            checked: inf.stats.ids_checked,
-            agreed: inf.stats.ids_agreed,
-            share: share(inf.stats.ids_agreed, inf.stats.ids_checked),
-        },
+        timing_vs_ids: IdAgreement::of(&inf.stats),
         settings: None,
         tree_depths: depth_hist
             .into_iter()

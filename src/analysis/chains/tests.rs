@@ -566,3 +566,25 @@ mod arbitrary {
         }
     }
 }
+
+#[test]
+fn the_share_weighs_the_tied_calls_checked_for_those_left_out() {
+    // 100 untied calls, 90 agreed; 50 tied checked, 25 agreed; 150 tied left out.
+    let stats = InferenceStats {
+        ids_checked: 150,
+        ids_agreed: 115,
+        ids_tied_checked: 50,
+        ids_tied_agreed: 25,
+        ids_check_left_out: 150,
+        ..Default::default()
+    };
+    let a = link_chain::IdAgreement::of(&stats);
+    assert_eq!((a.checked, a.agreed, a.left_out), (150, 115, 150));
+    // (90 + 0.5 * 200) / 300
+    assert!((a.share.unwrap() - 190.0 / 300.0).abs() < 1e-12);
+    let whole = link_chain::IdAgreement::of(&InferenceStats {
+        ids_check_left_out: 0,
+        ..stats
+    });
+    assert!((whole.share.unwrap() - 115.0 / 150.0).abs() < 1e-12);
+}

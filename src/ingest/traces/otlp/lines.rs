@@ -43,22 +43,29 @@ impl<R: BufRead> LineReader<R> {
     /// The next line into `line` (cleared first).
     fn next(&mut self, line: &mut Vec<u8>) -> std::io::Result<Event> {
         line.clear();
+        self.next_appended(line)
+    }
+
+    /// The next line appended to `buf` (a batch's bytes: no copy through a line buffer).
+    /// A line over the bound leaves `buf` as it was.
+    fn next_appended(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Event> {
+        let start = buf.len();
         self.n += 1;
-        let got = read_line(&mut self.r, line, self.max)?;
+        let got = read_line(&mut self.r, buf, self.max)?;
         if got == 0 {
             return Ok(Event::End);
         }
-        if line.len() > self.max && line.last() != Some(&b'\n') {
+        if got > self.max && buf.last() != Some(&b'\n') {
             // Over the bound: skip to the end of this line.
             let mut skipped = got as u64;
             loop {
-                let buf = self.r.fill_buf()?;
-                if buf.is_empty() {
+                let b = self.r.fill_buf()?;
+                if b.is_empty() {
                     break;
                 }
-                let (used, done) = match memchr::memchr(b'\n', buf) {
+                let (used, done) = match memchr::memchr(b'\n', b) {
                     Some(i) => (i + 1, true),
-                    None => (buf.len(), false),
+                    None => (b.len(), false),
                 };
                 self.r.consume(used);
                 skipped += used as u64;
@@ -67,15 +74,16 @@ impl<R: BufRead> LineReader<R> {
                 }
             }
             // Give the bound's worth of buffer back rather than keep it for short lines.
-            *line = Vec::new();
+            buf.truncate(start);
+            buf.shrink_to(start.max(BATCH_BYTES + (64 << 10)));
             return Ok(Event::TooLong(self.n, skipped));
         }
         Ok(Event::Line(self.n))
     }
 }
 
-/// `take(max + 1).read_until(b'\n')` with the memchr crate's search, which is faster
-/// than std's on these long lines (it showed in profiles).
+/// `take(max + 1).read_until(b'\n')` appending to `line`, with the memchr crate's
+/// search, which is faster than std's on these long lines (it showed in profiles).
 fn read_line(r: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> std::io::Result<usize> {
     let mut got = 0;
     loop {
@@ -279,6 +287,32 @@ struct Parsed {
     error: Option<std::io::Error>,
 }
 
+/// Parses a batch's lines: the fast path into the batch's spans, else the reference.
+fn parse_batch(b: Batch, fast: &mut fast::Parsed, sink: &mut Collect) -> Parsed {
+    sink.spans = Vec::new();
+    sink.missing = 0;
+    let mut start = 0;
+    let outcomes = (b.lines.iter())
+        .map(|&(n, end)| {
+            let o = parse_line(n, &b.buf[start..end], fast, sink);
+            start = end;
+            o
+        })
+        .collect();
+    Parsed {
+        seq: b.seq,
+        outcomes,
+        too_long: b.too_long,
+        spans: std::mem::take(&mut sink.spans),
+        error: b.error,
+    }
+}
+
+/// The reader thread fills batches, `workers` threads parse them, and the calling thread
+/// applies them in file order; whenever the next batch in order is not parsed yet, the
+/// calling thread parses a waiting batch itself. So with two threads both cores parse,
+/// and the calling thread's own work (assembly, calls, measures) takes its share without
+/// a third busy thread switching with the other two.
 fn read_parallel<R: BufRead + Send>(
     mut lines: LineReader<R>,
     workers: usize,
@@ -289,7 +323,6 @@ fn read_parallel<R: BufRead + Send>(
     let (to_main, done) = crossbeam_channel::bounded::<Parsed>(workers * QUEUED_PER_WORKER);
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let mut line = Vec::new();
             for seq in 0.. {
                 let mut b = Batch {
                     seq,
@@ -300,11 +333,8 @@ fn read_parallel<R: BufRead + Send>(
                 };
                 let mut end = false;
                 while b.buf.len() < BATCH_BYTES {
-                    match lines.next(&mut line) {
-                        Ok(Event::Line(n)) => {
-                            b.buf.extend_from_slice(&line);
-                            b.lines.push((n, b.buf.len()));
-                        }
+                    match lines.next_appended(&mut b.buf) {
+                        Ok(Event::Line(n)) => b.lines.push((n, b.buf.len())),
                         Ok(Event::TooLong(n, bytes)) => b.too_long.push((b.lines.len(), n, bytes)),
                         Ok(Event::End) => {
                             end = true;
@@ -329,36 +359,23 @@ fn read_parallel<R: BufRead + Send>(
                 let mut fast = fast::Parsed::default();
                 let mut sink = Collect::default();
                 for b in work {
-                    sink.spans = Vec::new();
-                    sink.missing = 0;
-                    let mut start = 0;
-                    let outcomes = (b.lines.iter())
-                        .map(|&(n, end)| {
-                            let o = parse_line(n, &b.buf[start..end], &mut fast, &mut sink);
-                            start = end;
-                            o
-                        })
-                        .collect();
-                    let parsed = Parsed {
-                        seq: b.seq,
-                        outcomes,
-                        too_long: b.too_long,
-                        spans: std::mem::take(&mut sink.spans),
-                        error: b.error,
-                    };
-                    if to_main.send(parsed).is_err() {
+                    if to_main.send(parse_batch(b, &mut fast, &mut sink)).is_err() {
                         return;
                     }
                 }
             });
         }
-        drop((work, to_main));
+        drop(to_main);
+        // The calling thread's own parser, for the batches it takes while it waits.
+        let mut fast = fast::Parsed::default();
+        let mut sink = Collect::default();
+        let mut reading = true;
+        let mut parsing = true;
         // Batches back in file order.
         let mut pending: BTreeMap<u64, Parsed> = BTreeMap::new();
         let mut next = 0u64;
         let mut result = Ok(());
-        'batches: while let Ok(p) = done.recv() {
-            pending.insert(p.seq, p);
+        'batches: loop {
             while let Some(p) = pending.remove(&next) {
                 next += 1;
                 let mut spans = p.spans.into_iter();
@@ -378,9 +395,34 @@ fn read_parallel<R: BufRead + Send>(
                     break 'batches;
                 }
             }
+            if !parsing {
+                break;
+            }
+            // A parsed batch if one is there, else a batch to parse here.
+            let parsed = if reading {
+                crossbeam_channel::select_biased! {
+                    recv(done) -> p => p.ok(),
+                    recv(work) -> b => match b {
+                        Ok(b) => Some(parse_batch(b, &mut fast, &mut sink)),
+                        Err(_) => {
+                            reading = false;
+                            continue;
+                        }
+                    },
+                }
+            } else {
+                done.recv().ok()
+            };
+            match parsed {
+                Some(p) => {
+                    pending.insert(p.seq, p);
+                }
+                // Every worker has ended: what is pending is the rest of the file.
+                None => parsing = false,
+            }
         }
-        // Dropping the receiver ends the workers and the reader (their sends fail).
-        drop(done);
+        // Dropping the receivers ends the workers and the reader (their sends fail).
+        drop((done, work));
         result
     })
 }
