@@ -377,6 +377,50 @@ fn concurrent_with_traceparent_is_exact() {
     );
 }
 
+/// The check of timing against ids, bounded below its tied calls: the real inference is
+/// untouched, every checked call is counted once (checked or left out), the sample is the
+/// same at any thread count, and the weighted share stays near the full check's.
+#[test]
+fn a_bounded_check_of_timing_against_ids_estimates_the_full_one() {
+    let full = infer(&["concurrent_tp.pcap"]);
+    let st = &full.inf.stats;
+    assert_eq!(st.ids_check_left_out, 0);
+    assert!(st.ids_tied_checked >= 40, "{st:?}");
+    let whole = chains::link_chain::IdAgreement::of(st).share.unwrap();
+    let mut estimates = Vec::new();
+    for threads in [1, 2] {
+        let mut cfg = ChainConfig::default();
+        cfg.parents.check_refine_max = (st.ids_tied_checked / 2) as usize;
+        cfg.parents.threads = threads;
+        let (inf, _) = chains::infer(&full.set, &cfg);
+        let s = &inf.stats;
+        assert_eq!(
+            inf.edges, full.inf.edges,
+            "the trees do not depend on the check"
+        );
+        assert!(s.ids_check_left_out > 0, "{s:?}");
+        assert_eq!(
+            s.ids_checked + s.ids_check_left_out,
+            st.ids_checked,
+            "{s:?}"
+        );
+        assert!(
+            s.ids_tied_checked <= cfg.parents.check_refine_max as u64,
+            "{s:?}"
+        );
+        let a = chains::link_chain::IdAgreement::of(s);
+        assert_eq!(a.left_out, s.ids_check_left_out);
+        estimates.push((a.share.unwrap(), s.clone()));
+    }
+    assert_eq!(
+        estimates[0].1, estimates[1].1,
+        "same sample at 1 and 2 threads"
+    );
+    let estimate = estimates[0].0;
+    eprintln!("concurrent_tp: timing vs ids {whole:.4} in full, {estimate:.4} bounded");
+    assert!((estimate - whole).abs() <= 0.03, "{estimate} vs {whole}");
+}
+
 /// `linkrank analyze <inputs> --reproducible`: links.json and report.md.
 fn analyze_cli(inputs: &[&str]) -> (Value, String) {
     let dir = tempfile::tempdir().unwrap();

@@ -78,6 +78,9 @@ pub struct ParentConfig {
     pub max_window_ns: i64,
     /// Candidates kept per (server address, trace id).
     pub max_same_trace: usize,
+    /// Tied calls the check of timing against ids refines at most; past it, stretches
+    /// of the capture (see `sample_check`).
+    pub check_refine_max: usize,
     /// At 2 or more, the timing-only check against the ids (when there are ids) is
     /// refined on a second thread beside the inference; the results do not change, so it
     /// is not reported with the settings.
@@ -94,6 +97,7 @@ impl Default for ParentConfig {
             max_candidates: 64,
             max_window_ns: 60_000_000_000,
             max_same_trace: 64,
+            check_refine_max: 20_000,
             threads: 1,
         }
     }
@@ -120,8 +124,8 @@ pub struct InferenceStats {
     /// Of those, the calls timing alone found tied (refined before the check).
     pub ids_tied_checked: u64,
     pub ids_tied_agreed: u64,
-    /// Tied calls with ids left out of that check (past `CHECK_REFINE_MAX` tied calls,
-    /// only a sample of traces is refined and checked): not in `ids_checked`.
+    /// Tied calls with ids left out of that check (past `check_refine_max` tied calls,
+    /// only stretches of the capture are refined and checked): not in `ids_checked`.
     pub ids_check_left_out: u64,
     /// Calls left out of the affinity learning (bound on collected candidates).
     pub affinity_skipped: u64,
@@ -518,7 +522,7 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
         last_on_conn.insert(c.conn_id, ci);
     }
     inf.stats.swapped = swap_twins(calls, &windows, &mut inf.edges);
-    let left_out = sample_check(&mut shadow_ambiguous);
+    let left_out = sample_check(&mut shadow_ambiguous, cfg.check_refine_max);
     if !left_out.is_empty() {
         let before = checked.len();
         checked.retain(|(c, _)| left_out.binary_search(c).is_err());
@@ -576,41 +580,42 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
     inf
 }
 
-/// Tied calls the check of timing against ids refines at most. The check is a figure
-/// about the capture, not an edge of the trees, and on captures where every call
-/// carries ids its tied calls (ten times the real inference's on the realistic
-/// benchmark) made it the largest part of the chains stage.
-const CHECK_REFINE_MAX: usize = 20_000;
-
 /// Stretches of time the check's sample is made of, spread over the capture.
 const CHECK_STRETCHES: usize = 16;
 
-/// Past `CHECK_REFINE_MAX` tied calls, keeps in `amb` (in start order) those of
-/// `CHECK_STRETCHES` stretches of consecutive tied calls, spread evenly over the capture,
-/// and returns the calls left out, sorted. Whole stretches of time, not scattered calls:
-/// a tied call's refinement weighs the children its candidates already have, so a call
-/// checked among calls left as first chosen would be checked in a context the full
-/// refinement never gives it (a scattered sample read 1.7 points low on the realistic
-/// benchmark). Those with ids are left out of the check; the untied calls are all
-/// checked. (Tied calls without ids are in `amb` too, as the context timing alone
-/// would refine.)
-fn sample_check(amb: &mut Vec<Ambiguous>) -> Vec<u32> {
+/// Past `max` tied calls (`ParentConfig::check_refine_max`), keeps in `amb` (in start
+/// order) `max` of them, in `CHECK_STRETCHES` stretches of consecutive tied calls spread
+/// evenly over the capture, and returns the calls left out, sorted. Those with ids are
+/// left out of the check; the untied calls are all checked. (Tied calls without ids are
+/// in `amb` too, as the context timing alone would refine.)
+///
+/// The check is a figure about the capture, not an edge of the trees, and on captures
+/// where every call carries ids its tied calls (eight times the real inference's on the
+/// realistic benchmark) made it the largest part of the chains stage. Whole stretches
+/// of time, not scattered calls: a tied call's refinement weighs the children its
+/// candidates already have, so a call refined among calls left as first chosen would be
+/// checked in a context the full refinement never gives it (a scattered sample read 1.7
+/// points low on the realistic benchmark).
+fn sample_check(amb: &mut Vec<Ambiguous>, max: usize) -> Vec<u32> {
     let n = amb.len();
-    if n <= CHECK_REFINE_MAX {
+    if n <= max {
         return Vec::new();
     }
-    let each = CHECK_REFINE_MAX / CHECK_STRETCHES;
-    let kept = |i: usize| {
-        (0..CHECK_STRETCHES).any(|k| {
-            let mid = (2 * k + 1) * n / (2 * CHECK_STRETCHES);
-            let start = mid.saturating_sub(each / 2);
-            (start..start + each).contains(&i)
+    // Stretch k holds `max * (k + 1) / S - max * k / S` calls (`max` in all), and the
+    // calls left out are shared evenly around the stretches: half a share before the
+    // first, a share between two, half after the last. So each stretch sits in the
+    // middle of the k-th of S equal parts, and none overlaps the next.
+    let s = CHECK_STRETCHES;
+    let stretches: Vec<(usize, usize)> = (0..s)
+        .map(|k| {
+            let start = max * k / s + (n - max) * (2 * k + 1) / (2 * s);
+            (start, start + max * (k + 1) / s - max * k / s)
         })
-    };
+        .collect();
     let mut left_out = Vec::new();
     let mut i = 0;
     amb.retain(|a| {
-        let keep = kept(i);
+        let keep = stretches.iter().any(|&(s, e)| (s..e).contains(&i));
         i += 1;
         if !keep {
             left_out.push(a.call);
@@ -1231,17 +1236,19 @@ mod check_sample_tests {
 
     #[test]
     fn under_the_bound_every_tied_call_is_checked() {
-        let mut amb = tied(CHECK_REFINE_MAX);
-        assert!(sample_check(&mut amb).is_empty());
-        assert_eq!(amb.len(), CHECK_REFINE_MAX);
+        let max = ParentConfig::default().check_refine_max;
+        let mut amb = tied(max);
+        assert!(sample_check(&mut amb, max).is_empty());
+        assert_eq!(amb.len(), max);
     }
 
     #[test]
     fn past_the_bound_stretches_spread_over_the_capture_are_kept() {
-        let n = 10 * CHECK_REFINE_MAX + 7;
+        let max = ParentConfig::default().check_refine_max;
+        let n = 10 * max + 7;
         let mut amb = tied(n);
-        let left_out = sample_check(&mut amb);
-        assert_eq!(amb.len(), CHECK_REFINE_MAX);
+        let left_out = sample_check(&mut amb, max);
+        assert_eq!(amb.len(), max);
         assert_eq!(amb.len() + left_out.len(), n);
         assert!(left_out.windows(2).all(|w| w[0] < w[1]));
         // Consecutive calls, in CHECK_STRETCHES runs, one in each equal part of the capture.
@@ -1254,7 +1261,17 @@ mod check_sample_tests {
                 .iter()
                 .filter(|&&c| (k * part..(k + 1) * part).contains(&(c as usize)))
                 .count();
-            assert_eq!(inside, CHECK_REFINE_MAX / CHECK_STRETCHES, "part {k}");
+            assert_eq!(inside, max / CHECK_STRETCHES, "part {k}");
+        }
+    }
+
+    #[test]
+    fn a_bound_that_does_not_divide_evenly_still_keeps_exactly_that_many() {
+        for (n, max) in [(100, 37), (1000, 5), (50, 49), (17, 16)] {
+            let mut amb = tied(n);
+            let left_out = sample_check(&mut amb, max);
+            assert_eq!(amb.len(), max, "{n} {max}");
+            assert_eq!(left_out.len(), n - max, "{n} {max}");
         }
     }
 }
