@@ -768,8 +768,14 @@ fn charts_section(s: &mut String, doc: &Value, all: &[Value]) {
                 fmt(num(c, &["inference", "by_timing"]), 0),
                 if known {
                     format!(
-                        ", ambiguous {}; timing agreed with ids on {}",
+                        ", ambiguous {}; timing agreed with ids on {}{}",
                         fmt(num(c, &["inference", "ambiguous"]), 0),
+                        // An estimate when only stretches of the tied calls were checked.
+                        if num(c, &["timing_vs_ids", "left_out"]).unwrap_or(0.0) > 0.0 {
+                            "an estimated "
+                        } else {
+                            ""
+                        },
                         pct(num(c, &["timing_vs_ids", "share"]))
                     )
                 } else {
