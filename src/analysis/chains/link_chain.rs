@@ -135,7 +135,8 @@ pub struct IdAgreement {
     /// `agreed / checked`; when tied calls were left out (`left_out`), the tied calls'
     /// share in the sample stands for all of them (the two strata weighted by size).
     pub share: Option<f64>,
-    /// Tied calls with ids not checked (only a sample of traces is, past a bound).
+    /// Tied calls with ids not checked (past a bound, only stretches of the capture
+    /// are).
     pub left_out: u64,
 }
 

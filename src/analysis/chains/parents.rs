@@ -448,7 +448,6 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
                 choice,
                 ctx.choose(ci, &untraced, timing_rules, pool, &shadow),
             ) {
-                inf.stats.ids_checked += 1;
                 checked.push((ci, parent));
                 timing_choice = Some(tc.parent);
                 shadow_edges[ci as usize] = Some(Edge {
@@ -523,13 +522,10 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
     }
     inf.stats.swapped = swap_twins(calls, &windows, &mut inf.edges);
     let left_out = sample_check(&mut shadow_ambiguous, cfg.check_refine_max);
-    if !left_out.is_empty() {
-        let before = checked.len();
-        checked.retain(|(c, _)| left_out.binary_search(c).is_err());
-        let dropped = (before - checked.len()) as u64;
-        inf.stats.ids_checked -= dropped;
-        inf.stats.ids_check_left_out = dropped;
-    }
+    let before = checked.len();
+    checked.retain(|(c, _)| left_out.binary_search(c).is_err());
+    inf.stats.ids_checked = checked.len() as u64;
+    inf.stats.ids_check_left_out = (before - checked.len()) as u64;
     // With ids to check against, timing alone is refined the same way beside the real
     // inference: the two share nothing but the calls, so they run on two threads.
     let shadow = (!checked.is_empty()).then_some(&mut shadow_edges);
