@@ -196,7 +196,7 @@ fn analyze(config: &AnalyzeConfig) -> Result<ExitCode, RunError> {
                 summary::render(
                     &outcome.inputs,
                     &outcome.coverage,
-                    &outcome.tables,
+                    &outcome.figures,
                     &outcome.out_dir
                 )
             );

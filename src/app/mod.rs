@@ -51,7 +51,8 @@ pub enum RunError {
 
 /// What a run produced, for the caller to print or test.
 pub struct RunOutcome {
-    pub tables: Tables,
+    /// Row counts of the run's tables (the tables themselves are freed before the chains).
+    pub figures: TableFigures,
     pub coverage: Coverage,
     pub inputs: Vec<InputSummary>,
     pub out_dir: PathBuf,
@@ -248,7 +249,8 @@ fn finish_run(
             .context("merging earlier tables")
             .map_err(RunError::Output)?;
     }
-    tables::write_tables(&tables, &config.out).map_err(|e| RunError::Output(e.into()))?;
+    // The Parquet files are written beside the link measures, which leave a core idle.
+    let table_write = tables::TableWrite::start(&tables, &config.out, config.threads > 1);
     summary::write_quality_json(&config.out, &inputs, &coverage, &tables)
         .map_err(RunError::Output)?;
     clock.lap("tables out");
@@ -287,6 +289,25 @@ fn finish_run(
     }
     memory::release_freed();
     clock.lap("link measures");
+    // What the reports need from the exchanges and connections tables is read here, so
+    // that the tables can be freed once the chains have their calls: the parent
+    // inference is the run's largest working set and need not sit on top of them.
+    let figures = TableFigures::of(&tables)
+        .context("counting the tables")
+        .map_err(RunError::Output)?;
+    let query_names = crate::report::kit::query_names(&tables.exchanges, &naming)
+        .context("reading the query parameter names")
+        .map_err(RunError::Output)?;
+    // Payloads read back from tables written without --reproducible may carry timings.
+    let mut payloads = payload_samples(&tables, &naming)
+        .context("reading the payload samples")
+        .map_err(RunError::Output)?;
+    let exchange_durations = match &config.otlp_endpoint {
+        Some(_) => links::exchange_durations(&tables, &naming)
+            .context("reading the exchanges' durations")
+            .map_err(RunError::Output)?,
+        None => Vec::new(),
+    };
     let mut chain_config = ChainConfig::default();
     chain_config.parents.threads = config.threads;
     let mut chain_set = chains::calls_from_tables(&tables, &naming)
@@ -316,6 +337,9 @@ fn finish_run(
             .map_err(RunError::Output)?;
         inferred = Some((inference, forest));
     }
+    drop(tables);
+    table_write.wait().map_err(|e| RunError::Output(e.into()))?;
+    memory::release_freed();
     let traces_added = streamed_chains.is_some() || trace_set.is_some();
     let mut trace_report = trace_set
         .as_ref()
@@ -352,10 +376,6 @@ fn finish_run(
     memory::release_freed();
     clock.lap("chains");
     let constants: CostConstants = config.cost;
-    // Payloads read back from tables written without --reproducible may carry timings.
-    let mut payloads = payload_samples(&tables, &naming)
-        .context("reading the payload samples")
-        .map_err(RunError::Output)?;
     if config.reproducible {
         for p in payloads.values_mut() {
             p.timed_json_bytes = 0;
@@ -376,9 +396,7 @@ fn finish_run(
         infer_enums: config.http.sampler.infer_enums,
         all_http: config.kit_all,
         mesh_retries: assessed.score_constants.mesh_retries.round().max(0.0) as u32,
-        query_names: crate::report::kit::query_names(&tables.exchanges, &naming)
-            .context("reading the query parameter names")
-            .map_err(RunError::Output)?,
+        query_names,
         source: inputs
             .iter()
             .map(|i| {
@@ -393,9 +411,7 @@ fn finish_run(
     let report = LinkReport {
         inputs: &inputs,
         coverage: &coverage,
-        figures: TableFigures::of(&tables)
-            .context("counting the tables")
-            .map_err(RunError::Output)?,
+        figures: figures.clone(),
         naming: &naming,
         name_files: config
             .services
@@ -431,8 +447,7 @@ fn finish_run(
         export_otlp(
             endpoint,
             run_name,
-            &tables,
-            &naming,
+            &exchange_durations,
             &ranked,
             capture_seconds,
             &clock,
@@ -440,7 +455,7 @@ fn finish_run(
         .map_err(RunError::Output)?;
     }
     Ok(RunOutcome {
-        tables,
+        figures,
         coverage,
         inputs,
         out_dir: config.out.clone(),
@@ -564,20 +579,17 @@ fn read_live(
 fn export_otlp(
     endpoint: &str,
     run_name: &'static str,
-    tables: &Tables,
-    naming: &Naming,
+    exchanges: &[links::ExchangeDuration],
     ranked: &[Ranked],
     capture_seconds: Option<f64>,
     clock: &timings::StageClock,
 ) -> anyhow::Result<()> {
-    let exchanges =
-        links::exchange_durations(tables, naming).context("reading the exchanges' durations")?;
     let stages: Vec<(&'static str, f64)> = clock.stages.iter().map(|s| (s.stage, s.ms)).collect();
     crate::report::otel::export(
         endpoint,
         &crate::report::otel::RunExport {
             links: ranked,
-            exchanges: &exchanges,
+            exchanges,
             capture_seconds,
             started: clock.started,
             stages: &stages,
@@ -590,8 +602,7 @@ fn export_otlp(
 fn export_otlp(
     _endpoint: &str,
     _run_name: &'static str,
-    _tables: &Tables,
-    _naming: &Naming,
+    _exchanges: &[links::ExchangeDuration],
     _ranked: &[Ranked],
     _capture_seconds: Option<f64>,
     _clock: &timings::StageClock,

@@ -88,9 +88,13 @@ pub fn write_quality_json(
 }
 
 /// The terminal summary.
-pub fn render(inputs: &[InputSummary], cov: &Coverage, tables: &Tables, out_dir: &Path) -> String {
+pub fn render(
+    inputs: &[InputSummary],
+    cov: &Coverage,
+    figures: &TableFigures,
+    out_dir: &Path,
+) -> String {
     let mut s = String::new();
-    let figures = TableFigures::of(tables).unwrap_or_default();
     let _ = writeln!(s, "inputs");
     for i in inputs {
         let gz = if i.gzipped { "+gzip" } else { "" };

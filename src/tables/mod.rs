@@ -20,7 +20,7 @@ use dns::DnsColumns;
 use exchanges::ExchangeColumns;
 use payloads::PayloadColumns;
 
-pub use parquet::{read_tables, write_tables, TableError, TableKind};
+pub use parquet::{read_tables, write_tables, TableError, TableKind, TableWrite};
 
 /// The tables of a run.
 #[derive(Clone, Debug)]

@@ -155,6 +155,58 @@ pub fn write_tables(tables: &Tables, dir: &Path) -> Result<(), TableError> {
     Ok(())
 }
 
+/// The tables being written to Parquet while the run goes on: on a thread of their own,
+/// or already written when the run has one thread. The writer holds its own copy of the
+/// tables (a DataFrame's columns are shared, not copied), so the memory they hold is
+/// freed once both the run and the writer are done with them. Dropped without
+/// [`TableWrite::wait`] (a run that failed later), it still waits for the files to be
+/// complete.
+pub struct TableWrite {
+    state: WriteState,
+}
+
+enum WriteState {
+    Running(std::thread::JoinHandle<Result<(), TableError>>),
+    Done(Result<(), TableError>),
+    Taken,
+}
+
+impl TableWrite {
+    /// Starts writing `tables` under `dir`; `background: false` writes them now.
+    pub fn start(tables: &Tables, dir: &Path, background: bool) -> TableWrite {
+        // The directory is made here, so the run can write its other files beside.
+        if !background || std::fs::create_dir_all(dir).is_err() {
+            return TableWrite {
+                state: WriteState::Done(write_tables(tables, dir)),
+            };
+        }
+        let (tables, dir) = (tables.clone(), dir.to_path_buf());
+        TableWrite {
+            state: WriteState::Running(std::thread::spawn(move || write_tables(&tables, &dir))),
+        }
+    }
+
+    /// Waits for the files; a panic of the writer is passed on.
+    pub fn wait(mut self) -> Result<(), TableError> {
+        match std::mem::replace(&mut self.state, WriteState::Taken) {
+            WriteState::Running(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            WriteState::Done(result) => result,
+            WriteState::Taken => Ok(()),
+        }
+    }
+}
+
+impl Drop for TableWrite {
+    fn drop(&mut self) {
+        if let WriteState::Running(handle) = std::mem::replace(&mut self.state, WriteState::Taken) {
+            // The run has already failed: its error is the one reported.
+            let _ = handle.join();
+        }
+    }
+}
+
 fn read_one(path: &Path) -> Result<(TableKind, DataFrame), TableError> {
     let file = File::open(path).map_err(|source| TableError::Io {
         path: path.into(),
@@ -252,4 +304,48 @@ pub fn read_tables(paths: &[PathBuf]) -> Result<Tables, TableError> {
             .map_err(|source| TableError::Polars { path: dir, source })?;
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Written on a thread or inline, the files are the same; the writer's error is
+    /// returned by `wait`; a writer dropped unwaited still leaves complete files.
+    #[test]
+    fn a_background_write_gives_the_inline_files_and_its_errors() {
+        let tables = Tables::empty().unwrap();
+        let (inline, background) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        TableWrite::start(&tables, inline.path(), false)
+            .wait()
+            .unwrap();
+        TableWrite::start(&tables, background.path(), true)
+            .wait()
+            .unwrap();
+        for file in [EXCHANGES_FILE, CONNECTIONS_FILE, DNS_FILE, PAYLOADS_FILE] {
+            let read = |dir: &Path| std::fs::read(dir.join(file)).unwrap();
+            assert_eq!(read(inline.path()), read(background.path()), "{file}");
+        }
+
+        let dropped = tempfile::tempdir().unwrap();
+        drop(TableWrite::start(&tables, dropped.path(), true));
+        let paths: Vec<PathBuf> = [EXCHANGES_FILE, CONNECTIONS_FILE]
+            .iter()
+            .map(|f| dropped.path().join(f))
+            .collect();
+        let back = read_tables(&paths).unwrap();
+        assert_eq!(
+            back.exchanges.get_column_names(),
+            tables.exchanges.get_column_names()
+        );
+
+        // A directory that cannot be made: a file stands in its way.
+        let blocked = tempfile::tempdir().unwrap();
+        let file = blocked.path().join("out");
+        std::fs::write(&file, b"not a directory").unwrap();
+        for background in [false, true] {
+            let err = TableWrite::start(&tables, &file, background).wait();
+            assert!(matches!(err, Err(TableError::Io { .. })), "{err:?}");
+        }
+    }
 }

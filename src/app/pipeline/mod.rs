@@ -50,11 +50,25 @@ impl Rows {
 
     /// The run's tables (see [`Tables::from_shards`]).
     pub fn finish(self) -> polars::prelude::PolarsResult<Tables> {
-        let shards = self
-            .shards
-            .into_iter()
-            .map(TableBuilder::finish)
-            .collect::<polars::prelude::PolarsResult<Vec<_>>>()?;
+        // The shards are as many as the run's threads: each one's rows become tables on
+        // a thread of their own.
+        let shards = std::thread::scope(|scope| {
+            let mut shards = self.shards.into_iter();
+            let first = shards.next();
+            let rest: Vec<_> = shards.map(|b| scope.spawn(move || b.finish())).collect();
+            let mut tables = Vec::with_capacity(rest.len() + 1);
+            tables.extend(first.map(TableBuilder::finish));
+            for handle in rest {
+                tables.push(
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                );
+            }
+            tables
+                .into_iter()
+                .collect::<polars::prelude::PolarsResult<Vec<_>>>()
+        })?;
         Tables::from_shards(self.reader.finish()?, shards)
     }
 }
