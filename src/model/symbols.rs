@@ -11,6 +11,8 @@ pub type Sym = u32;
 pub struct Symbols {
     ids: FxHashMap<Box<str>, Sym>,
     values: Vec<Box<str>>,
+    /// The id of each address's text, so that a row's addresses are not formatted anew.
+    ips: FxHashMap<std::net::IpAddr, Sym>,
 }
 
 impl Symbols {
@@ -21,6 +23,16 @@ impl Symbols {
         let id = self.values.len() as Sym;
         self.values.push(value.into());
         self.ids.insert(value.into(), id);
+        id
+    }
+
+    /// The id of an address's text (`Display`: `10.0.0.7`, `fd00::7`).
+    pub fn intern_ip(&mut self, ip: std::net::IpAddr) -> Sym {
+        if let Some(&id) = self.ips.get(&ip) {
+            return id;
+        }
+        let id = self.intern(&ip.to_string());
+        self.ips.insert(ip, id);
         id
     }
 

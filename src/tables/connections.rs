@@ -383,11 +383,9 @@ impl ConnectionColumns {
         let t = &c.tcp;
         let (up, down) = (&t.client_to_server, &t.server_to_client);
         self.conn_id.push(t.conn.0);
-        self.client_ip
-            .push(strings.intern(&t.client.ip.to_string()));
+        self.client_ip.push(strings.intern_ip(t.client.ip));
         self.client_port.push(u32::from(t.client.port));
-        self.server_ip
-            .push(strings.intern(&t.server.ip.to_string()));
+        self.server_ip.push(strings.intern_ip(t.server.ip));
         self.server_port.push(u32::from(t.server.port));
         self.first_ns.push(t.first_packet.nanos());
         self.last_ns.push(t.last_packet.nanos());

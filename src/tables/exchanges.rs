@@ -149,11 +149,9 @@ impl ExchangeColumns {
     pub fn push(&mut self, x: &Exchange, strings: &mut Symbols) {
         self.conn_id.push(x.conn.0);
         self.index.push(x.index);
-        self.client_ip
-            .push(strings.intern(&x.client.ip.to_string()));
+        self.client_ip.push(strings.intern_ip(x.client.ip));
         self.client_port.push(u32::from(x.client.port));
-        self.server_ip
-            .push(strings.intern(&x.server.ip.to_string()));
+        self.server_ip.push(strings.intern_ip(x.server.ip));
         self.server_port.push(u32::from(x.server.port));
         self.version.push(strings.intern(x.version));
         self.method.push(strings.intern_opt(x.method.as_deref()));

@@ -370,12 +370,9 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
             .entry(route_key(&calls[w.call as usize]))
             .or_default() += 1;
     }
+    // Without trace ids there is no check, and timing's model is the model.
     let affinity = with_ids.learn(&requests);
-    let timing_affinity = if traced {
-        timing_only.learn(&requests)
-    } else {
-        with_ids.learn(&requests)
-    };
+    let timing_affinity = traced.then(|| timing_only.learn(&requests));
     // The candidates collected (up to `MAX_COLLECTED` entries each) are learned: free
     // them before pass 2 and the refinement allocate theirs.
     drop((with_ids, timing_only));
@@ -390,7 +387,7 @@ pub fn infer_parents(calls: &[Call], cfg: &ParentConfig) -> Inference {
     let mut last_on_conn: FxHashMap<u64, u32> = FxHashMap::default();
     let mut sibling_parent: FxHashMap<(IpAddr, u128, u64), u32> = FxHashMap::default();
     let rules = &affinity;
-    let timing_rules = &timing_affinity;
+    let timing_rules = timing_affinity.as_ref().unwrap_or(&affinity);
     // What each parent has done so far (children started and answered), for the gap.
     let mut progress: FxHashMap<u32, Progress> = FxHashMap::default();
     // The same, as timing alone would have it (for the check of timing against ids).

@@ -10,17 +10,38 @@ const MAX_METHOD: usize = 48;
 /// `GetOrdersId`), cut at 48 characters. Only its length and letters matter for the
 /// sizes; the same server and route give the same path, as one RPC method would.
 pub fn grpc_path(host: Option<&str>, method: &str, route: Option<&str>) -> String {
+    let mut path = String::new();
+    grpc_path_into(host, method, route, &mut path);
+    path
+}
+
+/// [`grpc_path`] written into `path` (cleared first), which the replay reuses.
+pub fn grpc_path_into(host: Option<&str>, method: &str, route: Option<&str>, path: &mut String) {
     let label = host
         .map(|h| h.split([':', '.']).next().unwrap_or(""))
         .filter(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()))
         .unwrap_or("service");
-    let mut path = String::from("/linkrank.");
-    camel(label, &mut path, usize::MAX);
+    path.clear();
+    path.push_str("/linkrank.");
+    camel(label, path, usize::MAX);
     path.push('/');
     let start = path.len();
-    camel(&method.to_ascii_lowercase(), &mut path, start + MAX_METHOD);
-    camel(route.unwrap_or(""), &mut path, start + MAX_METHOD);
-    path
+    // A method of one word (all real ones) is camel-cased in place: its first letter
+    // upper case, the rest lower case.
+    if !method.is_empty() && method.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        let max = start + MAX_METHOD;
+        for (i, c) in method.chars().enumerate() {
+            path.push(if i == 0 {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            });
+        }
+        path.truncate(max.min(path.len()));
+    } else {
+        camel(&method.to_ascii_lowercase(), path, start + MAX_METHOD);
+    }
+    camel(route.unwrap_or(""), path, start + MAX_METHOD);
 }
 
 /// Appends the alphanumeric words of `s` capitalised, while `out` is shorter than `max`.
@@ -55,5 +76,40 @@ pub fn grpc_status(http: u16) -> u8 {
         503 => 14,
         504 => 4,
         _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The path as first defined: the whole method lower-cased, then camel-cased.
+    fn reference(host: Option<&str>, method: &str, route: Option<&str>) -> String {
+        let label = host
+            .map(|h| h.split([':', '.']).next().unwrap_or(""))
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()))
+            .unwrap_or("service");
+        let mut path = String::from("/linkrank.");
+        camel(label, &mut path, usize::MAX);
+        path.push('/');
+        let start = path.len();
+        camel(&method.to_ascii_lowercase(), &mut path, start + MAX_METHOD);
+        camel(route.unwrap_or(""), &mut path, start + MAX_METHOD);
+        path
+    }
+
+    proptest::proptest! {
+        /// Written into a reused buffer, the path is the reference's, whatever the method
+        /// (one word or several, any case, longer than the cut) and route.
+        #[test]
+        fn the_reused_buffer_gives_the_reference_path(
+            method in "[A-Za-z0-9_-]{0,60}",
+            route in proptest::option::of("(/[a-z{}0-9]{0,12}){0,6}"),
+            host in proptest::option::of("[a-z0-9.:-]{0,20}"),
+        ) {
+            let mut path = String::from("left over");
+            grpc_path_into(host.as_deref(), &method, route.as_deref(), &mut path);
+            proptest::prop_assert_eq!(&path, &reference(host.as_deref(), &method, route.as_deref()));
+        }
     }
 }

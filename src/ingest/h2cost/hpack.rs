@@ -62,10 +62,28 @@ static STATIC_BY_NAME: LazyLock<FxHashMap<&'static [u8], StaticEntries>> = LazyL
 
 /// One dynamic-table entry and the number of its insertion.
 struct Entry {
-    name: Box<[u8]>,
-    value: Box<[u8]>,
+    /// The name, then the value.
+    field: Vec<u8>,
+    name_len: usize,
     seq: u64,
 }
+
+impl Entry {
+    fn name(&self) -> &[u8] {
+        self.field.get(..self.name_len).unwrap_or_default()
+    }
+
+    /// RFC 7541 §4.1 size.
+    fn size(&self) -> usize {
+        self.field.len() + ENTRY_OVERHEAD
+    }
+}
+
+/// Evicted buffers kept for the next insertions: most fields fit this many octets, and
+/// a full table evicts about as many buffers as it takes (at most
+/// `SPARE_BUFFERS * SPARE_CAPACITY` octets beside the table per encoder).
+const SPARE_BUFFERS: usize = 8;
+const SPARE_CAPACITY: usize = 256;
 
 /// The octets an HPACK encoder writes for each field, without writing them.
 ///
@@ -87,9 +105,13 @@ pub struct Hpack {
     inserted: u64,
     /// Newest entry of each field (key: [`field_key`]) and of each name.
     by_field: FxHashMap<Vec<u8>, u64>,
-    by_name: FxHashMap<Box<[u8]>, u64>,
+    by_name: FxHashMap<Vec<u8>, u64>,
     /// Scratch for field keys.
     key: Vec<u8>,
+    /// Buffers of evicted entries and keys, reused by the next insertions: in a full
+    /// table every insertion evicts, and without them each would allocate and free
+    /// three buffers.
+    spare: Vec<Vec<u8>>,
 }
 
 /// A field's key in `by_field`: the name's length, the name, the value.
@@ -119,6 +141,7 @@ impl Hpack {
             by_field: FxHashMap::default(),
             by_name: FxHashMap::default(),
             key: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -180,21 +203,30 @@ impl Hpack {
         STATIC_TABLE.len() + 1 + (self.inserted - 1 - seq) as usize
     }
 
+    /// Only called for a field the table lacks (`find` found no full match).
     fn insert(&mut self, name: &[u8], value: &[u8]) {
         let seq = self.inserted;
         self.inserted += 1;
         self.size += name.len() + value.len() + ENTRY_OVERHEAD;
-        field_key(&mut self.key, name, value);
-        self.by_field.insert(self.key.clone(), seq);
+        let mut key = self.spare.pop().unwrap_or_default();
+        field_key(&mut key, name, value);
+        self.by_field.insert(key, seq);
         match self.by_name.get_mut(name) {
             Some(s) => *s = seq,
             None => {
-                self.by_name.insert(name.into(), seq);
+                let mut key = self.spare.pop().unwrap_or_default();
+                key.clear();
+                key.extend_from_slice(name);
+                self.by_name.insert(key, seq);
             }
         }
+        let mut field = self.spare.pop().unwrap_or_default();
+        field.clear();
+        field.extend_from_slice(name);
+        field.extend_from_slice(value);
         self.entries.push_back(Entry {
-            name: name.into(),
-            value: value.into(),
+            field,
+            name_len: name.len(),
             seq,
         });
         // An entry larger than the table empties it, itself included (RFC 7541 §4.4).
@@ -202,14 +234,27 @@ impl Hpack {
             let Some(old) = self.entries.pop_front() else {
                 break;
             };
-            self.size -= old.name.len() + old.value.len() + ENTRY_OVERHEAD;
-            field_key(&mut self.key, &old.name, &old.value);
+            self.size -= old.size();
+            let (name, value) = old.field.split_at(old.name_len);
+            field_key(&mut self.key, name, value);
             if self.by_field.get(self.key.as_slice()) == Some(&old.seq) {
-                self.by_field.remove(self.key.as_slice());
+                if let Some((key, _)) = self.by_field.remove_entry(self.key.as_slice()) {
+                    self.keep(key);
+                }
             }
-            if self.by_name.get(&old.name) == Some(&old.seq) {
-                self.by_name.remove(&old.name);
+            if self.by_name.get(old.name()) == Some(&old.seq) {
+                if let Some((key, _)) = self.by_name.remove_entry(old.name()) {
+                    self.keep(key);
+                }
             }
+            self.keep(old.field);
+        }
+    }
+
+    /// Keeps an emptied buffer for reuse, if it is small and the spares are few.
+    fn keep(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= SPARE_CAPACITY {
+            self.spare.push(buf);
         }
     }
 }

@@ -12,7 +12,7 @@ pub mod hpack;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use grpc::{grpc_path, grpc_status};
+pub use grpc::{grpc_path, grpc_path_into, grpc_status};
 use hpack::{policy, Hpack};
 
 use crate::model::Exchange;
@@ -60,8 +60,9 @@ const RESP: usize = 1;
 pub struct Replay {
     h2: [Hpack; 2],
     grpc: [Hpack; 2],
-    /// Scratch: the lower-cased name.
+    /// Scratch: the lower-cased name, the gRPC path.
     name: Vec<u8>,
+    path: String,
 }
 
 impl Default for Replay {
@@ -143,6 +144,7 @@ impl Replay {
             h2: [Hpack::new(true), Hpack::new(true)],
             grpc: [Hpack::new(true), Hpack::new(true)],
             name: Vec::new(),
+            path: String::new(),
         }
     }
 
@@ -179,10 +181,10 @@ impl Replay {
         // gRPC: a unary call carrying the application's metadata.
         let enc = &mut self.grpc[REQ];
         let host_str = host.map(String::from_utf8_lossy);
-        let gpath = grpc_path(host_str.as_deref(), req.method, req.route);
+        grpc_path_into(host_str.as_deref(), req.method, req.route, &mut self.path);
         let mut block = enc.field(b":method", b"POST", hpack::Index::Yes)
             + enc.field(b":scheme", b"http", hpack::Index::Yes)
-            + enc.field(b":path", gpath.as_bytes(), policy(b":path", true));
+            + enc.field(b":path", self.path.as_bytes(), policy(b":path", true));
         if let Some(a) = authority {
             block += enc.field(b":authority", a, hpack::Index::Yes);
         }
