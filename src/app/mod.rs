@@ -251,7 +251,10 @@ fn finish_run(
     }
     // The Parquet files are written beside the link measures, which leave a core idle.
     let table_write = tables::TableWrite::start(&tables, &config.out, config.threads > 1);
-    summary::write_quality_json(&config.out, &inputs, &coverage, &tables)
+    let figures = TableFigures::of(&tables)
+        .context("counting the tables")
+        .map_err(RunError::Output)?;
+    summary::write_quality_json(&config.out, &inputs, &coverage, &figures)
         .map_err(RunError::Output)?;
     clock.lap("tables out");
 
@@ -292,9 +295,6 @@ fn finish_run(
     // What the reports need from the exchanges and connections tables is read here, so
     // that the tables can be freed once the chains have their calls: the parent
     // inference is the run's largest working set and need not sit on top of them.
-    let figures = TableFigures::of(&tables)
-        .context("counting the tables")
-        .map_err(RunError::Output)?;
     let query_names = crate::report::kit::query_names(&tables.exchanges, &naming)
         .context("reading the query parameter names")
         .map_err(RunError::Output)?;

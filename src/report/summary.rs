@@ -53,11 +53,11 @@ impl TableFigures {
 
 /// Value counts of a string column, largest first, ties by name.
 fn counts(df: &DataFrame, column: &str) -> PolarsResult<Vec<(String, u32)>> {
-    let mut map = std::collections::BTreeMap::<String, u32>::new();
+    let mut map = std::collections::BTreeMap::<&str, u32>::new();
     for v in df.column(column)?.str()?.iter().flatten() {
-        *map.entry(v.to_owned()).or_default() += 1;
+        *map.entry(v).or_default() += 1;
     }
-    let mut v: Vec<_> = map.into_iter().collect();
+    let mut v: Vec<_> = map.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(v)
 }
@@ -67,20 +67,20 @@ struct QualityFile<'a> {
     schema: &'static str,
     inputs: &'a [InputSummary],
     capture: &'a Coverage,
-    tables: TableFigures,
+    tables: &'a TableFigures,
 }
 
 pub fn write_quality_json(
     dir: &Path,
     inputs: &[InputSummary],
     cov: &Coverage,
-    tables: &Tables,
+    figures: &TableFigures,
 ) -> anyhow::Result<()> {
     let file = QualityFile {
         schema: "linkrank.quality/v1",
         inputs,
         capture: cov,
-        tables: TableFigures::of(tables)?,
+        tables: figures,
     };
     let path = dir.join("quality.json");
     let json = serde_json::to_string_pretty(&file)?;
