@@ -23,29 +23,23 @@ pub fn grpc_path_into(host: Option<&str>, method: &str, route: Option<&str>, pat
         .unwrap_or("service");
     path.clear();
     path.push_str("/linkrank.");
-    camel(label, path, usize::MAX);
+    camel(label, path, usize::MAX, Rest::AsIs);
     path.push('/');
     let start = path.len();
-    // A method of one word (all real ones) is camel-cased in place: its first letter
-    // upper case, the rest lower case.
-    if !method.is_empty() && method.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        let max = start + MAX_METHOD;
-        for (i, c) in method.chars().enumerate() {
-            path.push(if i == 0 {
-                c.to_ascii_uppercase()
-            } else {
-                c.to_ascii_lowercase()
-            });
-        }
-        path.truncate(max.min(path.len()));
-    } else {
-        camel(&method.to_ascii_lowercase(), path, start + MAX_METHOD);
-    }
-    camel(route.unwrap_or(""), path, start + MAX_METHOD);
+    camel(method, path, start + MAX_METHOD, Rest::Lower);
+    camel(route.unwrap_or(""), path, start + MAX_METHOD, Rest::AsIs);
+}
+
+/// What [`camel`] does with the letters after a word's first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rest {
+    AsIs,
+    /// Lower-cased (the HTTP method: `GET` -> `Get`).
+    Lower,
 }
 
 /// Appends the alphanumeric words of `s` capitalised, while `out` is shorter than `max`.
-fn camel(s: &str, out: &mut String, max: usize) {
+fn camel(s: &str, out: &mut String, max: usize, rest: Rest) {
     for word in s.split(|c: char| !c.is_ascii_alphanumeric()) {
         let mut chars = word.chars();
         if let Some(first) = chars.next() {
@@ -53,7 +47,10 @@ fn camel(s: &str, out: &mut String, max: usize) {
                 break;
             }
             out.push(first.to_ascii_uppercase());
-            out.extend(chars);
+            match rest {
+                Rest::AsIs => out.extend(chars),
+                Rest::Lower => out.extend(chars.map(|c| c.to_ascii_lowercase())),
+            }
         }
     }
     out.truncate(max.min(out.len()));
@@ -90,11 +87,21 @@ mod tests {
             .filter(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()))
             .unwrap_or("service");
         let mut path = String::from("/linkrank.");
-        camel(label, &mut path, usize::MAX);
+        camel(label, &mut path, usize::MAX, Rest::AsIs);
         path.push('/');
         let start = path.len();
-        camel(&method.to_ascii_lowercase(), &mut path, start + MAX_METHOD);
-        camel(route.unwrap_or(""), &mut path, start + MAX_METHOD);
+        camel(
+            &method.to_ascii_lowercase(),
+            &mut path,
+            start + MAX_METHOD,
+            Rest::AsIs,
+        );
+        camel(
+            route.unwrap_or(""),
+            &mut path,
+            start + MAX_METHOD,
+            Rest::AsIs,
+        );
         path
     }
 
