@@ -14,6 +14,7 @@
 //! lives (that is what HPACK is); secrets are never indexed, and nothing is ever read back.
 
 use std::collections::VecDeque;
+use std::hash::Hasher;
 use std::sync::LazyLock;
 
 use rustc_hash::FxHashMap;
@@ -60,17 +61,24 @@ static STATIC_BY_NAME: LazyLock<FxHashMap<&'static [u8], StaticEntries>> = LazyL
     m
 });
 
-/// One dynamic-table entry and the number of its insertion.
+/// One dynamic-table entry, the number of its insertion and the hashes it is found by.
 struct Entry {
     /// The name, then the value.
     field: Vec<u8>,
     name_len: usize,
     seq: u64,
+    field_hash: u64,
+    name_hash: u64,
 }
 
 impl Entry {
     fn name(&self) -> &[u8] {
         self.field.get(..self.name_len).unwrap_or_default()
+    }
+
+    fn is(&self, name: &[u8], value: &[u8]) -> bool {
+        self.field.len() == name.len() + value.len()
+            && self.field.split_at(self.name_len) == (name, value)
     }
 
     /// RFC 7541 §4.1 size.
@@ -103,23 +111,35 @@ pub struct Hpack {
     size: usize,
     /// Insertions so far; the newest entry's `seq` is `inserted - 1`.
     inserted: u64,
-    /// Newest entry of each field (key: [`field_key`]) and of each name.
-    by_field: FxHashMap<Vec<u8>, u64>,
-    by_name: FxHashMap<Vec<u8>, u64>,
-    /// Scratch for field keys.
-    key: Vec<u8>,
-    /// Buffers of evicted entries and keys, reused by the next insertions: in a full
-    /// table every insertion evicts, and without them each would allocate and free
-    /// three buffers.
+    /// The newest entry of each field hash ([`field_hash`]) and of each name hash: keyed
+    /// by hash, so that a lookup neither copies nor allocates a key. Two fields (or
+    /// names) with one hash share a slot, which holds the newest of them; a lookup that
+    /// finds another field there scans the table (see [`Hpack::newest`]). A slot is
+    /// emptied when its entry is evicted: entries leave oldest first, so no entry with
+    /// that hash is left, and an empty slot means the field is not in the table.
+    by_field: FxHashMap<u64, u64>,
+    by_name: FxHashMap<u64, u64>,
+    /// Buffers of evicted entries, reused by the next insertions: in a full table every
+    /// insertion evicts, and without them each would allocate and free a buffer.
     spare: Vec<Vec<u8>>,
+    /// Tests: every field and name hashes alike, so that every lookup takes the scan.
+    #[cfg(test)]
+    collide: bool,
 }
 
-/// A field's key in `by_field`: the name's length, the name, the value.
-fn field_key(key: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    key.clear();
-    key.extend_from_slice(&(name.len() as u32).to_le_bytes());
-    key.extend_from_slice(name);
-    key.extend_from_slice(value);
+/// A field's hash in `by_field`: the name's length, the name, the value.
+fn field_hash(name: &[u8], value: &[u8]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write_usize(name.len());
+    h.write(name);
+    h.write(value);
+    h.finish()
+}
+
+fn name_hash(name: &[u8]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(name);
+    h.finish()
 }
 
 /// What the table offers a field.
@@ -140,9 +160,35 @@ impl Hpack {
             inserted: 0,
             by_field: FxHashMap::default(),
             by_name: FxHashMap::default(),
-            key: Vec::new(),
             spare: Vec::new(),
+            #[cfg(test)]
+            collide: false,
         }
+    }
+
+    /// An encoder whose fields and names all share one hash (tests of the scan).
+    #[cfg(test)]
+    pub(crate) fn colliding(huffman: bool) -> Self {
+        Hpack {
+            collide: true,
+            ..Hpack::new(huffman)
+        }
+    }
+
+    fn field_hash(&self, name: &[u8], value: &[u8]) -> u64 {
+        #[cfg(test)]
+        if self.collide {
+            return 0;
+        }
+        field_hash(name, value)
+    }
+
+    fn name_hash(&self, name: &[u8]) -> u64 {
+        #[cfg(test)]
+        if self.collide {
+            return 0;
+        }
+        name_hash(name)
     }
 
     /// Octets the dynamic table holds (RFC 7541 §4.1 size, at most [`TABLE_SIZE`]).
@@ -185,17 +231,33 @@ impl Hpack {
         if let Some(&(_, i)) = statics.and_then(|e| e.iter().find(|(v, _)| *v == value)) {
             return Found::Field(i);
         }
-        field_key(&mut self.key, name, value);
-        if let Some(&seq) = self.by_field.get(self.key.as_slice()) {
+        let slot = self.by_field.get(&self.field_hash(name, value)).copied();
+        if let Some(seq) = self.newest(slot, |e| e.is(name, value)) {
             return Found::Field(self.dynamic_index(seq));
         }
         if let Some(&(_, i)) = statics.and_then(|e| e.first()) {
             return Found::Name(i);
         }
-        match self.by_name.get(name) {
-            Some(&seq) => Found::Name(self.dynamic_index(seq)),
+        let slot = self.by_name.get(&self.name_hash(name)).copied();
+        match self.newest(slot, |e| e.name() == name) {
+            Some(seq) => Found::Name(self.dynamic_index(seq)),
             None => Found::None,
         }
+    }
+
+    /// The newest entry that `is` accepts, given the `seq` its hash slot holds: that
+    /// entry when it is the one (always but for a hash collision), else the newest in a
+    /// scan of the table; none when the slot is empty.
+    fn newest(&self, slot: Option<u64>, is: impl Fn(&Entry) -> bool) -> Option<u64> {
+        let seq = slot?;
+        let first = self.inserted - self.entries.len() as u64;
+        let entry = self
+            .entries
+            .get(usize::try_from(seq.checked_sub(first)?).ok()?)?;
+        if is(entry) {
+            return Some(seq);
+        }
+        self.entries.iter().rev().find(|e| is(e)).map(|e| e.seq)
     }
 
     /// The index of the dynamic entry inserted `seq`-th: 62 is the newest.
@@ -208,18 +270,9 @@ impl Hpack {
         let seq = self.inserted;
         self.inserted += 1;
         self.size += name.len() + value.len() + ENTRY_OVERHEAD;
-        let mut key = self.spare.pop().unwrap_or_default();
-        field_key(&mut key, name, value);
-        self.by_field.insert(key, seq);
-        match self.by_name.get_mut(name) {
-            Some(s) => *s = seq,
-            None => {
-                let mut key = self.spare.pop().unwrap_or_default();
-                key.clear();
-                key.extend_from_slice(name);
-                self.by_name.insert(key, seq);
-            }
-        }
+        let (field_hash, name_hash) = (self.field_hash(name, value), self.name_hash(name));
+        self.by_field.insert(field_hash, seq);
+        self.by_name.insert(name_hash, seq);
         let mut field = self.spare.pop().unwrap_or_default();
         field.clear();
         field.extend_from_slice(name);
@@ -228,6 +281,8 @@ impl Hpack {
             field,
             name_len: name.len(),
             seq,
+            field_hash,
+            name_hash,
         });
         // An entry larger than the table empties it, itself included (RFC 7541 §4.4).
         while self.size > TABLE_SIZE {
@@ -235,17 +290,11 @@ impl Hpack {
                 break;
             };
             self.size -= old.size();
-            let (name, value) = old.field.split_at(old.name_len);
-            field_key(&mut self.key, name, value);
-            if self.by_field.get(self.key.as_slice()) == Some(&old.seq) {
-                if let Some((key, _)) = self.by_field.remove_entry(self.key.as_slice()) {
-                    self.keep(key);
-                }
+            if self.by_field.get(&old.field_hash) == Some(&old.seq) {
+                self.by_field.remove(&old.field_hash);
             }
-            if self.by_name.get(old.name()) == Some(&old.seq) {
-                if let Some((key, _)) = self.by_name.remove_entry(old.name()) {
-                    self.keep(key);
-                }
+            if self.by_name.get(&old.name_hash) == Some(&old.seq) {
+                self.by_name.remove(&old.name_hash);
             }
             self.keep(old.field);
         }
