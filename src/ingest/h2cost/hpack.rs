@@ -191,6 +191,18 @@ impl Hpack {
         name_hash(name)
     }
 
+    /// Empties the dynamic table: the encoder is then in a new one's state, with the
+    /// entries' buffers kept as spares (up to the usual bound) and the maps' capacity.
+    pub fn clear(&mut self) {
+        while let Some(old) = self.entries.pop_front() {
+            self.keep(old.field);
+        }
+        self.by_field.clear();
+        self.by_name.clear();
+        self.size = 0;
+        self.inserted = 0;
+    }
+
     /// Octets the dynamic table holds (RFC 7541 §4.1 size, at most [`TABLE_SIZE`]).
     pub fn held_bytes(&self) -> usize {
         self.size

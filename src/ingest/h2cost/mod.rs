@@ -138,6 +138,18 @@ fn header_value<'h>(headers: &'h [httparse::Header<'_>], name: &str) -> Option<&
         .map(|h| h.value.trim_ascii())
 }
 
+thread_local! {
+    /// Replays that closed connections gave back, emptied, kept per thread for the next
+    /// connections: a capture of short connections opens one for each, and a new
+    /// replay's encoders allocate their tables and first entries again. Boxed as the
+    /// connections hold them, so that handing one out allocates nothing.
+    #[allow(clippy::vec_box)]
+    static RECYCLED: std::cell::RefCell<Vec<Box<Replay>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Replays kept per thread (each holds at most a few KB of spare buffers).
+const RECYCLED_MAX: usize = 16;
+
 impl Replay {
     pub fn new() -> Self {
         Replay {
@@ -146,6 +158,26 @@ impl Replay {
             name: Vec::new(),
             path: String::new(),
         }
+    }
+
+    /// A replay in a new one's state: one this thread got back ([`Replay::recycle`]),
+    /// else a new one.
+    pub fn fresh() -> Box<Replay> {
+        RECYCLED.with(|r| r.borrow_mut().pop()).unwrap_or_default()
+    }
+
+    /// Empties a closed connection's replay (its encoders as new ones, their buffers
+    /// kept) and keeps it for the thread's next connection.
+    pub fn recycle(mut self: Box<Self>) {
+        for enc in self.h2.iter_mut().chain(&mut self.grpc) {
+            enc.clear();
+        }
+        RECYCLED.with(|r| {
+            let mut r = r.borrow_mut();
+            if r.len() < RECYCLED_MAX {
+                r.push(self);
+            }
+        });
     }
 
     /// Dynamic-table octets the four encoders hold (each at most 4096).

@@ -380,3 +380,44 @@ fn grpc_names() {
         [0, 0, 3, 16, 7, 5, 6, 8, 1, 13, 12, 14, 4, 2, 2]
     );
 }
+
+/// A replay a closed connection gave back costs every head as a new one does: its
+/// tables start empty whatever the connection before it inserted.
+#[test]
+fn a_recycled_replay_is_a_new_one() {
+    let exchange = |r: &mut Replay, i: usize| {
+        let raw = format!(
+            "GET /orders/{i} HTTP/1.1\r\nHost: orders:8080\r\nUser-Agent: curl/8.5.0\r\nX-Request-Id: req-{i}\r\nAccept: */*\r\n\r\n"
+        );
+        let req = request(r, raw.as_bytes(), Some("/orders/{id}"));
+        let resp = response(
+            r,
+            200,
+            "OK",
+            &[("Content-Type", "application/json"), ("ETag", "\"v1\"")],
+        );
+        (req, resp)
+    };
+    // Fill one replay past its 4096-octet tables, so that the recycled one had evicted.
+    let mut first = Replay::fresh();
+    for i in 0..200 {
+        exchange(&mut first, i);
+    }
+    assert!(first.held_bytes() > 6000, "both request tables full");
+    let held = first.held_bytes();
+    first.recycle();
+    let mut again = Replay::fresh();
+    assert_eq!(
+        again.held_bytes(),
+        0,
+        "the recycled replay ({held} octets) was emptied"
+    );
+    let mut new = Replay::new();
+    for i in 0..50 {
+        assert_eq!(
+            exchange(&mut again, i),
+            exchange(&mut new, i),
+            "exchange {i}"
+        );
+    }
+}

@@ -341,6 +341,14 @@ pub(crate) struct H1Conn {
     pub(crate) h2c_request: Option<Box<Exchange>>,
 }
 
+impl Drop for H1Conn {
+    fn drop(&mut self) {
+        if let Some(replay) = self.replay.take() {
+            replay.recycle();
+        }
+    }
+}
+
 impl H1Conn {
     pub(crate) fn new(conn: ConnId, client: Endpoint, server: Endpoint, cfg: HttpConfig) -> Self {
         H1Conn {
@@ -357,7 +365,7 @@ impl H1Conn {
             upgraded_to: None,
             version: None,
             client_gap_seen: false,
-            replay: Some(Box::default()),
+            replay: Some(Replay::fresh()),
             switched_at: None,
             h2c_request: None,
         }

@@ -318,7 +318,11 @@ impl Sampler {
             return None;
         }
         let max = self.cfg.max_docs_per_key;
-        let st = self.keys.entry(key.clone()).or_default();
+        // The key is cloned only for its first body: `entry` would clone it for every one.
+        let st = match self.keys.get_mut(&key) {
+            Some(st) => st,
+            None => self.keys.entry(key.clone()).or_default(),
+        };
         st.bodies += 1;
         if st.docs.len() >= max && st.worst().is_none_or(|(_, w)| rank > w) {
             return None;
