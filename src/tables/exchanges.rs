@@ -146,7 +146,7 @@ impl ExchangeColumns {
         self.conn_id.is_empty()
     }
 
-    pub fn push(&mut self, x: &Exchange, strings: &mut Symbols) {
+    pub fn push(&mut self, mut x: Exchange, strings: &mut Symbols) {
         self.conn_id.push(x.conn.0);
         self.index.push(x.index);
         self.client_ip.push(strings.intern_ip(x.client.ip));
@@ -180,8 +180,8 @@ impl ExchangeColumns {
         self.resp_content_encoding
             .push(strings.intern_opt(x.resp_content_encoding.as_deref()));
         self.host.push(strings.intern_opt(x.host.as_deref()));
-        self.trace_id.push(x.trace_id.clone());
-        self.parent_span_id.push(x.parent_span_id.clone());
+        self.trace_id.push(x.trace_id.take());
+        self.parent_span_id.push(x.parent_span_id.take());
         self.req_header_names
             .push(strings.intern(&x.req_header_names));
         self.resp_header_names
@@ -204,7 +204,7 @@ impl ExchangeColumns {
         self.req_stall_ns.push(x.req_stall_ns);
         self.resp_stall_ns.push(x.resp_stall_ns);
         self.tls_decrypted.push(Some(x.tls_decrypted));
-        self.h2.push(x);
+        self.h2.push(&x);
     }
 
     /// Builds the DataFrame, consuming the columns.

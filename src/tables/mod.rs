@@ -141,10 +141,11 @@ pub struct TableBuilder {
 }
 
 impl TableBuilder {
-    pub fn push(&mut self, record: &Record) {
+    /// Takes the record: its own strings (trace ids) move into the columns.
+    pub fn push(&mut self, record: Record) {
         match record {
             Record::Exchange(x) => self.exchanges.push(x, &mut self.strings),
-            Record::Connection(c) => self.connections.push(c, &mut self.strings),
+            Record::Connection(c) => self.connections.push(&c, &mut self.strings),
         }
     }
 

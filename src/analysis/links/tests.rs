@@ -54,7 +54,7 @@ fn stalls_zero_windows_and_timeouts_per_link() {
         x.status = Some(200);
         x.req_stall_ns = req;
         x.resp_stall_ns = resp;
-        b.push(&Record::Exchange(x));
+        b.push(Record::Exchange(x));
     }
     let tcp = TcpSummary {
         conn: ConnId(0),
@@ -82,7 +82,7 @@ fn stalls_zero_windows_and_timeouts_per_link() {
         },
         close: CloseReason::Fin,
     };
-    b.push(&Record::Connection(Connection {
+    b.push(Record::Connection(Connection {
         tcp,
         protocol: L7Protocol::Http11,
         upgraded_to: None,

@@ -104,7 +104,7 @@ impl Shard {
             http_cov,
         } = self;
         call(flows, cov, &mut |ev| {
-            http.push(ev, http_cov, &mut |r| tables.push(&r))
+            http.push(ev, http_cov, &mut |r| tables.push(r))
         });
     }
 
@@ -118,7 +118,7 @@ impl Shard {
             mut http_cov,
         } = self;
         let skew = flows.finish_shared(&mut cov, &mut |ev| {
-            http.push(ev, &mut http_cov, &mut |r| tables.push(&r))
+            http.push(ev, &mut http_cov, &mut |r| tables.push(r))
         });
         cov.add(&http_cov);
         ShardOutput {
