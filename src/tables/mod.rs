@@ -310,7 +310,7 @@ mod tests {
     fn build(records: &[Record]) -> Tables {
         let mut b = TableBuilder::default();
         for r in records {
-            b.push(r);
+            b.push(r.clone());
         }
         b.finish().unwrap()
     }
