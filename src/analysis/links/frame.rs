@@ -2,6 +2,8 @@
 //! columns the link measures group and aggregate.
 
 use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 use polars::prelude::*;
@@ -35,8 +37,10 @@ impl RowNames {
         &self.servers[self.server_of[row] as usize].0
     }
 
-    pub fn client_ip(&self, row: usize) -> &str {
-        &self.clients[self.client_of[row] as usize].1
+    /// The position of the row's client among the distinct client addresses: equal for
+    /// two rows exactly when their clients' addresses are.
+    pub fn client_position(&self, row: usize) -> u32 {
+        self.client_of[row]
     }
 
     /// The distinct (client, server endpoint) pairs of the rows, each once, as (client
@@ -148,12 +152,20 @@ const RETRY_WINDOW_NS: i64 = 2_000_000_000;
 
 /// Per row: the header-name list `column` (lower-case, comma-separated) holds one of
 /// `names`.
+/// A client sends the same list on most of its requests: each distinct list is split once.
 fn header_flag(df: &DataFrame, column: &str, names: &[&str]) -> PolarsResult<Vec<bool>> {
+    let mut seen: FxHashMap<&str, bool> = FxHashMap::default();
     Ok(df
         .column(column)?
         .str()?
         .iter()
-        .map(|list| list.is_some_and(|l| l.split(',').any(|h| names.contains(&h.trim()))))
+        .map(|list| {
+            list.is_some_and(|l| {
+                *seen
+                    .entry(l)
+                    .or_insert_with(|| l.split(',').any(|h| names.contains(&h.trim())))
+            })
+        })
         .collect())
 }
 
@@ -169,37 +181,41 @@ fn retried_failures(ex: &DataFrame, names: &RowNames) -> PolarsResult<(Vec<bool>
     let end = ex.column(columns::RESP_LAST_NS)?.i64()?;
     let req_last = ex.column(columns::REQ_LAST_NS)?.i64()?;
     let failed = |s: Option<u32>| s.is_none_or(|s| s >= 500 || s == 429);
-    // The same request from the same client, in time order. The keys are read out of
-    // the columns once: a sort compares each row many times.
-    type Key<'a> = (
-        &'a str,
-        &'a str,
-        &'a str,
-        Option<&'a str>,
-        Option<&'a str>,
-        Option<u64>,
-    );
-    let keys: Vec<(Key<'_>, Option<i64>)> = method
+    // The same request from the same client, in time order. Each row's key is made of
+    // numbers standing for its strings (equal strings, equal numbers), so that the sort
+    // compares integers: only which rows share a key and their order in time matter. The
+    // client's position in `names` stands for its address (and so its name); the server
+    // is its name, whichever endpoint answered.
+    fn id<'a>(ids: &mut FxHashMap<&'a str, u32>, s: Option<&'a str>) -> u32 {
+        s.map_or(0, |s| {
+            let next = ids.len() as u32 + 1;
+            *ids.entry(s).or_insert(next)
+        })
+    }
+    let mut ids: FxHashMap<&str, u32> = FxHashMap::default();
+    type Key = (u32, u32, u32, u32, Option<u64>);
+    let mut keys: Vec<(Key, Option<i64>)> = Vec::with_capacity(n);
+    for (i, (((m, r), b), t)) in method
         .iter()
         .zip(route.iter())
         .zip(body.iter())
         .zip(start.iter())
         .enumerate()
-        .map(|(i, (((m, r), b), t))| {
-            let k = (
-                names.client(i).name.as_str(),
-                names.server(i).name.as_str(),
-                names.client_ip(i),
-                m,
-                r,
-                b,
-            );
-            (k, t)
-        })
-        .collect();
+    {
+        let server = id(&mut ids, Some(names.server(i).name.as_str()));
+        let k = (
+            names.client_position(i),
+            server,
+            id(&mut ids, m),
+            id(&mut ids, r),
+            b,
+        );
+        keys.push((k, t));
+    }
     let key = |i: usize| keys[i].0;
     let mut order: Vec<usize> = (0..n).filter(|&i| keys[i].1.is_some()).collect();
-    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    // Rows with equal keys and times stay in row order, as a stable sort leaves them.
+    order.sort_unstable_by_key(|&i| (keys[i], i));
     let (mut retried, mut recovered) = (vec![false; n], vec![false; n]);
     for w in order.windows(2) {
         let (i, j) = (w[0], w[1]);
