@@ -2,11 +2,10 @@
 //! columns the link measures group and aggregate.
 
 use std::collections::{BTreeMap, HashMap};
-
-use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 use polars::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::analysis::identity::{Named, Naming};
 use crate::ingest::http::h2::{grpc_http_status, grpc_status_name};
@@ -151,8 +150,8 @@ const FORWARDING_HEADERS: &[&str] = &["x-forwarded-for", "x-real-ip", "forwarded
 const RETRY_WINDOW_NS: i64 = 2_000_000_000;
 
 /// Per row: the header-name list `column` (lower-case, comma-separated) holds one of
-/// `names`.
-/// A client sends the same list on most of its requests: each distinct list is split once.
+/// `names`. A client sends the same list on most of its requests: each distinct list is
+/// split once.
 fn header_flag(df: &DataFrame, column: &str, names: &[&str]) -> PolarsResult<Vec<bool>> {
     let mut seen: FxHashMap<&str, bool> = FxHashMap::default();
     Ok(df
