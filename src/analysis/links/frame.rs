@@ -149,23 +149,27 @@ const FORWARDING_HEADERS: &[&str] = &["x-forwarded-for", "x-real-ip", "forwarded
 /// wire.
 const RETRY_WINDOW_NS: i64 = 2_000_000_000;
 
-/// Per row: the header-name list `column` (lower-case, comma-separated) holds one of
-/// `names`. A client sends the same list on most of its requests: each distinct list is
-/// split once.
-fn header_flag(df: &DataFrame, column: &str, names: &[&str]) -> PolarsResult<Vec<bool>> {
-    let mut seen: FxHashMap<&str, bool> = FxHashMap::default();
-    Ok(df
-        .column(column)?
-        .str()?
-        .iter()
-        .map(|list| {
-            list.is_some_and(|l| {
-                *seen
-                    .entry(l)
-                    .or_insert_with(|| l.split(',').any(|h| names.contains(&h.trim())))
+/// Per row and per set of `sets`: the header-name list `column` (lower-case,
+/// comma-separated) holds one of the set's names. One pass answers every set; a client
+/// sends the same list on most of its requests, so each distinct list is split once.
+fn header_flags<const N: usize>(
+    df: &DataFrame,
+    column: &str,
+    sets: [&[&str]; N],
+) -> PolarsResult<[Vec<bool>; N]> {
+    let mut seen: FxHashMap<&str, [bool; N]> = FxHashMap::default();
+    let mut out: [Vec<bool>; N] = std::array::from_fn(|_| Vec::with_capacity(df.height()));
+    for list in df.column(column)?.str()?.iter() {
+        let flags = list.map_or([false; N], |l| {
+            *seen.entry(l).or_insert_with(|| {
+                sets.map(|names| l.split(',').any(|h| names.contains(&h.trim())))
             })
-        })
-        .collect())
+        });
+        for (o, f) in out.iter_mut().zip(flags) {
+            o.push(f);
+        }
+    }
+    Ok(out)
 }
 
 /// Per row: the exchange failed (5xx, 429, no response) and the client retried it
@@ -454,9 +458,12 @@ pub(crate) fn exchanges_frame(
         .zip(h1_replayed.iter())
         .map(|(g, h)| if h.is_some() { *g } else { None })
         .collect();
-    let keyed = header_flag(exchanges, columns::REQ_HEADER_NAMES, IDEMPOTENCY_HEADERS)?;
-    let retry_after = header_flag(exchanges, columns::RESP_HEADER_NAMES, &["retry-after"])?;
-    let forwarded = header_flag(exchanges, columns::REQ_HEADER_NAMES, FORWARDING_HEADERS)?;
+    let [keyed, forwarded] = header_flags(
+        exchanges,
+        columns::REQ_HEADER_NAMES,
+        [IDEMPOTENCY_HEADERS, FORWARDING_HEADERS],
+    )?;
+    let [retry_after] = header_flags(exchanges, columns::RESP_HEADER_NAMES, [&["retry-after"]])?;
     let (retried, recovered) = retried_failures(exchanges, names)?;
     let (slow_start, slow_start_response) = slow_start_restarts(exchanges, connections)?;
     // Bucketed here: polars' integer floor division needs a feature this build leaves out.

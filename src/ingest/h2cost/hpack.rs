@@ -77,8 +77,7 @@ impl Entry {
     }
 
     fn is(&self, name: &[u8], value: &[u8]) -> bool {
-        self.field.len() == name.len() + value.len()
-            && self.field.split_at(self.name_len) == (name, value)
+        self.field.split_at(self.name_len) == (name, value)
     }
 
     /// RFC 7541 §4.1 size.
