@@ -272,7 +272,7 @@ impl Walk<'_> {
     /// the reference path's `apply_attr` loop does), so no attribute is stored. Fields
     /// never used are still read so a line is checked as the reference checks it.
     fn span(&mut self, v: &Value) -> Walked {
-        let mut seen = [false; 16];
+        let mut seen = [false; SpanField::COUNT];
         let (mut trace_id, mut span_id, mut parent_span_id) = (None, None, None);
         let mut name = "";
         let mut kind = 0i32;
@@ -281,48 +281,35 @@ impl Walk<'_> {
         let mut links: Vec<span::Link> = Vec::new();
         let mut status: Option<Status> = None;
         for (key, v) in v.as_object()?.iter() {
-            let field = match key {
-                "traceId" => 0,
-                "spanId" => 1,
-                "traceState" => 2,
-                "parentSpanId" => 3,
-                "flags" => 4,
-                "name" => 5,
-                "kind" => 6,
-                "startTimeUnixNano" => 7,
-                "endTimeUnixNano" => 8,
-                "attributes" => 9,
-                "droppedAttributesCount" => 10,
-                "events" => 11,
-                "droppedEventsCount" => 12,
-                "links" => 13,
-                "droppedLinksCount" => 14,
-                "status" => 15,
-                _ => continue,
+            let Some(field) = SpanField::of(key) else {
+                continue;
             };
-            once(&mut seen[field])?;
+            once(&mut seen[field as usize])?;
             match field {
-                0 => trace_id = id(v, 16)?,
-                1 => span_id = id(v, 8)?,
-                3 => parent_span_id = id(v, 8)?,
-                5 => name = text(v)?,
-                6 => kind = i32_field(v)?,
-                7 => start = u64_or_string(v)?,
-                8 => end = u64_or_string(v)?,
-                9 => {
+                SpanField::TraceId => trace_id = id(v, 16)?,
+                SpanField::SpanId => span_id = id(v, 8)?,
+                SpanField::ParentSpanId => parent_span_id = id(v, 8)?,
+                SpanField::Name => name = text(v)?,
+                SpanField::Kind => kind = i32_field(v)?,
+                SpanField::StartTimeUnixNano => start = u64_or_string(v)?,
+                SpanField::EndTimeUnixNano => end = u64_or_string(v)?,
+                SpanField::Attributes => {
                     for kv in v.as_array()?.iter() {
                         attrs.fold(kv, self.names)?;
                     }
                 }
-                13 => links = reference_type(v)?,
-                15 => status = nullable(v, reference_type::<Status>)?,
-                2 => {
+                SpanField::Links => links = reference_type(v)?,
+                SpanField::Status => status = nullable(v, reference_type::<Status>)?,
+                SpanField::TraceState => {
                     text(v)?;
                 }
-                11 => {
+                SpanField::Events => {
                     reference_type::<Vec<span::Event>>(v)?;
                 }
-                _ => {
+                SpanField::Flags
+                | SpanField::DroppedAttributesCount
+                | SpanField::DroppedEventsCount
+                | SpanField::DroppedLinksCount => {
                     u32_field(v)?;
                 }
             }
@@ -351,6 +338,55 @@ impl Walk<'_> {
             None => self.out.missing_ids += 1,
         }
         Some(())
+    }
+}
+
+/// The fields of opentelemetry-proto's `Span`, by their JSON names; each is read at most
+/// once (`seen[field as usize]`).
+#[derive(Clone, Copy)]
+enum SpanField {
+    TraceId,
+    SpanId,
+    TraceState,
+    ParentSpanId,
+    Flags,
+    Name,
+    Kind,
+    StartTimeUnixNano,
+    EndTimeUnixNano,
+    Attributes,
+    DroppedAttributesCount,
+    Events,
+    DroppedEventsCount,
+    Links,
+    DroppedLinksCount,
+    Status,
+}
+
+impl SpanField {
+    const COUNT: usize = SpanField::Status as usize + 1;
+
+    /// The field a key names; `None` for a key the reference ignores.
+    fn of(key: &str) -> Option<SpanField> {
+        Some(match key {
+            "traceId" => SpanField::TraceId,
+            "spanId" => SpanField::SpanId,
+            "traceState" => SpanField::TraceState,
+            "parentSpanId" => SpanField::ParentSpanId,
+            "flags" => SpanField::Flags,
+            "name" => SpanField::Name,
+            "kind" => SpanField::Kind,
+            "startTimeUnixNano" => SpanField::StartTimeUnixNano,
+            "endTimeUnixNano" => SpanField::EndTimeUnixNano,
+            "attributes" => SpanField::Attributes,
+            "droppedAttributesCount" => SpanField::DroppedAttributesCount,
+            "events" => SpanField::Events,
+            "droppedEventsCount" => SpanField::DroppedEventsCount,
+            "links" => SpanField::Links,
+            "droppedLinksCount" => SpanField::DroppedLinksCount,
+            "status" => SpanField::Status,
+            _ => return None,
+        })
     }
 }
 
