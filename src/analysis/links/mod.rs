@@ -6,9 +6,13 @@
 //! show (calls per link, links no capture showed). A `Link` holds measures only: what
 //! they would gain is the assessment's (`crate::analysis::assess`).
 
+mod fold;
 mod frame;
+#[cfg(test)]
+mod group_by_reference;
 pub use tls_estimate::TlsEstimateMeasures;
 mod measure;
+mod samples;
 mod tls_estimate;
 mod traced;
 

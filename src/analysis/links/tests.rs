@@ -140,3 +140,257 @@ fn stalls_zero_windows_and_timeouts_per_link() {
         (None, None)
     );
 }
+
+/// The fold of the HTTP link and route measures against polars' group-by over the whole
+/// frame.
+mod fold {
+    use std::path::PathBuf;
+
+    use polars::prelude::*;
+
+    use crate::analysis::identity::{self, NameSources, Observed};
+    use crate::analysis::links::fold::http::ROUTE_KEY;
+    use crate::analysis::links::fold::{in_blocks, roll_up, ConnFold, HttpFold};
+    use crate::analysis::links::frame::{connections_frame, exchanges_frame, name_rows};
+    use crate::analysis::links::group_by_reference::{aggregate_connections, aggregate_http};
+    use crate::analysis::links::measure::{
+        connection_measures, folded_conn_parts, folded_parts, http_measures,
+    };
+    use crate::analysis::links::samples::EXACT_SAMPLES;
+    use crate::app::{run_captures, PipelineConfig};
+    use crate::tables::columns;
+
+    /// The tables of a capture of the repository and the names of their endpoints.
+    fn named_tables(capture: &str) -> (crate::tables::Tables, identity::Naming) {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(capture);
+        let (_, rows, _) = run_captures(&[path], PipelineConfig::default(), None).unwrap();
+        let tables = rows.finish().unwrap();
+        let observed = Observed::from_tables(&tables.exchanges, &tables.connections, None).unwrap();
+        let naming = identity::resolve(&NameSources::default(), &observed);
+        (tables, naming)
+    }
+
+    /// `a` and `b` alike, numbers within `tol` of each other relative to their size.
+    fn same(a: &serde_json::Value, b: &serde_json::Value, tol: f64, at: &str) {
+        use serde_json::Value as V;
+        match (a, b) {
+            (V::Number(x), V::Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!(
+                    (x - y).abs() <= tol * x.abs().max(y.abs()).max(1e-9),
+                    "{at}: {x} vs {y}"
+                );
+            }
+            (V::Object(x), V::Object(y)) => {
+                assert_eq!(
+                    x.keys().collect::<Vec<_>>(),
+                    y.keys().collect::<Vec<_>>(),
+                    "{at}"
+                );
+                for (k, v) in x {
+                    same(v, &y[k], tol, &format!("{at}.{k}"));
+                }
+            }
+            (V::Array(x), V::Array(y)) => {
+                assert_eq!(x.len(), y.len(), "{at}");
+                for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                    same(v, w, tol, &format!("{at}[{i}]"));
+                }
+            }
+            _ => assert_eq!(a, b, "{at}"),
+        }
+    }
+
+    /// The measures whose percentiles a sketch gives, and the column each is read from.
+    const SKETCHED: [(&str, &str); 5] = [
+        ("latency_ms", columns::TTFB_MS),
+        ("latency_total_ms", columns::TOTAL_MS),
+        ("stall_ms", columns::STALL_MS),
+        ("request_stalls", columns::REQ_STALL_MS),
+        ("response_stalls", columns::RESP_STALL_MS),
+    ];
+
+    /// The group's values of `column`, sorted (nulls left out).
+    fn group_values(ex: &DataFrame, key: &[Option<String>], column: &str) -> Vec<f64> {
+        let rows = (0..ex.height()).filter(|&i| {
+            ROUTE_KEY
+                .iter()
+                .zip(key)
+                .all(|(c, k)| ex.column(c).unwrap().str().unwrap().get(i) == k.as_deref())
+        });
+        let c = ex.column(column).unwrap().cast(&DataType::Float64).unwrap();
+        let c = c.f64().unwrap();
+        let mut v: Vec<f64> = rows.filter_map(|i| c.get(i)).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+
+    /// Each percentile of `ours` (a sketch's) is within 1% of the values either side of
+    /// its rank among the group's `values`: what DDSketch promises. The exact figure
+    /// interpolates between those two, so at a sparse tail the two can differ by more.
+    fn within_rank(ours: &serde_json::Value, exact: &serde_json::Value, values: &[f64], at: &str) {
+        for (q, name) in [(0.50, "p50"), (0.95, "p95"), (0.99, "p99")] {
+            let (Some(got), Some(_)) = (ours.get(name), exact.get(name)) else {
+                continue;
+            };
+            assert_eq!(got.is_null(), exact[name].is_null(), "{at}.{name}");
+            let Some(got) = got.as_f64() else { continue };
+            let pos = q * (values.len() - 1) as f64;
+            let (lo, hi) = (values[pos.floor() as usize], values[pos.ceil() as usize]);
+            let slack = 0.0101 * lo.abs().max(hi.abs());
+            assert!(
+                got >= lo - slack && got <= hi + slack,
+                "{at}.{name}: {got} not in {lo}..{hi}"
+            );
+        }
+    }
+
+    /// The fold, fed in blocks of several sizes, gives every link's and route's figures
+    /// as one polars group-by over the whole frame does, on real captures (HTTP/1.1 with
+    /// stalls and retries, HTTP/2, gRPC): exactly while a group's latencies are kept
+    /// exactly, within the sketch's 1% past that (the bound is lowered here so that the
+    /// fixtures' groups pass it).
+    #[test]
+    fn the_fold_measures_what_a_group_by_over_the_whole_frame_measures() {
+        let captures = [
+            "captures/prod.pcap",
+            "fixtures/grpc_vs_json.pcap",
+            "fixtures/h2/grpc_kinds.pcap",
+            "fixtures/h2/h2c_prior_nginx.pcap",
+            "fixtures/keepalive.pcap",
+        ];
+        let mut sketched = 0;
+        for capture in captures {
+            let (tables, naming) = named_tables(capture);
+            let names = name_rows(&tables.exchanges, &naming).unwrap();
+            let ex = exchanges_frame(&tables.exchanges, &tables.connections, &names).unwrap();
+            assert!(ex.height() > 0, "{capture}");
+            for (block, bound) in [(7, 40), (1000, EXACT_SAMPLES), (usize::MAX, 300)] {
+                let mut fold = HttpFold::with_exact_samples(bound);
+                in_blocks(&ex, block, |b| fold.add(b)).unwrap();
+                let routes = fold.finish();
+                for (width, groups) in [(2, roll_up(&routes, 2)), (4, routes.clone())] {
+                    let (agg, counts) = folded_parts(groups);
+                    let got = http_measures(&agg, &counts, Some(10.0)).unwrap();
+                    let want = aggregate_http(&ex, &ROUTE_KEY[..width], Some(10.0)).unwrap();
+                    assert_eq!(
+                        got.keys().collect::<Vec<_>>(),
+                        want.keys().collect::<Vec<_>>()
+                    );
+                    for (key, m) in &got {
+                        let at = format!("{capture} {key:?}");
+                        let mut a = serde_json::to_value(m).unwrap();
+                        let mut b = serde_json::to_value(&want[key]).unwrap();
+                        if m.requests as usize > bound {
+                            sketched += 1;
+                            for (field, column) in SKETCHED {
+                                let (ours, exact) = (a[field].take(), b[field].take());
+                                let values = group_values(&ex, &key[..], column);
+                                within_rank(&ours, &exact, &values, &format!("{at}.{field}"));
+                            }
+                        }
+                        same(&a, &b, 1e-9, &at);
+                    }
+                }
+            }
+        }
+        // The demo's busiest links pass the exact bound, so the sketch is checked too.
+        assert!(sketched > 0);
+    }
+
+    /// The connection fold gives every link's connection figures (handshakes, TLS,
+    /// resets, retransmissions, zero windows, gaps, requests per connection) as one polars
+    /// group-by over the whole frame does, on real captures; the bound on exact samples
+    /// is lowered so that the sketch is checked on the demo's busiest links.
+    #[test]
+    fn the_connection_fold_measures_what_a_group_by_over_the_whole_frame_measures() {
+        let captures = [
+            "captures/prod.pcap",
+            "fixtures/tls/tls13.pcap",
+            "fixtures/tls_sni.pcap",
+            "fixtures/transport/transport.pcap",
+            "fixtures/lost_segment.pcap",
+            "fixtures/new_conn_per_request.pcap",
+        ];
+        let mut sketched = 0;
+        for capture in captures {
+            let (tables, naming) = named_tables(capture);
+            let names = name_rows(&tables.connections, &naming).unwrap();
+            let cn = connections_frame(&tables.connections, &names).unwrap();
+            assert!(cn.height() > 0, "{capture}");
+            let want = aggregate_connections(&cn).unwrap();
+            for (block, bound) in [(3, 4), (64, EXACT_SAMPLES), (usize::MAX, 10)] {
+                let mut fold = ConnFold::with_exact_samples(bound);
+                in_blocks(&cn, block, |b| fold.add(b)).unwrap();
+                let (agg, counts) = folded_conn_parts(fold.finish());
+                let got = connection_measures(&agg, &counts).unwrap();
+                assert_eq!(
+                    got.keys().collect::<Vec<_>>(),
+                    want.keys().collect::<Vec<_>>()
+                );
+                for (key, m) in &got {
+                    let at = format!("{capture} {key:?}");
+                    let mut a = serde_json::to_value(m).unwrap();
+                    let mut b = serde_json::to_value(&want[key]).unwrap();
+                    let rows = group_rows(&cn, key);
+                    // Percentiles a sketch gave: within 1% of the values at their rank.
+                    for (field, column, scale, n) in [
+                        ("handshake_rtt_ms", columns::HANDSHAKE_RTT_NS, 1e6, rows.0),
+                        ("tls_ms", columns::TLS_HANDSHAKE_NS, 1e6, rows.1),
+                        ("per_connection", columns::EXCHANGES, 1.0, rows.2),
+                    ] {
+                        if n > bound {
+                            sketched += 1;
+                            let values = link_values(&cn, key, column, scale);
+                            let (ours, exact) = (a[field].take(), b[field].take());
+                            within_rank(&ours, &exact, &values, &format!("{at}.{field}"));
+                            if field == "per_connection" {
+                                for f in ["mean", "max", "single_request_connections"] {
+                                    same(&ours[f], &exact[f], 1e-9, &format!("{at}.{f}"));
+                                }
+                            }
+                        }
+                    }
+                    same(&a, &b, 1e-9, &at);
+                }
+            }
+        }
+        assert!(sketched > 0);
+    }
+
+    /// Per link: connections with a handshake RTT, with a TLS handshake time, carrying
+    /// HTTP.
+    fn group_rows(cn: &DataFrame, key: &(String, String)) -> (usize, usize, usize) {
+        let count = |column: &str, scale: f64| link_values(cn, key, column, scale).len();
+        (
+            count(columns::HANDSHAKE_RTT_NS, 1e6),
+            count(columns::TLS_HANDSHAKE_NS, 1e6),
+            count(columns::EXCHANGES, 1.0),
+        )
+    }
+
+    /// A link's values of `column` divided by `scale`, sorted (nulls left out; for
+    /// `exchanges`, only connections that carried HTTP).
+    fn link_values(cn: &DataFrame, key: &(String, String), column: &str, scale: f64) -> Vec<f64> {
+        let of = |c: &str, i: usize| {
+            cn.column(c)
+                .unwrap()
+                .str()
+                .unwrap()
+                .get(i)
+                .map(str::to_owned)
+        };
+        let c = cn.column(column).unwrap().cast(&DataType::Float64).unwrap();
+        let c = c.f64().unwrap();
+        let mut v: Vec<f64> = (0..cn.height())
+            .filter(|&i| {
+                of(columns::CLIENT, i).as_deref() == Some(key.0.as_str())
+                    && of(columns::SERVER, i).as_deref() == Some(key.1.as_str())
+            })
+            .filter_map(|i| c.get(i).map(|x| x / scale))
+            .filter(|&x| column != columns::EXCHANGES || x > 0.0)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+}

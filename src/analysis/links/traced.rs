@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
-use sketches_ddsketch::{Config as DDSketchConfig, DDSketch};
 
+use super::samples::Samples;
 use super::{
     sorted_counts, Bytes, BytesPerRequest, Evidence, HttpMeasures, Link, LinkKey, LinkQuality,
-    LinkSet, Percentiles, Rate, Route, StatusMix,
+    LinkSet, Rate, Route, StatusMix,
 };
 use crate::analysis::identity::{NameSource, Naming};
 use crate::analysis::join::Join;
@@ -35,48 +35,6 @@ pub struct TracedLinks {
     pub calls_per_link: BTreeMap<LinkKey, u64>,
     /// Async calls and the most used broker per link.
     pub async_per_link: BTreeMap<LinkKey, (u64, Option<String>)>,
-}
-
-/// Latency samples of one group of calls: exact while there are few (the percentiles
-/// then interpolate as the capture links' do), a DDSketch (1% relative error, at most
-/// 2048 bins) past `EXACT_SAMPLES`, so a link's memory does not grow with its calls.
-#[derive(Default)]
-struct Samples {
-    exact: Vec<f64>,
-    sketch: Option<Box<DDSketch>>,
-}
-
-/// Samples kept exactly per group (32 KB) before the sketch takes over.
-const EXACT_SAMPLES: usize = 4096;
-
-impl Samples {
-    fn add(&mut self, v: f64) {
-        if let Some(s) = &mut self.sketch {
-            s.add(v);
-            return;
-        }
-        self.exact.push(v);
-        if self.exact.len() > EXACT_SAMPLES {
-            let mut s = DDSketch::new(DDSketchConfig::defaults());
-            self.exact.iter().for_each(|&x| s.add(x));
-            self.exact = Vec::new();
-            self.sketch = Some(Box::new(s));
-        }
-    }
-
-    fn percentiles(&mut self) -> Percentiles {
-        match &self.sketch {
-            None => percentiles(&mut self.exact),
-            Some(s) => {
-                let q = |q: f64| s.quantile(q).ok().flatten();
-                Percentiles {
-                    p50: q(0.50),
-                    p95: q(0.95),
-                    p99: q(0.99),
-                }
-            }
-        }
-    }
 }
 
 /// The figures of one group of calls (a link or one of its routes).
@@ -249,25 +207,6 @@ fn version_of(c: &SpanCall) -> Option<Cow<'_, str>> {
         "3" | "3.0" => "HTTP/3".into(),
         other => format!("HTTP/{other}").into(),
     })
-}
-
-/// p50 / p95 / p99 with linear interpolation (polars' `QuantileMethod::Linear`, which the
-/// capture links use).
-fn percentiles(v: &mut [f64]) -> Percentiles {
-    v.sort_by(f64::total_cmp);
-    let q = |q: f64| -> Option<f64> {
-        let last = v.len().checked_sub(1)?;
-        let pos = q * last as f64;
-        let lo = pos.floor() as usize;
-        let hi = pos.ceil() as usize;
-        let (a, b) = (*v.get(lo)?, *v.get(hi)?);
-        Some(a + (b - a) * (pos - lo as f64))
-    };
-    Percentiles {
-        p50: q(0.50),
-        p95: q(0.95),
-        p99: q(0.99),
-    }
 }
 
 /// The route key of a call: `http.route` when the server recorded it, else the path
@@ -586,16 +525,5 @@ mod tests {
         assert_eq!(normalise_route("/static/*"), "/static/{id}");
         assert_eq!(normalise_route("/health"), "/health");
         assert_eq!(normalise_route("/q?token=secret"), "/q");
-    }
-
-    #[test]
-    fn percentiles_interpolate_linearly_like_polars() {
-        // numpy.percentile([1, 2, 3, 4, 10], [50, 95, 99]) = 3, 8.8, 9.76
-        let p = percentiles(&mut [10.0, 1.0, 3.0, 2.0, 4.0]);
-        assert_eq!(p.p50, Some(3.0));
-        assert!((p.p95.unwrap() - 8.8).abs() < 1e-9);
-        assert!((p.p99.unwrap() - 9.76).abs() < 1e-9);
-        assert_eq!(percentiles(&mut []).p50, None);
-        assert_eq!(percentiles(&mut [7.0]).p99, Some(7.0));
     }
 }
