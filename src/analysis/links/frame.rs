@@ -60,9 +60,9 @@ impl RowNames {
         })
     }
 
-    /// A column of every row's client (or server) name.
-    fn column(&self, name: &str, server: bool) -> Column {
-        let names: Vec<&str> = (0..self.rows())
+    /// A column of the client (or server) name of each of `rows`.
+    fn column(&self, name: &str, server: bool, rows: std::ops::Range<usize>) -> Column {
+        let names: Vec<&str> = rows
             .map(|r| {
                 if server {
                     self.server(r).name.as_str()
@@ -353,170 +353,224 @@ pub(crate) fn exchanges_frame(
     connections: &DataFrame,
     names: &RowNames,
 ) -> PolarsResult<DataFrame> {
-    let exchanges = &failures_as_status(exchanges)?;
-    let syn_seen: HashMap<u64, bool> = {
-        let ids = connections.column(columns::CONN_ID)?.u64()?;
-        let syn = connections.column(columns::SYN_NS)?.i64()?;
-        ids.iter()
-            .zip(syn.iter())
-            .filter_map(|(id, s)| Some((id?, s.is_some())))
-            .collect()
-    };
-    let conn = exchanges.column(columns::CONN_ID)?.u64()?;
-    let index = exchanges.column(columns::INDEX)?.u32()?;
-    let req_ct = exchanges.column(columns::REQ_CONTENT_TYPE)?.str()?;
-    let resp_ct = exchanges.column(columns::RESP_CONTENT_TYPE)?.str()?;
-    let completeness = exchanges.column(columns::COMPLETENESS)?.str()?;
-    let new_conn: Vec<bool> = conn
-        .iter()
-        .zip(index.iter())
-        .map(|(c, i)| i == Some(0) && c.and_then(|c| syn_seen.get(&c).copied()) == Some(true))
-        .collect();
-    let json: Vec<bool> = req_ct
-        .iter()
-        .zip(resp_ct.iter())
-        .map(|(a, b)| is_json(a) || is_json(b))
-        .collect();
-    let incomplete: Vec<bool> = completeness.iter().map(|c| c != Some("complete")).collect();
-    // Body bytes that are JSON, per direction: what protobuf would replace.
-    let req_body = exchanges.column(columns::REQ_BODY_BYTES)?.u64()?;
-    let resp_body = exchanges.column(columns::RESP_BODY_BYTES)?.u64()?;
-    let json_body_bytes: Vec<u64> = req_ct
-        .iter()
-        .zip(resp_ct.iter())
-        .zip(req_body.iter().zip(resp_body.iter()))
-        .map(|((qt, st), (qb, sb))| {
-            let q = if is_json(qt) { qb.unwrap_or(0) } else { 0 };
-            let s = if is_json(st) { sb.unwrap_or(0) } else { 0 };
-            q + s
+    let derivation = Derivation::new(exchanges, connections, names)?;
+    derivation.block(0, derivation.rows())
+}
+
+/// What deriving the exchanges' figures takes beyond each row itself: the figures whose
+/// rules span rows (a retried failure, a slow-start restart), computed once over the
+/// whole table, and whether each connection's SYN was seen. [`Derivation::block`] then
+/// derives the frame of any block of rows, so the measures can fold the table a block at
+/// a time without the whole derived frame in memory.
+pub(crate) struct Derivation<'a> {
+    /// The exchanges, with `status` as the measures count it (`failures_as_status`).
+    exchanges: DataFrame,
+    names: &'a RowNames,
+    syn_seen: HashMap<u64, bool>,
+    retried: Vec<bool>,
+    recovered: Vec<bool>,
+    slow_start: Vec<Option<f64>>,
+    slow_start_response: Vec<bool>,
+}
+
+impl<'a> Derivation<'a> {
+    pub(crate) fn new(
+        exchanges: &DataFrame,
+        connections: &DataFrame,
+        names: &'a RowNames,
+    ) -> PolarsResult<Derivation<'a>> {
+        let exchanges = failures_as_status(exchanges)?;
+        let syn_seen: HashMap<u64, bool> = {
+            let ids = connections.column(columns::CONN_ID)?.u64()?;
+            let syn = connections.column(columns::SYN_NS)?.i64()?;
+            ids.iter()
+                .zip(syn.iter())
+                .filter_map(|(id, s)| Some((id?, s.is_some())))
+                .collect()
+        };
+        let (retried, recovered) = retried_failures(&exchanges, names)?;
+        let (slow_start, slow_start_response) = slow_start_restarts(&exchanges, connections)?;
+        Ok(Derivation {
+            exchanges,
+            names,
+            syn_seen,
+            retried,
+            recovered,
+            slow_start,
+            slow_start_response,
         })
-        .collect();
-    // The same, for the bodies sent without a Content-Encoding.
-    let req_enc = exchanges.column(columns::REQ_CONTENT_ENCODING)?.str()?;
-    let resp_enc = exchanges.column(columns::RESP_CONTENT_ENCODING)?.str()?;
-    let json_identity_body_bytes: Vec<u64> = req_ct
-        .iter()
-        .zip(resp_ct.iter())
-        .zip(req_body.iter().zip(resp_body.iter()))
-        .zip(req_enc.iter().zip(resp_enc.iter()))
-        .map(|(((qt, st), (qb, sb)), (qe, se))| {
-            let plain = |e: Option<&str>| e.is_none_or(|e| e.eq_ignore_ascii_case("identity"));
-            let q = if is_json(qt) && plain(qe) {
-                qb.unwrap_or(0)
-            } else {
-                0
-            };
-            let s = if is_json(st) && plain(se) {
-                sb.unwrap_or(0)
-            } else {
-                0
-            };
-            q + s
-        })
-        .collect();
-    // The HTTP/2 and gRPC header replay (when the tables carry it): both directions,
-    // null unless both header blocks were replayed.
-    let has = |c: &str| exchanges.get_column_names().iter().any(|n| n.as_str() == c);
-    let pair_sum = |a: &str, b: &str| -> PolarsResult<Vec<Option<u64>>> {
-        if !(has(a) && has(b)) {
-            return Ok(vec![None; exchanges.height()]);
-        }
-        let a = exchanges.column(a)?.cast(&DataType::UInt64)?;
-        let b = exchanges.column(b)?.cast(&DataType::UInt64)?;
-        Ok(a.u64()?
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.exchanges.height()
+    }
+
+    /// The derived frame of rows `offset..offset + len` (cut at the table's end).
+    pub(crate) fn block(&self, offset: usize, len: usize) -> PolarsResult<DataFrame> {
+        let end = offset.saturating_add(len).min(self.rows());
+        let rows = offset.min(end)..end;
+        let exchanges = &self.exchanges.slice(rows.start as i64, rows.len());
+        let syn_seen = &self.syn_seen;
+        let conn = exchanges.column(columns::CONN_ID)?.u64()?;
+        let index = exchanges.column(columns::INDEX)?.u32()?;
+        let req_ct = exchanges.column(columns::REQ_CONTENT_TYPE)?.str()?;
+        let resp_ct = exchanges.column(columns::RESP_CONTENT_TYPE)?.str()?;
+        let completeness = exchanges.column(columns::COMPLETENESS)?.str()?;
+        let new_conn: Vec<bool> = conn
             .iter()
-            .zip(b.u64()?.iter())
-            .map(|(a, b)| Some(a? + b?))
-            .collect())
-    };
-    let h2 = pair_sum(columns::REQ_HEADER_BYTES_H2, columns::RESP_HEADER_BYTES_H2)?;
-    let grpc = pair_sum(
-        columns::REQ_HEADER_BYTES_GRPC,
-        columns::RESP_HEADER_BYTES_GRPC,
-    )?;
-    let h1_replayed: Vec<Option<u64>> = h2
-        .iter()
-        .zip(grpc.iter())
-        .zip(
-            exchanges
-                .column(columns::REQ_HEADER_BYTES)?
-                .u64()?
+            .zip(index.iter())
+            .map(|(c, i)| i == Some(0) && c.and_then(|c| syn_seen.get(&c).copied()) == Some(true))
+            .collect();
+        let json: Vec<bool> = req_ct
+            .iter()
+            .zip(resp_ct.iter())
+            .map(|(a, b)| is_json(a) || is_json(b))
+            .collect();
+        let incomplete: Vec<bool> = completeness.iter().map(|c| c != Some("complete")).collect();
+        // Body bytes that are JSON, per direction: what protobuf would replace.
+        let req_body = exchanges.column(columns::REQ_BODY_BYTES)?.u64()?;
+        let resp_body = exchanges.column(columns::RESP_BODY_BYTES)?.u64()?;
+        let json_body_bytes: Vec<u64> = req_ct
+            .iter()
+            .zip(resp_ct.iter())
+            .zip(req_body.iter().zip(resp_body.iter()))
+            .map(|((qt, st), (qb, sb))| {
+                let q = if is_json(qt) { qb.unwrap_or(0) } else { 0 };
+                let s = if is_json(st) { sb.unwrap_or(0) } else { 0 };
+                q + s
+            })
+            .collect();
+        // The same, for the bodies sent without a Content-Encoding.
+        let req_enc = exchanges.column(columns::REQ_CONTENT_ENCODING)?.str()?;
+        let resp_enc = exchanges.column(columns::RESP_CONTENT_ENCODING)?.str()?;
+        let json_identity_body_bytes: Vec<u64> = req_ct
+            .iter()
+            .zip(resp_ct.iter())
+            .zip(req_body.iter().zip(resp_body.iter()))
+            .zip(req_enc.iter().zip(resp_enc.iter()))
+            .map(|(((qt, st), (qb, sb)), (qe, se))| {
+                let plain = |e: Option<&str>| e.is_none_or(|e| e.eq_ignore_ascii_case("identity"));
+                let q = if is_json(qt) && plain(qe) {
+                    qb.unwrap_or(0)
+                } else {
+                    0
+                };
+                let s = if is_json(st) && plain(se) {
+                    sb.unwrap_or(0)
+                } else {
+                    0
+                };
+                q + s
+            })
+            .collect();
+        // The HTTP/2 and gRPC header replay (when the tables carry it): both directions,
+        // null unless both header blocks were replayed.
+        let has = |c: &str| exchanges.get_column_names().iter().any(|n| n.as_str() == c);
+        let pair_sum = |a: &str, b: &str| -> PolarsResult<Vec<Option<u64>>> {
+            if !(has(a) && has(b)) {
+                return Ok(vec![None; exchanges.height()]);
+            }
+            let a = exchanges.column(a)?.cast(&DataType::UInt64)?;
+            let b = exchanges.column(b)?.cast(&DataType::UInt64)?;
+            Ok(a.u64()?
                 .iter()
-                .zip(exchanges.column(columns::RESP_HEADER_BYTES)?.u64()?.iter()),
-        )
-        .map(|((h2, g), (q, s))| {
-            (h2.is_some() && g.is_some()).then(|| q.unwrap_or(0) + s.unwrap_or(0))
-        })
-        .collect();
-    let h2: Vec<Option<u64>> = h2
-        .iter()
-        .zip(grpc.iter())
-        .map(|(a, b)| if b.is_some() { *a } else { None })
-        .collect();
-    let grpc: Vec<Option<u64>> = grpc
-        .iter()
-        .zip(h1_replayed.iter())
-        .map(|(g, h)| if h.is_some() { *g } else { None })
-        .collect();
-    let [keyed, forwarded] = header_flags(
-        exchanges,
-        columns::REQ_HEADER_NAMES,
-        [IDEMPOTENCY_HEADERS, FORWARDING_HEADERS],
-    )?;
-    let [retry_after] = header_flags(exchanges, columns::RESP_HEADER_NAMES, [&["retry-after"]])?;
-    let (retried, recovered) = retried_failures(exchanges, names)?;
-    let (slow_start, slow_start_response) = slow_start_restarts(exchanges, connections)?;
-    // Bucketed here: polars' integer floor division needs a feature this build leaves out.
-    let second: Vec<Option<i64>> = exchanges
-        .column(columns::REQ_FIRST_NS)?
-        .i64()?
-        .iter()
-        .map(|t| t.map(|t| t.div_euclid(1_000_000_000)))
-        .collect();
-    let mut df = exchanges.clone();
-    df.with_column(names.column(columns::CLIENT, false))?;
-    df.with_column(names.column(columns::SERVER, true))?;
-    df.with_column(Column::new(columns::JSON.into(), json))?;
-    df.with_column(Column::new(columns::NEW_CONN.into(), new_conn))?;
-    df.with_column(Column::new(columns::INCOMPLETE.into(), incomplete))?;
-    df.with_column(Column::new(
-        columns::JSON_BODY_BYTES.into(),
-        json_body_bytes,
-    ))?;
-    df.with_column(Column::new(
-        columns::JSON_IDENTITY_BODY_BYTES.into(),
-        json_identity_body_bytes,
-    ))?;
-    df.with_column(Column::new(
-        columns::REPLAY_H1_HEADER_BYTES.into(),
-        h1_replayed,
-    ))?;
-    df.with_column(Column::new(columns::REPLAY_H2_HEADER_BYTES.into(), h2))?;
-    df.with_column(Column::new(columns::REPLAY_GRPC_HEADER_BYTES.into(), grpc))?;
-    df.with_column(Column::new(columns::SECOND.into(), second))?;
-    df.with_column(Column::new(columns::IDEMPOTENCY_KEYED.into(), keyed))?;
-    df.with_column(Column::new(columns::RETRY_AFTER.into(), retry_after))?;
-    df.with_column(Column::new(columns::FORWARDED.into(), forwarded))?;
-    df.with_column(Column::new(columns::RETRIED_FAILURE.into(), retried))?;
-    df.with_column(Column::new(columns::RECOVERED_FAILURE.into(), recovered))?;
-    df.with_column(Column::new(columns::SLOW_START_MS.into(), slow_start))?;
-    df.with_column(Column::new(
-        columns::SLOW_START_RESPONSE.into(),
-        slow_start_response,
-    ))?;
-    let ms = |a: &str, b: &str| (col(a) - col(b)).cast(DataType::Float64) / lit(1e6);
-    let stall_ms = |c: &str| col(c).cast(DataType::Float64) / lit(1e6);
-    df.lazy()
-        .with_columns([
-            ms(columns::RESP_FIRST_NS, columns::REQ_LAST_NS).alias(columns::TTFB_MS),
-            ms(columns::RESP_LAST_NS, columns::REQ_FIRST_NS).alias(columns::TOTAL_MS),
-            stall_ms(columns::REQ_STALL_NS).alias(columns::REQ_STALL_MS),
-            stall_ms(columns::RESP_STALL_NS).alias(columns::RESP_STALL_MS),
-            (stall_ms(columns::REQ_STALL_NS).fill_null(lit(0.0))
-                + stall_ms(columns::RESP_STALL_NS).fill_null(lit(0.0)))
-            .alias(columns::STALL_MS),
-        ])
-        .collect()
+                .zip(b.u64()?.iter())
+                .map(|(a, b)| Some(a? + b?))
+                .collect())
+        };
+        let h2 = pair_sum(columns::REQ_HEADER_BYTES_H2, columns::RESP_HEADER_BYTES_H2)?;
+        let grpc = pair_sum(
+            columns::REQ_HEADER_BYTES_GRPC,
+            columns::RESP_HEADER_BYTES_GRPC,
+        )?;
+        let h1_replayed: Vec<Option<u64>> = h2
+            .iter()
+            .zip(grpc.iter())
+            .zip(
+                exchanges
+                    .column(columns::REQ_HEADER_BYTES)?
+                    .u64()?
+                    .iter()
+                    .zip(exchanges.column(columns::RESP_HEADER_BYTES)?.u64()?.iter()),
+            )
+            .map(|((h2, g), (q, s))| {
+                (h2.is_some() && g.is_some()).then(|| q.unwrap_or(0) + s.unwrap_or(0))
+            })
+            .collect();
+        let h2: Vec<Option<u64>> = h2
+            .iter()
+            .zip(grpc.iter())
+            .map(|(a, b)| if b.is_some() { *a } else { None })
+            .collect();
+        let grpc: Vec<Option<u64>> = grpc
+            .iter()
+            .zip(h1_replayed.iter())
+            .map(|(g, h)| if h.is_some() { *g } else { None })
+            .collect();
+        let [keyed, forwarded] = header_flags(
+            exchanges,
+            columns::REQ_HEADER_NAMES,
+            [IDEMPOTENCY_HEADERS, FORWARDING_HEADERS],
+        )?;
+        let [retry_after] =
+            header_flags(exchanges, columns::RESP_HEADER_NAMES, [&["retry-after"]])?;
+        let (retried, recovered) = (&self.retried[rows.clone()], &self.recovered[rows.clone()]);
+        let (slow_start, slow_start_response) = (
+            &self.slow_start[rows.clone()],
+            &self.slow_start_response[rows.clone()],
+        );
+        // Bucketed here: polars' integer floor division needs a feature this build leaves out.
+        let second: Vec<Option<i64>> = exchanges
+            .column(columns::REQ_FIRST_NS)?
+            .i64()?
+            .iter()
+            .map(|t| t.map(|t| t.div_euclid(1_000_000_000)))
+            .collect();
+        let mut df = exchanges.clone();
+        df.with_column(self.names.column(columns::CLIENT, false, rows.clone()))?;
+        df.with_column(self.names.column(columns::SERVER, true, rows.clone()))?;
+        df.with_column(Column::new(columns::JSON.into(), json))?;
+        df.with_column(Column::new(columns::NEW_CONN.into(), new_conn))?;
+        df.with_column(Column::new(columns::INCOMPLETE.into(), incomplete))?;
+        df.with_column(Column::new(
+            columns::JSON_BODY_BYTES.into(),
+            json_body_bytes,
+        ))?;
+        df.with_column(Column::new(
+            columns::JSON_IDENTITY_BODY_BYTES.into(),
+            json_identity_body_bytes,
+        ))?;
+        df.with_column(Column::new(
+            columns::REPLAY_H1_HEADER_BYTES.into(),
+            h1_replayed,
+        ))?;
+        df.with_column(Column::new(columns::REPLAY_H2_HEADER_BYTES.into(), h2))?;
+        df.with_column(Column::new(columns::REPLAY_GRPC_HEADER_BYTES.into(), grpc))?;
+        df.with_column(Column::new(columns::SECOND.into(), second))?;
+        df.with_column(Column::new(columns::IDEMPOTENCY_KEYED.into(), keyed))?;
+        df.with_column(Column::new(columns::RETRY_AFTER.into(), retry_after))?;
+        df.with_column(Column::new(columns::FORWARDED.into(), forwarded))?;
+        df.with_column(Column::new(columns::RETRIED_FAILURE.into(), retried))?;
+        df.with_column(Column::new(columns::RECOVERED_FAILURE.into(), recovered))?;
+        df.with_column(Column::new(columns::SLOW_START_MS.into(), slow_start))?;
+        df.with_column(Column::new(
+            columns::SLOW_START_RESPONSE.into(),
+            slow_start_response,
+        ))?;
+        let ms = |a: &str, b: &str| (col(a) - col(b)).cast(DataType::Float64) / lit(1e6);
+        let stall_ms = |c: &str| col(c).cast(DataType::Float64) / lit(1e6);
+        df.lazy()
+            .with_columns([
+                ms(columns::RESP_FIRST_NS, columns::REQ_LAST_NS).alias(columns::TTFB_MS),
+                ms(columns::RESP_LAST_NS, columns::REQ_FIRST_NS).alias(columns::TOTAL_MS),
+                stall_ms(columns::REQ_STALL_NS).alias(columns::REQ_STALL_MS),
+                stall_ms(columns::RESP_STALL_NS).alias(columns::RESP_STALL_MS),
+                (stall_ms(columns::REQ_STALL_NS).fill_null(lit(0.0))
+                    + stall_ms(columns::RESP_STALL_NS).fill_null(lit(0.0)))
+                .alias(columns::STALL_MS),
+            ])
+            .collect()
+    }
 }
 
 /// The figures `exchanges_frame` derives per exchange, which the link measures sum,
@@ -612,8 +666,8 @@ pub(crate) fn connections_frame(
     names: &RowNames,
 ) -> PolarsResult<DataFrame> {
     let mut df = connections.clone();
-    df.with_column(names.column(columns::CLIENT, false))?;
-    df.with_column(names.column(columns::SERVER, true))?;
+    df.with_column(names.column(columns::CLIENT, false, 0..names.rows()))?;
+    df.with_column(names.column(columns::SERVER, true, 0..names.rows()))?;
     Ok(df)
 }
 
@@ -653,53 +707,3 @@ pub(crate) fn periodic_failure(
 
 /// Periodic failures per route: (client, server, method, route) -> the statuses found.
 pub(crate) type PeriodicByRoute = BTreeMap<Vec<Option<String>>, Vec<super::PeriodicFailure>>;
-
-/// Failures of one status on a route that come every n-th request (n >= 2), with at least
-/// 4 failures and 80% of the gaps between them exactly n, keyed like the route measures
-/// (client, server, method, route). Over the named exchanges frame, in request order.
-pub(crate) fn periodic_failures(ex: &DataFrame) -> PolarsResult<PeriodicByRoute> {
-    let s = |c: &str| ex.column(c).and_then(|c| c.str().cloned());
-    let (client, server, method, route) = (
-        s(columns::CLIENT)?,
-        s(columns::SERVER)?,
-        s(columns::METHOD)?,
-        s(columns::ROUTE)?,
-    );
-    let status = ex.column(columns::STATUS)?.u32()?.clone();
-    let start = ex.column(columns::REQ_FIRST_NS)?.i64()?.clone();
-    // (request start, status) of every exchange, per route.
-    type Starts = Vec<(i64, Option<u32>)>;
-    let mut rows: BTreeMap<Vec<Option<String>>, Starts> = BTreeMap::new();
-    for i in 0..ex.height() {
-        let Some(t) = start.get(i) else { continue };
-        let key = vec![
-            client.get(i).map(str::to_owned),
-            server.get(i).map(str::to_owned),
-            method.get(i).map(str::to_owned),
-            route.get(i).map(str::to_owned),
-        ];
-        rows.entry(key).or_default().push((t, status.get(i)));
-    }
-    let mut out = BTreeMap::new();
-    for (key, mut v) in rows {
-        v.sort_by_key(|r| r.0);
-        let mut by_status: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
-        for (i, (_, st)) in v.iter().enumerate() {
-            if let Some(st) = st.filter(|s| *s >= 500 || *s == 429) {
-                by_status.entry(st).or_default().push(i as u64);
-            }
-        }
-        let mut found = Vec::new();
-        for (st, idx) in by_status {
-            let mut gaps: BTreeMap<u64, u64> = BTreeMap::new();
-            for w in idx.windows(2) {
-                *gaps.entry(w[1] - w[0]).or_default() += 1;
-            }
-            found.extend(periodic_failure(st, idx.len() as u64, &gaps));
-        }
-        if !found.is_empty() {
-            out.insert(key, found);
-        }
-    }
-    Ok(out)
-}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
-use super::frame::{f64s, strs};
+use super::frame::{f64s, periodic_failure, strs, PeriodicByRoute};
 use super::measure::*;
 use super::*;
 use crate::tables::columns;
@@ -358,4 +358,54 @@ pub(crate) fn aggregate_connections(
 pub(crate) fn u64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u64>> {
     let c = df.column(name)?.cast(&DataType::UInt64)?;
     Ok(c.u64()?.iter().map(|v| v.unwrap_or(0)).collect())
+}
+
+/// Failures of one status on a route that come every n-th request (n >= 2), with at least
+/// 4 failures and 80% of the gaps between them exactly n, keyed like the route measures
+/// (client, server, method, route). Over the named exchanges frame, in request order.
+pub(crate) fn periodic_failures(ex: &DataFrame) -> PolarsResult<PeriodicByRoute> {
+    let s = |c: &str| ex.column(c).and_then(|c| c.str().cloned());
+    let (client, server, method, route) = (
+        s(columns::CLIENT)?,
+        s(columns::SERVER)?,
+        s(columns::METHOD)?,
+        s(columns::ROUTE)?,
+    );
+    let status = ex.column(columns::STATUS)?.u32()?.clone();
+    let start = ex.column(columns::REQ_FIRST_NS)?.i64()?.clone();
+    // (request start, status) of every exchange, per route.
+    type Starts = Vec<(i64, Option<u32>)>;
+    let mut rows: BTreeMap<Vec<Option<String>>, Starts> = BTreeMap::new();
+    for i in 0..ex.height() {
+        let Some(t) = start.get(i) else { continue };
+        let key = vec![
+            client.get(i).map(str::to_owned),
+            server.get(i).map(str::to_owned),
+            method.get(i).map(str::to_owned),
+            route.get(i).map(str::to_owned),
+        ];
+        rows.entry(key).or_default().push((t, status.get(i)));
+    }
+    let mut out = BTreeMap::new();
+    for (key, mut v) in rows {
+        v.sort_by_key(|r| r.0);
+        let mut by_status: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+        for (i, (_, st)) in v.iter().enumerate() {
+            if let Some(st) = st.filter(|s| *s >= 500 || *s == 429) {
+                by_status.entry(st).or_default().push(i as u64);
+            }
+        }
+        let mut found = Vec::new();
+        for (st, idx) in by_status {
+            let mut gaps: BTreeMap<u64, u64> = BTreeMap::new();
+            for w in idx.windows(2) {
+                *gaps.entry(w[1] - w[0]).or_default() += 1;
+            }
+            found.extend(periodic_failure(st, idx.len() as u64, &gaps));
+        }
+        if !found.is_empty() {
+            out.insert(key, found);
+        }
+    }
+    Ok(out)
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::*;
 
-use super::fold::{self, ConnAcc, ConnFold, HttpFold};
+use super::fold::{self, ConnAcc, ConnFold, HttpFold, PeriodicFold};
 use super::frame::{self, f64s, strs};
 use super::*;
 use crate::analysis::identity::{NameSource, Naming};
@@ -32,12 +32,20 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
     let conn_names = frame::name_rows(&tables.connections, naming)?;
     let ex_names = frame::name_rows(&tables.exchanges, naming)?;
     let cn = frame::connections_frame(&tables.connections, &conn_names)?;
-    let ex = frame::exchanges_frame(&tables.exchanges, &tables.connections, &ex_names)?;
+    let derivation = frame::Derivation::new(&tables.exchanges, &tables.connections, &ex_names)?;
     let capture_seconds = span_seconds(&tables.connections)?;
 
     // Folded a block of rows at a time, per route, then rolled up per link.
-    let mut fold = HttpFold::default();
-    fold::in_blocks(&ex, FOLD_BLOCK_ROWS, |block| fold.add(block))?;
+    // The derived frame is made and folded a block of rows at a time, never whole.
+    let (mut fold, mut periodic) = (HttpFold::default(), PeriodicFold::default());
+    let mut offset = 0;
+    while offset < derivation.rows() {
+        let block = derivation.block(offset, FOLD_BLOCK_ROWS)?;
+        fold.add(&block)?;
+        periodic.add(&block)?;
+        offset += FOLD_BLOCK_ROWS;
+    }
+    drop(derivation);
     let route_groups = fold.finish();
     let link_groups = fold::roll_up(&route_groups, 2);
     let exchange_protocols = link_groups
@@ -54,7 +62,7 @@ pub fn measure(tables: &Tables, naming: &Naming, top_routes: usize) -> PolarsRes
     let (agg, counts) = folded_conn_parts(conn_fold.finish());
     let connections = connection_measures(&agg, &counts)?;
     let tls_estimates = super::tls_estimate::per_link(&cn)?;
-    let periodic = frame::periodic_failures(&ex)?;
+    let periodic = periodic.periodic();
 
     // Who is behind each name, and the best source that named it.
     let mut members = Members::new();

@@ -150,9 +150,13 @@ mod fold {
 
     use crate::analysis::identity::{self, NameSources, Observed};
     use crate::analysis::links::fold::http::ROUTE_KEY;
-    use crate::analysis::links::fold::{in_blocks, roll_up, ConnFold, HttpFold};
-    use crate::analysis::links::frame::{connections_frame, exchanges_frame, name_rows};
-    use crate::analysis::links::group_by_reference::{aggregate_connections, aggregate_http};
+    use crate::analysis::links::fold::{in_blocks, roll_up, ConnFold, HttpFold, PeriodicFold};
+    use crate::analysis::links::frame::{
+        connections_frame, exchanges_frame, name_rows, Derivation,
+    };
+    use crate::analysis::links::group_by_reference::{
+        aggregate_connections, aggregate_http, periodic_failures,
+    };
     use crate::analysis::links::measure::{
         connection_measures, folded_conn_parts, folded_parts, http_measures,
     };
@@ -259,15 +263,28 @@ mod fold {
             "fixtures/h2/h2c_prior_nginx.pcap",
             "fixtures/keepalive.pcap",
         ];
-        let mut sketched = 0;
+        let (mut sketched, mut found_periodic) = (0, 0);
         for capture in captures {
             let (tables, naming) = named_tables(capture);
             let names = name_rows(&tables.exchanges, &naming).unwrap();
             let ex = exchanges_frame(&tables.exchanges, &tables.connections, &names).unwrap();
             assert!(ex.height() > 0, "{capture}");
             for (block, bound) in [(7, 40), (1000, EXACT_SAMPLES), (usize::MAX, 300)] {
+                // Derived and folded a block at a time, as `measure` does.
+                let derivation =
+                    Derivation::new(&tables.exchanges, &tables.connections, &names).unwrap();
                 let mut fold = HttpFold::with_exact_samples(bound);
-                in_blocks(&ex, block, |b| fold.add(b)).unwrap();
+                let mut periodic = PeriodicFold::default();
+                let mut offset = 0;
+                while offset < derivation.rows() {
+                    let b = derivation.block(offset, block).unwrap();
+                    fold.add(&b).unwrap();
+                    periodic.add(&b).unwrap();
+                    offset = offset.saturating_add(block);
+                }
+                let want_periodic = periodic_failures(&ex).unwrap();
+                assert_eq!(periodic.periodic(), want_periodic, "{capture}");
+                found_periodic += want_periodic.len();
                 let routes = fold.finish();
                 for (width, groups) in [(2, roll_up(&routes, 2)), (4, routes.clone())] {
                     let (agg, counts) = folded_parts(groups);
@@ -294,8 +311,10 @@ mod fold {
                 }
             }
         }
-        // The demo's busiest links pass the exact bound, so the sketch is checked too.
+        // The demo's busiest links pass the exact bound, so the sketch is checked too; its
+        // payments route fails every n-th request.
         assert!(sketched > 0);
+        assert!(found_periodic > 0);
     }
 
     /// The connection fold gives every link's connection figures (handshakes, TLS,

@@ -8,9 +8,11 @@
 
 pub(crate) mod connections;
 pub(crate) mod http;
+pub(crate) mod periodic;
 
 pub(crate) use connections::{ConnAcc, ConnFold};
 pub(crate) use http::{roll_up, Groups, HttpFold};
+pub(crate) use periodic::PeriodicFold;
 
 use crate::analysis::links::samples::EXACT_SAMPLES;
 
