@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use polars::prelude::*;
 
 use super::fold::{self, ConnAcc, ConnFold, HttpFold, PeriodicFold};
-use super::frame::{self, f64s, strs};
+use super::frame;
 use super::*;
 use crate::analysis::identity::{NameSource, Naming};
 use crate::tables::columns;
@@ -842,20 +842,18 @@ pub struct ExchangeDuration {
 
 /// The durations of every exchange of `tables`, named as `measure` names its links.
 pub fn exchange_durations(tables: &Tables, naming: &Naming) -> PolarsResult<Vec<ExchangeDuration>> {
-    let ex_names = frame::name_rows(&tables.exchanges, naming)?;
-    let ex = frame::exchanges_frame(&tables.exchanges, &tables.connections, &ex_names)?;
-    let clients = strs(&ex, columns::CLIENT)?;
-    let servers = strs(&ex, columns::SERVER)?;
-    let total = f64s(&ex, columns::TOTAL_MS)?;
-    let ttfb = f64s(&ex, columns::TTFB_MS)?;
-    Ok(clients
-        .into_iter()
-        .zip(servers)
-        .zip(total.into_iter().zip(ttfb))
-        .map(|((c, s), (t, f))| ExchangeDuration {
-            link: (c.unwrap_or_default(), s.unwrap_or_default()),
-            client_s: t.map(|ms| ms / 1e3),
-            server_s: f.map(|ms| ms / 1e3),
+    let ex = &tables.exchanges;
+    let names = frame::name_rows(ex, naming)?;
+    let t = |c: &str| ex.column(c).and_then(|c| c.i64().cloned());
+    let (req_first, req_last) = (t(columns::REQ_FIRST_NS)?, t(columns::REQ_LAST_NS)?);
+    let (resp_first, resp_last) = (t(columns::RESP_FIRST_NS)?, t(columns::RESP_LAST_NS)?);
+    // In ms first, as the link measures' `total_ms` and `ttfb_ms`, then in seconds.
+    let seconds = |a: Option<i64>, b: Option<i64>| Some((a? - b?) as f64 / 1e6 / 1e3);
+    Ok((0..ex.height())
+        .map(|i| ExchangeDuration {
+            link: (names.client(i).name.clone(), names.server(i).name.clone()),
+            client_s: seconds(resp_last.get(i), req_first.get(i)),
+            server_s: seconds(resp_first.get(i), req_last.get(i)),
         })
         .collect())
 }
