@@ -25,6 +25,8 @@ pub struct LinkSet {
 /// Rows folded at a time: the size of the blocks a streaming reader will hand over.
 const FOLD_BLOCK_ROWS: usize = 65_536;
 
+pub(crate) use super::fold::connections::CONN_INTS;
+pub(crate) use super::fold::http::HTTP_INTS;
 pub(crate) use super::fold::Key;
 
 /// Measures every link in `tables`, keeping the `top_routes` busiest routes of each.
@@ -327,46 +329,6 @@ pub(crate) fn folded_parts(groups: fold::Groups) -> (Aggregates, HttpCounts) {
         .collect();
     (agg, counts)
 }
-
-/// The integer figures of the HTTP group-by (counts and sums; null read as 0), by the
-/// names both engines give them.
-pub(crate) const HTTP_INTS: &[&str] = &[
-    "requests",
-    "s1xx",
-    "s2xx",
-    "s3xx",
-    "s4xx",
-    "s5xx",
-    "s429",
-    "s503",
-    "no_response",
-    "req_headers",
-    "req_bodies",
-    "resp_headers",
-    "resp_bodies",
-    "json",
-    "new_conn",
-    "incomplete",
-    "idempotency_keyed",
-    "retry_after",
-    "forwarded",
-    "retried",
-    "recovered",
-    columns::JSON_BODY_BYTES,
-    columns::JSON_IDENTITY_BODY_BYTES,
-    "replayed",
-    "replay_h1",
-    "replay_h2",
-    "replay_grpc",
-    "stalled",
-    "h2_streams",
-    "h2_complete",
-    "grpc_calls",
-    "req_stalled",
-    "resp_stalled",
-    "slow_starts",
-    "slow_start_responses",
-];
 
 /// The float figures of the HTTP group-by (means and quantiles; null when none).
 pub(crate) const HTTP_FLOATS: &[&str] = &[
@@ -684,26 +646,6 @@ pub(crate) fn folded_conn_parts(links: BTreeMap<Key, ConnAcc>) -> (Aggregates, C
         .collect();
     (agg, counts)
 }
-
-/// The integer figures of the connections group-by.
-pub(crate) const CONN_INTS: &[&str] = &[
-    "connections",
-    "tcp_handshakes",
-    "tls",
-    "resets",
-    "retransmitted",
-    "zero_windows",
-    "zero_windows_known",
-    "timeouts",
-    "timeouts_known",
-    "rto_wait_known",
-    "zero_window_known",
-    "with_gaps",
-    "gap_bytes",
-    columns::ONE_SIDED,
-    "no_handshake",
-    "single",
-];
 
 /// The float figures of the connections group-by.
 pub(crate) const CONN_FLOATS: &[&str] = &[

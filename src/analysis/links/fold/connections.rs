@@ -14,6 +14,30 @@ use crate::tables::columns;
 /// The columns a link's key is made of.
 const LINK_KEY: [&str; 2] = [columns::CLIENT, columns::SERVER];
 
+/// The integer figures of the connections group-by.
+pub(crate) const CONN_INTS: &[&str] = &[
+    "connections",
+    "tcp_handshakes",
+    "tls",
+    "resets",
+    "retransmitted",
+    "zero_windows",
+    "zero_windows_known",
+    "timeouts",
+    "timeouts_known",
+    "rto_wait_known",
+    "zero_window_known",
+    "with_gaps",
+    "gap_bytes",
+    columns::ONE_SIDED,
+    "no_handshake",
+    "single",
+];
+
+/// Counts kept beside [`CONN_INTS`]: connections that carried HTTP (for the mean
+/// requests per connection) and TLS sessions resumed.
+const CONN_INNER_INTS: [&str; 2] = ["carrying", "resumed"];
+
 /// The string columns whose values are counted per link, in the order
 /// [`ConnAcc::take_counted`] gives their counts. A table written before one existed
 /// simply has no counts for it.
@@ -54,6 +78,10 @@ impl ConnAcc {
     }
 
     fn bump(&mut self, name: &'static str, by: u64) {
+        debug_assert!(
+            CONN_INTS.contains(&name) || CONN_INNER_INTS.contains(&name),
+            "{name} is not a connection figure"
+        );
         *self.ints.entry(name).or_default() += by;
     }
 

@@ -19,6 +19,46 @@ pub(crate) const ROUTE_KEY: [&str; 4] = [
     columns::ROUTE,
 ];
 
+/// The integer figures of the HTTP group-by (counts and sums; null read as 0), by the
+/// names both engines give them.
+pub(crate) const HTTP_INTS: &[&str] = &[
+    "requests",
+    "s1xx",
+    "s2xx",
+    "s3xx",
+    "s4xx",
+    "s5xx",
+    "s429",
+    "s503",
+    "no_response",
+    "req_headers",
+    "req_bodies",
+    "resp_headers",
+    "resp_bodies",
+    "json",
+    "new_conn",
+    "incomplete",
+    "idempotency_keyed",
+    "retry_after",
+    "forwarded",
+    "retried",
+    "recovered",
+    columns::JSON_BODY_BYTES,
+    columns::JSON_IDENTITY_BODY_BYTES,
+    "replayed",
+    "replay_h1",
+    "replay_h2",
+    "replay_grpc",
+    "stalled",
+    "h2_streams",
+    "h2_complete",
+    "grpc_calls",
+    "req_stalled",
+    "resp_stalled",
+    "slow_starts",
+    "slow_start_responses",
+];
+
 /// The string columns whose values are counted per group, in the order
 /// [`HttpAcc::take_counted`] gives their counts.
 pub(crate) const COUNTED: [&str; 7] = [
@@ -67,6 +107,7 @@ impl HttpAcc {
     }
 
     fn bump(&mut self, name: &'static str, by: u64) {
+        debug_assert!(HTTP_INTS.contains(&name), "{name} is not an HTTP figure");
         *self.ints.entry(name).or_default() += by;
     }
 
