@@ -1,4 +1,6 @@
-//! The per-link and per-route group-bys.
+//! The per-link and per-route measures of the captured exchanges and connections: the
+//! folds' figures (here) or another engine's group-bys (the fleet's DataFusion) made
+//! into the same records.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -129,7 +131,7 @@ impl Members {
     }
 }
 
-/// What the group-bys gave, whichever engine ran them (polars here, DataFusion in the
+/// What the aggregation gave, whichever engine ran it (the folds here, DataFusion in the
 /// fleet): the links are made from these alike.
 pub(crate) struct LinkParts {
     pub http: BTreeMap<Key, HttpMeasures>,

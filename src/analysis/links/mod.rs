@@ -1,8 +1,9 @@
 //! Links: one row per (client service, server service), measured from the exchanges and
-//! connections tables with polars group-bys.
+//! connections tables.
 //!
-//! `measure` names both tables' endpoints (see `identity`), aggregates them per link and
-//! per route, and returns owned [`Link`] records; `add_traces` adds what the trace files
+//! `measure` names both tables' endpoints (see `identity`), folds their rows a block at
+//! a time into figures per link and per route (`fold`), and returns owned [`Link`]
+//! records; `add_traces` adds what the trace files
 //! show (calls per link, links no capture showed). A `Link` holds measures only: what
 //! they would gain is the assessment's (`crate::analysis::assess`).
 
