@@ -874,18 +874,10 @@ async fn route_sums(ctx: &Statements<'_>) -> anyhow::Result<HttpSums> {
     let agg = aggregates(&batches, keys, &ints_read, &[STALL_SUM, SLOW_START_SUM])?;
     let ms = |c: &str| format!("CAST({} AS DOUBLE)", quoted(c));
     let sketched: Vec<(&str, String)> = HTTP_SKETCHES.iter().map(|(n, c, _)| (*n, ms(c))).collect();
-    let counted: Vec<(&str, String)> = [
-        columns::VERSION,
-        columns::REQ_CONTENT_TYPE,
-        columns::RESP_CONTENT_TYPE,
-        columns::STREAM_ERROR,
-        columns::GRPC_STATUS_NAME,
-        columns::GRPC_CALL_KIND,
-        columns::EXCHANGE_PROTOCOL,
-    ]
-    .iter()
-    .map(|c| (*c, quoted(c)))
-    .collect();
+    let counted: Vec<(&str, String)> = links::HTTP_COUNTED
+        .iter()
+        .map(|c| (*c, quoted(c)))
+        .collect();
     let (sketches, counts) = sketches_and_counts(
         ctx,
         "route sketches and values",

@@ -270,36 +270,30 @@ fn span_seconds(connections: &DataFrame) -> PolarsResult<Option<f64>> {
 /// The fold's groups as both engines' group-bys give their figures, for
 /// [`http_measures`].
 pub(crate) fn folded_parts(groups: fold::Groups) -> (Aggregates, HttpCounts) {
-    let mut agg = Aggregates::default();
+    let mut agg = Aggregates::named(HTTP_INTS, HTTP_FLOATS);
     let mut counts = HttpCounts::default();
-    let mut ints: Vec<Vec<u64>> = vec![Vec::new(); HTTP_INTS.len()];
-    let mut floats: Vec<Vec<Option<f64>>> = vec![Vec::new(); HTTP_FLOATS.len()];
     for (key, mut acc) in groups {
-        for (i, name) in HTTP_INTS.iter().enumerate() {
-            ints[i].push(acc.int(name));
-        }
         let [ttfb, total, stall, req, resp] = acc.percentiles();
         let (stall_mean, slow_start_mean) = acc.means();
-        for (i, name) in HTTP_FLOATS.iter().enumerate() {
-            floats[i].push(match *name {
-                "ttfb_p50" => ttfb.p50,
-                "ttfb_p95" => ttfb.p95,
-                "ttfb_p99" => ttfb.p99,
-                "total_p50" => total.p50,
-                "total_p95" => total.p95,
-                "total_p99" => total.p99,
-                "stall_mean" => stall_mean,
-                "stall_p50" => stall.p50,
-                "stall_p95" => stall.p95,
-                "stall_p99" => stall.p99,
-                "req_stall_p50" => req.p50,
-                "req_stall_p95" => req.p95,
-                "resp_stall_p50" => resp.p50,
-                "resp_stall_p95" => resp.p95,
-                "slow_start_ms" => slow_start_mean,
-                _ => None,
-            });
-        }
+        let float = |name: &str| match name {
+            "ttfb_p50" => ttfb.p50,
+            "ttfb_p95" => ttfb.p95,
+            "ttfb_p99" => ttfb.p99,
+            "total_p50" => total.p50,
+            "total_p95" => total.p95,
+            "total_p99" => total.p99,
+            "stall_mean" => stall_mean,
+            "stall_p50" => stall.p50,
+            "stall_p95" => stall.p95,
+            "stall_p99" => stall.p99,
+            "req_stall_p50" => req.p50,
+            "req_stall_p95" => req.p95,
+            "resp_stall_p50" => resp.p50,
+            "resp_stall_p95" => resp.p95,
+            "slow_start_ms" => slow_start_mean,
+            _ => None,
+        };
+        agg.push(key.clone(), |name| acc.int(name), float);
         if let Some(peak) = acc.peak() {
             counts.peaks.insert(key.clone(), peak);
         }
@@ -317,18 +311,7 @@ pub(crate) fn folded_parts(groups: fold::Groups) -> (Aggregates, HttpCounts) {
                 into.insert(key.clone(), from);
             }
         }
-        agg.keys.push(key);
     }
-    agg.ints = HTTP_INTS
-        .iter()
-        .map(|n| (*n).to_owned())
-        .zip(ints)
-        .collect();
-    agg.floats = HTTP_FLOATS
-        .iter()
-        .map(|n| (*n).to_owned())
-        .zip(floats)
-        .collect();
     (agg, counts)
 }
 
@@ -377,6 +360,34 @@ pub(crate) struct Aggregates {
 }
 
 impl Aggregates {
+    /// No groups yet, with figures of these names.
+    pub(crate) fn named(ints: &[&str], floats: &[&str]) -> Aggregates {
+        Aggregates {
+            keys: Vec::new(),
+            ints: ints.iter().map(|n| ((*n).to_owned(), Vec::new())).collect(),
+            floats: floats
+                .iter()
+                .map(|n| ((*n).to_owned(), Vec::new()))
+                .collect(),
+        }
+    }
+
+    /// Appends a group: its key, and each of its figures by name.
+    pub(crate) fn push(
+        &mut self,
+        key: Key,
+        int: impl Fn(&str) -> u64,
+        float: impl Fn(&str) -> Option<f64>,
+    ) {
+        for (name, v) in &mut self.ints {
+            v.push(int(name));
+        }
+        for (name, v) in &mut self.floats {
+            v.push(float(name));
+        }
+        self.keys.push(key);
+    }
+
     fn int(&self, name: &str) -> PolarsResult<Vec<u64>> {
         self.ints
             .get(name)
@@ -597,30 +608,24 @@ pub(crate) struct ConnectionMeasures {
 /// The connection fold's links as both engines' group-bys give their figures, for
 /// [`connection_measures`].
 pub(crate) fn folded_conn_parts(links: BTreeMap<Key, ConnAcc>) -> (Aggregates, ConnCounts) {
-    let mut agg = Aggregates::default();
+    let mut agg = Aggregates::named(CONN_INTS, CONN_FLOATS);
     let mut counts = ConnCounts::default();
-    let mut ints: Vec<Vec<u64>> = vec![Vec::new(); CONN_INTS.len()];
-    let mut floats: Vec<Vec<Option<f64>>> = vec![Vec::new(); CONN_FLOATS.len()];
     for (key, mut acc) in links {
-        for (i, name) in CONN_INTS.iter().enumerate() {
-            ints[i].push(acc.int(name));
-        }
         let (rtt, tls_ms) = acc.handshake_percentiles();
         let (mean, per_connection, max) = acc.requests_per_connection();
-        for (i, name) in CONN_FLOATS.iter().enumerate() {
-            floats[i].push(match *name {
-                "rto_wait_ms" => Some(acc.ms("rto_wait_ns")),
-                "client_zero_window_ms" => Some(acc.ms("client_zero_window_ns")),
-                "server_zero_window_ms" => Some(acc.ms("server_zero_window_ns")),
-                "rtt_p50" => rtt.p50,
-                "rtt_p95" => rtt.p95,
-                "rpc_mean" => mean,
-                "rpc_p50" => per_connection.p50,
-                "rpc_p95" => per_connection.p95,
-                "rpc_max" => max,
-                _ => None,
-            });
-        }
+        let float = |name: &str| match name {
+            "rto_wait_ms" => Some(acc.ms("rto_wait_ns")),
+            "client_zero_window_ms" => Some(acc.ms("client_zero_window_ns")),
+            "server_zero_window_ms" => Some(acc.ms("server_zero_window_ns")),
+            "rtt_p50" => rtt.p50,
+            "rtt_p95" => rtt.p95,
+            "rpc_mean" => mean,
+            "rpc_p50" => per_connection.p50,
+            "rpc_p95" => per_connection.p95,
+            "rpc_max" => max,
+            _ => None,
+        };
+        agg.push(key.clone(), |name| acc.int(name), float);
         counts.resumed.insert(key.clone(), acc.int("resumed"));
         counts.tls_ms.insert(key.clone(), tls_ms);
         let [protocols, sni, versions, alpn] = acc.take_counted();
@@ -634,18 +639,7 @@ pub(crate) fn folded_conn_parts(links: BTreeMap<Key, ConnAcc>) -> (Aggregates, C
                 into.insert(key.clone(), from);
             }
         }
-        agg.keys.push(key);
     }
-    agg.ints = CONN_INTS
-        .iter()
-        .map(|n| (*n).to_owned())
-        .zip(ints)
-        .collect();
-    agg.floats = CONN_FLOATS
-        .iter()
-        .map(|n| (*n).to_owned())
-        .zip(floats)
-        .collect();
     (agg, counts)
 }
 

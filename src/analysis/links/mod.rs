@@ -30,6 +30,8 @@ pub use frame::{exchange_measures, DERIVED_EXCHANGE_COLUMNS, MEASURED_STATUS};
 pub use measure::{exchange_durations, measure, ExchangeDuration, LinkSet};
 // The measures made from group-bys another engine ran (the fleet's DataFusion).
 #[cfg(feature = "fleet")]
+pub(crate) use fold::http::COUNTED as HTTP_COUNTED;
+#[cfg(feature = "fleet")]
 pub(crate) use frame::{periodic_failure, PeriodicByRoute};
 #[cfg(feature = "fleet")]
 pub(crate) use measure::{

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::{count_value, Grouped, Key};
+use super::{at, count_value, Grouped};
 use crate::analysis::links::samples::Samples;
 use crate::analysis::links::{Percentiles, RttPercentiles};
 use crate::tables::columns;
@@ -128,9 +128,6 @@ impl ConnFold {
     /// Folds a block of rows of the connections frame.
     pub(crate) fn add(&mut self, cn: &DataFrame) -> PolarsResult<()> {
         let group = self.rows(cn, &LINK_KEY, ConnAcc::new)?;
-        fn at(accs: &mut [(Key, ConnAcc)], g: u32) -> &mut ConnAcc {
-            &mut accs[g as usize].1
-        }
         let accs = self.accs();
         let has = |c: &str| cn.get_column_names().iter().any(|n| n.as_str() == c);
         let both = |a: &str, b: &str| col(a) + col(b);

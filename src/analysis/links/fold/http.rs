@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::{count_value, Grouped, Key};
+use super::{at, count_value, Grouped, Key};
 use crate::analysis::links::samples::Samples;
 use crate::analysis::links::Percentiles;
 use crate::tables::columns;
@@ -60,7 +60,7 @@ pub(crate) const HTTP_INTS: &[&str] = &[
 ];
 
 /// The string columns whose values are counted per group, in the order
-/// [`HttpAcc::take_counted`] gives their counts.
+/// [`HttpAcc::take_counted`] gives their counts (the fleet's query counts the same).
 pub(crate) const COUNTED: [&str; 7] = [
     columns::VERSION,
     columns::REQ_CONTENT_TYPE,
@@ -189,9 +189,6 @@ impl HttpFold {
 
     fn fold_columns(&mut self, ex: &DataFrame, group: &[u32]) -> PolarsResult<()> {
         let accs = self.accs();
-        fn at(accs: &mut [(Key, HttpAcc)], g: u32) -> &mut HttpAcc {
-            &mut accs[g as usize].1
-        }
 
         // Requests and status classes.
         let status = ex.column(columns::STATUS)?.cast(&DataType::UInt32)?;

@@ -159,6 +159,12 @@ pub(crate) fn in_blocks(
     Ok(())
 }
 
+/// The accumulator of group `g`: a free function, so that a fold can hold the slice of
+/// accumulators while it reads its block's columns.
+pub(crate) fn at<A>(accs: &mut [(Key, A)], g: u32) -> &mut A {
+    &mut accs[g as usize].1
+}
+
 /// Counts one more row with value `v` (allocating only for a value not seen before).
 pub(crate) fn count_value(counts: &mut BTreeMap<String, u64>, v: &str) {
     match counts.get_mut(v) {
